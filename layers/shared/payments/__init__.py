@@ -1,0 +1,1 @@
+"""Shared package of the payments API: settings, HTTP helpers, domain logic, data access, provider clients."""

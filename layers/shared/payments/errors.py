@@ -1,0 +1,63 @@
+"""Domain exceptions, each carrying the HTTP status it maps to in ``payments.http``."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status_code = 500
+    public_message = "Internal server error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.public_message)
+        self.message = message or self.public_message
+
+
+class BadRequest(ApiError):
+    status_code = 400
+    public_message = "Bad request"
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    public_message = "Authentication required"
+
+
+class Forbidden(ApiError):
+    status_code = 403
+    public_message = "You do not have permission to access this resource"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    public_message = "Not found"
+
+
+class Conflict(ApiError):
+    status_code = 409
+    public_message = "Conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    public_message = "Request body is too large"
+
+
+class ProviderRejected(BadRequest):
+    """The payment provider refused the request (card declined, invalid request)."""
+
+
+class ProviderFailure(ApiError):
+    status_code = 502
+    public_message = "The payment provider failed to answer; please retry"
+
+
+class ProviderUnavailable(ApiError):
+    status_code = 503
+    public_message = "The payment provider is unavailable; please retry shortly"
+
+
+class ConfigurationError(ApiError):
+    """A missing secret or setting: a server fault, never the caller's."""
+
+    status_code = 500
+    public_message = "Internal server error"

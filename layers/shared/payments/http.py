@@ -1,0 +1,126 @@
+"""API Gateway HTTP API (payload 2.0) plumbing: body parsing, JSON responses and the one place
+where exceptions become ``{"error": ...}`` answers."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.logging import correlation_paths
+from pydantic import BaseModel, ValidationError
+
+from payments.errors import ApiError, BadRequest, PayloadTooLarge
+from payments.observability import logger
+
+Event = dict[str, Any]
+Response = dict[str, Any]
+Handler = Callable[[Event, Any], Response]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def json_response(status_code: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
+    return {
+        "statusCode": status_code,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": json.dumps(body, default=_json_default),
+    }
+
+
+def error_response(status_code: int, message: str) -> Response:
+    return json_response(status_code, {"error": message})
+
+
+def raw_body(event: Event) -> bytes:
+    """The body exactly as received; API Gateway may deliver it base64-encoded."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("Request body is not valid base64") from None
+    else:
+        data = body.encode("utf-8")
+    if len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge()
+    return data
+
+
+def json_body(event: Event) -> dict[str, Any]:
+    data = raw_body(event)
+    if not data.strip():
+        raise BadRequest("Request body is required")
+    try:
+        parsed = json.loads(data, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Request body is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise BadRequest("Request body must be a JSON object")
+    return parsed
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    first = error.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in first["loc"]) or "body"
+    message = first["msg"]
+    if first["type"] == "missing":
+        return f"{field}: field required"
+    return f"{field}: {message}"
+
+
+def parse_body(event: Event, model: type[ModelT], context: dict[str, Any] | None = None) -> ModelT:
+    try:
+        return model.model_validate(json_body(event), context=context)
+    except ValidationError as error:
+        raise BadRequest(describe_validation_error(error)) from None
+
+
+def parse_path(event: Event, model: type[ModelT]) -> ModelT:
+    try:
+        return model.model_validate(event.get("pathParameters") or {})
+    except ValidationError as error:
+        raise BadRequest(describe_validation_error(error)) from None
+
+
+def header(event: Event, name: str) -> str | None:
+    """HTTP API lower-cases header names; a local or test event may not."""
+    headers = event.get("headers") or {}
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return str(value)
+    return None
+
+
+def api_handler(handler: Handler) -> Handler:
+    """Wraps a ``lambda_handler``: structured logging with the request id as correlation id, and
+    every exception turned into the contract's error body with the right status."""
+
+    @functools.wraps(handler)
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    def wrapper(event: Event, context: Any) -> Response:
+        try:
+            return handler(event, context)
+        except ApiError as error:
+            if error.status_code >= 500:
+                logger.exception("Request failed", extra={"status": error.status_code})
+            else:
+                logger.info("Request refused", extra={"status": error.status_code, "reason": error.message})
+            return error_response(error.status_code, error.message)
+        except Exception:
+            logger.exception("Unhandled error")
+            return error_response(500, "Internal server error")
+
+    return wrapper

@@ -1,0 +1,44 @@
+"""Field types shared by request models."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, StringConstraints
+
+
+def _whole_number(value: Any) -> Any:
+    # Ids come from JSON numbers or from URL parameters as strings of digits; nothing else.
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    raise ValueError("must be a whole number")
+
+
+def _strict_int(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise ValueError("must be a whole number")
+    if isinstance(value, Decimal) and value != value.to_integral_value():
+        raise ValueError("must be a whole number")
+    return int(value)
+
+
+def _json_number(value: Any) -> Any:
+    # Amounts are JSON numbers (parsed as Decimal by payments.http); strings and booleans are not.
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise ValueError("must be a number")
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValueError("must be a finite number")
+    return Decimal(value)
+
+
+ObjectId = Annotated[int, BeforeValidator(_whole_number), Field(ge=1)]
+WholeNumber = Annotated[int, BeforeValidator(_strict_int)]
+Amount = Annotated[Decimal, BeforeValidator(_json_number)]
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$", to_lower=True)]

@@ -1,0 +1,12 @@
+"""Logger created once per container; the service name comes from POWERTOOLS_SERVICE_NAME."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+
+logger = Logger()
+
+
+def audit(action: str, **fields: object) -> None:
+    """One structured line per money event: who, what, amount, provider ids."""
+    logger.info(action, extra={"audit": True, "action": action, **fields})

@@ -1,0 +1,1 @@
+"""The local stack: provider fakes and the runner that serves the template's functions over HTTP."""

@@ -1,0 +1,386 @@
+"""WSGI application of the local Stripe: the API under ``/v1``, a Checkout page under ``/checkout``,
+and test controls under ``/_fake`` (not part of Stripe's API)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import html
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import requests
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Request, Response
+
+from local.stripe_fake.forms import decode
+
+FIXTURES = json.loads((Path(__file__).with_name("fixtures3.json")).read_text())["resources"]
+CHECKOUT_MIN_EXPIRY = 1800
+CHECKOUT_MAX_EXPIRY = 86400
+
+
+class StripeError(Exception):
+    def __init__(self, status: int, type_: str, message: str, code: str | None = None, param: str | None = None):
+        super().__init__(message)
+        self.status, self.type, self.message, self.code, self.param = status, type_, message, code, param
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"type": self.type, "message": self.message}
+        if self.code:
+            error["code"] = self.code
+        if self.param:
+            error["param"] = self.param
+        return {"error": error}
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def from_fixture(name: str, **fields: Any) -> dict[str, Any]:
+    """A new object of Stripe's example shape with our values laid over it."""
+    obj = copy.deepcopy(FIXTURES[name])
+    obj.update(fields)
+    return obj
+
+
+def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """The ``Stripe-Signature`` header Stripe would send for this payload."""
+    stamp = int(time.time()) if timestamp is None else timestamp
+    signed = f"{stamp}.".encode() + payload
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}"
+
+
+def _int_param(params: dict[str, Any], name: str, required: bool = True) -> int | None:
+    value = params.get(name)
+    if value is None:
+        if required:
+            raise StripeError(400, "invalid_request_error", f"Missing required param: {name}.", "parameter_missing", name)
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise StripeError(400, "invalid_request_error", f"Invalid integer: {value}", "parameter_invalid_integer", name) from None
+
+
+class StripeFake:
+    """State and behaviour; ``wsgi_app`` serves it. Thread-safe: one lock around every request."""
+
+    def __init__(self, public_url: str = "http://127.0.0.1:12111", webhook_url: str | None = None, webhook_secret: str | None = None):
+        self.public_url = public_url.rstrip("/")
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
+        self._lock = threading.RLock()
+        self.reset()
+        self._map = Map(
+            [
+                Rule("/v1/checkout/sessions", methods=["POST"], endpoint="create_checkout_session"),
+                Rule("/v1/checkout/sessions/<sid>", methods=["GET"], endpoint="get_checkout_session"),
+                Rule("/v1/checkout/sessions/<sid>/expire", methods=["POST"], endpoint="expire_checkout_session"),
+                Rule("/v1/payment_intents/<pid>", methods=["GET"], endpoint="get_payment_intent"),
+                Rule("/v1/refunds", methods=["POST"], endpoint="create_refund"),
+                Rule("/checkout/pay/<sid>", methods=["GET"], endpoint="checkout_page"),
+                Rule("/checkout/pay/<sid>", methods=["POST"], endpoint="checkout_submit"),
+                Rule("/_fake/checkout/sessions/<sid>/complete", methods=["POST"], endpoint="control_complete"),
+                Rule("/_fake/checkout/sessions/<sid>/expire", methods=["POST"], endpoint="control_expire"),
+                Rule("/_fake/fail-next", methods=["POST"], endpoint="control_fail_next"),
+                Rule("/_fake/events", methods=["GET"], endpoint="control_events"),
+                Rule("/_fake/reset", methods=["POST"], endpoint="control_reset"),
+            ]
+        )
+
+    # state -----------------------------------------------------------------------------------
+    def reset(self) -> None:
+        with self._lock:
+            self.sessions: dict[str, dict[str, Any]] = {}
+            self.payment_intents: dict[str, dict[str, Any]] = {}
+            self.refunds: dict[str, dict[str, Any]] = {}
+            self.events: list[dict[str, Any]] = []
+            self.requests: list[tuple[str, str, str | None]] = []  # method, path, idempotency key
+            self._idempotent: dict[tuple[str, str], tuple[str, int, dict[str, Any]]] = {}
+            self._failures: list[dict[str, Any]] = []
+
+    def fail_next(self, path_prefix: str, status: int = 402, type_: str = "card_error", message: str = "Your card was declined.", code: str | None = "card_declined", times: int = 1) -> None:
+        with self._lock:
+            self._failures.append({"prefix": path_prefix, "status": status, "type": type_, "message": message, "code": code, "times": times})
+
+    # WSGI ------------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return self.wsgi_app(environ, start_response)
+
+    def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        response = self._dispatch(request)
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request) -> Response:
+        adapter = self._map.bind_to_environ(request.environ)
+        try:
+            endpoint, args = adapter.match()
+        except NotFound:
+            return self._json(404, StripeError(404, "invalid_request_error", f"Unrecognized request URL ({request.method}: {request.path}).").body())
+        except HTTPException as error:
+            return self._json(error.code or 400, StripeError(error.code or 400, "invalid_request_error", str(error)).body())
+        if request.path.startswith("/v1/"):
+            return self._api(request, endpoint, args)
+        with self._lock:
+            try:
+                result = getattr(self, f"_{endpoint}")(request, **args)
+            except StripeError as error:
+                return self._json(error.status, error.body())
+        return result if isinstance(result, Response) else self._json(200, result)
+
+    def _api(self, request: Request, endpoint: str, args: dict[str, Any]) -> Response:
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer sk_"):
+            return self._json(401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided."}})
+        params = decode(list(request.form.items(multi=True))) if request.method == "POST" else decode(list(request.args.items(multi=True)))
+        key = request.headers.get("Idempotency-Key")
+        with self._lock:
+            self.requests.append((request.method, request.path, key))
+            failure = self._take_failure(request.path)
+            if failure is not None:
+                return self._json(failure.status, failure.body())
+            fingerprint = json.dumps(params, sort_keys=True)
+            if key and request.method == "POST" and (request.path, key) in self._idempotent:
+                seen_fingerprint, status, body = self._idempotent[(request.path, key)]
+                if seen_fingerprint != fingerprint:
+                    error = StripeError(400, "idempotency_error", f"Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request.")
+                    return self._json(400, error.body())
+                return self._json(status, body, replayed=True)
+            try:
+                status, body = 200, getattr(self, f"_{endpoint}")(params, **args)
+            except StripeError as error:
+                status, body = error.status, error.body()
+            if key and request.method == "POST":
+                self._idempotent[(request.path, key)] = (fingerprint, status, body)
+        return self._json(status, body)
+
+    def _take_failure(self, path: str) -> StripeError | None:
+        for failure in self._failures:
+            if path.startswith(failure["prefix"]):
+                failure["times"] -= 1
+                if failure["times"] <= 0:
+                    self._failures.remove(failure)
+                return StripeError(failure["status"], failure["type"], failure["message"], failure["code"])
+        return None
+
+    @staticmethod
+    def _json(status: int, body: dict[str, Any], replayed: bool = False) -> Response:
+        headers = {"Request-Id": _id("req")}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
+
+    # events ----------------------------------------------------------------------------------
+    def _emit(self, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+        event = from_fixture(
+            "event",
+            id=_id("evt"),
+            type=event_type,
+            created=int(time.time()),
+            api_version="2025-10-29.clover",
+            data={"object": copy.deepcopy(obj)},
+            livemode=False,
+            pending_webhooks=1 if self.webhook_url else 0,
+            request={"id": None, "idempotency_key": None},
+        )
+        self.events.append(event)
+        if self.webhook_url and self.webhook_secret:
+            self._deliver(event)
+        return event
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        payload = json.dumps(event).encode()
+        headers = {"Content-Type": "application/json", "Stripe-Signature": sign_payload(payload, self.webhook_secret or "")}
+        url = self.webhook_url or ""
+
+        def send() -> None:
+            # Stripe retries failed deliveries with backoff; the local fake tries a few times quickly.
+            for attempt in range(4):
+                try:
+                    if requests.post(url, data=payload, headers=headers, timeout=10).status_code < 300:
+                        return
+                except requests.RequestException:
+                    pass
+                time.sleep(0.5 * (attempt + 1))
+
+        threading.Thread(target=send, daemon=True).start()
+
+    # checkout sessions -----------------------------------------------------------------------
+    def _create_checkout_session(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("mode") != "payment":
+            raise StripeError(400, "invalid_request_error", "The local Stripe fake supports mode=payment only.", "parameter_invalid", "mode")
+        if not params.get("success_url"):
+            raise StripeError(400, "invalid_request_error", "Missing required param: success_url.", "parameter_missing", "success_url")
+        items = params.get("line_items")
+        if not isinstance(items, list) or not items:
+            raise StripeError(400, "invalid_request_error", "Missing required param: line_items.", "parameter_missing", "line_items")
+        total, currency = 0, None
+        for index, item in enumerate(items):
+            price = item.get("price_data") or {}
+            unit_amount = _int_param(price, "unit_amount") or 0
+            quantity = _int_param(item, "quantity") or 0
+            if not price.get("currency") or not (price.get("product_data") or {}).get("name"):
+                raise StripeError(400, "invalid_request_error", f"Missing required param: line_items[{index}][price_data].", "parameter_missing")
+            if quantity < 1:
+                raise StripeError(400, "invalid_request_error", "Quantity must be at least 1.", "parameter_invalid_integer", f"line_items[{index}][quantity]")
+            currency = price["currency"].lower()
+            total += unit_amount * quantity
+        now = int(time.time())
+        expires_at = _int_param(params, "expires_at", required=False) or now + CHECKOUT_MAX_EXPIRY
+        if not now + CHECKOUT_MIN_EXPIRY <= expires_at <= now + CHECKOUT_MAX_EXPIRY:
+            raise StripeError(400, "invalid_request_error", "The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.", "parameter_invalid_integer", "expires_at")
+        sid = "cs_test_" + secrets.token_urlsafe(40).replace("-", "").replace("_", "")[:58]
+        session = from_fixture(
+            "checkout.session",
+            id=sid,
+            url=f"{self.public_url}/checkout/pay/{sid}",
+            status="open",
+            payment_status="unpaid",
+            payment_intent=None,
+            amount_subtotal=total,
+            amount_total=total,
+            currency=currency,
+            created=now,
+            expires_at=expires_at,
+            success_url=params["success_url"],
+            cancel_url=params.get("cancel_url"),
+            client_reference_id=params.get("client_reference_id"),
+            metadata=params.get("metadata") or {},
+            mode="payment",
+            customer_details=None,
+            total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        )
+        session["_payment_intent_metadata"] = (params.get("payment_intent_data") or {}).get("metadata") or {}
+        self.sessions[sid] = session
+        return self._public(session)
+
+    @staticmethod
+    def _public(obj: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in obj.items() if not key.startswith("_")}
+
+    def _session(self, sid: str) -> dict[str, Any]:
+        session = self.sessions.get(sid)
+        if session is None:
+            raise StripeError(404, "invalid_request_error", f"No such checkout.session: '{sid}'", "resource_missing", "session")
+        return session
+
+    def _get_checkout_session(self, params: dict[str, Any], sid: str) -> dict[str, Any]:
+        return self._public(self._session(sid))
+
+    def _expire_checkout_session(self, params: dict[str, Any], sid: str) -> dict[str, Any]:
+        session = self._session(sid)
+        if session["status"] != "open":
+            raise StripeError(400, "invalid_request_error", 'Only Checkout Sessions with a status in ["open"] can be expired.', "checkout_session_not_open")
+        session["status"] = "expired"
+        self._emit("checkout.session.expired", self._public(session))
+        return self._public(session)
+
+    def complete_session(self, sid: str, paid: bool = True) -> dict[str, Any]:
+        """What a customer paying on the Checkout page does; returns the emitted event."""
+        session = self._session(sid)
+        if session["status"] != "open":
+            raise StripeError(400, "invalid_request_error", "This Checkout Session is no longer open.", "checkout_session_not_open")
+        intent = from_fixture(
+            "payment_intent",
+            id=_id("pi"),
+            amount=session["amount_total"],
+            amount_received=session["amount_total"] if paid else 0,
+            currency=session["currency"],
+            status="succeeded" if paid else "processing",
+            created=int(time.time()),
+            canceled_at=None,
+            client_secret=None,
+            last_payment_error=None,
+            next_action=None,
+            metadata=session["_payment_intent_metadata"],
+            latest_charge=_id("ch"),
+        )
+        intent["client_secret"] = f"{intent['id']}_secret_{secrets.token_hex(12)}"
+        self.payment_intents[intent["id"]] = intent
+        session.update(status="complete", payment_status="paid" if paid else "unpaid", payment_intent=intent["id"])
+        return self._emit("checkout.session.completed", self._public(session))
+
+    def _get_payment_intent(self, params: dict[str, Any], pid: str) -> dict[str, Any]:
+        intent = self.payment_intents.get(pid)
+        if intent is None:
+            raise StripeError(404, "invalid_request_error", f"No such payment_intent: '{pid}'", "resource_missing", "intent")
+        return intent
+
+    def _create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
+        pid = params.get("payment_intent")
+        intent = self.payment_intents.get(str(pid))
+        if intent is None:
+            raise StripeError(400, "invalid_request_error", f"No such payment_intent: '{pid}'", "resource_missing", "payment_intent")
+        refunded = sum(r["amount"] for r in self.refunds.values() if r["payment_intent"] == pid)
+        amount = _int_param(params, "amount", required=False) or intent["amount_received"] - refunded
+        if amount <= 0 or refunded + amount > intent["amount_received"]:
+            raise StripeError(400, "invalid_request_error", f"Charge {intent['latest_charge']} has already been refunded.", "charge_already_refunded")
+        refund = from_fixture(
+            "refund",
+            id=_id("re"),
+            amount=amount,
+            charge=intent["latest_charge"],
+            payment_intent=pid,
+            currency=intent["currency"],
+            created=int(time.time()),
+            status="succeeded",
+            reason=params.get("reason"),
+            metadata=params.get("metadata") or {},
+        )
+        self.refunds[refund["id"]] = refund
+        return refund
+
+    # checkout page ---------------------------------------------------------------------------
+    def _checkout_page(self, request: Request, sid: str) -> Response:
+        session = self.sessions.get(sid)
+        if session is None:
+            return Response("Unknown Checkout Session", status=404)
+        amount = f"{session['amount_total']} {str(session['currency']).upper()} (minor units)"
+        state = html.escape(session["status"])
+        body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Local Stripe Checkout</title></head>
+<body><main><h1>Local Stripe Checkout</h1><p id="amount">{html.escape(amount)}</p><p id="status">Session {state}</p>
+<form method="post"><button name="action" value="pay" id="pay">Pay</button>
+<button name="action" value="cancel" id="cancel">Cancel</button></form></main></body></html>"""
+        return Response(body, mimetype="text/html")
+
+    def _checkout_submit(self, request: Request, sid: str) -> Response:
+        session = self.sessions.get(sid)
+        if session is None:
+            return Response("Unknown Checkout Session", status=404)
+        if request.form.get("action") == "pay" and session["status"] == "open":
+            self.complete_session(sid)
+            return redirect(str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", sid), code=303)
+        return redirect(str(session.get("cancel_url") or self.public_url), code=303)
+
+    # controls --------------------------------------------------------------------------------
+    def _control_complete(self, request: Request, sid: str) -> dict[str, Any]:
+        options = request.get_json(silent=True) or {}
+        return self.complete_session(sid, paid=options.get("paid", True))
+
+    def _control_expire(self, request: Request, sid: str) -> dict[str, Any]:
+        self._expire_checkout_session({}, sid)
+        return self.events[-1]
+
+    def _control_fail_next(self, request: Request) -> dict[str, Any]:
+        options = request.get_json(silent=True) or {}
+        self.fail_next(options.get("path_prefix", "/v1/"), int(options.get("status", 402)), options.get("type", "card_error"), options.get("message", "Your card was declined."), options.get("code"), int(options.get("times", 1)))
+        return {"ok": True}
+
+    def _control_events(self, request: Request) -> dict[str, Any]:
+        return {"data": self.events}
+
+    def _control_reset(self, request: Request) -> dict[str, Any]:
+        self.reset()
+        return {"ok": True}

@@ -1,0 +1,81 @@
+"""Shared fixtures: moto DynamoDB built from template.yaml, the local Stripe on a loopback port,
+and the layer's per-container caches cleared between tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local.stripe_fake import StripeFake
+from local.template import create_tables
+from tests.support.servers import serve
+
+TABLES = {"TicketsTable": "test-tickets", "PaymentsTable": "test-payments"}
+STRIPE_KEY = "sk_test_local_only_51ExampleKey"
+WEBHOOK_SECRET = "whsec_test_local_only"
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "POWERTOOLS_SERVICE_NAME": "payments-api-test",
+        "POWERTOOLS_METRICS_NAMESPACE": "PaymentsApiTest",
+        "TICKETS_TABLE": TABLES["TicketsTable"],
+        "PAYMENTS_TABLE": TABLES["PaymentsTable"],
+        "FRONTEND_URL": "http://localhost:5173",
+        "STRIPE_SECRET_KEY": STRIPE_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_MAX_NETWORK_RETRIES": "0",
+    }
+)
+
+
+def clear_container_caches() -> None:
+    """What a fresh Lambda container would start with."""
+    from payments import dynamodb, settings
+    from payments.domain import tickets
+    from payments.providers import stripe_gateway
+    from payments.repositories import wiring
+
+    for cached in (
+        settings.get_settings,
+        dynamodb.get_client,
+        wiring.get_ticket_repository,
+        wiring.get_webhook_event_repository,
+        tickets.get_ticket_service,
+        stripe_gateway.get_stripe_client,
+        stripe_gateway.get_stripe_gateway,
+    ):
+        cached.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def stripe_fake_server() -> Iterator[tuple[StripeFake, str]]:
+    fake = StripeFake()
+    with serve(fake) as url:
+        fake.public_url = url
+        yield fake, url
+
+
+@pytest.fixture
+def stripe_fake(stripe_fake_server: tuple[StripeFake, str], monkeypatch: pytest.MonkeyPatch) -> StripeFake:
+    fake, url = stripe_fake_server
+    fake.reset()
+    monkeypatch.setenv("STRIPE_API_BASE", url)
+    clear_container_caches()
+    return fake
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")
+        create_tables(client, TABLES)
+        clear_container_caches()
+        yield client
+    clear_container_caches()

@@ -1,0 +1,55 @@
+"""Steps that many tests share: an event created by staff, a ticket bought, a checkout paid, a webhook delivered."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from local.stripe_fake import StripeFake, sign_payload
+from tests.support.lambdas import ApiResult, api_event, call, invoke
+
+WEBHOOK_SECRET = "whsec_test_local_only"
+STAFF = "[staff]"
+
+
+def create_event(price: Any = 25, capacity: int = 100, currency: str = "usd", name: str = "Summer Jazz Night") -> int:
+    result = call("create_event", {"name": name, "price": price, "currency": currency, "capacity": capacity}, user="user-staff", groups=STAFF)
+    assert result.status == 201, result.body
+    return int(result.body["event_id"])
+
+
+def get_event(event_id: int) -> dict[str, Any]:
+    result = call("get_event", path_params={"event_id": str(event_id)})
+    assert result.status == 200, result.body
+    return dict(result.body)
+
+
+def buy(event_id: int, quantity: int = 1, user: str = "user-alice") -> ApiResult:
+    return call("create_ticket_checkout", {"event_id": event_id, "quantity": quantity}, user=user)
+
+
+def verify(session_id: str, ticket_id: int, user: str = "user-alice") -> ApiResult:
+    return call("verify_ticket_payment", {"session_id": session_id, "ticket_id": ticket_id}, user=user)
+
+
+def cancel(ticket_id: int, user: str = "user-alice") -> ApiResult:
+    return call("cancel_ticket_reservation", {"ticket_id": ticket_id}, user=user)
+
+
+def deliver_webhook(event: dict[str, Any], *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None, base64_body: bool = False) -> ApiResult:
+    payload = json.dumps(event)
+    signature = sign_payload(payload.encode(), secret, timestamp)
+    return invoke("stripe_webhook", api_event("stripe_webhook", raw_body=payload, headers={"stripe-signature": signature}, base64_body=base64_body))
+
+
+def pay(fake: StripeFake, session_id: str) -> dict[str, Any]:
+    """The customer pays on the Checkout page; returns the ``checkout.session.completed`` event Stripe would send."""
+    return fake.complete_session(session_id)
+
+
+def reserved_checkout(fake: StripeFake, price: Any = Decimal("25.00"), quantity: int = 2, capacity: int = 10, user: str = "user-alice") -> tuple[int, dict[str, Any]]:
+    event_id = create_event(price=price, capacity=capacity)
+    result = buy(event_id, quantity, user=user)
+    assert result.status == 200, result.body
+    return event_id, dict(result.body)
