@@ -11,7 +11,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from werkzeug.wrappers import Request, Response
 
 from local.stripe_fake.forms import decode
 
-FIXTURES = json.loads((Path(__file__).with_name("fixtures3.json")).read_text())["resources"]
+FIXTURES: dict[str, dict[str, Any]] = json.loads((Path(__file__).with_name("fixtures3.json")).read_text())["resources"]
 CHECKOUT_MIN_EXPIRY = 1800
 CHECKOUT_MAX_EXPIRY = 86400
 
@@ -110,9 +110,19 @@ class StripeFake:
             self._idempotent: dict[tuple[str, str], tuple[str, int, dict[str, Any]]] = {}
             self._failures: list[dict[str, Any]] = []
 
-    def fail_next(self, path_prefix: str, status: int = 402, type_: str = "card_error", message: str = "Your card was declined.", code: str | None = "card_declined", times: int = 1) -> None:
+    def fail_next(
+        self,
+        path_prefix: str,
+        status: int = 402,
+        type_: str = "card_error",
+        message: str = "Your card was declined.",
+        code: str | None = "card_declined",
+        times: int = 1,
+    ) -> None:
         with self._lock:
-            self._failures.append({"prefix": path_prefix, "status": status, "type": type_, "message": message, "code": code, "times": times})
+            self._failures.append(
+                {"prefix": path_prefix, "status": status, "type": type_, "message": message, "code": code, "times": times}
+            )
 
     # WSGI ------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -128,7 +138,9 @@ class StripeFake:
         try:
             endpoint, args = adapter.match()
         except NotFound:
-            return self._json(404, StripeError(404, "invalid_request_error", f"Unrecognized request URL ({request.method}: {request.path}).").body())
+            return self._json(
+                404, StripeError(404, "invalid_request_error", f"Unrecognized request URL ({request.method}: {request.path}).").body()
+            )
         except HTTPException as error:
             return self._json(error.code or 400, StripeError(error.code or 400, "invalid_request_error", str(error)).body())
         if request.path.startswith("/v1/"):
@@ -140,7 +152,7 @@ class StripeFake:
                 return self._json(error.status, error.body())
         return result if isinstance(result, Response) else self._json(200, result)
 
-    def _api(self, request: Request, endpoint: str, args: dict[str, Any]) -> Response:
+    def _api(self, request: Request, endpoint: str, args: Mapping[str, Any]) -> Response:
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer sk_"):
             return self._json(401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided."}})
@@ -155,7 +167,12 @@ class StripeFake:
             if key and request.method == "POST" and (request.path, key) in self._idempotent:
                 seen_fingerprint, status, body = self._idempotent[(request.path, key)]
                 if seen_fingerprint != fingerprint:
-                    error = StripeError(400, "idempotency_error", f"Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request.")
+                    error = StripeError(
+                        400,
+                        "idempotency_error",
+                        "Keys for idempotent requests can only be used with the same parameters they were first used with. "
+                        f"Try using a key other than '{key}' if you meant to execute a different request.",
+                    )
                     return self._json(400, error.body())
                 return self._json(status, body, replayed=True)
             try:
@@ -220,7 +237,9 @@ class StripeFake:
     # checkout sessions -----------------------------------------------------------------------
     def _create_checkout_session(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("mode") != "payment":
-            raise StripeError(400, "invalid_request_error", "The local Stripe fake supports mode=payment only.", "parameter_invalid", "mode")
+            raise StripeError(
+                400, "invalid_request_error", "The local Stripe fake supports mode=payment only.", "parameter_invalid", "mode"
+            )
         if not params.get("success_url"):
             raise StripeError(400, "invalid_request_error", "Missing required param: success_url.", "parameter_missing", "success_url")
         items = params.get("line_items")
@@ -232,15 +251,29 @@ class StripeFake:
             unit_amount = _int_param(price, "unit_amount") or 0
             quantity = _int_param(item, "quantity") or 0
             if not price.get("currency") or not (price.get("product_data") or {}).get("name"):
-                raise StripeError(400, "invalid_request_error", f"Missing required param: line_items[{index}][price_data].", "parameter_missing")
+                raise StripeError(
+                    400, "invalid_request_error", f"Missing required param: line_items[{index}][price_data].", "parameter_missing"
+                )
             if quantity < 1:
-                raise StripeError(400, "invalid_request_error", "Quantity must be at least 1.", "parameter_invalid_integer", f"line_items[{index}][quantity]")
+                raise StripeError(
+                    400,
+                    "invalid_request_error",
+                    "Quantity must be at least 1.",
+                    "parameter_invalid_integer",
+                    f"line_items[{index}][quantity]",
+                )
             currency = price["currency"].lower()
             total += unit_amount * quantity
         now = int(time.time())
         expires_at = _int_param(params, "expires_at", required=False) or now + CHECKOUT_MAX_EXPIRY
         if not now + CHECKOUT_MIN_EXPIRY <= expires_at <= now + CHECKOUT_MAX_EXPIRY:
-            raise StripeError(400, "invalid_request_error", "The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.", "parameter_invalid_integer", "expires_at")
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                "The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.",
+                "parameter_invalid_integer",
+                "expires_at",
+            )
         sid = "cs_test_" + secrets.token_urlsafe(40).replace("-", "").replace("_", "")[:58]
         session = from_fixture(
             "checkout.session",
@@ -282,7 +315,12 @@ class StripeFake:
     def _expire_checkout_session(self, params: dict[str, Any], sid: str) -> dict[str, Any]:
         session = self._session(sid)
         if session["status"] != "open":
-            raise StripeError(400, "invalid_request_error", 'Only Checkout Sessions with a status in ["open"] can be expired.', "checkout_session_not_open")
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                'Only Checkout Sessions with a status in ["open"] can be expired.',
+                "checkout_session_not_open",
+            )
         session["status"] = "expired"
         self._emit("checkout.session.expired", self._public(session))
         return self._public(session)
@@ -326,7 +364,9 @@ class StripeFake:
         refunded = sum(r["amount"] for r in self.refunds.values() if r["payment_intent"] == pid)
         amount = _int_param(params, "amount", required=False) or intent["amount_received"] - refunded
         if amount <= 0 or refunded + amount > intent["amount_received"]:
-            raise StripeError(400, "invalid_request_error", f"Charge {intent['latest_charge']} has already been refunded.", "charge_already_refunded")
+            raise StripeError(
+                400, "invalid_request_error", f"Charge {intent['latest_charge']} has already been refunded.", "charge_already_refunded"
+            )
         refund = from_fixture(
             "refund",
             id=_id("re"),
@@ -375,7 +415,14 @@ class StripeFake:
 
     def _control_fail_next(self, request: Request) -> dict[str, Any]:
         options = request.get_json(silent=True) or {}
-        self.fail_next(options.get("path_prefix", "/v1/"), int(options.get("status", 402)), options.get("type", "card_error"), options.get("message", "Your card was declined."), options.get("code"), int(options.get("times", 1)))
+        self.fail_next(
+            options.get("path_prefix", "/v1/"),
+            int(options.get("status", 402)),
+            options.get("type", "card_error"),
+            options.get("message", "Your card was declined."),
+            options.get("code"),
+            int(options.get("times", 1)),
+        )
         return {"ok": True}
 
     def _control_events(self, request: Request) -> dict[str, Any]:

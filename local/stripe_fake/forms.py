@@ -25,9 +25,8 @@ def decode(pairs: list[tuple[str, str]]) -> dict[str, Any]:
             continue
         parts = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
         node = root
-        for index, part in enumerate(parts):
-            if part == "":
-                part = str(len(node))
+        for index, raw_part in enumerate(parts):
+            part = raw_part or str(len(node))  # "tags[]=a" appends
             if index == len(parts) - 1:
                 node[part] = value
             else:

@@ -14,7 +14,9 @@ STAFF = "[staff]"
 
 
 def create_event(price: Any = 25, capacity: int = 100, currency: str = "usd", name: str = "Summer Jazz Night") -> int:
-    result = call("create_event", {"name": name, "price": price, "currency": currency, "capacity": capacity}, user="user-staff", groups=STAFF)
+    result = call(
+        "create_event", {"name": name, "price": price, "currency": currency, "capacity": capacity}, user="user-staff", groups=STAFF
+    )
     assert result.status == 201, result.body
     return int(result.body["event_id"])
 
@@ -37,10 +39,14 @@ def cancel(ticket_id: int, user: str = "user-alice") -> ApiResult:
     return call("cancel_ticket_reservation", {"ticket_id": ticket_id}, user=user)
 
 
-def deliver_webhook(event: dict[str, Any], *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None, base64_body: bool = False) -> ApiResult:
+def deliver_webhook(
+    event: dict[str, Any], *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None, base64_body: bool = False
+) -> ApiResult:
     payload = json.dumps(event)
     signature = sign_payload(payload.encode(), secret, timestamp)
-    return invoke("stripe_webhook", api_event("stripe_webhook", raw_body=payload, headers={"stripe-signature": signature}, base64_body=base64_body))
+    return invoke(
+        "stripe_webhook", api_event("stripe_webhook", raw_body=payload, headers={"stripe-signature": signature}, base64_body=base64_body)
+    )
 
 
 def pay(fake: StripeFake, session_id: str) -> dict[str, Any]:
@@ -48,7 +54,9 @@ def pay(fake: StripeFake, session_id: str) -> dict[str, Any]:
     return fake.complete_session(session_id)
 
 
-def reserved_checkout(fake: StripeFake, price: Any = Decimal("25.00"), quantity: int = 2, capacity: int = 10, user: str = "user-alice") -> tuple[int, dict[str, Any]]:
+def reserved_checkout(
+    fake: StripeFake, price: Any = Decimal("25.00"), quantity: int = 2, capacity: int = 10, user: str = "user-alice"
+) -> tuple[int, dict[str, Any]]:
     event_id = create_event(price=price, capacity=capacity)
     result = buy(event_id, quantity, user=user)
     assert result.status == 200, result.body

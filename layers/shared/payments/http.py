@@ -9,7 +9,7 @@ import functools
 import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ValidationError
@@ -20,7 +20,6 @@ from payments.observability import logger
 Event = dict[str, Any]
 Response = dict[str, Any]
 Handler = Callable[[Event, Any], Response]
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -80,14 +79,14 @@ def describe_validation_error(error: ValidationError) -> str:
     return f"{field}: {message}"
 
 
-def parse_body(event: Event, model: type[ModelT], context: dict[str, Any] | None = None) -> ModelT:
+def parse_body[ModelT: BaseModel](event: Event, model: type[ModelT], context: dict[str, Any] | None = None) -> ModelT:
     try:
         return model.model_validate(json_body(event), context=context)
     except ValidationError as error:
         raise BadRequest(describe_validation_error(error)) from None
 
 
-def parse_path(event: Event, model: type[ModelT]) -> ModelT:
+def parse_path[ModelT: BaseModel](event: Event, model: type[ModelT]) -> ModelT:
     try:
         return model.model_validate(event.get("pathParameters") or {})
     except ValidationError as error:

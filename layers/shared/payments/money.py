@@ -5,10 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 # ISO 4217 exponents as Stripe applies them (https://docs.stripe.com/currencies).
-ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
-)
-THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+ZERO_DECIMAL = frozenset(["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"])
+THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
 
 # Stripe's minimum charge amounts in major units; currencies not listed use the USD-equivalent floor of 0.50.
 MINIMUM_CHARGE = {

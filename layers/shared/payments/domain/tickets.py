@@ -99,7 +99,9 @@ class TicketService:
         except SoldOut:
             raise BadRequest("Not enough tickets available") from None
         if event.is_free:
-            audit("ticket.issued_free", user_id=caller.user_id, ticket_id=ticket.ticket_id, event_id=event.event_id, quantity=ticket.quantity)
+            audit(
+                "ticket.issued_free", user_id=caller.user_id, ticket_id=ticket.ticket_id, event_id=event.event_id, quantity=ticket.quantity
+            )
             return ticket
 
         frontend = self._settings.frontend_url.rstrip("/")
@@ -196,7 +198,9 @@ class TicketService:
             if ticket.status == REFUNDED:
                 return Fulfilment(ticket, "refunded")
             if ticket.session_id and ticket.session_id != session.id:
-                logger.error("Checkout session does not belong to the ticket", extra={"session_id": session.id, "ticket_id": ticket.ticket_id})
+                logger.error(
+                    "Checkout session does not belong to the ticket", extra={"session_id": session.id, "ticket_id": ticket.ticket_id}
+                )
                 return Fulfilment(ticket, "ignored")
             late = ticket.status in RELEASED_STATES
             try:

@@ -155,7 +155,7 @@ class TicketRepository:
         try:
             self._client.transact_write_items(
                 TransactItems=[
-                    {"Update": self._take_seats(ticket)},
+                    {"Update": self._take_seats(ticket)},  # type: ignore[typeddict-item]
                     {
                         "Put": {
                             "TableName": self._tickets,
