@@ -62,7 +62,7 @@ class TicketService:
         repository: TicketRepository,
         gateway: Callable[[], StripeGateway],
         settings: Settings,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._repository = repository
         self._gateway = gateway  # resolved on first use: free tickets never need Stripe
@@ -70,7 +70,7 @@ class TicketService:
         self._clock = clock
 
     def _now(self) -> int:
-        return int(self._clock())
+        return int(self._clock() if self._clock else time.time())
 
     # purchase --------------------------------------------------------------------------------
     def purchase(self, caller: Caller, request: PurchaseRequest) -> Ticket | CheckoutStarted:
@@ -137,12 +137,13 @@ class TicketService:
     # verify ----------------------------------------------------------------------------------
     def verify(self, caller: Caller, request: VerifyRequest) -> Ticket:
         ticket = self._owned_ticket(caller, request.ticket_id)
-        if ticket.session_id and ticket.session_id != request.session_id:
+        if ticket.session_id is None:
+            if ticket.status != RESERVED:
+                raise BadRequest("This ticket has no payment to verify")
+        elif ticket.session_id != request.session_id:
             raise BadRequest("session_id does not belong to this ticket")
         if ticket.status == PAID:
             return ticket
-        if ticket.session_id is None and ticket.status != RESERVED:
-            raise BadRequest(f"Ticket is {ticket.status}; there is no payment to verify")
         session = self._gateway().retrieve_checkout_session(request.session_id)
         if session is None:
             raise NotFound("Payment not found")

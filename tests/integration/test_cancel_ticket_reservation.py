@@ -1,0 +1,70 @@
+"""POST /api/payments/cancel/ (seed 004)."""
+
+from tests.support.dynamo import PAYMENTS, items_with_prefix
+from tests.support.flows import buy, cancel, create_event, get_event, pay, reserved_checkout, verify
+from tests.support.lambdas import call
+
+
+def test_cancel_releases_the_seats_and_expires_the_session(dynamodb, stripe_fake):
+    event_id, body = reserved_checkout(stripe_fake, quantity=3, capacity=10)
+    assert get_event(event_id)["available"] == 7
+    result = cancel(body["ticket_id"])
+    assert result.status == 200
+    assert result.body["detail"] == "Payment cancelled"
+    assert get_event(event_id)["available"] == 10
+    assert stripe_fake.sessions[body["session_id"]]["status"] == "expired"
+
+
+def test_cancelling_twice_is_400_and_releases_once(dynamodb, stripe_fake):
+    event_id, body = reserved_checkout(stripe_fake, quantity=3, capacity=10)
+    assert cancel(body["ticket_id"]).status == 200
+    again = cancel(body["ticket_id"])
+    assert (again.status, again.body) == (400, {"error": "Ticket already cancelled"})
+    assert get_event(event_id)["available"] == 10
+
+
+def test_cancelling_a_paid_ticket_is_400(dynamodb, stripe_fake):
+    event_id, body = reserved_checkout(stripe_fake, quantity=2, capacity=10)
+    pay(stripe_fake, body["session_id"])
+    assert verify(body["session_id"], body["ticket_id"]).status == 200
+    result = cancel(body["ticket_id"])
+    assert (result.status, result.body) == (400, {"error": "Ticket already paid"})
+    assert get_event(event_id)["available"] == 8
+
+
+def test_cancel_after_paying_at_stripe_keeps_the_ticket(dynamodb, stripe_fake):
+    # Given the customer paid but neither verify nor the webhook has arrived yet
+    event_id, body = reserved_checkout(stripe_fake, quantity=2, capacity=10)
+    pay(stripe_fake, body["session_id"])
+    # When the cancel page is called anyway
+    result = cancel(body["ticket_id"])
+    # Then the ticket is paid, not cancelled: the customer paid for it
+    assert (result.status, result.body) == (400, {"error": "Ticket already paid"})
+    assert get_event(event_id)["available"] == 8
+    assert len(items_with_prefix(dynamodb, PAYMENTS, "PAYMENT#")) == 1
+    assert verify(body["session_id"], body["ticket_id"]).status == 200
+
+
+def test_another_users_ticket_is_403_and_stays_reserved(dynamodb, stripe_fake):
+    event_id, body = reserved_checkout(stripe_fake, quantity=2, capacity=10)
+    result = cancel(body["ticket_id"], user="user-bob")
+    assert result.status == 403
+    assert get_event(event_id)["available"] == 8
+    assert stripe_fake.sessions[body["session_id"]]["status"] == "open"
+
+
+def test_unknown_ticket_is_404(dynamodb, stripe_fake):
+    assert cancel(999).status == 404
+
+
+def test_missing_ticket_id_is_400(dynamodb, stripe_fake):
+    result = call("cancel_ticket_reservation", {})
+    assert result.status == 400
+    assert result.body["error"].startswith("ticket_id:")
+
+
+def test_free_ticket_cannot_be_cancelled(dynamodb, stripe_fake):
+    event_id = create_event(price=0, capacity=4)
+    ticket_id = buy(event_id, 1).body["ticket_id"]
+    assert cancel(ticket_id).status == 400
+    assert get_event(event_id)["available"] == 3

@@ -1,0 +1,163 @@
+"""POST /api/payments/create-payment-intent/ (seed 004)."""
+
+import time
+import uuid
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.support.dynamo import TICKETS, items_with_prefix
+from tests.support.flows import buy, create_event, get_event
+from tests.support.lambdas import call
+from tests.unit.test_qr import decode_qr
+
+
+def test_free_event_issues_the_ticket_at_once_as_the_seed_shows(dynamodb, stripe_fake):
+    # Given a free event
+    event_id = create_event(price=0, capacity=5)
+    # When a customer asks for two tickets
+    result = buy(event_id, 2)
+    # Then the seed's free-event answer comes back, field by field and type by type
+    assert result.status == 200
+    body = result.body
+    assert body["detail"] == "Successfully purchased tickets"
+    assert isinstance(body["ticket_id"], int)
+    assert isinstance(body["ticket_code"], str)
+    assert uuid.UUID(body["ticket_code"]).version == 4
+    assert decode_qr(body["qr_code_data"]) == body["ticket_code"]
+    # And the seats are taken, with no call to Stripe
+    assert get_event(event_id)["available"] == 3
+    assert stripe_fake.requests == []
+
+
+def test_paid_event_reserves_and_opens_a_checkout_session_as_the_seed_shows(dynamodb, stripe_fake):
+    event_id = create_event(price=25, capacity=10)
+    before = int(time.time())
+    result = buy(event_id, 2)
+    assert result.status == 200
+    body = result.body
+    assert set(body) >= {"checkout_url", "session_id", "ticket_id", "ticket_code"}
+    assert isinstance(body["checkout_url"], str)
+    assert isinstance(body["ticket_id"], int)
+    assert body["session_id"].startswith("cs_test_")
+    uuid.UUID(body["ticket_code"])
+    assert "qr_code_data" not in body
+    # The session is Stripe's: price from the event record, the seed's return addresses, an expiry
+    session = stripe_fake.sessions[body["session_id"]]
+    assert body["checkout_url"] == session["url"]
+    assert (session["amount_total"], session["currency"]) == (5000, "usd")
+    assert (
+        session["success_url"] == f"http://localhost:5173/payment/success?session_id={{CHECKOUT_SESSION_ID}}&ticket_id={body['ticket_id']}"
+    )
+    assert session["cancel_url"] == f"http://localhost:5173/payment/cancel?ticket_id={body['ticket_id']}"
+    assert before + 1800 <= session["expires_at"] <= before + 86400
+    assert session["expires_at"] == body["expires_at"]
+    assert session["metadata"] == {"ticket_id": str(body["ticket_id"]), "event_id": str(event_id), "user_id": "user-alice"}
+    assert get_event(event_id)["available"] == 8
+    # And the call carried an idempotency key
+    [(method, path, key)] = stripe_fake.requests
+    assert (method, path, key) == ("POST", "/v1/checkout/sessions", f"ticket-checkout-{body['ticket_id']}")
+
+
+def test_a_client_cannot_set_the_price(dynamodb, stripe_fake):
+    event_id = create_event(price=25, capacity=10)
+    result = call("create_ticket_checkout", {"event_id": event_id, "quantity": 1, "total_amount": 0.01, "price": 0})
+    assert result.status == 200
+    assert stripe_fake.sessions[result.body["session_id"]]["amount_total"] == 2500
+
+
+def test_zero_decimal_currency_goes_to_stripe_unscaled(dynamodb, stripe_fake):
+    event_id = create_event(price=1500, currency="jpy", capacity=10)
+    result = buy(event_id, 3)
+    assert stripe_fake.sessions[result.body["session_id"]]["amount_total"] == 4500
+
+
+def test_not_enough_tickets_is_400_and_takes_nothing(dynamodb, stripe_fake):
+    event_id = create_event(price=25, capacity=3)
+    result = buy(event_id, 4)
+    assert result.status == 400
+    assert "Not enough tickets" in result.body["error"]
+    assert get_event(event_id)["available"] == 3
+    assert items_with_prefix(dynamodb, TICKETS, "TICKET#") == []
+    assert stripe_fake.requests == []
+
+
+def test_unknown_event_is_404(dynamodb, stripe_fake):
+    result = buy(12345, 1)
+    assert (result.status, result.body) == (404, {"error": "Event not found"})
+
+
+def test_stripe_refusing_is_400_and_gives_the_seats_back(dynamodb, stripe_fake):
+    event_id = create_event(price=25, capacity=5)
+    stripe_fake.fail_next(
+        "/v1/checkout/sessions", status=400, type_="invalid_request_error", message="Invalid currency.", code="parameter_invalid"
+    )
+    result = buy(event_id, 2)
+    assert result.status == 400
+    assert result.body["error"] == "Invalid currency."
+    assert get_event(event_id)["available"] == 5
+    [ticket] = items_with_prefix(dynamodb, TICKETS, "TICKET#")
+    assert ticket["status"] == "cancelled"
+
+
+def test_stripe_unavailable_is_503_not_500(dynamodb, stripe_fake):
+    event_id = create_event(price=25, capacity=5)
+    stripe_fake.fail_next("/v1/checkout/sessions", status=429, type_="rate_limit_error", message="Too many requests", code="rate_limit")
+    result = buy(event_id, 1)
+    assert result.status == 503
+    assert get_event(event_id)["available"] == 5
+
+
+def test_wrong_stripe_key_is_not_leaked(dynamodb, stripe_fake):
+    event_id = create_event(price=25, capacity=5)
+    stripe_fake.fail_next(
+        "/v1/checkout/sessions", status=401, type_="invalid_request_error", message="Invalid API Key provided: sk_test_****1234", code=None
+    )
+    result = buy(event_id, 1)
+    assert result.status == 502
+    assert "sk_" not in result.body["error"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"quantity": 1}', "event_id"),
+        ('{"event_id": 1}', "quantity"),
+        ('{"event_id": "one", "quantity": 1}', "event_id"),
+        ('{"event_id": 1, "quantity": "2"}', "quantity"),
+        ('{"event_id": 1, "quantity": 0}', "quantity"),
+        ('{"event_id": 1, "quantity": -1}', "quantity"),
+        ('{"event_id": 1, "quantity": 1000000}', "quantity"),
+        ('{"event_id": 1, "quantity": 1.5}', "quantity"),
+        ('{"event_id": 1, "quantity": null}', "quantity"),
+        ("{bad json", None),
+        ('"just a string"', None),
+        ("", None),
+    ],
+)
+def test_bad_bodies_are_400_and_nothing_is_written(dynamodb, stripe_fake, raw, field):
+    event_id = create_event(price=25, capacity=5)
+    raw = raw.replace('"event_id": 1', f'"event_id": {event_id}')
+    result = call("create_ticket_checkout", raw_body=raw)
+    assert result.status == 400
+    if field:
+        assert result.body["error"].startswith(f"{field}:")
+    assert items_with_prefix(dynamodb, TICKETS, "TICKET#") == []
+    assert get_event(event_id)["available"] == 5
+    assert stripe_fake.requests == []
+
+
+def test_no_caller_is_401(dynamodb, stripe_fake):
+    event_id = create_event(price=0, capacity=5)
+    result = call("create_ticket_checkout", {"event_id": event_id, "quantity": 1}, user=None)
+    assert result.status == 401
+    assert items_with_prefix(dynamodb, TICKETS, "TICKET#") == []
+
+
+def test_success_address_names_the_real_session_when_stripe_redirects(dynamodb, stripe_fake):
+    event_id = create_event(price=25, capacity=5)
+    body = buy(event_id, 1).body
+    stripe_fake.complete_session(body["session_id"])
+    redirect = stripe_fake.sessions[body["session_id"]]["success_url"].replace("{CHECKOUT_SESSION_ID}", body["session_id"])
+    query = parse_qs(urlparse(redirect).query)
+    assert query == {"session_id": [body["session_id"]], "ticket_id": [str(body["ticket_id"])]}

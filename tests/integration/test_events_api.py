@@ -1,0 +1,73 @@
+"""POST /api/events/ and GET /api/events/{event_id}/."""
+
+import pytest
+
+from tests.support.dynamo import TICKETS, items_with_prefix
+from tests.support.flows import STAFF, create_event, get_event
+from tests.support.lambdas import call
+
+
+def test_staff_create_an_event_and_anyone_signed_in_reads_it(dynamodb):
+    # Given staff create a paid event
+    event_id = create_event(price=25.5, capacity=40, currency="usd", name="Jazz")
+    # When a customer reads it
+    body = get_event(event_id)
+    # Then every field is there with its JSON type
+    assert body == {
+        "event_id": event_id,
+        "name": "Jazz",
+        "price": 25.5,
+        "currency": "usd",
+        "capacity": 40,
+        "available": 40,
+        "is_free": False,
+    }
+
+
+def test_event_ids_are_consecutive_integers(dynamodb):
+    first, second = create_event(), create_event()
+    assert isinstance(first, int)
+    assert second == first + 1
+
+
+def test_price_zero_makes_a_free_event(dynamodb):
+    assert get_event(create_event(price=0))["is_free"] is True
+
+
+def test_customers_cannot_create_events_and_nothing_is_written(dynamodb):
+    result = call("create_event", {"name": "X", "price": 10, "currency": "usd", "capacity": 5}, user="user-alice", groups="[customers]")
+    assert result.status == 403
+    assert "error" in result.body
+    assert items_with_prefix(dynamodb, TICKETS, "EVENT#") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"price": 10, "currency": "usd", "capacity": 5}, "name"),
+        ({"name": "X", "price": "ten", "currency": "usd", "capacity": 5}, "price"),
+        ({"name": "X", "price": 10.001, "currency": "usd", "capacity": 5}, "price"),
+        ({"name": "X", "price": 10, "currency": "btc", "capacity": 5}, "currency"),
+        ({"name": "X", "price": 10, "currency": "usd", "capacity": -1}, "capacity"),
+    ],
+)
+def test_bad_event_bodies_name_the_field_and_write_nothing(dynamodb, body, field):
+    result = call("create_event", body, user="user-staff", groups=STAFF)
+    assert result.status == 400
+    assert result.body["error"].startswith(f"{field}:")
+    assert items_with_prefix(dynamodb, TICKETS, "EVENT#") == []
+
+
+def test_unknown_event_is_404(dynamodb):
+    result = call("get_event", path_params={"event_id": "999"})
+    assert (result.status, result.body) == (404, {"error": "Event not found"})
+
+
+def test_non_numeric_event_id_is_400(dynamodb):
+    result = call("get_event", path_params={"event_id": "abc"})
+    assert result.status == 400
+    assert result.body["error"].startswith("event_id:")
+
+
+def test_reading_an_event_requires_a_caller(dynamodb):
+    assert call("get_event", path_params={"event_id": "1"}, user=None).status == 401

@@ -1,0 +1,52 @@
+"""The local Stripe's objects carry at least the fields of Stripe's own examples, with their types."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.flows import pay, reserved_checkout
+
+SHARED_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "provider-specs" / "stripe" / "fixtures3.json"
+VENDORED = Path(__file__).resolve().parents[2] / "local" / "stripe_fake" / "fixtures3.json"
+
+
+def reference(name):
+    return json.loads(VENDORED.read_text())["resources"][name]
+
+
+def assert_shape(obj, example, path=""):
+    for key, expected in example.items():
+        assert key in obj, f"{path}{key} missing"
+        actual = obj[key]
+        if expected is None or actual is None:
+            continue
+        if isinstance(expected, bool):
+            assert isinstance(actual, bool), f"{path}{key}"
+        elif isinstance(expected, int):
+            assert isinstance(actual, int) and not isinstance(actual, bool), f"{path}{key}"
+        elif isinstance(expected, dict) and expected:
+            assert isinstance(actual, dict), f"{path}{key}"
+            if key not in ("metadata",):
+                assert_shape(actual, expected, f"{path}{key}.")
+        else:
+            assert isinstance(actual, type(expected)), f"{path}{key}: {type(actual).__name__}"
+
+
+@pytest.mark.skipif(not SHARED_FIXTURES.exists(), reason="shared/provider-specs is not beside this checkout")
+def test_vendored_fixtures_are_stripes_unchanged():
+    assert VENDORED.read_bytes() == SHARED_FIXTURES.read_bytes()
+
+
+def test_checkout_session_payment_intent_refund_and_event_match_stripes_examples(dynamodb, stripe_fake):
+    _, body = reserved_checkout(stripe_fake)
+    event = pay(stripe_fake, body["session_id"])
+    session = stripe_fake._public(stripe_fake.sessions[body["session_id"]])
+    intent = stripe_fake.payment_intents[session["payment_intent"]]
+    refund = stripe_fake._create_refund({"payment_intent": intent["id"]})
+    assert_shape(session, reference("checkout.session"))
+    assert_shape(intent, reference("payment_intent"))
+    assert_shape(refund, reference("refund"))
+    # The example event wraps a plan; its envelope is what every event shares.
+    assert_shape(event, {key: value for key, value in reference("event").items() if key != "data"})
+    assert event["data"]["object"]["object"] == "checkout.session"

@@ -1,0 +1,72 @@
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from payments.http import describe_validation_error
+from payments.models.tickets import CreateEventRequest, PurchaseRequest, VerifyRequest
+
+
+def error_of(model, data, context=None):
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(data, context=context)
+    return describe_validation_error(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"quantity": 1}, "event_id"),
+        ({"event_id": 1}, "quantity"),
+        ({"event_id": "abc", "quantity": 1}, "event_id"),
+        ({"event_id": 1.5, "quantity": 1}, "event_id"),
+        ({"event_id": True, "quantity": 1}, "event_id"),
+        ({"event_id": 0, "quantity": 1}, "event_id"),
+        ({"event_id": 1, "quantity": "2"}, "quantity"),
+        ({"event_id": 1, "quantity": 0}, "quantity"),
+        ({"event_id": 1, "quantity": -3}, "quantity"),
+        ({"event_id": 1, "quantity": 11}, "quantity"),
+        ({"event_id": 1, "quantity": 10**30}, "quantity"),
+        ({"event_id": 1, "quantity": Decimal("2.5")}, "quantity"),
+    ],
+)
+def test_purchase_errors_name_the_field(body, field):
+    assert error_of(PurchaseRequest, body, {"max_quantity": 10}).startswith(f"{field}:")
+
+
+def test_purchase_accepts_ids_from_url_parameters_and_integral_numbers():
+    request = PurchaseRequest.model_validate({"event_id": "15", "quantity": Decimal("2")}, context={"max_quantity": 10})
+    assert (request.event_id, request.quantity) == (15, 2)
+
+
+def test_quantity_limit_comes_from_configuration():
+    assert "between 1 and 3" in error_of(PurchaseRequest, {"event_id": 1, "quantity": 4}, {"max_quantity": 3})
+
+
+@pytest.mark.parametrize("session_id", ["", "pi_123", "cs_test_<script>", "cs_" + "a" * 300])
+def test_verify_refuses_what_is_not_a_checkout_session_id(session_id):
+    assert error_of(VerifyRequest, {"session_id": session_id, "ticket_id": 1}).startswith("session_id:")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "", "price": 10, "currency": "usd", "capacity": 5}, "name"),
+        ({"name": "A", "price": "10", "currency": "usd", "capacity": 5}, "price"),
+        ({"name": "A", "price": Decimal("-1"), "currency": "usd", "capacity": 5}, "price"),
+        ({"name": "A", "price": Decimal("10.999"), "currency": "usd", "capacity": 5}, "price"),
+        ({"name": "A", "price": Decimal("100.5"), "currency": "jpy", "capacity": 5}, "price"),
+        ({"name": "A", "price": Decimal("0.10"), "currency": "usd", "capacity": 5}, "price"),
+        ({"name": "A", "price": 10, "currency": "xyz", "capacity": 5}, "currency"),
+        ({"name": "A", "price": 10, "currency": "usd", "capacity": 0}, "capacity"),
+        ({"name": "A", "price": 10, "currency": "usd", "capacity": 5, "owner": "x"}, "owner"),
+    ],
+)
+def test_create_event_errors_name_the_field(body, field):
+    context = {"allowed_currencies": ("usd", "jpy"), "max_capacity": 1000}
+    assert error_of(CreateEventRequest, body, context).startswith(f"{field}:")
+
+
+def test_create_event_keeps_the_price_exact():
+    request = CreateEventRequest.model_validate({"name": " Gala ", "price": Decimal("19.90"), "currency": "EUR", "capacity": 3})
+    assert (request.name, request.price, request.currency) == ("Gala", Decimal("19.90"), "eur")
