@@ -3,12 +3,18 @@ PYTHON ?= python3.13
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test unit integration lint format check
+.PHONY: setup run token test unit integration e2e lint format check
 
 setup:  ## virtual environment with the runtime and development dependencies
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+
+run:  ## the whole API locally on http://127.0.0.1:3000 (Ctrl-C stops it)
+	$(BIN)/python -m local run
+
+token:  ## a bearer token for the local API: make token USER_ID=alice [STAFF=1]
+	$(BIN)/python -m local token --user $(or $(USER_ID),demo-user) $(if $(STAFF),--staff)
 
 test:  ## the whole suite: unit, integration, end-to-end
 	$(BIN)/pytest
@@ -18,6 +24,9 @@ unit:
 
 integration:
 	$(BIN)/pytest tests/integration
+
+e2e:
+	$(BIN)/pytest tests/e2e
 
 lint:  ## ruff, mypy (strict) and cfn-lint on the template
 	$(BIN)/ruff check .

@@ -62,8 +62,10 @@ def create_table_requests(template: dict[str, Any], names: dict[str, str]) -> li
     return requests
 
 
-def create_tables(client: Any, names: dict[str, str], template: dict[str, Any] | None = None) -> None:
+def create_tables(client: Any, names: dict[str, str], template: dict[str, Any] | None = None, skip: set[str] | None = None) -> None:
     for request, ttl in create_table_requests(template or load_template(), names):
+        if request["TableName"] in (skip or set()):
+            continue
         client.create_table(**request)
         if ttl:
             client.update_time_to_live(

@@ -325,6 +325,15 @@ class StripeFake:
         self._emit("checkout.session.expired", self._public(session))
         return self._public(session)
 
+    def expire_due_sessions(self, now: float | None = None) -> list[str]:
+        """Stripe expires open sessions at their ``expires_at`` and sends ``checkout.session.expired``."""
+        moment = time.time() if now is None else now
+        with self._lock:
+            due = [sid for sid, session in self.sessions.items() if session["status"] == "open" and session["expires_at"] <= moment]
+            for sid in due:
+                self._expire_checkout_session({}, sid)
+        return due
+
     def complete_session(self, sid: str, paid: bool = True) -> dict[str, Any]:
         """What a customer paying on the Checkout page does; returns the emitted event."""
         session = self._session(sid)

@@ -1,0 +1,70 @@
+"""``python -m local``: run the whole API locally, or print a token for it.
+
+python -m local run [--port 3000] [--host 127.0.0.1]
+python -m local token --user alice [--staff] [--expires-in 3600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from local.jwt_keys import DEFAULT_KEY_PATH, LocalAuthority
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command")
+
+    run = commands.add_parser("run", help="start the local stack in the foreground (default)")
+    run.add_argument("--host", default=os.environ.get("LOCAL_HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_PORT", "3000")), help="API port (default 3000, as sam local)")
+    run.add_argument("--stripe-port", type=int, default=int(os.environ.get("LOCAL_STRIPE_PORT", "12111")))
+    run.add_argument("--dynamodb-port", type=int, default=int(os.environ.get("LOCAL_DYNAMODB_PORT", "12113")))
+    run.add_argument(
+        "--dynamodb-endpoint", default=os.environ.get("LOCAL_DYNAMODB_ENDPOINT"), help="use this DynamoDB instead of the embedded one"
+    )
+    run.add_argument("--frontend-url", default=os.environ.get("FRONTEND_URL", "http://localhost:5173"))
+    run.add_argument(
+        "--sweep-interval", type=int, default=None, help="seconds between reservation sweeps (default: the template's schedule)"
+    )
+    run.add_argument("--no-demo-data", action="store_true")
+    run.add_argument("--quiet", action="store_true", help="no request log")
+
+    token = commands.add_parser("token", help="print a bearer token the local API accepts")
+    token.add_argument("--user", required=True, help="the user id (sub claim)")
+    token.add_argument("--staff", action="store_true", help="add the staff group")
+    token.add_argument("--expires-in", type=int, default=12 * 3600, help="lifetime in seconds")
+
+    args = parser.parse_args(argv)
+    authority = LocalAuthority.load_or_create(DEFAULT_KEY_PATH)
+    if args.command == "token":
+        print(authority.issue(args.user, staff=args.staff, lifetime_s=args.expires_in))
+        return 0
+    if args.command is None:
+        args = parser.parse_args(["run", *(argv or sys.argv[1:])])
+
+    from local.stack import Stack, StackConfig
+
+    config = StackConfig(
+        host=args.host,
+        port=args.port,
+        stripe_port=args.stripe_port,
+        dynamodb_port=args.dynamodb_port,
+        dynamodb_endpoint=args.dynamodb_endpoint,
+        frontend_url=args.frontend_url,
+        sweep_interval_s=args.sweep_interval,
+        demo_data=not args.no_demo_data,
+        quiet=args.quiet,
+    )
+    stack = Stack(config, authority)
+    print("Starting the local stack...", flush=True)
+    stack.start()
+    print(stack.banner(), flush=True)
+    stack.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

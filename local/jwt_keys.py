@@ -1,0 +1,95 @@
+"""The local stand-in for the HTTP API's JWT authorizer: a development RSA key, tokens signed with
+it, and the same checks (signature, issuer, audience, expiry) before any handler runs."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from local.template import ROOT
+
+DEFAULT_KEY_PATH = Path(os.environ.get("LOCAL_JWT_KEY_FILE", ROOT / ".local" / "jwt-signing-key.pem"))
+ISSUER = "http://127.0.0.1/local-issuer"
+AUDIENCE = "payments-api-local"
+KEY_ID = "local-dev-key"
+
+
+class TokenRejected(Exception):
+    """Why the authorizer refuses a request; the message goes back in the 401."""
+
+
+@dataclass
+class LocalAuthority:
+    private_key: rsa.RSAPrivateKey
+    issuer: str = ISSUER
+    audience: str = AUDIENCE
+
+    @classmethod
+    def load_or_create(cls, path: Path = DEFAULT_KEY_PATH) -> LocalAuthority:
+        if path.exists():
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            assert isinstance(key, rsa.RSAPrivateKey)
+            return cls(key)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        path.write_bytes(pem)
+        path.chmod(0o600)
+        return cls(key)
+
+    def issue(
+        self, user_id: str, *, staff: bool = False, groups: list[str] | None = None, lifetime_s: int = 12 * 3600, **extra: Any
+    ) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": user_id,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": now,
+            "exp": now + lifetime_s,
+            "cognito:groups": sorted({*(groups or []), *(["staff"] if staff else [])}),
+            **extra,
+        }
+        return jwt.encode(claims, self.private_key, algorithm="RS256", headers={"kid": KEY_ID})
+
+    def verify(self, authorization: str | None) -> dict[str, Any]:
+        if not authorization:
+            raise TokenRejected("Missing Authorization header")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise TokenRejected("Authorization header must be 'Bearer <token>'")
+        try:
+            return jwt.decode(
+                token.strip(),
+                self.private_key.public_key(),
+                algorithms=["RS256"],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenRejected("Token has expired") from None
+        except jwt.InvalidAudienceError:
+            raise TokenRejected("Token audience is not accepted") from None
+        except jwt.InvalidIssuerError:
+            raise TokenRejected("Token issuer is not accepted") from None
+        except jwt.InvalidTokenError:
+            raise TokenRejected("Token is invalid") from None
+
+
+def claims_as_http_api_passes_them(claims: dict[str, Any]) -> dict[str, str]:
+    """HTTP API hands claims to Lambda as strings, arrays flattened to "[a b]"."""
+    flat: dict[str, str] = {}
+    for name, value in claims.items():
+        if isinstance(value, list):
+            flat[name] = "[" + " ".join(str(item) for item in value) + "]"
+        else:
+            flat[name] = str(value)
+    return flat

@@ -1,0 +1,233 @@
+"""The whole API on one machine: embedded DynamoDB, local Stripe, the local gateway serving the
+template's functions, and the template's schedules, all in one foreground process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from local.dynamodb_server import make_dynamodb_server
+from local.functions import LocalApp, load_app
+from local.gateway import LocalGateway
+from local.jwt_keys import LocalAuthority
+from local.stripe_fake import StripeFake
+from local.template import create_tables, load_template, resources_of_type
+
+LOCAL_STRIPE_KEY = "sk_test_local_stack"
+LOCAL_WEBHOOK_SECRET = "whsec_local_stack"
+
+
+@dataclass
+class StackConfig:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    stripe_port: int = 12111
+    dynamodb_port: int = 12113
+    frontend_url: str = "http://localhost:5173"
+    dynamodb_endpoint: str | None = None  # another DynamoDB instead of the embedded one
+    sweep_interval_s: int | None = None  # None: the template's schedule
+    demo_data: bool = True
+    quiet: bool = False
+
+
+@dataclass
+class Stack:
+    config: StackConfig
+    authority: LocalAuthority
+    app: LocalApp | None = None
+    gateway: LocalGateway | None = None
+    servers: list[BaseWSGIServer] = field(default_factory=list)
+    stripe: StripeFake | None = None
+    demo_events: list[dict[str, Any]] = field(default_factory=list)
+    api_url: str = ""
+    stripe_url: str | None = None
+    dynamodb_url: str = ""
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def log(self, line: str) -> None:
+        if not self.config.quiet:
+            print(line, flush=True)
+
+    # start -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        config = self.config
+        # The gateway prints one line per request; werkzeug's own access log would repeat it.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        template = load_template()
+        api_server = make_server(config.host, config.port, self._dispatch, threaded=True)
+        self.api_url = f"http://{config.host}:{api_server.server_port}"
+
+        if config.dynamodb_endpoint:
+            self.dynamodb_url = config.dynamodb_endpoint
+        else:
+            dynamodb_server = self._serve(make_dynamodb_server(config.host, config.dynamodb_port))
+            self.dynamodb_url = f"http://{config.host}:{dynamodb_server.server_port}"
+        table_names = {name: f"local-{name}" for name in resources_of_type(template, "AWS::DynamoDB::Table")}
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+        client = boto3.client("dynamodb", endpoint_url=self.dynamodb_url)
+        existing = set(client.list_tables()["TableNames"])
+        create_tables(client, {k: v for k, v in table_names.items()}, template, skip=existing)
+
+        environment = self._provider_environment()
+        self.app = load_app(template, {"FrontendUrl": config.frontend_url}, table_names)
+        self._apply_environment(environment)
+        self.gateway = LocalGateway(self.app, self.authority, log=self.log)
+        self._serve(api_server)
+        self._start_schedules()
+        if self.stripe is not None:
+            threading.Thread(target=self._expire_stripe_sessions, daemon=True).start()
+        if config.demo_data:
+            self.demo_events = self._create_demo_events()
+
+    def _serve(self, server: BaseWSGIServer) -> BaseWSGIServer:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.servers.append(server)
+        return server
+
+    def _dispatch(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        assert self.gateway is not None
+        return self.gateway(environ, start_response)
+
+    def _provider_environment(self) -> dict[str, str]:
+        env = {
+            "DYNAMODB_ENDPOINT": self.dynamodb_url,
+            "POWERTOOLS_SERVICE_NAME": "payments-api-local",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            # Secrets come from the environment locally, not from SSM.
+            "STRIPE_SECRET_KEY_PARAMETER": "",
+            "STRIPE_WEBHOOK_SECRET_PARAMETER": "",
+        }
+        if os.environ.get("STRIPE_SECRET_KEY"):
+            # Real Stripe test mode; webhooks arrive through `stripe listen --forward-to`.
+            self.stripe_url = None
+            env["STRIPE_SECRET_KEY"] = os.environ["STRIPE_SECRET_KEY"]
+            env["STRIPE_WEBHOOK_SECRET"] = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+            return env
+        webhook_url = f"{self.api_url}/api/v1/payments/webhooks/stripe/"
+        self.stripe = StripeFake(webhook_url=webhook_url, webhook_secret=LOCAL_WEBHOOK_SECRET)
+        stripe_server = self._serve(make_server(self.config.host, self.config.stripe_port, self.stripe, threaded=True))
+        self.stripe_url = f"http://{self.config.host}:{stripe_server.server_port}"
+        self.stripe.public_url = self.stripe_url
+        env.update(
+            {"STRIPE_API_BASE": self.stripe_url, "STRIPE_SECRET_KEY": LOCAL_STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET}
+        )
+        return env
+
+    def _apply_environment(self, overrides: dict[str, str]) -> None:
+        """All functions share this process, so they share one environment: the template's
+        variables (which agree across functions) plus the local overrides."""
+        assert self.app is not None
+        merged: dict[str, str] = {}
+        for function in self.app.functions.values():
+            for name, value in function.environment.items():
+                if name in merged and merged[name] != value:
+                    self.log(f"warning: {name} differs between functions; using {merged[name]!r}")
+                merged.setdefault(name, value)
+        merged.update(overrides)
+        for name, value in merged.items():
+            if value:
+                os.environ[name] = value
+            else:
+                os.environ.pop(name, None)
+
+    def _start_schedules(self) -> None:
+        assert self.app is not None and self.gateway is not None
+        for schedule in self.app.schedules:
+            interval = self.config.sweep_interval_s or schedule.seconds
+            function = self.app.functions[schedule.function]
+            threading.Thread(target=self._run_every, args=(function.logical_id, interval), daemon=True).start()
+
+    def _run_every(self, function_name: str, interval: int) -> None:
+        assert self.app is not None and self.gateway is not None
+        function = self.app.functions[function_name]
+        event = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
+        while not self._stop.wait(interval):
+            try:
+                from local.gateway import LambdaContext
+
+                result = function.lambda_handler()(event, LambdaContext(function_name, function.memory_mb, function.timeout_s, "scheduled"))
+                self.log(f"schedule {function_name}: {result}")
+            except Exception as error:
+                self.log(f"schedule {function_name} failed: {error}")
+
+    def _expire_stripe_sessions(self) -> None:
+        while not self._stop.wait(5):
+            assert self.stripe is not None
+            for sid in self.stripe.expire_due_sessions():
+                self.log(f"local Stripe expired {sid}")
+
+    def _create_demo_events(self) -> list[dict[str, Any]]:
+        import requests
+
+        token = self.authority.issue("demo-staff", staff=True)
+        created = []
+        for body in (
+            {"name": "Open Rehearsal (free)", "price": 0, "currency": "usd", "capacity": 100},
+            {"name": "Summer Jazz Night", "price": 25.0, "currency": "usd", "capacity": 50},
+            {"name": "Tokyo Synth Live", "price": 3500, "currency": "jpy", "capacity": 20},
+        ):
+            response = requests.post(f"{self.api_url}/api/events/", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            response.raise_for_status()
+            created.append(response.json())
+        return created
+
+    # stop ------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+        for server in reversed(self.servers):
+            server.shutdown()
+
+    def wait(self) -> None:
+        try:
+            while not self._stop.wait(1):
+                pass
+        except KeyboardInterrupt:
+            self.log("\nStopping the local stack.")
+        finally:
+            self.stop()
+
+    def banner(self) -> str:
+        user = self.authority.issue("demo-user")
+        staff = self.authority.issue("demo-staff", staff=True)
+        stripe = (
+            f"{self.stripe_url} (local fake; Checkout pages at checkout_url)"
+            if self.stripe_url
+            else "real Stripe test mode (STRIPE_SECRET_KEY)"
+        )
+        lines = [
+            "",
+            "Local payments API is running. Ctrl-C stops it.",
+            f"  API            {self.api_url}",
+            f"  Stripe         {stripe}",
+            f"  DynamoDB       {self.dynamodb_url}{'' if self.config.dynamodb_endpoint else ' (embedded, in memory)'}",
+            f"  Frontend URL   {self.config.frontend_url} (CORS origin, Checkout return address)",
+            "",
+            "Tokens (valid 12 hours; `python -m local token --user ID [--staff]` prints more):",
+            f"  export USER_TOKEN={user}",
+            f"  export STAFF_TOKEN={staff}",
+            "",
+        ]
+        if self.demo_events:
+            lines.append("Demo events:")
+            for event in self.demo_events:
+                price = "free" if event["is_free"] else f"{event['price']} {event['currency'].upper()}"
+                lines.append(f"  event_id={event['event_id']:<3} {event['name']:<24} {price:<12} {event['available']} seats")
+            lines.append("")
+        free = next((event["event_id"] for event in self.demo_events if event["is_free"]), 1)
+        lines += [
+            "Try:",
+            f"  curl -s -X POST {self.api_url}/api/payments/create-payment-intent/ \\",
+            '    -H "Authorization: Bearer $USER_TOKEN" -H "Content-Type: application/json" \\',
+            f'    -d \'{{"event_id": {free}, "quantity": 1}}\'',
+            "",
+        ]
+        return "\n".join(lines)
