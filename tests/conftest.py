@@ -14,7 +14,7 @@ from local.stripe_fake import StripeFake
 from local.template import create_tables
 from tests.support.servers import serve
 
-TABLES = {"TicketsTable": "test-tickets", "PaymentsTable": "test-payments"}
+TABLES = {"TicketsTable": "test-tickets", "PaymentsTable": "test-payments", "IdempotencyTable": "test-idempotency"}
 STRIPE_KEY = "sk_test_local_only_51ExampleKey"
 WEBHOOK_SECRET = "whsec_test_local_only"
 
@@ -31,6 +31,8 @@ os.environ.update(
         "STRIPE_SECRET_KEY": STRIPE_KEY,
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "STRIPE_MAX_NETWORK_RETRIES": "0",
+        "STRIPE_RETRY_BUDGET_SECONDS": "1",
+        "IDEMPOTENCY_TABLE": TABLES["IdempotencyTable"],
     }
 )
 

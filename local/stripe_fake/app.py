@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 from werkzeug.exceptions import HTTPException, NotFound
@@ -46,9 +46,9 @@ def _id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-def from_fixture(name: str, **fields: Any) -> dict[str, Any]:
+def from_fixture(fixture: str, /, **fields: Any) -> dict[str, Any]:
     """A new object of Stripe's example shape with our values laid over it."""
-    obj = copy.deepcopy(FIXTURES[name])
+    obj = copy.deepcopy(FIXTURES[fixture])
     obj.update(fields)
     return obj
 
@@ -87,8 +87,18 @@ class StripeFake:
                 Rule("/v1/checkout/sessions", methods=["POST"], endpoint="create_checkout_session"),
                 Rule("/v1/checkout/sessions/<sid>", methods=["GET"], endpoint="get_checkout_session"),
                 Rule("/v1/checkout/sessions/<sid>/expire", methods=["POST"], endpoint="expire_checkout_session"),
+                Rule("/v1/payment_intents", methods=["POST"], endpoint="create_payment_intent"),
                 Rule("/v1/payment_intents/<pid>", methods=["GET"], endpoint="get_payment_intent"),
+                Rule("/v1/payment_intents/<pid>/confirm", methods=["POST"], endpoint="confirm_payment_intent"),
+                Rule("/v1/payment_intents/<pid>/cancel", methods=["POST"], endpoint="cancel_payment_intent"),
                 Rule("/v1/refunds", methods=["POST"], endpoint="create_refund"),
+                Rule("/v1/customers", methods=["POST"], endpoint="create_customer"),
+                Rule("/v1/customers/<cid>", methods=["GET"], endpoint="get_customer"),
+                Rule("/v1/prices", methods=["POST"], endpoint="create_price"),
+                Rule("/v1/prices/<price_id>", methods=["GET"], endpoint="get_price"),
+                Rule("/v1/subscriptions", methods=["POST"], endpoint="create_subscription"),
+                Rule("/v1/subscriptions/<sub_id>", methods=["GET"], endpoint="get_subscription"),
+                Rule("/v1/subscriptions/<sub_id>", methods=["DELETE"], endpoint="cancel_subscription"),
                 Rule("/checkout/pay/<sid>", methods=["GET"], endpoint="checkout_page"),
                 Rule("/checkout/pay/<sid>", methods=["POST"], endpoint="checkout_submit"),
                 Rule("/_fake/checkout/sessions/<sid>/complete", methods=["POST"], endpoint="control_complete"),
@@ -105,6 +115,12 @@ class StripeFake:
             self.sessions: dict[str, dict[str, Any]] = {}
             self.payment_intents: dict[str, dict[str, Any]] = {}
             self.refunds: dict[str, dict[str, Any]] = {}
+            self.customers: dict[str, dict[str, Any]] = {}
+            self.prices: dict[str, dict[str, Any]] = {}
+            self.subscriptions: dict[str, dict[str, Any]] = {}
+            self.invoices: dict[str, dict[str, Any]] = {}
+            # A recurring price to subscribe to, as a dashboard-made product would give.
+            self.add_price("price_local_monthly", unit_amount=2000, currency="usd", interval="month")
             self.events: list[dict[str, Any]] = []
             self.requests: list[tuple[str, str, str | None]] = []  # method, path, idempotency key
             self._idempotent: dict[tuple[str, str], tuple[str, int, dict[str, Any]]] = {}
@@ -162,7 +178,10 @@ class StripeFake:
             self.requests.append((request.method, request.path, key))
             failure = self._take_failure(request.path)
             if failure is not None:
-                return self._json(failure.status, failure.body())
+                response = self._json(failure.status, failure.body())
+                if failure.status in (429, 503):
+                    response.headers["Stripe-Should-Retry"] = "false" if failure.status == 429 else "true"
+                return response
             fingerprint = json.dumps(params, sort_keys=True)
             if key and request.method == "POST" and (request.path, key) in self._idempotent:
                 seen_fingerprint, status, body = self._idempotent[(request.path, key)]
@@ -359,12 +378,6 @@ class StripeFake:
         session.update(status="complete", payment_status="paid" if paid else "unpaid", payment_intent=intent["id"])
         return self._emit("checkout.session.completed", self._public(session))
 
-    def _get_payment_intent(self, params: dict[str, Any], pid: str) -> dict[str, Any]:
-        intent = self.payment_intents.get(pid)
-        if intent is None:
-            raise StripeError(404, "invalid_request_error", f"No such payment_intent: '{pid}'", "resource_missing", "intent")
-        return intent
-
     def _create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
         pid = params.get("payment_intent")
         intent = self.payment_intents.get(str(pid))
@@ -389,7 +402,299 @@ class StripeFake:
             metadata=params.get("metadata") or {},
         )
         self.refunds[refund["id"]] = refund
+        charge = from_fixture(
+            "charge",
+            id=intent["latest_charge"],
+            amount=intent["amount"],
+            amount_captured=intent["amount_received"],
+            amount_refunded=refunded + amount,
+            refunded=refunded + amount >= intent["amount_received"],
+            payment_intent=pid,
+            currency=intent["currency"],
+            created=intent["created"],
+            status="succeeded",
+            captured=True,
+            paid=True,
+            metadata=intent["metadata"],
+        )
+        self._emit("charge.refunded", charge)
         return refund
+
+    # payment intents -------------------------------------------------------------------------
+    MINIMUM_AMOUNTS: ClassVar[dict[str, int]] = {"usd": 50, "eur": 50, "gbp": 30, "jpy": 50, "kwd": 200}
+    # Stripe's test payment methods and what confirming with them does.
+    DECLINING_METHODS: ClassVar[dict[str, str]] = {
+        "pm_card_chargeDeclined": "generic_decline",
+        "pm_card_visa_chargeDeclined": "generic_decline",
+        "pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
+    }
+    ACTION_METHODS: ClassVar[set[str]] = {"pm_card_threeDSecure2Required", "pm_card_authenticationRequired"}
+
+    def _create_payment_intent(self, params: dict[str, Any]) -> dict[str, Any]:
+        amount = _int_param(params, "amount") or 0
+        currency = str(params.get("currency") or "").lower()
+        if not currency:
+            raise StripeError(400, "invalid_request_error", "Missing required param: currency.", "parameter_missing", "currency")
+        minimum = self.MINIMUM_AMOUNTS.get(currency, 50)
+        if amount < minimum:
+            raise StripeError(400, "invalid_request_error", f"Amount must be at least {minimum} {currency}", "amount_too_small", "amount")
+        if amount > 99_999_999:
+            raise StripeError(400, "invalid_request_error", "Amount must be no more than 999,999.99", "amount_too_large", "amount")
+        intent = from_fixture(
+            "payment_intent",
+            id=_id("pi"),
+            amount=amount,
+            amount_received=0,
+            currency=currency,
+            status="requires_payment_method",
+            created=int(time.time()),
+            canceled_at=None,
+            cancellation_reason=None,
+            customer=params.get("customer"),
+            description=params.get("description"),
+            last_payment_error=None,
+            latest_charge=None,
+            next_action=None,
+            metadata=params.get("metadata") or {},
+            payment_method=params.get("payment_method"),
+            processing=None,
+            automatic_payment_methods={"enabled": str((params.get("automatic_payment_methods") or {}).get("enabled")).lower() == "true"},
+        )
+        intent["client_secret"] = f"{intent['id']}_secret_{secrets.token_hex(12)}"
+        if intent["payment_method"]:
+            intent["status"] = "requires_confirmation"
+        self.payment_intents[intent["id"]] = intent
+        self._emit("payment_intent.created", intent)
+        return intent
+
+    def _intent(self, pid: str) -> dict[str, Any]:
+        intent = self.payment_intents.get(pid)
+        if intent is None:
+            raise StripeError(404, "invalid_request_error", f"No such payment_intent: '{pid}'", "resource_missing", "intent")
+        return intent
+
+    def _get_payment_intent(self, params: dict[str, Any], pid: str) -> dict[str, Any]:
+        return self._intent(pid)
+
+    def _confirm_payment_intent(self, params: dict[str, Any], pid: str) -> dict[str, Any]:
+        intent = self._intent(pid)
+        if intent["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action"):
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                f"This PaymentIntent's status is {intent['status']}, so it cannot be confirmed.",
+                "payment_intent_unexpected_state",
+            )
+        method = params.get("payment_method") or intent.get("payment_method")
+        if not method:
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                "payment_intent_unexpected_state",
+            )
+        intent["payment_method"] = method
+        if method in self.DECLINING_METHODS:
+            decline = self.DECLINING_METHODS[method]
+            intent.update(
+                status="requires_payment_method",
+                last_payment_error={
+                    "type": "card_error",
+                    "code": "card_declined",
+                    "decline_code": decline,
+                    "message": "Your card was declined.",
+                },
+            )
+            self._emit("payment_intent.payment_failed", intent)
+            error = StripeError(402, "card_error", "Your card was declined.", "card_declined")
+            raise error
+        if method in self.ACTION_METHODS and intent["status"] != "requires_action":
+            intent.update(
+                status="requires_action", next_action={"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}}
+            )
+            return intent
+        self._succeed(intent)
+        return intent
+
+    def _succeed(self, intent: dict[str, Any]) -> None:
+        intent.update(
+            status="succeeded", amount_received=intent["amount"], next_action=None, last_payment_error=None, latest_charge=_id("ch")
+        )
+        self._emit("payment_intent.succeeded", intent)
+
+    def _cancel_payment_intent(self, params: dict[str, Any], pid: str) -> dict[str, Any]:
+        intent = self._intent(pid)
+        if intent["status"] in ("succeeded", "canceled"):
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                f"You cannot cancel this PaymentIntent because it has a status of {intent['status']}.",
+                "payment_intent_unexpected_state",
+            )
+        intent.update(
+            status="canceled",
+            canceled_at=int(time.time()),
+            cancellation_reason=params.get("cancellation_reason") or "requested_by_customer",
+        )
+        self._emit("payment_intent.canceled", intent)
+        return intent
+
+    def authenticate(self, pid: str) -> dict[str, Any]:
+        """The customer completes 3-D Secure in Stripe.js."""
+        with self._lock:
+            intent = self._intent(pid)
+            if intent["status"] == "requires_action":
+                self._succeed(intent)
+            return intent
+
+    # customers, prices, subscriptions ----------------------------------------------------------
+    def _create_customer(self, params: dict[str, Any]) -> dict[str, Any]:
+        customer = from_fixture(
+            "customer",
+            id=_id("cus"),
+            email=params.get("email"),
+            name=params.get("name"),
+            description=params.get("description"),
+            metadata=params.get("metadata") or {},
+            created=int(time.time()),
+            balance=0,
+            delinquent=False,
+            discount=None,
+            address=None,
+            shipping=None,
+            phone=None,
+        )
+        self.customers[customer["id"]] = customer
+        self._emit("customer.created", customer)
+        return customer
+
+    def _get_customer(self, params: dict[str, Any], cid: str) -> dict[str, Any]:
+        customer = self.customers.get(cid)
+        if customer is None:
+            raise StripeError(404, "invalid_request_error", f"No such customer: '{cid}'", "resource_missing", "customer")
+        return customer
+
+    def add_price(self, price_id: str, unit_amount: int, currency: str, interval: str = "month") -> dict[str, Any]:
+        price = from_fixture(
+            "price",
+            id=price_id,
+            unit_amount=unit_amount,
+            unit_amount_decimal=str(unit_amount),
+            currency=currency,
+            recurring={"interval": interval, "interval_count": 1, "meter": None, "usage_type": "licensed", "trial_period_days": None},
+            created=int(time.time()),
+            type="recurring",
+            transform_quantity=None,
+        )
+        self.prices[price_id] = price
+        return price
+
+    def _create_price(self, params: dict[str, Any]) -> dict[str, Any]:
+        recurring = params.get("recurring") or {}
+        return self.add_price(
+            _id("price"), _int_param(params, "unit_amount") or 0, str(params.get("currency")), recurring.get("interval", "month")
+        )
+
+    def _get_price(self, params: dict[str, Any], price_id: str) -> dict[str, Any]:
+        price = self.prices.get(price_id)
+        if price is None:
+            raise StripeError(404, "invalid_request_error", f"No such price: '{price_id}'", "resource_missing", "price")
+        return price
+
+    def _create_subscription(self, params: dict[str, Any]) -> dict[str, Any]:
+        customer = self._get_customer({}, str(params.get("customer")))
+        items = params.get("items")
+        if not isinstance(items, list) or not items:
+            raise StripeError(400, "invalid_request_error", "Missing required param: items.", "parameter_missing", "items")
+        price_id = str(items[0].get("price"))
+        if price_id not in self.prices:
+            raise StripeError(400, "invalid_request_error", f"No such price: '{price_id}'", "resource_missing", "items[0][price]")
+        price = self.prices[price_id]
+        now = int(time.time())
+        period_end = now + {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}[price["recurring"]["interval"]]
+        sub_id = _id("sub")
+        invoice = from_fixture(
+            "invoice",
+            id=_id("in"),
+            customer=customer["id"],
+            subscription=sub_id,
+            status="paid",
+            amount_due=price["unit_amount"],
+            amount_paid=price["unit_amount"],
+            amount_remaining=0,
+            currency=price["currency"],
+            created=now,
+            period_start=now,
+            period_end=period_end,
+            parent={
+                "type": "subscription_details",
+                "quote_details": None,
+                "subscription_details": {"metadata": params.get("metadata") or {}, "subscription": sub_id},
+            },
+        )
+        self.invoices[invoice["id"]] = invoice
+        subscription = from_fixture(
+            "subscription",
+            id=sub_id,
+            customer=customer["id"],
+            status="active",
+            created=now,
+            start_date=now,
+            billing_cycle_anchor=now,
+            canceled_at=None,
+            cancel_at=None,
+            ended_at=None,
+            currency=price["currency"],
+            latest_invoice=invoice["id"],
+            metadata=params.get("metadata") or {},
+            items={
+                "object": "list",
+                "has_more": False,
+                "url": f"/v1/subscription_items?subscription={sub_id}",
+                "data": [
+                    {
+                        "id": _id("si"),
+                        "object": "subscription_item",
+                        "created": now,
+                        "quantity": 1,
+                        "price": price,
+                        "subscription": sub_id,
+                        "current_period_start": now,
+                        "current_period_end": period_end,
+                        "metadata": {},
+                        "discounts": [],
+                        "tax_rates": [],
+                    }
+                ],
+            },
+        )
+        self.subscriptions[sub_id] = subscription
+        self._emit("customer.subscription.created", subscription)
+        self._emit("invoice.paid", invoice)
+        return subscription
+
+    def _subscription(self, sub_id: str) -> dict[str, Any]:
+        subscription = self.subscriptions.get(sub_id)
+        if subscription is None:
+            raise StripeError(404, "invalid_request_error", f"No such subscription: '{sub_id}'", "resource_missing", "subscription")
+        return subscription
+
+    def _get_subscription(self, params: dict[str, Any], sub_id: str) -> dict[str, Any]:
+        return self._subscription(sub_id)
+
+    def _cancel_subscription(self, params: dict[str, Any], sub_id: str) -> dict[str, Any]:
+        subscription = self._subscription(sub_id)
+        if subscription["status"] == "canceled":
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                f"A canceled subscription can only update its cancellation_details and metadata. ({sub_id})",
+                "resource_missing",
+            )
+        now = int(time.time())
+        subscription.update(status="canceled", canceled_at=now, ended_at=now)
+        self._emit("customer.subscription.deleted", subscription)
+        return subscription
 
     # checkout page ---------------------------------------------------------------------------
     def _checkout_page(self, request: Request, sid: str) -> Response:

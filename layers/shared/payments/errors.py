@@ -7,9 +7,10 @@ class ApiError(Exception):
     status_code = 500
     public_message = "Internal server error"
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message or self.public_message)
         self.message = message or self.public_message
+        self.headers = headers or {}
 
 
 class BadRequest(ApiError):
@@ -35,6 +36,11 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status_code = 409
     public_message = "Conflict"
+
+
+class Unprocessable(ApiError):
+    status_code = 422
+    public_message = "Unprocessable request"
 
 
 class PayloadTooLarge(ApiError):

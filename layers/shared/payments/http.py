@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ValidationError
 
+from payments.context import current_lambda_context
 from payments.errors import ApiError, BadRequest, PayloadTooLarge
 from payments.observability import logger
 
@@ -38,8 +39,8 @@ def json_response(status_code: int, body: Mapping[str, Any], headers: Mapping[st
     }
 
 
-def error_response(status_code: int, message: str) -> Response:
-    return json_response(status_code, {"error": message})
+def error_response(status_code: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return json_response(status_code, {"error": message}, headers)
 
 
 def raw_body(event: Event) -> bytes:
@@ -110,6 +111,7 @@ def api_handler(handler: Handler) -> Handler:
     @functools.wraps(handler)
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def wrapper(event: Event, context: Any) -> Response:
+        current_lambda_context.set(context)
         try:
             return handler(event, context)
         except ApiError as error:
@@ -117,7 +119,7 @@ def api_handler(handler: Handler) -> Handler:
                 logger.exception("Request failed", extra={"status": error.status_code})
             else:
                 logger.info("Request refused", extra={"status": error.status_code, "reason": error.message})
-            return error_response(error.status_code, error.message)
+            return error_response(error.status_code, error.message, error.headers)
         except Exception:
             logger.exception("Unhandled error")
             return error_response(500, "Internal server error")

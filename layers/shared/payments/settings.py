@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
@@ -41,6 +42,11 @@ class Settings(BaseModel):
     stripe_webhook_secret_parameter: str | None = Field(None, alias="STRIPE_WEBHOOK_SECRET_PARAMETER")
     stripe_max_network_retries: int = Field(2, alias="STRIPE_MAX_NETWORK_RETRIES", ge=0, le=5)
     stripe_timeout_seconds: float = Field(8.0, alias="STRIPE_TIMEOUT_SECONDS", gt=0)
+    # Rate-limited Stripe calls are retried with backoff for at most this long, inside the function's timeout.
+    stripe_retry_budget_seconds: float = Field(6.0, alias="STRIPE_RETRY_BUDGET_SECONDS", ge=0)
+    max_payment_amount: Decimal = Field(Decimal("10000"), alias="MAX_PAYMENT_AMOUNT", gt=0)
+    idempotency_table: str | None = Field(None, alias="IDEMPOTENCY_TABLE")
+    idempotency_ttl_seconds: int = Field(24 * 3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
 
 
 @functools.cache

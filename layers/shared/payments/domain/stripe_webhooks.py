@@ -11,7 +11,8 @@ from typing import Any
 
 import stripe
 
-from payments.domain.tickets import TicketService, get_ticket_service
+from payments.domain import stripe_sync
+from payments.domain.tickets import get_ticket_service
 from payments.errors import BadRequest, NotFound
 from payments.observability import logger
 from payments.providers.stripe_gateway import checkout_session_from_dict, verify_webhook
@@ -28,35 +29,44 @@ class WebhookResult:
     outcome: str  # "applied", "duplicate", "ignored"
 
 
-def _checkout_completed(service: TicketService, data: dict[str, Any]) -> str:
-    session = checkout_session_from_dict(data)
+def _session(event: dict[str, Any]) -> dict[str, Any]:
+    return dict((event.get("data") or {}).get("object") or {})
+
+
+def _checkout_completed(event: dict[str, Any]) -> str:
+    session = checkout_session_from_dict(_session(event))
     if session.ticket_id is None:
         return "ignored"
     if not session.is_paid:
         # Delayed payment methods: async_payment_succeeded or _failed follows.
         return "ignored"
-    return service.fulfil(session).outcome
+    return get_ticket_service().fulfil(session).outcome
 
 
-def _async_payment_succeeded(service: TicketService, data: dict[str, Any]) -> str:
-    return _checkout_completed(service, data)
+def _async_payment_failed(event: dict[str, Any]) -> str:
+    session = checkout_session_from_dict(_session(event))
+    return "released" if session.ticket_id and get_ticket_service().release_for_session(session, CANCELLED) else "ignored"
 
 
-def _async_payment_failed(service: TicketService, data: dict[str, Any]) -> str:
-    session = checkout_session_from_dict(data)
-    return "released" if session.ticket_id and service.release_for_session(session, CANCELLED) else "ignored"
+def _checkout_expired(event: dict[str, Any]) -> str:
+    session = checkout_session_from_dict(_session(event))
+    return "released" if session.ticket_id and get_ticket_service().release_for_session(session, EXPIRED) else "ignored"
 
 
-def _checkout_expired(service: TicketService, data: dict[str, Any]) -> str:
-    session = checkout_session_from_dict(data)
-    return "released" if session.ticket_id and service.release_for_session(session, EXPIRED) else "ignored"
-
-
-HANDLERS: dict[str, Callable[[TicketService, dict[str, Any]], str]] = {
+HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "checkout.session.completed": _checkout_completed,
-    "checkout.session.async_payment_succeeded": _async_payment_succeeded,
+    "checkout.session.async_payment_succeeded": _checkout_completed,
     "checkout.session.async_payment_failed": _async_payment_failed,
     "checkout.session.expired": _checkout_expired,
+    "payment_intent.succeeded": stripe_sync.payment_intent_changed,
+    "payment_intent.payment_failed": stripe_sync.payment_intent_changed,
+    "payment_intent.canceled": stripe_sync.payment_intent_changed,
+    "charge.refunded": stripe_sync.charge_refunded,
+    "customer.subscription.created": stripe_sync.subscription_changed,
+    "customer.subscription.updated": stripe_sync.subscription_changed,
+    "customer.subscription.deleted": stripe_sync.subscription_changed,
+    "invoice.paid": stripe_sync.invoice_settled,
+    "invoice.payment_failed": stripe_sync.invoice_settled,
 }
 
 
@@ -83,12 +93,11 @@ def handle_stripe_webhook(payload: bytes, signature_header: str | None) -> Webho
     handler = HANDLERS.get(event_type)
     if handler is None:
         return WebhookResult(event_id, event_type, "ignored")
-    data = (event.get("data") or {}).get("object") or {}
     try:
-        outcome = handler(get_ticket_service(), data)
-    except (BadRequest, NotFound) as error:
+        outcome = handler(event)
+    except (BadRequest, NotFound, KeyError, TypeError, ValueError) as error:
         # Not transient: a redelivery would fail the same way, so it is acknowledged and logged for a person.
-        logger.error("Stripe event could not be applied", extra={"event_id": event_id, "event_type": event_type, "reason": error.message})
+        logger.error("Stripe event could not be applied", extra={"event_id": event_id, "event_type": event_type, "reason": str(error)})
         outcome = "rejected"
     processed.mark_processed(PROVIDER, event_id, event_type, int(time.time()))
     logger.info("Stripe event applied", extra={"event_id": event_id, "event_type": event_type, "outcome": outcome})

@@ -4,7 +4,9 @@ an idempotency key on every call that creates or moves money."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -73,9 +75,89 @@ def _translated_errors(action: str) -> Iterator[None]:
         raise ProviderFailure() from None
 
 
+def _with_rate_limit_retries[T](call: Callable[[], T], budget_seconds: float) -> T:
+    """Stripe asks clients to back off on 429; the SDK itself retries only connection errors and 5xx.
+    Retries reuse the same idempotency key, so none of them can double an effect."""
+    deadline = time.monotonic() + budget_seconds
+    delay = 0.25
+    while True:
+        try:
+            return call()
+        except stripe.RateLimitError:
+            pause = delay * (1 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            delay *= 2
+
+
 class StripeGateway:
-    def __init__(self, client: stripe.StripeClient) -> None:
+    def __init__(self, client: stripe.StripeClient, retry_budget_seconds: float = 6.0) -> None:
         self._client = client
+        self._retry_budget = retry_budget_seconds
+
+    def _call[T](self, action: str, call: Callable[[], T]) -> T:
+        with _translated_errors(action):
+            return _with_rate_limit_retries(call, self._retry_budget)
+
+    # payment intents ---------------------------------------------------------------------------
+    def create_payment_intent(
+        self, *, amount: int, currency: str, metadata: dict[str, str], description: str | None, idempotency_key: str
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "amount": amount,
+            "currency": currency,
+            "metadata": metadata,
+            "automatic_payment_methods": {"enabled": True},
+        }
+        if description:
+            params["description"] = description
+        intent = self._call(
+            "payment_intents.create",
+            lambda: self._client.v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key}),  # type: ignore[arg-type]
+        )
+        return intent.to_dict()
+
+    def confirm_payment_intent(
+        self, intent_id: str, *, payment_method: str | None, return_url: str | None, idempotency_key: str
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if payment_method:
+            params["payment_method"] = payment_method
+        if return_url:
+            params["return_url"] = return_url
+        intent = self._call(
+            "payment_intents.confirm",
+            lambda: self._client.v1.payment_intents.confirm(intent_id, params=params, options={"idempotency_key": idempotency_key}),  # type: ignore[arg-type]
+        )
+        return intent.to_dict()
+
+    def retrieve_payment_intent(self, intent_id: str) -> dict[str, Any]:
+        return self._call("payment_intents.retrieve", lambda: self._client.v1.payment_intents.retrieve(intent_id)).to_dict()
+
+    # customers and subscriptions ------------------------------------------------------------------
+    def create_customer(self, *, email: str, name: str | None, metadata: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+        params: dict[str, Any] = {"email": email, "metadata": metadata}
+        if name:
+            params["name"] = name
+        customer = self._call(
+            "customers.create",
+            lambda: self._client.v1.customers.create(params=params, options={"idempotency_key": idempotency_key}),  # type: ignore[arg-type]
+        )
+        return customer.to_dict()
+
+    def create_subscription(self, *, customer: str, price: str, metadata: dict[str, str], idempotency_key: str) -> dict[str, Any]:
+        params: dict[str, Any] = {"customer": customer, "items": [{"price": price}], "metadata": metadata}
+        subscription = self._call(
+            "subscriptions.create",
+            lambda: self._client.v1.subscriptions.create(params=params, options={"idempotency_key": idempotency_key}),  # type: ignore[arg-type]
+        )
+        return subscription.to_dict()
+
+    def cancel_subscription(self, subscription_id: str) -> dict[str, Any]:
+        return self._call("subscriptions.cancel", lambda: self._client.v1.subscriptions.cancel(subscription_id)).to_dict()
+
+    # checkout sessions -------------------------------------------------------------------------
 
     def create_checkout_session(
         self,
@@ -91,8 +173,9 @@ class StripeGateway:
         metadata: dict[str, str],
         idempotency_key: str,
     ) -> CheckoutSession:
-        with _translated_errors("checkout.sessions.create"):
-            session = self._client.v1.checkout.sessions.create(
+        session = self._call(
+            "checkout.sessions.create",
+            lambda: self._client.v1.checkout.sessions.create(
                 params={
                     "mode": "payment",
                     "line_items": [
@@ -109,7 +192,8 @@ class StripeGateway:
                     "payment_intent_data": {"metadata": metadata},
                 },
                 options={"idempotency_key": idempotency_key},
-            )
+            ),
+        )
         return checkout_session_from_dict(session.to_dict())
 
     def retrieve_checkout_session(self, session_id: str) -> CheckoutSession | None:
@@ -156,7 +240,7 @@ def get_stripe_client() -> stripe.StripeClient:
 
 @functools.cache
 def get_stripe_gateway() -> StripeGateway:
-    return StripeGateway(get_stripe_client())
+    return StripeGateway(get_stripe_client(), get_settings().stripe_retry_budget_seconds)
 
 
 def verify_webhook(payload: bytes, signature_header: str | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 from payments.dynamodb import get_client
+from payments.repositories.stripe_objects import StripeObjectRepository
 from payments.repositories.tickets import TicketRepository
 from payments.repositories.webhook_events import WebhookEventRepository
 from payments.settings import get_settings
@@ -19,3 +20,8 @@ def get_ticket_repository() -> TicketRepository:
 @functools.cache
 def get_webhook_event_repository() -> WebhookEventRepository:
     return WebhookEventRepository(get_client(), get_settings().payments_table)
+
+
+@functools.cache
+def get_stripe_object_repository() -> StripeObjectRepository:
+    return StripeObjectRepository(get_client(), get_settings().payments_table)

@@ -1,0 +1,179 @@
+"""The direct Stripe endpoints of seed 000: payment intents, customers, subscriptions, each object
+recorded with its owner; another user's object is 403, an unknown one 404."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from payments import money
+from payments.auth import Caller
+from payments.errors import Forbidden, NotFound
+from payments.idempotency import provider_key, run_once
+from payments.models.stripe import (
+    CancelSubscriptionRequest,
+    ConfirmPaymentRequest,
+    CreateCustomerRequest,
+    CreatePaymentIntentRequest,
+    CreateSubscriptionRequest,
+    PaymentIntentRequest,
+)
+from payments.observability import audit
+from payments.providers.stripe_gateway import StripeGateway, get_stripe_gateway
+from payments.repositories.stripe_objects import CUSTOMER, PAYMENT_INTENT, SUBSCRIPTION, StripeObjectRepository
+from payments.repositories.wiring import get_stripe_object_repository
+
+# A confirmed intent has moved on only in these states; anything else is not a success.
+CONFIRMED_STATES = frozenset({"succeeded", "processing", "requires_capture"})
+
+
+def subscription_periods(subscription: dict[str, Any]) -> tuple[int | None, int | None]:
+    """Stripe moved the billing period from the subscription onto its items (API 2025-03-31)."""
+    start, end = subscription.get("current_period_start"), subscription.get("current_period_end")
+    items = (subscription.get("items") or {}).get("data") or []
+    if items and (start is None or end is None):
+        start, end = items[0].get("current_period_start"), items[0].get("current_period_end")
+    return start, end
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return str(value.get("id"))
+    return str(value) if value else None
+
+
+class StripePaymentsService:
+    def __init__(self, gateway: Callable[[], StripeGateway], objects: StripeObjectRepository) -> None:
+        self._gateway = gateway
+        self._objects = objects
+
+    def _owned(self, caller: Caller, kind: str, object_id: str) -> dict[str, Any]:
+        record = self._objects.get(kind, object_id)
+        if record is None:
+            raise NotFound(f"{kind.replace('_', ' ').capitalize()} not found")
+        if record["owner"] != caller.user_id:
+            raise Forbidden(f"You do not have permission to access this {kind.replace('_', ' ')}")
+        return record
+
+    def _record(self, caller: Caller, kind: str, object_id: str, state: dict[str, Any]) -> None:
+        try:
+            self._objects.record(kind, object_id, caller.user_id, state, int(time.time()))
+        except PermissionError:
+            raise Forbidden(f"You do not have permission to access this {kind.replace('_', ' ')}") from None
+
+    # payment intents -------------------------------------------------------------------------
+    def create_payment_intent(self, caller: Caller, request: CreatePaymentIntentRequest, client_key: str | None) -> dict[str, Any]:
+        def create(key: str) -> dict[str, Any]:
+            amount = money.to_minor_units(request.amount, request.currency)
+            intent = self._gateway().create_payment_intent(
+                amount=amount,
+                currency=request.currency,
+                metadata={**request.metadata, "user_id": caller.user_id},
+                description=request.description,
+                idempotency_key=key,
+            )
+            self._record(
+                caller,
+                PAYMENT_INTENT,
+                intent["id"],
+                {"status": intent["status"], "amount": intent["amount"], "currency": intent["currency"]},
+            )
+            audit(
+                "stripe.payment_intent_created",
+                user_id=caller.user_id,
+                payment_intent=intent["id"],
+                amount=intent["amount"],
+                currency=intent["currency"],
+            )
+            return {
+                "payment_intent_id": intent["id"],
+                "client_secret": intent["client_secret"],
+                "status": intent["status"],
+                "amount": intent["amount"],
+                "currency": intent["currency"],
+            }
+
+        return run_once(caller, "payment-intent", client_key, request.model_dump(mode="json"), create)
+
+    def confirm_payment(self, caller: Caller, request: ConfirmPaymentRequest, client_key: str | None) -> dict[str, Any]:
+        self._owned(caller, PAYMENT_INTENT, request.payment_intent_id)
+        intent = self._gateway().confirm_payment_intent(
+            request.payment_intent_id,
+            payment_method=request.payment_method,
+            return_url=request.return_url,
+            idempotency_key=provider_key(caller, f"confirm-{request.payment_intent_id}", client_key),
+        )
+        status = intent["status"]
+        audit(
+            "stripe.payment_intent_confirmed", user_id=caller.user_id, payment_intent=intent["id"], amount=intent["amount"], status=status
+        )
+        answer: dict[str, Any] = {
+            "confirmed": status in CONFIRMED_STATES,
+            "payment_intent_id": intent["id"],
+            "status": status,
+            "requires_action": status == "requires_action",
+        }
+        if status == "requires_action":
+            # Stripe.js finishes 3-D Secure with the client secret: stripe.handleNextAction({clientSecret}).
+            answer["client_secret"] = intent["client_secret"]
+            answer["next_action"] = (intent.get("next_action") or {}).get("type")
+        return answer
+
+    def retrieve_payment(self, caller: Caller, request: PaymentIntentRequest) -> dict[str, Any]:
+        self._owned(caller, PAYMENT_INTENT, request.payment_intent_id)
+        intent = self._gateway().retrieve_payment_intent(request.payment_intent_id)
+        return {
+            "payment_intent_id": intent["id"],
+            "status": intent["status"],
+            "amount": intent["amount"],
+            "currency": intent["currency"],
+            "created": intent["created"],
+            "metadata": intent.get("metadata") or {},
+        }
+
+    # customers and subscriptions ---------------------------------------------------------------
+    def create_customer(self, caller: Caller, request: CreateCustomerRequest, client_key: str | None) -> dict[str, Any]:
+        def create(key: str) -> dict[str, Any]:
+            customer = self._gateway().create_customer(
+                email=request.email, name=request.name, metadata={**request.metadata, "user_id": caller.user_id}, idempotency_key=key
+            )
+            self._record(caller, CUSTOMER, customer["id"], {"email": customer.get("email")})
+            return {"customer_id": customer["id"], "email": customer.get("email"), "name": customer.get("name")}
+
+        return run_once(caller, "customer", client_key, request.model_dump(mode="json"), create)
+
+    def create_subscription(self, caller: Caller, request: CreateSubscriptionRequest, client_key: str | None) -> dict[str, Any]:
+        self._owned(caller, CUSTOMER, request.customer_id)
+
+        def create(key: str) -> dict[str, Any]:
+            subscription = self._gateway().create_subscription(
+                customer=request.customer_id,
+                price=request.price_id,
+                metadata={**request.metadata, "user_id": caller.user_id},
+                idempotency_key=key,
+            )
+            start, end = subscription_periods(subscription)
+            self._record(caller, SUBSCRIPTION, subscription["id"], {"status": subscription["status"], "customer": request.customer_id})
+            audit("stripe.subscription_created", user_id=caller.user_id, subscription=subscription["id"], price=request.price_id)
+            return {
+                "subscription_id": subscription["id"],
+                "status": subscription["status"],
+                "current_period_start": start,
+                "current_period_end": end,
+                "latest_invoice": _id(subscription.get("latest_invoice")),
+            }
+
+        return run_once(caller, "subscription", client_key, request.model_dump(mode="json"), create)
+
+    def cancel_subscription(self, caller: Caller, request: CancelSubscriptionRequest) -> dict[str, Any]:
+        self._owned(caller, SUBSCRIPTION, request.subscription_id)
+        subscription = self._gateway().cancel_subscription(request.subscription_id)
+        audit("stripe.subscription_canceled", user_id=caller.user_id, subscription=subscription["id"])
+        return {"subscription_id": subscription["id"], "status": subscription["status"], "canceled_at": subscription.get("canceled_at")}
+
+
+@functools.cache
+def get_stripe_payments_service() -> StripePaymentsService:
+    return StripePaymentsService(get_stripe_gateway, get_stripe_object_repository())

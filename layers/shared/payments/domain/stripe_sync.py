@@ -1,0 +1,118 @@
+"""Keeps the records of Stripe objects created through the API true to Stripe's webhook events,
+whatever order the events arrive in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from payments.domain.stripe_payments import subscription_periods
+from payments.observability import audit
+from payments.repositories.stripe_objects import PAYMENT_INTENT, SUBSCRIPTION
+from payments.repositories.wiring import get_stripe_object_repository
+
+# Within one second, a later state of the life cycle wins over an earlier one.
+INTENT_RANK = {
+    "requires_payment_method": 0,
+    "requires_confirmation": 1,
+    "requires_action": 2,
+    "processing": 3,
+    "requires_capture": 4,
+    "canceled": 5,
+    "succeeded": 6,
+}
+SUBSCRIPTION_RANK = {
+    "incomplete": 0,
+    "trialing": 1,
+    "active": 2,
+    "past_due": 3,
+    "unpaid": 4,
+    "paused": 4,
+    "incomplete_expired": 8,
+    "canceled": 9,
+}
+
+
+def _outcome(applied: bool) -> str:
+    # False means the record is unknown (not created through this API) or already newer.
+    return "applied" if applied else "skipped"
+
+
+def payment_intent_changed(event: dict[str, Any]) -> str:
+    intent = event["data"]["object"]
+    state: dict[str, Any] = {"status": intent["status"], "amount_received": intent.get("amount_received") or 0}
+    error = intent.get("last_payment_error") or {}
+    if error.get("code"):
+        state["last_error_code"] = error["code"]
+    applied = get_stripe_object_repository().apply_state(
+        PAYMENT_INTENT, intent["id"], state, as_of=int(event["created"]), rank=INTENT_RANK.get(intent["status"], 0)
+    )
+    if applied and intent["status"] in ("succeeded", "canceled"):
+        audit(
+            f"stripe.payment_intent_{intent['status']}",
+            payment_intent=intent["id"],
+            amount=intent.get("amount"),
+            currency=intent.get("currency"),
+        )
+    return _outcome(applied)
+
+
+def charge_refunded(event: dict[str, Any]) -> str:
+    charge = event["data"]["object"]
+    intent_id = charge.get("payment_intent")
+    if isinstance(intent_id, dict):
+        intent_id = intent_id.get("id")
+    if not intent_id:
+        return "skipped"
+    applied = get_stripe_object_repository().raise_to(
+        PAYMENT_INTENT, str(intent_id), "amount_refunded", int(charge.get("amount_refunded") or 0)
+    )
+    if applied:
+        audit("stripe.charge_refunded", payment_intent=intent_id, charge=charge.get("id"), amount_refunded=charge.get("amount_refunded"))
+    return _outcome(applied)
+
+
+def subscription_changed(event: dict[str, Any]) -> str:
+    subscription = event["data"]["object"]
+    start, end = subscription_periods(subscription)
+    state = {
+        "status": subscription["status"],
+        "current_period_start": start,
+        "current_period_end": end,
+        "canceled_at": subscription.get("canceled_at"),
+        "cancel_at_period_end": bool(subscription.get("cancel_at_period_end")),
+    }
+    applied = get_stripe_object_repository().apply_state(
+        SUBSCRIPTION,
+        subscription["id"],
+        {name: value for name, value in state.items() if value is not None},
+        as_of=int(event["created"]),
+        rank=SUBSCRIPTION_RANK.get(subscription["status"], 0),
+    )
+    return _outcome(applied)
+
+
+def invoice_settled(event: dict[str, Any]) -> str:
+    invoice = event["data"]["object"]
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    subscription_id = details.get("subscription") or invoice.get("subscription")
+    if isinstance(subscription_id, dict):
+        subscription_id = subscription_id.get("id")
+    if not subscription_id:
+        return "skipped"
+    paid = event["type"] == "invoice.paid"
+    applied = get_stripe_object_repository().apply_state(
+        SUBSCRIPTION,
+        str(subscription_id),
+        {"latest_invoice": invoice["id"], "latest_invoice_status": "paid" if paid else "payment_failed"},
+        as_of=int(event["created"]),
+        rank=1 if paid else 0,
+        aspect="invoice",
+    )
+    if applied:
+        audit(
+            f"stripe.{event['type'].replace('.', '_')}",
+            subscription=subscription_id,
+            invoice=invoice["id"],
+            amount=invoice.get("amount_due"),
+        )
+    return _outcome(applied)

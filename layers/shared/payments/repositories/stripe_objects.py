@@ -1,0 +1,93 @@
+"""Stripe objects created through the API, each with its owner and the latest state Stripe told us.
+
+A webhook's state is applied only if it is not older than the one recorded: events arrive in any
+order, and a stale one must never overwrite a newer state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from payments.dynamodb import from_item, is_condition_failure, to_attributes
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+PAYMENT_INTENT = "payment_intent"
+CUSTOMER = "customer"
+SUBSCRIPTION = "subscription"
+
+
+class StripeObjectRepository:
+    def __init__(self, client: DynamoDBClient, payments_table: str) -> None:
+        self._client = client
+        self._table = payments_table
+
+    @staticmethod
+    def _key(kind: str, object_id: str) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": f"STRIPE#{kind}#{object_id}"}, "sk": {"S": "OBJECT"}}
+
+    def get(self, kind: str, object_id: str) -> dict[str, Any] | None:
+        result = self._client.get_item(TableName=self._table, Key=self._key(kind, object_id), ConsistentRead=True)
+        return from_item(result["Item"]) if "Item" in result else None
+
+    def record(self, kind: str, object_id: str, owner: str, state: dict[str, Any], now: int) -> None:
+        """The first write of an object; a replay of the same creation (same owner) changes nothing."""
+        item = {
+            **self._key(kind, object_id),
+            **to_attributes({"kind": kind, "object_id": object_id, "owner": owner, "created_at": now, **state}),
+        }
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR #owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                raise PermissionError(f"{kind} {object_id} belongs to another user") from None
+            raise
+
+    def apply_state(self, kind: str, object_id: str, state: dict[str, Any], as_of: int, rank: int = 0, aspect: str = "state") -> bool:
+        """Sets ``state`` unless a newer one is recorded: newer by the event's creation time, or at the
+        same second by the state's rank (a terminal state outranks the ones before it). Each aspect
+        (an object's status, its latest invoice) keeps its own clock."""
+        names = {f"#f{index}": name for index, name in enumerate(state)}
+        values = to_attributes({f":v{index}": value for index, value in enumerate(state.values())})
+        assignments = ", ".join(f"#f{index} = :v{index}" for index in range(len(state)))
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(kind, object_id),
+                UpdateExpression=f"SET {assignments}, #as_of = :as_of, #rank = :rank",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(#as_of) OR #as_of < :as_of OR (#as_of = :as_of AND #rank <= :rank))"
+                ),
+                ExpressionAttributeNames={**names, "#as_of": f"{aspect}_as_of", "#rank": f"{aspect}_rank"},
+                ExpressionAttributeValues={**values, ":as_of": {"N": str(as_of)}, ":rank": {"N": str(rank)}},
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def raise_to(self, kind: str, object_id: str, field: str, value: int) -> bool:
+        """A counter that only grows (an amount refunded so far), whatever order its events come in."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(kind, object_id),
+                UpdateExpression="SET #field = :value",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#field) OR #field < :value)",
+                ExpressionAttributeNames={"#field": field},
+                ExpressionAttributeValues={":value": {"N": str(value)}},
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
