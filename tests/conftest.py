@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -37,22 +38,33 @@ os.environ.update(
 )
 
 
-def clear_container_caches() -> None:
-    """What a fresh Lambda container would start with."""
-    from payments import dynamodb, settings
-    from payments.domain import tickets
+def _container_caches() -> list[Any]:
+    from payments import dynamodb, idempotency, settings
+    from payments.domain import stripe_payments, tickets
     from payments.providers import stripe_gateway
     from payments.repositories import wiring
 
-    for cached in (
+    return [
         settings.get_settings,
         dynamodb.get_client,
+        idempotency._persistence_layer,
         wiring.get_ticket_repository,
         wiring.get_webhook_event_repository,
+        wiring.get_stripe_object_repository,
         tickets.get_ticket_service,
+        stripe_payments.get_stripe_payments_service,
         stripe_gateway.get_stripe_client,
         stripe_gateway.get_stripe_gateway,
-    ):
+    ]
+
+
+# Captured once, before any test can monkeypatch one of them away.
+CONTAINER_CACHES = _container_caches()
+
+
+def clear_container_caches() -> None:
+    """What a fresh Lambda container would start with."""
+    for cached in CONTAINER_CACHES:
         cached.cache_clear()
 
 

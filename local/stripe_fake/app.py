@@ -125,6 +125,7 @@ class StripeFake:
             self.requests: list[tuple[str, str, str | None]] = []  # method, path, idempotency key
             self._idempotent: dict[tuple[str, str], tuple[str, int, dict[str, Any]]] = {}
             self._failures: list[dict[str, Any]] = []
+            self._delays: list[tuple[str, float]] = []
 
     def fail_next(
         self,
@@ -139,6 +140,19 @@ class StripeFake:
             self._failures.append(
                 {"prefix": path_prefix, "status": status, "type": type_, "message": message, "code": code, "times": times}
             )
+
+    def delay_next(self, path_prefix: str, seconds: float) -> None:
+        """The next matching request takes this long: a slow Stripe, for overlapping-request tests."""
+        with self._lock:
+            self._delays.append((path_prefix, seconds))
+
+    def _take_delay(self, path: str) -> float:
+        with self._lock:
+            for index, (prefix, seconds) in enumerate(self._delays):
+                if path.startswith(prefix):
+                    del self._delays[index]
+                    return seconds
+        return 0.0
 
     # WSGI ------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -173,6 +187,9 @@ class StripeFake:
         if not auth.startswith("Bearer sk_"):
             return self._json(401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided."}})
         params = decode(list(request.form.items(multi=True))) if request.method == "POST" else decode(list(request.args.items(multi=True)))
+        pause = self._take_delay(request.path)
+        if pause:
+            time.sleep(pause)  # outside the lock: other requests go on meanwhile
         key = request.headers.get("Idempotency-Key")
         with self._lock:
             self.requests.append((request.method, request.path, key))

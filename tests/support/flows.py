@@ -61,3 +61,11 @@ def reserved_checkout(
     result = buy(event_id, quantity, user=user)
     assert result.status == 200, result.body
     return event_id, dict(result.body)
+
+
+def stripe_call(function: str, body: dict[str, Any], user: str = "user-alice", key: str | None = None) -> ApiResult:
+    headers = {"idempotency-key": key} if key else None
+    event = api_event(function, body, user=user, headers=headers)
+    if key is None:
+        event["headers"].pop("idempotency-key", None)
+    return invoke(function, event)

@@ -1,0 +1,132 @@
+"""Webhook events keep the records of payment intents and subscriptions true: each applied once, in
+any order of arrival, a stale event never overwriting a newer state."""
+
+import copy
+
+from tests.support.flows import deliver_webhook, stripe_call
+
+
+def record(kind, object_id):
+    from payments.repositories.wiring import get_stripe_object_repository
+
+    return get_stripe_object_repository().get(kind, object_id)
+
+
+def events_of(fake, event_type):
+    return [event for event in fake.events if event["type"] == event_type]
+
+
+def with_changes(event, event_id, created=None, **fields):
+    changed = copy.deepcopy(event)
+    changed["id"] = event_id
+    if created is not None:
+        changed["created"] = created
+    changed["data"]["object"].update(fields)
+    return changed
+
+
+def paid_intent(fake):
+    intent_id = stripe_call("stripe_create_payment_intent", {"amount": 20, "currency": "usd"}).body["payment_intent_id"]
+    stripe_call("stripe_confirm_payment", {"payment_intent_id": intent_id, "payment_method": "pm_card_visa"})
+    return intent_id, events_of(fake, "payment_intent.succeeded")[-1]
+
+
+def test_payment_intent_succeeded_is_recorded_once(dynamodb, stripe_fake):
+    intent_id, succeeded = paid_intent(stripe_fake)
+    assert deliver_webhook(succeeded).body["outcome"] == "applied"
+    assert (record("payment_intent", intent_id)["status"], record("payment_intent", intent_id)["amount_received"]) == ("succeeded", 2000)
+    assert deliver_webhook(succeeded).body["outcome"] == "duplicate"
+
+
+def test_a_stale_failure_arriving_after_success_changes_nothing(dynamodb, stripe_fake):
+    intent_id, succeeded = paid_intent(stripe_fake)
+    deliver_webhook(succeeded)
+    stale_failure = with_changes(succeeded, "evt_stale_fail", created=succeeded["created"] - 30, status="requires_payment_method")
+    stale_failure["type"] = "payment_intent.payment_failed"
+    assert deliver_webhook(stale_failure).body["outcome"] == "skipped"
+    assert record("payment_intent", intent_id)["status"] == "succeeded"
+
+
+def test_out_of_order_the_newest_state_wins(dynamodb, stripe_fake):
+    intent_id, succeeded = paid_intent(stripe_fake)
+    failure = with_changes(
+        succeeded,
+        "evt_fail_first",
+        created=succeeded["created"] - 5,
+        status="requires_payment_method",
+        last_payment_error={"code": "card_declined"},
+    )
+    failure["type"] = "payment_intent.payment_failed"
+    # The later success is delivered before the earlier failure
+    assert deliver_webhook(succeeded).body["outcome"] == "applied"
+    assert deliver_webhook(failure).body["outcome"] == "skipped"
+    assert record("payment_intent", intent_id)["status"] == "succeeded"
+
+
+def test_in_the_same_second_the_later_life_cycle_state_wins(dynamodb, stripe_fake):
+    intent_id, succeeded = paid_intent(stripe_fake)
+    same_second_failure = with_changes(succeeded, "evt_same_second", status="requires_payment_method")
+    same_second_failure["type"] = "payment_intent.payment_failed"
+    deliver_webhook(succeeded)
+    assert deliver_webhook(same_second_failure).body["outcome"] == "skipped"
+    assert record("payment_intent", intent_id)["status"] == "succeeded"
+
+
+def test_refunds_only_ever_grow(dynamodb, stripe_fake):
+    intent_id, _ = paid_intent(stripe_fake)
+    stripe_fake._create_refund({"payment_intent": intent_id, "amount": "500"})
+    stripe_fake._create_refund({"payment_intent": intent_id, "amount": "700"})
+    first, second = events_of(stripe_fake, "charge.refunded")
+    # The second (1200 refunded) arrives before the first (500 refunded)
+    assert deliver_webhook(second).body["outcome"] == "applied"
+    assert deliver_webhook(first).body["outcome"] == "skipped"
+    assert record("payment_intent", intent_id)["amount_refunded"] == 1200
+
+
+def test_payment_intents_not_created_here_are_skipped(dynamodb, stripe_fake):
+    event = {
+        "id": "evt_foreign",
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "created": 1,
+        "data": {"object": {"id": "pi_foreign", "status": "succeeded"}},
+    }
+    assert deliver_webhook(event).body["outcome"] == "skipped"
+    assert record("payment_intent", "pi_foreign") is None
+
+
+def subscription(fake):
+    customer_id = stripe_call("stripe_create_customer", {"email": "a@b.co"}).body["customer_id"]
+    sub_id = stripe_call("stripe_create_subscription", {"customer_id": customer_id, "price_id": "price_local_monthly"}).body[
+        "subscription_id"
+    ]
+    return sub_id
+
+
+def test_subscription_events_in_any_order_end_canceled(dynamodb, stripe_fake):
+    sub_id = subscription(stripe_fake)
+    created = events_of(stripe_fake, "customer.subscription.created")[-1]
+    stripe_call("stripe_cancel_subscription", {"subscription_id": sub_id})
+    deleted = events_of(stripe_fake, "customer.subscription.deleted")[-1]
+    deleted["created"] = created["created"] + 10
+    updated = with_changes(created, "evt_sub_updated", created=created["created"] + 5, status="past_due")
+    updated["type"] = "customer.subscription.updated"
+    for event in (deleted, created, updated):
+        assert deliver_webhook(event).status == 200
+    state = record("subscription", sub_id)
+    assert state["status"] == "canceled"
+    assert int(state["canceled_at"]) == deleted["data"]["object"]["canceled_at"]
+    assert int(state["current_period_end"]) > int(state["current_period_start"])
+
+
+def test_invoices_record_the_latest_outcome_without_touching_the_status(dynamodb, stripe_fake):
+    sub_id = subscription(stripe_fake)
+    paid = events_of(stripe_fake, "invoice.paid")[-1]
+    failed_earlier = with_changes(paid, "evt_inv_failed", created=paid["created"] - 60, status="open")
+    failed_earlier["type"] = "invoice.payment_failed"
+    created = events_of(stripe_fake, "customer.subscription.created")[-1]
+    assert deliver_webhook(paid).body["outcome"] == "applied"
+    assert deliver_webhook(failed_earlier).body["outcome"] == "skipped"
+    assert deliver_webhook(created).body["outcome"] == "applied"
+    state = record("subscription", sub_id)
+    assert (state["latest_invoice"], state["latest_invoice_status"], state["status"]) == (paid["data"]["object"]["id"], "paid", "active")
