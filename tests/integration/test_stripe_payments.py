@@ -34,6 +34,7 @@ def test_create_payment_intent_answers_the_seed_fields(dynamodb, stripe_fake):
     assert isinstance(body["amount"], int)
     intent = stripe_fake.payment_intents[body["payment_intent_id"]]
     assert intent["metadata"] == {"course_id": "123", "description": "Course enrollment", "user_id": "user-alice"}
+    assert intent["automatic_payment_methods"] == {"enabled": True}
     [record] = items_with_prefix(dynamodb, PAYMENTS, "STRIPE#payment_intent#")
     assert (record["owner"], record["amount"], record["currency"]) == ("user-alice", 2999, "usd")
 

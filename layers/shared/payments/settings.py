@@ -40,6 +40,8 @@ class Settings(BaseModel):
     stripe_secret_key_parameter: str | None = Field(None, alias="STRIPE_SECRET_KEY_PARAMETER")
     stripe_webhook_secret: SecretStr | None = Field(None, alias="STRIPE_WEBHOOK_SECRET")
     stripe_webhook_secret_parameter: str | None = Field(None, alias="STRIPE_WEBHOOK_SECRET_PARAMETER")
+    # Off for accounts that list payment method types explicitly (and for emulators without the parameter).
+    stripe_automatic_payment_methods: bool = Field(True, alias="STRIPE_AUTOMATIC_PAYMENT_METHODS")
     stripe_max_network_retries: int = Field(2, alias="STRIPE_MAX_NETWORK_RETRIES", ge=0, le=5)
     stripe_timeout_seconds: float = Field(8.0, alias="STRIPE_TIMEOUT_SECONDS", gt=0)
     # Rate-limited Stripe calls are retried with backoff for at most this long, inside the function's timeout.

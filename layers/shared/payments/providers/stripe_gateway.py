@@ -92,9 +92,10 @@ def _with_rate_limit_retries[T](call: Callable[[], T], budget_seconds: float) ->
 
 
 class StripeGateway:
-    def __init__(self, client: stripe.StripeClient, retry_budget_seconds: float = 6.0) -> None:
+    def __init__(self, client: stripe.StripeClient, retry_budget_seconds: float = 6.0, automatic_payment_methods: bool = True) -> None:
         self._client = client
         self._retry_budget = retry_budget_seconds
+        self._automatic_payment_methods = automatic_payment_methods
 
     def _call[T](self, action: str, call: Callable[[], T]) -> T:
         with _translated_errors(action):
@@ -104,12 +105,9 @@ class StripeGateway:
     def create_payment_intent(
         self, *, amount: int, currency: str, metadata: dict[str, str], description: str | None, idempotency_key: str
     ) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "amount": amount,
-            "currency": currency,
-            "metadata": metadata,
-            "automatic_payment_methods": {"enabled": True},
-        }
+        params: dict[str, Any] = {"amount": amount, "currency": currency, "metadata": metadata}
+        if self._automatic_payment_methods:
+            params["automatic_payment_methods"] = {"enabled": True}
         if description:
             params["description"] = description
         intent = self._call(
@@ -240,7 +238,8 @@ def get_stripe_client() -> stripe.StripeClient:
 
 @functools.cache
 def get_stripe_gateway() -> StripeGateway:
-    return StripeGateway(get_stripe_client(), get_settings().stripe_retry_budget_seconds)
+    settings = get_settings()
+    return StripeGateway(get_stripe_client(), settings.stripe_retry_budget_seconds, settings.stripe_automatic_payment_methods)
 
 
 def verify_webhook(payload: bytes, signature_header: str | None) -> None:
