@@ -238,6 +238,19 @@ def test_unknown_objects_are_404(dynamodb, stripe_fake):
     assert stripe_call("stripe_cancel_subscription", {"subscription_id": "sub_unknown"}).status == 404
 
 
+def test_an_unreachable_stripe_is_503_after_the_sdks_retries(dynamodb, stripe_fake, monkeypatch):
+    from tests.conftest import clear_container_caches
+    from tests.e2e.conftest import free_port
+
+    monkeypatch.setenv("STRIPE_API_BASE", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("STRIPE_MAX_NETWORK_RETRIES", "1")
+    clear_container_caches()
+    result = create_intent()
+    assert result.status == 503
+    assert "error" in result.body
+    assert items_with_prefix(dynamodb, PAYMENTS, "") == []
+
+
 def test_a_request_without_a_caller_is_401(dynamodb, stripe_fake):
     assert call("stripe_create_payment_intent", {"amount": 10, "currency": "usd"}, user=None).status == 401
 

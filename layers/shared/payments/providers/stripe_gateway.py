@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -56,17 +57,24 @@ def checkout_session_from_dict(data: Mapping[str, Any]) -> CheckoutSession:
     )
 
 
+# Stripe's messages may quote part of a key ("Invalid API Key provided: sk_test_****1234").
+_KEY_MATERIAL = re.compile(r"\b(?:sk|rk|pk|whsec)_[A-Za-z0-9_*]+")
+
+
+def redact_keys(message: str) -> str:
+    return _KEY_MATERIAL.sub("[redacted]", message)
+
+
 @contextmanager
 def _translated_errors(action: str) -> Iterator[None]:
     try:
         yield
-    except stripe.AuthenticationError:
-        # Stripe's message quotes part of the key; it stays out of the answer.
+    except stripe.AuthenticationError as error:
         logger.error("Stripe rejected our credentials", extra={"action": action})
-        raise ProviderFailure("The payment provider rejected the server's credentials") from None
+        raise ProviderRejected(redact_keys(error.user_message or "Stripe authentication failed")) from None
     except (stripe.CardError, stripe.InvalidRequestError, stripe.IdempotencyError) as error:
         logger.info("Stripe refused the request", extra={"action": action, "code": error.code})
-        raise ProviderRejected(error.user_message or "The payment provider refused the request") from None
+        raise ProviderRejected(redact_keys(error.user_message or "The payment provider refused the request")) from None
     except (stripe.RateLimitError, stripe.APIConnectionError):
         logger.warning("Stripe unreachable or throttling", extra={"action": action})
         raise ProviderUnavailable() from None
