@@ -46,6 +46,20 @@ class Settings(BaseModel):
     stripe_timeout_seconds: float = Field(8.0, alias="STRIPE_TIMEOUT_SECONDS", gt=0)
     # Rate-limited Stripe calls are retried with backoff for at most this long, inside the function's timeout.
     stripe_retry_budget_seconds: float = Field(6.0, alias="STRIPE_RETRY_BUDGET_SECONDS", ge=0)
+    paypal_api_base: str = Field("https://api-m.sandbox.paypal.com", alias="PAYPAL_API_BASE")
+    paypal_client_id: SecretStr | None = Field(None, alias="PAYPAL_CLIENT_ID")
+    paypal_client_id_parameter: str | None = Field(None, alias="PAYPAL_CLIENT_ID_PARAMETER")
+    paypal_client_secret: SecretStr | None = Field(None, alias="PAYPAL_CLIENT_SECRET")
+    paypal_client_secret_parameter: str | None = Field(None, alias="PAYPAL_CLIENT_SECRET_PARAMETER")
+    paypal_webhook_id: SecretStr | None = Field(None, alias="PAYPAL_WEBHOOK_ID")
+    paypal_webhook_id_parameter: str | None = Field(None, alias="PAYPAL_WEBHOOK_ID_PARAMETER")
+    paypal_currencies: Annotated[tuple[str, ...], BeforeValidator(_split_csv)] = Field(
+        ("usd", "eur", "gbp", "jpy", "cad", "aud", "chf"), alias="PAYPAL_CURRENCIES"
+    )
+    paypal_return_path: str = Field("/paypal/return", alias="PAYPAL_RETURN_PATH")
+    paypal_cancel_path: str = Field("/paypal/cancel", alias="PAYPAL_CANCEL_PATH")
+    paypal_timeout_seconds: float = Field(10.0, alias="PAYPAL_TIMEOUT_SECONDS", gt=0)
+    paypal_retry_budget_seconds: float = Field(6.0, alias="PAYPAL_RETRY_BUDGET_SECONDS", ge=0)
     max_payment_amount: Decimal = Field(Decimal("10000"), alias="MAX_PAYMENT_AMOUNT", gt=0)
     idempotency_table: str | None = Field(None, alias="IDEMPOTENCY_TABLE")
     idempotency_ttl_seconds: int = Field(24 * 3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)

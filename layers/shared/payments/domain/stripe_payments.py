@@ -22,7 +22,7 @@ from payments.models.stripe import (
 )
 from payments.observability import audit
 from payments.providers.stripe_gateway import StripeGateway, get_stripe_gateway
-from payments.repositories.stripe_objects import CUSTOMER, PAYMENT_INTENT, SUBSCRIPTION, StripeObjectRepository
+from payments.repositories.provider_objects import CUSTOMER, PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectRepository
 from payments.repositories.wiring import get_stripe_object_repository
 
 # A confirmed intent has moved on only in these states; anything else is not a success.
@@ -45,7 +45,7 @@ def _id(value: Any) -> str | None:
 
 
 class StripePaymentsService:
-    def __init__(self, gateway: Callable[[], StripeGateway], objects: StripeObjectRepository) -> None:
+    def __init__(self, gateway: Callable[[], StripeGateway], objects: ProviderObjectRepository) -> None:
         self._gateway = gateway
         self._objects = objects
 

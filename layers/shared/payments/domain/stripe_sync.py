@@ -7,7 +7,7 @@ from typing import Any
 
 from payments.domain.stripe_payments import subscription_periods
 from payments.observability import audit
-from payments.repositories.stripe_objects import PAYMENT_INTENT, SUBSCRIPTION
+from payments.repositories.provider_objects import PAYMENT_INTENT, SUBSCRIPTION
 from payments.repositories.wiring import get_stripe_object_repository
 
 # Within one second, a later state of the life cycle wins over an earlier one.

@@ -4,29 +4,19 @@ recorded as processed only after its effects are written."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import stripe
 
 from payments.domain import stripe_sync
 from payments.domain.tickets import get_ticket_service
-from payments.errors import BadRequest, NotFound
-from payments.observability import logger
+from payments.domain.webhooks import WebhookResult, apply_once
+from payments.errors import BadRequest
 from payments.providers.stripe_gateway import checkout_session_from_dict, verify_webhook
 from payments.repositories.tickets import CANCELLED, EXPIRED
-from payments.repositories.wiring import get_webhook_event_repository
 
 PROVIDER = "stripe"
-
-
-@dataclass(frozen=True)
-class WebhookResult:
-    event_id: str
-    event_type: str
-    outcome: str  # "applied", "duplicate", "ignored"
 
 
 def _session(event: dict[str, Any]) -> dict[str, Any]:
@@ -86,19 +76,4 @@ def parse_verified_event(payload: bytes, signature_header: str | None) -> dict[s
 
 def handle_stripe_webhook(payload: bytes, signature_header: str | None) -> WebhookResult:
     event = parse_verified_event(payload, signature_header)
-    event_id, event_type = event["id"], event["type"]
-    processed = get_webhook_event_repository()
-    if processed.is_processed(PROVIDER, event_id):
-        return WebhookResult(event_id, event_type, "duplicate")
-    handler = HANDLERS.get(event_type)
-    if handler is None:
-        return WebhookResult(event_id, event_type, "ignored")
-    try:
-        outcome = handler(event)
-    except (BadRequest, NotFound, KeyError, TypeError, ValueError) as error:
-        # Not transient: a redelivery would fail the same way, so it is acknowledged and logged for a person.
-        logger.error("Stripe event could not be applied", extra={"event_id": event_id, "event_type": event_type, "reason": str(error)})
-        outcome = "rejected"
-    processed.mark_processed(PROVIDER, event_id, event_type, int(time.time()))
-    logger.info("Stripe event applied", extra={"event_id": event_id, "event_type": event_type, "outcome": outcome})
-    return WebhookResult(event_id, event_type, outcome)
+    return apply_once(PROVIDER, event, event["id"], event["type"], HANDLERS)

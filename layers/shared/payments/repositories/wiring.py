@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from payments.dynamodb import get_client
-from payments.repositories.stripe_objects import StripeObjectRepository
+from payments.repositories.provider_objects import ProviderObjectRepository
 from payments.repositories.tickets import TicketRepository
 from payments.repositories.webhook_events import WebhookEventRepository
 from payments.settings import get_settings
@@ -23,5 +23,10 @@ def get_webhook_event_repository() -> WebhookEventRepository:
 
 
 @functools.cache
-def get_stripe_object_repository() -> StripeObjectRepository:
-    return StripeObjectRepository(get_client(), get_settings().payments_table)
+def get_stripe_object_repository() -> ProviderObjectRepository:
+    return ProviderObjectRepository(get_client(), get_settings().payments_table, "stripe")
+
+
+@functools.cache
+def get_paypal_object_repository() -> ProviderObjectRepository:
+    return ProviderObjectRepository(get_client(), get_settings().payments_table, "paypal")

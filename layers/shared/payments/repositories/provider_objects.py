@@ -1,4 +1,5 @@
-"""Stripe objects created through the API, each with its owner and the latest state Stripe told us.
+"""Provider objects created through the API (Stripe intents, customers, subscriptions; PayPal orders,
+captures, refunds), each with its owner and the latest state the provider told us.
 
 A webhook's state is applied only if it is not older than the one recorded: events arrive in any
 order, and a stale one must never overwrite a newer state."""
@@ -17,16 +18,19 @@ if TYPE_CHECKING:
 PAYMENT_INTENT = "payment_intent"
 CUSTOMER = "customer"
 SUBSCRIPTION = "subscription"
+ORDER = "order"
+CAPTURE = "capture"
+REFUND = "refund"
 
 
-class StripeObjectRepository:
-    def __init__(self, client: DynamoDBClient, payments_table: str) -> None:
+class ProviderObjectRepository:
+    def __init__(self, client: DynamoDBClient, payments_table: str, provider: str) -> None:
         self._client = client
         self._table = payments_table
+        self._prefix = provider.upper()
 
-    @staticmethod
-    def _key(kind: str, object_id: str) -> dict[str, dict[str, str]]:
-        return {"pk": {"S": f"STRIPE#{kind}#{object_id}"}, "sk": {"S": "OBJECT"}}
+    def _key(self, kind: str, object_id: str) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": f"{self._prefix}#{kind}#{object_id}"}, "sk": {"S": "OBJECT"}}
 
     def get(self, kind: str, object_id: str) -> dict[str, Any] | None:
         result = self._client.get_item(TableName=self._table, Key=self._key(kind, object_id), ConsistentRead=True)
@@ -68,6 +72,44 @@ class StripeObjectRepository:
                 ),
                 ExpressionAttributeNames={**names, "#as_of": f"{aspect}_as_of", "#rank": f"{aspect}_rank"},
                 ExpressionAttributeValues={**values, ":as_of": {"N": str(as_of)}, ":rank": {"N": str(rank)}},
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def record_refund(self, refund_id: str, capture_id: str, owner: str, amount_minor: int, state: dict[str, Any], now: int) -> bool:
+        """The refund and the capture's refunded total in one transaction, once per refund id;
+        False when this refund was already recorded."""
+        refund_item = {
+            **self._key(REFUND, refund_id),
+            **to_attributes(
+                {
+                    "kind": REFUND,
+                    "object_id": refund_id,
+                    "owner": owner,
+                    "capture_id": capture_id,
+                    "amount_minor": amount_minor,
+                    "created_at": now,
+                    **state,
+                }
+            ),
+        }
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self._table, "Item": refund_item, "ConditionExpression": "attribute_not_exists(pk)"}},
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": self._key(CAPTURE, capture_id),
+                            "UpdateExpression": "ADD refunded_minor :amount",
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeValues": {":amount": {"N": str(amount_minor)}},
+                        }
+                    },
+                ]
             )
         except ClientError as error:
             if is_condition_failure(error):

@@ -1,0 +1,199 @@
+"""The PayPal endpoints of seed 000: orders created, captured and read by their owner; refunds by staff."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from payments import money
+from payments.auth import Caller
+from payments.errors import BadRequest, Forbidden, NotFound
+from payments.idempotency import run_once
+from payments.models.paypal import CreateOrderRequest, OrderRequest, RefundRequest
+from payments.observability import audit
+from payments.providers.paypal_client import PayPalClient, get_paypal_client
+from payments.repositories.provider_objects import CAPTURE, ORDER, ProviderObjectRepository
+from payments.repositories.wiring import get_paypal_object_repository
+from payments.settings import Settings, get_settings
+
+APPROVAL_RELS = ("payer-action", "approve")
+
+
+def paypal_value(amount: Decimal, currency: str) -> str:
+    """PayPal's string amount with exactly the currency's decimals ("29.99", "5000")."""
+    places = money.exponent(currency)
+    return f"{amount:.{places}f}"
+
+
+def first_capture(order: dict[str, Any]) -> dict[str, Any] | None:
+    for unit in order.get("purchase_units") or []:
+        captures = (unit.get("payments") or {}).get("captures") or []
+        if captures:
+            return dict(captures[0])
+    return None
+
+
+class PayPalOrdersService:
+    def __init__(self, client: Callable[[], PayPalClient], objects: ProviderObjectRepository, settings: Settings) -> None:
+        self._client = client
+        self._objects = objects
+        self._settings = settings
+
+    def _owned_order(self, caller: Caller, order_id: str) -> dict[str, Any]:
+        record = self._objects.get(ORDER, order_id)
+        if record is None:
+            raise NotFound("Order not found")
+        if record["owner"] != caller.user_id:
+            raise Forbidden("You do not have permission to access this order")
+        return record
+
+    def create_order(self, caller: Caller, request: CreateOrderRequest, client_key: str | None) -> dict[str, Any]:
+        frontend = self._settings.frontend_url.rstrip("/")
+        currency = request.currency.upper()
+        value = paypal_value(request.amount, request.currency)
+        unit: dict[str, Any] = {"amount": {"currency_code": currency, "value": value}}
+        if request.custom_id:
+            unit["custom_id"] = request.custom_id
+        if request.description:
+            unit["description"] = request.description
+        order_request = {
+            "intent": "CAPTURE",
+            "purchase_units": [unit],
+            "payment_source": {
+                "paypal": {
+                    "experience_context": {
+                        "return_url": f"{frontend}{self._settings.paypal_return_path}",
+                        "cancel_url": f"{frontend}{self._settings.paypal_cancel_path}",
+                        "user_action": "PAY_NOW",
+                        "shipping_preference": "NO_SHIPPING",
+                    }
+                }
+            },
+        }
+
+        def create(request_id: str) -> dict[str, Any]:
+            order = self._client().create_order(order_request, request_id)
+            links = order.get("links") or []
+            approval = next((link["href"] for rel in APPROVAL_RELS for link in links if link.get("rel") == rel), None)
+            self._objects.record(
+                ORDER, order["id"], caller.user_id, {"status": order["status"], "value": value, "currency": currency}, int(time.time())
+            )
+            audit("paypal.order_created", user_id=caller.user_id, order_id=order["id"], amount=value, currency=currency)
+            return {"order_id": order["id"], "status": order["status"], "approval_url": approval, "links": links}
+
+        return run_once(caller, "paypal-order", client_key, request.model_dump(mode="json"), create)
+
+    def capture_order(self, caller: Caller, request: OrderRequest) -> dict[str, Any]:
+        self._owned_order(caller, request.order_id)
+        # One request id per order: however often this is retried, PayPal captures once.
+        order = self._client().capture_order(request.order_id, request_id=f"capture-{request.order_id}")
+        capture = first_capture(order) or {}
+        captured = order.get("status") == "COMPLETED" and capture.get("status") == "COMPLETED"
+        now = int(time.time())
+        self._objects.apply_state(ORDER, request.order_id, {"status": order.get("status", "UNKNOWN")}, as_of=now, rank=3)
+        if capture.get("id"):
+            amount = capture.get("amount") or {}
+            try:
+                self._objects.record(
+                    CAPTURE,
+                    capture["id"],
+                    caller.user_id,
+                    {
+                        "status": capture.get("status"),
+                        "order_id": request.order_id,
+                        "value": amount.get("value"),
+                        "currency": amount.get("currency_code"),
+                        "amount_minor": money.to_minor_units(
+                            Decimal(str(amount.get("value", "0"))), str(amount.get("currency_code", "usd"))
+                        ),
+                    },
+                    now,
+                )
+            except PermissionError:
+                raise Forbidden("You do not have permission to access this order") from None
+            audit(
+                "paypal.order_captured",
+                user_id=caller.user_id,
+                order_id=request.order_id,
+                capture_id=capture["id"],
+                amount=amount.get("value"),
+                currency=amount.get("currency_code"),
+                status=capture.get("status"),
+            )
+        return {
+            "order_id": request.order_id,
+            "captured": captured,
+            "capture_id": capture.get("id"),
+            "status": order.get("status"),
+            "capture_status": capture.get("status"),
+        }
+
+    def get_order(self, caller: Caller, request: OrderRequest) -> dict[str, Any]:
+        self._owned_order(caller, request.order_id)
+        order = self._client().get_order(request.order_id)
+        units = [
+            {key: unit[key] for key in ("reference_id", "amount", "custom_id", "description") if key in unit}
+            for unit in order.get("purchase_units") or []
+        ]
+        return {
+            "order_id": order["id"],
+            "status": order.get("status"),
+            "intent": order.get("intent"),
+            "purchase_units": units,
+            "create_time": order.get("create_time"),
+            "update_time": order.get("update_time", order.get("create_time")),
+        }
+
+    def refund_payment(self, caller: Caller, request: RefundRequest, client_key: str | None) -> dict[str, Any]:
+        capture = self._objects.get(CAPTURE, request.capture_id)
+        if capture is None:
+            raise NotFound("Capture not found")
+        currency = str(capture["currency"])
+        refund: dict[str, Any] = {}
+        if request.amount is not None and request.currency is not None:
+            if request.currency.upper() != currency:
+                raise BadRequest(f"currency: the capture is in {currency}")
+            minor = money.to_minor_units(request.amount, currency)
+            remaining = int(capture["amount_minor"]) - int(capture.get("refunded_minor", 0))
+            if minor > remaining:
+                raise BadRequest(f"amount: at most {money.to_major_units(remaining, currency)} {currency} remains refundable")
+            refund["amount"] = {"currency_code": currency, "value": paypal_value(request.amount, currency)}
+        if request.note_to_payer:
+            refund["note_to_payer"] = request.note_to_payer
+
+        def refund_once(request_id: str) -> dict[str, Any]:
+            answer = self._client().refund_capture(request.capture_id, refund, request_id=request_id)
+            amount = answer.get("amount") or {}
+            refunded_minor = money.to_minor_units(Decimal(str(amount.get("value", "0"))), currency)
+            self._objects.record_refund(
+                answer["id"],
+                request.capture_id,
+                str(capture["owner"]),
+                refunded_minor,
+                {"status": answer.get("status"), "refunded_by": caller.user_id},
+                int(time.time()),
+            )
+            audit(
+                "paypal.capture_refunded",
+                user_id=caller.user_id,
+                capture_id=request.capture_id,
+                refund_id=answer["id"],
+                amount=amount.get("value"),
+                currency=currency,
+            )
+            return {
+                "refund_id": answer["id"],
+                "status": answer.get("status"),
+                "amount": {"currency_code": amount.get("currency_code", currency), "value": amount.get("value")},
+                "create_time": answer.get("create_time"),
+            }
+
+        return run_once(caller, f"paypal-refund-{request.capture_id}", client_key, request.model_dump(mode="json"), refund_once)
+
+
+@functools.cache
+def get_paypal_orders_service() -> PayPalOrdersService:
+    return PayPalOrdersService(get_paypal_client, get_paypal_object_repository(), get_settings())

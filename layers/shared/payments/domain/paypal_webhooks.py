@@ -1,0 +1,155 @@
+"""PayPal webhook events: verified with PayPal's verify-webhook-signature call and our webhook id,
+each event id applied once, the records kept true whatever order the events arrive in."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlparse
+
+from payments import money
+from payments.domain.webhooks import WebhookResult, apply_once
+from payments.errors import BadRequest
+from payments.observability import audit
+from payments.providers.paypal_client import get_paypal_client
+from payments.repositories.provider_objects import CAPTURE, ORDER
+from payments.repositories.wiring import get_paypal_object_repository
+from payments.secrets import resolve_secret
+from payments.settings import get_settings
+
+PROVIDER = "paypal"
+SIGNATURE_HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url", "paypal-auth-algo")
+ORDER_RANK = {"CREATED": 0, "PAYER_ACTION_REQUIRED": 0, "SAVED": 1, "APPROVED": 2, "VOIDED": 3, "COMPLETED": 4}
+CAPTURE_RANK = {"PENDING": 0, "COMPLETED": 1, "DECLINED": 2, "FAILED": 2, "PARTIALLY_REFUNDED": 3, "REFUNDED": 4}
+
+
+def _epoch(timestamp: str | None) -> int:
+    if not timestamp:
+        return int(time.time())
+    return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp())
+
+
+def trusted_cert_url(url: str) -> bool:
+    """The signing certificate must be PayPal's (or, locally, the configured PayPal's own)."""
+    parsed = urlparse(url)
+    host = parsed.hostname or ""
+    if parsed.scheme == "https" and (host == "paypal.com" or host.endswith(".paypal.com")):
+        return True
+    return url.startswith(get_settings().paypal_api_base.rstrip("/") + "/")
+
+
+def _order_approved(event: dict[str, Any]) -> str:
+    order = event["resource"]
+    applied = get_paypal_object_repository().apply_state(
+        ORDER,
+        order["id"],
+        {"status": order.get("status", "APPROVED")},
+        as_of=_epoch(event.get("create_time")),
+        rank=ORDER_RANK.get(order.get("status", ""), 0),
+    )
+    return "applied" if applied else "skipped"
+
+
+def _capture_changed(event: dict[str, Any]) -> str:
+    capture = event["resource"]
+    objects = get_paypal_object_repository()
+    order_id = ((capture.get("supplementary_data") or {}).get("related_ids") or {}).get("order_id")
+    order = objects.get(ORDER, order_id) if order_id else None
+    if order is None:
+        return "skipped"
+    as_of = _epoch(event.get("create_time"))
+    if objects.get(CAPTURE, capture["id"]) is None:
+        # The webhook can overtake the capture call's own write; the order tells whose capture it is.
+        amount = capture.get("amount") or {}
+        currency = str(amount.get("currency_code", "USD"))
+        objects.record(
+            CAPTURE,
+            capture["id"],
+            str(order["owner"]),
+            {
+                "order_id": order_id,
+                "value": amount.get("value"),
+                "currency": currency,
+                "amount_minor": money.to_minor_units(Decimal(str(amount.get("value", "0"))), currency),
+            },
+            int(time.time()),
+        )
+    applied = objects.apply_state(
+        CAPTURE, capture["id"], {"status": capture["status"]}, as_of=as_of, rank=CAPTURE_RANK.get(capture["status"], 0)
+    )
+    if capture["status"] == "COMPLETED":
+        objects.apply_state(ORDER, str(order_id), {"status": "COMPLETED"}, as_of=as_of, rank=ORDER_RANK["COMPLETED"])
+    if applied:
+        audit(
+            f"paypal.capture_{capture['status'].lower()}",
+            user_id=order["owner"],
+            order_id=order_id,
+            capture_id=capture["id"],
+            amount=(capture.get("amount") or {}).get("value"),
+        )
+    return "applied" if applied else "skipped"
+
+
+def _capture_refunded(event: dict[str, Any]) -> str:
+    refund = event["resource"]
+    up = next(
+        (link["href"] for link in refund.get("links") or [] if link.get("rel") == "up" and "/captures/" in link.get("href", "")), None
+    )
+    capture_id = up.rstrip("/").rsplit("/", 1)[-1] if up else None
+    objects = get_paypal_object_repository()
+    capture = objects.get(CAPTURE, capture_id) if capture_id else None
+    if capture is None:
+        return "skipped"
+    amount = refund.get("amount") or {}
+    minor = money.to_minor_units(Decimal(str(amount.get("value", "0"))), str(capture["currency"]))
+    recorded = objects.record_refund(
+        refund["id"], str(capture_id), str(capture["owner"]), minor, {"status": refund.get("status")}, int(time.time())
+    )
+    refunded = int(capture.get("refunded_minor", 0)) + (minor if recorded else 0)
+    status = "REFUNDED" if refunded >= int(capture["amount_minor"]) else "PARTIALLY_REFUNDED"
+    objects.apply_state(CAPTURE, str(capture_id), {"status": status}, as_of=_epoch(event.get("create_time")), rank=CAPTURE_RANK[status])
+    if recorded:
+        audit(
+            "paypal.capture_refunded_webhook",
+            user_id=capture["owner"],
+            capture_id=capture_id,
+            refund_id=refund["id"],
+            amount=amount.get("value"),
+        )
+    return "applied" if recorded else "skipped"
+
+
+HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "CHECKOUT.ORDER.APPROVED": _order_approved,
+    "PAYMENT.CAPTURE.COMPLETED": _capture_changed,
+    "PAYMENT.CAPTURE.DENIED": _capture_changed,
+    "PAYMENT.CAPTURE.REFUNDED": _capture_refunded,
+}
+
+
+def parse_verified_event(payload: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    missing = [name for name in SIGNATURE_HEADERS if not headers.get(name)]
+    if missing:
+        raise BadRequest(f"Missing PayPal signature header {missing[0]}")
+    if not trusted_cert_url(headers["paypal-cert-url"]):
+        raise BadRequest("Invalid PayPal signature")
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        raise BadRequest("Webhook body is not valid JSON") from None
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("event_type"), str):
+        raise BadRequest("Webhook body is not a PayPal event")
+    settings = get_settings()
+    webhook_id = resolve_secret(settings.paypal_webhook_id, settings.paypal_webhook_id_parameter, "PayPal webhook id")
+    if not get_paypal_client().verify_webhook_signature(headers, webhook_id, event):
+        raise BadRequest("Invalid PayPal signature")
+    return event
+
+
+def handle_paypal_webhook(payload: bytes, headers: dict[str, str]) -> WebhookResult:
+    event = parse_verified_event(payload, headers)
+    return apply_once(PROVIDER, event, event["id"], event["event_type"], HANDLERS)

@@ -1,0 +1,180 @@
+"""PayPal Orders v2, Payments v2 and webhook verification through ``requests``: an OAuth2
+client-credentials token cached across warm invocations, a timeout on every call, a
+``PayPal-Request-Id`` on every call that creates or moves money, and PayPal's errors translated."""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from payments.errors import ApiError, NotFound, ProviderFailure, ProviderRejected, ProviderUnavailable
+from payments.observability import logger
+from payments.secrets import resolve_secret
+from payments.settings import get_settings
+
+# A token is renewed this long before PayPal says it expires.
+TOKEN_MARGIN_SECONDS = 300
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class _Retryable(Exception):
+    def __init__(self, error: ApiError) -> None:
+        self.error = error
+
+
+def _describe(body: dict[str, Any]) -> str:
+    details = body.get("details") or []
+    if details and isinstance(details[0], dict):
+        detail = details[0]
+        return f"{detail.get('issue', body.get('name', 'ERROR'))}: {detail.get('description') or body.get('message', '')}".strip()
+    return str(body.get("message") or body.get("error_description") or body.get("name") or "PayPal refused the request")
+
+
+class PayPalClient:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Callable[[], tuple[str, str]],
+        *,
+        timeout_seconds: float = 10.0,
+        retry_budget_seconds: float = 6.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        self._timeout = (3.05, timeout_seconds)
+        self._retry_budget = retry_budget_seconds
+        self._session = session or requests.Session()
+        self._token: str | None = None
+        self._token_expires_at = 0.0
+
+    # auth ------------------------------------------------------------------------------------
+    def _access_token(self, *, renew: bool = False) -> str:
+        if self._token and not renew and time.monotonic() < self._token_expires_at:
+            return self._token
+        client_id, secret = self._credentials()
+        try:
+            response = self._session.post(
+                f"{self.base_url}/v1/oauth2/token",
+                data={"grant_type": "client_credentials"},
+                auth=(client_id, secret),
+                headers={"Accept": "application/json"},
+                timeout=self._timeout,
+            )
+        except requests.RequestException:
+            raise ProviderUnavailable() from None
+        if response.status_code != 200:
+            logger.error("PayPal refused our client credentials", extra={"status": response.status_code})
+            raise ProviderFailure("The payment provider rejected the server's credentials")
+        body = response.json()
+        self._token = str(body["access_token"])
+        self._token_expires_at = time.monotonic() + max(0, int(body.get("expires_in", 0)) - TOKEN_MARGIN_SECONDS)
+        return self._token
+
+    # transport -------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, body: dict[str, Any] | None = None, request_id: str | None = None) -> dict[str, Any]:
+        """One API call; retried on throttling, 5xx and connection failures with the same
+        PayPal-Request-Id (so never doubled), within the retry budget."""
+        deadline = time.monotonic() + self._retry_budget
+        delay = 0.25
+        while True:
+            try:
+                return self._attempt(method, path, body, request_id)
+            except _Retryable as retryable:
+                pause = delay * (1 + random.random() / 2)  # noqa: S311 - jitter
+                if time.monotonic() + pause > deadline:
+                    raise retryable.error from None
+                time.sleep(pause)
+                delay *= 2
+
+    def _attempt(self, method: str, path: str, body: dict[str, Any] | None, request_id: str | None) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "Prefer": "return=representation"}
+        if request_id:
+            headers["PayPal-Request-Id"] = request_id
+        response = None
+        for renew in (False, True):
+            headers["Authorization"] = f"Bearer {self._access_token(renew=renew)}"
+            try:
+                response = self._session.request(method, f"{self.base_url}{path}", json=body, headers=headers, timeout=self._timeout)
+            except requests.RequestException:
+                raise _Retryable(ProviderUnavailable()) from None
+            if response.status_code != 401:
+                break  # a 401 means the cached token was revoked or expired early: renew it once
+        assert response is not None
+        if response.status_code < 300:
+            return dict(response.json()) if response.content else {}
+        return self._fail(response, path)
+
+    @staticmethod
+    def _fail(response: requests.Response, path: str) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        debug_id = body.get("debug_id") or response.headers.get("Paypal-Debug-Id")
+        logger.info(
+            "PayPal refused a request",
+            extra={"path": path, "status": response.status_code, "paypal_name": body.get("name"), "debug_id": debug_id},
+        )
+        if response.status_code in RETRYABLE_STATUSES:
+            raise _Retryable(ProviderUnavailable() if response.status_code in (429, 503) else ProviderFailure())
+        if response.status_code == 404:
+            raise NotFound("PayPal resource not found")
+        if response.status_code in (401, 403):
+            raise ProviderFailure("The payment provider rejected the server's credentials")
+        raise ProviderRejected(_describe(body))
+
+    # orders ----------------------------------------------------------------------------------
+    def create_order(self, order: dict[str, Any], request_id: str) -> dict[str, Any]:
+        return self._request("POST", "/v2/checkout/orders", body=order, request_id=request_id)
+
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/v2/checkout/orders/{order_id}")
+
+    def capture_order(self, order_id: str, request_id: str) -> dict[str, Any]:
+        return self._request("POST", f"/v2/checkout/orders/{order_id}/capture", body={}, request_id=request_id)
+
+    # payments --------------------------------------------------------------------------------
+    def refund_capture(self, capture_id: str, refund: dict[str, Any], request_id: str) -> dict[str, Any]:
+        return self._request("POST", f"/v2/payments/captures/{capture_id}/refund", body=refund, request_id=request_id)
+
+    # webhooks --------------------------------------------------------------------------------
+    def verify_webhook_signature(self, headers: dict[str, str], webhook_id: str, event: dict[str, Any]) -> bool:
+        body = {
+            "auth_algo": headers.get("paypal-auth-algo", ""),
+            "cert_url": headers.get("paypal-cert-url", ""),
+            "transmission_id": headers.get("paypal-transmission-id", ""),
+            "transmission_sig": headers.get("paypal-transmission-sig", ""),
+            "transmission_time": headers.get("paypal-transmission-time", ""),
+            "webhook_id": webhook_id,
+            "webhook_event": event,
+        }
+        try:
+            answer = self._request("POST", "/v1/notifications/verify-webhook-signature", body=body)
+        except ProviderRejected:
+            return False
+        return answer.get("verification_status") == "SUCCESS"
+
+
+def _credentials() -> tuple[str, str]:
+    settings = get_settings()
+    return (
+        resolve_secret(settings.paypal_client_id, settings.paypal_client_id_parameter, "PayPal client id"),
+        resolve_secret(settings.paypal_client_secret, settings.paypal_client_secret_parameter, "PayPal client secret"),
+    )
+
+
+@functools.cache
+def get_paypal_client() -> PayPalClient:
+    settings = get_settings()
+    return PayPalClient(
+        settings.paypal_api_base,
+        _credentials,
+        timeout_seconds=settings.paypal_timeout_seconds,
+        retry_budget_seconds=settings.paypal_retry_budget_seconds,
+    )
