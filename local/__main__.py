@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host", default=os.environ.get("LOCAL_HOST", "127.0.0.1"))
     run.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_PORT", "3000")), help="API port (default 3000, as sam local)")
     run.add_argument("--stripe-port", type=int, default=int(os.environ.get("LOCAL_STRIPE_PORT", "12111")))
+    run.add_argument("--paypal-port", type=int, default=int(os.environ.get("LOCAL_PAYPAL_PORT", "12112")))
     run.add_argument("--dynamodb-port", type=int, default=int(os.environ.get("LOCAL_DYNAMODB_PORT", "12113")))
     run.add_argument(
         "--dynamodb-endpoint", default=os.environ.get("LOCAL_DYNAMODB_ENDPOINT"), help="use this DynamoDB instead of the embedded one"
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         stripe_port=args.stripe_port,
+        paypal_port=args.paypal_port,
         dynamodb_port=args.dynamodb_port,
         dynamodb_endpoint=args.dynamodb_endpoint,
         frontend_url=args.frontend_url,

@@ -17,6 +17,7 @@ from local.dynamodb_server import make_dynamodb_server
 from local.functions import LocalApp, load_app
 from local.gateway import LocalGateway
 from local.jwt_keys import LocalAuthority
+from local.paypal_fake import PayPalFake
 from local.stripe_fake import StripeFake
 from local.template import create_tables, load_template, resources_of_type
 
@@ -29,6 +30,7 @@ class StackConfig:
     host: str = "127.0.0.1"
     port: int = 3000
     stripe_port: int = 12111
+    paypal_port: int = 12112
     dynamodb_port: int = 12113
     frontend_url: str = "http://localhost:5173"
     dynamodb_endpoint: str | None = None  # another DynamoDB instead of the embedded one
@@ -45,6 +47,8 @@ class Stack:
     gateway: LocalGateway | None = None
     servers: list[BaseWSGIServer] = field(default_factory=list)
     stripe: StripeFake | None = None
+    paypal: PayPalFake | None = None
+    paypal_url: str | None = None
     demo_events: list[dict[str, Any]] = field(default_factory=list)
     api_url: str = ""
     stripe_url: str | None = None
@@ -97,6 +101,24 @@ class Stack:
         assert self.gateway is not None
         return self.gateway(environ, start_response)
 
+    def _paypal_environment(self) -> dict[str, str]:
+        if os.environ.get("PAYPAL_CLIENT_ID"):
+            # Real PayPal sandbox credentials; the sandbox delivers webhooks to a public address only.
+            self.paypal_url = None
+            return {name: os.environ.get(name, "") for name in ("PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "PAYPAL_WEBHOOK_ID")} | {
+                "PAYPAL_API_BASE": os.environ.get("PAYPAL_API_BASE", "https://api-m.sandbox.paypal.com")
+            }
+        self.paypal = PayPalFake(webhook_url=f"{self.api_url}/api/v1/payments/webhooks/paypal/")
+        server = self._serve(make_server(self.config.host, self.config.paypal_port, self.paypal, threaded=True))
+        self.paypal_url = f"http://{self.config.host}:{server.server_port}"
+        self.paypal.public_url = self.paypal_url
+        return {
+            "PAYPAL_API_BASE": self.paypal_url,
+            "PAYPAL_CLIENT_ID": self.paypal.client_id,
+            "PAYPAL_CLIENT_SECRET": self.paypal.client_secret,
+            "PAYPAL_WEBHOOK_ID": self.paypal.webhook_id,
+        }
+
     def _provider_environment(self) -> dict[str, str]:
         env = {
             "DYNAMODB_ENDPOINT": self.dynamodb_url,
@@ -105,7 +127,11 @@ class Stack:
             # Secrets come from the environment locally, not from SSM.
             "STRIPE_SECRET_KEY_PARAMETER": "",
             "STRIPE_WEBHOOK_SECRET_PARAMETER": "",
+            "PAYPAL_CLIENT_ID_PARAMETER": "",
+            "PAYPAL_CLIENT_SECRET_PARAMETER": "",
+            "PAYPAL_WEBHOOK_ID_PARAMETER": "",
         }
+        env.update(self._paypal_environment())
         if os.environ.get("STRIPE_SECRET_KEY"):
             # Real Stripe test mode; webhooks arrive through `stripe listen --forward-to`.
             self.stripe_url = None
@@ -203,11 +229,13 @@ class Stack:
             if self.stripe_url
             else "real Stripe test mode (STRIPE_SECRET_KEY)"
         )
+        paypal = f"{self.paypal_url} (local fake; approval pages at approval_url)" if self.paypal_url else "PayPal sandbox (PAYPAL_CLIENT_ID)"
         lines = [
             "",
             "Local payments API is running. Ctrl-C stops it.",
             f"  API            {self.api_url}",
             f"  Stripe         {stripe}",
+            f"  PayPal         {paypal}",
             f"  DynamoDB       {self.dynamodb_url}{'' if self.config.dynamodb_endpoint else ' (embedded, in memory)'}",
             f"  Frontend URL   {self.config.frontend_url} (CORS origin, Checkout return address)",
             "",

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local.paypal_fake import PayPalFake
 from local.stripe_fake import StripeFake
 from local.template import create_tables
 from tests.support.servers import serve
@@ -40,8 +41,8 @@ os.environ.update(
 
 def _container_caches() -> list[Any]:
     from payments import dynamodb, idempotency, settings
-    from payments.domain import stripe_payments, tickets
-    from payments.providers import stripe_gateway
+    from payments.domain import paypal_orders, stripe_payments, tickets
+    from payments.providers import paypal_client, stripe_gateway
     from payments.repositories import wiring
 
     return [
@@ -51,6 +52,9 @@ def _container_caches() -> list[Any]:
         wiring.get_ticket_repository,
         wiring.get_webhook_event_repository,
         wiring.get_stripe_object_repository,
+        wiring.get_paypal_object_repository,
+        paypal_orders.get_paypal_orders_service,
+        paypal_client.get_paypal_client,
         tickets.get_ticket_service,
         stripe_payments.get_stripe_payments_service,
         stripe_gateway.get_stripe_client,
@@ -93,3 +97,24 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         clear_container_caches()
         yield client
     clear_container_caches()
+
+
+@pytest.fixture(scope="session")
+def paypal_fake_server() -> Iterator[tuple[PayPalFake, str]]:
+    fake = PayPalFake()
+    with serve(fake) as url:
+        fake.public_url = url
+        yield fake, url
+
+
+@pytest.fixture
+def paypal_fake(paypal_fake_server: tuple[PayPalFake, str], monkeypatch: pytest.MonkeyPatch) -> PayPalFake:
+    fake, url = paypal_fake_server
+    fake.reset()
+    monkeypatch.setenv("PAYPAL_API_BASE", url)
+    monkeypatch.setenv("PAYPAL_CLIENT_ID", fake.client_id)
+    monkeypatch.setenv("PAYPAL_CLIENT_SECRET", fake.client_secret)
+    monkeypatch.setenv("PAYPAL_WEBHOOK_ID", fake.webhook_id)
+    monkeypatch.setenv("PAYPAL_RETRY_BUDGET_SECONDS", "1")
+    clear_container_caches()
+    return fake

@@ -106,7 +106,7 @@ def not_found(what: str) -> PayPalError:
         "RESOURCE_NOT_FOUND",
         "The specified resource does not exist.",
         "INVALID_RESOURCE_ID",
-        f"Specified resource ID does not exist. Please check the resource ID and try again. ({what})",
+        "Specified resource ID does not exist. Please check the resource ID and try again.",
     )
 
 
@@ -130,7 +130,7 @@ class PayPalFake:
         client_id: str = "local-paypal-client",
         client_secret: str = "local-paypal-secret",  # noqa: S107 - the fake's own, local-only credential
         webhook_url: str | None = None,
-        webhook_id: str = "WH-LOCAL-0000000000000000",
+        webhook_id: str = "8PT597110X687430LKGECATA",
     ) -> None:
         self.public_url = public_url.rstrip("/")
         self.client_id, self.client_secret = client_id, client_secret
@@ -301,7 +301,11 @@ class PayPalFake:
                 "DECIMAL_PRECISION", "If the currency supports decimals, only two decimal place precision is supported.", f"{field}/value"
             )
         if value <= 0:
-            raise unprocessable("CANNOT_BE_ZERO_OR_NEGATIVE", "Must be greater than zero.", f"{field}/value")
+            raise unprocessable(
+                "CANNOT_BE_ZERO_OR_NEGATIVE",
+                "Must be greater than zero. If the currency supports decimals, only two decimal place precision is supported.",
+                f"{field}/value",
+            )
         return currency, value
 
     def _link(self, path: str, rel: str, method: str = "GET") -> dict[str, str]:
@@ -309,10 +313,10 @@ class PayPalFake:
 
     def _create_order(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if body.get("intent") not in ("CAPTURE", "AUTHORIZE"):
-            raise invalid("INVALID_PARAMETER_VALUE", "The value of a field is invalid.", "/intent")
+            raise invalid("INVALID_PARAMETER_VALUE", "A parameter value is not valid.", "/intent")
         units = body.get("purchase_units")
         if not isinstance(units, list) or not units:
-            raise invalid("MISSING_REQUIRED_PARAMETER", "A required field / parameter is missing.", "/purchase_units")
+            raise invalid("MISSING_REQUIRED_PARAMETER", "A required parameter is missing.", "/purchase_units")
         self._check_money(units[0].get("amount"), "/purchase_units/@reference_id=='default'/amount")
         order_id = _paypal_id()
         experience = ((body.get("payment_source") or {}).get("paypal") or {}).get("experience_context") or {}
@@ -323,7 +327,7 @@ class PayPalFake:
                 {
                     "reference_id": unit.get("reference_id", "default"),
                     **kept,
-                    "payee": {"email_address": "merchant@example.com", "merchant_id": "LOCALMERCHANT1"},
+                    "payee": {"email_address": "merchant@example.com", "merchant_id": "L2CALMERCHANT"},
                 }
             )
         order = {
@@ -367,12 +371,12 @@ class PayPalFake:
                 order["payer"] = {
                     "name": {"given_name": "Local", "surname": "Payer"},
                     "email_address": "payer@example.com",
-                    "payer_id": "LOCALPAYER01",
+                    "payer_id": "L2CALPAYER234",
                 }
                 order["payment_source"] = {
                     "paypal": {
                         "email_address": "payer@example.com",
-                        "account_id": "LOCALPAYER01",
+                        "account_id": "L2CALPAYER234",
                         "account_status": "VERIFIED",
                         "name": {"given_name": "Local", "surname": "Payer"},
                     }
@@ -384,13 +388,13 @@ class PayPalFake:
         order = self._order(order_id)
         if order["status"] == "COMPLETED":
             raise unprocessable(
-                "ORDER_ALREADY_CAPTURED", "Order already captured.If 'intent=CAPTURE' only one capture per order is allowed."
+                "ORDER_ALREADY_CAPTURED", "Order already captured. If 'intent=CAPTURE' only one capture per order is allowed."
             )
         if order["status"] != "APPROVED":
             raise unprocessable(
                 "ORDER_NOT_APPROVED",
                 "Payer has not yet approved the Order for payment. Please redirect the payer to the 'rel':'approve' url "
-                "returned as part of the HATEOAS links within the Create Order call or provide a valid payment_source in the request.",
+                "returned as part of the HATEOAS links within the Create Order call or provide a valid `payment_source` in the request.",
             )
         capture_id = _paypal_id()
         denied = self.deny_next_capture
@@ -441,9 +445,7 @@ class PayPalFake:
         if capture["status"] not in ("COMPLETED", "PARTIALLY_REFUNDED"):
             raise unprocessable(
                 "CAPTURE_FULLY_REFUNDED" if capture["status"] == "REFUNDED" else "REFUND_NOT_ALLOWED",
-                "The capture has already been fully refunded"
-                if capture["status"] == "REFUNDED"
-                else "Refund cannot be issued for this capture.",
+                "The capture has already been fully refunded" if capture["status"] == "REFUNDED" else "Capture cannot be refunded.",
             )
         captured = Decimal(capture["amount"]["value"])
         refunded = Decimal(capture["_refunded"])
@@ -576,7 +578,7 @@ class PayPalFake:
             self.approve(order["id"])
             target = order.get("_return_url") or self.public_url
             return redirect(
-                f"{target}{'&' if '?' in target else '?'}{urlencode({'token': order['id'], 'PayerID': 'LOCALPAYER01'})}", code=303
+                f"{target}{'&' if '?' in target else '?'}{urlencode({'token': order['id'], 'PayerID': 'L2CALPAYER234'})}", code=303
             )
         target = order.get("_cancel_url") or self.public_url
         return redirect(f"{target}{'&' if '?' in target else '?'}{urlencode({'token': order['id']})}", code=303)

@@ -29,6 +29,7 @@ def free_port() -> int:
 class RunningStack:
     api: str
     stripe: str
+    paypal: str
     authority: LocalAuthority
     output: Path
 
@@ -44,11 +45,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     workdir = tmp_path_factory.mktemp("local-stack")
     key_file = workdir / "jwt.pem"
     authority = LocalAuthority.load_or_create(key_file)
-    api_port, stripe_port, dynamodb_port = free_port(), free_port(), free_port()
+    api_port, stripe_port, paypal_port, dynamodb_port = free_port(), free_port(), free_port(), free_port()
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("STRIPE_", "TICKETS_", "PAYMENTS_", "AWS_", "DYNAMODB_", "POWERTOOLS_"))
+        if not key.startswith(("STRIPE_", "PAYPAL_", "TICKETS_", "PAYMENTS_", "IDEMPOTENCY_", "AWS_", "DYNAMODB_", "POWERTOOLS_"))
     }
     env.update({"LOCAL_JWT_KEY_FILE": str(key_file), "PYTHONUNBUFFERED": "1"})
     output = workdir / "stack.log"
@@ -61,6 +62,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         str(api_port),
         "--stripe-port",
         str(stripe_port),
+        "--paypal-port",
+        str(paypal_port),
         "--dynamodb-port",
         str(dynamodb_port),
     ]
@@ -73,7 +76,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"local stack did not start:\n{output.read_text()}")
             time.sleep(0.1)
-        yield RunningStack(api=api, stripe=f"http://127.0.0.1:{stripe_port}", authority=authority, output=output)
+        yield RunningStack(
+            api=api, stripe=f"http://127.0.0.1:{stripe_port}", paypal=f"http://127.0.0.1:{paypal_port}", authority=authority, output=output
+        )
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -170,3 +170,62 @@ def test_cors_allows_the_frontend_origin_only(stack, http):
 def test_an_unknown_route_is_404_with_an_error_body(stack, http):
     response = http.get(f"{stack.api}/api/nothing-here/", headers=stack.headers())
     assert (response.status_code, response.json()) == (404, {"error": "Not Found"})
+
+
+def test_paypal_order_approved_in_the_local_approval_page_captured_and_refunded(stack, http):
+    # Given a customer creates a PayPal order
+    created = http.post(
+        f"{stack.api}/api/v1/payments/paypal/create-order/",
+        json={"amount": 29.99, "currency": "USD", "description": "Course enrollment"},
+        headers=stack.headers(),
+    )
+    assert created.status_code == 200, created.text
+    order = created.json()
+    assert order["approval_url"].startswith(stack.paypal)
+    # When they approve it on the approval page
+    page = http.get(order["approval_url"])
+    assert 'id="approve"' in page.text and "29.99 USD" in page.text
+    approved = http.post(f"{stack.paypal}/checkoutnow", data={"token": order["order_id"], "action": "approve"}, allow_redirects=False)
+    assert approved.status_code == 303
+    assert approved.headers["Location"].startswith(f"http://localhost:5173/paypal/return?token={order['order_id']}")
+    # Then the frontend captures it, and staff can refund it
+    captured = http.post(
+        f"{stack.api}/api/v1/payments/paypal/capture-order/", json={"order_id": order["order_id"]}, headers=stack.headers()
+    )
+    assert (captured.status_code, captured.json()["captured"]) == (200, True)
+    refunded = http.post(
+        f"{stack.api}/api/v1/payments/paypal/refund-payment/",
+        json={"capture_id": captured.json()["capture_id"], "amount": 29.99, "currency": "USD"},
+        headers=stack.headers("e2e-staff", staff=True),
+    )
+    assert (refunded.status_code, refunded.json()["status"]) == (200, "COMPLETED")
+    # And PayPal's signed webhooks reached the API and were verified
+    deadline = time.monotonic() + 10
+    while stack.output.read_text().count("POST /api/v1/payments/webhooks/paypal/ -> 200") < 3:
+        assert time.monotonic() < deadline, stack.output.read_text()[-2000:]
+        time.sleep(0.1)
+
+
+def test_a_stripe_payment_intent_through_the_direct_endpoints(stack, http):
+    created = http.post(
+        f"{stack.api}/api/v1/payments/stripe/create-payment-intent/", json={"amount": 12.5, "currency": "eur"}, headers=stack.headers()
+    )
+    assert created.status_code == 200, created.text
+    intent = created.json()
+    confirmed = http.post(
+        f"{stack.api}/api/v1/payments/stripe/confirm-payment/",
+        json={"payment_intent_id": intent["payment_intent_id"], "payment_method": "pm_card_visa"},
+        headers=stack.headers(),
+    )
+    assert confirmed.json() == {
+        "confirmed": True,
+        "payment_intent_id": intent["payment_intent_id"],
+        "status": "succeeded",
+        "requires_action": False,
+    }
+    other = http.post(
+        f"{stack.api}/api/v1/payments/stripe/retrieve-payment/",
+        json={"payment_intent_id": intent["payment_intent_id"]},
+        headers=stack.headers("someone-else"),
+    )
+    assert other.status_code == 403

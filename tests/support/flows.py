@@ -69,3 +69,18 @@ def stripe_call(function: str, body: dict[str, Any], user: str = "user-alice", k
     if key is None:
         event["headers"].pop("idempotency-key", None)
     return invoke(function, event)
+
+
+def paypal_call(
+    function: str, body: dict[str, Any], user: str = "user-alice", key: str | None = None, groups: str | None = None
+) -> ApiResult:
+    event = api_event(function, body, user=user, groups=groups, headers={"idempotency-key": key} if key else None)
+    return invoke(function, event)
+
+
+def deliver_paypal_webhook(fake: Any, event: dict[str, Any], headers: dict[str, str] | None = None) -> ApiResult:
+    payload = json.dumps(event)
+    signed = headers if headers is not None else fake.sign(payload.encode(), event)
+    request = api_event("paypal_webhook", raw_body=payload)
+    request["headers"] = {"content-type": "application/json", **{name.lower(): value for name, value in signed.items()}}
+    return invoke("paypal_webhook", request)

@@ -94,14 +94,13 @@ def parse_path[ModelT: BaseModel](event: Event, model: type[ModelT]) -> ModelT:
         raise BadRequest(describe_validation_error(error)) from None
 
 
-def header(event: Event, name: str) -> str | None:
+def headers(event: Event) -> dict[str, str]:
     """HTTP API lower-cases header names; a local or test event may not."""
-    headers = event.get("headers") or {}
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return str(value)
-    return None
+    return {str(key).lower(): str(value) for key, value in (event.get("headers") or {}).items()}
+
+
+def header(event: Event, name: str) -> str | None:
+    return headers(event).get(name.lower())
 
 
 def api_handler(handler: Handler) -> Handler:

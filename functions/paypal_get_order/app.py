@@ -1,0 +1,15 @@
+"""POST /api/v1/payments/paypal/get-order/ — one of the caller's PayPal orders."""
+
+from typing import Any
+
+from payments.auth import caller_from_event
+from payments.domain.paypal_orders import get_paypal_orders_service
+from payments.http import Event, Response, api_handler, json_response, parse_body
+from payments.models.paypal import OrderRequest
+
+
+@api_handler
+def lambda_handler(event: Event, context: Any) -> Response:
+    caller = caller_from_event(event)
+    request = parse_body(event, OrderRequest)
+    return json_response(200, get_paypal_orders_service().get_order(caller, request))

@@ -1,0 +1,319 @@
+"""The PayPal endpoints of seed 000 and the PayPal webhook, against the local PayPal over HTTP."""
+
+import copy
+from decimal import Decimal
+
+import pytest
+
+from tests.support.dynamo import PAYMENTS, items_with_prefix
+from tests.support.flows import deliver_paypal_webhook, paypal_call
+from tests.support.openapi import validate_exchange
+
+STAFF = "[staff]"
+
+
+def create_order(amount=29.99, currency="USD", user="user-alice", key=None, **extra):
+    body = {"amount": amount, "currency": currency, "description": "Course enrollment", "custom_id": "payment_123", **extra}
+    return paypal_call("paypal_create_order", body, user=user, key=key)
+
+
+def approved_and_captured(fake, amount=29.99, currency="USD"):
+    order_id = create_order(amount, currency).body["order_id"]
+    fake.approve(order_id)
+    captured = paypal_call("paypal_capture_order", {"order_id": order_id})
+    assert captured.status == 200, captured.body
+    return order_id, captured.body["capture_id"]
+
+
+def refund(capture_id, user="user-staff", groups=STAFF, key=None, **body):
+    return paypal_call("paypal_refund_payment", {"capture_id": capture_id, **body}, user=user, groups=groups, key=key)
+
+
+# create-order ---------------------------------------------------------------------------------
+def test_create_order_answers_the_seed_fields(dynamodb, paypal_fake):
+    result = create_order()
+    assert result.status == 200, result.body
+    body = result.body
+    order = paypal_fake.orders[body["order_id"]]
+    assert isinstance(body["order_id"], str)
+    assert body["status"] == order["status"] == "PAYER_ACTION_REQUIRED"
+    assert body["approval_url"] == f"{paypal_fake.public_url}/checkoutnow?token={body['order_id']}"
+    assert body["links"] == order["links"]
+    assert all(set(link) == {"href", "rel", "method"} for link in body["links"])
+    unit = order["purchase_units"][0]
+    assert unit["amount"] == {"currency_code": "USD", "value": "29.99"}
+    assert (unit["custom_id"], unit["description"]) == ("payment_123", "Course enrollment")
+    assert order["_return_url"] == "http://localhost:5173/paypal/return"
+    [record] = items_with_prefix(dynamodb, PAYMENTS, "PAYPAL#order#")
+    assert (record["owner"], record["value"], record["currency"]) == ("user-alice", "29.99", "USD")
+
+
+@pytest.mark.parametrize(("amount", "currency", "value"), [(29.9, "USD", "29.90"), (5000, "JPY", "5000"), (10, "eur", "10.00")])
+def test_amounts_carry_exactly_the_currencys_decimals(dynamodb, paypal_fake, amount, currency, value):
+    order_id = create_order(amount, currency).body["order_id"]
+    assert paypal_fake.orders[order_id]["purchase_units"][0]["amount"]["value"] == value
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"amount": 29.999, "currency": "USD"}, "amount"),
+        ({"amount": 10.5, "currency": "JPY"}, "amount"),
+        ({"amount": 0, "currency": "USD"}, "amount"),
+        ({"amount": "29.99", "currency": "USD"}, "amount"),
+        ({"amount": 20000, "currency": "USD"}, "amount"),
+        ({"amount": 10, "currency": "KWD"}, "currency"),
+        ({"amount": 10}, "currency"),
+        ({"amount": 10, "currency": "USD", "custom_id": "x" * 128}, "custom_id"),
+        ({"amount": 10, "currency": "USD", "description": "bad\x00"}, "description"),
+    ],
+)
+def test_bad_orders_are_400_and_reach_nobody(dynamodb, paypal_fake, body, field):
+    result = paypal_call("paypal_create_order", body)
+    assert result.status == 400
+    assert result.body["error"].startswith(field)
+    assert paypal_fake.exchanges == []
+
+
+def test_a_retried_create_returns_the_first_order(dynamodb, paypal_fake):
+    first = create_order(key="checkout-7")
+    second = create_order(key="checkout-7")
+    assert second.body == first.body
+    assert len(paypal_fake.orders) == 1
+
+
+def test_a_paypal_5xx_is_retried_with_the_same_request_id_and_creates_one_order(dynamodb, paypal_fake):
+    paypal_fake.fail_next("/v2/checkout/orders", 503)
+    result = create_order()
+    assert result.status == 200
+    request_ids = [
+        exchange.headers.get("Paypal-Request-Id") for exchange in paypal_fake.exchanges if exchange.path == "/v2/checkout/orders"
+    ]
+    assert len(request_ids) == 2 and request_ids[0] == request_ids[1]
+    assert len(paypal_fake.orders) == 1
+
+
+def test_paypal_down_is_503(dynamodb, paypal_fake):
+    for _ in range(10):
+        paypal_fake.fail_next("/v2/checkout/orders", 503)
+    assert create_order().status == 503
+    assert items_with_prefix(dynamodb, PAYMENTS, "") == []
+
+
+# token ------------------------------------------------------------------------------------------
+def test_the_token_is_fetched_once_and_renewed_after_a_401(dynamodb, paypal_fake):
+    for _ in range(3):
+        assert create_order().status == 200
+    assert paypal_fake.token_requests == 1
+    paypal_fake.expire_tokens()
+    assert create_order().status == 200
+    assert paypal_fake.token_requests == 2
+
+
+def test_wrong_credentials_are_a_server_fault_not_the_callers(dynamodb, paypal_fake, monkeypatch):
+    from tests.conftest import clear_container_caches
+
+    monkeypatch.setenv("PAYPAL_CLIENT_SECRET", "wrong")
+    clear_container_caches()
+    result = create_order()
+    assert result.status == 502
+    assert "wrong" not in result.body["error"]
+
+
+# capture and get --------------------------------------------------------------------------------
+def test_capture_before_approval_is_400(dynamodb, paypal_fake):
+    order_id = create_order().body["order_id"]
+    result = paypal_call("paypal_capture_order", {"order_id": order_id})
+    assert result.status == 400
+    assert result.body["error"].startswith("ORDER_NOT_APPROVED")
+
+
+def test_capture_after_approval_answers_the_seed_fields_and_the_capture_id(dynamodb, paypal_fake):
+    order_id = create_order().body["order_id"]
+    paypal_fake.approve(order_id)
+    result = paypal_call("paypal_capture_order", {"order_id": order_id})
+    assert result.status == 200
+    assert result.body["order_id"] == order_id
+    assert result.body["captured"] is True
+    assert result.body["capture_id"] in paypal_fake.captures
+    again = paypal_call("paypal_capture_order", {"order_id": order_id})
+    assert (again.status, again.body) == (200, result.body)
+    assert len(paypal_fake.captures) == 1
+
+
+def test_a_denied_capture_is_not_captured(dynamodb, paypal_fake):
+    order_id = create_order().body["order_id"]
+    paypal_fake.approve(order_id)
+    paypal_fake.deny_next_capture = True
+    result = paypal_call("paypal_capture_order", {"order_id": order_id})
+    assert (result.status, result.body["captured"], result.body["capture_status"]) == (200, False, "DECLINED")
+
+
+def test_get_order_answers_the_seed_fields(dynamodb, paypal_fake):
+    order_id, _ = approved_and_captured(paypal_fake)
+    result = paypal_call("paypal_get_order", {"order_id": order_id})
+    assert result.status == 200
+    body = result.body
+    assert (body["order_id"], body["status"], body["intent"]) == (order_id, "COMPLETED", "CAPTURE")
+    assert body["purchase_units"][0]["amount"] == {"currency_code": "USD", "value": "29.99"}
+    assert isinstance(body["create_time"], str) and isinstance(body["update_time"], str)
+
+
+# refunds ------------------------------------------------------------------------------------------
+def test_a_full_refund_answers_the_seed_fields(dynamodb, paypal_fake):
+    _, capture_id = approved_and_captured(paypal_fake)
+    result = refund(capture_id, amount=29.99, currency="USD", note_to_payer="Refund for course cancellation")
+    assert result.status == 200, result.body
+    assert result.body["refund_id"] in paypal_fake.refunds
+    assert result.body["status"] == "COMPLETED"
+    assert result.body["amount"] == {"currency_code": "USD", "value": "29.99"}
+    assert isinstance(result.body["create_time"], str)
+    assert paypal_fake.captures[capture_id]["status"] == "REFUNDED"
+
+
+def test_partial_refunds_up_to_what_remains(dynamodb, paypal_fake):
+    _, capture_id = approved_and_captured(paypal_fake, amount=50)
+    assert refund(capture_id, amount=20, currency="USD").status == 200
+    assert refund(capture_id, amount=20, currency="USD").status == 200
+    calls_before = len(paypal_fake.exchanges)
+    over = refund(capture_id, amount=10.01, currency="USD")
+    assert over.status == 400
+    assert over.body["error"] == "amount: at most 10.00 USD remains refundable"
+    assert len(paypal_fake.exchanges) == calls_before
+    rest = refund(capture_id)
+    assert (rest.status, rest.body["amount"]["value"]) == (200, "10.00")
+    [capture] = items_with_prefix(dynamodb, PAYMENTS, "PAYPAL#capture#")
+    assert capture["refunded_minor"] == capture["amount_minor"] == Decimal(5000)
+
+
+def test_paypal_refuses_an_over_refund_that_our_records_missed(dynamodb, paypal_fake):
+    _, capture_id = approved_and_captured(paypal_fake, amount=50)
+    paypal_fake._refund_capture({"amount": {"currency_code": "USD", "value": "45.00"}}, capture_id)  # refunded in PayPal's dashboard
+    result = refund(capture_id, amount=10, currency="USD")
+    assert result.status == 400
+    assert result.body["error"].startswith("REFUND_AMOUNT_EXCEEDED")
+
+
+def test_refunds_are_staff_only(dynamodb, paypal_fake):
+    _, capture_id = approved_and_captured(paypal_fake)
+    result = refund(capture_id, user="user-alice", groups="[customers]", amount=1, currency="USD")
+    assert result.status == 403
+    assert paypal_fake.refunds == {}
+
+
+def test_refund_of_an_unknown_capture_is_404_and_a_currency_mismatch_400(dynamodb, paypal_fake):
+    assert refund("UNKNOWNCAPTURE01").status == 404
+    _, capture_id = approved_and_captured(paypal_fake)
+    mismatch = refund(capture_id, amount=1, currency="EUR")
+    assert (mismatch.status, mismatch.body["error"]) == (400, "currency: the capture is in USD")
+    assert refund(capture_id, amount=1).status == 400  # an amount needs its currency
+
+
+# ownership -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("function", ["paypal_capture_order", "paypal_get_order"])
+def test_another_users_order_is_403_and_unknown_is_404(dynamodb, paypal_fake, function):
+    order_id = create_order(user="user-alice").body["order_id"]
+    paypal_fake.approve(order_id)
+    calls_before = len(paypal_fake.exchanges)
+    assert paypal_call(function, {"order_id": order_id}, user="user-bob").status == 403
+    assert len(paypal_fake.exchanges) == calls_before
+    assert paypal_fake.orders[order_id]["status"] == "APPROVED"
+    assert paypal_call(function, {"order_id": "NOSUCHORDER00001"}).status == 404
+
+
+# webhook ----------------------------------------------------------------------------------------------
+def capture_record(dynamodb, capture_id):
+    from payments.repositories.wiring import get_paypal_object_repository
+
+    return get_paypal_object_repository().get("capture", capture_id)
+
+
+def test_signed_events_are_applied_once(dynamodb, paypal_fake):
+    order_id = create_order().body["order_id"]
+    paypal_fake.approve(order_id)
+    approved = paypal_fake.events[-1]
+    assert deliver_paypal_webhook(paypal_fake, approved).body["outcome"] == "applied"
+    assert deliver_paypal_webhook(paypal_fake, approved).body["outcome"] == "duplicate"
+    from payments.repositories.wiring import get_paypal_object_repository
+
+    assert get_paypal_object_repository().get("order", order_id)["status"] == "APPROVED"
+
+
+def test_a_capture_webhook_overtaking_the_capture_call_records_it_for_the_orders_owner(dynamodb, paypal_fake):
+    order_id = create_order().body["order_id"]
+    paypal_fake.approve(order_id)
+    paypal_fake._capture_order({}, order_id)  # captured at PayPal; our capture call never returned
+    completed = paypal_fake.events[-1]
+    assert deliver_paypal_webhook(paypal_fake, completed).body["outcome"] == "applied"
+    capture = capture_record(dynamodb, completed["resource"]["id"])
+    assert (capture["owner"], capture["status"], capture["order_id"]) == ("user-alice", "COMPLETED", order_id)
+
+
+def test_refund_events_in_any_order_leave_the_capture_refunded(dynamodb, paypal_fake):
+    _, capture_id = approved_and_captured(paypal_fake, amount=40)
+    completed = next(event for event in paypal_fake.events if event["event_type"] == "PAYMENT.CAPTURE.COMPLETED")
+    paypal_fake._refund_capture({"amount": {"currency_code": "USD", "value": "40.00"}}, capture_id)
+    refunded = paypal_fake.events[-1]
+    stale_completed = copy.deepcopy(completed)
+    stale_completed["create_time"] = "2020-01-01T00:00:00Z"
+    assert deliver_paypal_webhook(paypal_fake, refunded).body["outcome"] == "applied"
+    assert deliver_paypal_webhook(paypal_fake, stale_completed).body["outcome"] == "skipped"
+    record = capture_record(dynamodb, capture_id)
+    assert (record["status"], record["refunded_minor"]) == ("REFUNDED", Decimal(4000))
+
+
+def test_forged_events_are_400_and_change_nothing(dynamodb, paypal_fake):
+    order_id = create_order().body["order_id"]
+    paypal_fake.approve(order_id)
+    event = copy.deepcopy(paypal_fake.events[-1])
+    headers = paypal_fake.sign(b"{}", event)
+    event["resource"]["status"] = "COMPLETED"  # tampered after signing
+    result = deliver_paypal_webhook(paypal_fake, event, headers)
+    assert (result.status, result.body) == (400, {"error": "Invalid PayPal signature"})
+    forged_headers = {**paypal_fake.sign(b"{}", paypal_fake.events[-1]), "PAYPAL-TRANSMISSION-SIG": "Zm9yZ2Vk"}
+    assert deliver_paypal_webhook(paypal_fake, paypal_fake.events[-1], forged_headers).status == 400
+    assert items_with_prefix(dynamodb, PAYMENTS, "WEBHOOK#") == []
+
+
+def test_a_certificate_not_from_paypal_is_refused_before_asking_paypal(dynamodb, paypal_fake):
+    order_id = create_order().body["order_id"]
+    paypal_fake.approve(order_id)
+    event = paypal_fake.events[-1]
+    headers = {**paypal_fake.sign(b"", event), "PAYPAL-CERT-URL": "https://evil.example/cert.pem"}
+    calls_before = len(paypal_fake.exchanges)
+    assert deliver_paypal_webhook(paypal_fake, event, headers).status == 400
+    assert len(paypal_fake.exchanges) == calls_before
+
+
+def test_missing_signature_headers_are_400(dynamodb, paypal_fake):
+    result = deliver_paypal_webhook(paypal_fake, {"id": "WH-1", "event_type": "PAYMENT.CAPTURE.COMPLETED"}, headers={})
+    assert result.status == 400
+    assert result.body["error"].startswith("Missing PayPal signature header")
+
+
+def test_the_certificate_url_check():
+    from payments.domain.paypal_webhooks import trusted_cert_url
+
+    assert trusted_cert_url("https://api.paypal.com/v1/notifications/certs/CERT-1")
+    assert trusted_cert_url("https://api.sandbox.paypal.com/v1/notifications/certs/CERT-1")
+    assert not trusted_cert_url("http://api.paypal.com/v1/notifications/certs/CERT-1")
+    assert not trusted_cert_url("https://api.paypal.com.evil.example/cert")
+    assert not trusted_cert_url("https://evilpaypal.com/cert")
+
+
+# every exchange against PayPal's descriptions --------------------------------------------------------
+def test_every_request_and_answer_matches_paypals_openapi_descriptions(dynamodb, paypal_fake):
+    order_id, capture_id = approved_and_captured(paypal_fake, amount=30)
+    paypal_call("paypal_get_order", {"order_id": order_id})
+    refund(capture_id, amount=10, currency="USD", note_to_payer="Partial refund")
+    refund(capture_id, amount=25, currency="USD")  # refused by our records: no PayPal call
+    paypal_fake._refund_capture({}, capture_id)
+    paypal_call("paypal_capture_order", {"order_id": create_order().body["order_id"]})  # a PayPal 422
+    paypal_call("paypal_get_order", {"order_id": order_id})
+    event = paypal_fake.events[-1]
+    deliver_paypal_webhook(paypal_fake, event)
+    exchanges = [exchange for exchange in paypal_fake.exchanges if not exchange.path.startswith("/v1/oauth2")]
+    assert {exchange.path.split("/")[2] for exchange in exchanges} >= {"checkout", "payments", "notifications"}
+    assert any(exchange.status == 422 for exchange in exchanges)
+    for exchange in exchanges:
+        validate_exchange(exchange)
