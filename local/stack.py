@@ -229,7 +229,7 @@ class Stack:
             if self.stripe_url
             else "real Stripe test mode (STRIPE_SECRET_KEY)"
         )
-        paypal = f"{self.paypal_url} (local fake; approval pages at approval_url)" if self.paypal_url else "PayPal sandbox (PAYPAL_CLIENT_ID)"
+        paypal = f"{self.paypal_url} (local fake; approval pages at approval_url)" if self.paypal_url else "PayPal sandbox"
         lines = [
             "",
             "Local payments API is running. Ctrl-C stops it.",
