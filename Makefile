@@ -31,7 +31,7 @@ e2e:
 lint:  ## ruff, mypy (strict) and cfn-lint on the template
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/shared functions local tests
+	$(BIN)/mypy layers/shared functions local tests benchmarks
 	$(BIN)/cfn-lint template.yaml
 
 format:

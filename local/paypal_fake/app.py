@@ -21,11 +21,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
+
+from local.webhook_delivery import WebhookSender
 
 ZERO_DECIMAL = {"JPY", "HUF", "TWD"}
 SUPPORTED_CURRENCIES = {
@@ -136,6 +137,7 @@ class PayPalFake:
         self.client_id, self.client_secret = client_id, client_secret
         self.webhook_url, self.webhook_id = webhook_url, webhook_id
         self._signing_key = secrets.token_bytes(32)
+        self._sender: WebhookSender | None = None
         self._lock = threading.RLock()
         self.token_lifetime = 32400
         self.reset()
@@ -504,9 +506,10 @@ class PayPalFake:
         }
         self.events.append(event)
         if self.webhook_url:
+            if self._sender is None:
+                self._sender = WebhookSender(self.webhook_url)
             payload = json.dumps(event).encode()
-            headers = self.sign(payload, event)
-            threading.Thread(target=self._deliver, args=(payload, headers), daemon=True).start()
+            self._sender.send(payload, self.sign(payload, event))
         return event
 
     def sign(self, payload: bytes, event: dict[str, Any], webhook_id: str | None = None) -> dict[str, str]:
@@ -531,15 +534,6 @@ class PayPalFake:
             "PAYPAL-CERT-URL": f"{self.public_url}/v1/notifications/certs/CERT-360caa42-fca2a594-local",
             "PAYPAL-AUTH-ALGO": "SHA256withRSA",
         }
-
-    def _deliver(self, payload: bytes, headers: dict[str, str]) -> None:
-        for attempt in range(4):
-            try:
-                if requests.post(self.webhook_url or "", data=payload, headers=headers, timeout=10).status_code < 300:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.5 * (attempt + 1))
 
     def _verify_webhook_signature(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         required = ("auth_algo", "cert_url", "transmission_id", "transmission_sig", "transmission_time", "webhook_id", "webhook_event")

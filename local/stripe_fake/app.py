@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import requests
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from local.stripe_fake.forms import decode
+from local.webhook_delivery import WebhookSender
 
 FIXTURES: dict[str, dict[str, Any]] = json.loads((Path(__file__).with_name("fixtures3.json")).read_text())["resources"]
 CHECKOUT_MIN_EXPIRY = 1800
@@ -80,6 +80,7 @@ class StripeFake:
         self.public_url = public_url.rstrip("/")
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
+        self._sender: WebhookSender | None = None
         self._lock = threading.RLock()
         self.reset()
         self._map = Map(
@@ -254,21 +255,15 @@ class StripeFake:
         return event
 
     def _deliver(self, event: dict[str, Any]) -> None:
+        if self._sender is None:
+            self._sender = WebhookSender(self.webhook_url or "")
         payload = json.dumps(event).encode()
-        headers = {"Content-Type": "application/json", "Stripe-Signature": sign_payload(payload, self.webhook_secret or "")}
-        url = self.webhook_url or ""
+        signature = sign_payload(payload, self.webhook_secret or "")
+        self._sender.send(payload, {"Content-Type": "application/json", "Stripe-Signature": signature})
 
-        def send() -> None:
-            # Stripe retries failed deliveries with backoff; the local fake tries a few times quickly.
-            for attempt in range(4):
-                try:
-                    if requests.post(url, data=payload, headers=headers, timeout=10).status_code < 300:
-                        return
-                except requests.RequestException:
-                    pass
-                time.sleep(0.5 * (attempt + 1))
-
-        threading.Thread(target=send, daemon=True).start()
+    def drain_webhooks(self, timeout: float = 30.0) -> bool:
+        """Waits until every webhook emitted so far was delivered."""
+        return self._sender.drain(timeout) if self._sender else True
 
     # checkout sessions -----------------------------------------------------------------------
     def _create_checkout_session(self, params: dict[str, Any]) -> dict[str, Any]:

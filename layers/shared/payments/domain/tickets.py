@@ -7,7 +7,7 @@ import functools
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from payments import money
 from payments.auth import Caller
@@ -204,8 +204,9 @@ class TicketService:
                 )
                 return Fulfilment(ticket, "ignored")
             late = ticket.status in RELEASED_STATES
+            now = self._now()
             try:
-                self._repository.mark_paid(ticket, session.id, session.payment_intent, self._now(), retake_seats=late)
+                self._repository.mark_paid(ticket, session.id, session.payment_intent, now, retake_seats=late)
             except SoldOut:
                 return self._refund_late_payment(ticket, session)
             except StateChanged:
@@ -221,7 +222,11 @@ class TicketService:
                 payment_intent=session.payment_intent,
                 late_payment=late,
             )
-            return Fulfilment(self._reread(ticket), "paid")
+            # The conditional write succeeded, so the stored ticket is exactly this: no read-back needed.
+            paid = replace(
+                ticket, status=PAID, session_id=session.id, payment_intent=session.payment_intent, paid_at=now, late_payment=late
+            )
+            return Fulfilment(paid, "paid")
         raise Conflict("Ticket changed during fulfilment; retry")
 
     def _refund_late_payment(self, ticket: Ticket, session: CheckoutSession) -> Fulfilment:

@@ -1,0 +1,188 @@
+"""Cold initialisation of every function, against its own floor, measured on what the build ships.
+
+For each function of template.yaml: a fresh interpreter imports the handler module from the built
+layer and function directories and creates the clients its first request needs (median of N runs).
+Two references are measured in the same run: a bare interpreter, and the function's floor (boto3
+with one DynamoDB client, plus `stripe` or `requests` where the function talks to a provider).
+Also: which heavy modules each function loads, and the size of what the function and layer ship.
+
+    python -m benchmarks.cold_start [--runs 7] [--build-dir .bench/build]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from local.template import ROOT, load_template, resources_of_type
+
+# Modules whose presence says what a function pays for at cold start.
+WATCHED = (
+    "stripe",
+    "requests",
+    "segno",
+    "boto3",
+    "pydantic",
+    "aws_lambda_powertools.utilities.idempotency",
+    "aws_lambda_powertools.utilities.parameters",
+)
+
+PROBE = r"""
+import json, sys, time
+start = time.perf_counter()
+import app
+from payments import dynamodb
+dynamodb.get_client()
+if "stripe" in sys.modules:
+    from payments.providers.stripe_gateway import get_stripe_client
+    get_stripe_client()
+if "payments.providers.paypal_client" in sys.modules:
+    from payments.providers.paypal_client import get_paypal_client
+    get_paypal_client()
+elapsed = time.perf_counter() - start
+print(json.dumps({"init_s": elapsed, "modules": sorted(m for m in WATCHED if m in sys.modules)}))
+"""
+
+FLOORS = {
+    "stripe": "import boto3, stripe; boto3.client('dynamodb'); stripe.StripeClient('sk', http_client=stripe.new_default_http_client())",
+    "paypal": "import boto3, requests; boto3.client('dynamodb'); requests.Session()",
+    "none": "import boto3; boto3.client('dynamodb')",
+}
+
+ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "TICKETS_TABLE": "bench-tickets",
+    "PAYMENTS_TABLE": "bench-payments",
+    "IDEMPOTENCY_TABLE": "bench-idempotency",
+    "STRIPE_SECRET_KEY": "sk_test_bench",
+    "STRIPE_WEBHOOK_SECRET": "whsec_bench",
+    "PAYPAL_CLIENT_ID": "bench",
+    "PAYPAL_CLIENT_SECRET": "bench",
+    "PAYPAL_WEBHOOK_ID": "BENCH",
+    "POWERTOOLS_SERVICE_NAME": "bench",
+}
+
+
+def run_python(code: str, pythonpath: list[Path], cwd: Path) -> tuple[float, str]:
+    env = {"PATH": os.environ.get("PATH", ""), **ENVIRONMENT, "PYTHONPATH": os.pathsep.join(str(p) for p in pythonpath)}
+    # -I would drop PYTHONPATH; -s and -E-like isolation come from the clean environment instead.
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-s", "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    return time.perf_counter() - started, done.stdout
+
+
+def median_time(code: str, pythonpath: list[Path], cwd: Path, runs: int) -> tuple[float, str]:
+    timings, last = [], ""
+    for _ in range(runs):
+        elapsed, last = run_python(code, pythonpath, cwd)
+        timings.append(elapsed)
+    return statistics.median(timings), last
+
+
+def directory_size(path: Path) -> int:
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
+
+
+def build_for_this_machine(build_dir: Path) -> None:
+    """The layer as the template builds it, but with wheels for this machine so it can be imported;
+    the functions as `sam build` copies them, compiled like `make build` does."""
+    layer_dir = build_dir / "SharedLayer"
+    if not (layer_dir / "python" / "payments").exists():
+        subprocess.run(
+            ["make", "-s", "build-SharedLayer", f"ARTIFACTS_DIR={layer_dir}", "PLATFORM=host", f"PYTHON={sys.executable}"],
+            cwd=ROOT / "layers" / "shared",
+            check=True,
+        )
+    for name, resource in resources_of_type(load_template(), "AWS::Serverless::Function").items():
+        target = build_dir / name
+        target.mkdir(parents=True, exist_ok=True)
+        source = ROOT / resource["Properties"]["CodeUri"] / "app.py"
+        (target / "app.py").write_bytes(source.read_bytes())
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(target)], check=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--build-dir", type=Path, default=ROOT / ".bench" / "build")
+    parser.add_argument("--shipped-dir", type=Path, default=ROOT / ".aws-sam" / "build", help="the arm64 `sam build` output, for sizes")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--max-ratio", type=float, default=1.2)
+    args = parser.parse_args()
+
+    build_for_this_machine(args.build_dir)
+    layer = args.build_dir / "SharedLayer" / "python"
+    probe = f"WATCHED = {WATCHED!r}\n{PROBE}"
+    bare, _ = median_time("pass", [], ROOT, args.runs)
+    floors = {kind: median_time(code, [layer], ROOT, args.runs)[0] for kind, code in FLOORS.items()}
+
+    rows, failures = [], []
+    for name in sorted(resources_of_type(load_template(), "AWS::Serverless::Function")):
+        function_dir = args.build_dir / name
+        elapsed, output = median_time(probe, [function_dir, layer], function_dir, args.runs)
+        modules = json.loads(output)["modules"]
+        provider = "stripe" if "stripe" in modules else "paypal" if "requests" in modules else "none"
+        ratio = elapsed / floors[provider]
+        shipped = args.shipped_dir / name
+        rows.append(
+            {
+                "function": name,
+                "init_ms": round(elapsed * 1000, 1),
+                "floor": provider,
+                "floor_ms": round(floors[provider] * 1000, 1),
+                "ratio": round(ratio, 2),
+                "modules": modules,
+                "code_bytes": directory_size(shipped if shipped.exists() else function_dir),
+            }
+        )
+        if ratio > args.max_ratio:
+            failures.append(f"{name}: {ratio:.2f}x its floor")
+        if name.startswith("PayPal") and "stripe" in modules:
+            failures.append(f"{name} imports stripe")
+        if "segno" in modules and name not in ("CreateTicketCheckoutFunction", "VerifyTicketPaymentFunction"):
+            failures.append(f"{name} imports segno without answering with a QR code")
+
+    shipped_layer = args.shipped_dir / "SharedLayer"
+    layer_bytes = directory_size(shipped_layer if shipped_layer.exists() else layer.parent)
+    print(f"Cold initialisation, median of {args.runs} fresh interpreters (Python {sys.version.split()[0]}, {os.uname().machine})")
+    print(f"  bare interpreter                     {bare * 1000:7.1f} ms")
+    for kind, value in floors.items():
+        print(f"  floor: boto3 + DynamoDB client{' + ' + kind if kind != 'none' else '':<9} {value * 1000:7.1f} ms")
+    print()
+    print(f"{'function':<36} {'init ms':>8} {'floor':>7} {'ratio':>6}  {'code':>7}  heavy modules loaded")
+    for row in rows:
+        print(
+            f"{row['function']:<36} {row['init_ms']:>8.1f} {row['floor']:>7} {row['ratio']:>5.2f}x  {row['code_bytes'] / 1024:>5.1f}K  {', '.join(row['modules'])}"
+        )
+    print(
+        f"\nLayer ships {layer_bytes / 1024 / 1024:.1f} MiB unzipped ({'arm64 sam build' if shipped_layer.exists() else 'this machine build'})"
+    )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "bare_ms": bare * 1000,
+                    "floors_ms": {k: v * 1000 for k, v in floors.items()},
+                    "functions": rows,
+                    "layer_bytes": layer_bytes,
+                },
+                indent=2,
+            )
+        )
+    if failures:
+        print("\nTargets missed:\n  " + "\n  ".join(failures))
+        return 1
+    print(f"\nAll functions within {args.max_ratio}x of their floor; no function loads a provider SDK or QR library it does not use.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
