@@ -2,8 +2,10 @@
 PYTHON ?= python3.13
 VENV := .venv
 BIN := $(VENV)/bin
+# aws-sam-cli pins older boto3 and pydantic: it lives in its own environment, apart from the runtime's.
+TOOLS := .tools/bin
 
-.PHONY: setup run token test unit integration e2e lint format check
+.PHONY: setup tools run token test unit integration e2e lint format check validate build bench deploy
 
 setup:  ## virtual environment with the runtime and development dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +41,23 @@ format:
 	$(BIN)/ruff check --fix .
 
 check: lint test
+
+tools:  ## aws-sam-cli in its own environment (.tools)
+	$(PYTHON) -m venv .tools
+	$(TOOLS)/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/python -m pip install --quiet -r requirements-tools.txt
+
+validate:  ## sam validate --lint (no Docker needed)
+	$(TOOLS)/sam validate --lint
+
+build:  ## sam build for arm64 (the layer's Makefile installs arm64 wheels), then bytecode for the functions too
+	PYTHON=$(abspath $(BIN)/python) $(TOOLS)/sam build
+	$(BIN)/python -m compileall -q --invalidation-mode unchecked-hash .aws-sam/build
+
+bench:  ## cold start against each function's floor, round trips per flow, local stack throughput
+	$(BIN)/python -m benchmarks.cold_start
+	$(BIN)/python -m benchmarks.round_trips
+	$(BIN)/python -m benchmarks.local_load
+
+deploy:  ## sam deploy to the dev environment (see samconfig.toml)
+	$(TOOLS)/sam deploy --config-env dev

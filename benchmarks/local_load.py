@@ -25,7 +25,7 @@ from local.stack import Stack, StackConfig
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def load(name: str, calls: Sequence[Callable[[requests.Session], requests.Response]], concurrency: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
 from payments.settings import get_settings
+from payments.snapstart import before_snapshot
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -42,3 +43,6 @@ def cancellation_reasons(error: Exception) -> list[str]:
     """The per-item codes of a cancelled transaction ("None" for items that passed)."""
     reasons = getattr(error, "response", {}).get("CancellationReasons") or []
     return [reason.get("Code", "None") for reason in reasons]
+
+
+before_snapshot(get_client)
