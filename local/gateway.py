@@ -15,6 +15,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from local import site
 from local.functions import LocalApp, LocalFunction, Route
 from local.jwt_keys import LocalAuthority, TokenRejected, claims_as_http_api_passes_them
 
@@ -138,6 +139,9 @@ class LocalGateway:
             return Response(status=204)
         if request.path == "/_local/health":
             return Response(json.dumps({"ok": True, "routes": [route.route_key for route in self.app.routes]}), mimetype="application/json")
+        page = site.serve(request, request.host_url.rstrip("/"))
+        if page is not None:
+            return page
         found = self.app.find_route(request.method, request.path)
         if found is None:
             return _error(404, "Not Found")

@@ -229,3 +229,14 @@ def test_a_stripe_payment_intent_through_the_direct_endpoints(stack, http):
         headers=stack.headers("someone-else"),
     )
     assert other.status_code == 403
+
+
+def test_the_openapi_document_and_its_browsable_page_are_served(stack, http):
+    document = http.get(f"{stack.api}/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    assert document["servers"][0]["url"] == stack.api
+    assert "/api/payments/verify/" in document["paths"]
+    page = http.get(f"{stack.api}/docs")
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    assert http.get(f"{stack.api}/docs/static/swagger-ui-bundle.js").status_code == 200
+    assert http.get(f"{stack.api}/docs/static/../../../../etc/passwd").status_code == 404

@@ -1,0 +1,54 @@
+"""What the local stack serves besides the API: the OpenAPI document, a browsable page for it
+(Swagger UI, shipped by the swagger-ui-py package), and the demo frontend."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from pathlib import Path
+
+import swagger_ui
+import yaml
+from werkzeug.wrappers import Request, Response
+
+from local.template import ROOT
+
+OPENAPI = ROOT / "docs" / "openapi.yaml"
+SWAGGER_STATIC = Path(swagger_ui.__file__).parent / "static"
+DEMO = ROOT / "demo"
+
+DOCS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Payments API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", persistAuthorization: true});</script>
+</body></html>"""
+
+
+def _file(base: Path, relative: str) -> Response | None:
+    target = (base / relative).resolve()
+    if not target.is_relative_to(base.resolve()) or not target.is_file():
+        return None
+    mimetype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    return Response(target.read_bytes(), mimetype=mimetype)
+
+
+def serve(request: Request, api_url: str) -> Response | None:
+    """The answer for a site path, or None when the path belongs to the API."""
+    path = request.path
+    if path == "/openapi.yaml":
+        return Response(OPENAPI.read_bytes(), mimetype="application/yaml")
+    if path == "/openapi.json":
+        document = yaml.safe_load(OPENAPI.read_text())
+        document["servers"] = [{"url": api_url, "description": "This local stack"}]
+        return Response(json.dumps(document), mimetype="application/json")
+    if path in ("/docs", "/docs/"):
+        return Response(DOCS_PAGE, mimetype="text/html")
+    if path.startswith("/docs/static/"):
+        return _file(SWAGGER_STATIC, path.removeprefix("/docs/static/")) or Response("Not Found", status=404)
+    if path == "/demo" or path.startswith("/demo/"):
+        relative = path.removeprefix("/demo").lstrip("/")
+        # A single-page frontend: every address that is not a file is the page itself.
+        return _file(DEMO, relative) if relative and "." in relative.rsplit("/", 1)[-1] else _file(DEMO, "index.html")
+    return None
