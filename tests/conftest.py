@@ -81,12 +81,13 @@ def stripe_fake_server() -> Iterator[tuple[StripeFake, str]]:
 
 
 @pytest.fixture
-def stripe_fake(stripe_fake_server: tuple[StripeFake, str], monkeypatch: pytest.MonkeyPatch) -> StripeFake:
+def stripe_fake(stripe_fake_server: tuple[StripeFake, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[StripeFake]:
     fake, url = stripe_fake_server
     fake.reset()
     monkeypatch.setenv("STRIPE_API_BASE", url)
     clear_container_caches()
-    return fake
+    yield fake
+    fake.wait_idle()
 
 
 @pytest.fixture

@@ -81,11 +81,14 @@ class StripeFake:
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self._sender: WebhookSender | None = None
+        self._in_flight = 0
         self._lock = threading.RLock()
         self.reset()
         self._map = Map(
             [
                 Rule("/v1/checkout/sessions", methods=["POST"], endpoint="create_checkout_session"),
+                Rule("/v1/checkout/sessions", methods=["GET"], endpoint="list_checkout_sessions"),
+                Rule("/v1/payment_intents", methods=["GET"], endpoint="list_payment_intents"),
                 Rule("/v1/checkout/sessions/<sid>", methods=["GET"], endpoint="get_checkout_session"),
                 Rule("/v1/checkout/sessions/<sid>/expire", methods=["POST"], endpoint="expire_checkout_session"),
                 Rule("/v1/payment_intents", methods=["POST"], endpoint="create_payment_intent"),
@@ -147,6 +150,12 @@ class StripeFake:
         with self._lock:
             self._delays.append((path_prefix, seconds))
 
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Waits for delayed requests to finish, so that they cannot land in the next test's state."""
+        deadline = time.monotonic() + timeout
+        while self._in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def _take_delay(self, path: str) -> float:
         with self._lock:
             for index, (prefix, seconds) in enumerate(self._delays):
@@ -190,7 +199,11 @@ class StripeFake:
         params = decode(list(request.form.items(multi=True))) if request.method == "POST" else decode(list(request.args.items(multi=True)))
         pause = self._take_delay(request.path)
         if pause:
-            time.sleep(pause)  # outside the lock: other requests go on meanwhile
+            self._in_flight += 1
+            try:
+                time.sleep(pause)  # outside the lock: other requests go on meanwhile
+            finally:
+                self._in_flight -= 1
         key = request.headers.get("Idempotency-Key")
         with self._lock:
             self.requests.append((request.method, request.path, key))
@@ -333,6 +346,20 @@ class StripeFake:
     @staticmethod
     def _public(obj: dict[str, Any]) -> dict[str, Any]:
         return {key: value for key, value in obj.items() if not key.startswith("_")}
+
+    @staticmethod
+    def _list(url: str, objects: Iterable[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+        """Stripe's list envelope, newest first, filtered by ``created[gte]`` and cut at ``limit``."""
+        since = int((params.get("created") or {}).get("gte", 0))
+        limit = int(params.get("limit", 10))
+        matching = sorted((obj for obj in objects if obj["created"] >= since), key=lambda obj: obj["created"], reverse=True)
+        return {"object": "list", "url": url, "has_more": len(matching) > limit, "data": matching[:limit]}
+
+    def _list_checkout_sessions(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._list("/v1/checkout/sessions", (self._public(session) for session in self.sessions.values()), params)
+
+    def _list_payment_intents(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._list("/v1/payment_intents", self.payment_intents.values(), params)
 
     def _session(self, sid: str) -> dict[str, Any]:
         session = self.sessions.get(sid)

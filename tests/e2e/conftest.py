@@ -88,3 +88,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
         yield session
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.e2e import proof
+
+    proof.write()

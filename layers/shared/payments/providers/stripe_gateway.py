@@ -163,6 +163,20 @@ class StripeGateway:
     def cancel_subscription(self, subscription_id: str) -> dict[str, Any]:
         return self._call("subscriptions.cancel", lambda: self._client.v1.subscriptions.cancel(subscription_id)).to_dict()
 
+    # listing, for reconciliation ------------------------------------------------------------------
+    def recent_checkout_sessions(self, created_since: int) -> list[CheckoutSession]:
+        listed = self._call(
+            "checkout.sessions.list",
+            lambda: self._client.v1.checkout.sessions.list(params={"created": {"gte": created_since}, "limit": 100}),
+        )
+        return [checkout_session_from_dict(session.to_dict()) for session in listed.auto_paging_iter()]
+
+    def recent_payment_intents(self, created_since: int) -> list[dict[str, Any]]:
+        listed = self._call(
+            "payment_intents.list", lambda: self._client.v1.payment_intents.list(params={"created": {"gte": created_since}, "limit": 100})
+        )
+        return [intent.to_dict() for intent in listed.auto_paging_iter()]
+
     # checkout sessions -------------------------------------------------------------------------
 
     def create_checkout_session(

@@ -79,6 +79,27 @@ class ProviderObjectRepository:
             raise
         return True
 
+    def unsettled(self, kind: str, settled_statuses: tuple[str, ...], created_since: int) -> list[dict[str, Any]]:
+        """Objects of a kind, created since a time, whose last known status is not final. A filtered
+        scan: fine for an hourly job on a table of this size; a sparse index would replace it at scale."""
+        found: list[dict[str, Any]] = []
+        values = to_attributes({":prefix": f"{self._prefix}#{kind}#", ":since": created_since}) | {
+            f":s{index}": {"S": status} for index, status in enumerate(settled_statuses)
+        }
+        settled = ", ".join(f":s{index}" for index in range(len(settled_statuses)))
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": f"begins_with(pk, :prefix) AND created_at >= :since AND NOT #status IN ({settled})",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": values,
+        }
+        while True:
+            page = self._client.scan(**kwargs)
+            found += [from_item(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def record_refund(self, refund_id: str, capture_id: str, owner: str, amount_minor: int, state: dict[str, Any], now: int) -> bool:
         """The refund and the capture's refunded total in one transaction, once per refund id;
         False when this refund was already recorded."""

@@ -1,0 +1,286 @@
+"""Faults injected at the HTTP level between the functions and Stripe, PayPal and DynamoDB, and
+crashes between two steps of a flow: afterwards a retry, a webhook, the sweep or the reconciliation
+brings the records to the truth. No paid ticket without a payment, no payment without a ticket, no
+seat held forever, no charge made twice."""
+
+from __future__ import annotations
+
+import copy
+import socket
+import struct
+import threading
+import time
+
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from tests.support import proof
+from tests.support.dynamo import PAYMENTS, TICKETS, items_with_prefix
+from tests.support.flows import buy, create_event, deliver_webhook, get_event, pay, paypal_call, reserved_checkout, stripe_call, verify
+from tests.support.lambdas import LambdaContext, load_module, sample_event
+
+
+def ticket(ticket_id):
+    from payments.repositories.wiring import get_ticket_repository
+
+    return get_ticket_repository().get_ticket(ticket_id)
+
+
+def reconcile():
+    return load_module("reconcile_payments").lambda_handler(sample_event("reconcile_payments"), LambdaContext())
+
+
+def survived(kind):
+    proof.add("faults_injected")
+    proof.add("faults_survived")
+    proof.add(f"fault:{kind}")
+
+
+def assert_conserved(dynamodb, event_id, capacity):
+    held = sum(
+        int(t["quantity"])
+        for t in items_with_prefix(dynamodb, TICKETS, "TICKET#")
+        if t["event_id"] == event_id and t["status"] in ("reserved", "paid")
+    )
+    assert held + get_event(event_id)["available"] == capacity
+    paid = [
+        t
+        for t in items_with_prefix(dynamodb, TICKETS, "TICKET#")
+        if t["event_id"] == event_id and t["status"] == "paid" and t["unit_amount"] > 0
+    ]
+    payments = {p["ticket_id"] for p in items_with_prefix(dynamodb, PAYMENTS, "PAYMENT#")}
+    assert {int(t["ticket_id"]) for t in paid} <= {int(p) for p in payments}, "a paid ticket without a payment"
+
+
+class DynamoFaults:
+    """Answers the next DynamoDB requests with a throttling or server error, before they reach DynamoDB."""
+
+    def __init__(self, code: str, status: int, times: int):
+        self.code, self.status, self.left = code, status, times
+
+    def __call__(self, request, **kwargs):
+        if self.left <= 0:
+            return None
+        self.left -= 1
+        body = ('{"__type":"com.amazonaws.dynamodb.v20120810#%s","message":"injected"}' % self.code).encode()
+        return AWSResponse(
+            request.url,
+            self.status,
+            {"Content-Type": "application/x-amz-json-1.0"},
+            type("Raw", (), {"stream": lambda self, **_: iter([body])})(),
+        )
+
+
+@pytest.fixture
+def dynamo_faults(dynamodb):
+    from payments.dynamodb import get_client
+
+    client = get_client()
+    installed = []
+
+    def inject(code="ProvisionedThroughputExceededException", status=400, times=2):
+        fault = DynamoFaults(code, status, times)
+        client.meta.events.register_first("before-send.dynamodb.*", fault)
+        installed.append(fault)
+        return fault
+
+    yield inject
+    for fault in installed:
+        client.meta.events.unregister("before-send.dynamodb.*", fault)
+
+
+# DynamoDB ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("code", "status"), [("ProvisionedThroughputExceededException", 400), ("InternalServerError", 500), ("ThrottlingException", 400)]
+)
+def test_dynamodb_throttling_and_5xx_are_retried_by_the_sdk(dynamodb, stripe_fake, dynamo_faults, code, status):
+    event_id = create_event(price=0, capacity=3)
+    dynamo_faults(code, status, times=2)
+    result = buy(event_id, 1)
+    assert result.status == 200
+    assert get_event(event_id)["available"] == 2
+    survived(f"dynamodb {code}")
+
+
+def test_dynamodb_down_is_a_clean_failure_and_a_later_retry_succeeds(dynamodb, stripe_fake, dynamo_faults):
+    event_id = create_event(price=0, capacity=3)
+    outage = dynamo_faults("InternalServerError", 500, times=50)
+    assert buy(event_id, 1).status == 500
+    outage.left = 0  # DynamoDB is back
+    assert items_with_prefix(dynamodb, TICKETS, "TICKET#") == []
+    assert buy(event_id, 1).status == 200
+    assert_conserved(dynamodb, event_id, 3)
+    survived("dynamodb outage")
+
+
+# Stripe ------------------------------------------------------------------------------------------
+class ResettingServer:
+    """Accepts connections and resets them at once: a connection reset between us and Stripe."""
+
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen()
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+
+def test_a_stripe_timeout_releases_the_seats_and_a_retry_succeeds(dynamodb, stripe_fake, monkeypatch):
+    from tests.conftest import clear_container_caches
+
+    monkeypatch.setenv("STRIPE_TIMEOUT_SECONDS", "0.5")
+    clear_container_caches()
+    event_id = create_event(price=20, capacity=2)
+    stripe_fake.delay_next("/v1/checkout/sessions", 1.5)
+    assert buy(event_id, 2).status == 503
+    assert get_event(event_id)["available"] == 2
+    assert buy(event_id, 2).status == 200
+    assert_conserved(dynamodb, event_id, 2)
+    survived("stripe timeout")
+
+
+def test_a_connection_reset_by_stripe_is_503_and_holds_no_seat(dynamodb, stripe_fake, monkeypatch):
+    from tests.conftest import clear_container_caches
+
+    server = ResettingServer()
+    event_id = create_event(price=20, capacity=2)
+    monkeypatch.setenv("STRIPE_API_BASE", server.url)
+    clear_container_caches()
+    result = buy(event_id, 1)
+    assert result.status == 503
+    assert get_event(event_id)["available"] == 2
+    survived("stripe connection reset")
+
+
+def test_a_stripe_5xx_during_verify_leaves_the_ticket_for_the_webhook(dynamodb, stripe_fake):
+    event_id, body = reserved_checkout(stripe_fake, quantity=1, capacity=3)
+    completed = pay(stripe_fake, body["session_id"])
+    stripe_fake.fail_next("/v1/checkout/sessions/", status=500, type_="api_error", message="boom", code=None)
+    assert verify(body["session_id"], body["ticket_id"]).status == 502
+    assert ticket(body["ticket_id"]).status == "reserved"
+    assert deliver_webhook(completed).body["outcome"] == "paid"
+    assert_conserved(dynamodb, event_id, 3)
+    survived("stripe 5xx")
+
+
+# crashes between two steps ------------------------------------------------------------------------
+def test_a_crash_between_reservation_and_checkout_is_released_by_the_sweep(dynamodb, stripe_fake, monkeypatch):
+    from payments.providers.stripe_gateway import StripeGateway
+
+    event_id = create_event(price=20, capacity=4)
+    monkeypatch.setattr(StripeGateway, "create_checkout_session", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
+    assert buy(event_id, 3).status == 500
+    [held] = items_with_prefix(dynamodb, TICKETS, "TICKET#")
+    assert held["status"] == "reserved" and "session_id" not in held
+    monkeypatch.undo()
+    sweep_later(monkeypatch)
+    assert ticket(int(held["ticket_id"])).status == "expired"
+    assert get_event(event_id)["available"] == 4
+    survived("crash before checkout")
+
+
+def sweep_later(monkeypatch):
+    from payments.domain.tickets import TicketService
+    from payments.providers.stripe_gateway import get_stripe_gateway
+    from payments.repositories.wiring import get_ticket_repository
+    from payments.settings import get_settings
+
+    service = TicketService(get_ticket_repository(), get_stripe_gateway, get_settings(), clock=lambda: time.time() + 7200)
+    module = load_module("sweep_reservations")
+    monkeypatch.setattr(module, "get_ticket_service", lambda: service)
+    return module.lambda_handler(sample_event("sweep_reservations"), LambdaContext())
+
+
+def test_a_crash_after_the_session_was_created_is_cleaned_up_at_stripe_too(dynamodb, stripe_fake, monkeypatch):
+    from payments.repositories.tickets import TicketRepository
+
+    event_id = create_event(price=20, capacity=4)
+    monkeypatch.setattr(TicketRepository, "attach_session", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
+    assert buy(event_id, 2).status == 500
+    [session_id] = stripe_fake.sessions
+    monkeypatch.undo()
+    # The session still carries the ticket id: if the customer had paid, reconciliation would fulfil it;
+    # unpaid, the sweep releases the seats at the reservation's expiry.
+    sweep_later(monkeypatch)
+    assert get_event(event_id)["available"] == 4
+    survived("crash before the session was recorded")
+    assert stripe_fake.sessions[session_id]["status"] == "open"  # Stripe expires it at its own expires_at
+
+
+def test_a_crash_after_a_late_refund_is_finished_by_the_redelivery_without_refunding_twice(dynamodb, stripe_fake, monkeypatch):
+    from payments.repositories.tickets import TicketRepository
+
+    event_id, body = reserved_checkout(stripe_fake, quantity=2, capacity=2)
+    completed = pay(stripe_fake, body["session_id"])
+    expired = {
+        "id": "evt_expired_first",
+        "object": "event",
+        "type": "checkout.session.expired",
+        "data": {"object": {**copy.deepcopy(completed["data"]["object"]), "status": "expired", "payment_status": "unpaid"}},
+    }
+    deliver_webhook(expired)
+    buy_all = buy(event_id, 2, user="user-bob").body
+    pay(stripe_fake, buy_all["session_id"])
+    verify(buy_all["session_id"], buy_all["ticket_id"], user="user-bob")
+    original = TicketRepository.mark_refunded
+    monkeypatch.setattr(TicketRepository, "mark_refunded", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
+    assert deliver_webhook(completed).status == 500
+    monkeypatch.setattr(TicketRepository, "mark_refunded", original)
+    assert deliver_webhook(completed).body["outcome"] == "refunded"
+    intent = stripe_fake.sessions[body["session_id"]]["payment_intent"]
+    assert len([r for r in stripe_fake.refunds.values() if r["payment_intent"] == intent]) == 1
+    assert_conserved(dynamodb, event_id, 2)
+    survived("crash between refund and its record")
+
+
+# reconciliation -----------------------------------------------------------------------------------
+def test_reconciliation_repairs_missed_checkout_webhooks_once(dynamodb, stripe_fake):
+    event_id, paid = reserved_checkout(stripe_fake, quantity=1, capacity=5)
+    pay(stripe_fake, paid["session_id"])  # its webhook is lost
+    other = buy(event_id, 2).body
+    stripe_fake._expire_checkout_session({}, other["session_id"])  # its webhook is lost too
+    report = reconcile()
+    assert report["repaired"] == 2
+    assert (ticket(paid["ticket_id"]).status, ticket(other["ticket_id"]).status) == ("paid", "expired")
+    assert get_event(event_id)["available"] == 4
+    assert reconcile()["repaired"] == 0
+    assert_conserved(dynamodb, event_id, 5)
+    survived("lost checkout webhooks")
+
+
+def test_reconciliation_repairs_payment_intents_and_paypal_captures(dynamodb, stripe_fake, paypal_fake):
+    intent_id = stripe_call("stripe_create_payment_intent", {"amount": 20, "currency": "usd"}).body["payment_intent_id"]
+    stripe_call("stripe_confirm_payment", {"payment_intent_id": intent_id, "payment_method": "pm_card_visa"})  # webhook lost
+    order_id = paypal_call("paypal_create_order", {"amount": 15, "currency": "USD"}).body["order_id"]
+    paypal_fake.approve(order_id)
+    paypal_fake.fail_next("/v2/checkout/orders/", 500)  # our capture call fails once...
+    paypal_fake._capture_order({}, order_id)  # ...after PayPal captured: the answer was lost, so was the webhook
+    report = reconcile()
+    from payments.repositories.wiring import get_paypal_object_repository, get_stripe_object_repository
+
+    assert get_stripe_object_repository().get("payment_intent", intent_id)["status"] == "succeeded"
+    [capture_id] = paypal_fake.captures
+    assert get_paypal_object_repository().get("capture", capture_id)["owner"] == "user-alice"
+    assert get_paypal_object_repository().get("order", order_id)["status"] == "COMPLETED"
+    assert report["repaired"] == 3
+    assert reconcile()["repaired"] == 0
+    survived("lost payment webhooks")
+
+
+def test_a_paypal_5xx_on_capture_is_retried_and_captures_once(dynamodb, paypal_fake):
+    order_id = paypal_call("paypal_create_order", {"amount": 15, "currency": "USD"}).body["order_id"]
+    paypal_fake.approve(order_id)
+    paypal_fake.fail_next(f"/v2/checkout/orders/{order_id}/capture", 503)
+    result = paypal_call("paypal_capture_order", {"order_id": order_id})
+    assert (result.status, result.body["captured"]) == (200, True)
+    assert len(paypal_fake.captures) == 1
+    survived("paypal 5xx")
