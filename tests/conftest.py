@@ -119,3 +119,9 @@ def paypal_fake(paypal_fake_server: tuple[PayPalFake, str], monkeypatch: pytest.
     monkeypatch.setenv("PAYPAL_RETRY_BUDGET_SECONDS", "1")
     clear_container_caches()
     return fake
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.support import proof
+
+    proof.write()

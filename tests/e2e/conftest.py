@@ -89,8 +89,3 @@ def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
         yield session
 
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from tests.e2e import proof
-
-    proof.write()

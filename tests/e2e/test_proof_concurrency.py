@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.e2e import proof
+from tests.support import proof
 
 pytestmark = pytest.mark.e2e
 

@@ -6,6 +6,7 @@ seat held forever, no charge made twice."""
 from __future__ import annotations
 
 import copy
+import json
 import socket
 import struct
 import threading
@@ -62,7 +63,7 @@ class DynamoFaults:
         if self.left <= 0:
             return None
         self.left -= 1
-        body = ('{"__type":"com.amazonaws.dynamodb.v20120810#%s","message":"injected"}' % self.code).encode()
+        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{self.code}", "message": "injected"}).encode()
         return AWSResponse(
             request.url,
             self.status,
