@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # aws-sam-cli pins older boto3 and pydantic: it lives in its own environment, apart from the runtime's.
 TOOLS := .tools/bin
 
-.PHONY: setup tools run token test unit integration e2e lint format check validate build bench deploy
+.PHONY: setup tools run token test unit integration e2e lint format check validate build bench deploy proof
 
 setup:  ## virtual environment with the runtime and development dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -61,3 +61,9 @@ bench:  ## cold start against each function's floor, round trips per flow, local
 
 deploy:  ## sam deploy to the dev environment (see samconfig.toml)
 	$(TOOLS)/sam deploy --config-env dev
+
+proof:  ## load, faults, attacks, fuzzing and log scanning, then the summary table
+	rm -f test-artifacts/proof.json
+	$(BIN)/pytest -q tests/e2e/test_proof_concurrency.py tests/e2e/test_proof_attacks.py tests/e2e/test_proof_fuzz.py \
+		tests/integration/test_faults_and_reconciliation.py tests/integration/test_ticket_races.py tests/integration/test_logs.py
+	$(BIN)/python -m benchmarks.proof_summary

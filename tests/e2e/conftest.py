@@ -88,4 +88,3 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
         yield session
-

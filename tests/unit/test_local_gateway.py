@@ -37,7 +37,10 @@ def test_environment_and_schedules_come_from_the_template():
     assert function.environment["TICKETS_TABLE"] == "t"
     assert function.environment["FRONTEND_URL"] == "http://localhost:5173"
     assert function.environment["STRIPE_SECRET_KEY_PARAMETER"] == "/payments/dev/stripe-secret-key"
-    assert sorted((s.function, s.seconds) for s in APP.schedules) == [("ReconcilePaymentsFunction", 3600), ("SweepReservationsFunction", 300)]
+    assert sorted((s.function, s.seconds) for s in APP.schedules) == [
+        ("ReconcilePaymentsFunction", 3600),
+        ("SweepReservationsFunction", 300),
+    ]
     assert APP.cors_origins == ["http://localhost:5173"]
 
 

@@ -32,7 +32,7 @@ SUBSCRIPTION_RANK = {
 }
 
 
-def _outcome(applied: bool) -> str:
+def _outcome(applied: object) -> str:
     # False means the record is unknown (not created through this API) or already newer.
     return "applied" if applied else "skipped"
 
@@ -49,6 +49,7 @@ def payment_intent_changed(event: dict[str, Any]) -> str:
     if applied and intent["status"] in ("succeeded", "canceled"):
         audit(
             f"stripe.payment_intent_{intent['status']}",
+            user_id=applied["owner"],
             payment_intent=intent["id"],
             amount=intent.get("amount"),
             currency=intent.get("currency"),
@@ -63,11 +64,17 @@ def charge_refunded(event: dict[str, Any]) -> str:
         intent_id = intent_id.get("id")
     if not intent_id:
         return "skipped"
-    applied = get_stripe_object_repository().raise_to(
-        PAYMENT_INTENT, str(intent_id), "amount_refunded", int(charge.get("amount_refunded") or 0)
-    )
-    if applied:
-        audit("stripe.charge_refunded", payment_intent=intent_id, charge=charge.get("id"), amount_refunded=charge.get("amount_refunded"))
+    objects = get_stripe_object_repository()
+    applied = objects.raise_to(PAYMENT_INTENT, str(intent_id), "amount_refunded", int(charge.get("amount_refunded") or 0))
+    record = objects.get(PAYMENT_INTENT, str(intent_id)) if applied else None
+    if record:
+        audit(
+            "stripe.charge_refunded",
+            user_id=record["owner"],
+            payment_intent=intent_id,
+            charge=charge.get("id"),
+            amount_refunded=charge.get("amount_refunded"),
+        )
     return _outcome(applied)
 
 
@@ -111,6 +118,7 @@ def invoice_settled(event: dict[str, Any]) -> str:
     if applied:
         audit(
             f"stripe.{event['type'].replace('.', '_')}",
+            user_id=applied["owner"],
             subscription=subscription_id,
             invoice=invoice["id"],
             amount=invoice.get("amount_due"),

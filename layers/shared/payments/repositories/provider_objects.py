@@ -55,15 +55,18 @@ class ProviderObjectRepository:
                 raise PermissionError(f"{kind} {object_id} belongs to another user") from None
             raise
 
-    def apply_state(self, kind: str, object_id: str, state: dict[str, Any], as_of: int, rank: int = 0, aspect: str = "state") -> bool:
+    def apply_state(
+        self, kind: str, object_id: str, state: dict[str, Any], as_of: int, rank: int = 0, aspect: str = "state"
+    ) -> dict[str, Any] | None:
         """Sets ``state`` unless a newer one is recorded: newer by the event's creation time, or at the
         same second by the state's rank (a terminal state outranks the ones before it). Each aspect
-        (an object's status, its latest invoice) keeps its own clock."""
+        (an object's status, its latest invoice) keeps its own clock. Returns the record as updated,
+        or None when nothing was applied (unknown object, or a newer state already recorded)."""
         names = {f"#f{index}": name for index, name in enumerate(state)}
         values = to_attributes({f":v{index}": value for index, value in enumerate(state.values())})
         assignments = ", ".join(f"#f{index} = :v{index}" for index in range(len(state)))
         try:
-            self._client.update_item(
+            result = self._client.update_item(
                 TableName=self._table,
                 Key=self._key(kind, object_id),
                 UpdateExpression=f"SET {assignments}, #as_of = :as_of, #rank = :rank",
@@ -72,12 +75,13 @@ class ProviderObjectRepository:
                 ),
                 ExpressionAttributeNames={**names, "#as_of": f"{aspect}_as_of", "#rank": f"{aspect}_rank"},
                 ExpressionAttributeValues={**values, ":as_of": {"N": str(as_of)}, ":rank": {"N": str(rank)}},
+                ReturnValues="ALL_NEW",
             )
         except ClientError as error:
             if is_condition_failure(error):
-                return False
+                return None
             raise
-        return True
+        return from_item(result["Attributes"])
 
     def unsettled(self, kind: str, settled_statuses: tuple[str, ...], created_since: int) -> list[dict[str, Any]]:
         """Objects of a kind, created since a time, whose last known status is not final. A filtered

@@ -1,0 +1,226 @@
+"""Attacks, each answered with the right status and nothing written: another user's ids on every
+endpoint, staff actions by customers, forged, stale and replayed webhooks of both providers, and
+oversized, malformed, mistyped and hostile bodies."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+from local.stack import LOCAL_WEBHOOK_SECRET
+from local.stripe_fake import sign_payload
+from tests.support import proof
+
+pytestmark = pytest.mark.e2e
+
+HOSTILE_STRINGS = [
+    "Robert'); DROP TABLE tickets;--",
+    '{"$ne": null}',
+    "<script>alert(1)</script>",
+    "${jndi:ldap://127.0.0.1/a}",
+    "../../../../etc/passwd",
+    "\u0000\u202e\ufeff",
+    "🎟️" * 50,
+    "A" * 70_000,
+]
+
+
+def post(stack, path, body, user="attacker", staff=False, **kwargs):
+    headers = kwargs.pop("headers", None) or stack.headers(user, staff)
+    return requests.post(f"{stack.api}{path}", json=body, headers=headers, timeout=60, **kwargs)
+
+
+def refused(response, *statuses):
+    proof.add("attacks_tried")
+    proof.add("requests")
+    if response.status_code >= 500:
+        proof.add("5xx")
+    assert response.status_code in statuses, (response.status_code, response.text[:300])
+    assert set(response.json()) == {"error"}
+    proof.add("attacks_refused")
+
+
+@pytest.fixture(scope="module")
+def victims(stack):
+    """Objects of user A that user B will try to reach."""
+    alice = "victim-alice"
+    event = post(
+        stack, "/api/events/", {"name": "Victim event", "price": 10, "currency": "usd", "capacity": 50}, "victim-staff", staff=True
+    ).json()
+    ticket = post(stack, "/api/payments/create-payment-intent/", {"event_id": event["event_id"], "quantity": 1}, alice).json()
+    intent = post(stack, "/api/v1/payments/stripe/create-payment-intent/", {"amount": 25, "currency": "usd"}, alice).json()
+    customer = post(stack, "/api/v1/payments/stripe/create-customer/", {"email": "alice@example.com"}, alice).json()
+    subscription = post(
+        stack,
+        "/api/v1/payments/stripe/create-subscription/",
+        {"customer_id": customer["customer_id"], "price_id": "price_local_monthly"},
+        alice,
+    ).json()
+    order = post(stack, "/api/v1/payments/paypal/create-order/", {"amount": 15, "currency": "USD"}, alice).json()
+    requests.post(f"{stack.paypal}/_fake/orders/{order['order_id']}/approve", timeout=30)
+    capture = post(stack, "/api/v1/payments/paypal/capture-order/", {"order_id": order["order_id"]}, alice).json()
+    return {
+        "event": event,
+        "ticket": ticket,
+        "intent": intent,
+        "customer": customer,
+        "subscription": subscription,
+        "order": order,
+        "capture": capture,
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/payments/verify/", lambda v: {"session_id": v["ticket"]["session_id"], "ticket_id": v["ticket"]["ticket_id"]}),
+        ("/api/payments/cancel/", lambda v: {"ticket_id": v["ticket"]["ticket_id"]}),
+        (
+            "/api/v1/payments/stripe/confirm-payment/",
+            lambda v: {"payment_intent_id": v["intent"]["payment_intent_id"], "payment_method": "pm_card_visa"},
+        ),
+        ("/api/v1/payments/stripe/retrieve-payment/", lambda v: {"payment_intent_id": v["intent"]["payment_intent_id"]}),
+        (
+            "/api/v1/payments/stripe/create-subscription/",
+            lambda v: {"customer_id": v["customer"]["customer_id"], "price_id": "price_local_monthly"},
+        ),
+        ("/api/v1/payments/stripe/cancel-subscription/", lambda v: {"subscription_id": v["subscription"]["subscription_id"]}),
+        ("/api/v1/payments/paypal/capture-order/", lambda v: {"order_id": v["order"]["order_id"]}),
+        ("/api/v1/payments/paypal/get-order/", lambda v: {"order_id": v["order"]["order_id"]}),
+    ],
+)
+def test_user_b_with_user_as_ids_is_refused(stack, victims, path, body):
+    refused(post(stack, path, body(victims), "intruder-bob"), 403)
+
+
+def test_the_victims_objects_are_untouched(stack, victims):
+    event = requests.get(f"{stack.api}/api/events/{victims['event']['event_id']}/", headers=stack.headers(), timeout=30).json()
+    assert event["available"] == 49  # alice's reservation still holds its seat
+    intent = post(
+        stack, "/api/v1/payments/stripe/retrieve-payment/", {"payment_intent_id": victims["intent"]["payment_intent_id"]}, "victim-alice"
+    ).json()
+    assert intent["status"] == "requires_payment_method"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/events/", lambda v: {"name": "Mine now", "price": 0, "currency": "usd", "capacity": 1}),
+        ("/api/v1/payments/paypal/refund-payment/", lambda v: {"capture_id": v["capture"]["capture_id"]}),
+    ],
+)
+def test_staff_actions_by_a_customer_are_refused(stack, victims, path, body):
+    refused(post(stack, path, body(victims), "victim-alice"), 403)
+
+
+def stripe_event(stack):
+    return {
+        "id": f"evt_attack_{time.time_ns()}",
+        "object": "event",
+        "type": "checkout.session.completed",
+        "created": int(time.time()),
+        "data": {"object": {"id": "cs_test_x", "metadata": {"ticket_id": "1"}}},
+    }
+
+
+@pytest.mark.parametrize("attack", ["forged", "stale", "unsigned", "tampered"])
+def test_forged_and_stale_stripe_webhooks_are_refused(stack, attack):
+    event = stripe_event(stack)
+    payload = json.dumps(event).encode()
+    signatures = {
+        "forged": sign_payload(payload, "whsec_guessed"),
+        "stale": sign_payload(payload, LOCAL_WEBHOOK_SECRET, int(time.time()) - 3600),
+        "unsigned": "",
+        "tampered": sign_payload(b'{"id": "evt_other"}', LOCAL_WEBHOOK_SECRET),
+    }
+    response = requests.post(
+        f"{stack.api}/api/v1/payments/webhooks/stripe/",
+        data=payload,
+        headers={"Stripe-Signature": signatures[attack], "Content-Type": "application/json"},
+        timeout=30,
+    )
+    refused(response, 400)
+
+
+def test_a_replayed_stripe_webhook_changes_nothing(stack):
+    event = stripe_event(stack)
+    event["type"] = "customer.created"
+    payload = json.dumps(event).encode()
+    headers = {"Stripe-Signature": sign_payload(payload, LOCAL_WEBHOOK_SECRET), "Content-Type": "application/json"}
+    first = requests.post(f"{stack.api}/api/v1/payments/webhooks/stripe/", data=payload, headers=headers, timeout=30).json()
+    replay = requests.post(f"{stack.api}/api/v1/payments/webhooks/stripe/", data=payload, headers=headers, timeout=30).json()
+    proof.add("attacks_tried")
+    proof.add("requests", 2)
+    assert (first["outcome"], replay["outcome"]) == ("ignored", "ignored")
+
+
+def test_forged_paypal_webhooks_are_refused(stack):
+    event = {"id": "WH-FORGED", "event_type": "PAYMENT.CAPTURE.COMPLETED", "resource": {"id": "X", "status": "COMPLETED"}}
+    headers = {
+        "PAYPAL-TRANSMISSION-ID": "forged",
+        "PAYPAL-TRANSMISSION-TIME": "2026-11-22T00:00:00Z",
+        "PAYPAL-TRANSMISSION-SIG": "Zm9yZ2Vk",
+        "PAYPAL-CERT-URL": f"{stack.paypal}/v1/notifications/certs/CERT-1",
+        "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+    }
+    refused(requests.post(f"{stack.api}/api/v1/payments/webhooks/paypal/", json=event, headers=headers, timeout=30), 400)
+    refused(
+        requests.post(
+            f"{stack.api}/api/v1/payments/webhooks/paypal/",
+            json=event,
+            headers={**headers, "PAYPAL-CERT-URL": "https://evil.example/c"},
+            timeout=30,
+        ),
+        400,
+    )
+    refused(requests.post(f"{stack.api}/api/v1/payments/webhooks/paypal/", json=event, timeout=30), 400)
+
+
+def test_oversized_and_malformed_bodies_are_refused(stack, victims):
+    headers = {**stack.headers("hostile"), "Content-Type": "application/json"}
+    refused(requests.post(f"{stack.api}/api/payments/verify/", data="{" * 10, headers=headers, timeout=30), 400)
+    refused(
+        requests.post(
+            f"{stack.api}/api/payments/verify/",
+            data=json.dumps({"session_id": "cs_" + "a" * 70_000, "ticket_id": 1}),
+            headers=headers,
+            timeout=30,
+        ),
+        413,
+    )
+    refused(requests.post(f"{stack.api}/api/payments/verify/", data=b"\xff\xfe\x00", headers=headers, timeout=30), 400)
+    refused(requests.post(f"{stack.api}/api/payments/verify/", data="[]", headers=headers, timeout=30), 400)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_STRINGS)
+@pytest.mark.parametrize(
+    ("path", "body", "staff"),
+    [
+        ("/api/payments/verify/", lambda s: {"session_id": s, "ticket_id": s}, False),
+        ("/api/payments/create-payment-intent/", lambda s: {"event_id": s, "quantity": s}, False),
+        ("/api/v1/payments/stripe/create-payment-intent/", lambda s: {"amount": 10, "currency": s, "metadata": {"k": s}}, False),
+        ("/api/v1/payments/stripe/create-customer/", lambda s: {"email": s, "name": s}, False),
+        ("/api/v1/payments/paypal/create-order/", lambda s: {"amount": s, "currency": "USD", "description": s}, False),
+        ("/api/v1/payments/paypal/get-order/", lambda s: {"order_id": s}, False),
+        ("/api/v1/payments/paypal/refund-payment/", lambda s: {"capture_id": s, "note_to_payer": s}, True),
+    ],
+)
+def test_hostile_strings_in_string_fields_are_refused_cleanly(stack, victims, path, body, staff, hostile):
+    response = post(stack, path, body(hostile), "hostile", staff=staff)
+    refused(response, 400, 413)
+
+
+def test_hostile_event_names_are_stored_as_text(stack):
+    for name in HOSTILE_STRINGS[:7]:
+        created = post(stack, "/api/events/", {"name": name, "price": 0, "currency": "usd", "capacity": 1}, "staff", staff=True)
+        proof.add("attacks_tried")
+        proof.add("requests")
+        if created.status_code == 201:
+            read = requests.get(f"{stack.api}/api/events/{created.json()['event_id']}/", headers=stack.headers(), timeout=30).json()
+            assert read["name"] == name.strip()
+        else:
+            assert created.status_code == 400 and set(created.json()) == {"error"}
+        proof.add("attacks_refused")
