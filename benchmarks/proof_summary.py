@@ -1,6 +1,6 @@
 """The proof's figures as one table: what `make proof` ran, and whether it held.
 
-    python -m benchmarks.proof_summary [test-artifacts/proof.json]
+python -m benchmarks.proof_summary [test-artifacts/proof.json]
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ def main() -> int:
     for name, value, note in rows:
         print(f"| {name} | {value} | {note} |")
     print(f"\nFaults: {', '.join(faults)}")
-    held = figures.get("oversells", 0) == 0 and figures.get("5xx", 0) == 0 and figures.get("faults_injected") == figures.get("faults_survived")
+    held = (
+        figures.get("oversells", 0) == 0 and figures.get("5xx", 0) == 0 and figures.get("faults_injected") == figures.get("faults_survived")
+    )
     print("\nHeld: nothing oversold, no 5xx, every fault survived." if held else "\nNOT HELD: see the figures above.")
     return 0 if held else 1
 

@@ -17,9 +17,7 @@ pytestmark = pytest.mark.e2e
 
 schema = schemathesis.openapi.from_path(ROOT / "docs" / "openapi.yaml")
 
-LEAKS = re.compile(
-    r"Traceback|File \"/|sk_(test|live)_|whsec_|local-paypal-secret|A21AA|\b4242424242424242\b|_secret_[A-Za-z0-9]{8}"
-)
+LEAKS = re.compile(r"Traceback|File \"/|sk_(test|live)_|whsec_|local-paypal-secret|A21AA|\b4242424242424242\b|_secret_[A-Za-z0-9]{8}")
 
 
 @schema.parametrize()

@@ -71,3 +71,23 @@ def test_non_numeric_event_id_is_400(dynamodb):
 
 def test_reading_an_event_requires_a_caller(dynamodb):
     assert call("get_event", path_params={"event_id": "1"}, user=None).status == 401
+
+
+def test_events_are_listed_newest_first_a_page_at_a_time(dynamodb):
+    ids = [create_event(name=f"E{n}") for n in range(5)]
+    first = call("list_events")
+    assert first.status == 200
+    assert [event["event_id"] for event in first.body["events"]] == ids[::-1]
+    page = call("list_events", headers={}, path_params=None)
+    assert page.status == 200
+    from tests.support.lambdas import api_event, invoke
+
+    event = api_event("list_events")
+    event["queryStringParameters"] = {"limit": "2"}
+    two = invoke("list_events", event)
+    assert [e["event_id"] for e in two.body["events"]] == ids[:-3:-1]
+    event["queryStringParameters"] = {"limit": "2", "after": str(two.body["next_after"])}
+    rest = invoke("list_events", event)
+    assert [e["event_id"] for e in rest.body["events"]] == [ids[2], ids[1]]
+    event["queryStringParameters"] = {"limit": "1000"}
+    assert invoke("list_events", event).status == 400

@@ -99,6 +99,13 @@ def headers(event: Event) -> dict[str, str]:
     return {str(key).lower(): str(value) for key, value in (event.get("headers") or {}).items()}
 
 
+def parse_query[ModelT: BaseModel](event: Event, model: type[ModelT]) -> ModelT:
+    try:
+        return model.model_validate(event.get("queryStringParameters") or {})
+    except ValidationError as error:
+        raise BadRequest(describe_validation_error(error)) from None
+
+
 def header(event: Event, name: str) -> str | None:
     return headers(event).get(name.lower())
 

@@ -32,3 +32,7 @@ def get_event(event_id: int) -> Event:
     if event is None:
         raise NotFound("Event not found")
     return event
+
+
+def list_events(limit: int, after: int | None) -> tuple[list[Event], int | None]:
+    return get_ticket_repository().list_events(limit, after)

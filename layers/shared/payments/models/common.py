@@ -39,6 +39,7 @@ def _json_number(value: Any) -> Any:
 
 
 ObjectId = Annotated[int, BeforeValidator(_whole_number), Field(ge=1)]
+QueryInt = Annotated[int, BeforeValidator(_whole_number)]
 WholeNumber = Annotated[int, BeforeValidator(_strict_int)]
 Amount = Annotated[Decimal, BeforeValidator(_json_number)]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$", to_lower=True)]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from payments import money
-from payments.models.common import Amount, CurrencyCode, ObjectId, WholeNumber
+from payments.models.common import Amount, CurrencyCode, ObjectId, QueryInt, WholeNumber
 
 SessionId = Annotated[str, StringConstraints(pattern=r"^cs_[A-Za-z0-9_]{1,250}$")]
 
@@ -82,3 +82,8 @@ class CreateEventRequest(BaseModel):
 
 class EventPath(BaseModel):
     event_id: ObjectId
+
+
+class ListEventsQuery(BaseModel):
+    limit: QueryInt = Field(20, ge=1, le=100)
+    after: ObjectId | None = None

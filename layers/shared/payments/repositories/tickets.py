@@ -26,6 +26,8 @@ RELEASED_STATES = (CANCELLED, EXPIRED)
 # Only reserved tickets carry this attribute, which keeps the expiry index sparse.
 RESERVATION_MARKER = "RESERVED"
 EXPIRY_INDEX = "ReservationsByExpiry"
+EVENTS_INDEX = "EventsById"
+EVENT_ENTITY = "EVENT"
 
 
 class SoldOut(Exception):
@@ -135,12 +137,29 @@ class TicketRepository:
 
     # events ----------------------------------------------------------------------------------
     def put_event(self, event: Event) -> None:
-        item = {**_event_key(event.event_id), **to_attributes({**asdict(event), "price": str(event.price)})}
+        item = {**_event_key(event.event_id), **to_attributes({**asdict(event), "price": str(event.price), "entity": EVENT_ENTITY})}
         self._client.put_item(TableName=self._tickets, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def get_event(self, event_id: int) -> Event | None:
         result = self._client.get_item(TableName=self._tickets, Key=_event_key(event_id), ConsistentRead=True)
         return _event_from_item(result["Item"]) if "Item" in result else None
+
+    def list_events(self, limit: int, after: int | None = None) -> tuple[list[Event], int | None]:
+        """Events by id, newest first, a page at a time; the second value is where the next page starts."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._tickets,
+            "IndexName": EVENTS_INDEX,
+            "KeyConditionExpression": "entity = :entity",
+            "ExpressionAttributeValues": _values(entity=EVENT_ENTITY),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = {"entity": {"S": EVENT_ENTITY}, "event_id": {"N": str(after)}, **_event_key(after)}
+        result = self._client.query(**kwargs)
+        events = [_event_from_item(item) for item in result.get("Items", [])]
+        last = result.get("LastEvaluatedKey")
+        return events, (int(last["event_id"]["N"]) if last else None)
 
     # tickets ---------------------------------------------------------------------------------
     def get_ticket(self, ticket_id: int) -> Ticket | None:
