@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # aws-sam-cli pins older boto3 and pydantic: it lives in its own environment, apart from the runtime's.
 TOOLS := .tools/bin
 
-.PHONY: setup tools run token test unit integration e2e lint format check validate build bench deploy proof
+.PHONY: setup tools run demo token test unit integration e2e lint format check validate build bench deploy proof
 
 setup:  ## virtual environment with the runtime and development dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ setup:  ## virtual environment with the runtime and development dependencies
 
 run:  ## the whole API locally on http://127.0.0.1:3000 (Ctrl-C stops it)
 	$(BIN)/python -m local run
+
+demo:  ## the local stack with its demo frontend as the frontend: open http://127.0.0.1:3000/demo/
+	$(BIN)/python -m local run --frontend-url http://127.0.0.1:3000/demo
 
 token:  ## a bearer token for the local API: make token USER_ID=alice [STAFF=1]
 	$(BIN)/python -m local token --user $(or $(USER_ID),demo-user) $(if $(STAFF),--staff)

@@ -139,6 +139,11 @@ class LocalGateway:
             return Response(status=204)
         if request.path == "/_local/health":
             return Response(json.dumps({"ok": True, "routes": [route.route_key for route in self.app.routes]}), mimetype="application/json")
+        if request.path == "/_local/token" and request.method == "POST":
+            # The demo's sign-in: development tokens for anyone who can reach this local-only server.
+            wanted = request.get_json(silent=True) or {}
+            user = str(wanted.get("user_id") or "demo-user")[:64]
+            return Response(json.dumps({"token": self.authority.issue(user, staff=bool(wanted.get("staff")))}), mimetype="application/json")
         page = site.serve(request, request.host_url.rstrip("/"))
         if page is not None:
             return page

@@ -42,6 +42,16 @@ class RunningStack:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    yield from start_stack(tmp_path_factory, frontend=None)
+
+
+@pytest.fixture(scope="session")
+def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A stack whose frontend is its own demo page, so that Checkout and PayPal return to it."""
+    yield from start_stack(tmp_path_factory, frontend="demo")
+
+
+def start_stack(tmp_path_factory: pytest.TempPathFactory, frontend: str | None) -> Iterator[RunningStack]:
     workdir = tmp_path_factory.mktemp("local-stack")
     key_file = workdir / "jwt.pem"
     authority = LocalAuthority.load_or_create(key_file)
@@ -66,6 +76,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         str(paypal_port),
         "--dynamodb-port",
         str(dynamodb_port),
+        *(["--frontend-url", f"http://127.0.0.1:{api_port}/demo"] if frontend == "demo" else []),
     ]
     with output.open("w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

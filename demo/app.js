@@ -1,0 +1,146 @@
+// A frontend as the seeds describe it, in plain JavaScript: it walks both flows against the API of
+// the page's own origin. Sign-in asks the local stack for a development token (local only).
+const api = window.location.origin;
+const page = window.location.pathname.replace(/^\/demo/, "").replace(/\/$/, "") || "/";
+const params = new URLSearchParams(window.location.search);
+const $ = (id) => document.getElementById(id);
+
+function token() { return localStorage.getItem("token"); }
+
+function say(text, isError = false) {
+  $("message").textContent = text;
+  $("message").className = isError ? "error" : "";
+}
+
+async function call(method, path, body) {
+  const response = await fetch(api + path, {
+    method,
+    headers: { "Content-Type": "application/json", Authorization: "Bearer " + token() },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.error || response.statusText);
+  return data;
+}
+
+function showTicket(title, data) {
+  $("result").hidden = false;
+  $("result-title").textContent = title;
+  $("ticket-qr").src = "data:image/png;base64," + data.qr_code_data;
+  $("ticket-qr").hidden = false;
+  $("ticket-code").textContent = "Ticket #" + data.ticket_id + " · code " + data.ticket_code;
+}
+
+function showResult(title, text) {
+  $("result").hidden = false;
+  $("result-title").textContent = title;
+  $("ticket-qr").hidden = true;
+  $("ticket-code").textContent = text;
+}
+
+async function signIn(event) {
+  if (event) event.preventDefault();
+  const response = await fetch(api + "/_local/token", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ user_id: $("user-id").value, staff: $("staff").checked }),
+  });
+  const data = await response.json();
+  localStorage.setItem("token", data.token);
+  localStorage.setItem("user", $("user-id").value);
+  localStorage.setItem("staff", $("staff").checked ? "1" : "");
+  renderWho();
+  await loadEvents();
+}
+
+function renderWho() {
+  const user = localStorage.getItem("user");
+  if (user) $("user-id").value = user;
+  $("who").textContent = user ? "Signed in as " + user + (localStorage.getItem("staff") ? " (staff)" : "") : "Not signed in";
+  $("new-event").hidden = !localStorage.getItem("staff");
+}
+
+async function loadEvents() {
+  if (!token()) return;
+  const data = await call("GET", "/api/events/?limit=20");
+  $("events").replaceChildren(...data.events.map((event) => {
+    const item = document.createElement("li");
+    item.dataset.eventId = event.event_id;
+    const price = event.is_free ? "free" : event.price + " " + event.currency.toUpperCase();
+    item.innerHTML = "<span></span><span><input type='number' min='1' max='10' value='1' size='3' aria-label='Quantity'> <button>Buy</button></span>";
+    item.querySelector("span").textContent = event.name + " — " + price + " — " + event.available + " left";
+    item.querySelector("button").addEventListener("click", () => buy(event, Number(item.querySelector("input").value)));
+    return item;
+  }));
+}
+
+async function buy(event, quantity) {
+  try {
+    const data = await call("POST", "/api/payments/create-payment-intent/", { event_id: event.event_id, quantity });
+    if (data.qr_code_data) {
+      showTicket(data.detail, data);
+      say("Free ticket issued");
+      await loadEvents();
+    } else {
+      localStorage.setItem("pending", JSON.stringify({ ticket_id: data.ticket_id, session_id: data.session_id }));
+      say("Redirecting to Checkout…");
+      window.location.href = data.checkout_url;
+    }
+  } catch (error) { say(error.message, true); }
+}
+
+async function createEvent(event) {
+  event.preventDefault();
+  try {
+    const created = await call("POST", "/api/events/", {
+      name: $("event-name").value, price: Number($("event-price").value), currency: $("event-currency").value, capacity: Number($("event-capacity").value),
+    });
+    say("Event " + created.event_id + " created");
+    await loadEvents();
+  } catch (error) { say(error.message, true); }
+}
+
+async function payWithStripe() {
+  try {
+    const intent = await call("POST", "/api/v1/payments/stripe/create-payment-intent/", { amount: 12.5, currency: "eur", metadata: { source: "demo" } });
+    // A real frontend hands client_secret to Stripe.js; the demo confirms with Stripe's test card.
+    const confirmed = await call("POST", "/api/v1/payments/stripe/confirm-payment/", { payment_intent_id: intent.payment_intent_id, payment_method: "pm_card_visa" });
+    showResult(confirmed.confirmed ? "Stripe payment succeeded" : "Stripe payment needs action", intent.payment_intent_id + " · " + confirmed.status);
+    say("");
+  } catch (error) { say(error.message, true); }
+}
+
+async function payWithPayPal() {
+  try {
+    const order = await call("POST", "/api/v1/payments/paypal/create-order/", { amount: 29.99, currency: "USD", description: "Demo order" });
+    window.location.href = order.approval_url;
+  } catch (error) { say(error.message, true); }
+}
+
+async function route() {
+  renderWho();
+  $("sign-in").addEventListener("submit", signIn);
+  $("new-event").addEventListener("submit", createEvent);
+  $("stripe-pay").addEventListener("click", payWithStripe);
+  $("paypal-pay").addEventListener("click", payWithPayPal);
+  try {
+    if (page === "/payment/success") {
+      const verified = await call("POST", "/api/payments/verify/", { session_id: params.get("session_id"), ticket_id: params.get("ticket_id") });
+      showTicket(verified.detail, verified);
+      say("Payment verified");
+    } else if (page === "/payment/cancel") {
+      const cancelled = await call("POST", "/api/payments/cancel/", { ticket_id: params.get("ticket_id") });
+      showResult(cancelled.detail, "Ticket #" + params.get("ticket_id") + " released");
+      say("Reservation cancelled");
+    } else if (page === "/paypal/return") {
+      const captured = await call("POST", "/api/v1/payments/paypal/capture-order/", { order_id: params.get("token") });
+      showResult(captured.captured ? "PayPal payment captured" : "PayPal payment not captured", captured.order_id + " · capture " + captured.capture_id);
+      say("");
+    } else if (page === "/paypal/cancel") {
+      showResult("PayPal payment cancelled", "Order " + params.get("token"));
+    }
+  } catch (error) { say(error.message, true); }
+  await loadEvents().catch((error) => say(error.message, true));
+}
+
+route();
