@@ -5,7 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints, ValidationInfo
+
+from payments import money
 
 
 def _whole_number(value: Any) -> Any:
@@ -43,3 +45,28 @@ QueryInt = Annotated[int, BeforeValidator(_whole_number)]
 WholeNumber = Annotated[int, BeforeValidator(_strict_int)]
 Amount = Annotated[Decimal, BeforeValidator(_json_number)]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$", to_lower=True)]
+
+
+def currency_allowed(value: str, info: ValidationInfo) -> str:
+    """A field validator: the currency must be in the handler's ``allowed_currencies`` context."""
+    allowed = (info.context or {}).get("allowed_currencies")
+    if allowed is not None and value not in allowed:
+        raise ValueError(f"must be one of {', '.join(sorted(allowed))}")
+    return value
+
+
+def positive_amount(value: Decimal, info: ValidationInfo, *, provider_minimum: bool) -> Decimal:
+    """A positive amount with no more decimals than the (already validated) currency allows, within
+    the context's ``max_amount``; with ``provider_minimum``, at least Stripe's minimum charge."""
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    currency = info.data.get("currency")
+    if currency is None:
+        return value
+    money.check_amount_precision(value, currency)
+    if provider_minimum and value < money.minimum_charge(currency):
+        raise ValueError(f"must be at least {money.minimum_charge(currency)} {currency.upper()}")
+    maximum = (info.context or {}).get("max_amount")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"must be at most {maximum} {currency.upper()}")
+    return value

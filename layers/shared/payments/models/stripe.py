@@ -7,8 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
-from payments import money
-from payments.models.common import Amount, CurrencyCode
+from payments.models.common import Amount, CurrencyCode, currency_allowed, positive_amount
 
 # Stripe's metadata limits: 50 keys, keys up to 40 characters without square brackets, values up to 500.
 RESERVED_METADATA_KEYS = frozenset({"user_id"})
@@ -45,30 +44,12 @@ class CreatePaymentIntentRequest(BaseModel):
     metadata: Metadata = Field(default_factory=dict)
     description: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
-    @field_validator("currency")
-    @classmethod
-    def _currency_allowed(cls, value: str, info: ValidationInfo) -> str:
-        allowed = (info.context or {}).get("allowed_currencies")
-        if allowed is not None and value not in allowed:
-            raise ValueError(f"must be one of {', '.join(sorted(allowed))}")
-        return value
+    _currency = field_validator("currency")(currency_allowed)
 
     @field_validator("amount")
     @classmethod
     def _amount_valid(cls, value: Decimal, info: ValidationInfo) -> Decimal:
-        if value <= 0:
-            raise ValueError("must be greater than 0")
-        currency = info.data.get("currency")
-        if currency is None:
-            return value
-        money.check_amount_precision(value, currency)
-        minimum = money.minimum_charge(currency)
-        if value < minimum:
-            raise ValueError(f"must be at least {minimum} {currency.upper()}")
-        maximum = (info.context or {}).get("max_amount")
-        if maximum is not None and value > maximum:
-            raise ValueError(f"must be at most {maximum} {currency.upper()}")
-        return value
+        return positive_amount(value, info, provider_minimum=True)
 
 
 class PaymentIntentRequest(BaseModel):

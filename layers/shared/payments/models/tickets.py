@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from payments import money
-from payments.models.common import Amount, CurrencyCode, ObjectId, QueryInt, WholeNumber
+from payments.models.common import Amount, CurrencyCode, ObjectId, QueryInt, WholeNumber, currency_allowed
 
 SessionId = Annotated[str, StringConstraints(pattern=r"^cs_[A-Za-z0-9_]{1,250}$")]
 
@@ -50,13 +50,7 @@ class CreateEventRequest(BaseModel):
     price: Amount
     capacity: WholeNumber
 
-    @field_validator("currency")
-    @classmethod
-    def _currency_allowed(cls, value: str, info: ValidationInfo) -> str:
-        allowed = (info.context or {}).get("allowed_currencies")
-        if allowed is not None and value not in allowed:
-            raise ValueError(f"must be one of {', '.join(sorted(allowed))}")
-        return value
+    _currency = field_validator("currency")(currency_allowed)
 
     @field_validator("capacity")
     @classmethod
