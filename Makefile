@@ -67,6 +67,6 @@ deploy:  ## sam deploy to the dev environment (see samconfig.toml)
 
 proof:  ## load, faults, attacks, fuzzing and log scanning, then the summary table
 	rm -f test-artifacts/proof.json
-	$(BIN)/pytest -q tests/e2e/test_proof_concurrency.py tests/e2e/test_proof_attacks.py tests/e2e/test_proof_fuzz.py \
+	$(BIN)/pytest -q tests/e2e/test_proof_concurrency.py tests/e2e/test_proof_attacks.py tests/e2e/test_proof_fuzz.py tests/e2e/test_local_stack.py \
 		tests/integration/test_faults_and_reconciliation.py tests/integration/test_ticket_races.py tests/integration/test_logs.py
 	$(BIN)/python -m benchmarks.proof_summary

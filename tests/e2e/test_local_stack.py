@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local.jwt_keys import AUDIENCE, ISSUER, LocalAuthority
+from tests.support import proof
 from tests.unit.test_qr import decode_qr
 
 pytestmark = pytest.mark.e2e
@@ -144,8 +145,11 @@ def test_bad_tokens_are_401_before_any_handler_runs(stack, http, authorization):
     if authorization is not None:
         headers["Authorization"] = tokens[authorization]() if authorization in tokens else authorization
     response = http.post(f"{stack.api}/api/events/", json={"name": "x", "price": 0, "currency": "usd", "capacity": 1}, headers=headers)
+    proof.add("attacks_tried")
+    proof.add("requests")
     assert response.status_code == 401
     assert set(response.json()) == {"error"}
+    proof.add("attacks_refused")
 
 
 def test_the_webhook_route_is_open_and_guarded_by_the_signature(stack, http):
