@@ -1,12 +1,17 @@
-"""One low-level DynamoDB client per container and the (de)serialisation of items."""
+"""One low-level DynamoDB client per container and the (de)serialisation of items.
+
+The client comes from botocore itself: importing the boto3 package (which its DynamoDB type
+serialiser would need) costs 35-50 ms of every cold start (s3transfer, multiprocessing, ...) for a
+convenience this package does not use. The few attribute types the items hold are converted here."""
 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+import botocore.session
 from botocore.config import Config
 
 from payments.settings import get_settings
@@ -15,23 +20,66 @@ from payments.snapstart import before_snapshot
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
 
 @functools.cache
 def get_client() -> DynamoDBClient:
     settings = get_settings()
     config = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
-    return boto3.client("dynamodb", endpoint_url=settings.dynamodb_endpoint, config=config)
+    client = botocore.session.get_session().create_client("dynamodb", endpoint_url=settings.dynamodb_endpoint, config=config)
+    return cast("DynamoDBClient", client)
+
+
+def serialize(value: Any) -> dict[str, Any]:
+    """A Python value as a DynamoDB attribute value (as boto3's TypeSerializer writes it)."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | Decimal):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, bytes | bytearray):
+        return {"B": bytes(value)}
+    if isinstance(value, Mapping):
+        return {"M": {str(key): serialize(item) for key, item in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [serialize(item) for item in value]}
+    # Floats are refused, as boto3 refuses them: money and counts are Decimal or int here.
+    raise TypeError(f"{type(value).__name__} cannot be stored in DynamoDB")
+
+
+def deserialize(attribute: Mapping[str, Any]) -> Any:
+    """A DynamoDB attribute value as Python (numbers as Decimal, as boto3's TypeDeserializer reads them)."""
+    ((kind, value),) = attribute.items()
+    match kind:
+        case "S":
+            return value
+        case "N":
+            return Decimal(value)
+        case "BOOL":
+            return bool(value)
+        case "NULL":
+            return None
+        case "M":
+            return {key: deserialize(item) for key, item in value.items()}
+        case "L":
+            return [deserialize(item) for item in value]
+        case "B":
+            return bytes(value)
+        case "SS":
+            return set(value)
+        case "NS":
+            return {Decimal(item) for item in value}
+    raise TypeError(f"unsupported DynamoDB attribute type {kind}")
 
 
 def to_attributes(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+    return {key: serialize(value) for key, value in values.items() if value is not None}
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+    return {key: deserialize(value) for key, value in item.items()}
 
 
 def is_condition_failure(error: Exception) -> bool:
