@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # aws-sam-cli pins older boto3 and pydantic: it lives in its own environment, apart from the runtime's.
 TOOLS := .tools/bin
+# No telemetry calls from aws-sam-cli (CI and these machines have no way out but the package registries).
+export SAM_CLI_TELEMETRY := 0
 
 .PHONY: setup tools run demo token test unit integration e2e lint format check validate build bench deploy proof
 
