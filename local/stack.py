@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -213,12 +214,15 @@ class Stack:
             server.shutdown()
 
     def wait(self) -> None:
+        # Ctrl-C raises KeyboardInterrupt; a TERM (from a process manager or a test) stops as cleanly.
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
         try:
             while not self._stop.wait(1):
                 pass
         except KeyboardInterrupt:
-            self.log("\nStopping the local stack.")
+            pass
         finally:
+            self.log("\nStopping the local stack.")
             self.stop()
 
     def banner(self) -> str:
