@@ -16,7 +16,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from local.dynamodb_server import make_dynamodb_server
 from local.functions import LocalApp, load_app
-from local.gateway import LocalGateway
+from local.gateway import LambdaContext, LocalGateway
 from local.jwt_keys import LocalAuthority
 from local.paypal_fake import PayPalFake
 from local.stripe_fake import StripeFake
@@ -179,8 +179,6 @@ class Stack:
         event = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}}
         while not self._stop.wait(interval):
             try:
-                from local.gateway import LambdaContext
-
                 result = function.lambda_handler()(event, LambdaContext(function_name, function.memory_mb, function.timeout_s, "scheduled"))
                 self.log(f"schedule {function_name}: {result}")
             except Exception as error:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from payments import money
 from payments.auth import Caller
-from payments.errors import BadRequest, Forbidden, NotFound
+from payments.domain.ownership import owned, record_owned
+from payments.errors import BadRequest, NotFound
 from payments.idempotency import run_once
 from payments.models.paypal import CreateOrderRequest, OrderRequest, RefundRequest
 from payments.observability import audit
 from payments.providers.paypal_client import PayPalClient, get_paypal_client
+from payments.providers.paypal_objects import capture_state, first_capture, minor_units, paypal_value
 from payments.repositories.provider_objects import CAPTURE, ORDER, ProviderObjectRepository
 from payments.repositories.wiring import get_paypal_object_repository
 from payments.settings import Settings, get_settings
@@ -22,33 +23,11 @@ from payments.settings import Settings, get_settings
 APPROVAL_RELS = ("payer-action", "approve")
 
 
-def paypal_value(amount: Decimal, currency: str) -> str:
-    """PayPal's string amount with exactly the currency's decimals ("29.99", "5000")."""
-    places = money.exponent(currency)
-    return f"{amount:.{places}f}"
-
-
-def first_capture(order: dict[str, Any]) -> dict[str, Any] | None:
-    for unit in order.get("purchase_units") or []:
-        captures = (unit.get("payments") or {}).get("captures") or []
-        if captures:
-            return dict(captures[0])
-    return None
-
-
 class PayPalOrdersService:
     def __init__(self, client: Callable[[], PayPalClient], objects: ProviderObjectRepository, settings: Settings) -> None:
         self._client = client
         self._objects = objects
         self._settings = settings
-
-    def _owned_order(self, caller: Caller, order_id: str) -> dict[str, Any]:
-        record = self._objects.get(ORDER, order_id)
-        if record is None:
-            raise NotFound("Order not found")
-        if record["owner"] != caller.user_id:
-            raise Forbidden("You do not have permission to access this order")
-        return record
 
     def create_order(self, caller: Caller, request: CreateOrderRequest, client_key: str | None) -> dict[str, Any]:
         frontend = self._settings.frontend_url.rstrip("/")
@@ -87,7 +66,7 @@ class PayPalOrdersService:
         return run_once(caller, "paypal-order", client_key, request.model_dump(mode="json"), create)
 
     def capture_order(self, caller: Caller, request: OrderRequest) -> dict[str, Any]:
-        self._owned_order(caller, request.order_id)
+        owned(self._objects, caller, ORDER, request.order_id)
         # One request id per order: however often this is retried, PayPal captures once.
         order = self._client().capture_order(request.order_id, request_id=f"capture-{request.order_id}")
         capture = first_capture(order) or {}
@@ -96,24 +75,7 @@ class PayPalOrdersService:
         self._objects.apply_state(ORDER, request.order_id, {"status": order.get("status", "UNKNOWN")}, as_of=now, rank=3)
         if capture.get("id"):
             amount = capture.get("amount") or {}
-            try:
-                self._objects.record(
-                    CAPTURE,
-                    capture["id"],
-                    caller.user_id,
-                    {
-                        "status": capture.get("status"),
-                        "order_id": request.order_id,
-                        "value": amount.get("value"),
-                        "currency": amount.get("currency_code"),
-                        "amount_minor": money.to_minor_units(
-                            Decimal(str(amount.get("value", "0"))), str(amount.get("currency_code", "usd"))
-                        ),
-                    },
-                    now,
-                )
-            except PermissionError:
-                raise Forbidden("You do not have permission to access this order") from None
+            record_owned(self._objects, caller, CAPTURE, capture["id"], capture_state(capture, request.order_id))
             audit(
                 "paypal.order_captured",
                 user_id=caller.user_id,
@@ -132,7 +94,7 @@ class PayPalOrdersService:
         }
 
     def get_order(self, caller: Caller, request: OrderRequest) -> dict[str, Any]:
-        self._owned_order(caller, request.order_id)
+        owned(self._objects, caller, ORDER, request.order_id)
         order = self._client().get_order(request.order_id)
         units = [
             {key: unit[key] for key in ("reference_id", "amount", "custom_id", "description") if key in unit}
@@ -167,7 +129,7 @@ class PayPalOrdersService:
         def refund_once(request_id: str) -> dict[str, Any]:
             answer = self._client().refund_capture(request.capture_id, refund, request_id=request_id)
             amount = answer.get("amount") or {}
-            refunded_minor = money.to_minor_units(Decimal(str(amount.get("value", "0"))), currency)
+            refunded_minor = minor_units(amount, currency)
             self._objects.record_refund(
                 answer["id"],
                 request.capture_id,

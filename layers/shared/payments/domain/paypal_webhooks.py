@@ -7,15 +7,14 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlparse
 
-from payments import money
 from payments.domain.webhooks import WebhookResult, apply_once
 from payments.errors import BadRequest
 from payments.observability import audit
 from payments.providers.paypal_client import get_paypal_client
+from payments.providers.paypal_objects import capture_state, minor_units
 from payments.repositories.provider_objects import CAPTURE, ORDER
 from payments.repositories.wiring import get_paypal_object_repository
 from payments.secrets import resolve_secret
@@ -64,20 +63,7 @@ def _capture_changed(event: dict[str, Any]) -> str:
     as_of = _epoch(event.get("create_time"))
     if objects.get(CAPTURE, capture["id"]) is None:
         # The webhook can overtake the capture call's own write; the order tells whose capture it is.
-        amount = capture.get("amount") or {}
-        currency = str(amount.get("currency_code", "USD"))
-        objects.record(
-            CAPTURE,
-            capture["id"],
-            str(order["owner"]),
-            {
-                "order_id": order_id,
-                "value": amount.get("value"),
-                "currency": currency,
-                "amount_minor": money.to_minor_units(Decimal(str(amount.get("value", "0"))), currency),
-            },
-            int(time.time()),
-        )
+        objects.record(CAPTURE, capture["id"], str(order["owner"]), capture_state(capture, str(order_id)), int(time.time()))
     applied = objects.apply_state(
         CAPTURE, capture["id"], {"status": capture["status"]}, as_of=as_of, rank=CAPTURE_RANK.get(capture["status"], 0)
     )
@@ -105,7 +91,7 @@ def _capture_refunded(event: dict[str, Any]) -> str:
     if capture is None:
         return "skipped"
     amount = refund.get("amount") or {}
-    minor = money.to_minor_units(Decimal(str(amount.get("value", "0"))), str(capture["currency"]))
+    minor = minor_units(amount, str(capture["currency"]))
     recorded = objects.record_refund(
         refund["id"], str(capture_id), str(capture["owner"]), minor, {"status": refund.get("status")}, int(time.time())
     )

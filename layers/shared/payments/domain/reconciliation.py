@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from payments import money
-from payments.domain.paypal_orders import first_capture
 from payments.domain.stripe_sync import INTENT_RANK
 from payments.domain.tickets import get_ticket_service
 from payments.errors import ApiError
 from payments.observability import audit, logger
 from payments.providers.paypal_client import get_paypal_client
+from payments.providers.paypal_objects import capture_state, first_capture
 from payments.providers.stripe_gateway import get_stripe_gateway
 from payments.repositories.provider_objects import CAPTURE, ORDER, PAYMENT_INTENT
 from payments.repositories.tickets import EXPIRED
@@ -96,16 +94,7 @@ def reconcile_paypal_orders(since: int, report: ReconciliationReport) -> None:
             report.repair(f"order {order_id} {record.get('status')} -> {order['status']}", order_id=order_id)
         capture = first_capture(order)
         if capture and objects.get(CAPTURE, capture["id"]) is None:
-            amount = capture.get("amount") or {}
-            currency = str(amount.get("currency_code", "USD"))
-            state = {
-                "status": capture.get("status"),
-                "order_id": order_id,
-                "value": amount.get("value"),
-                "currency": currency,
-                "amount_minor": money.to_minor_units(Decimal(str(amount.get("value", "0"))), currency),
-            }
-            objects.record(CAPTURE, capture["id"], str(record["owner"]), state, now)
+            objects.record(CAPTURE, capture["id"], str(record["owner"]), capture_state(capture, order_id), now)
             report.repair(f"capture {capture['id']} recorded", order_id=order_id, capture_id=capture["id"])
 
 

@@ -4,13 +4,12 @@ recorded with its owner; another user's object is 403, an unknown one 404."""
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from typing import Any
 
 from payments import money
 from payments.auth import Caller
-from payments.errors import Forbidden, NotFound
+from payments.domain.ownership import owned, record_owned
 from payments.idempotency import provider_key, run_once
 from payments.models.stripe import (
     CancelSubscriptionRequest,
@@ -21,21 +20,12 @@ from payments.models.stripe import (
     PaymentIntentRequest,
 )
 from payments.observability import audit
-from payments.providers.stripe_gateway import StripeGateway, get_stripe_gateway
+from payments.providers.stripe_gateway import StripeGateway, get_stripe_gateway, subscription_periods
 from payments.repositories.provider_objects import CUSTOMER, PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectRepository
 from payments.repositories.wiring import get_stripe_object_repository
 
 # A confirmed intent has moved on only in these states; anything else is not a success.
 CONFIRMED_STATES = frozenset({"succeeded", "processing", "requires_capture"})
-
-
-def subscription_periods(subscription: dict[str, Any]) -> tuple[int | None, int | None]:
-    """Stripe moved the billing period from the subscription onto its items (API 2025-03-31)."""
-    start, end = subscription.get("current_period_start"), subscription.get("current_period_end")
-    items = (subscription.get("items") or {}).get("data") or []
-    if items and (start is None or end is None):
-        start, end = items[0].get("current_period_start"), items[0].get("current_period_end")
-    return start, end
 
 
 def _id(value: Any) -> str | None:
@@ -49,20 +39,6 @@ class StripePaymentsService:
         self._gateway = gateway
         self._objects = objects
 
-    def _owned(self, caller: Caller, kind: str, object_id: str) -> dict[str, Any]:
-        record = self._objects.get(kind, object_id)
-        if record is None:
-            raise NotFound(f"{kind.replace('_', ' ').capitalize()} not found")
-        if record["owner"] != caller.user_id:
-            raise Forbidden(f"You do not have permission to access this {kind.replace('_', ' ')}")
-        return record
-
-    def _record(self, caller: Caller, kind: str, object_id: str, state: dict[str, Any]) -> None:
-        try:
-            self._objects.record(kind, object_id, caller.user_id, state, int(time.time()))
-        except PermissionError:
-            raise Forbidden(f"You do not have permission to access this {kind.replace('_', ' ')}") from None
-
     # payment intents -------------------------------------------------------------------------
     def create_payment_intent(self, caller: Caller, request: CreatePaymentIntentRequest, client_key: str | None) -> dict[str, Any]:
         def create(key: str) -> dict[str, Any]:
@@ -74,7 +50,8 @@ class StripePaymentsService:
                 description=request.description,
                 idempotency_key=key,
             )
-            self._record(
+            record_owned(
+                self._objects,
                 caller,
                 PAYMENT_INTENT,
                 intent["id"],
@@ -98,7 +75,7 @@ class StripePaymentsService:
         return run_once(caller, "payment-intent", client_key, request.model_dump(mode="json"), create)
 
     def confirm_payment(self, caller: Caller, request: ConfirmPaymentRequest, client_key: str | None) -> dict[str, Any]:
-        self._owned(caller, PAYMENT_INTENT, request.payment_intent_id)
+        owned(self._objects, caller, PAYMENT_INTENT, request.payment_intent_id)
         intent = self._gateway().confirm_payment_intent(
             request.payment_intent_id,
             payment_method=request.payment_method,
@@ -122,7 +99,7 @@ class StripePaymentsService:
         return answer
 
     def retrieve_payment(self, caller: Caller, request: PaymentIntentRequest) -> dict[str, Any]:
-        self._owned(caller, PAYMENT_INTENT, request.payment_intent_id)
+        owned(self._objects, caller, PAYMENT_INTENT, request.payment_intent_id)
         intent = self._gateway().retrieve_payment_intent(request.payment_intent_id)
         return {
             "payment_intent_id": intent["id"],
@@ -139,13 +116,13 @@ class StripePaymentsService:
             customer = self._gateway().create_customer(
                 email=request.email, name=request.name, metadata={**request.metadata, "user_id": caller.user_id}, idempotency_key=key
             )
-            self._record(caller, CUSTOMER, customer["id"], {"email": customer.get("email")})
+            record_owned(self._objects, caller, CUSTOMER, customer["id"], {"email": customer.get("email")})
             return {"customer_id": customer["id"], "email": customer.get("email"), "name": customer.get("name")}
 
         return run_once(caller, "customer", client_key, request.model_dump(mode="json"), create)
 
     def create_subscription(self, caller: Caller, request: CreateSubscriptionRequest, client_key: str | None) -> dict[str, Any]:
-        self._owned(caller, CUSTOMER, request.customer_id)
+        owned(self._objects, caller, CUSTOMER, request.customer_id)
 
         def create(key: str) -> dict[str, Any]:
             subscription = self._gateway().create_subscription(
@@ -155,7 +132,9 @@ class StripePaymentsService:
                 idempotency_key=key,
             )
             start, end = subscription_periods(subscription)
-            self._record(caller, SUBSCRIPTION, subscription["id"], {"status": subscription["status"], "customer": request.customer_id})
+            record_owned(
+                self._objects, caller, SUBSCRIPTION, subscription["id"], {"status": subscription["status"], "customer": request.customer_id}
+            )
             audit("stripe.subscription_created", user_id=caller.user_id, subscription=subscription["id"], price=request.price_id)
             return {
                 "subscription_id": subscription["id"],
@@ -168,7 +147,7 @@ class StripePaymentsService:
         return run_once(caller, "subscription", client_key, request.model_dump(mode="json"), create)
 
     def cancel_subscription(self, caller: Caller, request: CancelSubscriptionRequest) -> dict[str, Any]:
-        self._owned(caller, SUBSCRIPTION, request.subscription_id)
+        owned(self._objects, caller, SUBSCRIPTION, request.subscription_id)
         subscription = self._gateway().cancel_subscription(request.subscription_id)
         audit("stripe.subscription_canceled", user_id=caller.user_id, subscription=subscription["id"])
         return {"subscription_id": subscription["id"], "status": subscription["status"], "canceled_at": subscription.get("canceled_at")}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments.domain.stripe_payments import subscription_periods
 from payments.observability import audit
+from payments.providers.stripe_gateway import subscription_periods
 from payments.repositories.provider_objects import PAYMENT_INTENT, SUBSCRIPTION
 from payments.repositories.wiring import get_stripe_object_repository
 

@@ -42,6 +42,15 @@ def _expandable_id(value: Any) -> str | None:
     return str(value) if value else None
 
 
+def subscription_periods(subscription: dict[str, Any]) -> tuple[int | None, int | None]:
+    """Stripe moved the billing period from the subscription onto its items (API 2025-03-31)."""
+    start, end = subscription.get("current_period_start"), subscription.get("current_period_end")
+    items = (subscription.get("items") or {}).get("data") or []
+    if items and (start is None or end is None):
+        start, end = items[0].get("current_period_start"), items[0].get("current_period_end")
+    return start, end
+
+
 def checkout_session_from_dict(data: Mapping[str, Any]) -> CheckoutSession:
     metadata = data.get("metadata") or {}
     ticket_ref = metadata.get("ticket_id") or data.get("client_reference_id")

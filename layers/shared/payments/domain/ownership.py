@@ -1,0 +1,31 @@
+"""Objects recorded with their owner: another user's is 403, an unknown one 404 (DESIGN.md)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from payments.auth import Caller
+from payments.errors import Forbidden, NotFound
+from payments.repositories.provider_objects import ProviderObjectRepository
+
+
+def _label(kind: str) -> str:
+    return kind.replace("_", " ")
+
+
+def owned(objects: ProviderObjectRepository, caller: Caller, kind: str, object_id: str) -> dict[str, Any]:
+    record = objects.get(kind, object_id)
+    if record is None:
+        raise NotFound(f"{_label(kind).capitalize()} not found")
+    if record["owner"] != caller.user_id:
+        raise Forbidden(f"You do not have permission to access this {_label(kind)}")
+    return record
+
+
+def record_owned(objects: ProviderObjectRepository, owner: Caller, kind: str, object_id: str, state: dict[str, Any]) -> None:
+    """Records a new object for its owner; the same object already recorded for another user is 403."""
+    try:
+        objects.record(kind, object_id, owner.user_id, state, int(time.time()))
+    except PermissionError:
+        raise Forbidden(f"You do not have permission to access this {_label(kind)}") from None

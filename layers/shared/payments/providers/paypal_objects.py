@@ -1,0 +1,40 @@
+"""The shapes of PayPal's objects, read and written the same way wherever they turn up: the
+capture call, the webhook, the reconciliation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from payments import money
+
+
+def paypal_value(amount: Decimal, currency: str) -> str:
+    """PayPal's string amount with exactly the currency's decimals ("29.99", "5000")."""
+    places = money.exponent(currency)
+    return f"{amount:.{places}f}"
+
+
+def minor_units(amount: dict[str, Any], currency: str | None = None) -> int:
+    """A PayPal money object ({"currency_code", "value"}) in minor units."""
+    return money.to_minor_units(Decimal(str(amount.get("value", "0"))), currency or str(amount.get("currency_code", "USD")))
+
+
+def capture_state(capture: dict[str, Any], order_id: str) -> dict[str, Any]:
+    """What the payments table keeps of a PayPal capture, wherever it is first learned of."""
+    amount = capture.get("amount") or {}
+    return {
+        "status": capture.get("status"),
+        "order_id": order_id,
+        "value": amount.get("value"),
+        "currency": amount.get("currency_code"),
+        "amount_minor": minor_units(amount),
+    }
+
+
+def first_capture(order: dict[str, Any]) -> dict[str, Any] | None:
+    for unit in order.get("purchase_units") or []:
+        captures = (unit.get("payments") or {}).get("captures") or []
+        if captures:
+            return dict(captures[0])
+    return None
