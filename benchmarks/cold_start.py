@@ -28,6 +28,7 @@ WATCHED = (
     "requests",
     "segno",
     "boto3",
+    "msgspec",
     "pydantic",
     "aws_lambda_powertools.utilities.idempotency",
     "aws_lambda_powertools.utilities.parameters",

@@ -12,10 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from pydantic import BaseModel, ValidationError
 
 from payments.context import current_lambda_context
 from payments.errors import ApiError, BadRequest, PayloadTooLarge
+from payments.models.common import Context, InvalidField, RequestModel, validate
 from payments.observability import logger
 
 Event = dict[str, Any]
@@ -71,39 +71,28 @@ def json_body(event: Event) -> dict[str, Any]:
     return parsed
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    first = error.errors(include_url=False)[0]
-    field = ".".join(str(part) for part in first["loc"]) or "body"
-    message = first["msg"]
-    if first["type"] == "missing":
-        return f"{field}: field required"
-    return f"{field}: {message}"
+def parse_body[ModelT: RequestModel](event: Event, model: type[ModelT], context: Context | None = None) -> ModelT:
+    return _parse(model, json_body(event), context)
 
 
-def parse_body[ModelT: BaseModel](event: Event, model: type[ModelT], context: dict[str, Any] | None = None) -> ModelT:
+def parse_path[ModelT: RequestModel](event: Event, model: type[ModelT]) -> ModelT:
+    return _parse(model, event.get("pathParameters") or {})
+
+
+def parse_query[ModelT: RequestModel](event: Event, model: type[ModelT]) -> ModelT:
+    return _parse(model, event.get("queryStringParameters") or {})
+
+
+def _parse[ModelT: RequestModel](model: type[ModelT], data: object, context: Context | None = None) -> ModelT:
     try:
-        return model.model_validate(json_body(event), context=context)
-    except ValidationError as error:
-        raise BadRequest(describe_validation_error(error)) from None
-
-
-def parse_path[ModelT: BaseModel](event: Event, model: type[ModelT]) -> ModelT:
-    try:
-        return model.model_validate(event.get("pathParameters") or {})
-    except ValidationError as error:
-        raise BadRequest(describe_validation_error(error)) from None
+        return validate(model, data, context)
+    except InvalidField as error:
+        raise BadRequest(str(error)) from None
 
 
 def headers(event: Event) -> dict[str, str]:
     """HTTP API lower-cases header names; a local or test event may not."""
     return {str(key).lower(): str(value) for key, value in (event.get("headers") or {}).items()}
-
-
-def parse_query[ModelT: BaseModel](event: Event, model: type[ModelT]) -> ModelT:
-    try:
-        return model.model_validate(event.get("queryStringParameters") or {})
-    except ValidationError as error:
-        raise BadRequest(describe_validation_error(error)) from None
 
 
 def header(event: Event, name: str) -> str | None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
-
 from payments.errors import ConfigurationError
+from payments.settings import Secret
 
 SECRET_MAX_AGE_SECONDS = 300
 
 
-def resolve_secret(value: SecretStr | None, parameter_name: str | None, label: str) -> str:
+def resolve_secret(value: Secret | None, parameter_name: str | None, label: str) -> str:
     if value is not None and value.get_secret_value():
         return value.get_secret_value()
     if parameter_name:

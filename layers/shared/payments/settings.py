@@ -1,71 +1,106 @@
-"""Configuration parsed once per container from the environment into a typed model."""
+"""Configuration parsed once per container from the environment into a typed model.
+
+Each field is read from the environment variable of the same name in upper case."""
 
 from __future__ import annotations
 
 import functools
 import os
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
-
-
-def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return tuple(part.strip().lower() for part in value.split(",") if part.strip())
-    return value
+import msgspec
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+class Secret:
+    """A secret from the environment; its repr never shows it, so it cannot end up in a log line."""
 
-    tickets_table: str = Field(alias="TICKETS_TABLE")
-    payments_table: str = Field(alias="PAYMENTS_TABLE")
-    frontend_url: str = Field("http://localhost:5173", alias="FRONTEND_URL")
-    staff_group: str = Field("staff", alias="STAFF_GROUP")
-    max_tickets_per_order: int = Field(10, alias="MAX_TICKETS_PER_ORDER", ge=1, le=1000)
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    @classmethod
+    def from_json(cls, value: Any) -> Self:
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        return cls(value)
+
+
+class CommaSeparated(tuple[str, ...]):
+    """``usd, EUR`` in the environment; ``("usd", "eur")`` in the settings."""
+
+    @classmethod
+    def from_json(cls, value: Any) -> Self:
+        parts = value.split(",") if isinstance(value, str) else value
+        if not isinstance(parts, list | tuple) or not all(isinstance(part, str) for part in parts):
+            raise ValueError("must be a comma-separated list")
+        return cls(part.strip().lower() for part in parts if part.strip())
+
+
+def _from_environment(type_: type, value: Any) -> Any:
+    if type_ in (Secret, CommaSeparated):
+        return type_.from_json(value)
+    raise NotImplementedError(type_)
+
+
+class Settings(msgspec.Struct, frozen=True, rename="upper"):
+    tickets_table: str
+    payments_table: str
+    frontend_url: str = "http://localhost:5173"
+    staff_group: str = "staff"
+    max_tickets_per_order: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
     # Stripe accepts a Checkout Session expiry between 30 minutes and 24 hours ahead; the
     # reservation lasts exactly as long as its session, with a minute of margin for clock skew.
-    reservation_seconds: int = Field(1860, alias="RESERVATION_SECONDS", ge=1860, le=86_000)
+    reservation_seconds: Annotated[int, msgspec.Meta(ge=1860, le=86_000)] = 1860
     # The sweep waits this long past a reservation's expiry so Stripe's own expiry webhook goes first.
-    sweep_grace_seconds: int = Field(300, alias="SWEEP_GRACE_SECONDS", ge=0)
-    allowed_currencies: Annotated[tuple[str, ...], BeforeValidator(_split_csv)] = Field(
-        ("usd", "eur", "gbp", "jpy", "kwd"), alias="ALLOWED_CURRENCIES"
-    )
-    max_event_capacity: int = Field(100_000, alias="MAX_EVENT_CAPACITY", ge=1)
-    dynamodb_endpoint: str | None = Field(None, alias="DYNAMODB_ENDPOINT")
+    sweep_grace_seconds: Annotated[int, msgspec.Meta(ge=0)] = 300
+    allowed_currencies: CommaSeparated = CommaSeparated(("usd", "eur", "gbp", "jpy", "kwd"))
+    max_event_capacity: Annotated[int, msgspec.Meta(ge=1)] = 100_000
+    dynamodb_endpoint: str | None = None
 
-    stripe_api_base: str | None = Field(None, alias="STRIPE_API_BASE")
-    stripe_secret_key: SecretStr | None = Field(None, alias="STRIPE_SECRET_KEY")
-    stripe_secret_key_parameter: str | None = Field(None, alias="STRIPE_SECRET_KEY_PARAMETER")
-    stripe_webhook_secret: SecretStr | None = Field(None, alias="STRIPE_WEBHOOK_SECRET")
-    stripe_webhook_secret_parameter: str | None = Field(None, alias="STRIPE_WEBHOOK_SECRET_PARAMETER")
+    stripe_api_base: str | None = None
+    stripe_secret_key: Secret | None = None
+    stripe_secret_key_parameter: str | None = None
+    stripe_webhook_secret: Secret | None = None
+    stripe_webhook_secret_parameter: str | None = None
     # Off for accounts that list payment method types explicitly (and for emulators without the parameter).
-    stripe_automatic_payment_methods: bool = Field(True, alias="STRIPE_AUTOMATIC_PAYMENT_METHODS")
-    stripe_max_network_retries: int = Field(2, alias="STRIPE_MAX_NETWORK_RETRIES", ge=0, le=5)
-    stripe_timeout_seconds: float = Field(8.0, alias="STRIPE_TIMEOUT_SECONDS", gt=0)
+    stripe_automatic_payment_methods: bool = True
+    stripe_max_network_retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
+    stripe_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 8.0
     # Rate-limited Stripe calls are retried with backoff for at most this long, inside the function's timeout.
-    stripe_retry_budget_seconds: float = Field(6.0, alias="STRIPE_RETRY_BUDGET_SECONDS", ge=0)
-    paypal_api_base: str = Field("https://api-m.sandbox.paypal.com", alias="PAYPAL_API_BASE")
-    paypal_client_id: SecretStr | None = Field(None, alias="PAYPAL_CLIENT_ID")
-    paypal_client_id_parameter: str | None = Field(None, alias="PAYPAL_CLIENT_ID_PARAMETER")
-    paypal_client_secret: SecretStr | None = Field(None, alias="PAYPAL_CLIENT_SECRET")
-    paypal_client_secret_parameter: str | None = Field(None, alias="PAYPAL_CLIENT_SECRET_PARAMETER")
-    paypal_webhook_id: SecretStr | None = Field(None, alias="PAYPAL_WEBHOOK_ID")
-    paypal_webhook_id_parameter: str | None = Field(None, alias="PAYPAL_WEBHOOK_ID_PARAMETER")
-    paypal_currencies: Annotated[tuple[str, ...], BeforeValidator(_split_csv)] = Field(
-        ("usd", "eur", "gbp", "jpy", "cad", "aud", "chf"), alias="PAYPAL_CURRENCIES"
-    )
-    paypal_return_path: str = Field("/paypal/return", alias="PAYPAL_RETURN_PATH")
-    paypal_cancel_path: str = Field("/paypal/cancel", alias="PAYPAL_CANCEL_PATH")
-    paypal_timeout_seconds: float = Field(10.0, alias="PAYPAL_TIMEOUT_SECONDS", gt=0)
-    paypal_retry_budget_seconds: float = Field(6.0, alias="PAYPAL_RETRY_BUDGET_SECONDS", ge=0)
-    max_payment_amount: Decimal = Field(Decimal("10000"), alias="MAX_PAYMENT_AMOUNT", gt=0)
-    idempotency_table: str | None = Field(None, alias="IDEMPOTENCY_TABLE")
-    idempotency_ttl_seconds: int = Field(24 * 3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
+    stripe_retry_budget_seconds: Annotated[float, msgspec.Meta(ge=0)] = 6.0
+    paypal_api_base: str = "https://api-m.sandbox.paypal.com"
+    paypal_client_id: Secret | None = None
+    paypal_client_id_parameter: str | None = None
+    paypal_client_secret: Secret | None = None
+    paypal_client_secret_parameter: str | None = None
+    paypal_webhook_id: Secret | None = None
+    paypal_webhook_id_parameter: str | None = None
+    paypal_currencies: CommaSeparated = CommaSeparated(("usd", "eur", "gbp", "jpy", "cad", "aud", "chf"))
+    paypal_return_path: str = "/paypal/return"
+    paypal_cancel_path: str = "/paypal/cancel"
+    paypal_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    paypal_retry_budget_seconds: Annotated[float, msgspec.Meta(ge=0)] = 6.0
+    max_payment_amount: Decimal = Decimal("10000")
+    idempotency_table: str | None = None
+    idempotency_ttl_seconds: Annotated[int, msgspec.Meta(ge=60)] = 24 * 3600
+
+    def __post_init__(self) -> None:
+        # msgspec's numeric constraints do not apply to Decimal.
+        if not self.max_payment_amount.is_finite() or self.max_payment_amount <= 0:
+            raise ValueError("MAX_PAYMENT_AMOUNT must be greater than 0")
 
 
 @functools.cache
 def get_settings() -> Settings:
-    """Read once per container; tests call ``get_settings.cache_clear()`` after changing the environment."""
-    return Settings.model_validate(dict(os.environ))
+    """Read once per container; tests call ``get_settings.cache_clear()`` after changing the environment.
+    A wrong value stops the function at start-up with the variable's name (``at `$.RESERVATION_SECONDS```)."""
+    # strict=False: every environment value is a string, converted to the field's type.
+    return msgspec.convert(dict(os.environ), Settings, strict=False, dec_hook=_from_environment)

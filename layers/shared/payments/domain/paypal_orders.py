@@ -12,6 +12,7 @@ from payments.auth import Caller
 from payments.domain.ownership import owned, record_owned
 from payments.errors import BadRequest, NotFound
 from payments.idempotency import run_once
+from payments.models.common import payload
 from payments.models.paypal import CreateOrderRequest, OrderRequest, RefundRequest
 from payments.observability import audit
 from payments.providers.paypal_client import PayPalClient, get_paypal_client
@@ -63,7 +64,7 @@ class PayPalOrdersService:
             audit("paypal.order_created", user_id=caller.user_id, order_id=order["id"], amount=value, currency=currency)
             return {"order_id": order["id"], "status": order["status"], "approval_url": approval, "links": links}
 
-        return run_once(caller, "paypal-order", client_key, request.model_dump(mode="json"), create)
+        return run_once(caller, "paypal-order", client_key, payload(request), create)
 
     def capture_order(self, caller: Caller, request: OrderRequest) -> dict[str, Any]:
         owned(self._objects, caller, ORDER, request.order_id)
@@ -153,7 +154,7 @@ class PayPalOrdersService:
                 "create_time": answer.get("create_time"),
             }
 
-        return run_once(caller, f"paypal-refund-{request.capture_id}", client_key, request.model_dump(mode="json"), refund_once)
+        return run_once(caller, f"paypal-refund-{request.capture_id}", client_key, payload(request), refund_once)
 
 
 @functools.cache

@@ -11,6 +11,7 @@ from payments import money
 from payments.auth import Caller
 from payments.domain.ownership import owned, record_owned
 from payments.idempotency import provider_key, run_once
+from payments.models.common import payload
 from payments.models.stripe import (
     CancelSubscriptionRequest,
     ConfirmPaymentRequest,
@@ -72,7 +73,7 @@ class StripePaymentsService:
                 "currency": intent["currency"],
             }
 
-        return run_once(caller, "payment-intent", client_key, request.model_dump(mode="json"), create)
+        return run_once(caller, "payment-intent", client_key, payload(request), create)
 
     def confirm_payment(self, caller: Caller, request: ConfirmPaymentRequest, client_key: str | None) -> dict[str, Any]:
         owned(self._objects, caller, PAYMENT_INTENT, request.payment_intent_id)
@@ -119,7 +120,7 @@ class StripePaymentsService:
             record_owned(self._objects, caller, CUSTOMER, customer["id"], {"email": customer.get("email")})
             return {"customer_id": customer["id"], "email": customer.get("email"), "name": customer.get("name")}
 
-        return run_once(caller, "customer", client_key, request.model_dump(mode="json"), create)
+        return run_once(caller, "customer", client_key, payload(request), create)
 
     def create_subscription(self, caller: Caller, request: CreateSubscriptionRequest, client_key: str | None) -> dict[str, Any]:
         owned(self._objects, caller, CUSTOMER, request.customer_id)
@@ -144,7 +145,7 @@ class StripePaymentsService:
                 "latest_invoice": _id(subscription.get("latest_invoice")),
             }
 
-        return run_once(caller, "subscription", client_key, request.model_dump(mode="json"), create)
+        return run_once(caller, "subscription", client_key, payload(request), create)
 
     def cancel_subscription(self, caller: Caller, request: CancelSubscriptionRequest) -> dict[str, Any]:
         owned(self._objects, caller, SUBSCRIPTION, request.subscription_id)

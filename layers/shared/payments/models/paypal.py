@@ -2,54 +2,53 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationInfo, field_validator
+import msgspec
 
-from payments.models.common import Amount, CurrencyCode, currency_allowed, positive_amount
+from payments.models.common import Amount, Context, CurrencyCode, InvalidField, RequestModel, Text, check_positive_amount, currency_allowed
 
-PayPalId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{5,36}$")]
-# PayPal allows 127 characters; control characters would only end up on a statement or in a report.
-PayPalText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=127, pattern=r"^[^\x00-\x1f\x7f]*$")]
+PayPalId = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{5,36}$")]
 
 
-class CreateOrderRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PayPalText(Text):
+    # PayPal allows 127 characters; control characters would only end up on a statement or in a report.
+    __slots__ = ()
+    max_length = 127
+    pattern = re.compile(r"[^\x00-\x1f\x7f]*")
+    pattern_says = "must not contain control characters"
 
-    # currency before amount: the amount is checked against the currency's exponent.
+
+class RefundNote(Text):
+    __slots__ = ()
+    max_length = 255
+
+
+class CreateOrderRequest(RequestModel):
     currency: CurrencyCode
     amount: Amount
     description: PayPalText | None = None
     custom_id: PayPalText | None = None
 
-    _currency = field_validator("currency")(currency_allowed)
-
-    @field_validator("amount")
-    @classmethod
-    def _amount_valid(cls, value: Decimal, info: ValidationInfo) -> Decimal:
-        return positive_amount(value, info, provider_minimum=False)
+    def check(self, context: Context) -> None:
+        currency_allowed("currency", self.currency, context)
+        check_positive_amount("amount", self.amount, self.currency, context, provider_minimum=False)
 
 
-class OrderRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OrderRequest(RequestModel):
     order_id: PayPalId
 
 
-class RefundRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RefundRequest(RequestModel):
     capture_id: PayPalId
     currency: CurrencyCode | None = None
     amount: Amount | None = None
-    note_to_payer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)] | None = None
+    note_to_payer: RefundNote | None = None
 
-    @field_validator("amount")
-    @classmethod
-    def _amount_positive(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
-        if value is None:
-            return None
-        if info.data.get("currency") is None:
-            raise ValueError("needs a currency")
-        return positive_amount(value, info, provider_minimum=False)
+    def check(self, context: Context) -> None:
+        if self.amount is None:
+            return
+        if self.currency is None:
+            raise InvalidField("amount", "needs a currency")
+        check_positive_amount("amount", self.amount, self.currency, context, provider_minimum=False)
