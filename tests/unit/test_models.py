@@ -2,8 +2,10 @@ from decimal import Decimal
 
 import pytest
 
-from payments.models.common import InvalidField, validate
-from payments.models.tickets import CreateEventRequest, PurchaseRequest, VerifyRequest
+from payments.models.common import InvalidField, payload, validate
+from payments.models.paypal import CreateOrderRequest, RefundRequest
+from payments.models.stripe import CreateCustomerRequest, CreatePaymentIntentRequest
+from payments.models.tickets import CreateEventRequest, ListEventsQuery, PurchaseRequest, VerifyRequest
 
 
 def error_of(model, data, context=None):
@@ -69,3 +71,52 @@ def test_create_event_errors_name_the_field(body, field):
 def test_create_event_keeps_the_price_exact():
     request = validate(CreateEventRequest, {"name": " Gala ", "price": Decimal("19.90"), "currency": "EUR", "capacity": 3})
     assert (request.name, request.price, request.currency) == ("Gala", Decimal("19.90"), "eur")
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "expected"),
+    [
+        (CreatePaymentIntentRequest, {"currency": "usd", "amount": 10, "metadata": {"order": 7}}, "metadata: expected str, got int"),
+        (
+            CreatePaymentIntentRequest,
+            {"currency": "usd", "amount": 10, "metadata": {"user_id": "x"}},
+            "metadata: key 'user_id' is reserved",
+        ),
+        (CreatePaymentIntentRequest, {"currency": "usd", "amount": True}, "amount: must be a number"),
+        (CreatePaymentIntentRequest, {"currency": "usd", "amount": Decimal("Infinity")}, "amount: must be a finite number"),
+        (CreatePaymentIntentRequest, {"currency": "usd", "amount": Decimal("0.10")}, "amount: must be at least 0.50 USD"),
+        (CreatePaymentIntentRequest, {"currency": "us1", "amount": 10}, "currency: must be a three-letter currency code"),
+        (CreateCustomerRequest, {"email": "not-an-email"}, "email: must be an email address"),
+        (CreateCustomerRequest, {"email": "a@b.co", "name": "   "}, "name: must be 1 to 256 characters"),
+        (
+            CreateOrderRequest,
+            {"currency": "usd", "amount": 5, "description": "line\nbreak"},
+            "description: must not contain control characters",
+        ),
+        (RefundRequest, {"capture_id": "ABCDE12345", "amount": 5}, "amount: needs a currency"),
+        (ListEventsQuery, {"limit": "0"}, "limit: must be between 1 and 100"),
+        (ListEventsQuery, {"after": "-1"}, "after: must be a whole number"),
+    ],
+)
+def test_errors_say_what_is_wrong_with_which_field(model, body, expected):
+    assert error_of(model, body, {"max_amount": Decimal(10_000)}) == expected
+
+
+def test_text_is_stripped_before_its_length_is_checked():
+    request = validate(CreateCustomerRequest, {"email": "  ada@example.com ", "name": " Ada "})
+    assert (request.email, request.name) == ("ada@example.com", "Ada")
+
+
+def test_url_parameters_become_numbers_and_defaults_apply():
+    query = validate(ListEventsQuery, {"after": "42"})
+    assert (query.limit, query.after) == (20, 42)
+
+
+def test_the_idempotency_payload_keeps_amounts_exact_and_is_plain_json():
+    request = validate(CreatePaymentIntentRequest, {"currency": "KWD", "amount": Decimal("1.250"), "metadata": {"a": "b"}})
+    assert payload(request) == {"currency": "kwd", "amount": "1.250", "metadata": {"a": "b"}, "description": None}
+    assert all(type(value) in (str, dict, type(None)) for value in payload(request).values())
+
+
+def test_a_body_that_is_not_an_object_is_named_as_the_body():
+    assert error_of(VerifyRequest, ["cs_1", 1]) == "body: expected object, got array"

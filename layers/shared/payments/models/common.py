@@ -51,27 +51,30 @@ _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`")
 _AT_PATH = re.compile(r"^(?P<message>.*) - at `\$\.?(?P<path>[^`]*)`$", re.DOTALL)
 
 
-def describe(error: msgspec.ValidationError) -> str:
-    """msgspec's message as ``field: what is wrong``, the contract's way of naming the field."""
+def invalid_field(error: msgspec.ValidationError) -> InvalidField:
+    """msgspec's message as the field it is about and what is wrong with it."""
     text = str(error)
     if match := _MISSING.match(text):
-        return f"{match['field']}: field required"
+        return InvalidField(match["field"], "field required")
     if match := _UNKNOWN.match(text):
-        return f"{match['field']}: unknown field"
+        return InvalidField(match["field"], "unknown field")
     if match := _AT_PATH.match(text):
-        field = match["path"].replace("[...]", "") or "body"
-        message = match["message"].replace("`", "")
-        return f"{field}: {message[:1].lower()}{message[1:]}"
-    return f"body: {text.replace('`', '')}"
+        return InvalidField(match["path"].replace("[...]", "") or "body", _plain(match["message"]))
+    return InvalidField("body", _plain(text))
 
 
-def validate[ModelT: RequestModel](model: type[ModelT], data: object, context: Context | None = None, *, strict: bool = True) -> ModelT:
+def _plain(message: str) -> str:
+    # "Expected `int` >= 1" reads "expected int >= 1" after the field's name.
+    message = message.replace("`", "")
+    return message[:1].lower() + message[1:]
+
+
+def validate[ModelT: RequestModel](model: type[ModelT], data: object, context: Context | None = None) -> ModelT:
     """``data`` (parsed JSON, or URL parameters) as ``model``; raises InvalidField naming the field."""
     try:
-        request = msgspec.convert(data, model, strict=strict, dec_hook=_from_json)
+        request = msgspec.convert(data, model, dec_hook=_from_json)
     except msgspec.ValidationError as error:
-        field, _, message = describe(error).partition(": ")
-        raise InvalidField(field, message) from None
+        raise invalid_field(error) from None
     request.check(context or {})
     return request
 
