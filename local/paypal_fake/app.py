@@ -3,7 +3,6 @@ test controls under ``/_fake`` (not part of PayPal's API)."""
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import hmac
@@ -518,7 +517,9 @@ class PayPalFake:
         transmission_time = _now()
         webhook = webhook_id or self.webhook_id
         message = f"{transmission_id}|{transmission_time}|{webhook}|{zlib.crc32(payload)}".encode()
-        signature = base64.b64encode(hmac.new(self._signing_key, message, hashlib.sha256).digest()).decode()
+        # Hex, not base64: PayPal's description holds transmission_sig to ^(?!\d+$)\w+\S+, which a
+        # base64 signature starting with "/" or "+" (about one in 32) would break.
+        signature = hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
         with self._lock:
             self.deliveries[transmission_id] = {
                 "event": copy.deepcopy(event),
