@@ -2,7 +2,8 @@ from decimal import Decimal
 
 import pytest
 
-from payments.models.common import InvalidField, payload, validate
+from payments.errors import InvalidField
+from payments.models.common import payload, validate
 from payments.models.paypal import CreateOrderRequest, RefundRequest
 from payments.models.stripe import CreateCustomerRequest, CreatePaymentIntentRequest
 from payments.models.tickets import CreateEventRequest, ListEventsQuery, PurchaseRequest, VerifyRequest
@@ -110,6 +111,11 @@ def test_text_is_stripped_before_its_length_is_checked():
 def test_url_parameters_become_numbers_and_defaults_apply():
     query = validate(ListEventsQuery, {"after": "42"})
     assert (query.limit, query.after) == (20, 42)
+
+
+def test_unknown_query_parameters_are_ignored_but_unknown_body_fields_are_not():
+    assert validate(ListEventsQuery, {"limit": "5", "_": "1700000000"}).limit == 5
+    assert error_of(CreateCustomerRequest, {"email": "a@b.co", "phone": "1"}) == "phone: unknown field"
 
 
 def test_the_idempotency_payload_keeps_amounts_exact_and_is_plain_json():

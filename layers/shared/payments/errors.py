@@ -18,6 +18,14 @@ class BadRequest(ApiError):
     public_message = "Bad request"
 
 
+class InvalidField(BadRequest):
+    """A request field that failed a rule: a 400 whose message starts with the field's name."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
 class Unauthorized(ApiError):
     status_code = 401
     public_message = "Authentication required"

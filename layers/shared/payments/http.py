@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from payments.context import current_lambda_context
 from payments.errors import ApiError, BadRequest, PayloadTooLarge
-from payments.models.common import Context, InvalidField, RequestModel, validate
+from payments.models.common import Context, RequestModel, validate
 from payments.observability import logger
 
 Event = dict[str, Any]
@@ -72,22 +72,15 @@ def json_body(event: Event) -> dict[str, Any]:
 
 
 def parse_body[ModelT: RequestModel](event: Event, model: type[ModelT], context: Context | None = None) -> ModelT:
-    return _parse(model, json_body(event), context)
+    return validate(model, json_body(event), context)
 
 
 def parse_path[ModelT: RequestModel](event: Event, model: type[ModelT]) -> ModelT:
-    return _parse(model, event.get("pathParameters") or {})
+    return validate(model, event.get("pathParameters") or {})
 
 
 def parse_query[ModelT: RequestModel](event: Event, model: type[ModelT]) -> ModelT:
-    return _parse(model, event.get("queryStringParameters") or {})
-
-
-def _parse[ModelT: RequestModel](model: type[ModelT], data: object, context: Context | None = None) -> ModelT:
-    try:
-        return validate(model, data, context)
-    except InvalidField as error:
-        raise BadRequest(str(error)) from None
+    return validate(model, event.get("queryStringParameters") or {})
 
 
 def headers(event: Event) -> dict[str, str]:

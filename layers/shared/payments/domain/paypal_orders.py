@@ -10,7 +10,7 @@ from typing import Any
 from payments import money
 from payments.auth import Caller
 from payments.domain.ownership import owned, record_owned
-from payments.errors import BadRequest, NotFound
+from payments.errors import InvalidField, NotFound
 from payments.idempotency import run_once
 from payments.models.common import payload
 from payments.models.paypal import CreateOrderRequest, OrderRequest, RefundRequest
@@ -118,11 +118,11 @@ class PayPalOrdersService:
         refund: dict[str, Any] = {}
         if request.amount is not None and request.currency is not None:
             if request.currency.upper() != currency:
-                raise BadRequest(f"currency: the capture is in {currency}")
+                raise InvalidField("currency", f"the capture is in {currency}")
             minor = money.to_minor_units(request.amount, currency)
             remaining = int(capture["amount_minor"]) - int(capture.get("refunded_minor", 0))
             if minor > remaining:
-                raise BadRequest(f"amount: at most {money.to_major_units(remaining, currency)} {currency} remains refundable")
+                raise InvalidField("amount", f"at most {money.to_major_units(remaining, currency)} {currency} remains refundable")
             refund["amount"] = {"currency_code": currency, "value": paypal_value(request.amount, currency)}
         if request.note_to_payer:
             refund["note_to_payer"] = request.note_to_payer

@@ -3,14 +3,13 @@ each event id applied once, the records kept true whatever order the events arri
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from payments.domain.webhooks import WebhookResult, apply_once
+from payments.domain.webhooks import WebhookResult, apply_once, parse_event
 from payments.errors import BadRequest
 from payments.observability import audit
 from payments.providers.paypal_client import get_paypal_client
@@ -123,12 +122,7 @@ def parse_verified_event(payload: bytes, headers: dict[str, str]) -> dict[str, A
         raise BadRequest(f"Missing PayPal signature header {missing[0]}")
     if not trusted_cert_url(headers["paypal-cert-url"]):
         raise BadRequest("Invalid PayPal signature")
-    try:
-        event = json.loads(payload)
-    except ValueError:
-        raise BadRequest("Webhook body is not valid JSON") from None
-    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("event_type"), str):
-        raise BadRequest("Webhook body is not a PayPal event")
+    event = parse_event(payload, "event_type", "PayPal")
     settings = get_settings()
     webhook_id = resolve_secret(settings.paypal_webhook_id, settings.paypal_webhook_id_parameter, "PayPal webhook id")
     if not get_paypal_client().verify_webhook_signature(headers, webhook_id, event):

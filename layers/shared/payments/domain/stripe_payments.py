@@ -21,18 +21,12 @@ from payments.models.stripe import (
     PaymentIntentRequest,
 )
 from payments.observability import audit
-from payments.providers.stripe_gateway import StripeGateway, get_stripe_gateway, subscription_periods
+from payments.providers.stripe_gateway import StripeGateway, expandable_id, get_stripe_gateway, subscription_periods
 from payments.repositories.provider_objects import CUSTOMER, PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectRepository
 from payments.repositories.wiring import get_stripe_object_repository
 
 # A confirmed intent has moved on only in these states; anything else is not a success.
 CONFIRMED_STATES = frozenset({"succeeded", "processing", "requires_capture"})
-
-
-def _id(value: Any) -> str | None:
-    if isinstance(value, dict):
-        return str(value.get("id"))
-    return str(value) if value else None
 
 
 class StripePaymentsService:
@@ -142,7 +136,7 @@ class StripePaymentsService:
                 "status": subscription["status"],
                 "current_period_start": start,
                 "current_period_end": end,
-                "latest_invoice": _id(subscription.get("latest_invoice")),
+                "latest_invoice": expandable_id(subscription.get("latest_invoice")),
             }
 
         return run_once(caller, "subscription", client_key, payload(request), create)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from payments.observability import audit
-from payments.providers.stripe_gateway import subscription_periods
+from payments.providers.stripe_gateway import expandable_id, subscription_periods
 from payments.repositories.provider_objects import PAYMENT_INTENT, SUBSCRIPTION
 from payments.repositories.wiring import get_stripe_object_repository
 
@@ -59,14 +59,12 @@ def payment_intent_changed(event: dict[str, Any]) -> str:
 
 def charge_refunded(event: dict[str, Any]) -> str:
     charge = event["data"]["object"]
-    intent_id = charge.get("payment_intent")
-    if isinstance(intent_id, dict):
-        intent_id = intent_id.get("id")
+    intent_id = expandable_id(charge.get("payment_intent"))
     if not intent_id:
         return "skipped"
     objects = get_stripe_object_repository()
-    applied = objects.raise_to(PAYMENT_INTENT, str(intent_id), "amount_refunded", int(charge.get("amount_refunded") or 0))
-    record = objects.get(PAYMENT_INTENT, str(intent_id)) if applied else None
+    applied = objects.raise_to(PAYMENT_INTENT, intent_id, "amount_refunded", int(charge.get("amount_refunded") or 0))
+    record = objects.get(PAYMENT_INTENT, intent_id) if applied else None
     if record:
         audit(
             "stripe.charge_refunded",
@@ -101,15 +99,13 @@ def subscription_changed(event: dict[str, Any]) -> str:
 def invoice_settled(event: dict[str, Any]) -> str:
     invoice = event["data"]["object"]
     details = (invoice.get("parent") or {}).get("subscription_details") or {}
-    subscription_id = details.get("subscription") or invoice.get("subscription")
-    if isinstance(subscription_id, dict):
-        subscription_id = subscription_id.get("id")
+    subscription_id = expandable_id(details.get("subscription") or invoice.get("subscription"))
     if not subscription_id:
         return "skipped"
     paid = event["type"] == "invoice.paid"
     applied = get_stripe_object_repository().apply_state(
         SUBSCRIPTION,
-        str(subscription_id),
+        subscription_id,
         {"latest_invoice": invoice["id"], "latest_invoice_status": "paid" if paid else "payment_failed"},
         as_of=int(event["created"]),
         rank=1 if paid else 0,

@@ -3,7 +3,6 @@ recorded as processed only after its effects are written."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +10,7 @@ import stripe
 
 from payments.domain import stripe_sync
 from payments.domain.tickets import get_ticket_service
-from payments.domain.webhooks import WebhookResult, apply_once
+from payments.domain.webhooks import WebhookResult, apply_once, parse_event
 from payments.errors import BadRequest
 from payments.providers.stripe_gateway import checkout_session_from_dict, verify_webhook
 from payments.repositories.tickets import CANCELLED, EXPIRED
@@ -65,13 +64,7 @@ def parse_verified_event(payload: bytes, signature_header: str | None) -> dict[s
         verify_webhook(payload, signature_header)
     except (stripe.SignatureVerificationError, UnicodeDecodeError):
         raise BadRequest("Invalid Stripe signature") from None
-    try:
-        event = json.loads(payload)
-    except ValueError:
-        raise BadRequest("Webhook body is not valid JSON") from None
-    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
-        raise BadRequest("Webhook body is not a Stripe event")
-    return event
+    return parse_event(payload, "type", "Stripe")
 
 
 def handle_stripe_webhook(payload: bytes, signature_header: str | None) -> WebhookResult:

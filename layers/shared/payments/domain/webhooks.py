@@ -3,6 +3,7 @@ after its effects are written, so that a failed attempt is retried by the provid
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,17 @@ class WebhookResult:
     event_id: str
     event_type: str
     outcome: str  # "applied", "paid", "released", ..., "duplicate", "ignored", "rejected"
+
+
+def parse_event(payload: bytes, type_key: str, provider_name: str) -> dict[str, Any]:
+    """The (already authenticated) body as an event with a string ``id`` and type."""
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        raise BadRequest("Webhook body is not valid JSON") from None
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get(type_key), str):
+        raise BadRequest(f"Webhook body is not a {provider_name} event")
+    return event
 
 
 def apply_once(

@@ -18,17 +18,9 @@ from typing import Any, ClassVar, Self
 import msgspec
 
 from payments import money
+from payments.errors import InvalidField
 
 Context = Mapping[str, Any]
-
-
-class InvalidField(Exception):
-    """A request field that failed a rule; answered as a 400 that names the field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 class RequestModel(msgspec.Struct, forbid_unknown_fields=True):

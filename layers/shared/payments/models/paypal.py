@@ -7,7 +7,8 @@ from typing import Annotated
 
 import msgspec
 
-from payments.models.common import Amount, Context, CurrencyCode, InvalidField, RequestModel, Text, check_positive_amount, currency_allowed
+from payments.errors import InvalidField
+from payments.models.common import Amount, Context, CurrencyCode, RequestModel, Text, check_positive_amount, currency_allowed
 
 PayPalId = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{5,36}$")]
 

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import msgspec
 
-from payments.models.common import Amount, Context, CurrencyCode, InvalidField, RequestModel, Text, check_positive_amount, currency_allowed
+from payments.errors import InvalidField
+from payments.models.common import Amount, Context, CurrencyCode, RequestModel, Text, check_positive_amount, currency_allowed
 
 # Stripe's metadata limits: 50 keys, keys up to 40 characters without square brackets, values up to 500.
 RESERVED_METADATA_KEYS = frozenset({"user_id"})

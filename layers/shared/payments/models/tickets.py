@@ -7,11 +7,11 @@ from typing import Annotated
 import msgspec
 
 from payments import money
+from payments.errors import InvalidField
 from payments.models.common import (
     Amount,
     Context,
     CurrencyCode,
-    InvalidField,
     ObjectId,
     QueryInt,
     RequestModel,
@@ -64,11 +64,12 @@ class CreateEventRequest(RequestModel):
         check_range("capacity", self.capacity, 1, context.get("max_capacity", 100_000))
 
 
-class EventPath(RequestModel):
+class EventPath(RequestModel, forbid_unknown_fields=False):
     event_id: ObjectId
 
 
-class ListEventsQuery(RequestModel):
+class ListEventsQuery(RequestModel, forbid_unknown_fields=False):
+    # Unknown query parameters (a cache buster, a tracking tag) are ignored, as servers usually do.
     limit: QueryInt = QueryInt(20)
     after: ObjectId | None = None
 

@@ -5,7 +5,6 @@ client-credentials token cached across warm invocations, a timeout on every call
 from __future__ import annotations
 
 import functools
-import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +13,7 @@ import requests
 
 from payments.errors import ApiError, NotFound, ProviderFailure, ProviderRejected, ProviderUnavailable
 from payments.observability import logger
+from payments.retries import with_backoff
 from payments.secrets import resolve_secret
 from payments.settings import get_settings
 
@@ -80,17 +80,10 @@ class PayPalClient:
     def _request(self, method: str, path: str, *, body: dict[str, Any] | None = None, request_id: str | None = None) -> dict[str, Any]:
         """One API call; retried on throttling, 5xx and connection failures with the same
         PayPal-Request-Id (so never doubled), within the retry budget."""
-        deadline = time.monotonic() + self._retry_budget
-        delay = 0.25
-        while True:
-            try:
-                return self._attempt(method, path, body, request_id)
-            except _Retryable as retryable:
-                pause = delay * (1 + random.random() / 2)  # noqa: S311 - jitter
-                if time.monotonic() + pause > deadline:
-                    raise retryable.error from None
-                time.sleep(pause)
-                delay *= 2
+        try:
+            return with_backoff(lambda: self._attempt(method, path, body, request_id), _Retryable, self._retry_budget)
+        except _Retryable as retryable:
+            raise retryable.error from None
 
     def _attempt(self, method: str, path: str, body: dict[str, Any] | None, request_id: str | None) -> dict[str, Any]:
         headers = {"Content-Type": "application/json", "Accept": "application/json", "Prefer": "return=representation"}

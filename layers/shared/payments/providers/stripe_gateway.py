@@ -4,9 +4,7 @@ an idempotency key on every call that creates or moves money."""
 from __future__ import annotations
 
 import functools
-import random
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ import stripe
 
 from payments.errors import ProviderFailure, ProviderRejected, ProviderUnavailable
 from payments.observability import logger
+from payments.retries import with_backoff
 from payments.secrets import resolve_secret
 from payments.settings import get_settings
 
@@ -36,9 +35,10 @@ class CheckoutSession:
         return self.status == "complete" and self.payment_status in ("paid", "no_payment_required")
 
 
-def _expandable_id(value: Any) -> str | None:
+def expandable_id(value: Any) -> str | None:
+    """An id Stripe may send as a string or, expanded, as the object itself."""
     if isinstance(value, Mapping):
-        return str(value.get("id"))
+        value = value.get("id")
     return str(value) if value else None
 
 
@@ -59,7 +59,7 @@ def checkout_session_from_dict(data: Mapping[str, Any]) -> CheckoutSession:
         url=data.get("url"),
         status=str(data.get("status")),
         payment_status=str(data.get("payment_status")),
-        payment_intent=_expandable_id(data.get("payment_intent")),
+        payment_intent=expandable_id(data.get("payment_intent")),
         ticket_id=int(ticket_ref) if ticket_ref and str(ticket_ref).isdigit() else None,
         amount_total=data.get("amount_total"),
         currency=data.get("currency"),
@@ -92,22 +92,6 @@ def _translated_errors(action: str) -> Iterator[None]:
         raise ProviderFailure() from None
 
 
-def _with_rate_limit_retries[T](call: Callable[[], T], budget_seconds: float) -> T:
-    """Stripe asks clients to back off on 429; the SDK itself retries only connection errors and 5xx.
-    Retries reuse the same idempotency key, so none of them can double an effect."""
-    deadline = time.monotonic() + budget_seconds
-    delay = 0.25
-    while True:
-        try:
-            return call()
-        except stripe.RateLimitError:
-            pause = delay * (1 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
-            if time.monotonic() + pause > deadline:
-                raise
-            time.sleep(pause)
-            delay *= 2
-
-
 class StripeGateway:
     def __init__(self, client: stripe.StripeClient, retry_budget_seconds: float = 6.0, automatic_payment_methods: bool = True) -> None:
         self._client = client
@@ -115,8 +99,9 @@ class StripeGateway:
         self._automatic_payment_methods = automatic_payment_methods
 
     def _call[T](self, action: str, call: Callable[[], T]) -> T:
+        # Stripe asks clients to back off on 429; the SDK itself retries only connection errors and 5xx.
         with _translated_errors(action):
-            return _with_rate_limit_retries(call, self._retry_budget)
+            return with_backoff(call, stripe.RateLimitError, self._retry_budget)
 
     # payment intents ---------------------------------------------------------------------------
     def create_payment_intent(
