@@ -41,15 +41,16 @@ LAZY = ("segno", "boto3", "pydantic", "aws_lambda_powertools.utilities.idempoten
 PROBE = r"""
 import json, sys, time
 start = time.perf_counter()
-import app
-from payments import dynamodb
+import app, re
+from payments import dynamodb, wiring
 dynamodb.get_client()
+# What the first request builds: the services the handler asks the wiring for, and their clients.
+for name in sorted(set(re.findall(r"wiring\.(\w+)\(", open(app.__file__).read()))):
+    getattr(wiring, name)()
 if "stripe" in sys.modules:
-    from payments.providers.stripe_gateway import get_stripe_client
-    get_stripe_client()
+    wiring.stripe_gateway()
 if "payments.providers.paypal_client" in sys.modules:
-    from payments.providers.paypal_client import get_paypal_client
-    get_paypal_client()
+    wiring.paypal_client()
 elapsed = time.perf_counter() - start
 import resource
 rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

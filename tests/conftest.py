@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pytest
@@ -39,37 +38,11 @@ os.environ.update(
 )
 
 
-def _container_caches() -> list[Any]:
-    from payments import dynamodb, idempotency, settings
-    from payments.domain import paypal_orders, stripe_payments, tickets
-    from payments.providers import paypal_client, stripe_gateway
-    from payments.repositories import wiring
-
-    return [
-        settings.get_settings,
-        dynamodb.get_client,
-        idempotency._persistence_layer,
-        wiring.get_ticket_repository,
-        wiring.get_webhook_event_repository,
-        wiring.get_stripe_object_repository,
-        wiring.get_paypal_object_repository,
-        paypal_orders.get_paypal_orders_service,
-        paypal_client.get_paypal_client,
-        tickets.get_ticket_service,
-        stripe_payments.get_stripe_payments_service,
-        stripe_gateway.get_stripe_client,
-        stripe_gateway.get_stripe_gateway,
-    ]
-
-
-# Captured once, before any test can monkeypatch one of them away.
-CONTAINER_CACHES = _container_caches()
-
-
 def clear_container_caches() -> None:
     """What a fresh Lambda container would start with."""
-    for cached in CONTAINER_CACHES:
-        cached.cache_clear()
+    from payments import wiring
+
+    wiring.reset()
 
 
 @pytest.fixture(scope="session")

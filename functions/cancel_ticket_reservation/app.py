@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from payments import wiring
 from payments.auth import caller_from_event
-from payments.domain.tickets import get_ticket_service
 from payments.http import Event, Response, api_handler, json_response, parse_body
 from payments.models.tickets import CancelRequest
 
@@ -12,5 +12,5 @@ from payments.models.tickets import CancelRequest
 def lambda_handler(event: Event, context: Any) -> Response:
     caller = caller_from_event(event)
     request = parse_body(event, CancelRequest)
-    get_ticket_service().cancel(caller, request)
+    wiring.ticket_service().cancel(caller, request)
     return json_response(200, {"detail": "Payment cancelled", "ticket_id": request.ticket_id})

@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from payments import wiring
 from payments.auth import caller_from_event, require_group
-from payments.domain.events import create_event
 from payments.http import Event, Response, api_handler, json_response, parse_body
 from payments.models.tickets import CreateEventRequest
 from payments.presenters import event_body
@@ -20,4 +20,4 @@ def lambda_handler(event: Event, context: Any) -> Response:
         CreateEventRequest,
         {"allowed_currencies": settings.allowed_currencies, "max_capacity": settings.max_event_capacity},
     )
-    return json_response(201, event_body(create_event(caller, request)))
+    return json_response(201, event_body(wiring.event_service().create(caller, request)))

@@ -2,8 +2,9 @@
 
 from typing import Any
 
+from payments import wiring
 from payments.auth import caller_from_event
-from payments.domain.tickets import CheckoutStarted, get_ticket_service
+from payments.domain.tickets import CheckoutStarted
 from payments.http import Event, Response, api_handler, json_response, parse_body
 from payments.models.tickets import PurchaseRequest
 from payments.presenters import ticket_with_qr
@@ -14,7 +15,7 @@ from payments.settings import get_settings
 def lambda_handler(event: Event, context: Any) -> Response:
     caller = caller_from_event(event)
     request = parse_body(event, PurchaseRequest, {"max_quantity": get_settings().max_tickets_per_order})
-    result = get_ticket_service().purchase(caller, request)
+    result = wiring.ticket_service().purchase(caller, request)
     if not isinstance(result, CheckoutStarted):
         return json_response(200, ticket_with_qr("Successfully purchased tickets", result))
     return json_response(

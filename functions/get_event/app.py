@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from payments import wiring
 from payments.auth import caller_from_event
-from payments.domain.events import get_event
 from payments.http import Event, Response, api_handler, json_response, parse_path
 from payments.models.tickets import EventPath
 from payments.presenters import event_body
@@ -13,4 +13,4 @@ from payments.presenters import event_body
 def lambda_handler(event: Event, context: Any) -> Response:
     caller_from_event(event)
     path = parse_path(event, EventPath)
-    return json_response(200, event_body(get_event(path.event_id)))
+    return json_response(200, event_body(wiring.event_service().get(path.event_id)))

@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from payments import wiring
 from payments.auth import caller_from_event
-from payments.domain.events import list_events
 from payments.http import Event, Response, api_handler, json_response, parse_query
 from payments.models.tickets import ListEventsQuery
 from payments.presenters import event_body
@@ -13,5 +13,5 @@ from payments.presenters import event_body
 def lambda_handler(event: Event, context: Any) -> Response:
     caller_from_event(event)
     query = parse_query(event, ListEventsQuery)
-    events, next_after = list_events(query.limit, query.after)
+    events, next_after = wiring.event_service().list(query.limit, query.after)
     return json_response(200, {"events": [event_body(item) for item in events], "next_after": next_after})

@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from payments import wiring
 from payments.auth import caller_from_event
-from payments.domain.paypal_orders import get_paypal_orders_service
 from payments.http import Event, Response, api_handler, json_response, parse_body
 from payments.models.paypal import OrderRequest
 
@@ -12,4 +12,4 @@ from payments.models.paypal import OrderRequest
 def lambda_handler(event: Event, context: Any) -> Response:
     caller = caller_from_event(event)
     request = parse_body(event, OrderRequest)
-    return json_response(200, get_paypal_orders_service().capture_order(caller, request))
+    return json_response(200, wiring.paypal_orders_service().capture_order(caller, request))

@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from payments import wiring
 from payments.auth import caller_from_event, require_group
-from payments.domain.paypal_orders import get_paypal_orders_service
 from payments.http import Event, Response, api_handler, header, json_response, parse_body
 from payments.models.paypal import RefundRequest
 from payments.settings import get_settings
@@ -17,4 +17,4 @@ def lambda_handler(event: Event, context: Any) -> Response:
     request = parse_body(
         event, RefundRequest, {"allowed_currencies": settings.paypal_currencies, "max_amount": settings.max_payment_amount}
     )
-    return json_response(200, get_paypal_orders_service().refund_payment(caller, request, header(event, "idempotency-key")))
+    return json_response(200, wiring.paypal_orders_service().refund_payment(caller, request, header(event, "idempotency-key")))

@@ -2,11 +2,11 @@
 
 from typing import Any
 
-from payments.domain.paypal_webhooks import handle_paypal_webhook
+from payments import wiring
 from payments.http import Event, Response, api_handler, headers, json_response, raw_body
 
 
 @api_handler
 def lambda_handler(event: Event, context: Any) -> Response:
-    result = handle_paypal_webhook(raw_body(event), headers(event))
+    result = wiring.paypal_webhooks().handle(raw_body(event), headers(event))
     return json_response(200, {"received": True, "event_id": result.event_id, "outcome": result.outcome})

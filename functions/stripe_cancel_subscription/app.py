@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from payments import wiring
 from payments.auth import caller_from_event
-from payments.domain.stripe_payments import get_stripe_payments_service
 from payments.http import Event, Response, api_handler, json_response, parse_body
 from payments.models.stripe import CancelSubscriptionRequest
 
@@ -12,4 +12,4 @@ from payments.models.stripe import CancelSubscriptionRequest
 def lambda_handler(event: Event, context: Any) -> Response:
     caller = caller_from_event(event)
     request = parse_body(event, CancelSubscriptionRequest)
-    return json_response(200, get_stripe_payments_service().cancel_subscription(caller, request))
+    return json_response(200, wiring.stripe_payments_service().cancel_subscription(caller, request))

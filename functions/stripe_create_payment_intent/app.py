@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from payments import wiring
 from payments.auth import caller_from_event
-from payments.domain.stripe_payments import get_stripe_payments_service
 from payments.http import Event, Response, api_handler, header, json_response, parse_body
 from payments.models.stripe import CreatePaymentIntentRequest
 from payments.settings import get_settings
@@ -16,4 +16,4 @@ def lambda_handler(event: Event, context: Any) -> Response:
     request = parse_body(
         event, CreatePaymentIntentRequest, {"allowed_currencies": settings.allowed_currencies, "max_amount": settings.max_payment_amount}
     )
-    return json_response(200, get_stripe_payments_service().create_payment_intent(caller, request, header(event, "idempotency-key")))
+    return json_response(200, wiring.stripe_payments_service().create_payment_intent(caller, request, header(event, "idempotency-key")))

@@ -3,13 +3,13 @@
 from dataclasses import asdict
 from typing import Any
 
-from payments.domain.tickets import get_ticket_service
+from payments import wiring
 from payments.observability import logger
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    report = get_ticket_service().sweep_expired()
+    report = wiring.ticket_service().sweep_expired()
     logger.info("Reservation sweep finished", extra=asdict(report))
     if report.failed:
         # A failed run shows in the function's Errors metric, which the sweep alarm watches.

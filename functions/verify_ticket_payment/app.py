@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from payments import wiring
 from payments.auth import caller_from_event
-from payments.domain.tickets import get_ticket_service
 from payments.http import Event, Response, api_handler, json_response, parse_body
 from payments.models.tickets import VerifyRequest
 from payments.presenters import ticket_with_qr
@@ -13,5 +13,5 @@ from payments.presenters import ticket_with_qr
 def lambda_handler(event: Event, context: Any) -> Response:
     caller = caller_from_event(event)
     request = parse_body(event, VerifyRequest)
-    ticket = get_ticket_service().verify(caller, request)
+    ticket = wiring.ticket_service().verify(caller, request)
     return json_response(200, ticket_with_qr("Payment successful", ticket))

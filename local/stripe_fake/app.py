@@ -26,6 +26,7 @@ from local.webhook_delivery import WebhookSender
 FIXTURES: dict[str, dict[str, Any]] = json.loads((Path(__file__).with_name("fixtures3.json")).read_text())["resources"]
 CHECKOUT_MIN_EXPIRY = 1800
 CHECKOUT_MAX_EXPIRY = 86400
+IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 
 
 class StripeError(Exception):
@@ -96,6 +97,8 @@ class StripeFake:
                 Rule("/v1/payment_intents/<pid>/confirm", methods=["POST"], endpoint="confirm_payment_intent"),
                 Rule("/v1/payment_intents/<pid>/cancel", methods=["POST"], endpoint="cancel_payment_intent"),
                 Rule("/v1/refunds", methods=["POST"], endpoint="create_refund"),
+                Rule("/v1/refunds", methods=["GET"], endpoint="list_refunds"),
+                Rule("/v1/disputes", methods=["GET"], endpoint="list_disputes"),
                 Rule("/v1/customers", methods=["POST"], endpoint="create_customer"),
                 Rule("/v1/customers/<cid>", methods=["GET"], endpoint="get_customer"),
                 Rule("/v1/prices", methods=["POST"], endpoint="create_price"),
@@ -123,13 +126,19 @@ class StripeFake:
             self.prices: dict[str, dict[str, Any]] = {}
             self.subscriptions: dict[str, dict[str, Any]] = {}
             self.invoices: dict[str, dict[str, Any]] = {}
+            self.disputes: dict[str, dict[str, Any]] = {}
+            # Seconds added to the wall clock: tests move Stripe's time forward (key windows, expiry).
+            self.clock_offset = 0.0
             # A recurring price to subscribe to, as a dashboard-made product would give.
             self.add_price("price_local_monthly", unit_amount=2000, currency="usd", interval="month")
             self.events: list[dict[str, Any]] = []
             self.requests: list[tuple[str, str, str | None]] = []  # method, path, idempotency key
-            self._idempotent: dict[tuple[str, str], tuple[str, int, dict[str, Any]]] = {}
+            self._idempotent: dict[tuple[str, str], tuple[float, str, int, dict[str, Any]]] = {}
             self._failures: list[dict[str, Any]] = []
             self._delays: list[tuple[str, float]] = []
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
 
     def fail_next(
         self,
@@ -214,8 +223,10 @@ class StripeFake:
                     response.headers["Stripe-Should-Retry"] = "false" if failure.status == 429 else "true"
                 return response
             fingerprint = json.dumps(params, sort_keys=True)
-            if key and request.method == "POST" and (request.path, key) in self._idempotent:
-                seen_fingerprint, status, body = self._idempotent[(request.path, key)]
+            seen = self._idempotent.get((request.path, key or "")) if key and request.method == "POST" else None
+            # Stripe keeps an idempotency key for 24 hours; after that the same key is a new request.
+            if seen is not None and self.now() - seen[0] < IDEMPOTENCY_WINDOW_SECONDS:
+                _, seen_fingerprint, status, body = seen
                 if seen_fingerprint != fingerprint:
                     error = StripeError(
                         400,
@@ -230,7 +241,7 @@ class StripeFake:
             except StripeError as error:
                 status, body = error.status, error.body()
             if key and request.method == "POST":
-                self._idempotent[(request.path, key)] = (fingerprint, status, body)
+                self._idempotent[(request.path, key)] = (self.now(), fingerprint, status, body)
         return self._json(status, body)
 
     def _take_failure(self, path: str) -> StripeError | None:
@@ -255,7 +266,7 @@ class StripeFake:
             "event",
             id=_id("evt"),
             type=event_type,
-            created=int(time.time()),
+            created=int(self.now()),
             api_version="2025-10-29.clover",
             data={"object": copy.deepcopy(obj)},
             livemode=False,
@@ -308,7 +319,7 @@ class StripeFake:
                 )
             currency = price["currency"].lower()
             total += unit_amount * quantity
-        now = int(time.time())
+        now = int(self.now())
         expires_at = _int_param(params, "expires_at", required=False) or now + CHECKOUT_MAX_EXPIRY
         if not now + CHECKOUT_MIN_EXPIRY <= expires_at <= now + CHECKOUT_MAX_EXPIRY:
             raise StripeError(
@@ -349,11 +360,32 @@ class StripeFake:
 
     @staticmethod
     def _list(url: str, objects: Iterable[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
-        """Stripe's list envelope, newest first, filtered by ``created[gte]`` and cut at ``limit``."""
+        """Stripe's list envelope, newest first, filtered by ``created[gte]``, continued after
+        ``starting_after`` and cut at ``limit``."""
         since = int((params.get("created") or {}).get("gte", 0))
         limit = int(params.get("limit", 10))
-        matching = sorted((obj for obj in objects if obj["created"] >= since), key=lambda obj: obj["created"], reverse=True)
+        if not 1 <= limit <= 100:
+            raise StripeError(400, "invalid_request_error", "This value must be between 1 and 100.", "parameter_invalid_integer", "limit")
+        listed = list(objects)
+        order = {obj["id"]: index for index, obj in enumerate(listed)}  # creation order breaks ties in `created`
+        matching = sorted(
+            (obj for obj in listed if obj["created"] >= since), key=lambda obj: (obj["created"], order[obj["id"]]), reverse=True
+        )
+        after = params.get("starting_after")
+        if after:
+            ids = [obj["id"] for obj in matching]
+            if after not in ids:
+                raise StripeError(400, "invalid_request_error", f"No such object: '{after}'", "resource_missing", "starting_after")
+            matching = matching[ids.index(after) + 1 :]
         return {"object": "list", "url": url, "has_more": len(matching) > limit, "data": matching[:limit]}
+
+    def _list_refunds(self, params: dict[str, Any]) -> dict[str, Any]:
+        intent = params.get("payment_intent")
+        refunds = (refund for refund in self.refunds.values() if intent is None or refund["payment_intent"] == intent)
+        return self._list("/v1/refunds", refunds, params)
+
+    def _list_disputes(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._list("/v1/disputes", self.disputes.values(), params)
 
     def _list_checkout_sessions(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._list("/v1/checkout/sessions", (self._public(session) for session in self.sessions.values()), params)
@@ -379,13 +411,13 @@ class StripeFake:
                 'Only Checkout Sessions with a status in ["open"] can be expired.',
                 "checkout_session_not_open",
             )
-        session["status"] = "expired"
+        session.update(status="expired", url=None)
         self._emit("checkout.session.expired", self._public(session))
         return self._public(session)
 
     def expire_due_sessions(self, now: float | None = None) -> list[str]:
         """Stripe expires open sessions at their ``expires_at`` and sends ``checkout.session.expired``."""
-        moment = time.time() if now is None else now
+        moment = self.now() if now is None else now
         with self._lock:
             due = [sid for sid, session in self.sessions.items() if session["status"] == "open" and session["expires_at"] <= moment]
             for sid in due:
@@ -404,7 +436,7 @@ class StripeFake:
             amount_received=session["amount_total"] if paid else 0,
             currency=session["currency"],
             status="succeeded" if paid else "processing",
-            created=int(time.time()),
+            created=int(self.now()),
             canceled_at=None,
             client_secret=None,
             last_payment_error=None,
@@ -414,7 +446,7 @@ class StripeFake:
         )
         intent["client_secret"] = f"{intent['id']}_secret_{secrets.token_hex(12)}"
         self.payment_intents[intent["id"]] = intent
-        session.update(status="complete", payment_status="paid" if paid else "unpaid", payment_intent=intent["id"])
+        session.update(status="complete", payment_status="paid" if paid else "unpaid", payment_intent=intent["id"], url=None)
         return self._emit("checkout.session.completed", self._public(session))
 
     def _create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -422,42 +454,121 @@ class StripeFake:
         intent = self.payment_intents.get(str(pid))
         if intent is None:
             raise StripeError(400, "invalid_request_error", f"No such payment_intent: '{pid}'", "resource_missing", "payment_intent")
-        refunded = sum(r["amount"] for r in self.refunds.values() if r["payment_intent"] == pid)
-        amount = _int_param(params, "amount", required=False) or intent["amount_received"] - refunded
-        if amount <= 0 or refunded + amount > intent["amount_received"]:
+        return self._refund(intent, _int_param(params, "amount", required=False), params.get("reason"), params.get("metadata") or {})
+
+    def _refund(self, intent: dict[str, Any], amount: int | None, reason: str | None, metadata: dict[str, Any]) -> dict[str, Any]:
+        if intent["status"] != "succeeded":
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund.",
+                "charge_not_refundable",
+            )
+        if any(dispute["payment_intent"] == intent["id"] for dispute in self.disputes.values()):
+            raise StripeError(400, "invalid_request_error", f"Charge {intent['latest_charge']} has been charged back.", "charge_disputed")
+        refunded = self.refunded_amount(intent["id"])
+        amount = intent["amount_received"] - refunded if amount is None else amount
+        if refunded >= intent["amount_received"]:
             raise StripeError(
                 400, "invalid_request_error", f"Charge {intent['latest_charge']} has already been refunded.", "charge_already_refunded"
+            )
+        if amount <= 0 or refunded + amount > intent["amount_received"]:
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({intent['amount_received'] - refunded})",
+                "amount_too_large",
+                "amount",
             )
         refund = from_fixture(
             "refund",
             id=_id("re"),
             amount=amount,
             charge=intent["latest_charge"],
-            payment_intent=pid,
+            payment_intent=intent["id"],
             currency=intent["currency"],
-            created=int(time.time()),
+            created=int(self.now()),
             status="succeeded",
-            reason=params.get("reason"),
-            metadata=params.get("metadata") or {},
+            reason=reason,
+            metadata=metadata,
         )
         self.refunds[refund["id"]] = refund
-        charge = from_fixture(
+        self._emit("charge.refunded", self._charge(intent))
+        return refund
+
+    def refunded_amount(self, pid: str) -> int:
+        return sum(
+            refund["amount"] for refund in self.refunds.values() if refund["payment_intent"] == pid and refund["status"] == "succeeded"
+        )
+
+    def _charge(self, intent: dict[str, Any]) -> dict[str, Any]:
+        refunded = self.refunded_amount(intent["id"])
+        return from_fixture(
             "charge",
             id=intent["latest_charge"],
             amount=intent["amount"],
             amount_captured=intent["amount_received"],
-            amount_refunded=refunded + amount,
-            refunded=refunded + amount >= intent["amount_received"],
-            payment_intent=pid,
+            amount_refunded=refunded,
+            refunded=refunded >= intent["amount_received"],
+            payment_intent=intent["id"],
             currency=intent["currency"],
             created=intent["created"],
             status="succeeded",
             captured=True,
             paid=True,
+            disputed=any(dispute["payment_intent"] == intent["id"] for dispute in self.disputes.values()),
             metadata=intent["metadata"],
         )
-        self._emit("charge.refunded", charge)
-        return refund
+
+    # what happens at Stripe without our API: the Dashboard, the customer's bank ----------------
+    def dashboard_refund(self, pid: str, amount: int | None = None) -> dict[str, Any]:
+        """Someone refunds the payment in the Stripe Dashboard."""
+        with self._lock:
+            return self._refund(self._intent(pid), amount, "requested_by_customer", {})
+
+    def open_dispute(self, pid: str) -> dict[str, Any]:
+        """The customer's bank disputes the charge: Stripe takes the money back until it is decided."""
+        with self._lock:
+            intent = self._intent(pid)
+            dispute = from_fixture(
+                "dispute",
+                id=_id("dp"),
+                amount=intent["amount_received"] - self.refunded_amount(pid),
+                charge=intent["latest_charge"],
+                payment_intent=pid,
+                currency=intent["currency"],
+                created=int(self.now()),
+                status="needs_response",
+                is_charge_refundable=False,
+                metadata={},
+            )
+            self.disputes[dispute["id"]] = dispute
+            self._emit("charge.dispute.created", dispute)
+            return dispute
+
+    def close_dispute(self, dispute_id: str, won: bool) -> dict[str, Any]:
+        with self._lock:
+            dispute = self.disputes[dispute_id]
+            dispute["status"] = "won" if won else "lost"
+            self._emit("charge.dispute.closed", dispute)
+            return dispute
+
+    def settle_async_payment(self, sid: str, succeeded: bool) -> dict[str, Any]:
+        """A delayed payment method (a bank debit) of a completed session settles, days later."""
+        with self._lock:
+            session = self._session(sid)
+            if session["status"] != "complete" or session["payment_status"] != "unpaid":
+                raise StripeError(400, "invalid_request_error", "This Checkout Session has no payment processing.")
+            intent = self._intent(str(session["payment_intent"]))
+            if succeeded:
+                intent.update(status="succeeded", amount_received=intent["amount"])
+                session["payment_status"] = "paid"
+                return self._emit("checkout.session.async_payment_succeeded", self._public(session))
+            intent.update(
+                status="requires_payment_method",
+                last_payment_error={"type": "card_error", "code": "payment_method_provider_decline", "message": "The debit failed."},
+            )
+            return self._emit("checkout.session.async_payment_failed", self._public(session))
 
     # payment intents -------------------------------------------------------------------------
     MINIMUM_AMOUNTS: ClassVar[dict[str, int]] = {"usd": 50, "eur": 50, "gbp": 30, "jpy": 50, "kwd": 200}
@@ -486,7 +597,7 @@ class StripeFake:
             amount_received=0,
             currency=currency,
             status="requires_payment_method",
-            created=int(time.time()),
+            created=int(self.now()),
             canceled_at=None,
             cancellation_reason=None,
             customer=params.get("customer"),
@@ -572,7 +683,7 @@ class StripeFake:
             )
         intent.update(
             status="canceled",
-            canceled_at=int(time.time()),
+            canceled_at=int(self.now()),
             cancellation_reason=params.get("cancellation_reason") or "requested_by_customer",
         )
         self._emit("payment_intent.canceled", intent)
@@ -595,7 +706,7 @@ class StripeFake:
             name=params.get("name"),
             description=params.get("description"),
             metadata=params.get("metadata") or {},
-            created=int(time.time()),
+            created=int(self.now()),
             balance=0,
             delinquent=False,
             discount=None,
@@ -621,7 +732,7 @@ class StripeFake:
             unit_amount_decimal=str(unit_amount),
             currency=currency,
             recurring={"interval": interval, "interval_count": 1, "meter": None, "usage_type": "licensed", "trial_period_days": None},
-            created=int(time.time()),
+            created=int(self.now()),
             type="recurring",
             transform_quantity=None,
         )
@@ -649,7 +760,7 @@ class StripeFake:
         if price_id not in self.prices:
             raise StripeError(400, "invalid_request_error", f"No such price: '{price_id}'", "resource_missing", "items[0][price]")
         price = self.prices[price_id]
-        now = int(time.time())
+        now = int(self.now())
         period_end = now + {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}[price["recurring"]["interval"]]
         sub_id = _id("sub")
         invoice = from_fixture(
@@ -730,7 +841,7 @@ class StripeFake:
                 f"A canceled subscription can only update its cancellation_details and metadata. ({sub_id})",
                 "resource_missing",
             )
-        now = int(time.time())
+        now = int(self.now())
         subscription.update(status="canceled", canceled_at=now, ended_at=now)
         self._emit("customer.subscription.deleted", subscription)
         return subscription

@@ -223,9 +223,9 @@ def test_another_users_order_is_403_and_unknown_is_404(dynamodb, paypal_fake, fu
 
 # webhook ----------------------------------------------------------------------------------------------
 def capture_record(dynamodb, capture_id):
-    from payments.repositories.wiring import get_paypal_object_repository
+    from payments import wiring
 
-    return get_paypal_object_repository().get("capture", capture_id)
+    return wiring.paypal_objects().get("capture", capture_id)
 
 
 def test_signed_events_are_applied_once(dynamodb, paypal_fake):
@@ -234,9 +234,9 @@ def test_signed_events_are_applied_once(dynamodb, paypal_fake):
     approved = paypal_fake.events[-1]
     assert deliver_paypal_webhook(paypal_fake, approved).body["outcome"] == "applied"
     assert deliver_paypal_webhook(paypal_fake, approved).body["outcome"] == "duplicate"
-    from payments.repositories.wiring import get_paypal_object_repository
+    from payments import wiring
 
-    assert get_paypal_object_repository().get("order", order_id)["status"] == "APPROVED"
+    assert wiring.paypal_objects().get("order", order_id)["status"] == "APPROVED"
 
 
 def test_a_capture_webhook_overtaking_the_capture_call_records_it_for_the_orders_owner(dynamodb, paypal_fake):
@@ -294,11 +294,11 @@ def test_missing_signature_headers_are_400(dynamodb, paypal_fake):
 def test_the_certificate_url_check():
     from payments.domain.paypal_webhooks import trusted_cert_url
 
-    assert trusted_cert_url("https://api.paypal.com/v1/notifications/certs/CERT-1")
-    assert trusted_cert_url("https://api.sandbox.paypal.com/v1/notifications/certs/CERT-1")
-    assert not trusted_cert_url("http://api.paypal.com/v1/notifications/certs/CERT-1")
-    assert not trusted_cert_url("https://api.paypal.com.evil.example/cert")
-    assert not trusted_cert_url("https://evilpaypal.com/cert")
+    assert trusted_cert_url("https://api.paypal.com/v1/notifications/certs/CERT-1", "https://api-m.sandbox.paypal.com")
+    assert trusted_cert_url("https://api.sandbox.paypal.com/v1/notifications/certs/CERT-1", "https://api-m.sandbox.paypal.com")
+    assert not trusted_cert_url("http://api.paypal.com/v1/notifications/certs/CERT-1", "https://api-m.sandbox.paypal.com")
+    assert not trusted_cert_url("https://api.paypal.com.evil.example/cert", "https://api-m.sandbox.paypal.com")
+    assert not trusted_cert_url("https://evilpaypal.com/cert", "https://api-m.sandbox.paypal.com")
 
 
 # every exchange against PayPal's descriptions --------------------------------------------------------

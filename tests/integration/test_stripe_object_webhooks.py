@@ -7,9 +7,9 @@ from tests.support.flows import deliver_webhook, stripe_call
 
 
 def record(kind, object_id):
-    from payments.repositories.wiring import get_stripe_object_repository
+    from payments import wiring
 
-    return get_stripe_object_repository().get(kind, object_id)
+    return wiring.stripe_objects().get(kind, object_id)
 
 
 def events_of(fake, event_type):

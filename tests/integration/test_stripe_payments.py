@@ -118,7 +118,7 @@ def test_a_duplicate_while_the_first_is_running_is_409_with_retry_after(dynamodb
     monkeypatch.setattr(dynamodb_module, "get_client", lambda: serialised)
     from payments import idempotency
 
-    idempotency._persistence_layer.cache_clear()  # rebuilt on the serialised client
+    idempotency.persistence_layer.cache_clear()  # rebuilt on the serialised client
     stripe_fake.delay_next("/v1/payment_intents", 1.0)
     with ThreadPoolExecutor(max_workers=2) as pool:
         slow = pool.submit(create_intent, 10, "usd", "user-alice", "order-44")

@@ -11,9 +11,9 @@ from tests.support.lambdas import api_event, invoke
 
 
 def ticket_status(ticket_id):
-    from payments.repositories.wiring import get_ticket_repository
+    from payments import wiring
 
-    return get_ticket_repository().get_ticket(ticket_id).status
+    return wiring.ticket_repository().get_ticket(ticket_id).status
 
 
 def test_completed_checkout_pays_the_ticket_without_verify(dynamodb, stripe_fake):
@@ -91,20 +91,18 @@ def test_expired_checkout_releases_the_reservation(dynamodb, stripe_fake):
 def test_async_payment_waits_for_its_outcome(dynamodb, stripe_fake):
     _, body = reserved_checkout(stripe_fake)
     completed = stripe_fake.complete_session(body["session_id"], paid=False)
-    assert deliver_webhook(completed).body["outcome"] == "ignored"
-    assert ticket_status(body["ticket_id"]) == "reserved"
+    assert deliver_webhook(completed).body["outcome"] == "processing"
+    assert ticket_status(body["ticket_id"]) == "processing"
     # Then the bank transfer clears
-    stripe_fake.sessions[body["session_id"]]["payment_status"] = "paid"
-    succeeded = dict(completed, id="evt_async_ok", type="checkout.session.async_payment_succeeded")
-    succeeded["data"] = {"object": stripe_fake._public(stripe_fake.sessions[body["session_id"]])}
+    succeeded = stripe_fake.settle_async_payment(body["session_id"], succeeded=True)
     assert deliver_webhook(succeeded).body["outcome"] == "paid"
     assert ticket_status(body["ticket_id"]) == "paid"
 
 
 def test_async_payment_failure_releases_the_seats(dynamodb, stripe_fake):
     event_id, body = reserved_checkout(stripe_fake, quantity=2, capacity=5)
-    completed = stripe_fake.complete_session(body["session_id"], paid=False)
-    failed = dict(completed, id="evt_async_failed", type="checkout.session.async_payment_failed")
+    deliver_webhook(stripe_fake.complete_session(body["session_id"], paid=False))
+    failed = stripe_fake.settle_async_payment(body["session_id"], succeeded=False)
     assert deliver_webhook(failed).body["outcome"] == "released"
     assert ticket_status(body["ticket_id"]) == "cancelled"
     assert get_event(event_id)["available"] == 5
@@ -116,23 +114,24 @@ def test_other_event_types_are_acknowledged_and_ignored(dynamodb, stripe_fake):
     assert (result.status, result.body["outcome"]) == (200, "ignored")
 
 
-def test_a_failing_handler_does_not_mark_the_event_processed(dynamodb, stripe_fake, monkeypatch):
-    # Given the database fails while the ticket is being paid
+@pytest.mark.parametrize("failure", [RuntimeError("DynamoDB unavailable"), KeyError("a bug"), TypeError("a bug"), ValueError("a bug")])
+def test_a_failing_handler_does_not_mark_the_event_processed(dynamodb, stripe_fake, monkeypatch, failure):
+    # Given the database fails, or a bug raises, while the ticket is being paid
     _, body = reserved_checkout(stripe_fake)
     event = pay(stripe_fake, body["session_id"])
     from payments.repositories.tickets import TicketRepository
 
-    original = TicketRepository.mark_paid
+    original = TicketRepository.apply
 
     def broken(*args, **kwargs):
-        raise RuntimeError("DynamoDB unavailable")
+        raise failure
 
-    monkeypatch.setattr(TicketRepository, "mark_paid", broken)
+    monkeypatch.setattr(TicketRepository, "apply", broken)
     # When Stripe delivers the event, the answer is a 5xx so that Stripe retries
     assert deliver_webhook(event).status == 500
     assert items_with_prefix(dynamodb, PAYMENTS, "WEBHOOK#") == []
     # And the retry, once the database is back, pays the ticket
-    monkeypatch.setattr(TicketRepository, "mark_paid", original)
+    monkeypatch.setattr(TicketRepository, "apply", original)
     assert deliver_webhook(event).body["outcome"] == "paid"
     assert ticket_status(body["ticket_id"]) == "paid"
 

@@ -11,21 +11,25 @@ from tests.support.lambdas import LambdaContext, load_module, sample_event
 @pytest.fixture
 def later(dynamodb, stripe_fake, monkeypatch):
     """The sweep function as it runs an hour from now."""
+    from payments import wiring
     from payments.domain.tickets import TicketService
-    from payments.providers.stripe_gateway import get_stripe_gateway
-    from payments.repositories.wiring import get_ticket_repository
     from payments.settings import get_settings
 
-    service = TicketService(get_ticket_repository(), get_stripe_gateway, get_settings(), clock=lambda: time.time() + 3600)
+    service = TicketService(wiring.ticket_repository(), wiring.stripe_gateway, get_settings(), clock=lambda: time.time() + 3600)
     module = load_module("sweep_reservations")
-    monkeypatch.setattr(module, "get_ticket_service", lambda: service)
-    return lambda: module.lambda_handler(sample_event("sweep_reservations"), LambdaContext())
+
+    def run():
+        with monkeypatch.context() as patch:
+            patch.setattr(wiring, "ticket_service", lambda: service)
+            return module.lambda_handler(sample_event("sweep_reservations"), LambdaContext())
+
+    return run
 
 
 def ticket(ticket_id):
-    from payments.repositories.wiring import get_ticket_repository
+    from payments import wiring
 
-    return get_ticket_repository().get_ticket(ticket_id)
+    return wiring.ticket_repository().get_ticket(ticket_id)
 
 
 def test_nothing_is_released_before_its_expiry(dynamodb, stripe_fake):

@@ -12,21 +12,19 @@ from tests.support.flows import buy, create_event, deliver_webhook, get_event, p
 @pytest.fixture
 def serialised(dynamodb, monkeypatch):
     """Each DynamoDB request atomic, as in AWS (moto itself does not lock)."""
-    from payments.repositories import wiring
+    from payments import dynamodb as layer_dynamodb
+    from payments import wiring
 
-    monkeypatch.setattr(wiring, "get_client", lambda: SerialisedClient(dynamodb))
-    wiring.get_ticket_repository.cache_clear()
-    wiring.get_webhook_event_repository.cache_clear()
-    from payments.domain import tickets
-
-    tickets.get_ticket_service.cache_clear()
+    serialised_client = SerialisedClient(dynamodb)
+    wiring.reset()
+    monkeypatch.setattr(layer_dynamodb, "get_client", lambda: serialised_client)
     return dynamodb
 
 
 def ticket(ticket_id):
-    from payments.repositories.wiring import get_ticket_repository
+    from payments import wiring
 
-    return get_ticket_repository().get_ticket(ticket_id)
+    return wiring.ticket_repository().get_ticket(ticket_id)
 
 
 def expired_event_for(fake, session_id):
@@ -101,7 +99,7 @@ def test_a_payment_after_release_into_a_sold_out_event_is_refunded_and_recorded(
     assert "refunded" in result.body["error"]
     # And a redelivery refunds nothing twice
     completed_again = dict(completed, id="evt_redelivered")
-    assert deliver_webhook(completed_again).body["outcome"] == "refunded"
+    assert deliver_webhook(completed_again).body["outcome"] == "already_refunded"
     assert len([r for r in stripe_fake.refunds.values() if r["payment_intent"] == intent]) == 1
 
 

@@ -92,14 +92,14 @@ def test_another_tickets_session_is_refused(dynamodb, stripe_fake):
 def test_a_session_unknown_to_stripe_is_404(dynamodb, stripe_fake):
     # A reservation whose session was never attached (a crash between the two writes)
     _, body = reserved_checkout(stripe_fake)
-    from payments.repositories.wiring import get_ticket_repository
+    from payments import wiring
 
     dynamodb.update_item(
         TableName="test-tickets",
         Key={"pk": {"S": f"TICKET#{body['ticket_id']}"}, "sk": {"S": "TICKET"}},
         UpdateExpression="REMOVE session_id",
     )
-    assert get_ticket_repository().get_ticket(body["ticket_id"]).session_id is None
+    assert wiring.ticket_repository().get_ticket(body["ticket_id"]).session_id is None
     result = verify("cs_test_doesnotexist", body["ticket_id"])
     assert (result.status, result.body) == (404, {"error": "Payment not found"})
 

@@ -22,9 +22,10 @@ class LambdaContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:test-function"
     aws_request_id: str = "00000000-0000-4000-8000-000000000000"
+    remaining_millis: int = 20_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 20_000
+        return self.remaining_millis
 
 
 @functools.cache

@@ -7,13 +7,15 @@ convenience this package does not use. The few attribute types the items hold ar
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore.config import Config
 
+from payments.errors import Busy
+from payments.retries import with_backoff
 from payments.settings import get_settings
 from payments.snapstart import before_snapshot
 
@@ -91,6 +93,72 @@ def cancellation_reasons(error: Exception) -> list[str]:
     """The per-item codes of a cancelled transaction ("None" for items that passed)."""
     reasons = getattr(error, "response", {}).get("CancellationReasons") or []
     return [reason.get("Code", "None") for reason in reasons]
+
+
+# A cancelled transaction's per-item reasons that a later attempt can get past (DynamoDB's own advice
+# for TransactionConflict and throttling is to retry with backoff).
+CONTENTION_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+# Error codes that mean DynamoDB could not take the request now; botocore has already retried them.
+UNAVAILABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+    }
+)
+# How long a write keeps retrying contention before the caller is told to retry (503).
+CONTENTION_BUDGET_SECONDS = 2.0
+
+
+def error_code(error: Exception) -> str | None:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    return str(code) if code else None
+
+
+def is_contention(error: Exception) -> bool:
+    """A write that failed because of other writers or throttling, not because its conditions failed."""
+    if error_code(error) == "TransactionConflictException":
+        return True
+    if error_code(error) != "TransactionCanceledException":
+        return False
+    reasons = set(cancellation_reasons(error))
+    return bool(reasons & CONTENTION_REASONS) and "ConditionalCheckFailed" not in reasons
+
+
+def is_unavailable(error: Exception) -> bool:
+    """DynamoDB unreachable, failing or throttling past botocore's own retries: a 503, not our bug."""
+    from botocore.exceptions import ConnectionError as BotocoreConnectionError
+    from botocore.exceptions import ReadTimeoutError
+
+    if isinstance(error, BotocoreConnectionError | ReadTimeoutError):
+        return True
+    return error_code(error) in UNAVAILABLE_CODES or is_contention(error)
+
+
+class _Contended(Exception):
+    pass
+
+
+def write_with_retry[T](call: Callable[[], T], budget_seconds: float = CONTENTION_BUDGET_SECONDS) -> T:
+    """``call()`` retried with jittered backoff while it meets contention; ``Busy`` (503 with
+    Retry-After) once the budget is spent. Conditions that fail are the caller's to read."""
+
+    def attempt() -> T:
+        try:
+            return call()
+        except Exception as error:
+            if is_contention(error):
+                raise _Contended() from error
+            raise
+
+    try:
+        return with_backoff(attempt, _Contended, budget_seconds)
+    except _Contended:
+        raise Busy() from None
 
 
 before_snapshot(get_client)

@@ -46,6 +46,25 @@ class Conflict(ApiError):
     public_message = "Conflict"
 
 
+class Busy(ApiError):
+    """Contention or throttling outlasted our retries: the caller may simply retry."""
+
+    status_code = 503
+    public_message = "Too many requests for the same item right now; please retry"
+
+    def __init__(self, message: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message, {"Retry-After": str(retry_after)})
+
+
+class NotApplicable(BadRequest):
+    """A provider's fact that cannot apply to our records (another ticket's session, a wrong amount):
+    a permanent rejection, acknowledged to a webhook and logged for a person."""
+
+
+class UnknownObject(NotFound):
+    """A provider's object that no record of ours refers to: a permanent rejection for a webhook."""
+
+
 class Unprocessable(ApiError):
     status_code = 422
     public_message = "Unprocessable request"

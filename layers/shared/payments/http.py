@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 
 from payments.context import current_lambda_context
+from payments.dynamodb import is_unavailable
 from payments.errors import ApiError, BadRequest, PayloadTooLarge
 from payments.models.common import Context, RequestModel, validate
 from payments.observability import logger
@@ -108,7 +109,10 @@ def api_handler(handler: Handler) -> Handler:
             else:
                 logger.info("Request refused", extra={"status": error.status_code, "reason": error.message})
             return error_response(error.status_code, error.message, error.headers)
-        except Exception:
+        except Exception as error:
+            if is_unavailable(error):
+                logger.exception("DynamoDB unavailable")
+                return error_response(503, "The service is busy; please retry shortly", {"Retry-After": "2"})
             logger.exception("Unhandled error")
             return error_response(500, "Internal server error")
 

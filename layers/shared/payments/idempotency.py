@@ -30,7 +30,7 @@ def provider_key(caller: Caller, operation: str, client_key: str | None) -> str:
 
 
 @functools.cache
-def _persistence_layer() -> Any:
+def persistence_layer() -> Any:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     from payments.dynamodb import get_client
@@ -66,7 +66,7 @@ def run_once(
         config.register_lambda_context(context)
     key = provider_key(caller, operation, client_key)
 
-    @idempotent_function(data_keyword_argument="request", persistence_store=_persistence_layer(), config=config, key_prefix=operation)  # type: ignore[untyped-decorator]
+    @idempotent_function(data_keyword_argument="request", persistence_store=persistence_layer(), config=config, key_prefix=operation)  # type: ignore[untyped-decorator]
     def run(request: dict[str, Any]) -> dict[str, Any]:
         return compute(key)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments.repositories.tickets import Event, Ticket
+from payments.domain.lifecycle import Event, Ticket
 
 
 def ticket_with_qr(detail: str, ticket: Ticket) -> dict[str, Any]:

@@ -5,34 +5,35 @@ from __future__ import annotations
 import time
 
 from payments.auth import Caller
+from payments.domain.lifecycle import Event
 from payments.errors import NotFound
 from payments.models.tickets import CreateEventRequest
-from payments.repositories.tickets import Event
-from payments.repositories.wiring import get_ticket_repository
+from payments.repositories.tickets import TicketRepository
 
 
-def create_event(caller: Caller, request: CreateEventRequest) -> Event:
-    repository = get_ticket_repository()
-    event = Event(
-        event_id=repository.next_id("event"),
-        name=request.name,
-        price=request.price,
-        currency=request.currency,
-        capacity=request.capacity,
-        available=request.capacity,
-        created_by=caller.user_id,
-        created_at=int(time.time()),
-    )
-    repository.put_event(event)
-    return event
+class EventService:
+    def __init__(self, repository: TicketRepository) -> None:
+        self._repository = repository
 
+    def create(self, caller: Caller, request: CreateEventRequest) -> Event:
+        event = Event(
+            event_id=self._repository.next_id("event"),
+            name=request.name,
+            price=request.price,
+            currency=request.currency,
+            capacity=request.capacity,
+            available=request.capacity,
+            created_by=caller.user_id,
+            created_at=int(time.time()),
+        )
+        self._repository.put_event(event)
+        return event
 
-def get_event(event_id: int) -> Event:
-    event = get_ticket_repository().get_event(event_id)
-    if event is None:
-        raise NotFound("Event not found")
-    return event
+    def get(self, event_id: int) -> Event:
+        event = self._repository.get_event(event_id)
+        if event is None:
+            raise NotFound("Event not found")
+        return event
 
-
-def list_events(limit: int, after: int | None) -> tuple[list[Event], int | None]:
-    return get_ticket_repository().list_events(limit, after)
+    def list(self, limit: int, after: int | None) -> tuple[list[Event], int | None]:
+        return self._repository.list_events(limit, after)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,11 +14,10 @@ from payments.idempotency import run_once
 from payments.models.common import payload
 from payments.models.paypal import CreateOrderRequest, OrderRequest, RefundRequest
 from payments.observability import audit
-from payments.providers.paypal_client import PayPalClient, get_paypal_client
+from payments.providers.paypal_client import PayPalClient
 from payments.providers.paypal_objects import capture_state, first_capture, minor_units, paypal_value
 from payments.repositories.provider_objects import CAPTURE, ORDER, ProviderObjectRepository
-from payments.repositories.wiring import get_paypal_object_repository
-from payments.settings import Settings, get_settings
+from payments.settings import Settings
 
 APPROVAL_RELS = ("payer-action", "approve")
 
@@ -155,8 +153,3 @@ class PayPalOrdersService:
             }
 
         return run_once(caller, f"paypal-refund-{request.capture_id}", client_key, payload(request), refund_once)
-
-
-@functools.cache
-def get_paypal_orders_service() -> PayPalOrdersService:
-    return PayPalOrdersService(get_paypal_client, get_paypal_object_repository(), get_settings())

@@ -9,15 +9,14 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from payments.domain.webhooks import WebhookResult, apply_once, parse_event
+from payments.domain.webhooks import Handler, WebhookLedger, WebhookResult, parse_event
 from payments.errors import BadRequest
 from payments.observability import audit
-from payments.providers.paypal_client import get_paypal_client
+from payments.providers.paypal_client import PayPalClient
 from payments.providers.paypal_objects import capture_state, minor_units
-from payments.repositories.provider_objects import CAPTURE, ORDER
-from payments.repositories.wiring import get_paypal_object_repository
+from payments.repositories.provider_objects import CAPTURE, ORDER, ProviderObjectRepository
 from payments.secrets import resolve_secret
-from payments.settings import get_settings
+from payments.settings import Settings
 
 PROVIDER = "paypal"
 SIGNATURE_HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url", "paypal-auth-algo")
@@ -31,105 +30,107 @@ def _epoch(timestamp: str | None) -> int:
     return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp())
 
 
-def trusted_cert_url(url: str) -> bool:
+def trusted_cert_url(url: str, paypal_api_base: str) -> bool:
     """The signing certificate must be PayPal's (or, locally, the configured PayPal's own)."""
     parsed = urlparse(url)
     host = parsed.hostname or ""
     if parsed.scheme == "https" and (host == "paypal.com" or host.endswith(".paypal.com")):
         return True
-    return url.startswith(get_settings().paypal_api_base.rstrip("/") + "/")
+    return url.startswith(paypal_api_base.rstrip("/") + "/")
 
 
-def _order_approved(event: dict[str, Any]) -> str:
-    order = event["resource"]
-    applied = get_paypal_object_repository().apply_state(
-        ORDER,
-        order["id"],
-        {"status": order.get("status", "APPROVED")},
-        as_of=_epoch(event.get("create_time")),
-        rank=ORDER_RANK.get(order.get("status", ""), 0),
-    )
-    return "applied" if applied else "skipped"
+class PayPalWebhooks:
+    def __init__(
+        self, client: Callable[[], PayPalClient], objects: ProviderObjectRepository, ledger: WebhookLedger, settings: Settings
+    ) -> None:
+        self._client = client
+        self._objects = objects
+        self._ledger = ledger
+        self._settings = settings
+        self._handlers: dict[str, Handler] = {
+            "CHECKOUT.ORDER.APPROVED": self._order_approved,
+            "PAYMENT.CAPTURE.COMPLETED": self._capture_changed,
+            "PAYMENT.CAPTURE.DENIED": self._capture_changed,
+            "PAYMENT.CAPTURE.REFUNDED": self._capture_refunded,
+        }
 
+    def handle(self, payload: bytes, headers: dict[str, str]) -> WebhookResult:
+        event = self._verified_event(payload, headers)
+        return self._ledger.apply_once(PROVIDER, event, event["id"], event["event_type"], self._handlers)
 
-def _capture_changed(event: dict[str, Any]) -> str:
-    capture = event["resource"]
-    objects = get_paypal_object_repository()
-    order_id = ((capture.get("supplementary_data") or {}).get("related_ids") or {}).get("order_id")
-    order = objects.get(ORDER, order_id) if order_id else None
-    if order is None:
-        return "skipped"
-    as_of = _epoch(event.get("create_time"))
-    if objects.get(CAPTURE, capture["id"]) is None:
-        # The webhook can overtake the capture call's own write; the order tells whose capture it is.
-        objects.record(CAPTURE, capture["id"], str(order["owner"]), capture_state(capture, str(order_id)), int(time.time()))
-    applied = objects.apply_state(
-        CAPTURE, capture["id"], {"status": capture["status"]}, as_of=as_of, rank=CAPTURE_RANK.get(capture["status"], 0)
-    )
-    if capture["status"] == "COMPLETED":
-        objects.apply_state(ORDER, str(order_id), {"status": "COMPLETED"}, as_of=as_of, rank=ORDER_RANK["COMPLETED"])
-    if applied:
-        audit(
-            f"paypal.capture_{capture['status'].lower()}",
-            user_id=order["owner"],
-            order_id=order_id,
-            capture_id=capture["id"],
-            amount=(capture.get("amount") or {}).get("value"),
+    def _verified_event(self, payload: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        missing = [name for name in SIGNATURE_HEADERS if not headers.get(name)]
+        if missing:
+            raise BadRequest(f"Missing PayPal signature header {missing[0]}")
+        if not trusted_cert_url(headers["paypal-cert-url"], self._settings.paypal_api_base):
+            raise BadRequest("Invalid PayPal signature")
+        event = parse_event(payload, "event_type", "PayPal")
+        webhook_id = resolve_secret(self._settings.paypal_webhook_id, self._settings.paypal_webhook_id_parameter, "PayPal webhook id")
+        if not self._client().verify_webhook_signature(headers, webhook_id, event):
+            raise BadRequest("Invalid PayPal signature")
+        return event
+
+    def _order_approved(self, event: dict[str, Any]) -> str:
+        order = event["resource"]
+        applied = self._objects.apply_state(
+            ORDER,
+            order["id"],
+            {"status": order.get("status", "APPROVED")},
+            as_of=_epoch(event.get("create_time")),
+            rank=ORDER_RANK.get(order.get("status", ""), 0),
         )
-    return "applied" if applied else "skipped"
+        return "applied" if applied else "skipped"
 
-
-def _capture_refunded(event: dict[str, Any]) -> str:
-    refund = event["resource"]
-    up = next(
-        (link["href"] for link in refund.get("links") or [] if link.get("rel") == "up" and "/captures/" in link.get("href", "")), None
-    )
-    capture_id = up.rstrip("/").rsplit("/", 1)[-1] if up else None
-    objects = get_paypal_object_repository()
-    capture = objects.get(CAPTURE, capture_id) if capture_id else None
-    if capture is None:
-        return "skipped"
-    amount = refund.get("amount") or {}
-    minor = minor_units(amount, str(capture["currency"]))
-    recorded = objects.record_refund(
-        refund["id"], str(capture_id), str(capture["owner"]), minor, {"status": refund.get("status")}, int(time.time())
-    )
-    refunded = int(capture.get("refunded_minor", 0)) + (minor if recorded else 0)
-    status = "REFUNDED" if refunded >= int(capture["amount_minor"]) else "PARTIALLY_REFUNDED"
-    objects.apply_state(CAPTURE, str(capture_id), {"status": status}, as_of=_epoch(event.get("create_time")), rank=CAPTURE_RANK[status])
-    if recorded:
-        audit(
-            "paypal.capture_refunded_webhook",
-            user_id=capture["owner"],
-            capture_id=capture_id,
-            refund_id=refund["id"],
-            amount=amount.get("value"),
+    def _capture_changed(self, event: dict[str, Any]) -> str:
+        capture = event["resource"]
+        order_id = ((capture.get("supplementary_data") or {}).get("related_ids") or {}).get("order_id")
+        order = self._objects.get(ORDER, order_id) if order_id else None
+        if order is None:
+            return "skipped"
+        as_of = _epoch(event.get("create_time"))
+        if self._objects.get(CAPTURE, capture["id"]) is None:
+            # The webhook can overtake the capture call's own write; the order tells whose capture it is.
+            self._objects.record(CAPTURE, capture["id"], str(order["owner"]), capture_state(capture, str(order_id)), int(time.time()))
+        applied = self._objects.apply_state(
+            CAPTURE, capture["id"], {"status": capture["status"]}, as_of=as_of, rank=CAPTURE_RANK.get(capture["status"], 0)
         )
-    return "applied" if recorded else "skipped"
+        if capture["status"] == "COMPLETED":
+            self._objects.apply_state(ORDER, str(order_id), {"status": "COMPLETED"}, as_of=as_of, rank=ORDER_RANK["COMPLETED"])
+        if applied:
+            audit(
+                f"paypal.capture_{capture['status'].lower()}",
+                user_id=order["owner"],
+                order_id=order_id,
+                capture_id=capture["id"],
+                amount=(capture.get("amount") or {}).get("value"),
+            )
+        return "applied" if applied else "skipped"
 
-
-HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "CHECKOUT.ORDER.APPROVED": _order_approved,
-    "PAYMENT.CAPTURE.COMPLETED": _capture_changed,
-    "PAYMENT.CAPTURE.DENIED": _capture_changed,
-    "PAYMENT.CAPTURE.REFUNDED": _capture_refunded,
-}
-
-
-def parse_verified_event(payload: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    missing = [name for name in SIGNATURE_HEADERS if not headers.get(name)]
-    if missing:
-        raise BadRequest(f"Missing PayPal signature header {missing[0]}")
-    if not trusted_cert_url(headers["paypal-cert-url"]):
-        raise BadRequest("Invalid PayPal signature")
-    event = parse_event(payload, "event_type", "PayPal")
-    settings = get_settings()
-    webhook_id = resolve_secret(settings.paypal_webhook_id, settings.paypal_webhook_id_parameter, "PayPal webhook id")
-    if not get_paypal_client().verify_webhook_signature(headers, webhook_id, event):
-        raise BadRequest("Invalid PayPal signature")
-    return event
-
-
-def handle_paypal_webhook(payload: bytes, headers: dict[str, str]) -> WebhookResult:
-    event = parse_verified_event(payload, headers)
-    return apply_once(PROVIDER, event, event["id"], event["event_type"], HANDLERS)
+    def _capture_refunded(self, event: dict[str, Any]) -> str:
+        refund = event["resource"]
+        up = next(
+            (link["href"] for link in refund.get("links") or [] if link.get("rel") == "up" and "/captures/" in link.get("href", "")), None
+        )
+        capture_id = up.rstrip("/").rsplit("/", 1)[-1] if up else None
+        capture = self._objects.get(CAPTURE, capture_id) if capture_id else None
+        if capture is None:
+            return "skipped"
+        amount = refund.get("amount") or {}
+        minor = minor_units(amount, str(capture["currency"]))
+        recorded = self._objects.record_refund(
+            refund["id"], str(capture_id), str(capture["owner"]), minor, {"status": refund.get("status")}, int(time.time())
+        )
+        refunded = int(capture.get("refunded_minor", 0)) + (minor if recorded else 0)
+        status = "REFUNDED" if refunded >= int(capture["amount_minor"]) else "PARTIALLY_REFUNDED"
+        self._objects.apply_state(
+            CAPTURE, str(capture_id), {"status": status}, as_of=_epoch(event.get("create_time")), rank=CAPTURE_RANK[status]
+        )
+        if recorded:
+            audit(
+                "paypal.capture_refunded_webhook",
+                user_id=capture["owner"],
+                capture_id=capture_id,
+                refund_id=refund["id"],
+                amount=amount.get("value"),
+            )
+        return "applied" if recorded else "skipped"

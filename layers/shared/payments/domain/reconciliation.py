@@ -1,25 +1,40 @@
-"""Reconciliation: recent Checkout Sessions, payment intents and PayPal orders compared with our
-records, and what a missed webhook left behind repaired. Idempotent: every repair goes through the
-same conditional writes as the webhooks, so running twice repairs nothing twice."""
+"""Reconciliation from both sides: what Stripe and PayPal did that a lost webhook kept from us, and
+our own tickets that are still unsettled (reserved past expiry, processing, refunding) whatever
+their age, compared with the provider.
+
+Every repair goes through the same conditional writes as the webhooks, so a second run repairs and
+reports nothing. A run that nears its time limit stops between two objects and leaves a
+checkpoint; the next run continues from it."""
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from payments.domain.lifecycle import Outcome, TicketStatus
 from payments.domain.stripe_sync import INTENT_RANK
-from payments.domain.tickets import get_ticket_service
+from payments.domain.tickets import REASON_DASHBOARD, REASON_DISPUTE_LOST, TicketService
 from payments.errors import ApiError
 from payments.observability import audit, logger
-from payments.providers.paypal_client import get_paypal_client
+from payments.providers.paypal_client import PayPalClient
 from payments.providers.paypal_objects import capture_state, first_capture
-from payments.providers.stripe_gateway import get_stripe_gateway
-from payments.repositories.provider_objects import CAPTURE, ORDER, PAYMENT_INTENT
-from payments.repositories.tickets import EXPIRED
-from payments.repositories.wiring import get_paypal_object_repository, get_stripe_object_repository
+from payments.providers.stripe_gateway import StripeGateway, checkout_session_from_dict, expandable_id
+from payments.repositories.checkpoints import CheckpointRepository
+from payments.repositories.provider_objects import CAPTURE, ORDER, PAYMENT_INTENT, ProviderObjectRepository
+from payments.repositories.tickets import TicketRepository
 
+JOB = "reconciliation"
 ORDER_FINAL = ("COMPLETED", "VOIDED")
+# Stripe retries a webhook for 3 days: anything older than that and never delivered is ours to find.
+LOOKBACK_SECONDS = 3 * 24 * 3600 + 3600
+# Each run overlaps the previous one by this much, so an object created while it ran is not missed.
+OVERLAP_SECONDS = 3600
+# Reservations past their expiry by this much are settled here too (Stripe's own expiry goes first).
+EXPIRY_GRACE_SECONDS = 300
+STRIPE_PHASES = ("checkout.sessions", "refunds", "disputes", "payment_intents")
 
 
 @dataclass
@@ -27,6 +42,7 @@ class ReconciliationReport:
     checked: int = 0
     repaired: int = 0
     failed: int = 0
+    complete: bool = True
     repairs: list[str] = field(default_factory=list)
 
     def repair(self, what: str, **details: Any) -> None:
@@ -35,37 +51,104 @@ class ReconciliationReport:
         audit("reconcile.repair", repair=what, **details)
 
 
-def reconcile_checkout_sessions(since: int, report: ReconciliationReport) -> None:
-    tickets = get_ticket_service()
-    for session in get_stripe_gateway().recent_checkout_sessions(since):
-        if session.ticket_id is None:
-            continue
-        report.checked += 1
+class _OutOfTime(Exception):
+    pass
+
+
+class Reconciler:
+    def __init__(
+        self,
+        tickets: TicketService,
+        ticket_repository: TicketRepository,
+        stripe: Callable[[], StripeGateway],
+        stripe_objects: ProviderObjectRepository,
+        paypal: Callable[[], PayPalClient],
+        paypal_objects: ProviderObjectRepository,
+        checkpoints: CheckpointRepository,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._tickets = tickets
+        self._ticket_repository = ticket_repository
+        self._stripe = stripe
+        self._stripe_objects = stripe_objects
+        self._paypal = paypal
+        self._paypal_objects = paypal_objects
+        self._checkpoints = checkpoints
+        self._clock = clock
+
+    def run(self, out_of_time: Callable[[], bool] = lambda: False, paypal: bool = True) -> ReconciliationReport:
+        """One pass; ``out_of_time()`` is asked between objects (the Lambda's remaining time)."""
+        started = int(self._clock())
+        state = self._checkpoints.get(JOB)
+        since = max(int(state.get("last_complete_start", 0)) - OVERLAP_SECONDS, started - LOOKBACK_SECONDS)
+        since = int(state.get("since", since))  # a run that was cut short keeps its window
+        report = ReconciliationReport()
         try:
-            if session.is_paid:
-                outcome = tickets.fulfil(session).outcome
-                if outcome in ("paid", "refunded"):
-                    report.repair(f"ticket {session.ticket_id} {outcome}", session_id=session.id, ticket_id=session.ticket_id)
-            elif session.status == "expired" and tickets.release_for_session(session, EXPIRED):
-                report.repair(f"ticket {session.ticket_id} released", session_id=session.id, ticket_id=session.ticket_id)
-        except ApiError:
-            report.failed += 1
-            logger.exception("Reconciliation could not settle a checkout session", extra={"session_id": session.id})
+            self._our_unsettled_tickets(report, out_of_time)
+            phase, after = state.get("phase"), state.get("after")
+            for kind in STRIPE_PHASES[STRIPE_PHASES.index(phase) if phase in STRIPE_PHASES else 0 :]:
+                for item in self._stripe().listed(kind, since, after if kind == phase else None):
+                    if out_of_time():
+                        self._checkpoints.put(JOB, {**state, "since": since, "phase": kind, "after": item["id"]})
+                        raise _OutOfTime()
+                    self._guarded(report, kind, item["id"], functools.partial(self._stripe_object, kind, item, report))
+            if paypal:
+                self._paypal_orders(since, report)
+        except _OutOfTime:
+            report.complete = False
+            return report
+        self._checkpoints.put(JOB, {"last_complete_start": started})
+        return report
 
+    # our side --------------------------------------------------------------------------------
+    def _our_unsettled_tickets(self, report: ReconciliationReport, out_of_time: Callable[[], bool]) -> None:
+        now = int(self._clock())
+        reserved_cutoff = now - EXPIRY_GRACE_SECONDS
+        for status, cutoff in ((TicketStatus.RESERVED, reserved_cutoff), (TicketStatus.PROCESSING, None), (TicketStatus.REFUNDING, None)):
+            for ticket in self._ticket_repository.unsettled(status, expired_before=cutoff, limit=1000):
+                if out_of_time():
+                    raise _OutOfTime()
+                report.checked += 1
+                expiry = cutoff if status == TicketStatus.RESERVED else None
+                settle = functools.partial(self._tickets.settle_open_ticket, ticket, expiry)
+                outcome = self._guarded(report, "ticket", str(ticket.ticket_id), settle)
+                if isinstance(outcome, Outcome) and outcome.changed:
+                    report.repair(f"ticket {ticket.ticket_id} {outcome}", ticket_id=ticket.ticket_id)
 
-def reconcile_payment_intents(since: int, report: ReconciliationReport) -> None:
-    objects = get_stripe_object_repository()
-    now = int(time.time())
-    for intent in get_stripe_gateway().recent_payment_intents(since):
-        record = objects.get(PAYMENT_INTENT, intent["id"])
-        if record is None:
-            continue  # not created through this API (a ticket checkout's intent, or another system's)
+    # Stripe's side ---------------------------------------------------------------------------
+    def _stripe_object(self, kind: str, item: dict[str, Any], report: ReconciliationReport) -> None:
         report.checked += 1
-        if record.get("status") != intent["status"] and objects.apply_state(
+        if kind == "checkout.sessions":
+            session = checkout_session_from_dict(item)
+            if session.ticket_id is None or not (session.is_paid or session.is_processing or session.is_expired):
+                return
+            outcome = self._tickets.settle(session).outcome
+            if outcome.changed:
+                report.repair(f"ticket {session.ticket_id} {outcome}", session_id=session.id, ticket_id=session.ticket_id)
+        elif kind == "refunds":
+            intent = expandable_id(item.get("payment_intent"))
+            if intent and item.get("status") in ("succeeded", "pending"):
+                settled = self._tickets.refunded_at_provider(intent, None, int(item.get("amount") or 0), REASON_DASHBOARD)
+                if settled and settled.outcome.changed:
+                    report.repair(f"ticket {settled.ticket.ticket_id} {settled.outcome}", payment_intent=intent, refund_id=item["id"])
+        elif kind == "disputes":
+            intent = expandable_id(item.get("payment_intent"))
+            if intent and item.get("status") == "lost":
+                settled = self._tickets.refunded_at_provider(intent, str(item["id"]), int(item.get("amount") or 0), REASON_DISPUTE_LOST)
+                if settled and settled.outcome.changed:
+                    report.repair(f"ticket {settled.ticket.ticket_id} {settled.outcome}", payment_intent=intent, dispute=item["id"])
+        else:
+            self._payment_intent(item, report)
+
+    def _payment_intent(self, intent: dict[str, Any], report: ReconciliationReport) -> None:
+        record = self._stripe_objects.get(PAYMENT_INTENT, intent["id"])
+        if record is None or record.get("status") == intent["status"]:
+            return  # not created through the direct endpoints (a ticket's intent, another system's), or true already
+        if self._stripe_objects.apply_state(
             PAYMENT_INTENT,
             intent["id"],
             {"status": intent["status"], "amount_received": intent.get("amount_received") or 0},
-            as_of=now,
+            as_of=int(self._clock()),
             rank=INTENT_RANK.get(intent["status"], 0),
         ):
             report.repair(
@@ -74,34 +157,30 @@ def reconcile_payment_intents(since: int, report: ReconciliationReport) -> None:
                 amount=intent.get("amount"),
             )
 
+    # PayPal ----------------------------------------------------------------------------------
+    def _paypal_orders(self, since: int, report: ReconciliationReport) -> None:
+        now = int(self._clock())
+        for record in self._paypal_objects.unsettled(ORDER, ORDER_FINAL, since):
+            report.checked += 1
+            order_id = str(record["object_id"])
+            order = self._guarded(report, "paypal order", order_id, functools.partial(self._paypal().get_order, order_id))
+            if not isinstance(order, dict):
+                continue
+            if order.get("status") != record.get("status") and self._paypal_objects.apply_state(
+                ORDER, order_id, {"status": order["status"]}, as_of=now, rank=4
+            ):
+                report.repair(f"order {order_id} {record.get('status')} -> {order['status']}", order_id=order_id)
+            capture = first_capture(order)
+            if capture and self._paypal_objects.get(CAPTURE, capture["id"]) is None:
+                self._paypal_objects.record(CAPTURE, capture["id"], str(record["owner"]), capture_state(capture, order_id), now)
+                report.repair(f"capture {capture['id']} recorded", order_id=order_id, capture_id=capture["id"])
 
-def reconcile_paypal_orders(since: int, report: ReconciliationReport) -> None:
-    objects = get_paypal_object_repository()
-    client = get_paypal_client()
-    now = int(time.time())
-    for record in objects.unsettled(ORDER, ORDER_FINAL, since):
-        report.checked += 1
-        order_id = str(record["object_id"])
+    @staticmethod
+    def _guarded(report: ReconciliationReport, kind: str, object_id: str, step: Callable[[], Any]) -> Any:
+        """One object's repair; a failure is counted and logged, and the run goes on with the next."""
         try:
-            order = client.get_order(order_id)
+            return step()
         except ApiError:
             report.failed += 1
-            logger.exception("Reconciliation could not read a PayPal order", extra={"order_id": order_id})
-            continue
-        if order.get("status") != record.get("status") and objects.apply_state(
-            ORDER, order_id, {"status": order["status"]}, as_of=now, rank=4
-        ):
-            report.repair(f"order {order_id} {record.get('status')} -> {order['status']}", order_id=order_id)
-        capture = first_capture(order)
-        if capture and objects.get(CAPTURE, capture["id"]) is None:
-            objects.record(CAPTURE, capture["id"], str(record["owner"]), capture_state(capture, order_id), now)
-            report.repair(f"capture {capture['id']} recorded", order_id=order_id, capture_id=capture["id"])
-
-
-def reconcile(window_seconds: int = 24 * 3600) -> ReconciliationReport:
-    since = int(time.time()) - window_seconds
-    report = ReconciliationReport()
-    reconcile_checkout_sessions(since, report)
-    reconcile_payment_intents(since, report)
-    reconcile_paypal_orders(since, report)
-    return report
+            logger.exception("Reconciliation could not settle an object", extra={"kind": kind, "object_id": object_id})
+            return None

@@ -3,7 +3,6 @@ recorded with its owner; another user's object is 403, an unknown one 404."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -21,9 +20,8 @@ from payments.models.stripe import (
     PaymentIntentRequest,
 )
 from payments.observability import audit
-from payments.providers.stripe_gateway import StripeGateway, expandable_id, get_stripe_gateway, subscription_periods
+from payments.providers.stripe_gateway import StripeGateway, expandable_id, subscription_periods
 from payments.repositories.provider_objects import CUSTOMER, PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectRepository
-from payments.repositories.wiring import get_stripe_object_repository
 
 # A confirmed intent has moved on only in these states; anything else is not a success.
 CONFIRMED_STATES = frozenset({"succeeded", "processing", "requires_capture"})
@@ -146,8 +144,3 @@ class StripePaymentsService:
         subscription = self._gateway().cancel_subscription(request.subscription_id)
         audit("stripe.subscription_canceled", user_id=caller.user_id, subscription=subscription["id"])
         return {"subscription_id": subscription["id"], "status": subscription["status"], "canceled_at": subscription.get("canceled_at")}
-
-
-@functools.cache
-def get_stripe_payments_service() -> StripePaymentsService:
-    return StripePaymentsService(get_stripe_gateway, get_stripe_object_repository())

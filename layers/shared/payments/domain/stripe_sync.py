@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from payments.errors import NotApplicable
 from payments.observability import audit
 from payments.providers.stripe_gateway import expandable_id, subscription_periods
-from payments.repositories.provider_objects import PAYMENT_INTENT, SUBSCRIPTION
-from payments.repositories.wiring import get_stripe_object_repository
+from payments.repositories.provider_objects import PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectRepository
 
 # Within one second, a later state of the life cycle wins over an earlier one.
 INTENT_RANK = {
@@ -37,86 +37,91 @@ def _outcome(applied: object) -> str:
     return "applied" if applied else "skipped"
 
 
-def payment_intent_changed(event: dict[str, Any]) -> str:
-    intent = event["data"]["object"]
-    state: dict[str, Any] = {"status": intent["status"], "amount_received": intent.get("amount_received") or 0}
-    error = intent.get("last_payment_error") or {}
-    if error.get("code"):
-        state["last_error_code"] = error["code"]
-    applied = get_stripe_object_repository().apply_state(
-        PAYMENT_INTENT, intent["id"], state, as_of=int(event["created"]), rank=INTENT_RANK.get(intent["status"], 0)
-    )
-    if applied and intent["status"] in ("succeeded", "canceled"):
-        audit(
-            f"stripe.payment_intent_{intent['status']}",
-            user_id=applied["owner"],
-            payment_intent=intent["id"],
-            amount=intent.get("amount"),
-            currency=intent.get("currency"),
+class StripeObjectSync:
+    """Applies Stripe's events to the objects created through the direct Stripe endpoints."""
+
+    def __init__(self, objects: ProviderObjectRepository) -> None:
+        self._objects = objects
+
+    def payment_intent_changed(self, event: dict[str, Any]) -> str:
+        intent = event["data"]["object"]
+        state: dict[str, Any] = {"status": intent["status"], "amount_received": intent.get("amount_received") or 0}
+        error = intent.get("last_payment_error") or {}
+        if error.get("code"):
+            state["last_error_code"] = error["code"]
+        applied = self._objects.apply_state(
+            PAYMENT_INTENT, intent["id"], state, as_of=int(event["created"]), rank=INTENT_RANK.get(intent["status"], 0)
         )
-    return _outcome(applied)
+        if applied and intent["status"] in ("succeeded", "canceled"):
+            audit(
+                f"stripe.payment_intent_{intent['status']}",
+                user_id=applied["owner"],
+                payment_intent=intent["id"],
+                amount=intent.get("amount"),
+                currency=intent.get("currency"),
+            )
+        return _outcome(applied)
 
+    def charge_refunded(self, event: dict[str, Any]) -> str:
+        charge = event["data"]["object"]
+        intent_id = expandable_id(charge.get("payment_intent"))
+        if not intent_id:
+            return "skipped"
+        refunded = int(charge.get("amount_refunded") or 0)
+        if refunded > int(charge.get("amount_captured") or charge.get("amount") or 0):
+            raise NotApplicable("Refunded amount exceeds the charge")
+        applied = self._objects.raise_to(PAYMENT_INTENT, intent_id, "amount_refunded", refunded)
+        record = self._objects.get(PAYMENT_INTENT, intent_id) if applied else None
+        if record:
+            audit(
+                "stripe.charge_refunded",
+                user_id=record["owner"],
+                payment_intent=intent_id,
+                charge=charge.get("id"),
+                amount_refunded=charge.get("amount_refunded"),
+            )
+        return _outcome(applied)
 
-def charge_refunded(event: dict[str, Any]) -> str:
-    charge = event["data"]["object"]
-    intent_id = expandable_id(charge.get("payment_intent"))
-    if not intent_id:
-        return "skipped"
-    objects = get_stripe_object_repository()
-    applied = objects.raise_to(PAYMENT_INTENT, intent_id, "amount_refunded", int(charge.get("amount_refunded") or 0))
-    record = objects.get(PAYMENT_INTENT, intent_id) if applied else None
-    if record:
-        audit(
-            "stripe.charge_refunded",
-            user_id=record["owner"],
-            payment_intent=intent_id,
-            charge=charge.get("id"),
-            amount_refunded=charge.get("amount_refunded"),
+    def subscription_changed(self, event: dict[str, Any]) -> str:
+        subscription = event["data"]["object"]
+        start, end = subscription_periods(subscription)
+        state = {
+            "status": subscription["status"],
+            "current_period_start": start,
+            "current_period_end": end,
+            "canceled_at": subscription.get("canceled_at"),
+            "cancel_at_period_end": bool(subscription.get("cancel_at_period_end")),
+        }
+        applied = self._objects.apply_state(
+            SUBSCRIPTION,
+            subscription["id"],
+            {name: value for name, value in state.items() if value is not None},
+            as_of=int(event["created"]),
+            rank=SUBSCRIPTION_RANK.get(subscription["status"], 0),
         )
-    return _outcome(applied)
+        return _outcome(applied)
 
-
-def subscription_changed(event: dict[str, Any]) -> str:
-    subscription = event["data"]["object"]
-    start, end = subscription_periods(subscription)
-    state = {
-        "status": subscription["status"],
-        "current_period_start": start,
-        "current_period_end": end,
-        "canceled_at": subscription.get("canceled_at"),
-        "cancel_at_period_end": bool(subscription.get("cancel_at_period_end")),
-    }
-    applied = get_stripe_object_repository().apply_state(
-        SUBSCRIPTION,
-        subscription["id"],
-        {name: value for name, value in state.items() if value is not None},
-        as_of=int(event["created"]),
-        rank=SUBSCRIPTION_RANK.get(subscription["status"], 0),
-    )
-    return _outcome(applied)
-
-
-def invoice_settled(event: dict[str, Any]) -> str:
-    invoice = event["data"]["object"]
-    details = (invoice.get("parent") or {}).get("subscription_details") or {}
-    subscription_id = expandable_id(details.get("subscription") or invoice.get("subscription"))
-    if not subscription_id:
-        return "skipped"
-    paid = event["type"] == "invoice.paid"
-    applied = get_stripe_object_repository().apply_state(
-        SUBSCRIPTION,
-        subscription_id,
-        {"latest_invoice": invoice["id"], "latest_invoice_status": "paid" if paid else "payment_failed"},
-        as_of=int(event["created"]),
-        rank=1 if paid else 0,
-        aspect="invoice",
-    )
-    if applied:
-        audit(
-            f"stripe.{event['type'].replace('.', '_')}",
-            user_id=applied["owner"],
-            subscription=subscription_id,
-            invoice=invoice["id"],
-            amount=invoice.get("amount_due"),
+    def invoice_settled(self, event: dict[str, Any]) -> str:
+        invoice = event["data"]["object"]
+        details = (invoice.get("parent") or {}).get("subscription_details") or {}
+        subscription_id = expandable_id(details.get("subscription") or invoice.get("subscription"))
+        if not subscription_id:
+            return "skipped"
+        paid = event["type"] == "invoice.paid"
+        applied = self._objects.apply_state(
+            SUBSCRIPTION,
+            subscription_id,
+            {"latest_invoice": invoice["id"], "latest_invoice_status": "paid" if paid else "payment_failed"},
+            as_of=int(event["created"]),
+            rank=1 if paid else 0,
+            aspect="invoice",
         )
-    return _outcome(applied)
+        if applied:
+            audit(
+                f"stripe.{event['type'].replace('.', '_')}",
+                user_id=applied["owner"],
+                subscription=subscription_id,
+                invoice=invoice["id"],
+                amount=invoice.get("amount_due"),
+            )
+        return _outcome(applied)

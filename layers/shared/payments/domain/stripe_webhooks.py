@@ -1,72 +1,110 @@
-"""Stripe webhook events: signature checked over the raw body, each event applied once, the event
-recorded as processed only after its effects are written."""
+"""Stripe webhook events: signature checked over the raw body before anything is parsed, each event
+applied once, the event recorded as processed only after its effects are written.
+
+Ticket payments go through the ticket life cycle (``TicketService``); the objects of the direct
+Stripe endpoints through ``StripeObjectSync``. A refund or a lost dispute of a ticket's payment
+reaches the ticket, whoever made it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import stripe
 
-from payments.domain import stripe_sync
-from payments.domain.tickets import get_ticket_service
-from payments.domain.webhooks import WebhookResult, apply_once, parse_event
-from payments.errors import BadRequest
-from payments.providers.stripe_gateway import checkout_session_from_dict, verify_webhook
-from payments.repositories.tickets import CANCELLED, EXPIRED
+from payments.domain.stripe_sync import StripeObjectSync
+from payments.domain.tickets import REASON_DASHBOARD, REASON_DISPUTE_LOST, TicketService
+from payments.domain.webhooks import Handler, WebhookLedger, WebhookResult, parse_event
+from payments.errors import BadRequest, NotApplicable
+from payments.observability import audit
+from payments.providers.stripe_gateway import checkout_session_from_dict, expandable_id, verify_webhook
+from payments.repositories.provider_objects import ProviderObjectRepository
+from payments.settings import Settings
 
 PROVIDER = "stripe"
 
 
-def _session(event: dict[str, Any]) -> dict[str, Any]:
-    return dict((event.get("data") or {}).get("object") or {})
+def _object(event: dict[str, Any]) -> dict[str, Any]:
+    found = (event.get("data") or {}).get("object")
+    if not isinstance(found, dict):
+        raise NotApplicable("Event without an object")
+    return found
 
 
-def _checkout_completed(event: dict[str, Any]) -> str:
-    session = checkout_session_from_dict(_session(event))
-    if session.ticket_id is None:
-        return "ignored"
-    if not session.is_paid:
-        # Delayed payment methods: async_payment_succeeded or _failed follows.
-        return "ignored"
-    return get_ticket_service().fulfil(session).outcome
+class StripeWebhooks:
+    def __init__(self, tickets: TicketService, objects: ProviderObjectRepository, ledger: WebhookLedger, settings: Settings) -> None:
+        self._tickets = tickets
+        self._sync = StripeObjectSync(objects)
+        self._ledger = ledger
+        self._settings = settings
+        self._handlers: dict[str, Handler] = {
+            "checkout.session.completed": self._session_settled,
+            "checkout.session.async_payment_succeeded": self._session_settled,
+            "checkout.session.expired": self._session_settled,
+            "checkout.session.async_payment_failed": self._async_payment_failed,
+            "charge.refunded": self._charge_refunded,
+            "charge.dispute.created": self._dispute_opened,
+            "charge.dispute.closed": self._dispute_closed,
+            "payment_intent.succeeded": self._sync.payment_intent_changed,
+            "payment_intent.payment_failed": self._sync.payment_intent_changed,
+            "payment_intent.canceled": self._sync.payment_intent_changed,
+            "customer.subscription.created": self._sync.subscription_changed,
+            "customer.subscription.updated": self._sync.subscription_changed,
+            "customer.subscription.deleted": self._sync.subscription_changed,
+            "invoice.paid": self._sync.invoice_settled,
+            "invoice.payment_failed": self._sync.invoice_settled,
+        }
 
+    def handle(self, payload: bytes, signature_header: str | None) -> WebhookResult:
+        try:
+            verify_webhook(payload, signature_header, self._settings)
+        except (stripe.SignatureVerificationError, UnicodeError):
+            raise BadRequest("Invalid Stripe signature") from None
+        event = parse_event(payload, "type", "Stripe")
+        return self._ledger.apply_once(PROVIDER, event, event["id"], event["type"], self._handlers)
 
-def _async_payment_failed(event: dict[str, Any]) -> str:
-    session = checkout_session_from_dict(_session(event))
-    return "released" if session.ticket_id and get_ticket_service().release_for_session(session, CANCELLED) else "ignored"
+    # checkout sessions -----------------------------------------------------------------------
+    def _session_settled(self, event: dict[str, Any]) -> str:
+        session = checkout_session_from_dict(_object(event))
+        if session.ticket_id is None:
+            return "ignored"
+        return str(self._tickets.settle(session).outcome)
 
+    def _async_payment_failed(self, event: dict[str, Any]) -> str:
+        session = checkout_session_from_dict(_object(event))
+        if session.ticket_id is None:
+            return "ignored"
+        return str(self._tickets.payment_failed(session).outcome)
 
-def _checkout_expired(event: dict[str, Any]) -> str:
-    session = checkout_session_from_dict(_session(event))
-    return "released" if session.ticket_id and get_ticket_service().release_for_session(session, EXPIRED) else "ignored"
+    # refunds and disputes --------------------------------------------------------------------
+    def _charge_refunded(self, event: dict[str, Any]) -> str:
+        charge = _object(event)
+        intent = expandable_id(charge.get("payment_intent"))
+        refunded = int(charge.get("amount_refunded") or 0)
+        if refunded > int(charge.get("amount_captured") or charge.get("amount") or 0):
+            raise NotApplicable("Refunded amount exceeds the charge")
+        if intent:
+            settled = self._tickets.refunded_at_provider(intent, None, refunded, REASON_DASHBOARD)
+            if settled is not None:
+                return str(settled.outcome)
+        return self._sync.charge_refunded(event)
 
+    def _dispute_opened(self, event: dict[str, Any]) -> str:
+        dispute = _object(event)
+        audit(
+            "stripe.dispute_opened",
+            dispute=dispute.get("id"),
+            payment_intent=expandable_id(dispute.get("payment_intent")),
+            amount=dispute.get("amount"),
+            reason=dispute.get("reason"),
+        )
+        return "noted"
 
-HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "checkout.session.completed": _checkout_completed,
-    "checkout.session.async_payment_succeeded": _checkout_completed,
-    "checkout.session.async_payment_failed": _async_payment_failed,
-    "checkout.session.expired": _checkout_expired,
-    "payment_intent.succeeded": stripe_sync.payment_intent_changed,
-    "payment_intent.payment_failed": stripe_sync.payment_intent_changed,
-    "payment_intent.canceled": stripe_sync.payment_intent_changed,
-    "charge.refunded": stripe_sync.charge_refunded,
-    "customer.subscription.created": stripe_sync.subscription_changed,
-    "customer.subscription.updated": stripe_sync.subscription_changed,
-    "customer.subscription.deleted": stripe_sync.subscription_changed,
-    "invoice.paid": stripe_sync.invoice_settled,
-    "invoice.payment_failed": stripe_sync.invoice_settled,
-}
-
-
-def parse_verified_event(payload: bytes, signature_header: str | None) -> dict[str, Any]:
-    try:
-        verify_webhook(payload, signature_header)
-    except (stripe.SignatureVerificationError, UnicodeDecodeError):
-        raise BadRequest("Invalid Stripe signature") from None
-    return parse_event(payload, "type", "Stripe")
-
-
-def handle_stripe_webhook(payload: bytes, signature_header: str | None) -> WebhookResult:
-    event = parse_verified_event(payload, signature_header)
-    return apply_once(PROVIDER, event, event["id"], event["type"], HANDLERS)
+    def _dispute_closed(self, event: dict[str, Any]) -> str:
+        """A lost dispute returns the money to the customer, as a refund does; a won one changes nothing."""
+        dispute = _object(event)
+        intent = expandable_id(dispute.get("payment_intent"))
+        audit("stripe.dispute_closed", dispute=dispute.get("id"), payment_intent=intent, status=dispute.get("status"))
+        if dispute.get("status") != "lost" or not intent:
+            return "noted"
+        settled = self._tickets.refunded_at_provider(intent, str(dispute["id"]), int(dispute.get("amount") or 0), REASON_DISPUTE_LOST)
+        return str(settled.outcome) if settled else "noted"

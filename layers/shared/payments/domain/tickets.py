@@ -1,38 +1,36 @@
-"""The ticket checkout of seed 004: purchase, verify, cancel, and the one idempotent fulfilment
-that verify, the Stripe webhook and the sweep share."""
+"""The ticket checkout of seed 004 (purchase, verify, cancel), staff refunds, and the one idempotent
+settlement that verify, the Stripe webhook, the sweep and the reconciliation share.
+
+Every state change goes through ``TicketRepository.apply`` with a trigger of the life cycle in
+``payments.domain.lifecycle``; a write that finds the ticket moved on re-reads it and decides again."""
 
 from __future__ import annotations
 
-import functools
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from payments import money
 from payments.auth import Caller
-from payments.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
-from payments.models.tickets import CancelRequest, PurchaseRequest, VerifyRequest
+from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketStatus, Trigger
+from payments.errors import ApiError, BadRequest, Conflict, Forbidden, NotApplicable, NotFound, UnknownObject
+from payments.models.tickets import CancelRequest, PurchaseRequest, RefundTicketRequest, VerifyRequest
 from payments.observability import audit, logger
-from payments.providers.stripe_gateway import CheckoutSession, StripeGateway, get_stripe_gateway
-from payments.repositories.tickets import (
-    CANCELLED,
-    EXPIRED,
-    PAID,
-    REFUNDED,
-    RELEASED_STATES,
-    RESERVED,
-    SoldOut,
-    StateChanged,
-    Ticket,
-    TicketRepository,
-)
-from payments.repositories.wiring import get_ticket_repository
-from payments.settings import Settings, get_settings
+from payments.providers.stripe_gateway import StripeGateway
+from payments.repositories.tickets import SoldOut, StateChanged, TicketRepository, payment_record, refund_record
+from payments.settings import Settings
 
-# How often a fulfilment re-reads a ticket that changed under it before giving up (and letting the
-# provider's retry or the sweep finish the job).
+# How often a settlement re-reads a ticket that changed under it before giving up (and letting the
+# provider's retry or the reconciliation finish the job).
 MAX_STATE_RETRIES = 4
+# Stripe's reasons for a refund we make; kept in the refund's metadata and our records.
+REASON_SOLD_OUT = "paid_after_release_and_sold_out"
+REASON_STAFF = "requested_by_staff"
+REASON_DASHBOARD = "refunded_at_stripe"
+REASON_DISPUTE_LOST = "dispute_lost"
+
+S = TicketStatus
 
 
 @dataclass(frozen=True)
@@ -42,9 +40,9 @@ class CheckoutStarted:
 
 
 @dataclass(frozen=True)
-class Fulfilment:
+class Settlement:
     ticket: Ticket
-    outcome: str  # "paid", "already_paid", "refunded", "ignored"
+    outcome: Outcome
 
 
 @dataclass
@@ -62,7 +60,7 @@ class TicketService:
         repository: TicketRepository,
         gateway: Callable[[], StripeGateway],
         settings: Settings,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._repository = repository
         self._gateway = gateway  # resolved on first use: free tickets never need Stripe
@@ -70,7 +68,7 @@ class TicketService:
         self._clock = clock
 
     def _now(self) -> int:
-        return int(self._clock() if self._clock else time.time())
+        return int(self._clock())
 
     # purchase --------------------------------------------------------------------------------
     def purchase(self, caller: Caller, request: PurchaseRequest) -> Ticket | CheckoutStarted:
@@ -86,7 +84,7 @@ class TicketService:
             event_id=event.event_id,
             owner=caller.user_id,
             quantity=request.quantity,
-            status=PAID if event.is_free else RESERVED,
+            status=S.PAID if event.is_free else S.RESERVED,
             ticket_code=str(uuid.uuid4()),
             currency=event.currency,
             unit_amount=money.to_minor_units(event.price, event.currency),
@@ -95,7 +93,7 @@ class TicketService:
             paid_at=now if event.is_free else None,
         )
         try:
-            self._repository.take_seats_and_create(ticket)
+            self._repository.create(ticket)
         except SoldOut:
             raise BadRequest("Not enough tickets available") from None
         if event.is_free:
@@ -119,7 +117,7 @@ class TicketService:
                 idempotency_key=f"ticket-checkout-{ticket.ticket_id}",
             )
         except ApiError:
-            self._release_quietly(ticket, CANCELLED)
+            self._release_quietly(ticket)
             raise
         self._repository.attach_session(ticket.ticket_id, session.id, session.url or "")
         ticket.session_id, ticket.checkout_url = session.id, session.url
@@ -138,166 +136,310 @@ class TicketService:
     def verify(self, caller: Caller, request: VerifyRequest) -> Ticket:
         ticket = self._owned_ticket(caller, request.ticket_id)
         if ticket.session_id is None:
-            if ticket.status != RESERVED:
+            if ticket.status != S.RESERVED:
                 raise BadRequest("This ticket has no payment to verify")
         elif ticket.session_id != request.session_id:
             raise BadRequest("session_id does not belong to this ticket")
-        if ticket.status == PAID:
+        if ticket.status == S.PAID:
             return ticket
+        if ticket.status in (S.REFUNDING, S.REFUNDED):
+            raise BadRequest("The payment of this ticket has been refunded")
         session = self._gateway().retrieve_checkout_session(request.session_id)
         if session is None:
             raise NotFound("Payment not found")
         if session.ticket_id != ticket.ticket_id:
             raise BadRequest("session_id does not belong to this ticket")
-        if not session.is_paid:
+        if not (session.is_paid or session.is_processing):
             raise BadRequest("Payment not completed")
-        result = self.fulfil(session, ticket)
-        if result.outcome == "refunded":
+        result = self.settle(session, ticket)
+        if result.ticket.status == S.PROCESSING:
+            raise BadRequest("Payment is processing; the ticket is issued when the payment completes")
+        if result.ticket.status in (S.REFUNDING, S.REFUNDED):
             raise BadRequest("The reservation had expired and the event sold out; the payment has been refunded")
-        if result.ticket.status != PAID:
+        if result.ticket.status != S.PAID:
             raise BadRequest(f"Ticket is {result.ticket.status}")
         return result.ticket
 
     # cancel ----------------------------------------------------------------------------------
     def cancel(self, caller: Caller, request: CancelRequest) -> None:
+        """Releases the caller's reservation. A reservation already released (by Stripe's expiry, the
+        sweep, an earlier cancel) is what the caller asked for: success, not an error."""
         ticket = self._owned_ticket(caller, request.ticket_id)
-        self._require_reserved(ticket)
-        if ticket.session_id:
-            # Close the door at Stripe first, so that nobody pays for seats we are giving back.
-            session = self._gateway().expire_checkout_session(ticket.session_id)
-            if session.is_paid:
-                self.fulfil(session, ticket)
-                raise BadRequest("Ticket already paid")
-        try:
-            self._repository.release(ticket, CANCELLED, self._now())
-        except StateChanged:
-            self._require_reserved(self._reread(ticket))
-            raise Conflict("Ticket changed while cancelling; retry") from None
-        audit("ticket.cancelled", user_id=caller.user_id, ticket_id=ticket.ticket_id, quantity=ticket.quantity)
-
-    # fulfilment ------------------------------------------------------------------------------
-    def fulfil(self, session: CheckoutSession, ticket: Ticket | None = None) -> Fulfilment:
-        """Pays the ticket a paid session belongs to, exactly once, whoever calls first.
-
-        A payment that arrives after the reservation was released takes the seats again if they
-        are free, and is otherwise refunded and recorded: a paying customer is never dropped."""
-        if ticket is None:
-            found = self._repository.get_ticket(session.ticket_id) if session.ticket_id else None
-            if found is None:
-                logger.error("Paid checkout session for an unknown ticket", extra={"session_id": session.id})
-                raise NotFound("Ticket not found")
-            ticket = found
-        if session.amount_total is not None and session.amount_total != ticket.amount_total:
-            logger.error(
-                "Checkout amount does not match the ticket",
-                extra={"session_id": session.id, "ticket_id": ticket.ticket_id, "paid": session.amount_total, "due": ticket.amount_total},
-            )
-            raise BadRequest("Payment amount does not match the ticket")
         for _ in range(MAX_STATE_RETRIES):
-            if ticket.status == PAID:
-                return Fulfilment(ticket, "already_paid" if ticket.session_id == session.id else "ignored")
-            if ticket.status == REFUNDED:
-                return Fulfilment(ticket, "refunded")
-            if ticket.session_id and ticket.session_id != session.id:
-                logger.error(
-                    "Checkout session does not belong to the ticket", extra={"session_id": session.id, "ticket_id": ticket.ticket_id}
-                )
-                return Fulfilment(ticket, "ignored")
-            late = ticket.status in RELEASED_STATES
-            now = self._now()
+            if ticket.status in RELEASED:
+                return
+            self._require_cancellable(ticket)
+            if ticket.session_id:
+                # Close the door at Stripe first, so that nobody pays for seats we are giving back.
+                session = self._gateway().expire_checkout_session(ticket.session_id)
+                if session.is_paid or session.is_processing:
+                    ticket = self.settle(session, ticket).ticket
+                    continue
             try:
-                self._repository.mark_paid(ticket, session.id, session.payment_intent, now, retake_seats=late)
-            except SoldOut:
-                return self._refund_late_payment(ticket, session)
+                self._repository.apply(ticket, Trigger.CANCEL, {"released_at": self._now()})
             except StateChanged:
                 ticket = self._reread(ticket)
                 continue
-            audit(
-                "ticket.paid",
-                user_id=ticket.owner,
-                ticket_id=ticket.ticket_id,
-                amount=ticket.amount_total,
-                currency=ticket.currency,
-                session_id=session.id,
-                payment_intent=session.payment_intent,
-                late_payment=late,
-            )
-            # The conditional write succeeded, so the stored ticket is exactly this: no read-back needed.
-            paid = replace(
-                ticket, status=PAID, session_id=session.id, payment_intent=session.payment_intent, paid_at=now, late_payment=late
-            )
-            return Fulfilment(paid, "paid")
-        raise Conflict("Ticket changed during fulfilment; retry")
+            audit("ticket.cancelled", user_id=caller.user_id, ticket_id=ticket.ticket_id, quantity=ticket.quantity)
+            return
+        raise Conflict("Ticket changed while cancelling; retry")
 
-    def _refund_late_payment(self, ticket: Ticket, session: CheckoutSession) -> Fulfilment:
-        if not session.payment_intent:
-            logger.error("Late payment without a payment intent cannot be refunded", extra={"session_id": session.id})
-            raise BadRequest("Payment cannot be refunded automatically")
-        refund_id = self._gateway().refund_payment_intent(
-            session.payment_intent,
-            metadata={"ticket_id": str(ticket.ticket_id), "reason": "reservation_released_and_sold_out"},
-            idempotency_key=f"ticket-refund-{session.id}",
-        )
+    # settlement ------------------------------------------------------------------------------
+    def settle(self, session: CheckoutSession, ticket: Ticket | None = None) -> Settlement:
+        """Applies what Stripe says of a ticket's Checkout Session, exactly once, whoever calls first:
+        paid pays the ticket (taking the seats again after a release, or refunding when they are
+        gone); complete but unpaid (a bank debit) holds it as processing; expired releases it."""
+        ticket = self._ticket_of(session, ticket)
+        self._check_bound(session, ticket)
+        for _ in range(MAX_STATE_RETRIES):
+            try:
+                if session.is_paid:
+                    return self._paid(session, ticket)
+                if session.is_processing:
+                    return self._processing(session, ticket)
+                if session.is_expired and ticket.status == S.RESERVED:
+                    ticket = self._repository.apply(ticket, Trigger.EXPIRE, {"released_at": self._now()})
+                    audit("ticket.reservation_released", user_id=ticket.owner, ticket_id=ticket.ticket_id, quantity=ticket.quantity)
+                    return Settlement(ticket, Outcome.RELEASED)
+                return Settlement(ticket, Outcome.NOTHING)
+            except StateChanged:
+                ticket = self._reread(ticket)
+        raise Conflict("Ticket changed during settlement; retry")
+
+    def payment_failed(self, session: CheckoutSession) -> Settlement:
+        """A delayed payment that failed: the reservation is released."""
+        ticket = self._ticket_of(session, None)
+        self._check_bound(session, ticket)
+        for _ in range(MAX_STATE_RETRIES):
+            if ticket.status not in (S.RESERVED, S.PROCESSING):
+                return Settlement(ticket, Outcome.NOTHING)
+            try:
+                ticket = self._repository.apply(ticket, Trigger.PAYMENT_FAILED, {"released_at": self._now()})
+            except StateChanged:
+                ticket = self._reread(ticket)
+                continue
+            audit("ticket.payment_failed", user_id=ticket.owner, ticket_id=ticket.ticket_id, quantity=ticket.quantity)
+            return Settlement(ticket, Outcome.RELEASED)
+        raise Conflict("Ticket changed during settlement; retry")
+
+    def _paid(self, session: CheckoutSession, ticket: Ticket) -> Settlement:
+        if ticket.status == S.PAID:
+            return Settlement(ticket, Outcome.ALREADY_PAID)
+        if ticket.status == S.REFUNDING:
+            return self._finish_refund(ticket)
+        if ticket.status == S.REFUNDED:
+            return Settlement(ticket, Outcome.ALREADY_REFUNDED)
+        late = ticket.status in RELEASED
+        now = self._now()
+        changes = {"session_id": session.id, "payment_intent": session.payment_intent, "paid_at": now, "late_payment": late}
         try:
-            self._repository.mark_refunded(ticket, refund_id, session.id, session.payment_intent, self._now())
-        except StateChanged:
-            current = self._reread(ticket)
-            if current.status != REFUNDED:
-                raise Conflict("Ticket changed during refund; retry") from None
-            return Fulfilment(current, "refunded")
+            paid = self._repository.apply(ticket, Trigger.PAID, changes, [payment_record(ticket, session.id, session.payment_intent, now)])
+        except SoldOut:
+            refunding = self._repository.apply(
+                ticket,
+                Trigger.REFUND_DUE,
+                {"session_id": session.id, "payment_intent": session.payment_intent, "refund_reason": REASON_SOLD_OUT},
+            )
+            return self._finish_refund(refunding)
         audit(
-            "ticket.late_payment_refunded",
+            "ticket.paid",
             user_id=ticket.owner,
             ticket_id=ticket.ticket_id,
             amount=ticket.amount_total,
             currency=ticket.currency,
             session_id=session.id,
             payment_intent=session.payment_intent,
-            refund_id=refund_id,
+            late_payment=late,
         )
-        return Fulfilment(self._reread(ticket), "refunded")
+        return Settlement(paid, Outcome.PAID)
 
-    # releases --------------------------------------------------------------------------------
-    def release_for_session(self, session: CheckoutSession, status: str) -> bool:
-        """Gives back the seats of a reservation whose checkout expired or failed."""
-        ticket = self._repository.get_ticket(session.ticket_id) if session.ticket_id else None
-        if ticket is None or ticket.status != RESERVED or (ticket.session_id and ticket.session_id != session.id):
-            return False
+    def _processing(self, session: CheckoutSession, ticket: Ticket) -> Settlement:
+        if ticket.status != S.RESERVED:
+            return Settlement(ticket, Outcome.NOTHING)
+        processing = self._repository.apply(
+            ticket, Trigger.PAYMENT_PROCESSING, {"session_id": session.id, "payment_intent": session.payment_intent}
+        )
+        audit("ticket.payment_processing", user_id=ticket.owner, ticket_id=ticket.ticket_id, session_id=session.id)
+        return Settlement(processing, Outcome.PROCESSING)
+
+    # refunds ---------------------------------------------------------------------------------
+    def refund(self, caller: Caller, request: RefundTicketRequest) -> tuple[Ticket, StripeRefund]:
+        """Staff refund a paid ticket in full: its seats go back on sale and its QR code stops
+        admitting anyone. Idempotent: a retry finishes the refund it started and never makes a second."""
+        ticket = self._repository.get_ticket(request.ticket_id)
+        if ticket is None:
+            raise NotFound("Ticket not found")
+        if ticket.is_free or not ticket.payment_intent:
+            raise BadRequest("This ticket has no payment to refund")
+        for _ in range(MAX_STATE_RETRIES):
+            if ticket.status == S.PAID:
+                try:
+                    ticket = self._repository.apply(ticket, Trigger.REFUND_DUE, {"refund_reason": request.reason or REASON_STAFF})
+                except StateChanged:
+                    ticket = self._reread(ticket)
+                    continue
+            if ticket.status != S.REFUNDING:
+                raise BadRequest(f"Ticket is {ticket.status}; only a paid ticket can be refunded")
+            settlement = self._finish_refund(ticket, refunded_by=caller.user_id)
+            refunded = settlement.ticket
+            return refunded, StripeRefund(str(refunded.refund_id), refunded.amount_total, refunded.currency)
+        raise Conflict("Ticket changed while refunding; retry")
+
+    def refunded_at_provider(self, payment_intent: str, refund_id: str | None, amount: int, reason: str) -> Settlement | None:
+        """A refund made outside this API (the Dashboard) or a lost dispute: the money is back with the
+        customer, so the ticket is refunded and its seats go back on sale. A partial refund leaves
+        the ticket valid (staff refunded part of the price, not the admission). Without a refund id
+        (a charge's refunded total), the refunds are read from Stripe. None when the payment is not
+        a ticket's."""
+        ticket = self._repository.ticket_for_payment_intent(payment_intent)
+        if ticket is None:
+            return None
+        if refund_id is None:
+            refunds = self._gateway().refunds_of(payment_intent)
+            if not refunds:
+                return Settlement(ticket, Outcome.NOTHING)
+            refund_id, amount = refunds[0].id, sum(refund.amount for refund in refunds)
+        if amount < ticket.amount_total:
+            logger.info("Partial refund of a ticket's payment: the ticket stays valid", extra={"ticket_id": ticket.ticket_id})
+            return Settlement(ticket, Outcome.NOTHING)
+        for _ in range(MAX_STATE_RETRIES):
+            if ticket.status == S.REFUNDED:
+                return Settlement(ticket, Outcome.ALREADY_REFUNDED)
+            now = self._now()
+            why = ticket.refund_reason or reason
+            changes = {"refund_id": refund_id, "refund_reason": why, "refunded_at": now}
+            try:
+                ticket = self._repository.apply(ticket, Trigger.REFUNDED, changes, [refund_record(ticket, refund_id, amount, why, now)])
+            except StateChanged:
+                ticket = self._reread(ticket)
+                continue
+            audit(
+                "ticket.refunded",
+                user_id=ticket.owner,
+                ticket_id=ticket.ticket_id,
+                amount=amount,
+                currency=ticket.currency,
+                payment_intent=payment_intent,
+                refund_id=refund_id,
+                reason=why,
+            )
+            return Settlement(ticket, Outcome.REFUNDED)
+        raise Conflict("Ticket changed while recording a refund; retry")
+
+    def _finish_refund(self, ticket: Ticket, refunded_by: str | None = None) -> Settlement:
+        """A ticket in ``refunding``: its payment is refunded in full at Stripe (or the refund
+        already made is found) and the ticket becomes ``refunded``."""
+        if not ticket.payment_intent:
+            logger.error("A refunding ticket without a payment intent", extra={"ticket_id": ticket.ticket_id})
+            raise NotApplicable("Payment cannot be refunded automatically")
+        reason = ticket.refund_reason or REASON_STAFF
+        refund = self._gateway().refund_in_full(
+            ticket.payment_intent,
+            ticket.amount_total,
+            metadata={"ticket_id": str(ticket.ticket_id), "reason": reason},
+            idempotency_key=f"ticket-refund-{ticket.ticket_id}",
+        )
+        now = self._now()
         try:
-            self._repository.release(ticket, status, self._now())
+            refunded = self._repository.apply(
+                ticket,
+                Trigger.REFUNDED,
+                {"refund_id": refund.id, "refunded_at": now},
+                [refund_record(ticket, refund.id, refund.amount, reason, now)],
+            )
         except StateChanged:
-            return False
-        audit("ticket.reservation_released", user_id=ticket.owner, ticket_id=ticket.ticket_id, quantity=ticket.quantity, status=status)
-        return True
+            current = self._reread(ticket)
+            if current.status == S.REFUNDED:
+                return Settlement(current, Outcome.ALREADY_REFUNDED)
+            raise Conflict("Ticket changed during refund; retry") from None
+        audit(
+            "ticket.refunded",
+            user_id=ticket.owner,
+            ticket_id=ticket.ticket_id,
+            amount=refund.amount,
+            currency=ticket.currency,
+            payment_intent=ticket.payment_intent,
+            refund_id=refund.id,
+            reason=reason,
+            refunded_by=refunded_by,
+        )
+        return Settlement(refunded, Outcome.REFUNDED)
 
+    # unsettled tickets -----------------------------------------------------------------------
     def sweep_expired(self, limit: int = 100) -> SweepReport:
         """Releases reservations past their expiry whose webhook never came; a session that turns out
-        to be paid is fulfilled instead."""
+        to be paid is settled instead, and one whose bank debit is still on its way is held."""
         now = self._now()
         cutoff = now - self._settings.sweep_grace_seconds
         report = SweepReport()
-        for ticket in self._repository.expired_reservations(cutoff, limit):
+        for ticket in self._repository.unsettled(S.RESERVED, expired_before=cutoff, limit=limit):
             report.examined += 1
             try:
-                if ticket.session_id:
-                    session = self._gateway().expire_checkout_session(ticket.session_id)
-                    if session.is_paid:
-                        self.fulfil(session, ticket)
-                        report.fulfilled += 1
-                        report.ticket_ids.append(ticket.ticket_id)
-                        continue
-                self._repository.release(ticket, EXPIRED, now, expired_before=cutoff)
-                report.released += 1
-                report.ticket_ids.append(ticket.ticket_id)
-                audit("ticket.reservation_expired", user_id=ticket.owner, ticket_id=ticket.ticket_id, quantity=ticket.quantity)
-            except StateChanged:
-                continue
+                outcome = self.settle_open_ticket(ticket, expired_before=cutoff)
             except ApiError:
                 report.failed += 1
                 logger.exception("Sweep could not settle a reservation", extra={"ticket_id": ticket.ticket_id})
+                continue
+            if outcome == Outcome.RELEASED:
+                report.released += 1
+            elif outcome.changed:
+                report.fulfilled += 1
+            if outcome.changed:
+                report.ticket_ids.append(ticket.ticket_id)
         return report
 
+    def settle_open_ticket(self, ticket: Ticket, expired_before: int | None = None) -> Outcome:
+        """Brings one reserved, processing or refunding ticket to what Stripe knows of its payment:
+        the sweep's and the reconciliation's one step."""
+        if ticket.status == S.REFUNDING:
+            return self._finish_refund(ticket).outcome
+        if not ticket.session_id:
+            if ticket.status == S.RESERVED and expired_before is not None:
+                self._repository.apply(ticket, Trigger.EXPIRE, {"released_at": self._now()}, expired_before=expired_before)
+                return Outcome.RELEASED
+            return Outcome.NOTHING
+        gateway = self._gateway()
+        if ticket.status == S.RESERVED and expired_before is not None:
+            session = gateway.expire_checkout_session(ticket.session_id)
+        else:
+            found = gateway.retrieve_checkout_session(ticket.session_id)
+            if found is None:
+                raise UnknownObject("Checkout Session not found at Stripe")
+            session = found
+        intent = session.payment_intent or ticket.payment_intent
+        if session.is_processing and intent and gateway.retrieve_payment_intent_status(intent) in ("requires_payment_method", "canceled"):
+            return self.payment_failed(session).outcome
+        return self.settle(session, ticket).outcome
+
     # helpers ---------------------------------------------------------------------------------
+    def _ticket_of(self, session: CheckoutSession, ticket: Ticket | None) -> Ticket:
+        if ticket is not None:
+            return ticket
+        found = self._repository.get_ticket(session.ticket_id) if session.ticket_id else None
+        if found is None:
+            logger.error("Checkout session for an unknown ticket", extra={"session_id": session.id})
+            raise UnknownObject("Ticket not found")
+        return found
+
+    @staticmethod
+    def _check_bound(session: CheckoutSession, ticket: Ticket) -> None:
+        """A signed event is still only applied when it is about this ticket and this price: the
+        session and the ticket name each other, and a paid session paid exactly what is due."""
+        problem = None
+        if session.ticket_id != ticket.ticket_id or (ticket.session_id and ticket.session_id != session.id):
+            problem = "Checkout session does not belong to this ticket"
+        elif session.is_paid or session.is_processing:
+            if session.amount_total is None or session.amount_total != ticket.amount_total:
+                problem = "Payment amount does not match the ticket"
+            elif (session.currency or "").lower() != ticket.currency.lower():
+                problem = "Payment currency does not match the ticket"
+        if problem:
+            logger.error(
+                problem,
+                extra={"session_id": session.id, "ticket_id": ticket.ticket_id, "paid": session.amount_total, "due": ticket.amount_total},
+            )
+            raise NotApplicable(problem)
+
     def _owned_ticket(self, caller: Caller, ticket_id: int) -> Ticket:
         ticket = self._repository.get_ticket(ticket_id)
         if ticket is None:
@@ -313,20 +455,17 @@ class TicketService:
         return current
 
     @staticmethod
-    def _require_reserved(ticket: Ticket) -> None:
-        if ticket.status == PAID:
+    def _require_cancellable(ticket: Ticket) -> None:
+        if ticket.status == S.PAID:
             raise BadRequest("Ticket already paid")
-        if ticket.status != RESERVED:
+        if ticket.status == S.PROCESSING:
+            raise BadRequest("The payment is processing and cannot be cancelled; the ticket is issued or released when it completes")
+        if ticket.status != S.RESERVED:
             raise BadRequest(f"Ticket already {ticket.status}")
 
-    def _release_quietly(self, ticket: Ticket, status: str) -> None:
+    def _release_quietly(self, ticket: Ticket) -> None:
         try:
-            self._repository.release(ticket, status, self._now())
+            self._repository.apply(ticket, Trigger.CANCEL, {"released_at": self._now()})
         except Exception:
             # The sweep releases it at its expiry; the original error is the one to report.
             logger.exception("Could not release a reservation after a checkout failure", extra={"ticket_id": ticket.ticket_id})
-
-
-@functools.cache
-def get_ticket_service() -> TicketService:
-    return TicketService(get_ticket_repository(), get_stripe_gateway, get_settings())

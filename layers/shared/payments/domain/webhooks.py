@@ -1,5 +1,11 @@
 """What every provider's webhook shares: each event id applied once, and recorded as processed only
-after its effects are written, so that a failed attempt is retried by the provider."""
+after its effects are written, so that a failed attempt is retried by the provider.
+
+Only an explicit list of domain outcomes is a permanent rejection (acknowledged with 200 and
+logged for a person): the event names an object we never made, or a fact that cannot apply to
+our records. Anything else that goes wrong, a provider or DynamoDB failing, contention, or a bug
+in a handler, propagates: the answer is 4xx/5xx and the provider retries (Stripe for 3 days,
+PayPal up to 25 times), and the alarm on webhook failures fires."""
 
 from __future__ import annotations
 
@@ -9,19 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from payments.errors import BadRequest, NotFound
+from payments.errors import BadRequest, NotApplicable, UnknownObject
 from payments.observability import logger
-from payments.repositories.wiring import get_webhook_event_repository
+from payments.repositories.webhook_events import WebhookEventRepository
 
-# Failures a redelivery would repeat: acknowledged and logged for a person, not retried for days.
-PERMANENT_FAILURES = (BadRequest, NotFound, KeyError, TypeError, ValueError)
+PERMANENT_REJECTIONS = (NotApplicable, UnknownObject)
+
+Handler = Callable[[dict[str, Any]], str]
 
 
 @dataclass(frozen=True)
 class WebhookResult:
     event_id: str
     event_type: str
-    outcome: str  # "applied", "paid", "released", ..., "duplicate", "ignored", "rejected"
+    outcome: str  # what the handler did ("paid", "released", "applied", ...), "duplicate", "ignored", "rejected"
 
 
 def parse_event(payload: bytes, type_key: str, provider_name: str) -> dict[str, Any]:
@@ -35,23 +42,28 @@ def parse_event(payload: bytes, type_key: str, provider_name: str) -> dict[str, 
     return event
 
 
-def apply_once(
-    provider: str, event: dict[str, Any], event_id: str, event_type: str, handlers: dict[str, Callable[[dict[str, Any]], str]]
-) -> WebhookResult:
-    processed = get_webhook_event_repository()
-    if processed.is_processed(provider, event_id):
-        return WebhookResult(event_id, event_type, "duplicate")
-    handler = handlers.get(event_type)
-    if handler is None:
-        return WebhookResult(event_id, event_type, "ignored")
-    try:
-        outcome = handler(event)
-    except PERMANENT_FAILURES as error:
-        logger.error(
-            "Webhook event could not be applied",
-            extra={"provider": provider, "event_id": event_id, "event_type": event_type, "reason": str(error)},
+class WebhookLedger:
+    def __init__(self, processed: WebhookEventRepository) -> None:
+        self._processed = processed
+
+    def apply_once(
+        self, provider: str, event: dict[str, Any], event_id: str, event_type: str, handlers: dict[str, Handler]
+    ) -> WebhookResult:
+        if self._processed.is_processed(provider, event_id):
+            return WebhookResult(event_id, event_type, "duplicate")
+        handler = handlers.get(event_type)
+        if handler is None:
+            return WebhookResult(event_id, event_type, "ignored")
+        try:
+            outcome = handler(event)
+        except PERMANENT_REJECTIONS as rejection:
+            logger.error(
+                "Webhook event rejected for good",
+                extra={"provider": provider, "event_id": event_id, "event_type": event_type, "reason": rejection.message},
+            )
+            outcome = "rejected"
+        self._processed.mark_processed(provider, event_id, event_type, int(time.time()))
+        logger.info(
+            "Webhook event applied", extra={"provider": provider, "event_id": event_id, "event_type": event_type, "outcome": outcome}
         )
-        outcome = "rejected"
-    processed.mark_processed(provider, event_id, event_type, int(time.time()))
-    logger.info("Webhook event applied", extra={"provider": provider, "event_id": event_id, "event_type": event_type, "outcome": outcome})
-    return WebhookResult(event_id, event_type, outcome)
+        return WebhookResult(event_id, event_type, outcome)

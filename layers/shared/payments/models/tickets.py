@@ -47,6 +47,16 @@ class CancelRequest(RequestModel, forbid_unknown_fields=False):
     ticket_id: ObjectId
 
 
+class RefundReason(Text):
+    __slots__ = ()
+    max_length = 200
+
+
+class RefundTicketRequest(RequestModel):
+    ticket_id: ObjectId
+    reason: RefundReason | None = None
+
+
 class CreateEventRequest(RequestModel):
     name: EventName
     price: Amount

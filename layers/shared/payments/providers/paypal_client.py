@@ -4,7 +4,6 @@ client-credentials token cached across warm invocations, a timeout on every call
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +14,7 @@ from payments.errors import ApiError, NotFound, ProviderFailure, ProviderRejecte
 from payments.observability import logger
 from payments.retries import with_backoff
 from payments.secrets import resolve_secret
-from payments.settings import get_settings
+from payments.settings import Settings
 
 # A token is renewed this long before PayPal says it expires.
 TOKEN_MARGIN_SECONDS = 300
@@ -52,6 +51,14 @@ class PayPalClient:
         self._session = session or requests.Session()
         self._token: str | None = None
         self._token_expires_at = 0.0
+
+    @staticmethod
+    def credentials(settings: Settings) -> tuple[str, str]:
+        """Read when a token is first needed, not at start-up: secrets may come from SSM."""
+        return (
+            resolve_secret(settings.paypal_client_id, settings.paypal_client_id_parameter, "PayPal client id"),
+            resolve_secret(settings.paypal_client_secret, settings.paypal_client_secret_parameter, "PayPal client secret"),
+        )
 
     # auth ------------------------------------------------------------------------------------
     def _access_token(self, *, renew: bool = False) -> str:
@@ -152,22 +159,3 @@ class PayPalClient:
         except ProviderRejected:
             return False
         return answer.get("verification_status") == "SUCCESS"
-
-
-def _credentials() -> tuple[str, str]:
-    settings = get_settings()
-    return (
-        resolve_secret(settings.paypal_client_id, settings.paypal_client_id_parameter, "PayPal client id"),
-        resolve_secret(settings.paypal_client_secret, settings.paypal_client_secret_parameter, "PayPal client secret"),
-    )
-
-
-@functools.cache
-def get_paypal_client() -> PayPalClient:
-    settings = get_settings()
-    return PayPalClient(
-        settings.paypal_api_base,
-        _credentials,
-        timeout_seconds=settings.paypal_timeout_seconds,
-        retry_budget_seconds=settings.paypal_retry_budget_seconds,
-    )

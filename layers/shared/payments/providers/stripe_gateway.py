@@ -3,36 +3,19 @@ an idempotency key on every call that creates or moves money."""
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import stripe
 
+from payments.domain.lifecycle import CheckoutSession, StripeRefund
 from payments.errors import ProviderFailure, ProviderRejected, ProviderUnavailable
 from payments.observability import logger
 from payments.retries import with_backoff
 from payments.secrets import resolve_secret
-from payments.settings import get_settings
-
-
-@dataclass(frozen=True)
-class CheckoutSession:
-    id: str
-    url: str | None
-    status: str
-    payment_status: str
-    payment_intent: str | None
-    ticket_id: int | None
-    amount_total: int | None
-    currency: str | None
-
-    @property
-    def is_paid(self) -> bool:
-        return self.status == "complete" and self.payment_status in ("paid", "no_payment_required")
+from payments.settings import Settings
 
 
 def expandable_id(value: Any) -> str | None:
@@ -157,20 +140,6 @@ class StripeGateway:
     def cancel_subscription(self, subscription_id: str) -> dict[str, Any]:
         return self._call("subscriptions.cancel", lambda: self._client.v1.subscriptions.cancel(subscription_id)).to_dict()
 
-    # listing, for reconciliation ------------------------------------------------------------------
-    def recent_checkout_sessions(self, created_since: int) -> list[CheckoutSession]:
-        listed = self._call(
-            "checkout.sessions.list",
-            lambda: self._client.v1.checkout.sessions.list(params={"created": {"gte": created_since}, "limit": 100}),
-        )
-        return [checkout_session_from_dict(session.to_dict()) for session in listed.auto_paging_iter()]
-
-    def recent_payment_intents(self, created_since: int) -> list[dict[str, Any]]:
-        listed = self._call(
-            "payment_intents.list", lambda: self._client.v1.payment_intents.list(params={"created": {"gte": created_since}, "limit": 100})
-        )
-        return [intent.to_dict() for intent in listed.auto_paging_iter()]
-
     # checkout sessions -------------------------------------------------------------------------
 
     def create_checkout_session(
@@ -230,18 +199,63 @@ class StripeGateway:
             return current
         return checkout_session_from_dict(session.to_dict())
 
-    def refund_payment_intent(self, payment_intent: str, *, metadata: dict[str, str], idempotency_key: str) -> str:
-        with _translated_errors("refunds.create"):
-            refund = self._client.v1.refunds.create(
-                params={"payment_intent": payment_intent, "reason": "requested_by_customer", "metadata": metadata},
-                options={"idempotency_key": idempotency_key},
+    def retrieve_payment_intent_status(self, intent_id: str) -> str:
+        return str(self.retrieve_payment_intent(intent_id)["status"])
+
+    def refunds_of(self, payment_intent: str) -> list[StripeRefund]:
+        """The refunds of a payment that are made or on their way (not failed or canceled)."""
+        listed = self._call("refunds.list", lambda: self._client.v1.refunds.list(params={"payment_intent": payment_intent, "limit": 100}))
+        return [
+            StripeRefund(str(refund.id), int(refund.amount), str(refund.currency))
+            for refund in listed.auto_paging_iter()
+            if refund.status in ("succeeded", "pending", "requires_action")
+        ]
+
+    def refund_in_full(self, payment_intent: str, amount: int, *, metadata: dict[str, str], idempotency_key: str) -> StripeRefund:
+        """Refunds the payment in full, once for ever: a refund already made (by an earlier attempt,
+        whatever its age, or in the Dashboard) is returned instead of a second one. Stripe keeps an
+        idempotency key for 24 hours only, so the key alone cannot promise that."""
+        existing = self.refunds_of(payment_intent)
+        if sum(refund.amount for refund in existing) >= amount:
+            return existing[0]
+        try:
+            refund = self._call(
+                "refunds.create",
+                lambda: self._client.v1.refunds.create(
+                    params={"payment_intent": payment_intent, "reason": "requested_by_customer", "metadata": metadata},
+                    options={"idempotency_key": idempotency_key},
+                ),
             )
-        return str(refund.id)
+        except ProviderRejected:
+            # "charge_already_refunded": a refund raced this one (the Dashboard, a retry past the key's
+            # 24 hours); the refunds now listed are the truth.
+            existing = self.refunds_of(payment_intent)
+            if existing and sum(refund.amount for refund in existing) >= amount:
+                return existing[0]
+            raise
+        return StripeRefund(str(refund.id), int(refund.amount), str(refund.currency))
+
+    # listing, for reconciliation ------------------------------------------------------------------
+    def listed(self, kind: str, created_since: int, starting_after: str | None = None) -> Iterator[dict[str, Any]]:
+        """Stripe's objects of a kind (``checkout.sessions``, ``payment_intents``, ``refunds``,
+        ``disputes``) created since a time, newest first, one at a time across pages; a caller that
+        stops part-way continues later with ``starting_after`` the last id it handled."""
+        service: Any = self._client.v1
+        for part in kind.split("."):
+            service = getattr(service, part)
+        params: dict[str, Any] = {"created": {"gte": created_since}, "limit": 100}
+        if starting_after:
+            params["starting_after"] = starting_after
+        page = self._call(f"{kind}.list", lambda: service.list(params=params))
+        while True:
+            yield from (item.to_dict() for item in page.data)
+            if not page.has_more or not page.data:
+                return
+            params["starting_after"] = page.data[-1].id
+            page = self._call(f"{kind}.list", lambda: service.list(params=params))
 
 
-@functools.cache
-def get_stripe_client() -> stripe.StripeClient:
-    settings = get_settings()
+def stripe_client(settings: Settings) -> stripe.StripeClient:
     api_key = resolve_secret(settings.stripe_secret_key, settings.stripe_secret_key_parameter, "Stripe secret key")
     base_addresses: Any = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
     return stripe.StripeClient(
@@ -252,15 +266,8 @@ def get_stripe_client() -> stripe.StripeClient:
     )
 
 
-@functools.cache
-def get_stripe_gateway() -> StripeGateway:
-    settings = get_settings()
-    return StripeGateway(get_stripe_client(), settings.stripe_retry_budget_seconds, settings.stripe_automatic_payment_methods)
-
-
-def verify_webhook(payload: bytes, signature_header: str | None) -> None:
+def verify_webhook(payload: bytes, signature_header: str | None, settings: Settings) -> None:
     """Raises stripe.SignatureVerificationError unless the payload is signed with our endpoint secret
     within Stripe's 300 s tolerance."""
-    settings = get_settings()
     secret = resolve_secret(settings.stripe_webhook_secret, settings.stripe_webhook_secret_parameter, "Stripe webhook secret")
     stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature_header, secret, tolerance=300)

@@ -1,33 +1,25 @@
-"""Events, tickets and their seat counts in the tickets table; fulfilment records in the payments table.
+"""Events and tickets in the tickets table; payment and refund records in the payments table.
 
-Seats are conserved by construction: every change of a ticket's state that takes or gives back
-seats is one transaction whose conditions make it happen at most once."""
+Every ticket transition of ``payments.domain.lifecycle`` is one transaction here, conditioned on
+the state it leaves, carrying its effect on the event's seats and its money records, so that it
+happens at most once whoever tries it and whenever."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from payments.dynamodb import cancellation_reasons, from_item, is_condition_failure, to_attributes
+from payments.domain.lifecycle import UNSETTLED, Event, Seats, Ticket, TicketStatus, Trigger, transition
+from payments.dynamodb import cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-RESERVED = "reserved"
-PAID = "paid"
-CANCELLED = "cancelled"
-EXPIRED = "expired"
-REFUNDED = "refunded"
-RELEASED_STATES = (CANCELLED, EXPIRED)
-
-# Only reserved tickets carry this attribute, which keeps the expiry index sparse.
-RESERVATION_MARKER = "RESERVED"
-EXPIRY_INDEX = "ReservationsByExpiry"
+UNSETTLED_INDEX = "UnsettledTicketsByExpiry"
 EVENTS_INDEX = "EventsById"
 EVENT_ENTITY = "EVENT"
+PROVIDER = "stripe"
 
 
 class SoldOut(Exception):
@@ -35,48 +27,7 @@ class SoldOut(Exception):
 
 
 class StateChanged(Exception):
-    """The ticket was no longer in the state the write required; re-read it."""
-
-
-@dataclass
-class Event:
-    event_id: int
-    name: str
-    price: Decimal
-    currency: str
-    capacity: int
-    available: int
-    created_by: str
-    created_at: int
-
-    @property
-    def is_free(self) -> bool:
-        return self.price == 0
-
-
-@dataclass
-class Ticket:
-    ticket_id: int
-    event_id: int
-    owner: str
-    quantity: int
-    status: str
-    ticket_code: str
-    currency: str
-    unit_amount: int
-    created_at: int
-    expires_at: int | None = None
-    session_id: str | None = None
-    checkout_url: str | None = None
-    payment_intent: str | None = None
-    paid_at: int | None = None
-    released_at: int | None = None
-    refund_id: str | None = None
-    late_payment: bool | None = None
-
-    @property
-    def amount_total(self) -> int:
-        return self.unit_amount * self.quantity
+    """The ticket was no longer in the state the write left from; re-read it."""
 
 
 def _event_key(event_id: int) -> dict[str, Any]:
@@ -85,6 +36,10 @@ def _event_key(event_id: int) -> dict[str, Any]:
 
 def _ticket_key(ticket_id: int) -> dict[str, Any]:
     return {"pk": {"S": f"TICKET#{ticket_id}"}, "sk": {"S": "TICKET"}}
+
+
+def _intent_link_key(payment_intent: str) -> dict[str, Any]:
+    return {"pk": {"S": f"TICKET_PAYMENT#{PROVIDER}#{payment_intent}"}, "sk": {"S": "LINK"}}
 
 
 def _values(**values: Any) -> dict[str, Any]:
@@ -105,7 +60,17 @@ def _event_from_item(item: dict[str, Any]) -> Event:
     )
 
 
-_TICKET_INT_FIELDS = ("ticket_id", "event_id", "quantity", "unit_amount", "created_at", "expires_at", "paid_at", "released_at")
+_TICKET_INT_FIELDS = (
+    "ticket_id",
+    "event_id",
+    "quantity",
+    "unit_amount",
+    "created_at",
+    "expires_at",
+    "paid_at",
+    "released_at",
+    "refunded_at",
+)
 
 
 def _ticket_from_item(item: dict[str, Any]) -> Ticket:
@@ -114,6 +79,7 @@ def _ticket_from_item(item: dict[str, Any]) -> Ticket:
     for name in _TICKET_INT_FIELDS:
         if values.get(name) is not None:
             values[name] = int(values[name])
+    values["status"] = TicketStatus(values["status"])
     return Ticket(**values)
 
 
@@ -125,13 +91,15 @@ class TicketRepository:
 
     # ids -------------------------------------------------------------------------------------
     def next_id(self, kind: str) -> int:
-        result = self._client.update_item(
-            TableName=self._tickets,
-            Key={"pk": {"S": f"COUNTER#{kind}"}, "sk": {"S": "COUNTER"}},
-            UpdateExpression="ADD #value :one",
-            ExpressionAttributeNames={"#value": "value"},
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
+        result = write_with_retry(
+            lambda: self._client.update_item(
+                TableName=self._tickets,
+                Key={"pk": {"S": f"COUNTER#{kind}"}, "sk": {"S": "COUNTER"}},
+                UpdateExpression="ADD #value :one",
+                ExpressionAttributeNames={"#value": "value"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="UPDATED_NEW",
+            )
         )
         return int(result["Attributes"]["value"]["N"])
 
@@ -166,187 +134,195 @@ class TicketRepository:
         result = self._client.get_item(TableName=self._tickets, Key=_ticket_key(ticket_id), ConsistentRead=True)
         return _ticket_from_item(result["Item"]) if "Item" in result else None
 
-    def take_seats_and_create(self, ticket: Ticket) -> None:
-        """Decrements the event's availability and writes the ticket, both or neither."""
-        attributes = asdict(ticket)
-        if ticket.status == RESERVED:
-            attributes["reservation_state"] = RESERVATION_MARKER
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {"Update": self._take_seats(ticket)},  # type: ignore[typeddict-item]
-                    {
-                        "Put": {
-                            "TableName": self._tickets,
-                            "Item": {**_ticket_key(ticket.ticket_id), **to_attributes(attributes)},
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            if is_condition_failure(error) and cancellation_reasons(error)[:1] == ["ConditionalCheckFailed"]:
-                raise SoldOut() from None
-            raise
+    def ticket_for_payment_intent(self, payment_intent: str) -> Ticket | None:
+        """The ticket a Stripe payment intent paid (or was to pay), if any ticket of ours knows it."""
+        result = self._client.get_item(TableName=self._payments, Key=_intent_link_key(payment_intent), ConsistentRead=True)
+        if "Item" not in result:
+            return None
+        return self.get_ticket(int(result["Item"]["ticket_id"]["N"]))
+
+    def create(self, ticket: Ticket) -> None:
+        """A new ticket (free and paid, or reserved) and its seats taken, both or neither."""
+        trigger = Trigger.ISSUE_FREE if ticket.status == TicketStatus.PAID else Trigger.RESERVE
+        row = transition(None, trigger)
+        assert row is not None and row.target == ticket.status
+        attributes = {**asdict(ticket), "status": str(ticket.status)}
+        if ticket.status in UNSETTLED:
+            attributes["unsettled_status"] = str(ticket.status)
+        items: list[Any] = [
+            {"Update": self._seats(ticket, Seats.TAKE)},
+            {
+                "Put": {
+                    "TableName": self._tickets,
+                    "Item": {**_ticket_key(ticket.ticket_id), **to_attributes(attributes)},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
+        self._transact(items, seats_index=0)
 
     def attach_session(self, ticket_id: int, session_id: str, checkout_url: str) -> None:
-        self._client.update_item(
-            TableName=self._tickets,
-            Key=_ticket_key(ticket_id),
-            UpdateExpression="SET session_id = :sid, checkout_url = :url",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=_values(sid=session_id, url=checkout_url),
+        write_with_retry(
+            lambda: self._client.update_item(
+                TableName=self._tickets,
+                Key=_ticket_key(ticket_id),
+                UpdateExpression="SET session_id = :sid, checkout_url = :url",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(session_id) OR session_id = :sid)",
+                ExpressionAttributeValues=_values(sid=session_id, url=checkout_url),
+            )
         )
 
-    def mark_paid(self, ticket: Ticket, session_id: str, payment_intent: str | None, now: int, retake_seats: bool) -> None:
-        """Reserved → paid; or, for a payment that arrived after release, cancelled/expired → paid
-        while taking the seats again. Records the payment in the same transaction."""
-        if retake_seats:
-            condition = "#status IN (:cancelled, :expired)"
-            values = _values(cancelled=CANCELLED, expired=EXPIRED)
+    def apply(
+        self,
+        ticket: Ticket,
+        trigger: Trigger,
+        changes: dict[str, Any] | None = None,
+        records: list[dict[str, Any]] | None = None,
+        expired_before: int | None = None,
+    ) -> Ticket:
+        """One transition of the life cycle from the ticket's current status, as one transaction:
+        the ticket conditioned on that status (and on its session, when ``changes`` binds one), the
+        event's seats, and the money ``records`` for the payments table. Returns the ticket as
+        written; raises StateChanged when the ticket moved on, SoldOut when seats were to be taken
+        and are gone."""
+        row = transition(ticket.status, trigger)
+        if row is None:
+            raise ValueError(f"{trigger} does not apply to a {ticket.status} ticket")
+        changes = {name: value for name, value in (changes or {}).items() if value is not None}
+        changes["status"] = str(row.target)
+        names = {"#status": "status"}
+        values = _values(source=str(ticket.status))
+        condition = "#status = :source"
+        if "session_id" in changes:
+            condition += " AND (attribute_not_exists(session_id) OR session_id = :session_id)"
+        if expired_before is not None:
+            condition += " AND expires_at <= :cutoff"
+            values |= _values(cutoff=expired_before)
+        assignments = []
+        for name, value in changes.items():
+            names[f"#{name}"] = name
+            values |= _values(**{name: value})
+            assignments.append(f"#{name} = :{name}")
+        update = "SET " + ", ".join(assignments)
+        if row.target in UNSETTLED:
+            update += ", unsettled_status = :status"
         else:
-            condition = "#status = :reserved"
-            values = _values(reserved=RESERVED)
-        condition += " AND (attribute_not_exists(session_id) OR session_id = :sid)"
-        values |= _values(sid=session_id, paid=PAID, now=now, late=retake_seats)
-        set_clause = "SET #status = :paid, paid_at = :now, session_id = :sid, late_payment = :late"
-        if payment_intent:
-            set_clause += ", payment_intent = :pi"
-            values |= _values(pi=payment_intent)
+            update += " REMOVE unsettled_status"
         items: list[Any] = [
             {
                 "Update": {
                     "TableName": self._tickets,
                     "Key": _ticket_key(ticket.ticket_id),
-                    "UpdateExpression": set_clause + " REMOVE reservation_state",
+                    "UpdateExpression": update,
                     "ConditionExpression": condition,
-                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
                 }
-            },
-            {"Put": self._payment_record(ticket, session_id, payment_intent, now)},
+            }
         ]
-        if retake_seats:
-            items.append({"Update": self._take_seats(ticket)})
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            if not is_condition_failure(error):
-                raise
-            reasons = cancellation_reasons(error)
-            if retake_seats and len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed" and reasons[0] != "ConditionalCheckFailed":
-                raise SoldOut() from None
-            raise StateChanged() from None
+        seats_index = None
+        if row.seats in (Seats.TAKE, Seats.RETURN):
+            seats_index = len(items)
+            items.append({"Update": self._seats(ticket, row.seats)})
+        if changes.get("payment_intent"):
+            link = {"ticket_id": ticket.ticket_id, "owner": ticket.owner}
+            items.append(
+                {"Put": {"TableName": self._payments, "Item": {**_intent_link_key(changes["payment_intent"]), **to_attributes(link)}}}
+            )
+        for record in records or []:
+            items.append({"Put": {"TableName": self._payments, "Item": to_attributes(record)}})
+        self._transact(items, seats_index)
+        return replace(ticket, **{**changes, "status": row.target})
 
-    def release(self, ticket: Ticket, new_status: str, now: int, expired_before: int | None = None) -> None:
-        """Reserved → cancelled/expired, giving the seats back; at most once per ticket."""
-        condition = "#status = :reserved"
-        values = _values(reserved=RESERVED, new=new_status, now=now)
+    def unsettled(self, status: TicketStatus, expired_before: int | None = None, limit: int = 100) -> list[Ticket]:
+        """Tickets in ``status`` (reserved, processing or refunding), oldest expiry first; with a
+        cutoff, only those whose reservation expired before it."""
+        condition = "unsettled_status = :state"
+        values = _values(state=str(status))
         if expired_before is not None:
             condition += " AND expires_at <= :cutoff"
             values |= _values(cutoff=expired_before)
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._tickets,
-                            "Key": _ticket_key(ticket.ticket_id),
-                            "UpdateExpression": "SET #status = :new, released_at = :now REMOVE reservation_state",
-                            "ConditionExpression": condition,
-                            "ExpressionAttributeNames": {"#status": "status"},
-                            "ExpressionAttributeValues": values,
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._tickets,
-                            "Key": _event_key(ticket.event_id),
-                            "UpdateExpression": "SET available = available + :q",
-                            "ConditionExpression": "attribute_exists(pk)",
-                            "ExpressionAttributeValues": _values(q=ticket.quantity),
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                raise StateChanged() from None
-            raise
-
-    def mark_refunded(self, ticket: Ticket, refund_id: str, session_id: str, payment_intent: str | None, now: int) -> None:
-        """A late payment whose seats were gone: the ticket records the refund, and so does the payments table."""
-        refund_record = {
-            "pk": f"REFUND#stripe#{refund_id}",
-            "sk": "REFUND",
-            "provider": "stripe",
-            "kind": "ticket_late_payment",
-            "refund_id": refund_id,
-            "ticket_id": ticket.ticket_id,
-            "owner": ticket.owner,
-            "session_id": session_id,
-            "payment_intent": payment_intent,
-            "amount": ticket.amount_total,
-            "currency": ticket.currency,
-            "created_at": now,
+        kwargs: dict[str, Any] = {
+            "TableName": self._tickets,
+            "IndexName": UNSETTLED_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "Limit": limit,
         }
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._tickets,
-                            "Key": _ticket_key(ticket.ticket_id),
-                            "UpdateExpression": "SET #status = :refunded, refund_id = :rid, session_id = :sid",
-                            "ConditionExpression": "#status IN (:cancelled, :expired)",
-                            "ExpressionAttributeNames": {"#status": "status"},
-                            "ExpressionAttributeValues": _values(
-                                refunded=REFUNDED, rid=refund_id, sid=session_id, cancelled=CANCELLED, expired=EXPIRED
-                            ),
-                        }
-                    },
-                    {"Put": {"TableName": self._payments, "Item": to_attributes(refund_record)}},
-                ]
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                raise StateChanged() from None
-            raise
-
-    def expired_reservations(self, cutoff: int, limit: int = 100) -> list[Ticket]:
-        result = self._client.query(
-            TableName=self._tickets,
-            IndexName=EXPIRY_INDEX,
-            KeyConditionExpression="reservation_state = :state AND expires_at <= :cutoff",
-            ExpressionAttributeValues=_values(state=RESERVATION_MARKER, cutoff=cutoff),
-            Limit=limit,
-        )
-        return [_ticket_from_item(item) for item in result.get("Items", [])]
+        found: list[Ticket] = []
+        while len(found) < limit:
+            page = self._client.query(**kwargs)
+            found += [_ticket_from_item(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit]
 
     # helpers ---------------------------------------------------------------------------------
-    def _take_seats(self, ticket: Ticket) -> dict[str, Any]:
+    def _seats(self, ticket: Ticket, seats: Seats) -> dict[str, Any]:
+        if seats == Seats.TAKE:
+            return {
+                "TableName": self._tickets,
+                "Key": _event_key(ticket.event_id),
+                "UpdateExpression": "SET available = available - :q",
+                "ConditionExpression": "attribute_exists(pk) AND available >= :q",
+                "ExpressionAttributeValues": _values(q=ticket.quantity),
+            }
         return {
             "TableName": self._tickets,
             "Key": _event_key(ticket.event_id),
-            "UpdateExpression": "SET available = available - :q",
-            "ConditionExpression": "attribute_exists(pk) AND available >= :q",
+            "UpdateExpression": "SET available = available + :q",
+            "ConditionExpression": "attribute_exists(pk)",
             "ExpressionAttributeValues": _values(q=ticket.quantity),
         }
 
-    def _payment_record(self, ticket: Ticket, session_id: str, payment_intent: str | None, now: int) -> dict[str, Any]:
-        record = {
-            "pk": f"PAYMENT#stripe#{session_id}",
-            "sk": "PAYMENT",
-            "provider": "stripe",
-            "kind": "ticket_checkout",
-            "owner": ticket.owner,
-            "ticket_id": ticket.ticket_id,
-            "event_id": ticket.event_id,
-            "session_id": session_id,
-            "payment_intent": payment_intent,
-            "amount": ticket.amount_total,
-            "currency": ticket.currency,
-            "status": "succeeded",
-            "created_at": now,
-        }
-        return {"TableName": self._payments, "Item": to_attributes(record), "ConditionExpression": "attribute_not_exists(pk)"}
+    def _transact(self, items: list[Any], seats_index: int | None) -> None:
+        try:
+            write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+            reasons = cancellation_reasons(error)
+            seats_gone = seats_index is not None and len(reasons) > seats_index and reasons[seats_index] == "ConditionalCheckFailed"
+            ticket_moved = seats_index != 0 and reasons[:1] == ["ConditionalCheckFailed"]
+            if seats_gone and not ticket_moved:
+                raise SoldOut() from None
+            raise StateChanged() from None
+
+
+def payment_record(ticket: Ticket, session_id: str, payment_intent: str | None, now: int) -> dict[str, Any]:
+    """What the payments table keeps of a ticket's payment."""
+    return {
+        "pk": f"PAYMENT#{PROVIDER}#{session_id}",
+        "sk": "PAYMENT",
+        "provider": PROVIDER,
+        "kind": "ticket_checkout",
+        "owner": ticket.owner,
+        "ticket_id": ticket.ticket_id,
+        "event_id": ticket.event_id,
+        "session_id": session_id,
+        "payment_intent": payment_intent,
+        "amount": ticket.amount_total,
+        "currency": ticket.currency,
+        "status": "succeeded",
+        "created_at": now,
+    }
+
+
+def refund_record(ticket: Ticket, refund_id: str, amount: int, reason: str, now: int) -> dict[str, Any]:
+    """What the payments table keeps of a ticket's refund (or lost dispute)."""
+    return {
+        "pk": f"REFUND#{PROVIDER}#{refund_id}",
+        "sk": "REFUND",
+        "provider": PROVIDER,
+        "kind": "ticket_refund",
+        "reason": reason,
+        "refund_id": refund_id,
+        "ticket_id": ticket.ticket_id,
+        "owner": ticket.owner,
+        "session_id": ticket.session_id,
+        "payment_intent": ticket.payment_intent,
+        "amount": amount,
+        "currency": ticket.currency,
+        "created_at": now,
+    }

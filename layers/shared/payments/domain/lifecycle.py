@@ -1,0 +1,224 @@
+"""The ticket life cycle: the entities of the checkout, their states, and the one table of transitions.
+
+Every change of a ticket's state is one conditional write on the exact state it leaves (the
+repository builds it from the row below), together with its effect on the event's seats and the
+money records. Nothing else writes a ticket's status.
+
+A ticket holds seats while it is ``reserved``, ``processing`` or ``paid``: for every event,
+seats held + ``available`` == ``capacity``.
+
+========== ======================= ====================================== ========== ======= ==========================
+from       trigger                 condition (besides the state)          to         seats   money
+========== ======================= ====================================== ========== ======= ==========================
+(new)      ISSUE_FREE              enough seats                           paid       take    none (price 0)
+(new)      RESERVE                 enough seats                           reserved   take    Checkout Session opened
+reserved   PAID                    session bound, amount and currency     paid       keep    payment recorded
+processing PAID                    the same                               paid       keep    payment recorded
+cancelled  PAID                    the same; seats still free (late)      paid       take    payment recorded
+expired    PAID                    the same; seats still free (late)      paid       take    payment recorded
+reserved   PAYMENT_PROCESSING      session complete, payment unpaid       processing keep    none yet (bank debit)
+reserved   PAYMENT_FAILED          delayed payment failed                 cancelled  return  none
+processing PAYMENT_FAILED          delayed payment failed                 cancelled  return  none
+reserved   CANCEL                  owner asked; session closed at Stripe  cancelled  return  none
+reserved   EXPIRE                  ``expires_at`` passed (or Stripe said) expired    return  none
+cancelled  REFUND_DUE              paid late and sold out                 refunding  none    refund owed
+expired    REFUND_DUE              paid late and sold out                 refunding  none    refund owed
+paid       REFUND_DUE              staff refund                           refunding  return  refund owed
+refunding  REFUNDED                our refund made (or found) at Stripe   refunded   none    refund recorded
+paid       REFUNDED                refunded in the Dashboard / lost dispute refunded  return  refund recorded
+reserved   REFUNDED                the same, its payment webhook lost     refunded   return  refund recorded
+processing REFUNDED                the same, its payment webhook lost     refunded   return  refund recorded
+cancelled  REFUNDED                late payment refunded in the Dashboard refunded   none    refund recorded
+expired    REFUNDED                late payment refunded in the Dashboard refunded   none    refund recorded
+========== ======================= ====================================== ========== ======= ==========================
+
+``refunding`` is entered before any refund call, so no other path (a verify, a webhook retry, the
+reconciliation) can seat a ticket whose money is going back; a refund call that fails leaves the
+ticket ``refunding`` and the reconciliation finishes it. ``processing`` tickets are left alone by
+the sweep and cannot be cancelled: their money may still arrive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+
+class TicketStatus(StrEnum):
+    RESERVED = "reserved"
+    PROCESSING = "processing"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REFUNDING = "refunding"
+    REFUNDED = "refunded"
+
+
+class Trigger(StrEnum):
+    ISSUE_FREE = "issue_free"
+    RESERVE = "reserve"
+    PAID = "paid"
+    PAYMENT_PROCESSING = "payment_processing"
+    PAYMENT_FAILED = "payment_failed"
+    CANCEL = "cancel"
+    EXPIRE = "expire"
+    REFUND_DUE = "refund_due"
+    REFUNDED = "refunded"
+
+
+class Seats(StrEnum):
+    TAKE = "take"
+    KEEP = "keep"
+    RETURN = "return"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Transition:
+    source: TicketStatus | None
+    trigger: Trigger
+    target: TicketStatus
+    seats: Seats
+
+
+_S = TicketStatus
+TRANSITIONS: dict[tuple[TicketStatus | None, Trigger], Transition] = {
+    (row.source, row.trigger): row
+    for row in (
+        Transition(None, Trigger.ISSUE_FREE, _S.PAID, Seats.TAKE),
+        Transition(None, Trigger.RESERVE, _S.RESERVED, Seats.TAKE),
+        Transition(_S.RESERVED, Trigger.PAID, _S.PAID, Seats.KEEP),
+        Transition(_S.PROCESSING, Trigger.PAID, _S.PAID, Seats.KEEP),
+        Transition(_S.CANCELLED, Trigger.PAID, _S.PAID, Seats.TAKE),
+        Transition(_S.EXPIRED, Trigger.PAID, _S.PAID, Seats.TAKE),
+        Transition(_S.RESERVED, Trigger.PAYMENT_PROCESSING, _S.PROCESSING, Seats.KEEP),
+        Transition(_S.RESERVED, Trigger.PAYMENT_FAILED, _S.CANCELLED, Seats.RETURN),
+        Transition(_S.PROCESSING, Trigger.PAYMENT_FAILED, _S.CANCELLED, Seats.RETURN),
+        Transition(_S.RESERVED, Trigger.CANCEL, _S.CANCELLED, Seats.RETURN),
+        Transition(_S.RESERVED, Trigger.EXPIRE, _S.EXPIRED, Seats.RETURN),
+        Transition(_S.CANCELLED, Trigger.REFUND_DUE, _S.REFUNDING, Seats.NONE),
+        Transition(_S.EXPIRED, Trigger.REFUND_DUE, _S.REFUNDING, Seats.NONE),
+        Transition(_S.PAID, Trigger.REFUND_DUE, _S.REFUNDING, Seats.RETURN),
+        Transition(_S.REFUNDING, Trigger.REFUNDED, _S.REFUNDED, Seats.NONE),
+        Transition(_S.PAID, Trigger.REFUNDED, _S.REFUNDED, Seats.RETURN),
+        Transition(_S.RESERVED, Trigger.REFUNDED, _S.REFUNDED, Seats.RETURN),
+        Transition(_S.PROCESSING, Trigger.REFUNDED, _S.REFUNDED, Seats.RETURN),
+        Transition(_S.CANCELLED, Trigger.REFUNDED, _S.REFUNDED, Seats.NONE),
+        Transition(_S.EXPIRED, Trigger.REFUNDED, _S.REFUNDED, Seats.NONE),
+    )
+}
+
+# States in which a ticket holds its seats (seats held + available == capacity).
+HOLDS_SEATS = frozenset({_S.RESERVED, _S.PROCESSING, _S.PAID})
+# Released reservations: a payment that still arrives is late.
+RELEASED = frozenset({_S.CANCELLED, _S.EXPIRED})
+# Tickets whose money is not settled yet; the reconciliation looks at them whatever their age.
+UNSETTLED = frozenset({_S.RESERVED, _S.PROCESSING, _S.REFUNDING})
+
+
+def transition(source: TicketStatus | None, trigger: Trigger) -> Transition | None:
+    """The row for ``trigger`` from ``source``, or None when the trigger does not apply there."""
+    return TRANSITIONS.get((source, trigger))
+
+
+class Outcome(StrEnum):
+    """What applying a payment fact to a ticket did; ``ALREADY_*`` and ``NOTHING`` mean no write."""
+
+    PAID = "paid"
+    ALREADY_PAID = "already_paid"
+    PROCESSING = "processing"
+    RELEASED = "released"
+    REFUNDED = "refunded"
+    ALREADY_REFUNDED = "already_refunded"
+    NOTHING = "nothing"
+
+    @property
+    def changed(self) -> bool:
+        return self in (Outcome.PAID, Outcome.PROCESSING, Outcome.RELEASED, Outcome.REFUNDED)
+
+
+@dataclass
+class Event:
+    event_id: int
+    name: str
+    price: Decimal
+    currency: str
+    capacity: int
+    available: int
+    created_by: str
+    created_at: int
+
+    @property
+    def is_free(self) -> bool:
+        return self.price == 0
+
+
+@dataclass
+class Ticket:
+    ticket_id: int
+    event_id: int
+    owner: str
+    quantity: int
+    status: TicketStatus
+    ticket_code: str
+    currency: str
+    unit_amount: int
+    created_at: int
+    expires_at: int | None = None
+    session_id: str | None = None
+    checkout_url: str | None = None
+    payment_intent: str | None = None
+    paid_at: int | None = None
+    released_at: int | None = None
+    refund_id: str | None = None
+    refund_reason: str | None = None
+    refunded_at: int | None = None
+    late_payment: bool | None = None
+
+    @property
+    def amount_total(self) -> int:
+        return self.unit_amount * self.quantity
+
+    @property
+    def is_free(self) -> bool:
+        return self.unit_amount == 0
+
+    @property
+    def valid_at_door(self) -> bool:
+        return self.status == TicketStatus.PAID
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    """A Stripe Checkout Session as the checkout sees it."""
+
+    id: str
+    url: str | None
+    status: str
+    payment_status: str
+    payment_intent: str | None
+    ticket_id: int | None
+    amount_total: int | None
+    currency: str | None
+
+    @property
+    def is_paid(self) -> bool:
+        return self.status == "complete" and self.payment_status in ("paid", "no_payment_required")
+
+    @property
+    def is_processing(self) -> bool:
+        """Complete, but a delayed payment method (a bank debit) has not settled yet."""
+        return self.status == "complete" and self.payment_status == "unpaid"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.status == "expired"
+
+
+@dataclass(frozen=True)
+class StripeRefund:
+    """A refund (or a lost dispute) of a ticket's payment, as Stripe reports it."""
+
+    id: str
+    amount: int
+    currency: str

@@ -1,0 +1,146 @@
+"""The one place where the per-container objects are built: clients, repositories, services.
+
+Each is built on first use and kept for the container's life (a warm invocation reuses it); each
+service receives what it uses through its constructor. Modules are imported inside the factories,
+so that a function only loads what it calls (a PayPal function never imports ``stripe``).
+``reset()`` forgets them all: what a fresh container starts with (the tests call it)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from payments import dynamodb, idempotency, settings
+
+if TYPE_CHECKING:
+    from payments.domain.events import EventService
+    from payments.domain.paypal_orders import PayPalOrdersService
+    from payments.domain.paypal_webhooks import PayPalWebhooks
+    from payments.domain.reconciliation import Reconciler
+    from payments.domain.stripe_payments import StripePaymentsService
+    from payments.domain.stripe_webhooks import StripeWebhooks
+    from payments.domain.tickets import TicketService
+    from payments.domain.webhooks import WebhookLedger
+    from payments.providers.paypal_client import PayPalClient
+    from payments.providers.stripe_gateway import StripeGateway
+    from payments.repositories.provider_objects import ProviderObjectRepository
+    from payments.repositories.tickets import TicketRepository
+
+_built: list[Any] = [settings.get_settings, dynamodb.get_client, idempotency.persistence_layer]
+
+
+def _component[T](factory: Callable[[], T]) -> Callable[[], T]:
+    cached = functools.cache(factory)
+    _built.append(cached)
+    return cached
+
+
+def reset() -> None:
+    for cached in _built:
+        cached.cache_clear()
+
+
+# providers -----------------------------------------------------------------------------------
+@_component
+def stripe_gateway() -> StripeGateway:
+    from payments.providers.stripe_gateway import StripeGateway, stripe_client
+
+    config = settings.get_settings()
+    return StripeGateway(stripe_client(config), config.stripe_retry_budget_seconds, config.stripe_automatic_payment_methods)
+
+
+@_component
+def paypal_client() -> PayPalClient:
+    from payments.providers.paypal_client import PayPalClient
+
+    config = settings.get_settings()
+    return PayPalClient(
+        config.paypal_api_base,
+        lambda: PayPalClient.credentials(config),
+        timeout_seconds=config.paypal_timeout_seconds,
+        retry_budget_seconds=config.paypal_retry_budget_seconds,
+    )
+
+
+# repositories --------------------------------------------------------------------------------
+@_component
+def ticket_repository() -> TicketRepository:
+    from payments.repositories.tickets import TicketRepository
+
+    config = settings.get_settings()
+    return TicketRepository(dynamodb.get_client(), config.tickets_table, config.payments_table)
+
+
+@_component
+def stripe_objects() -> ProviderObjectRepository:
+    from payments.repositories.provider_objects import ProviderObjectRepository
+
+    return ProviderObjectRepository(dynamodb.get_client(), settings.get_settings().payments_table, "stripe")
+
+
+@_component
+def paypal_objects() -> ProviderObjectRepository:
+    from payments.repositories.provider_objects import ProviderObjectRepository
+
+    return ProviderObjectRepository(dynamodb.get_client(), settings.get_settings().payments_table, "paypal")
+
+
+@_component
+def webhook_ledger() -> WebhookLedger:
+    from payments.domain.webhooks import WebhookLedger
+    from payments.repositories.webhook_events import WebhookEventRepository
+
+    return WebhookLedger(WebhookEventRepository(dynamodb.get_client(), settings.get_settings().payments_table))
+
+
+# services ------------------------------------------------------------------------------------
+@_component
+def ticket_service() -> TicketService:
+    from payments.domain.tickets import TicketService
+
+    return TicketService(ticket_repository(), stripe_gateway, settings.get_settings())
+
+
+@_component
+def event_service() -> EventService:
+    from payments.domain.events import EventService
+
+    return EventService(ticket_repository())
+
+
+@_component
+def stripe_payments_service() -> StripePaymentsService:
+    from payments.domain.stripe_payments import StripePaymentsService
+
+    return StripePaymentsService(stripe_gateway, stripe_objects())
+
+
+@_component
+def paypal_orders_service() -> PayPalOrdersService:
+    from payments.domain.paypal_orders import PayPalOrdersService
+
+    return PayPalOrdersService(paypal_client, paypal_objects(), settings.get_settings())
+
+
+@_component
+def stripe_webhooks() -> StripeWebhooks:
+    from payments.domain.stripe_webhooks import StripeWebhooks
+
+    return StripeWebhooks(ticket_service(), stripe_objects(), webhook_ledger(), settings.get_settings())
+
+
+@_component
+def paypal_webhooks() -> PayPalWebhooks:
+    from payments.domain.paypal_webhooks import PayPalWebhooks
+
+    return PayPalWebhooks(paypal_client, paypal_objects(), webhook_ledger(), settings.get_settings())
+
+
+@_component
+def reconciler() -> Reconciler:
+    from payments.domain.reconciliation import Reconciler
+    from payments.repositories.checkpoints import CheckpointRepository
+
+    checkpoints = CheckpointRepository(dynamodb.get_client(), settings.get_settings().payments_table)
+    return Reconciler(ticket_service(), ticket_repository(), stripe_gateway, stripe_objects(), paypal_client, paypal_objects(), checkpoints)
