@@ -98,3 +98,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from tests.support import proof
 
     proof.write()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Each phase's report on the test item (``rep_call``), for fixtures that count outcomes."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

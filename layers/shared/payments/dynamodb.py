@@ -85,13 +85,13 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def is_condition_failure(error: Exception) -> bool:
-    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code")
     return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
 
 def cancellation_reasons(error: Exception) -> list[str]:
     """The per-item codes of a cancelled transaction ("None" for items that passed)."""
-    reasons = getattr(error, "response", {}).get("CancellationReasons") or []
+    reasons = (getattr(error, "response", None) or {}).get("CancellationReasons") or []
     return [reason.get("Code", "None") for reason in reasons]
 
 
@@ -115,7 +115,7 @@ CONTENTION_BUDGET_SECONDS = 2.0
 
 
 def error_code(error: Exception) -> str | None:
-    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code")
     return str(code) if code else None
 
 

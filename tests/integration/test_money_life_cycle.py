@@ -1,0 +1,243 @@
+"""The ticket life cycle where money goes back or arrives late: staff refunds, Dashboard refunds,
+disputes, delayed payments, signed events that do not fit the ticket, contention."""
+
+from __future__ import annotations
+
+import copy
+import pytest
+
+from tests.support.dynamo import PAYMENTS, items_with_prefix
+from tests.support.flows import STAFF, cancel, deliver_webhook, get_event, pay, reserved_checkout, verify
+from tests.support.lambdas import call
+
+
+def ticket(ticket_id):
+    from payments import wiring
+
+    return wiring.ticket_repository().get_ticket(int(ticket_id))
+
+
+def paid_ticket(fake, quantity=2, capacity=5, price=25):
+    event_id, body = reserved_checkout(fake, price=price, quantity=quantity, capacity=capacity)
+    pay(fake, body["session_id"])
+    assert verify(body["session_id"], body["ticket_id"]).status == 200
+    return event_id, body
+
+
+def staff_refund(ticket_id, user="user-staff", groups=STAFF, **extra):
+    return call("refund_ticket", {"ticket_id": ticket_id, **extra}, user=user, groups=groups)
+
+
+def refunds_at_stripe(fake, session_id):
+    intent = fake.sessions[session_id]["payment_intent"]
+    return [refund for refund in fake.refunds.values() if refund["payment_intent"] == intent]
+
+
+# staff refund ------------------------------------------------------------------------------------
+def test_staff_refund_returns_the_money_and_the_seats(dynamodb, stripe_fake):
+    event_id, body = paid_ticket(stripe_fake, quantity=2, capacity=5)
+    result = staff_refund(body["ticket_id"], reason="Event moved")
+    assert result.status == 200, result.body
+    [refund] = refunds_at_stripe(stripe_fake, body["session_id"])
+    assert result.body == {
+        "detail": "Ticket refunded",
+        "ticket_id": body["ticket_id"],
+        "refund_id": refund["id"],
+        "amount": 50,
+        "currency": "usd",
+        "status": "refunded",
+    }
+    assert refund["amount"] == 5000
+    assert ticket(body["ticket_id"]).status == "refunded"
+    assert get_event(event_id)["available"] == 5
+    [record] = items_with_prefix(dynamodb, PAYMENTS, "REFUND#")
+    assert (record["amount"], record["reason"], record["ticket_id"]) == (5000, "Event moved", body["ticket_id"])
+    # The QR code no longer admits anyone: verify says what happened
+    assert verify(body["session_id"], body["ticket_id"]).status == 400
+
+
+def test_staff_refund_is_staff_only_and_checks_the_ticket(dynamodb, stripe_fake):
+    _, body = paid_ticket(stripe_fake)
+    assert staff_refund(body["ticket_id"], user="user-alice", groups="[customers]").status == 403
+    assert staff_refund(body["ticket_id"], groups="[staff-assistants]").status == 403
+    assert staff_refund(999).status == 404
+    assert staff_refund("x").status == 400
+    assert ticket(body["ticket_id"]).status == "paid"
+    assert stripe_fake.refunds == {}
+
+
+def test_only_a_paid_ticket_with_a_payment_can_be_refunded(dynamodb, stripe_fake):
+    from tests.support.flows import buy, create_event
+
+    free = buy(create_event(price=0, capacity=3), 1).body
+    result = staff_refund(free["ticket_id"])
+    assert (result.status, result.body["error"]) == (400, "This ticket has no payment to refund")
+    _, reserved = reserved_checkout(stripe_fake)
+    assert staff_refund(reserved["ticket_id"]).status == 400
+    _, paid = paid_ticket(stripe_fake)
+    assert staff_refund(paid["ticket_id"]).status == 200
+    again = staff_refund(paid["ticket_id"])
+    assert (again.status, again.body["error"]) == (400, "Ticket is refunded; only a paid ticket can be refunded")
+    assert len(refunds_at_stripe(stripe_fake, paid["session_id"])) == 1
+
+
+def test_a_refund_cut_off_after_stripe_refunded_is_finished_without_a_second_refund(dynamodb, stripe_fake, monkeypatch):
+    # The refund reached Stripe but our record of it did not (a crash, a timeout); days later
+    # Stripe's idempotency key has expired, so only looking at the payment's refunds can tell.
+    from payments.domain.lifecycle import Trigger
+    from payments.repositories.tickets import TicketRepository
+
+    event_id, body = paid_ticket(stripe_fake)
+    original = TicketRepository.apply
+
+    def crash_on_refunded(self, current, trigger, *args, **kwargs):
+        if trigger == Trigger.REFUNDED:
+            raise RuntimeError("crash")
+        return original(self, current, trigger, *args, **kwargs)
+
+    monkeypatch.setattr(TicketRepository, "apply", crash_on_refunded)
+    assert staff_refund(body["ticket_id"]).status == 500
+    assert ticket(body["ticket_id"]).status == "refunding"
+    assert get_event(event_id)["available"] == 5  # the seats went back when the refund was decided
+    monkeypatch.setattr(TicketRepository, "apply", original)
+    stripe_fake.clock_offset = 25 * 3600  # past Stripe's 24-hour idempotency window
+    result = staff_refund(body["ticket_id"])
+    assert result.status == 200
+    [refund] = refunds_at_stripe(stripe_fake, body["session_id"])
+    assert result.body["refund_id"] == refund["id"]
+    assert ticket(body["ticket_id"]).status == "refunded"
+
+
+# refunds and disputes made outside the API -------------------------------------------------------
+def test_a_dashboard_refund_reaches_the_ticket(dynamodb, stripe_fake):
+    event_id, body = paid_ticket(stripe_fake)
+    intent = stripe_fake.sessions[body["session_id"]]["payment_intent"]
+    refund = stripe_fake.dashboard_refund(intent)
+    result = deliver_webhook(stripe_fake.events[-1])
+    assert (result.status, result.body["outcome"]) == (200, "refunded")
+    assert (ticket(body["ticket_id"]).status, ticket(body["ticket_id"]).refund_id) == ("refunded", refund["id"])
+    assert get_event(event_id)["available"] == 5
+    assert deliver_webhook(dict(stripe_fake.events[-1], id="evt_again")).body["outcome"] == "already_refunded"
+
+
+def test_a_partial_dashboard_refund_leaves_the_ticket_valid(dynamodb, stripe_fake):
+    event_id, body = paid_ticket(stripe_fake)
+    intent = stripe_fake.sessions[body["session_id"]]["payment_intent"]
+    stripe_fake.dashboard_refund(intent, amount=1000)
+    assert deliver_webhook(stripe_fake.events[-1]).body["outcome"] == "nothing"
+    assert ticket(body["ticket_id"]).status == "paid"
+    assert get_event(event_id)["available"] == 3
+
+
+def test_a_lost_dispute_refunds_the_ticket_and_a_won_one_changes_nothing(dynamodb, stripe_fake):
+    event_id, lost = paid_ticket(stripe_fake, quantity=1, capacity=5)
+    _, won = paid_ticket(stripe_fake, quantity=1, capacity=5)
+    for body, outcome, status in ((lost, False, "refunded"), (won, True, "paid")):
+        dispute = stripe_fake.open_dispute(stripe_fake.sessions[body["session_id"]]["payment_intent"])
+        assert deliver_webhook(stripe_fake.events[-1]).body["outcome"] == "noted"
+        stripe_fake.close_dispute(dispute["id"], won=outcome)
+        deliver_webhook(stripe_fake.events[-1])
+        assert ticket(body["ticket_id"]).status == status
+    assert ticket(lost["ticket_id"]).refund_reason == "dispute_lost"
+    # A disputed charge cannot be refunded again: staff refund of the won one is refused by Stripe
+    assert staff_refund(won["ticket_id"]).status == 400
+    assert ticket(won["ticket_id"]).status == "refunding"
+
+
+def test_a_charge_refunded_above_its_amount_is_rejected_not_recorded(dynamodb, stripe_fake):
+    _, body = paid_ticket(stripe_fake)
+    intent = stripe_fake.sessions[body["session_id"]]["payment_intent"]
+    charge = stripe_fake._charge(stripe_fake.payment_intents[intent])
+    charge.update(amount_refunded=charge["amount"] + 1)
+    event = {"id": "evt_forged_amount", "object": "event", "type": "charge.refunded", "data": {"object": charge}}
+    assert deliver_webhook(event).body["outcome"] == "rejected"
+    assert ticket(body["ticket_id"]).status == "paid"
+
+
+# delayed payments --------------------------------------------------------------------------------
+def test_a_processing_payment_is_held_by_the_sweep_and_seated_when_it_clears(dynamodb, stripe_fake, monkeypatch):
+    from payments import wiring
+    from payments.domain.tickets import TicketService
+    from payments.settings import get_settings
+
+    event_id, body = reserved_checkout(stripe_fake, quantity=2, capacity=2)
+    stripe_fake.complete_session(body["session_id"], paid=False)  # its webhook is lost
+    later = TicketService(wiring.ticket_repository(), wiring.stripe_gateway, get_settings(), clock=lambda: stripe_fake.now() + 3600)
+    report = later.sweep_expired()
+    assert (report.released, ticket(body["ticket_id"]).status) == (0, "processing")
+    assert get_event(event_id)["available"] == 0
+    result = verify(body["session_id"], body["ticket_id"])
+    assert (result.status, "processing" in result.body["error"]) == (400, True)
+    deliver_webhook(stripe_fake.settle_async_payment(body["session_id"], succeeded=True))
+    assert ticket(body["ticket_id"]).status == "paid"
+    assert verify(body["session_id"], body["ticket_id"]).status == 200
+
+
+# signed events that do not fit the ticket --------------------------------------------------------
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"amount_total": None},
+        {"amount_total": 1},
+        {"currency": "eur"},
+        {"metadata": {"ticket_id": "999"}, "client_reference_id": "999"},
+    ],
+)
+def test_a_completed_session_that_does_not_fit_its_ticket_pays_nothing(dynamodb, stripe_fake, change):
+    event_id, body = reserved_checkout(stripe_fake, quantity=1, capacity=3)
+    event = copy.deepcopy(pay(stripe_fake, body["session_id"]))
+    event["id"] = "evt_tampered"
+    event["data"]["object"].update(change)
+    result = deliver_webhook(event)
+    assert result.status in (200, 404) or result.body["outcome"] == "rejected"
+    if result.status == 200:
+        assert result.body["outcome"] == "rejected"
+    assert ticket(body["ticket_id"]).status == "reserved"
+    assert get_event(event_id)["available"] == 2
+
+
+# contention --------------------------------------------------------------------------------------
+@pytest.fixture
+def faults(dynamodb, monkeypatch):
+    """DynamoDB writes refused (never applied) or with their answer lost (applied once)."""
+    from payments import dynamodb as layer_dynamodb
+    from payments import wiring
+    from tests.support.faults import FaultInjectingClient
+
+    client = FaultInjectingClient(dynamodb)
+    wiring.reset()
+    monkeypatch.setattr(layer_dynamodb, "get_client", lambda: client)
+    return client
+
+
+def test_a_transaction_conflict_is_retried(dynamodb, stripe_fake, faults):
+    from tests.support.flows import buy, create_event
+
+    event_id = create_event(price=0, capacity=3)
+    faults.refuse(times=2)
+    assert buy(event_id, 1).status == 200
+    assert faults.injected == 2
+    assert get_event(event_id)["available"] == 2
+
+
+def test_lasting_contention_is_a_503_with_retry_after_and_changes_nothing(dynamodb, stripe_fake, faults):
+    from tests.support.flows import buy, create_event
+
+    event_id = create_event(price=0, capacity=3)
+    faults.refuse(operations=frozenset({"transact_write_items"}), times=1000)
+    result = buy(event_id, 1)
+    assert (result.status, result.headers.get("Retry-After")) == (503, "1")
+    faults.clear()
+    assert get_event(event_id)["available"] == 3
+
+
+def test_an_expiry_webhook_meeting_contention_is_retried_by_stripe_not_acknowledged(dynamodb, stripe_fake, faults):
+    event_id, body = reserved_checkout(stripe_fake, quantity=2, capacity=5)
+    stripe_fake._expire_checkout_session({}, body["session_id"])
+    faults.refuse(times=1000)
+    assert deliver_webhook(stripe_fake.events[-1]).status == 503
+    faults.clear()
+    assert items_with_prefix(dynamodb, PAYMENTS, "WEBHOOK#") == []
+    assert deliver_webhook(stripe_fake.events[-1]).body["outcome"] == "released"
+    assert get_event(event_id)["available"] == 5
+    assert cancel(body["ticket_id"]).status == 200
