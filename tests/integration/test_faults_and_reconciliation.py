@@ -6,7 +6,6 @@ seat held forever, no charge made twice."""
 from __future__ import annotations
 
 import copy
-import json
 import socket
 import struct
 import threading

@@ -4,6 +4,7 @@ disputes, delayed payments, signed events that do not fit the ticket, contention
 from __future__ import annotations
 
 import copy
+
 import pytest
 
 from tests.support.dynamo import PAYMENTS, items_with_prefix
@@ -130,7 +131,7 @@ def test_a_partial_dashboard_refund_leaves_the_ticket_valid(dynamodb, stripe_fak
 
 
 def test_a_lost_dispute_refunds_the_ticket_and_a_won_one_changes_nothing(dynamodb, stripe_fake):
-    event_id, lost = paid_ticket(stripe_fake, quantity=1, capacity=5)
+    _, lost = paid_ticket(stripe_fake, quantity=1, capacity=5)
     _, won = paid_ticket(stripe_fake, quantity=1, capacity=5)
     for body, outcome, status in ((lost, False, "refunded"), (won, True, "paid")):
         dispute = stripe_fake.open_dispute(stripe_fake.sessions[body["session_id"]]["payment_intent"])
