@@ -154,6 +154,11 @@ class StripeFake:
                 {"prefix": path_prefix, "status": status, "type": type_, "message": message, "code": code, "times": times}
             )
 
+    def reset_failures(self) -> None:
+        with self._lock:
+            self._failures.clear()
+            self._delays.clear()
+
     def delay_next(self, path_prefix: str, seconds: float) -> None:
         """The next matching request takes this long: a slow Stripe, for overlapping-request tests."""
         with self._lock:

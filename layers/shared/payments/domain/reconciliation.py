@@ -87,17 +87,24 @@ class Reconciler:
             self._our_unsettled_tickets(report, out_of_time)
             phase, after = state.get("phase"), state.get("after")
             for kind in STRIPE_PHASES[STRIPE_PHASES.index(phase) if phase in STRIPE_PHASES else 0 :]:
-                for item in self._stripe().listed(kind, since, after if kind == phase else None):
-                    if out_of_time():
-                        self._checkpoints.put(JOB, {**state, "since": since, "phase": kind, "after": item["id"]})
-                        raise _OutOfTime()
-                    self._guarded(report, kind, item["id"], functools.partial(self._stripe_object, kind, item, report))
+                try:
+                    for item in self._stripe().listed(kind, since, after if kind == phase else None):
+                        if out_of_time():
+                            self._checkpoints.put(JOB, {**state, "since": since, "phase": kind, "after": item["id"]})
+                            raise _OutOfTime()
+                        self._guarded(report, kind, item["id"], functools.partial(self._stripe_object, kind, item, report))
+                except ApiError:
+                    # Stripe could not list: the next run lists this window again.
+                    report.failed += 1
+                    logger.exception("Reconciliation could not list Stripe objects", extra={"kind": kind})
             if paypal:
                 self._paypal_orders(since, report)
         except _OutOfTime:
             report.complete = False
             return report
-        self._checkpoints.put(JOB, {"last_complete_start": started})
+        # A run with failures keeps its window, so that the next one looks at the same objects again.
+        kept = {"last_complete_start": state.get("last_complete_start", 0), "since": since}
+        self._checkpoints.put(JOB, kept if report.failed else {"last_complete_start": started})
         return report
 
     # our side --------------------------------------------------------------------------------
