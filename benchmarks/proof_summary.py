@@ -26,6 +26,11 @@ def main() -> int:
         ("attacks refused", figures.get("attacks_refused", 0), "replays are acknowledged, not refused"),
         ("fuzz cases run", figures.get("fuzz_cases", 0), "schemathesis, every route"),
         ("5xx seen", figures.get("5xx", 0), "must be 0"),
+        ("money model sequences", figures.get("model_sequences", 0), "hypothesis state machine, in process"),
+        ("money model steps", figures.get("model_steps", 0), "invariants checked after each"),
+        ("money model faults injected", figures.get("model_faults_injected", 0), "DynamoDB writes refused or answers lost"),
+        ("money model faults survived", figures.get("model_faults_survived", 0), "must equal the line above"),
+        ("money model violations", figures.get("model_violations", 0), "must be 0"),
     ]
     print("| measure | value | note |")
     print("|---|---:|---|")
@@ -33,7 +38,12 @@ def main() -> int:
         print(f"| {name} | {value} | {note} |")
     print(f"\nFaults: {', '.join(faults)}")
     held = (
-        figures.get("oversells", 0) == 0 and figures.get("5xx", 0) == 0 and figures.get("faults_injected") == figures.get("faults_survived")
+        figures.get("oversells", 0) == 0
+        and figures.get("5xx", 0) == 0
+        and figures.get("faults_injected") == figures.get("faults_survived")
+        and figures.get("model_faults_injected") == figures.get("model_faults_survived")
+        and figures.get("model_violations", 0) == 0
+        and figures.get("model_sequences", 0) > 0
     )
     print("\nHeld: nothing oversold, no 5xx, every fault survived." if held else "\nNOT HELD: see the figures above.")
     return 0 if held else 1

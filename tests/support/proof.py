@@ -11,6 +11,7 @@ ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "proof.json"
 
 _lock = threading.Lock()
 figures: Counter[str] = Counter()
+_maxima: set[str] = set()
 
 
 def add(name: str, amount: int = 1) -> None:
@@ -20,10 +21,15 @@ def add(name: str, amount: int = 1) -> None:
 
 def record_max(name: str, value: int) -> None:
     with _lock:
+        _maxima.add(name)
         figures[name] = max(figures[name], value)
 
 
 def write() -> None:
+    """Adds this run's figures to the artifact: `make proof` runs pytest more than once."""
     if figures:
         ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-        ARTIFACT.write_text(json.dumps(dict(figures), indent=2, sort_keys=True))
+        total = Counter(json.loads(ARTIFACT.read_text())) if ARTIFACT.exists() else Counter()
+        for name, value in figures.items():
+            total[name] = max(total[name], value) if name in _maxima else total[name] + value
+        ARTIFACT.write_text(json.dumps(dict(total), indent=2, sort_keys=True))
