@@ -183,10 +183,6 @@ class Ticket:
     def is_free(self) -> bool:
         return self.unit_amount == 0
 
-    @property
-    def valid_at_door(self) -> bool:
-        return self.status == TicketStatus.PAID
-
 
 @dataclass(frozen=True)
 class CheckoutSession:

@@ -76,7 +76,7 @@ class Reconciler:
         self._checkpoints = checkpoints
         self._clock = clock
 
-    def run(self, out_of_time: Callable[[], bool] = lambda: False, paypal: bool = True) -> ReconciliationReport:
+    def run(self, out_of_time: Callable[[], bool] = lambda: False) -> ReconciliationReport:
         """One pass; ``out_of_time()`` is asked between objects (the Lambda's remaining time)."""
         started = int(self._clock())
         state = self._checkpoints.get(JOB)
@@ -97,8 +97,7 @@ class Reconciler:
                     # Stripe could not list: the next run lists this window again.
                     report.failed += 1
                     logger.exception("Reconciliation could not list Stripe objects", extra={"kind": kind})
-            if paypal:
-                self._paypal_orders(since, report)
+            self._paypal_orders(since, report)
         except _OutOfTime:
             report.complete = False
             return report

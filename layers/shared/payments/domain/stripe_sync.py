@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments.errors import NotApplicable
 from payments.observability import audit
 from payments.providers.stripe_gateway import expandable_id, subscription_periods
 from payments.repositories.provider_objects import PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectRepository
@@ -67,9 +66,8 @@ class StripeObjectSync:
         intent_id = expandable_id(charge.get("payment_intent"))
         if not intent_id:
             return "skipped"
+        # StripeWebhooks has refused a refunded amount larger than the charge before calling here.
         refunded = int(charge.get("amount_refunded") or 0)
-        if refunded > int(charge.get("amount_captured") or charge.get("amount") or 0):
-            raise NotApplicable("Refunded amount exceeds the charge")
         applied = self._objects.raise_to(PAYMENT_INTENT, intent_id, "amount_refunded", refunded)
         record = self._objects.get(PAYMENT_INTENT, intent_id) if applied else None
         if record:

@@ -305,24 +305,11 @@ class TicketService:
         for _ in range(MAX_STATE_RETRIES):
             if ticket.status == S.REFUNDED:
                 return Settlement(ticket, Outcome.ALREADY_REFUNDED)
-            now = self._now()
-            why = ticket.refund_reason or reason
-            changes = {"refund_id": refund_id, "refund_reason": why, "refunded_at": now}
             try:
-                ticket = self._repository.apply(ticket, Trigger.REFUNDED, changes, [refund_record(ticket, refund_id, amount, why, now)])
+                ticket = self._mark_refunded(ticket, StripeRefund(refund_id, amount, ticket.currency), ticket.refund_reason or reason)
             except StateChanged:
                 ticket = self._reread(ticket)
                 continue
-            audit(
-                "ticket.refunded",
-                user_id=ticket.owner,
-                ticket_id=ticket.ticket_id,
-                amount=amount,
-                currency=ticket.currency,
-                payment_intent=payment_intent,
-                refund_id=refund_id,
-                reason=why,
-            )
             return Settlement(ticket, Outcome.REFUNDED)
         raise Conflict("Ticket changed while recording a refund; retry")
 
@@ -339,19 +326,24 @@ class TicketService:
             metadata={"ticket_id": str(ticket.ticket_id), "reason": reason},
             idempotency_key=f"ticket-refund-{ticket.ticket_id}",
         )
-        now = self._now()
         try:
-            refunded = self._repository.apply(
-                ticket,
-                Trigger.REFUNDED,
-                {"refund_id": refund.id, "refunded_at": now},
-                [refund_record(ticket, refund.id, refund.amount, reason, now)],
-            )
+            refunded = self._mark_refunded(ticket, refund, reason, refunded_by)
         except StateChanged:
             current = self._reread(ticket)
             if current.status == S.REFUNDED:
                 return Settlement(current, Outcome.ALREADY_REFUNDED)
             raise Conflict("Ticket changed during refund; retry") from None
+        return Settlement(refunded, Outcome.REFUNDED)
+
+    def _mark_refunded(self, ticket: Ticket, refund: StripeRefund, reason: str, refunded_by: str | None = None) -> Ticket:
+        """The REFUNDED transition with its refund record and audit line; StateChanged if the ticket moved on."""
+        now = self._now()
+        refunded = self._repository.apply(
+            ticket,
+            Trigger.REFUNDED,
+            {"refund_id": refund.id, "refund_reason": reason, "refunded_at": now},
+            [refund_record(ticket, refund.id, refund.amount, reason, now)],
+        )
         audit(
             "ticket.refunded",
             user_id=ticket.owner,
@@ -363,7 +355,7 @@ class TicketService:
             reason=reason,
             refunded_by=refunded_by,
         )
-        return Settlement(refunded, Outcome.REFUNDED)
+        return refunded
 
     # unsettled tickets -----------------------------------------------------------------------
     def sweep_expired(self, limit: int = 100) -> SweepReport:

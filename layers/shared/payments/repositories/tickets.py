@@ -260,19 +260,13 @@ class TicketRepository:
 
     # helpers ---------------------------------------------------------------------------------
     def _seats(self, ticket: Ticket, seats: Seats) -> dict[str, Any]:
-        if seats == Seats.TAKE:
-            return {
-                "TableName": self._tickets,
-                "Key": _event_key(ticket.event_id),
-                "UpdateExpression": "SET available = available - :q",
-                "ConditionExpression": "attribute_exists(pk) AND available >= :q",
-                "ExpressionAttributeValues": _values(q=ticket.quantity),
-            }
+        """The event's side of a transition: seats taken only while enough are left, or given back."""
+        take = seats == Seats.TAKE
         return {
             "TableName": self._tickets,
             "Key": _event_key(ticket.event_id),
-            "UpdateExpression": "SET available = available + :q",
-            "ConditionExpression": "attribute_exists(pk)",
+            "UpdateExpression": f"SET available = available {'-' if take else '+'} :q",
+            "ConditionExpression": "attribute_exists(pk) AND available >= :q" if take else "attribute_exists(pk)",
             "ExpressionAttributeValues": _values(q=ticket.quantity),
         }
 
