@@ -17,4 +17,4 @@ def lambda_handler(event: Event, context: Any) -> Response:
     request = parse_body(
         event, RefundRequest, {"allowed_currencies": settings.paypal_currencies, "max_amount": settings.max_payment_amount}
     )
-    return json_response(200, wiring.paypal_orders_service().refund_payment(caller, request, header(event, "idempotency-key")))
+    return json_response(200, wiring.paypal_refund_service().refund_payment(caller, request, header(event, "idempotency-key")))

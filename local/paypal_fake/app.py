@@ -171,6 +171,7 @@ class PayPalFake:
             self.token_requests = 0
             self._idempotent: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
             self._failures: list[tuple[str, PayPalError | int]] = []
+            self._lost_answers: list[str] = []
             self.deny_next_capture = False
 
     def expire_tokens(self) -> None:
@@ -182,6 +183,12 @@ class PayPalFake:
         """The next request under ``path_prefix`` fails with this error (or bare HTTP status)."""
         with self._lock:
             self._failures.append((path_prefix, failure))
+
+    def lose_next_answer(self, path_prefix: str) -> None:
+        """The next request under ``path_prefix`` is carried out, and its answer lost on the way
+        back (the caller sees a 502 gateway error, as when a connection drops after PayPal acted)."""
+        with self._lock:
+            self._lost_answers.append(path_prefix)
 
     # WSGI ------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -253,6 +260,10 @@ class PayPalFake:
         status, answer = getattr(self, f"_{endpoint}")(body or {}, **args)
         if request.method == "POST" and request_id:
             self._idempotent[(request.path, request_id)] = (status, answer)
+        lost = next((prefix for prefix in self._lost_answers if request.path.startswith(prefix)), None)
+        if lost is not None:
+            self._lost_answers.remove(lost)
+            return self._json(502, {"name": "INTERNAL_SERVER_ERROR", "message": "Bad gateway.", "debug_id": secrets.token_hex(7)})
         return self._json(status, answer)
 
     @staticmethod
@@ -475,14 +486,27 @@ class PayPalFake:
             "update_time": _now(),
             "links": [self._link(f"/v2/payments/refunds/{refund_id}", "self"), self._link(f"/v2/payments/captures/{capture_id}", "up")],
         }
-        if body.get("note_to_payer"):
-            refund["note_to_payer"] = body["note_to_payer"]
+        for field in ("note_to_payer", "custom_id", "invoice_id"):
+            if body.get(field):
+                refund[field] = body[field]
         self.refunds[refund_id] = refund
+        order = self.orders.get(str(capture["supplementary_data"]["related_ids"]["order_id"]))
+        if order is not None:
+            order["purchase_units"][0]["payments"].setdefault("refunds", []).append(refund)
         capture["_refunded"] = str(refunded + value)
         capture["status"] = "REFUNDED" if refunded + value == captured else "PARTIALLY_REFUNDED"
         capture["update_time"] = _now()
         self._emit("PAYMENT.CAPTURE.REFUNDED", "refund", refund, f"A {text} {currency} capture payment was refunded")
         return 201, copy.deepcopy(refund)
+
+    def dashboard_refund(self, capture_id: str, value: str | None = None) -> dict[str, Any]:
+        """A refund made in PayPal's dashboard: no custom_id, no request id of ours."""
+        with self._lock:
+            body = {"amount": {"currency_code": self.captures[capture_id]["amount"]["currency_code"], "value": value}} if value else {}
+            return self._refund_capture(body, capture_id)[1]
+
+    def refunded_total(self, capture_id: str) -> Decimal:
+        return Decimal(self.captures[capture_id]["_refunded"])
 
     def _get_refund(self, body: dict[str, Any], refund_id: str) -> tuple[int, dict[str, Any]]:
         refund = self.refunds.get(refund_id)

@@ -174,7 +174,7 @@ def test_a_full_refund_answers_the_seed_fields(dynamodb, paypal_fake):
 def test_partial_refunds_up_to_what_remains(dynamodb, paypal_fake):
     _, capture_id = approved_and_captured(paypal_fake, amount=50)
     assert refund(capture_id, amount=20, currency="USD").status == 200
-    assert refund(capture_id, amount=20, currency="USD").status == 200
+    assert refund(capture_id, amount=20, currency="USD", key="second-20").status == 200  # a second refund of 20, by its key
     calls_before = len(paypal_fake.exchanges)
     over = refund(capture_id, amount=10.01, currency="USD")
     assert over.status == 400
@@ -184,6 +184,163 @@ def test_partial_refunds_up_to_what_remains(dynamodb, paypal_fake):
     assert (rest.status, rest.body["amount"]["value"]) == (200, "10.00")
     [capture] = items_with_prefix(dynamodb, PAYMENTS, "PAYPAL#capture#")
     assert capture["refunded_minor"] == capture["amount_minor"] == Decimal(5000)
+
+
+def refund_records(dynamodb, capture_id):
+    capture = capture_record(dynamodb, capture_id)
+    refunds = [r for r in items_with_prefix(dynamodb, PAYMENTS, "PAYPAL#refund#") if r["capture_id"] == capture_id]
+    reservations = [r for r in items_with_prefix(dynamodb, PAYMENTS, "PAYPAL#refund_reservation#") if r["capture_id"] == capture_id]
+    return capture, refunds, reservations
+
+
+def assert_counters_add_up(dynamodb, paypal_fake, capture_id):
+    """What must hold of every capture: the refunds recorded are PayPal's, add up to the refunded
+    counter, never exceed the capture; the remainder is what neither refunds nor holds took."""
+    capture, refunds, reservations = refund_records(dynamodb, capture_id)
+    held = sum(r["amount_minor"] for r in reservations if r["state"] == "reserved")
+    assert capture["refunded_minor"] == sum(r["amount_minor"] for r in refunds) <= capture["amount_minor"]
+    assert capture["refundable_minor"] + held + capture["refunded_minor"] == capture["amount_minor"]
+    assert {r["object_id"] for r in refunds} <= set(paypal_fake.refunds)
+    return capture, refunds, reservations
+
+
+def test_a_double_click_without_a_key_refunds_once(dynamodb, paypal_fake):
+    _, capture_id = approved_and_captured(paypal_fake, amount=50)
+    first = refund(capture_id, amount=20, currency="USD")
+    again = refund(capture_id, amount=20, currency="USD", user="user-other-staff")
+    assert first.status == again.status == 200
+    assert again.body == first.body
+    assert len(paypal_fake.refunds) == 1
+    capture, _, _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert capture["refunded_minor"] == 2000
+
+
+def test_identical_refund_requests_are_one_refund_only_within_the_window(dynamodb):
+    from payments import wiring
+    from payments.domain.paypal_refunds import REQUEST_WINDOW_SECONDS
+    from payments.repositories.paypal_refunds import PayPalRefundRepository
+
+    requests = PayPalRefundRepository(wiring.dynamodb.get_client(), wiring.settings.get_settings().payments_table)
+    first = requests.reservation_for_request("same-body", REQUEST_WINDOW_SECONDS, now=1_000_000)
+    assert requests.reservation_for_request("same-body", REQUEST_WINDOW_SECONDS, now=1_000_000 + REQUEST_WINDOW_SECONDS) == first
+    assert requests.reservation_for_request("other-body", REQUEST_WINDOW_SECONDS, now=1_000_001) != first
+    later = requests.reservation_for_request("same-body", REQUEST_WINDOW_SECONDS, now=1_000_001 + REQUEST_WINDOW_SECONDS)
+    assert later != first
+
+
+def test_a_replayed_capture_keeps_the_refunds_recorded_on_it(dynamodb, paypal_fake):
+    order_id, capture_id = approved_and_captured(paypal_fake, amount=30)
+    assert refund(capture_id, amount=10, currency="USD").status == 200
+    replay = paypal_call("paypal_capture_order", {"order_id": order_id})  # same PayPal-Request-Id: PayPal's first answer
+    assert (replay.status, replay.body["capture_id"]) == (200, capture_id)
+    capture, _, _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (capture["refunded_minor"], capture["refundable_minor"], capture["status"]) == (1000, 2000, "PARTIALLY_REFUNDED")
+
+
+def test_a_refund_arriving_while_another_is_at_paypal_cannot_take_the_same_money(dynamodb, paypal_fake, monkeypatch):
+    from payments import wiring
+    from payments.providers.paypal_client import PayPalClient
+
+    _, capture_id = approved_and_captured(paypal_fake, amount=50)
+    real_refund = PayPalClient.refund_capture
+    overlapping = []
+
+    def refund_while_the_first_is_in_flight(client, *args, **kwargs):
+        if not overlapping:
+            overlapping.append(refund(capture_id, amount=30, currency="USD", key="second"))
+        return real_refund(client, *args, **kwargs)
+
+    monkeypatch.setattr(PayPalClient, "refund_capture", refund_while_the_first_is_in_flight)
+    wiring.reset()
+    first = refund(capture_id, amount=30, currency="USD", key="first")
+    assert first.status == 200
+    assert (overlapping[0].status, overlapping[0].body["error"]) == (400, "amount: at most 20.00 USD remains refundable")
+    assert len(paypal_fake.refunds) == 1
+    assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+
+
+def test_a_refund_paypal_refuses_gives_the_amount_back(dynamodb, paypal_fake):
+    from local.paypal_fake.app import unprocessable
+
+    _, capture_id = approved_and_captured(paypal_fake, amount=50)
+    paypal_fake.fail_next("/v2/payments/captures/", unprocessable("REFUND_NOT_ALLOWED", "Refund is not allowed."))
+    refused = refund(capture_id, amount=50, currency="USD")
+    assert (refused.status, refused.body["error"]) == (400, "REFUND_NOT_ALLOWED: Refund is not allowed.")
+    capture, _, [reservation] = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (capture["refundable_minor"], reservation["state"]) == (5000, "released")
+    assert refund(capture_id, amount=50, currency="USD", key="after-the-refusal").status == 200
+
+
+def test_an_answer_lost_on_the_way_back_is_retried_into_paypals_replay(dynamodb, paypal_fake):
+    _, capture_id = approved_and_captured(paypal_fake, amount=50)
+    paypal_fake.lose_next_answer("/v2/payments/captures/")
+    result = refund(capture_id, amount=15, currency="USD")
+    assert result.status == 200
+    assert list(paypal_fake.refunds) == [result.body["refund_id"]]
+    _capture, [recorded], _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert recorded["object_id"] == result.body["refund_id"]
+
+
+def test_a_refund_whose_answer_never_came_is_settled_by_its_webhook(dynamodb, paypal_fake, monkeypatch):
+    from payments import wiring
+
+    _, capture_id = approved_and_captured(paypal_fake, amount=50)
+    monkeypatch.setenv("PAYPAL_RETRY_BUDGET_SECONDS", "0")
+    wiring.reset()
+    paypal_fake.lose_next_answer("/v2/payments/captures/")
+    assert refund(capture_id, amount=15, currency="USD").status == 502
+    capture, refunds, [reservation] = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (refunds, reservation["state"], capture["refundable_minor"]) == ([], "reserved", 3500)
+    assert refund(capture_id, amount=40, currency="USD", key="too-much").status == 400  # the held 15 cannot go twice
+    refunded = paypal_fake.events[-1]
+    assert refunded["resource"]["custom_id"] == reservation["object_id"]
+    assert deliver_paypal_webhook(paypal_fake, refunded).body["outcome"] == "applied"
+    capture, [recorded], [reservation] = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (reservation["state"], capture["refunded_minor"], capture["refundable_minor"]) == ("refunded", 1500, 3500)
+    retried = refund(capture_id, amount=15, currency="USD")  # the operator's retry: the same refund, answered from our records
+    assert (retried.status, retried.body["refund_id"]) == (200, recorded["object_id"])
+    assert len(paypal_fake.refunds) == 1
+
+
+def test_reconciliation_settles_a_refund_whose_answer_and_webhook_were_lost(dynamodb, paypal_fake, stripe_fake, monkeypatch):
+    import time
+
+    from payments import wiring
+    from tests.support.lambdas import LambdaContext, load_module, sample_event
+
+    _, first_capture = approved_and_captured(paypal_fake, amount=50)
+    _, second_capture = approved_and_captured(paypal_fake, amount=20)
+    monkeypatch.setenv("PAYPAL_RETRY_BUDGET_SECONDS", "0")
+    wiring.reset()
+    paypal_fake.lose_next_answer("/v2/payments/captures/")
+    assert refund(first_capture, amount=15, currency="USD").status == 502  # refunded at PayPal, answer and webhook lost
+    paypal_fake.fail_next("/v2/payments/captures/", 503)
+    assert refund(second_capture, amount=5, currency="USD").status == 503  # never reached PayPal
+    paypal_fake.dashboard_refund(second_capture, "2.50")  # its webhook lost too
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    wiring.reset()
+    reconcile = load_module("reconcile_payments")
+    reconcile.lambda_handler(sample_event("reconcile_payments"), LambdaContext(remaining_millis=300_000))
+    first, [_recorded], [reservation] = assert_counters_add_up(dynamodb, paypal_fake, first_capture)
+    assert (reservation["state"], first["refunded_minor"], first["status"]) == ("refunded", 1500, "PARTIALLY_REFUNDED")
+    second, [dashboard], [released] = assert_counters_add_up(dynamodb, paypal_fake, second_capture)
+    assert (released["state"], second["refunded_minor"], second["refundable_minor"]) == ("released", 250, 1750)
+    assert "custom_id" not in paypal_fake.refunds[dashboard["object_id"]]
+    again = load_module("reconcile_payments").lambda_handler(sample_event("reconcile_payments"), LambdaContext(remaining_millis=300_000))
+    assert again["repaired"] == 0
+
+
+def test_refund_webhooks_in_any_order_leave_the_status_the_counters_say(dynamodb, paypal_fake):
+    _, capture_id = approved_and_captured(paypal_fake, amount=40)
+    paypal_fake.dashboard_refund(capture_id, "10.00")
+    paypal_fake.dashboard_refund(capture_id, "30.00")
+    partial, full = paypal_fake.events[-2:]
+    assert deliver_paypal_webhook(paypal_fake, full).body["outcome"] == "applied"
+    assert deliver_paypal_webhook(paypal_fake, partial).body["outcome"] == "applied"
+    capture, _, _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (capture["status"], capture["refunded_minor"], capture["refundable_minor"]) == ("REFUNDED", 4000, 0)
+    assert refund(capture_id, amount=1, currency="USD").status == 400
 
 
 def test_paypal_refuses_an_over_refund_that_our_records_missed(dynamodb, paypal_fake):

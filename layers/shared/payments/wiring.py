@@ -16,6 +16,7 @@ from payments import dynamodb, idempotency, settings
 if TYPE_CHECKING:
     from payments.domain.events import EventService
     from payments.domain.paypal_orders import PayPalOrdersService
+    from payments.domain.paypal_refunds import PayPalRefundService
     from payments.domain.paypal_webhooks import PayPalWebhooks
     from payments.domain.reconciliation import Reconciler
     from payments.domain.stripe_payments import StripePaymentsService
@@ -124,6 +125,15 @@ def paypal_orders_service() -> PayPalOrdersService:
 
 
 @_component
+def paypal_refund_service() -> PayPalRefundService:
+    from payments.domain.paypal_refunds import PayPalRefundService
+    from payments.repositories.paypal_refunds import PayPalRefundRepository
+
+    refunds = PayPalRefundRepository(dynamodb.get_client(), settings.get_settings().payments_table)
+    return PayPalRefundService(paypal_client, paypal_objects(), refunds)
+
+
+@_component
 def stripe_webhooks() -> StripeWebhooks:
     from payments.domain.stripe_webhooks import StripeWebhooks
 
@@ -134,7 +144,7 @@ def stripe_webhooks() -> StripeWebhooks:
 def paypal_webhooks() -> PayPalWebhooks:
     from payments.domain.paypal_webhooks import PayPalWebhooks
 
-    return PayPalWebhooks(paypal_client, paypal_objects(), webhook_ledger(), settings.get_settings())
+    return PayPalWebhooks(paypal_client, paypal_objects(), paypal_refund_service(), webhook_ledger(), settings.get_settings())
 
 
 @_component
@@ -143,4 +153,13 @@ def reconciler() -> Reconciler:
     from payments.repositories.checkpoints import CheckpointRepository
 
     checkpoints = CheckpointRepository(dynamodb.get_client(), settings.get_settings().payments_table)
-    return Reconciler(ticket_service(), ticket_repository(), stripe_gateway, stripe_objects(), paypal_client, paypal_objects(), checkpoints)
+    return Reconciler(
+        ticket_service(),
+        ticket_repository(),
+        stripe_gateway,
+        stripe_objects(),
+        paypal_client,
+        paypal_objects(),
+        paypal_refund_service(),
+        checkpoints,
+    )

@@ -1,4 +1,4 @@
-"""The PayPal endpoints of seed 000: orders created, captured and read by their owner; refunds by staff."""
+"""The PayPal endpoints of seed 000: orders created, captured and read by their owner (refunds: ``paypal_refunds``)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from payments import money
 from payments.auth import Caller
 from payments.domain.ownership import owned, record_owned
-from payments.errors import InvalidField, NotFound
 from payments.idempotency import run_once
 from payments.models.common import payload
-from payments.models.paypal import CreateOrderRequest, OrderRequest, RefundRequest
+from payments.models.paypal import CreateOrderRequest, OrderRequest
 from payments.observability import audit
 from payments.providers.paypal_client import PayPalClient
-from payments.providers.paypal_objects import capture_state, first_capture, minor_units, paypal_value
+from payments.providers.paypal_objects import capture_state, first_capture, paypal_value
 from payments.repositories.provider_objects import CAPTURE, ORDER, ProviderObjectRepository
 from payments.settings import Settings
 
@@ -107,49 +105,3 @@ class PayPalOrdersService:
             "create_time": order.get("create_time"),
             "update_time": order.get("update_time", order.get("create_time")),
         }
-
-    def refund_payment(self, caller: Caller, request: RefundRequest, client_key: str | None) -> dict[str, Any]:
-        capture = self._objects.get(CAPTURE, request.capture_id)
-        if capture is None:
-            raise NotFound("Capture not found")
-        currency = str(capture["currency"])
-        refund: dict[str, Any] = {}
-        if request.amount is not None and request.currency is not None:
-            if request.currency.upper() != currency:
-                raise InvalidField("currency", f"the capture is in {currency}")
-            minor = money.to_minor_units(request.amount, currency)
-            remaining = int(capture["amount_minor"]) - int(capture.get("refunded_minor", 0))
-            if minor > remaining:
-                raise InvalidField("amount", f"at most {money.to_major_units(remaining, currency)} {currency} remains refundable")
-            refund["amount"] = {"currency_code": currency, "value": paypal_value(request.amount, currency)}
-        if request.note_to_payer:
-            refund["note_to_payer"] = request.note_to_payer
-
-        def refund_once(request_id: str) -> dict[str, Any]:
-            answer = self._client().refund_capture(request.capture_id, refund, request_id=request_id)
-            amount = answer.get("amount") or {}
-            refunded_minor = minor_units(amount, currency)
-            self._objects.record_refund(
-                answer["id"],
-                request.capture_id,
-                str(capture["owner"]),
-                refunded_minor,
-                {"status": answer.get("status"), "refunded_by": caller.user_id},
-                int(time.time()),
-            )
-            audit(
-                "paypal.capture_refunded",
-                user_id=caller.user_id,
-                capture_id=request.capture_id,
-                refund_id=answer["id"],
-                amount=amount.get("value"),
-                currency=currency,
-            )
-            return {
-                "refund_id": answer["id"],
-                "status": answer.get("status"),
-                "amount": {"currency_code": amount.get("currency_code", currency), "value": amount.get("value")},
-                "create_time": answer.get("create_time"),
-            }
-
-        return run_once(caller, f"paypal-refund-{request.capture_id}", client_key, payload(request), refund_once)

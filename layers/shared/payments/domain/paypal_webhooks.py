@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
+from payments.domain.paypal_refunds import PayPalRefund, PayPalRefundService
 from payments.domain.webhooks import Handler, WebhookLedger, WebhookResult, parse_event
 from payments.errors import BadRequest
 from payments.observability import audit
 from payments.providers.paypal_client import PayPalClient
-from payments.providers.paypal_objects import capture_state, minor_units
+from payments.providers.paypal_objects import capture_state, refunded_capture_id
 from payments.repositories.provider_objects import CAPTURE, ORDER, ProviderObjectRepository
 from payments.secrets import resolve_secret
 from payments.settings import Settings
@@ -41,10 +42,16 @@ def trusted_cert_url(url: str, paypal_api_base: str) -> bool:
 
 class PayPalWebhooks:
     def __init__(
-        self, client: Callable[[], PayPalClient], objects: ProviderObjectRepository, ledger: WebhookLedger, settings: Settings
+        self,
+        client: Callable[[], PayPalClient],
+        objects: ProviderObjectRepository,
+        refunds: PayPalRefundService,
+        ledger: WebhookLedger,
+        settings: Settings,
     ) -> None:
         self._client = client
         self._objects = objects
+        self._refunds = refunds
         self._ledger = ledger
         self._settings = settings
         self._handlers: dict[str, Handler] = {
@@ -88,9 +95,8 @@ class PayPalWebhooks:
         if order is None:
             return "skipped"
         as_of = _epoch(event.get("create_time"))
-        if self._objects.get(CAPTURE, capture["id"]) is None:
-            # The webhook can overtake the capture call's own write; the order tells whose capture it is.
-            self._objects.record(CAPTURE, capture["id"], str(order["owner"]), capture_state(capture, str(order_id)), int(time.time()))
+        # The webhook can overtake the capture call's own write; the order tells whose capture it is.
+        self._objects.record(CAPTURE, capture["id"], str(order["owner"]), capture_state(capture, str(order_id)), int(time.time()))
         applied = self._objects.apply_state(
             CAPTURE, capture["id"], {"status": capture["status"]}, as_of=as_of, rank=CAPTURE_RANK.get(capture["status"], 0)
         )
@@ -107,30 +113,10 @@ class PayPalWebhooks:
         return "applied" if applied else "skipped"
 
     def _capture_refunded(self, event: dict[str, Any]) -> str:
-        refund = event["resource"]
-        up = next(
-            (link["href"] for link in refund.get("links") or [] if link.get("rel") == "up" and "/captures/" in link.get("href", "")), None
-        )
-        capture_id = up.rstrip("/").rsplit("/", 1)[-1] if up else None
+        resource = event["resource"]
+        capture_id = refunded_capture_id(resource)
         capture = self._objects.get(CAPTURE, capture_id) if capture_id else None
         if capture is None:
-            return "skipped"
-        amount = refund.get("amount") or {}
-        minor = minor_units(amount, str(capture["currency"]))
-        recorded = self._objects.record_refund(
-            refund["id"], str(capture_id), str(capture["owner"]), minor, {"status": refund.get("status")}, int(time.time())
-        )
-        refunded = int(capture.get("refunded_minor", 0)) + (minor if recorded else 0)
-        status = "REFUNDED" if refunded >= int(capture["amount_minor"]) else "PARTIALLY_REFUNDED"
-        self._objects.apply_state(
-            CAPTURE, str(capture_id), {"status": status}, as_of=_epoch(event.get("create_time")), rank=CAPTURE_RANK[status]
-        )
-        if recorded:
-            audit(
-                "paypal.capture_refunded_webhook",
-                user_id=capture["owner"],
-                capture_id=capture_id,
-                refund_id=refund["id"],
-                amount=amount.get("value"),
-            )
-        return "applied" if recorded else "skipped"
+            return "skipped"  # a capture made outside this API
+        refund = PayPalRefund.from_paypal(resource, str(capture_id), str(capture["currency"]))
+        return "applied" if self._refunds.record(refund, str(capture["owner"])) else "skipped"

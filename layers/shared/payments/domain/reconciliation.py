@@ -9,12 +9,13 @@ checkpoint; the next run continues from it."""
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from payments.context import system_time
 from payments.domain.lifecycle import Outcome, TicketStatus
+from payments.domain.paypal_refunds import PayPalRefundService
 from payments.domain.stripe_sync import INTENT_RANK
 from payments.domain.tickets import REASON_DASHBOARD, REASON_DISPUTE_LOST, TicketService
 from payments.errors import ApiError
@@ -28,6 +29,7 @@ from payments.repositories.tickets import TicketRepository
 
 JOB = "reconciliation"
 ORDER_FINAL = ("COMPLETED", "VOIDED")
+CAPTURE_FINAL = ("REFUNDED", "DECLINED", "FAILED")
 # Stripe retries a webhook for 3 days: anything older than that and never delivered is ours to find.
 LOOKBACK_SECONDS = 3 * 24 * 3600 + 3600
 # Each run overlaps the previous one by this much, so an object created while it ran is not missed.
@@ -64,8 +66,9 @@ class Reconciler:
         stripe_objects: ProviderObjectRepository,
         paypal: Callable[[], PayPalClient],
         paypal_objects: ProviderObjectRepository,
+        paypal_refunds: PayPalRefundService,
         checkpoints: CheckpointRepository,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = system_time,
     ) -> None:
         self._tickets = tickets
         self._ticket_repository = ticket_repository
@@ -73,6 +76,7 @@ class Reconciler:
         self._stripe_objects = stripe_objects
         self._paypal = paypal
         self._paypal_objects = paypal_objects
+        self._paypal_refunds_of = paypal_refunds
         self._checkpoints = checkpoints
         self._clock = clock
 
@@ -98,6 +102,7 @@ class Reconciler:
                     report.failed += 1
                     logger.exception("Reconciliation could not list Stripe objects", extra={"kind": kind})
             self._paypal_orders(since, report)
+            self._paypal_refunds(since, report)
         except _OutOfTime:
             report.complete = False
             return report
@@ -177,9 +182,21 @@ class Reconciler:
             ):
                 report.repair(f"order {order_id} {record.get('status')} -> {order['status']}", order_id=order_id)
             capture = first_capture(order)
-            if capture and self._paypal_objects.get(CAPTURE, capture["id"]) is None:
-                self._paypal_objects.record(CAPTURE, capture["id"], str(record["owner"]), capture_state(capture, order_id), now)
+            if capture and self._paypal_objects.record(CAPTURE, capture["id"], str(record["owner"]), capture_state(capture, order_id), now):
                 report.repair(f"capture {capture['id']} recorded", order_id=order_id, capture_id=capture["id"])
+
+    def _paypal_refunds(self, since: int, report: ReconciliationReport) -> None:
+        """Refunds whose webhook or answer was lost: of captures not yet fully refunded, and of
+        reservations still waiting for PayPal's answer."""
+        for capture in self._paypal_objects.unsettled(CAPTURE, CAPTURE_FINAL, since):
+            report.checked += 1
+            repairs = self._guarded(
+                report, "paypal capture", str(capture["object_id"]), functools.partial(self._paypal_refunds_of.catch_up, capture)
+            )
+            for repair in repairs or []:
+                report.repair(repair, capture_id=capture["object_id"])
+        for repair in self._guarded(report, "paypal refund reservations", "*", self._paypal_refunds_of.settle_unanswered) or []:
+            report.repair(repair)
 
     @staticmethod
     def _guarded(report: ReconciliationReport, kind: str, object_id: str, step: Callable[[], Any]) -> Any:

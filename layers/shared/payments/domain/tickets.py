@@ -6,13 +6,13 @@ Every state change goes through ``TicketRepository.apply`` with a trigger of the
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from payments import money
 from payments.auth import Caller
+from payments.context import system_time
 from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketStatus, Trigger
 from payments.errors import ApiError, BadRequest, Conflict, Forbidden, NotApplicable, NotFound, UnknownObject
 from payments.models.tickets import CancelRequest, PurchaseRequest, RefundTicketRequest, VerifyRequest
@@ -60,7 +60,7 @@ class TicketService:
         repository: TicketRepository,
         gateway: Callable[[], StripeGateway],
         settings: Settings,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = system_time,
     ) -> None:
         self._repository = repository
         self._gateway = gateway  # resolved on first use: free tickets never need Stripe

@@ -29,6 +29,9 @@ def capture_state(capture: dict[str, Any], order_id: str) -> dict[str, Any]:
         "value": amount.get("value"),
         "currency": amount.get("currency_code"),
         "amount_minor": minor_units(amount),
+        # What can still go back: lowered by each refund reserved or recorded (repositories.paypal_refunds).
+        "refunded_minor": 0,
+        "refundable_minor": minor_units(amount),
     }
 
 
@@ -37,4 +40,18 @@ def first_capture(order: dict[str, Any]) -> dict[str, Any] | None:
         captures = (unit.get("payments") or {}).get("captures") or []
         if captures:
             return dict(captures[0])
+    return None
+
+
+def first_refunds(order: dict[str, Any]) -> list[dict[str, Any]]:
+    """The refunds an order lists (GET /v2/checkout/orders/{id}: purchase_units[].payments.refunds)."""
+    return [dict(refund) for unit in order.get("purchase_units") or [] for refund in (unit.get("payments") or {}).get("refunds") or []]
+
+
+def refunded_capture_id(refund: dict[str, Any]) -> str | None:
+    """The capture a refund belongs to: its "up" link (/v2/payments/captures/{id})."""
+    for link in refund.get("links") or []:
+        href = str(link.get("href", ""))
+        if link.get("rel") == "up" and "/captures/" in href:
+            return href.rstrip("/").rsplit("/", 1)[-1]
     return None

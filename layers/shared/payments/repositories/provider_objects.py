@@ -36,8 +36,11 @@ class ProviderObjectRepository:
         result = self._client.get_item(TableName=self._table, Key=self._key(kind, object_id), ConsistentRead=True)
         return from_item(result["Item"]) if "Item" in result else None
 
-    def record(self, kind: str, object_id: str, owner: str, state: dict[str, Any], now: int) -> None:
-        """The first write of an object; a replay of the same creation (same owner) changes nothing."""
+    def record(self, kind: str, object_id: str, owner: str, state: dict[str, Any], now: int) -> bool:
+        """The first write of an object, never an overwrite: True when this call created it, False when
+        the same owner's object was recorded already (a replayed creation, a webhook that overtook the
+        call), which keeps everything learned since (later states, refunds). Another owner's object
+        is a PermissionError."""
         item = {
             **self._key(kind, object_id),
             **to_attributes({"kind": kind, "object_id": object_id, "owner": owner, "created_at": now, **state}),
@@ -46,14 +49,17 @@ class ProviderObjectRepository:
             self._client.put_item(
                 TableName=self._table,
                 Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR #owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if is_condition_failure(error):
+            if not is_condition_failure(error):
+                raise
+            recorded = from_item(error.response.get("Item") or {})  # type: ignore[arg-type]
+            if recorded.get("owner") != owner:
                 raise PermissionError(f"{kind} {object_id} belongs to another user") from None
-            raise
+            return False
+        return True
 
     def apply_state(
         self, kind: str, object_id: str, state: dict[str, Any], as_of: int, rank: int = 0, aspect: str = "state"
@@ -103,44 +109,6 @@ class ProviderObjectRepository:
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def record_refund(self, refund_id: str, capture_id: str, owner: str, amount_minor: int, state: dict[str, Any], now: int) -> bool:
-        """The refund and the capture's refunded total in one transaction, once per refund id;
-        False when this refund was already recorded."""
-        refund_item = {
-            **self._key(REFUND, refund_id),
-            **to_attributes(
-                {
-                    "kind": REFUND,
-                    "object_id": refund_id,
-                    "owner": owner,
-                    "capture_id": capture_id,
-                    "amount_minor": amount_minor,
-                    "created_at": now,
-                    **state,
-                }
-            ),
-        }
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {"Put": {"TableName": self._table, "Item": refund_item, "ConditionExpression": "attribute_not_exists(pk)"}},
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": self._key(CAPTURE, capture_id),
-                            "UpdateExpression": "ADD refunded_minor :amount",
-                            "ConditionExpression": "attribute_exists(pk)",
-                            "ExpressionAttributeValues": {":amount": {"N": str(amount_minor)}},
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
 
     def raise_to(self, kind: str, object_id: str, field: str, value: int) -> bool:
         """A counter that only grows (an amount refunded so far), whatever order its events come in."""

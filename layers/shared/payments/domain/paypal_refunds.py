@@ -1,0 +1,220 @@
+"""PayPal refunds: never more than the capture, never twice, whatever is retried or runs at once.
+
+A refund through the API goes reserve → PayPal → record:
+
+1. **Reserve.** The amount is taken from the capture's refundable remainder in one conditional
+   write, under a reservation id, so two refunds at once can never both take the same money.
+2. **PayPal.** The refund is asked for with ``PayPal-Request-Id`` = the reservation id (a retry is
+   PayPal's replay, never a second refund) and ``custom_id`` = the reservation id (so its webhook
+   finds the reservation). A refusal gives the amount back; a timeout keeps it reserved (the money
+   may have moved) until the answer is learned from a retry, the webhook or the reconciliation.
+3. **Record.** The refund, the capture's counters and the reservation in one transaction, once
+   per refund id; then the capture's status, written under a condition on those counters.
+
+Which requests are the same refund: with an ``Idempotency-Key``, those with the same key (for the
+key's lifetime); without one, identical requests (capture, amount, note) within
+``REQUEST_WINDOW_SECONDS``: a double click or a retry after a timeout refunds once, and the same
+refund asked for again after the window is a new refund."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from payments import money
+from payments.auth import Caller
+from payments.context import system_time
+from payments.errors import InvalidField, NotFound, ProviderRejected
+from payments.idempotency import run_once
+from payments.models.common import payload
+from payments.models.paypal import RefundRequest
+from payments.observability import audit
+from payments.providers.paypal_objects import first_refunds, minor_units, paypal_value, refunded_capture_id
+from payments.repositories.provider_objects import CAPTURE, ProviderObjectRepository
+
+if TYPE_CHECKING:
+    from payments.providers.paypal_client import PayPalClient
+    from payments.repositories.paypal_refunds import PayPalRefundRepository
+
+REQUEST_WINDOW_SECONDS = 600
+# A reservation still waiting for PayPal's answer this long is settled by the reconciliation.
+UNANSWERED_AFTER_SECONDS = 900
+
+
+class ReservationState(StrEnum):
+    RESERVED = "reserved"  # the amount is held; PayPal's answer is not known yet
+    REFUNDED = "refunded"  # PayPal refunded it; the refund is recorded
+    RELEASED = "released"  # PayPal refused it; the amount went back to the remainder
+
+
+class NotRefundable(Exception):
+    def __init__(self, remaining_minor: int, reason: str | None = None) -> None:
+        super().__init__(reason or "not enough remains refundable")
+        self.remaining_minor = remaining_minor
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PayPalRefund:
+    refund_id: str
+    capture_id: str
+    amount_minor: int
+    value: str
+    currency: str
+    status: str
+    create_time: str | None = None
+    custom_id: str | None = None
+
+    @classmethod
+    def from_paypal(cls, refund: dict[str, Any], capture_id: str, currency: str) -> PayPalRefund:
+        amount = refund.get("amount") or {}
+        return cls(
+            refund_id=str(refund["id"]),
+            capture_id=capture_id,
+            amount_minor=minor_units(amount, currency),
+            value=str(amount.get("value")),
+            currency=str(amount.get("currency_code", currency)),
+            status=str(refund.get("status", "COMPLETED")),
+            create_time=refund.get("create_time"),
+            custom_id=refund.get("custom_id"),
+        )
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> PayPalRefund:
+        return cls(**{**data, "amount_minor": int(data["amount_minor"])})
+
+    def to_record(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if value is not None}
+
+    def answer(self) -> dict[str, Any]:
+        """The seed's refund-payment answer."""
+        return {
+            "refund_id": self.refund_id,
+            "status": self.status,
+            "amount": {"currency_code": self.currency, "value": self.value},
+            "create_time": self.create_time,
+        }
+
+
+@dataclass(frozen=True)
+class RefundReservation:
+    reservation_id: str
+    capture_id: str
+    amount_minor: int
+    state: ReservationState
+    requested_by: str
+    created_at: int
+    refund: PayPalRefund | None = None
+    refusal: str | None = None
+
+
+class PayPalRefundService:
+    def __init__(
+        self,
+        client: Callable[[], PayPalClient],
+        objects: ProviderObjectRepository,
+        refunds: PayPalRefundRepository,
+        clock: Callable[[], float] = system_time,
+    ) -> None:
+        self._client = client
+        self._objects = objects
+        self._refunds = refunds
+        self._clock = clock
+
+    def refund_payment(self, caller: Caller, request: RefundRequest, client_key: str | None) -> dict[str, Any]:
+        capture = self._objects.get(CAPTURE, request.capture_id)
+        if capture is None:
+            raise NotFound("Capture not found")
+        currency = str(capture["currency"])
+        amount_minor = None
+        if request.amount is not None and request.currency is not None:
+            if request.currency.upper() != currency:
+                raise InvalidField("currency", f"the capture is in {currency}")
+            amount_minor = money.to_minor_units(request.amount, currency)
+
+        def refund_once(reservation_id: str) -> dict[str, Any]:
+            return self._refund(caller, capture, amount_minor, request.note_to_payer, reservation_id)
+
+        if client_key is not None:
+            return run_once(caller, f"paypal-refund-{request.capture_id}", client_key, payload(request), refund_once)
+        fingerprint = hashlib.sha256(f"{request.capture_id}\x00{amount_minor}\x00{request.note_to_payer}".encode()).hexdigest()
+        return refund_once(self._refunds.reservation_for_request(fingerprint, REQUEST_WINDOW_SECONDS, int(self._clock())))
+
+    def _refund(
+        self, caller: Caller, capture: dict[str, Any], amount_minor: int | None, note: str | None, reservation_id: str
+    ) -> dict[str, Any]:
+        capture_id, currency = str(capture["object_id"]), str(capture["currency"])
+        try:
+            reservation = self._refunds.reserve(reservation_id, capture_id, amount_minor, caller.user_id, int(self._clock()))
+        except NotRefundable as refused:
+            left = money.to_major_units(refused.remaining_minor, currency)
+            raise InvalidField("amount", refused.reason or f"at most {left} {currency} remains refundable") from None
+        if reservation.state == ReservationState.RELEASED:
+            raise ProviderRejected(reservation.refusal)
+        if reservation.refund is not None:
+            return reservation.refund.answer()  # the same request, refunded before
+        body: dict[str, Any] = {
+            "amount": {
+                "currency_code": currency,
+                "value": paypal_value(money.to_major_units(reservation.amount_minor, currency), currency),
+            },
+            "custom_id": reservation_id,
+        }
+        if note:
+            body["note_to_payer"] = note
+        try:
+            answer = self._client().refund_capture(capture_id, body, request_id=reservation_id)
+        except (ProviderRejected, NotFound) as refusal:
+            self._refunds.release(reservation, refusal.message)
+            raise
+        refund = PayPalRefund.from_paypal({"custom_id": reservation_id, **answer}, capture_id, currency)
+        self.record(refund, str(capture["owner"]), requested_by=caller.user_id)
+        return refund.answer()
+
+    def record(self, refund: PayPalRefund, owner: str, requested_by: str | None = None) -> bool:
+        """A refund PayPal made (through us or in its dashboard), recorded once; the capture's status
+        then follows its counters. False when it was recorded before."""
+        now = int(self._clock())
+        recorded = self._refunds.record(refund, owner, now)
+        self._refunds.settle_status(refund.capture_id, now)
+        if recorded:
+            audit(
+                "paypal.capture_refunded",
+                user_id=requested_by or owner,
+                capture_id=refund.capture_id,
+                refund_id=refund.refund_id,
+                amount=refund.value,
+                currency=refund.currency,
+            )
+        return recorded
+
+    def catch_up(self, capture: dict[str, Any]) -> list[str]:
+        """Every refund PayPal lists for a capture (its order's refunds), recorded if it was not:
+        a webhook lost, an answer lost. Returns what was repaired."""
+        capture_id = str(capture["object_id"])
+        order = self._client().get_order(str(capture["order_id"]))
+        repaired = []
+        for listed in first_refunds(order):
+            if refunded_capture_id(listed) in (capture_id, None):
+                refund = PayPalRefund.from_paypal(listed, capture_id, str(capture["currency"]))
+                if self.record(refund, str(capture["owner"])):
+                    repaired.append(f"refund {refund.refund_id} recorded")
+        return repaired
+
+    def settle_unanswered(self) -> list[str]:
+        """Reservations whose PayPal answer never came: the order's refunds tell whether the money
+        went back (recorded, which settles the reservation) or not (released)."""
+        repaired: list[str] = []
+        for reservation in self._refunds.unsettled_reservations(int(self._clock()) - UNANSWERED_AFTER_SECONDS):
+            capture = self._objects.get(CAPTURE, reservation.capture_id)
+            if capture is None:
+                continue
+            repaired += self.catch_up(capture)
+            settled = self._refunds.reservation(reservation.reservation_id)
+            if settled is not None and settled.state == ReservationState.RESERVED:
+                self._refunds.release(settled, "PayPal made no refund for this request")
+                repaired.append(f"refund reservation {reservation.reservation_id} released")
+        return repaired

@@ -1,0 +1,274 @@
+"""PayPal refunds in the payments table: reservations, refund records and the capture's counters.
+
+A capture record (``PAYPAL#capture#<id>``) holds three counters in minor units: ``amount_minor``
+(captured), ``refunded_minor`` (refunds recorded) and ``refundable_minor`` (captured, less the
+refunds recorded, less the refunds reserved and not yet settled). Each write below is one
+conditional write or one transaction, so that two refunds at once can never both take the same
+remainder and a refund is never counted twice."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from payments.domain.paypal_refunds import NotRefundable, PayPalRefund, RefundReservation, ReservationState
+from payments.dynamodb import cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
+from payments.errors import Busy
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+REFUNDING = ("COMPLETED", "PARTIALLY_REFUNDED")
+# Reads and conditional writes retried when a concurrent writer moved the item in between.
+ATTEMPTS = 5
+# The capture's refund status, each written only while the counters say so (a condition on the
+# item itself), so a slower writer can never put back a status the counters have moved past.
+REFUND_STATUSES = (
+    ("REFUNDED", 4, "refunded_minor >= amount_minor"),
+    ("PARTIALLY_REFUNDED", 3, "refunded_minor > :zero AND refunded_minor < amount_minor"),
+)
+
+
+def _key(kind: str, object_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"PAYPAL#{kind}#{object_id}"}, "sk": {"S": "OBJECT"}}
+
+
+def _reservation_from_item(item: dict[str, Any]) -> RefundReservation:
+    data = from_item(item)
+    return RefundReservation(
+        reservation_id=data["object_id"],
+        capture_id=data["capture_id"],
+        amount_minor=int(data["amount_minor"]),
+        state=ReservationState(data["state"]),
+        requested_by=data["requested_by"],
+        created_at=int(data["created_at"]),
+        refund=PayPalRefund.from_record(data["refund"]) if data.get("refund") else None,
+        refusal=data.get("refusal"),
+    )
+
+
+class PayPalRefundRepository:
+    def __init__(self, client: DynamoDBClient, payments_table: str) -> None:
+        self._client = client
+        self._table = payments_table
+
+    def _transact(self, items: list[Any]) -> None:
+        write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
+
+    def reservation_for_request(self, fingerprint: str, window_seconds: int, now: int) -> str:
+        """The reservation id of an identical request made within the window, or a new one: a double
+        click or a retry after a timeout lands on the first request's reservation."""
+        candidate = f"paypal-refund-{uuid.uuid4().hex}"
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={**_key("refund_request", fingerprint), **to_attributes({"reservation_id": candidate, "created_at": now})},
+                ConditionExpression="attribute_not_exists(pk) OR created_at < :since",
+                ExpressionAttributeValues={":since": {"N": str(now - window_seconds)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+            return str(from_item(error.response["Item"])["reservation_id"])  # type: ignore[attr-defined]
+        return candidate
+
+    def reservation(self, reservation_id: str) -> RefundReservation | None:
+        result = self._client.get_item(TableName=self._table, Key=_key("refund_reservation", reservation_id), ConsistentRead=True)
+        return _reservation_from_item(result["Item"]) if "Item" in result else None
+
+    def reserve(self, reservation_id: str, capture_id: str, amount_minor: int | None, requested_by: str, now: int) -> RefundReservation:
+        """Takes ``amount_minor`` (None: all that remains) from the capture's refundable remainder and
+        records the reservation, in one transaction; the reservation already made under this id
+        when there is one. NotRefundable when the remainder is smaller."""
+        for _ in range(ATTEMPTS):
+            existing = self.reservation(reservation_id)
+            if existing is not None:
+                return existing
+            result = self._client.get_item(TableName=self._table, Key=_key("capture", capture_id), ConsistentRead=True)
+            capture = from_item(result.get("Item") or {})
+            remaining = int(capture.get("refundable_minor", 0))
+            if capture.get("status") not in REFUNDING:
+                raise NotRefundable(max(remaining, 0), f"the capture is {str(capture.get('status', 'unknown')).lower()}")
+            amount = remaining if amount_minor is None else amount_minor
+            if amount <= 0 or amount > remaining:
+                raise NotRefundable(max(remaining, 0))
+            reservation = RefundReservation(reservation_id, capture_id, amount, ReservationState.RESERVED, requested_by, now)
+            item = {
+                **_key("refund_reservation", reservation_id),
+                **to_attributes(
+                    {
+                        "kind": "refund_reservation",
+                        "object_id": reservation_id,
+                        "capture_id": capture_id,
+                        "amount_minor": amount,
+                        "state": reservation.state.value,
+                        "requested_by": requested_by,
+                        "created_at": now,
+                    }
+                ),
+            }
+            transaction: list[Any] = [
+                {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _key("capture", capture_id),
+                        "UpdateExpression": "SET refundable_minor = refundable_minor - :amount",
+                        "ConditionExpression": "refundable_minor >= :amount AND #status IN (:completed, :partially)",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": to_attributes(
+                            {":amount": amount, ":completed": REFUNDING[0], ":partially": REFUNDING[1]}
+                        ),
+                    }
+                },
+            ]
+            try:
+                self._transact(transaction)
+            except Exception as error:
+                if not is_condition_failure(error):
+                    raise
+                continue  # a reservation under this id, or the remainder moved meanwhile: read again
+            return reservation
+        raise Busy()
+
+    def release(self, reservation: RefundReservation, refusal: str) -> None:
+        """PayPal refused the refund: the reserved amount goes back to the remainder, once."""
+        try:
+            self._transact(
+                [
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _key("refund_reservation", reservation.reservation_id),
+                            "UpdateExpression": "SET #state = :released, refusal = :refusal",
+                            "ConditionExpression": "#state = :reserved",
+                            "ExpressionAttributeNames": {"#state": "state"},
+                            "ExpressionAttributeValues": to_attributes(
+                                {
+                                    ":released": ReservationState.RELEASED.value,
+                                    ":reserved": ReservationState.RESERVED.value,
+                                    ":refusal": refusal,
+                                }
+                            ),
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _key("capture", reservation.capture_id),
+                            "UpdateExpression": "ADD refundable_minor :amount",
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeValues": {":amount": {"N": str(reservation.amount_minor)}},
+                        }
+                    },
+                ]
+            )
+        except Exception as error:
+            # A failed condition: released already, or settled by the refund after all; nothing to give back.
+            if not is_condition_failure(error):
+                raise
+
+    def record(self, refund: PayPalRefund, owner: str, now: int) -> bool:
+        """The refund and the capture's counters in one transaction, once per refund id. A refund
+        carrying one of our reservation ids settles that reservation (its amount was taken from the
+        remainder already); any other (made in PayPal's dashboard) takes its amount now. False when
+        this refund was recorded before."""
+        for _ in range(ATTEMPTS):
+            reservation = self.reservation(refund.custom_id) if refund.custom_id else None
+            if reservation is not None and (reservation.capture_id != refund.capture_id or reservation.state != ReservationState.RESERVED):
+                reservation = None
+            taken = reservation.amount_minor if reservation else 0
+            transaction: list[Any] = [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **_key("refund", refund.refund_id),
+                            **to_attributes({"kind": "refund", "object_id": refund.refund_id, "owner": owner, "created_at": now})
+                            | to_attributes(refund.to_record()),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": _key("capture", refund.capture_id),
+                        "UpdateExpression": "ADD refunded_minor :amount, refundable_minor :back",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": to_attributes({":amount": refund.amount_minor, ":back": taken - refund.amount_minor}),
+                    }
+                },
+            ]
+            if reservation is not None:
+                transaction.append(
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _key("refund_reservation", reservation.reservation_id),
+                            "UpdateExpression": "SET #state = :refunded, refund = :refund",
+                            "ConditionExpression": "#state = :reserved",
+                            "ExpressionAttributeNames": {"#state": "state"},
+                            "ExpressionAttributeValues": to_attributes(
+                                {
+                                    ":refunded": ReservationState.REFUNDED.value,
+                                    ":reserved": ReservationState.RESERVED.value,
+                                    ":refund": refund.to_record(),
+                                }
+                            ),
+                        }
+                    }
+                )
+            try:
+                self._transact(transaction)
+            except Exception as error:
+                if not is_condition_failure(error):
+                    raise
+                reasons = cancellation_reasons(error)
+                if reasons[:1] == ["ConditionalCheckFailed"]:
+                    return False
+                if reasons[1:2] == ["ConditionalCheckFailed"]:
+                    raise NotRefundable(0, f"capture {refund.capture_id} is not recorded") from None
+                continue  # the reservation was settled meanwhile: read again
+            return True
+        raise Busy()
+
+    def settle_status(self, capture_id: str, now: int) -> str | None:
+        """The capture's status as its counters say after a refund: REFUNDED or PARTIALLY_REFUNDED."""
+        for status, rank, condition in REFUND_STATUSES:
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_key("capture", capture_id),
+                    UpdateExpression="SET #status = :status, state_rank = :rank, state_as_of = :now",
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues=to_attributes({":status": status, ":rank": rank, ":now": now})
+                    | ({":zero": {"N": "0"}} if ":zero" in condition else {}),
+                )
+            except Exception as error:
+                if not is_condition_failure(error):
+                    raise
+                continue
+            return status
+        return None
+
+    def unsettled_reservations(self, created_before: int) -> list[RefundReservation]:
+        """Reservations still waiting for PayPal's answer since before a time (a lost answer, a
+        crash): a filtered scan, fine for an hourly job on a table of this size."""
+        found: list[RefundReservation] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(pk, :prefix) AND #state = :reserved AND created_at < :before",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": to_attributes(
+                {":prefix": "PAYPAL#refund_reservation#", ":reserved": ReservationState.RESERVED.value, ":before": created_before}
+            ),
+        }
+        while True:
+            page = self._client.scan(**kwargs)
+            found += [_reservation_from_item(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
