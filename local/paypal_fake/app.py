@@ -184,6 +184,12 @@ class PayPalFake:
         with self._lock:
             self._failures.append((path_prefix, failure))
 
+    def reset_failures(self) -> None:
+        """Nothing armed any more: the failures and lost answers not yet met are dropped."""
+        with self._lock:
+            self._failures.clear()
+            self._lost_answers.clear()
+
     def lose_next_answer(self, path_prefix: str) -> None:
         """The next request under ``path_prefix`` is carried out, and its answer lost on the way
         back (the caller sees a 502 gateway error, as when a connection drops after PayPal acted)."""

@@ -1,17 +1,23 @@
 """A stateful model of the ticket money paths (hypothesis ``RuleBasedStateMachine``), in process:
-the real handlers, moto built from the template, and the local Stripe over HTTP.
+the real handlers, moto built from the template, and the local Stripe and PayPal over HTTP.
 
 Rules: purchases (free and paid), payment at Stripe (immediate and delayed, which then succeeds or
 fails), expiry at Stripe, time passing, verify, cancel, webhooks delivered in any order, delivered
 twice or lost, the sweep, the reconciliation, staff refunds, Dashboard refunds, disputes won and
-lost, and DynamoDB faults (a write refused before it is applied, or applied and its answer lost:
+lost; PayPal orders captured (and the capture replayed), refunds by staff (partial, full, double
+clicked, with and without a key), refunds in PayPal's dashboard, PayPal refusing, failing or
+losing the answer to a refund, PayPal webhooks delivered, duplicated, reordered or lost; and
+DynamoDB faults (a write refused before it is applied, or applied and its answer lost:
 a crash right after it) and Stripe failures armed for any later step.
 
 After every step, what the system must never do: oversell or lose a seat, seat a payment that we
 refunded, charge or refund twice, call a ticket paid that Stripe does not show paid in full, or
-answer 500. At the end, once every webhook is delivered and the reconciliation has run, what must
-hold eventually: every payment Stripe took is either seated or refunded, every refund or lost
-dispute has reached its ticket, and nothing is left reserved, processing or refunding.
+answer 500; never refund a PayPal capture beyond what it took, never record a PayPal refund that
+did not happen or twice, never make two refunds of one request. At the end, once every webhook
+is delivered and the reconciliation has run, what must hold eventually: every payment Stripe took
+is either seated or refunded, every refund or lost dispute has reached its ticket, every PayPal
+refund is recorded with the capture's status PayPal shows, and nothing is left reserved,
+processing or refunding.
 
 CI runs a seeded, bounded number of sequences; ``make proof`` runs many more (MODEL_EXAMPLES)."""
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -27,12 +34,14 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
+from local.paypal_fake import PayPalFake
+from local.paypal_fake.app import unprocessable
 from local.stripe_fake import StripeFake
 from local.template import create_tables
 from tests.support import proof
-from tests.support.dynamo import scan
+from tests.support.dynamo import items_with_prefix, scan
 from tests.support.faults import FaultInjectingClient, conflict, throttled
-from tests.support.flows import STAFF, buy, cancel, create_event, deliver_webhook, verify
+from tests.support.flows import STAFF, buy, cancel, create_event, deliver_paypal_webhook, deliver_webhook, paypal_call, verify
 from tests.support.lambdas import LambdaContext, call, load_module, sample_event
 
 EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "20"))
@@ -43,6 +52,7 @@ figures: Counter[str] = Counter()
 
 class TicketMoneyModel(RuleBasedStateMachine):
     fake: StripeFake
+    paypal: PayPalFake
     dynamodb: Any
 
     def __init__(self) -> None:
@@ -59,12 +69,16 @@ class TicketMoneyModel(RuleBasedStateMachine):
         )
         self.tables = names
         self.fake.reset()
+        self.paypal.reset()
         self.faults = FaultInjectingClient(self.dynamodb)
         wiring.reset()
         self._real_get_client = layer_dynamodb.get_client
         layer_dynamodb.get_client = lambda: self.faults  # type: ignore[assignment]
         self.delivered = 0  # index into the fake's events: all before it were delivered or dropped
         self.pending: list[dict[str, Any]] = []
+        self.paypal_delivered = 0
+        self.paypal_pending: list[dict[str, Any]] = []
+        self.refund_keys = 0
         self.events: dict[int, int] = {}  # event id -> capacity
         self.armed = False
         self.faults_counted = 0
@@ -89,6 +103,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
         self.events = {self.free_event: 3, self.paid_event: 8}
         for user in ("user-a", "user-b"):
             self._answer(buy(self.paid_event, 1, user=user))
+            self.paypal_order_paid("25.50", user)
 
     # customers -------------------------------------------------------------------------------
     @rule(paid=st.booleans(), quantity=st.integers(1, 2), user=st.sampled_from(["user-a", "user-b"]))
@@ -154,6 +169,73 @@ class TicketMoneyModel(RuleBasedStateMachine):
         self._collect()
         if self.pending:
             self.pending.pop(data.draw(st.integers(0, len(self.pending) - 1), label="which webhook is lost"))
+
+    # PayPal ----------------------------------------------------------------------------------
+    @rule(amount=st.sampled_from(["25.50", "40.00"]), user=st.sampled_from(["user-a", "user-b"]))
+    def paypal_order_paid(self, amount: str, user: str) -> None:
+        created = self._answer(paypal_call("paypal_create_order", {"amount": float(amount), "currency": "USD"}, user=user))
+        if created.status == 200:
+            self.paypal.approve(created.body["order_id"])
+            self._answer(paypal_call("paypal_capture_order", {"order_id": created.body["order_id"]}, user=user))
+            figures["paypal captures"] += 1
+
+    @rule(data=st.data())
+    def paypal_capture_replayed(self, data: st.DataObject) -> None:
+        """Capture called again for a captured order: PayPal replays its first answer."""
+        order = self._pick(data, [o for o in self.paypal.orders.values() if o["status"] == "COMPLETED"])
+        if order:
+            record = self._paypal_record("order", order["id"])
+            if record:
+                self._answer(paypal_call("paypal_capture_order", {"order_id": order["id"]}, user=record["owner"]))
+
+    @rule(data=st.data(), part=st.sampled_from([None, "5.00", "10.00", "20.00"]), keyed=st.booleans(), clicks=st.integers(1, 2))
+    def paypal_staff_refund(self, data: st.DataObject, part: str | None, keyed: bool, clicks: int) -> None:
+        """Staff refund a capture, in full or in part, with or without a key, clicking once or twice:
+        however often one request is sent, PayPal makes at most one refund of it."""
+        capture = self._pick(data, [c for c in self._paypal_captures() if c["status"] in ("COMPLETED", "PARTIALLY_REFUNDED")])
+        if not capture:
+            return
+        self.refund_keys += 1
+        body: dict[str, Any] = {"capture_id": capture["id"]} | ({"amount": float(part), "currency": "USD"} if part else {})
+        before = len(self.paypal.refunds)
+        for _ in range(clicks):
+            key = f"refund-{self.refund_keys}" if keyed else None
+            self._answer(paypal_call("paypal_refund_payment", body, user="user-staff", groups=STAFF, key=key))
+        assert len(self.paypal.refunds) - before <= 1, "one refund request refunded twice"
+        figures["paypal refunds asked"] += 1
+        figures["paypal refunds made"] += len(self.paypal.refunds) - before
+
+    @rule(data=st.data(), part=st.sampled_from([None, "5.00"]))
+    def paypal_dashboard_refund(self, data: st.DataObject, part: str | None) -> None:
+        capture = self._pick(data, [c for c in self._paypal_captures() if c["status"] in ("COMPLETED", "PARTIALLY_REFUNDED")])
+        if capture and self.paypal.refunded_total(capture["id"]) + Decimal(part or 0) < Decimal(capture["amount"]["value"]):
+            self.paypal.dashboard_refund(capture["id"], part)
+            figures["paypal dashboard refunds"] += 1
+
+    @rule(kind=st.sampled_from(["refused", "unavailable", "lost answer"]))
+    def paypal_fails(self, kind: str) -> None:
+        """The next refund call: refused (422), not reached (503), or made and its answer lost."""
+        figures[f"paypal {kind} armed"] += 1
+        if kind == "lost answer":
+            self.paypal.lose_next_answer("/v2/payments/captures/")
+        else:
+            self.paypal.fail_next(
+                "/v2/payments/captures/", unprocessable("REFUND_NOT_ALLOWED", "Refund is not allowed.") if kind == "refused" else 503
+            )
+
+    @rule(data=st.data(), keep=st.booleans())
+    def a_paypal_webhook_is_delivered(self, data: st.DataObject, keep: bool) -> None:
+        self._collect_paypal()
+        if self.paypal_pending:
+            index = data.draw(st.integers(0, len(self.paypal_pending) - 1), label="which PayPal webhook")
+            event = self.paypal_pending[index] if keep else self.paypal_pending.pop(index)
+            self._answer(deliver_paypal_webhook(self.paypal, event))
+
+    @rule(data=st.data())
+    def a_paypal_webhook_is_lost(self, data: st.DataObject) -> None:
+        self._collect_paypal()
+        if self.paypal_pending:
+            self.paypal_pending.pop(data.draw(st.integers(0, len(self.paypal_pending) - 1), label="which PayPal webhook is lost"))
 
     # staff and schedules ---------------------------------------------------------------------
     @rule()
@@ -242,16 +324,39 @@ class TicketMoneyModel(RuleBasedStateMachine):
                 )
         for intent in self.fake.payment_intents.values():
             assert self.fake.refunded_amount(intent["id"]) <= intent["amount_received"]
+        self._check_paypal()
+
+    def _check_paypal(self) -> None:
+        refunds = items_with_prefix(self.dynamodb, self.tables["PaymentsTable"], "PAYPAL#refund#")
+        reservations = items_with_prefix(self.dynamodb, self.tables["PaymentsTable"], "PAYPAL#refund_reservation#")
+        for capture in items_with_prefix(self.dynamodb, self.tables["PaymentsTable"], "PAYPAL#capture#"):
+            capture_id, amount = capture["object_id"], int(capture["amount_minor"])
+            ours = [r for r in refunds if r["capture_id"] == capture_id]
+            held = sum(int(r["amount_minor"]) for r in reservations if r["capture_id"] == capture_id and r["state"] == "reserved")
+            assert int(capture["refunded_minor"]) == sum(int(r["amount_minor"]) for r in ours), f"capture {capture_id} counter"
+            assert int(capture["refunded_minor"]) <= amount, f"capture {capture_id} refunded beyond the capture"
+            assert int(capture["refundable_minor"]) + held + int(capture["refunded_minor"]) == amount, f"capture {capture_id} remainder"
+            assert self.paypal.refunded_total(capture_id) * 100 <= amount
+            for refund in ours:
+                made = self.paypal.refunds.get(refund["object_id"])
+                assert made is not None, f"refund {refund['object_id']} recorded but never made"
+                assert Decimal(made["amount"]["value"]) * 100 == refund["amount_minor"]
+        per_request = Counter(r["custom_id"] for r in self.paypal.refunds.values() if r.get("custom_id"))
+        assert all(count == 1 for count in per_request.values()), "two refunds under one reservation"
 
     # the end: what must hold once everything is delivered -----------------------------------
     def _settle_everything(self) -> None:
         self.faults.clear()
         self.fake.reset_failures()
+        self.paypal.reset_failures()
         _clock.offset += 3 * 3600  # past every reservation's expiry and the sweep's grace
         for _ in range(3):
             self._collect()
             while self.pending:
                 self._answer(deliver_webhook(self.pending.pop(0)))
+            self._collect_paypal()
+            while self.paypal_pending:
+                self._answer(deliver_paypal_webhook(self.paypal, self.paypal_pending.pop(0)))
             for session in self.fake.sessions.values():
                 if session["status"] == "open":
                     self.fake._expire_checkout_session({}, session["id"])
@@ -272,6 +377,13 @@ class TicketMoneyModel(RuleBasedStateMachine):
                 assert ticket["status"] == "refunded", f"ticket {ticket_id}: money back at Stripe, ticket {ticket['status']}"
             else:
                 assert ticket["status"] == "paid", f"ticket {ticket_id}: paid at Stripe, ticket {ticket['status']}"
+        reservations = items_with_prefix(self.dynamodb, self.tables["PaymentsTable"], "PAYPAL#refund_reservation#")
+        assert [r["object_id"] for r in reservations if r["state"] == "reserved"] == [], "PayPal refunds left unanswered"
+        for made in self.paypal.captures.values():
+            capture = self._paypal_record("capture", made["id"])
+            assert capture is not None, f"PayPal capture {made['id']} never recorded"
+            assert int(capture["refunded_minor"]) == self.paypal.refunded_total(made["id"]) * 100, f"capture {made['id']} refunds"
+            assert capture["status"] == made["status"], f"capture {made['id']}: {capture['status']} here, {made['status']} at PayPal"
 
     # helpers ---------------------------------------------------------------------------------
     def _answer(self, result: Any) -> Any:
@@ -293,6 +405,17 @@ class TicketMoneyModel(RuleBasedStateMachine):
             # alarm); only an injected fault may do that.
             assert self.faults.injected > injected, "a scheduled run failed without a fault"
             figures[f"{function} failed on a fault"] += 1
+
+    def _collect_paypal(self) -> None:
+        self.paypal_pending += self.paypal.events[self.paypal_delivered :]
+        self.paypal_delivered = len(self.paypal.events)
+
+    def _paypal_captures(self) -> list[dict[str, Any]]:
+        return list(self.paypal.captures.values())
+
+    def _paypal_record(self, kind: str, object_id: str) -> dict[str, Any] | None:
+        found = items_with_prefix(self.dynamodb, self.tables["PaymentsTable"], f"PAYPAL#{kind}#{object_id}")
+        return found[0] if found else None
 
     def _collect(self) -> None:
         self.pending += self.fake.events[self.delivered :]
@@ -337,11 +460,13 @@ class _Clock:
 _clock = _Clock()
 
 
-def test_the_money_model(dynamodb, stripe_fake, monkeypatch):
+def test_the_money_model(dynamodb, stripe_fake, paypal_fake, monkeypatch):
     monkeypatch.setattr(time, "time", _clock)
+    monkeypatch.setenv("PAYPAL_RETRY_BUDGET_SECONDS", "0")  # a lost answer stays lost: the operator or the reconciliation finds it
     for name in ("TICKETS_TABLE", "PAYMENTS_TABLE", "IDEMPOTENCY_TABLE"):
         monkeypatch.setenv(name, os.environ[name])  # each sequence uses tables of its own; restored after
     TicketMoneyModel.fake = stripe_fake
+    TicketMoneyModel.paypal = paypal_fake
     TicketMoneyModel.dynamodb = dynamodb
     proof.add("model_violations")  # taken back below only when every sequence held
     run_state_machine_as_test(

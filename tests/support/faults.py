@@ -21,7 +21,11 @@ def client_error(operation: str, code: str, reasons: list[str] | None = None) ->
 
 
 def conflict(operation: str) -> ClientError:
-    return client_error(operation, "TransactionCanceledException", ["TransactionConflict", "None"])
+    """What DynamoDB answers a write that overlaps a transaction on the same item: a transaction is
+    cancelled with the reason per item; a single-item write fails with TransactionConflictException."""
+    if operation == "transact_write_items":
+        return client_error(operation, "TransactionCanceledException", ["TransactionConflict", "None"])
+    return client_error(operation, "TransactionConflictException")
 
 
 def throttled(operation: str) -> ClientError:

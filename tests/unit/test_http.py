@@ -56,3 +56,18 @@ def test_api_errors_keep_their_status_and_message():
 def test_unexpected_errors_are_500_without_details():
     status, body = run(crashing, "{}")
     assert (status, body) == (500, {"error": "Internal server error"})
+
+
+@api_handler
+def idempotency_store_throttled(event, context):
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
+    from botocore.exceptions import ClientError
+
+    throttled = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "PutItem")
+    raise IdempotencyPersistenceLayerError("Failed to save in progress record to idempotency store", throttled) from throttled
+
+
+def test_dynamodb_unavailable_behind_a_librarys_own_error_is_503_not_500():
+    response = idempotency_store_throttled({"body": "{}"}, LambdaContext())
+    assert (response["statusCode"], response["headers"]["Retry-After"]) == (503, "2")
+    assert json.loads(response["body"]) == {"error": "The service is busy; please retry shortly"}

@@ -129,14 +129,20 @@ def is_contention(error: Exception) -> bool:
     return bool(reasons & CONTENTION_REASONS) and "ConditionalCheckFailed" not in reasons
 
 
-def is_unavailable(error: Exception) -> bool:
-    """DynamoDB unreachable, failing or throttling past botocore's own retries: a 503, not our bug."""
+def is_unavailable(error: BaseException) -> bool:
+    """DynamoDB unreachable, failing or throttling past botocore's own retries: a 503, not our bug.
+    Also when that is the cause of a library's own error (Powertools' idempotency store wraps it)."""
     from botocore.exceptions import ConnectionError as BotocoreConnectionError
     from botocore.exceptions import ReadTimeoutError
 
-    if isinstance(error, BotocoreConnectionError | ReadTimeoutError):
-        return True
-    return error_code(error) in UNAVAILABLE_CODES or is_contention(error)
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, BotocoreConnectionError | ReadTimeoutError):
+            return True
+        if isinstance(cause, Exception) and (error_code(cause) in UNAVAILABLE_CODES or is_contention(cause)):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 class _Contended(Exception):
