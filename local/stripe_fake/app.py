@@ -29,6 +29,24 @@ CHECKOUT_MAX_EXPIRY = 86400
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 
 
+# Amounts Stripe refuses whatever their size (https://docs.stripe.com/currencies#special-cases):
+# ISK in whole krónur (two decimals that must be 00), three-decimal currencies ending in 0.
+WHOLE_UNIT_CURRENCIES = {"isk": 100}
+THREE_DECIMAL_CURRENCIES = {"bhd", "jod", "kwd", "omr", "tnd"}
+
+
+def _check_charge_amount(amount: int, currency: str, param: str) -> None:
+    step = WHOLE_UNIT_CURRENCIES.get(currency) or (10 if currency in THREE_DECIMAL_CURRENCIES else 1)
+    if amount % step:
+        raise StripeError(
+            400,
+            "invalid_request_error",
+            f"Invalid amount. Currency {currency.upper()} amounts must be evenly divisible by {step}.",
+            "invalid_charge_amount",
+            param,
+        )
+
+
 class StripeError(Exception):
     def __init__(self, status: int, type_: str, message: str, code: str | None = None, param: str | None = None):
         super().__init__(message)
@@ -323,6 +341,7 @@ class StripeFake:
                     f"line_items[{index}][quantity]",
                 )
             currency = price["currency"].lower()
+            _check_charge_amount(unit_amount, currency, f"line_items[{index}][price_data][unit_amount]")
             total += unit_amount * quantity
         now = int(self.now())
         expires_at = _int_param(params, "expires_at", required=False) or now + CHECKOUT_MAX_EXPIRY
@@ -590,6 +609,7 @@ class StripeFake:
         currency = str(params.get("currency") or "").lower()
         if not currency:
             raise StripeError(400, "invalid_request_error", "Missing required param: currency.", "parameter_missing", "currency")
+        _check_charge_amount(amount, currency, "amount")
         minimum = self.MINIMUM_AMOUNTS.get(currency, 50)
         if amount < minimum:
             raise StripeError(400, "invalid_request_error", f"Amount must be at least {minimum} {currency}", "amount_too_small", "amount")

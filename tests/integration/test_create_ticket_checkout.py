@@ -72,6 +72,19 @@ def test_zero_decimal_currency_goes_to_stripe_unscaled(dynamodb, stripe_fake):
     assert stripe_fake.sessions[result.body["session_id"]]["amount_total"] == 4500
 
 
+def test_isk_goes_to_stripe_with_two_decimals_of_whole_kronur(dynamodb, stripe_fake):
+    event_id = create_event(price=450, currency="isk", capacity=10)
+    result = buy(event_id, 2)
+    assert stripe_fake.sessions[result.body["session_id"]]["amount_total"] == 90000
+
+
+def test_the_stripe_fake_refuses_isk_amounts_that_are_not_whole_kronur(stripe_fake):
+    from local.stripe_fake.app import StripeError
+
+    with pytest.raises(StripeError, match="evenly divisible by 100"):
+        stripe_fake._create_payment_intent({"amount": "45050", "currency": "isk"})
+
+
 def test_not_enough_tickets_is_400_and_takes_nothing(dynamodb, stripe_fake):
     event_id = create_event(price=25, capacity=3)
     result = buy(event_id, 4)

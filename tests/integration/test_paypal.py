@@ -48,7 +48,10 @@ def test_create_order_answers_the_seed_fields(dynamodb, paypal_fake):
     assert (record["owner"], record["value"], record["currency"]) == ("user-alice", "29.99", "USD")
 
 
-@pytest.mark.parametrize(("amount", "currency", "value"), [(29.9, "USD", "29.90"), (5000, "JPY", "5000"), (10, "eur", "10.00")])
+@pytest.mark.parametrize(
+    ("amount", "currency", "value"),
+    [(29.9, "USD", "29.90"), (5000, "JPY", "5000"), (10, "eur", "10.00"), (5000, "HUF", "5000"), (300, "TWD", "300")],
+)
 def test_amounts_carry_exactly_the_currencys_decimals(dynamodb, paypal_fake, amount, currency, value):
     order_id = create_order(amount, currency).body["order_id"]
     assert paypal_fake.orders[order_id]["purchase_units"][0]["amount"]["value"] == value
@@ -59,6 +62,8 @@ def test_amounts_carry_exactly_the_currencys_decimals(dynamodb, paypal_fake, amo
     [
         ({"amount": 29.999, "currency": "USD"}, "amount"),
         ({"amount": 10.5, "currency": "JPY"}, "amount"),
+        ({"amount": 5000.5, "currency": "HUF"}, "amount"),  # PayPal takes no decimals for HUF (Stripe does)
+        ({"amount": 300.1, "currency": "TWD"}, "amount"),
         ({"amount": 0, "currency": "USD"}, "amount"),
         ({"amount": "29.99", "currency": "USD"}, "amount"),
         ({"amount": 20000, "currency": "USD"}, "amount"),
@@ -341,6 +346,17 @@ def test_refund_webhooks_in_any_order_leave_the_status_the_counters_say(dynamodb
     capture, _, _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
     assert (capture["status"], capture["refunded_minor"], capture["refundable_minor"]) == ("REFUNDED", 4000, 0)
     assert refund(capture_id, amount=1, currency="USD").status == 400
+
+
+def test_refunds_in_a_currency_without_decimals_at_paypal(dynamodb, paypal_fake):
+    _, capture_id = approved_and_captured(paypal_fake, amount=5000, currency="HUF")
+    assert refund(capture_id, amount=1000.5, currency="HUF").body == {"error": "amount: HUF amounts allow at most 0 decimal places"}
+    partial = refund(capture_id, amount=1000, currency="HUF")
+    assert (partial.status, partial.body["amount"]) == (200, {"currency_code": "HUF", "value": "1000"})
+    rest = refund(capture_id)
+    assert rest.body["amount"] == {"currency_code": "HUF", "value": "4000"}
+    capture, _, _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (capture["amount_minor"], capture["refunded_minor"], capture["status"]) == (5000, 5000, "REFUNDED")
 
 
 def test_paypal_refuses_an_over_refund_that_our_records_missed(dynamodb, paypal_fake):

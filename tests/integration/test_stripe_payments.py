@@ -41,7 +41,15 @@ def test_create_payment_intent_answers_the_seed_fields(dynamodb, stripe_fake):
 
 @pytest.mark.parametrize(
     ("amount", "currency", "minor"),
-    [(29.99, "usd", 2999), (5000, "jpy", 5000), (1.25, "kwd", 1250), (10, "EUR", 1000), (0.5, "usd", 50)],
+    [
+        (29.99, "usd", 2999),
+        (5000, "jpy", 5000),
+        (1.25, "kwd", 1250),
+        (10, "EUR", 1000),
+        (0.5, "usd", 50),
+        (450, "isk", 45000),
+        (5000.5, "huf", 500050),  # Stripe charges HUF with decimals (PayPal does not)
+    ],
 )
 def test_amounts_go_to_stripe_in_the_currencys_minor_units(dynamodb, stripe_fake, amount, currency, minor):
     result = create_intent(amount, currency)
@@ -55,6 +63,7 @@ def test_amounts_go_to_stripe_in_the_currencys_minor_units(dynamodb, stripe_fake
         ({"amount": 29.999, "currency": "usd"}, "amount"),
         ({"amount": 100.5, "currency": "jpy"}, "amount"),
         ({"amount": 1.234, "currency": "kwd"}, "amount"),
+        ({"amount": 450.5, "currency": "isk"}, "amount"),  # whole krónur only
         ({"amount": 0, "currency": "usd"}, "amount"),
         ({"amount": -5, "currency": "usd"}, "amount"),
         ({"amount": 0.49, "currency": "usd"}, "amount"),

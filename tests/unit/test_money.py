@@ -40,3 +40,42 @@ def test_exponents_and_minimums():
     assert (money.exponent("JPY"), money.exponent("usd"), money.exponent("kwd")) == (0, 2, 3)
     assert money.minimum_charge("gbp") == Decimal("0.30")
     assert money.minimum_charge("sek") == Decimal("0.50")
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "stripe_minor", "paypal_minor"),
+    [
+        ("5000", "huf", 500000, 5000),  # Stripe: two decimals; PayPal: none
+        ("300", "twd", 30000, 300),
+        ("5000", "jpy", 5000, 5000),
+        ("29.99", "usd", 2999, 2999),
+        ("45", "isk", 4500, None),  # ISK: written with two decimals at Stripe; PayPal does not take it
+        ("20000", "ugx", 20000, None),
+    ],
+)
+def test_each_provider_writes_the_same_amount_its_own_way(amount, currency, stripe_minor, paypal_minor):
+    assert money.to_minor_units(Decimal(amount), currency, money.Provider.STRIPE) == stripe_minor
+    if paypal_minor is not None:
+        assert money.to_minor_units(Decimal(amount), currency, money.Provider.PAYPAL) == paypal_minor
+        assert money.to_major_units(paypal_minor, currency, money.Provider.PAYPAL) == Decimal(amount)
+    assert money.to_major_units(stripe_minor, currency, money.Provider.STRIPE) == Decimal(amount)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "provider", "says"),
+    [
+        ("5000.50", "huf", money.Provider.PAYPAL, "HUF amounts allow at most 0 decimal places"),
+        ("300.10", "twd", money.Provider.PAYPAL, "TWD amounts allow at most 0 decimal places"),
+        ("45.50", "isk", money.Provider.STRIPE, "ISK amounts allow at most 0 decimal places"),
+        ("1.005", "kwd", money.Provider.STRIPE, "KWD amounts must be a multiple of 0.010"),
+        ("10.5", "ugx", money.Provider.STRIPE, "UGX amounts allow at most 0 decimal places"),
+    ],
+)
+def test_amounts_finer_than_the_provider_takes_are_refused(amount, currency, provider, says):
+    with pytest.raises(ValueError, match=says):
+        money.to_minor_units(Decimal(amount), currency, provider)
+
+
+def test_stripe_charges_huf_and_twd_with_decimals_that_paypal_refuses():
+    assert money.to_minor_units(Decimal("5000.50"), "huf", money.Provider.STRIPE) == 500050
+    assert money.to_minor_units(Decimal("300.10"), "twd", money.Provider.STRIPE) == 30010

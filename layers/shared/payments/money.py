@@ -1,12 +1,46 @@
-"""Currency rules: exponents, Stripe's minimum charges, conversion between major and minor units."""
+"""Currency rules per provider: how many decimals an amount may carry, how it is written in the
+provider's minor units, Stripe's minimum charges.
+
+Each provider has its own rules, and they differ for the same currency:
+
+- **Stripe** (https://docs.stripe.com/currencies): amounts in the currency's smallest unit;
+  zero-decimal currencies in whole units; three-decimal currencies in thousandths whose last
+  digit is 0 (multiples of 0.010); ISK is written with two decimals that must be 00 (whole
+  krónur only, "amount must be evenly divisible by 100"). HUF and TWD are charged with two
+  decimals (Stripe treats them as zero-decimal for payouts only, which this API does not make);
+  UGX is zero-decimal for charges.
+- **PayPal** (https://developer.paypal.com/reference/currency-codes/): a decimal string;
+  HUF, JPY and TWD take no decimals; the other supported currencies two; no three-decimal
+  currency is supported.
+
+Amounts are ``Decimal`` throughout; an amount with more decimals than a provider takes is
+refused, never rounded."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
-# ISO 4217 exponents as Stripe applies them (https://docs.stripe.com/currencies).
-ZERO_DECIMAL = frozenset(["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"])
-THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
+
+class Provider(StrEnum):
+    STRIPE = "stripe"
+    PAYPAL = "paypal"
+
+
+@dataclass(frozen=True)
+class CurrencyRule:
+    exponent: int  # the provider's minor unit is 10**-exponent of the major unit
+    places: int  # decimals an amount may carry
+    why: str = ""  # what the refusal of a finer amount says
+
+
+STRIPE_ZERO_DECIMAL = frozenset(
+    ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"]
+)
+STRIPE_THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
+STRIPE_WHOLE_UNITS_ONLY = frozenset(["isk"])
+PAYPAL_NO_DECIMALS = frozenset(["huf", "jpy", "twd"])
 
 # Stripe's minimum charge amounts in major units; currencies not listed use the USD-equivalent floor of 0.50.
 MINIMUM_CHARGE = {
@@ -21,13 +55,21 @@ MINIMUM_CHARGE = {
 }
 
 
-def exponent(currency: str) -> int:
+def rule(currency: str, provider: Provider = Provider.STRIPE) -> CurrencyRule:
     code = currency.lower()
-    if code in ZERO_DECIMAL:
-        return 0
-    if code in THREE_DECIMAL:
-        return 3
-    return 2
+    if provider is Provider.PAYPAL:
+        return CurrencyRule(0, 0) if code in PAYPAL_NO_DECIMALS else CurrencyRule(2, 2)
+    if code in STRIPE_ZERO_DECIMAL:
+        return CurrencyRule(0, 0)
+    if code in STRIPE_THREE_DECIMAL:
+        return CurrencyRule(3, 2, "must be a multiple of 0.010")
+    if code in STRIPE_WHOLE_UNITS_ONLY:
+        return CurrencyRule(2, 0)
+    return CurrencyRule(2, 2)
+
+
+def exponent(currency: str, provider: Provider = Provider.STRIPE) -> int:
+    return rule(currency, provider).exponent
 
 
 def decimal_places(amount: Decimal) -> int:
@@ -35,23 +77,20 @@ def decimal_places(amount: Decimal) -> int:
     return max(0, -exp) if isinstance(exp, int) else 0
 
 
-def check_amount_precision(amount: Decimal, currency: str) -> None:
-    """Raises ValueError when the amount has more decimals than the currency allows."""
-    allowed = exponent(currency)
-    if decimal_places(amount) > allowed:
-        raise ValueError(f"{currency.upper()} amounts allow at most {allowed} decimal places")
-    # Stripe charges three-decimal currencies in multiples of 10 minor units.
-    if allowed == 3 and decimal_places(amount) > 2:
-        raise ValueError(f"{currency.upper()} amounts must be a multiple of 0.010")
+def check_amount_precision(amount: Decimal, currency: str, provider: Provider = Provider.STRIPE) -> None:
+    """Raises ValueError when the amount is finer than the provider takes in this currency."""
+    currency_rule = rule(currency, provider)
+    if decimal_places(amount) > currency_rule.places:
+        raise ValueError(f"{currency.upper()} amounts {currency_rule.why or f'allow at most {currency_rule.places} decimal places'}")
 
 
-def to_minor_units(amount: Decimal, currency: str) -> int:
-    check_amount_precision(amount, currency)
-    return int(amount.scaleb(exponent(currency)))
+def to_minor_units(amount: Decimal, currency: str, provider: Provider = Provider.STRIPE) -> int:
+    check_amount_precision(amount, currency, provider)
+    return int(amount.scaleb(exponent(currency, provider)))
 
 
-def to_major_units(minor: int, currency: str) -> Decimal:
-    return Decimal(minor).scaleb(-exponent(currency))
+def to_major_units(minor: int, currency: str, provider: Provider = Provider.STRIPE) -> Decimal:
+    return Decimal(minor).scaleb(-exponent(currency, provider))
 
 
 def minimum_charge(currency: str) -> Decimal:

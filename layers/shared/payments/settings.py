@@ -61,7 +61,7 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     reservation_seconds: Annotated[int, msgspec.Meta(ge=1860, le=86_000)] = 1860
     # The sweep waits this long past a reservation's expiry so Stripe's own expiry webhook goes first.
     sweep_grace_seconds: Annotated[int, msgspec.Meta(ge=0)] = 300
-    allowed_currencies: CommaSeparated = CommaSeparated(("usd", "eur", "gbp", "jpy", "kwd"))
+    allowed_currencies: CommaSeparated = CommaSeparated(("usd", "eur", "gbp", "jpy", "kwd", "isk", "huf"))
     max_event_capacity: Annotated[int, msgspec.Meta(ge=1)] = 100_000
     dynamodb_endpoint: str | None = None
 
@@ -83,7 +83,7 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     paypal_client_secret_parameter: str | None = None
     paypal_webhook_id: Secret | None = None
     paypal_webhook_id_parameter: str | None = None
-    paypal_currencies: CommaSeparated = CommaSeparated(("usd", "eur", "gbp", "jpy", "cad", "aud", "chf"))
+    paypal_currencies: CommaSeparated = CommaSeparated(("usd", "eur", "gbp", "jpy", "cad", "aud", "chf", "huf", "twd"))
     paypal_return_path: str = "/paypal/return"
     paypal_cancel_path: str = "/paypal/cancel"
     paypal_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0

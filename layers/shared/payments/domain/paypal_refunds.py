@@ -32,7 +32,7 @@ from payments.idempotency import run_once
 from payments.models.common import payload
 from payments.models.paypal import RefundRequest
 from payments.observability import audit
-from payments.providers.paypal_objects import first_refunds, minor_units, paypal_value, refunded_capture_id
+from payments.providers.paypal_objects import first_refunds, minor_units, paypal_money, refunded_capture_id
 from payments.repositories.provider_objects import CAPTURE, ProviderObjectRepository
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class PayPalRefundService:
         if request.amount is not None and request.currency is not None:
             if request.currency.upper() != currency:
                 raise InvalidField("currency", f"the capture is in {currency}")
-            amount_minor = money.to_minor_units(request.amount, currency)
+            amount_minor = money.to_minor_units(request.amount, currency, money.Provider.PAYPAL)
 
         def refund_once(reservation_id: str) -> dict[str, Any]:
             return self._refund(caller, capture, amount_minor, request.note_to_payer, reservation_id)
@@ -150,19 +150,13 @@ class PayPalRefundService:
         try:
             reservation = self._refunds.reserve(reservation_id, capture_id, amount_minor, caller.user_id, int(self._clock()))
         except NotRefundable as refused:
-            left = money.to_major_units(refused.remaining_minor, currency)
+            left = money.to_major_units(refused.remaining_minor, currency, money.Provider.PAYPAL)
             raise InvalidField("amount", refused.reason or f"at most {left} {currency} remains refundable") from None
         if reservation.state == ReservationState.RELEASED:
             raise ProviderRejected(reservation.refusal)
         if reservation.refund is not None:
             return reservation.refund.answer()  # the same request, refunded before
-        body: dict[str, Any] = {
-            "amount": {
-                "currency_code": currency,
-                "value": paypal_value(money.to_major_units(reservation.amount_minor, currency), currency),
-            },
-            "custom_id": reservation_id,
-        }
+        body: dict[str, Any] = {"amount": paypal_money(reservation.amount_minor, currency), "custom_id": reservation_id}
         if note:
             body["note_to_payer"] = note
         try:

@@ -176,22 +176,22 @@ def currency_allowed(field: str, value: str, context: Context) -> None:
         raise InvalidField(field, f"must be one of {', '.join(sorted(allowed))}")
 
 
-def check_positive_amount(field: str, value: Decimal, currency: str, context: Context, *, provider_minimum: bool) -> None:
-    """A positive amount with no more decimals than the currency allows, within the context's
-    ``max_amount``; with ``provider_minimum``, at least Stripe's minimum charge."""
+def check_positive_amount(field: str, value: Decimal, currency: str, context: Context, provider: money.Provider) -> None:
+    """A positive amount no finer than the provider takes in this currency, within the context's
+    ``max_amount``; at Stripe, at least Stripe's minimum charge."""
     if value <= 0:
         raise InvalidField(field, "must be greater than 0")
-    check_precision(field, value, currency)
-    if provider_minimum and value < money.minimum_charge(currency):
+    check_precision(field, value, currency, provider)
+    if provider is money.Provider.STRIPE and value < money.minimum_charge(currency):
         raise InvalidField(field, f"must be at least {money.minimum_charge(currency)} {currency.upper()}")
     maximum = context.get("max_amount")
     if maximum is not None and value > maximum:
         raise InvalidField(field, f"must be at most {maximum} {currency.upper()}")
 
 
-def check_precision(field: str, value: Decimal, currency: str) -> None:
+def check_precision(field: str, value: Decimal, currency: str, provider: money.Provider = money.Provider.STRIPE) -> None:
     try:
-        money.check_amount_precision(value, currency)
+        money.check_amount_precision(value, currency, provider)
     except ValueError as error:
         raise InvalidField(field, str(error)) from None
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import msgspec
 
+from payments import money
 from payments.errors import InvalidField
 from payments.models.common import Amount, Context, CurrencyCode, RequestModel, Text, check_positive_amount, currency_allowed
 
@@ -34,7 +35,7 @@ class CreateOrderRequest(RequestModel):
 
     def check(self, context: Context) -> None:
         currency_allowed("currency", self.currency, context)
-        check_positive_amount("amount", self.amount, self.currency, context, provider_minimum=False)
+        check_positive_amount("amount", self.amount, self.currency, context, money.Provider.PAYPAL)
 
 
 class OrderRequest(RequestModel):
@@ -52,4 +53,4 @@ class RefundRequest(RequestModel):
             return
         if self.currency is None:
             raise InvalidField("amount", "needs a currency")
-        check_positive_amount("amount", self.amount, self.currency, context, provider_minimum=False)
+        check_positive_amount("amount", self.amount, self.currency, context, money.Provider.PAYPAL)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import msgspec
 
+from payments import money
 from payments.errors import InvalidField
 from payments.models.common import Amount, Context, CurrencyCode, RequestModel, Text, check_positive_amount, currency_allowed
 
@@ -55,7 +56,7 @@ class CreatePaymentIntentRequest(RequestModel):
     def check(self, context: Context) -> None:
         # currency before amount: the amount is checked against the currency's exponent.
         currency_allowed("currency", self.currency, context)
-        check_positive_amount("amount", self.amount, self.currency, context, provider_minimum=True)
+        check_positive_amount("amount", self.amount, self.currency, context, money.Provider.STRIPE)
         check_metadata(self.metadata)
 
 

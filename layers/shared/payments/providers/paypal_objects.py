@@ -11,13 +11,21 @@ from payments import money
 
 def paypal_value(amount: Decimal, currency: str) -> str:
     """PayPal's string amount with exactly the currency's decimals ("29.99", "5000")."""
-    places = money.exponent(currency)
-    return f"{amount:.{places}f}"
+    return f"{amount:.{money.rule(currency, money.Provider.PAYPAL).places}f}"
+
+
+def paypal_money(minor: int, currency: str) -> dict[str, str]:
+    """PayPal's money object for an amount in PayPal's minor units."""
+    return {
+        "currency_code": currency.upper(),
+        "value": paypal_value(money.to_major_units(minor, currency, money.Provider.PAYPAL), currency),
+    }
 
 
 def minor_units(amount: dict[str, Any], currency: str | None = None) -> int:
-    """A PayPal money object ({"currency_code", "value"}) in minor units."""
-    return money.to_minor_units(Decimal(str(amount.get("value", "0"))), currency or str(amount.get("currency_code", "USD")))
+    """A PayPal money object ({"currency_code", "value"}) in PayPal's minor units (HUF 5000 is 5000)."""
+    code = currency or str(amount.get("currency_code", "USD"))
+    return money.to_minor_units(Decimal(str(amount.get("value", "0"))), code, money.Provider.PAYPAL)
 
 
 def capture_state(capture: dict[str, Any], order_id: str) -> dict[str, Any]:
