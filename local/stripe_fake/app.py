@@ -153,6 +153,7 @@ class StripeFake:
             self.requests: list[tuple[str, str, str | None]] = []  # method, path, idempotency key
             self._idempotent: dict[tuple[str, str], tuple[float, str, int, dict[str, Any]]] = {}
             self._failures: list[dict[str, Any]] = []
+            self._lost_answers: list[dict[str, Any]] = []
             self._delays: list[tuple[str, float]] = []
 
     def now(self) -> float:
@@ -172,10 +173,18 @@ class StripeFake:
                 {"prefix": path_prefix, "status": status, "type": type_, "message": message, "code": code, "times": times}
             )
 
+    def lose_next_answer(self, path_prefix: str, times: int = 1) -> None:
+        """The next requests under ``path_prefix`` are carried out and their answers lost (the caller
+        sees a 500, as when a connection drops after Stripe acted): a retry with the same
+        idempotency key gets Stripe's replay; a caller that gives up never learns the result."""
+        with self._lock:
+            self._lost_answers.append({"prefix": path_prefix, "times": times})
+
     def reset_failures(self) -> None:
         with self._lock:
             self._failures.clear()
             self._delays.clear()
+            self._lost_answers.clear()
 
     def delay_next(self, path_prefix: str, seconds: float) -> None:
         """The next matching request takes this long: a slow Stripe, for overlapping-request tests."""
@@ -265,6 +274,12 @@ class StripeFake:
                 status, body = error.status, error.body()
             if key and request.method == "POST":
                 self._idempotent[(request.path, key)] = (self.now(), fingerprint, status, body)
+            lost = next((entry for entry in self._lost_answers if request.path.startswith(entry["prefix"])), None)
+            if lost is not None:
+                lost["times"] -= 1
+                if lost["times"] <= 0:
+                    self._lost_answers.remove(lost)
+                return self._json(500, StripeError(500, "api_error", "An unknown error occurred").body())
         return self._json(status, body)
 
     def _take_failure(self, path: str) -> StripeError | None:

@@ -8,7 +8,7 @@ lost; PayPal orders captured (and the capture replayed), refunds by staff (parti
 clicked, with and without a key), refunds in PayPal's dashboard, PayPal refusing, failing or
 losing the answer to a refund, PayPal webhooks delivered, duplicated, reordered or lost; and
 DynamoDB faults (a write refused before it is applied, or applied and its answer lost:
-a crash right after it) and Stripe failures armed for any later step.
+a crash right after it) and Stripe failures (refusals, answers lost) armed for any later step.
 
 After every step, what the system must never do: oversell or lose a seat, seat a payment that we
 refunded, charge or refund twice, call a ticket paid that Stripe does not show paid in full, or
@@ -278,10 +278,18 @@ class TicketMoneyModel(RuleBasedStateMachine):
         else:
             self.faults.refuse(conflict if kind == "conflict" else throttled, times=50 if kind == "throttled" else 1)
 
-    @rule(path=st.sampled_from(["/v1/refunds", "/v1/checkout/sessions", "/v1/payment_intents"]), status=st.sampled_from([500, 429]))
-    def stripe_fails(self, path: str, status: int) -> None:
-        figures["stripe failures armed"] += 1
-        self.fake.fail_next(path, status=status, type_="api_error", message="injected", code=None)
+    @rule(
+        path=st.sampled_from(["/v1/refunds", "/v1/checkout/sessions", "/v1/payment_intents"]),
+        failure=st.sampled_from(["500", "429", "answer lost once", "answer lost for good"]),
+    )
+    def stripe_fails(self, path: str, failure: str) -> None:
+        """The next call: refused (500, 429), or made and its answer lost, once (the SDK's retry gets
+        Stripe's replay) or on every retry (the caller gives up not knowing)."""
+        figures[f"stripe {failure} armed"] += 1
+        if failure.startswith("answer lost"):
+            self.fake.lose_next_answer(path, times=1 if failure.endswith("once") else 3)
+        else:
+            self.fake.fail_next(path, status=int(failure), type_="api_error", message="injected", code=None)
 
     # invariants: what must never happen ------------------------------------------------------
     @invariant()
