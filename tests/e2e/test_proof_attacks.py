@@ -224,3 +224,78 @@ def test_hostile_event_names_are_stored_as_text(stack):
         else:
             assert created.status_code == 400 and set(created.json()) == {"error"}
         proof.add("attacks_refused")
+
+
+# hostile input (issue 12): every malformed input a 400 with {"error"}, never a 500 -----------------
+JSON_ROUTES = [
+    ("/api/events/", True),
+    ("/api/payments/create-payment-intent/", False),
+    ("/api/payments/verify/", False),
+    ("/api/payments/cancel/", False),
+    ("/api/payments/refund/", True),
+    ("/api/v1/payments/stripe/create-payment-intent/", False),
+    ("/api/v1/payments/stripe/confirm-payment/", False),
+    ("/api/v1/payments/stripe/retrieve-payment/", False),
+    ("/api/v1/payments/stripe/create-customer/", False),
+    ("/api/v1/payments/stripe/create-subscription/", False),
+    ("/api/v1/payments/stripe/cancel-subscription/", False),
+    ("/api/v1/payments/paypal/create-order/", False),
+    ("/api/v1/payments/paypal/capture-order/", False),
+    ("/api/v1/payments/paypal/get-order/", False),
+    ("/api/v1/payments/paypal/refund-payment/", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("shape", "body"),
+    [
+        ("deep arrays", '{"a": ' + "[" * 20_000 + "]" * 20_000 + "}"),
+        ("deep objects", '{"a": ' + '{"a": ' * 5_000 + "1" + "}" * 5_000 + "}"),
+        ("nested within the recursion limit", '{"metadata": ' + '{"a": ' * 500 + "1" + "}" * 500 + "}"),
+        ("lone surrogate in a value", '{"session_id": "cs_\\ud800", "name": "\\udfff", "email": "\\ud83d@x.io"}'),
+        ("lone surrogate in a key", '{"\\ud800": 1}'),
+    ],
+)
+@pytest.mark.parametrize(("path", "staff"), JSON_ROUTES)
+def test_hostile_json_is_400_on_every_json_route(stack, path, staff, shape, body):
+    headers = {**stack.headers("hostile", staff), "Content-Type": "application/json"}
+    refused(requests.post(f"{stack.api}{path}", data=body.encode(), headers=headers, timeout=60), 400)
+
+
+@pytest.mark.parametrize("signature", ["t=1,v1=\u00e9\u00e8", "t=\u00ff", "\u00a0"])
+def test_a_non_ascii_stripe_signature_is_400(stack, signature):
+    headers = {"Stripe-Signature": signature.encode("latin-1"), "Content-Type": "application/json"}
+    refused(requests.post(f"{stack.api}/api/v1/payments/webhooks/stripe/", data=b"{}", headers=headers, timeout=30), 400)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{" * 10, b'{"id": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", b'{"id": "\\ud800", "event_type": "X"}', b"\xff\xfe"],
+)
+def test_a_malformed_paypal_webhook_body_is_400(stack, body):
+    headers = {
+        "PAYPAL-TRANSMISSION-ID": "t",
+        "PAYPAL-TRANSMISSION-TIME": "2026-11-22T00:00:00Z",
+        "PAYPAL-TRANSMISSION-SIG": "Zm9yZ2Vk",
+        "PAYPAL-CERT-URL": f"{stack.paypal}/v1/notifications/certs/CERT-1",
+        "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+        "Content-Type": "application/json",
+    }
+    refused(requests.post(f"{stack.api}/api/v1/payments/webhooks/paypal/", data=body, headers=headers, timeout=30), 400)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"groups": ["not-staff", "staff-ish"]},
+        {"groups": ["staffing"]},
+        {"groups": ["Staff"]},
+        {"groups": [], "roles": ["staff"], "custom:role": "staff", "role": "admin staff", "groups_claim": "staff"},
+    ],
+)
+def test_staff_rights_only_from_exact_membership_in_the_configured_claim(stack, claims):
+    groups = claims.pop("groups")
+    token = stack.authority.issue("near-miss", groups=groups, **claims)
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"name": "Not staff", "price": 0, "currency": "usd", "capacity": 1}
+    refused(requests.post(f"{stack.api}/api/events/", json=body, headers=headers, timeout=30), 403)

@@ -1,15 +1,16 @@
-"""The caller, as API Gateway's JWT authorizer (or the local runner) hands over its claims."""
+"""The caller, as API Gateway's JWT authorizer (or the local runner) hands over its claims.
+
+Staff rights come from one claim only (``STAFF_CLAIM``, default ``cognito:groups``) and only by
+exact membership: a list claim's items, or a string claim as one group name. HTTP API hands a list
+claim over flattened to a string, ``"[staff admin]"``; that form is read as the list it was."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from payments.errors import Forbidden, Unauthorized
-
-# Claims that may carry a caller's groups or roles, in the order they are consulted.
-GROUP_CLAIMS = ("cognito:groups", "groups", "roles", "custom:role", "role")
+from payments.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -21,13 +22,15 @@ class Caller:
         return group in self.groups
 
 
-def _parse_groups(value: Any) -> set[str]:
-    # HTTP API flattens array claims into strings such as "[staff admin]".
-    if isinstance(value, (list, tuple)):
-        return {str(item) for item in value}
-    if isinstance(value, str):
-        return {part for part in re.split(r"[\s,\[\]\"]+", value) if part}
-    return set()
+def groups_of(value: Any) -> frozenset[str]:
+    """The group names a claim value holds, read exactly: never searched for words."""
+    if isinstance(value, list):
+        return frozenset(item for item in value if isinstance(item, str) and item)
+    if not isinstance(value, str) or not value:
+        return frozenset()
+    if value.startswith("[") and value.endswith("]"):
+        return frozenset(value[1:-1].split(" ")) - {""}
+    return frozenset([value])
 
 
 def caller_from_event(event: dict[str, Any]) -> Caller:
@@ -35,10 +38,7 @@ def caller_from_event(event: dict[str, Any]) -> Caller:
     user_id = claims.get("sub")
     if not isinstance(user_id, str) or not user_id:
         raise Unauthorized()
-    groups: set[str] = set()
-    for claim in GROUP_CLAIMS:
-        groups |= _parse_groups(claims.get(claim))
-    return Caller(user_id=user_id, groups=frozenset(groups))
+    return Caller(user_id=user_id, groups=groups_of(claims.get(get_settings().staff_claim)))
 
 
 def require_group(caller: Caller, group: str) -> None:

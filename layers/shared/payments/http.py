@@ -16,6 +16,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from payments.context import current_lambda_context
 from payments.dynamodb import is_unavailable
 from payments.errors import ApiError, BadRequest, PayloadTooLarge
+from payments.json_input import load_json
 from payments.models.common import Context, RequestModel, validate
 from payments.observability import logger
 
@@ -53,7 +54,10 @@ def raw_body(event: Event) -> bytes:
         except (binascii.Error, ValueError):
             raise BadRequest("Request body is not valid base64") from None
     else:
-        data = body.encode("utf-8")
+        try:
+            data = body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("Request body is not valid UTF-8") from None
     if len(data) > MAX_BODY_BYTES:
         raise PayloadTooLarge()
     return data
@@ -63,10 +67,7 @@ def json_body(event: Event) -> dict[str, Any]:
     data = raw_body(event)
     if not data.strip():
         raise BadRequest("Request body is required")
-    try:
-        parsed = json.loads(data, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("Request body is not valid JSON") from None
+    parsed = load_json(data)
     if not isinstance(parsed, dict):
         raise BadRequest("Request body must be a JSON object")
     return parsed

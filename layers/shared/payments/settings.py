@@ -55,6 +55,7 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     payments_table: str
     frontend_url: str = "http://localhost:5173"
     staff_group: str = "staff"
+    staff_claim: str = "cognito:groups"
     max_tickets_per_order: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
     # Stripe accepts a Checkout Session expiry between 30 minutes and 24 hours ahead; the
     # reservation lasts exactly as long as its session, with a minute of margin for clock skew.

@@ -9,13 +9,13 @@ PayPal up to 25 times), and the alarm on webhook failures fires."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from payments.errors import BadRequest, NotApplicable, UnknownObject
+from payments.json_input import load_json
 from payments.observability import logger
 from payments.repositories.webhook_events import WebhookEventRepository
 
@@ -33,10 +33,7 @@ class WebhookResult:
 
 def parse_event(payload: bytes, type_key: str, provider_name: str) -> dict[str, Any]:
     """The (already authenticated) body as an event with a string ``id`` and type."""
-    try:
-        event = json.loads(payload)
-    except ValueError:
-        raise BadRequest("Webhook body is not valid JSON") from None
+    event = load_json(payload, "Webhook body")
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(event.get(type_key), str):
         raise BadRequest(f"Webhook body is not a {provider_name} event")
     return event

@@ -269,5 +269,8 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
 def verify_webhook(payload: bytes, signature_header: str | None, settings: Settings) -> None:
     """Raises stripe.SignatureVerificationError unless the payload is signed with our endpoint secret
     within Stripe's 300 s tolerance."""
+    if signature_header is not None and not signature_header.isascii():
+        # Stripe's header is ASCII; the SDK's constant-time comparison refuses anything else with a TypeError.
+        raise stripe.SignatureVerificationError("Signature header is not ASCII", signature_header)  # type: ignore[no-untyped-call]
     secret = resolve_secret(settings.stripe_webhook_secret, settings.stripe_webhook_secret_parameter, "Stripe webhook secret")
     stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature_header, secret, tolerance=300)
