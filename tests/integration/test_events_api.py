@@ -91,3 +91,25 @@ def test_events_are_listed_newest_first_a_page_at_a_time(dynamodb):
     assert [e["event_id"] for e in rest.body["events"]] == [ids[2], ids[1]]
     event["queryStringParameters"] = {"limit": "1000"}
     assert invoke("list_events", event).status == 400
+
+
+def test_an_unreachable_dynamodb_is_503_with_retry_after(monkeypatch):
+    """No moto here: botocore meets a closed port, retries as configured, and the answer is ours to
+    give (503, retry shortly), not a 500 after Lambda's timeout."""
+    import socket
+
+    from tests.conftest import clear_container_caches
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("DYNAMODB_ENDPOINT", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    clear_container_caches()
+    try:
+        result = call("get_event", path_params={"event_id": "1"})
+        assert (result.status, result.headers.get("Retry-After")) == (503, "2")
+        assert result.body == {"error": "The service is busy; please retry shortly"}
+    finally:
+        clear_container_caches()

@@ -61,3 +61,37 @@ def test_a_missing_table_stops_start_up(environment, monkeypatch):
     get_settings.cache_clear()
     with pytest.raises(msgspec.ValidationError, match="TICKETS_TABLE"):
         get_settings()
+
+
+def test_every_wait_fits_inside_the_functions_timeout(environment):
+    """For each function behind the API: its DynamoDB calls timing out, the contention retries, and
+    its provider timing out on every attempt still end before Lambda's timeout, which itself ends
+    before API Gateway's 30 s. Values from template.yaml, as deployed."""
+    from local.template import load_template, resources_of_type
+    from payments.dynamodb import CONTENTION_BUDGET_SECONDS
+
+    template = load_template()
+    settings = environment()
+    default_timeout = template["Globals"]["Function"]["Timeout"]
+    checked = 0
+    for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        properties = function["Properties"]
+        events = properties.get("Events") or {}
+        if not any(event["Type"] == "HttpApi" for event in events.values()):
+            continue
+        timeout = properties.get("Timeout", default_timeout)
+        code = properties["CodeUri"]
+        provider = settings.paypal_worst_seconds() if "paypal" in code else settings.stripe_worst_seconds()
+        worst = settings.dynamodb_worst_seconds() + CONTENTION_BUDGET_SECONDS + provider
+        assert worst + 1 <= timeout < 30, f"{name}: waits up to {worst:.1f} s, times out at {timeout} s"
+        checked += 1
+    assert checked >= 19
+
+
+def test_the_worst_waits_add_up_as_the_clients_are_configured(environment):
+    settings = environment()
+    assert settings.dynamodb_worst_seconds() == 2 * (1.0 + 2.0) + 1.0
+    assert settings.stripe_worst_seconds() == 2.0 + 2 * (1.5 + 4.0) + 0.5
+    assert settings.paypal_worst_seconds() == 2.0 + 3 * (1.5 + 4.0)
+    slower = environment(STRIPE_TIMEOUT_SECONDS="8", STRIPE_MAX_NETWORK_RETRIES="2")
+    assert slower.stripe_worst_seconds() > 20

@@ -26,7 +26,11 @@ if TYPE_CHECKING:
 @functools.cache
 def get_client() -> DynamoDBClient:
     settings = get_settings()
-    config = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
+        connect_timeout=settings.dynamodb_connect_timeout_seconds,
+        read_timeout=settings.dynamodb_read_timeout_seconds,
+    )
     client = botocore.session.get_session().create_client("dynamodb", endpoint_url=settings.dynamodb_endpoint, config=config)
     return cast("DynamoDBClient", client)
 

@@ -65,6 +65,12 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     allowed_currencies: CommaSeparated = CommaSeparated(("usd", "eur", "gbp", "jpy", "kwd", "isk", "huf"))
     max_event_capacity: Annotated[int, msgspec.Meta(ge=1)] = 100_000
     dynamodb_endpoint: str | None = None
+    # Every wait below is bounded, and their worst case together fits the function's timeout (a test
+    # reads template.yaml): DynamoDB unreachable is a 503 in a few seconds, not a timeout.
+    dynamodb_connect_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    dynamodb_read_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    dynamodb_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=5)] = 2
+    provider_connect_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.5
 
     stripe_api_base: str | None = None
     stripe_secret_key: Secret | None = None
@@ -73,10 +79,10 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     stripe_webhook_secret_parameter: str | None = None
     # Off for accounts that list payment method types explicitly (and for emulators without the parameter).
     stripe_automatic_payment_methods: bool = True
-    stripe_max_network_retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
-    stripe_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 8.0
+    stripe_max_network_retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 1
+    stripe_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 4.0  # read timeout of one attempt
     # Rate-limited Stripe calls are retried with backoff for at most this long, inside the function's timeout.
-    stripe_retry_budget_seconds: Annotated[float, msgspec.Meta(ge=0)] = 6.0
+    stripe_retry_budget_seconds: Annotated[float, msgspec.Meta(ge=0)] = 2.0
     paypal_api_base: str = "https://api-m.sandbox.paypal.com"
     paypal_client_id: Secret | None = None
     paypal_client_id_parameter: str | None = None
@@ -87,11 +93,29 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     paypal_currencies: CommaSeparated = CommaSeparated(("usd", "eur", "gbp", "jpy", "cad", "aud", "chf", "huf", "twd"))
     paypal_return_path: str = "/paypal/return"
     paypal_cancel_path: str = "/paypal/cancel"
-    paypal_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
-    paypal_retry_budget_seconds: Annotated[float, msgspec.Meta(ge=0)] = 6.0
+    paypal_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 4.0  # read timeout of one request
+    paypal_retry_budget_seconds: Annotated[float, msgspec.Meta(ge=0)] = 2.0
     max_payment_amount: Decimal = Decimal("10000")
     idempotency_table: str | None = None
     idempotency_ttl_seconds: Annotated[int, msgspec.Meta(ge=60)] = 24 * 3600
+
+    # The longest each dependency can hold a request (everything timing out, every retry taken).
+    def dynamodb_worst_seconds(self) -> float:
+        # botocore's standard retry mode sleeps at most 2**n seconds (jittered) before attempt n + 2.
+        waits = sum(min(2.0**attempt, 20.0) for attempt in range(self.dynamodb_max_attempts - 1))
+        return self.dynamodb_max_attempts * (self.dynamodb_connect_timeout_seconds + self.dynamodb_read_timeout_seconds) + waits
+
+    def stripe_worst_seconds(self) -> float:
+        # The SDK retries connection errors and 5xx, sleeping 0.5 s doubling up to 5 s; we retry 429s
+        # within the budget, and the last attempt may start just before the budget ends.
+        waits = sum(min(0.5 * 2.0**retry, 5.0) for retry in range(self.stripe_max_network_retries))
+        attempt = self.provider_connect_timeout_seconds + self.stripe_timeout_seconds
+        return self.stripe_retry_budget_seconds + (self.stripe_max_network_retries + 1) * attempt + waits
+
+    def paypal_worst_seconds(self) -> float:
+        # One attempt: the request, a token renewal after a 401, and the request again.
+        request = self.provider_connect_timeout_seconds + self.paypal_timeout_seconds
+        return self.paypal_retry_budget_seconds + 3 * request
 
     def __post_init__(self) -> None:
         # msgspec's numeric constraints do not apply to Decimal.

@@ -60,6 +60,7 @@ def paypal_client() -> PayPalClient:
         config.paypal_api_base,
         lambda: PayPalClient.credentials(config),
         timeout_seconds=config.paypal_timeout_seconds,
+        connect_timeout_seconds=config.provider_connect_timeout_seconds,
         retry_budget_seconds=config.paypal_retry_budget_seconds,
     )
 

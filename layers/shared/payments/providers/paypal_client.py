@@ -40,13 +40,14 @@ class PayPalClient:
         base_url: str,
         credentials: Callable[[], tuple[str, str]],
         *,
-        timeout_seconds: float = 10.0,
+        timeout_seconds: float = 4.0,
+        connect_timeout_seconds: float = 1.5,
         retry_budget_seconds: float = 6.0,
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
-        self._timeout = (3.05, timeout_seconds)
+        self._timeout = (connect_timeout_seconds, timeout_seconds)
         self._retry_budget = retry_budget_seconds
         self._session = session or requests.Session()
         self._token: str | None = None
@@ -97,7 +98,9 @@ class PayPalClient:
         if request_id:
             headers["PayPal-Request-Id"] = request_id
         response = None
-        for renew in (False, True):
+        # A cached token PayPal refuses (revoked, expired early) is renewed once; a fresh one is not.
+        cached = self._token is not None and time.monotonic() < self._token_expires_at
+        for renew in (False, True) if cached else (False,):
             headers["Authorization"] = f"Bearer {self._access_token(renew=renew)}"
             try:
                 response = self._session.request(method, f"{self.base_url}{path}", json=body, headers=headers, timeout=self._timeout)

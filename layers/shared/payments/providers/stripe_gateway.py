@@ -61,9 +61,10 @@ def redact_keys(message: str) -> str:
 def _translated_errors(action: str) -> Iterator[None]:
     try:
         yield
-    except stripe.AuthenticationError as error:
+    except (stripe.AuthenticationError, stripe.PermissionError):
+        # Our key is wrong, revoked or lacks a permission: our misconfiguration, not the caller's (502, alarmed).
         logger.error("Stripe rejected our credentials", extra={"action": action})
-        raise ProviderRejected(redact_keys(error.user_message or "Stripe authentication failed")) from None
+        raise ProviderFailure("The payment provider rejected the server's credentials") from None
     except (stripe.CardError, stripe.InvalidRequestError, stripe.IdempotencyError) as error:
         logger.info("Stripe refused the request", extra={"action": action, "code": error.code})
         raise ProviderRejected(redact_keys(error.user_message or "The payment provider refused the request")) from None
@@ -262,7 +263,7 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
         api_key,
         base_addresses=base_addresses,
         max_network_retries=settings.stripe_max_network_retries,
-        http_client=stripe.new_default_http_client(timeout=settings.stripe_timeout_seconds),
+        http_client=stripe.new_default_http_client(timeout=(settings.provider_connect_timeout_seconds, settings.stripe_timeout_seconds)),
     )
 
 
