@@ -114,6 +114,10 @@ def response_from_result(result: Any) -> Response:
     return response
 
 
+# API Gateway HTTP API's quota: the request line and header values together at most 10 KB.
+MAX_HEADER_BYTES = 10_240
+
+
 def _error(status: int, message: str) -> Response:
     return Response(json.dumps({"error": message}), status=status, mimetype="application/json")
 
@@ -135,6 +139,8 @@ class LocalGateway:
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
+        if sum(len(name) + len(value) for name, value in request.headers.items()) + len(request.full_path) > MAX_HEADER_BYTES:
+            return _error(431, "Request headers are too large")
         if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
             return Response(status=204)
         if request.path == "/_local/health":

@@ -3,16 +3,18 @@ template's functions, and the template's schedules, all in one foreground proces
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 import boto3
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from local.dynamodb_server import make_dynamodb_server
 from local.functions import LocalApp, load_app
@@ -24,6 +26,28 @@ from local.template import create_tables, load_template, resources_of_type
 
 LOCAL_STRIPE_KEY = "sk_test_local_stack"
 LOCAL_WEBHOOK_SECRET = "whsec_local_stack"
+
+
+class ApiRequestHandler(WSGIRequestHandler):
+    """Requests refused before they reach the gateway (a malformed request line, a header line too
+    long, too many headers) are answered as the API answers everything: JSON ``{"error"}``."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "Bad Request"
+        self.log_error("refused before the gateway: %d %s", code, message or phrase)
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # a garbled request line: still answer with a status line
+        body = json.dumps({"error": phrase}).encode()
+        self.send_response(code, phrase)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 @dataclass
@@ -66,7 +90,7 @@ class Stack:
         # The gateway prints one line per request; werkzeug's own access log would repeat it.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         template = load_template()
-        api_server = make_server(config.host, config.port, self._dispatch, threaded=True)
+        api_server = make_server(config.host, config.port, self._dispatch, threaded=True, request_handler=ApiRequestHandler)
         self.api_url = f"http://{config.host}:{api_server.server_port}"
 
         if config.dynamodb_endpoint:

@@ -299,3 +299,62 @@ def test_staff_rights_only_from_exact_membership_in_the_configured_claim(stack, 
     headers = {"Authorization": f"Bearer {token}"}
     body = {"name": "Not staff", "price": 0, "currency": "usd", "capacity": 1}
     refused(requests.post(f"{stack.api}/api/events/", json=body, headers=headers, timeout=30), 403)
+
+
+# the local runner answers like the API: JSON {"error"} with a 4xx, never an HTML page or a 500 -------
+def raw_request(stack, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    import socket
+    from urllib.parse import urlparse
+
+    address = urlparse(stack.api)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    return status, headers, body
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /api/events/ HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\nConnection: close\r\n\r\n",
+        b"GET /api/events/ HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % n for n in range(150)) + b"Connection: close\r\n\r\n",
+        b"GET /api/events/ HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 12_000 + b"\r\nConnection: close\r\n\r\n",
+        b"GARBAGE\r\n\r\n",
+        b"GET /api/events/%ff/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /api/events/1%00/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET //api//events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /api/events/" + b"9" * 400 + b"/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /api/../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"BREW /api/events/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ],
+    ids=[
+        "header-70k",
+        "150-headers",
+        "headers-over-10k",
+        "garbage",
+        "bad-utf8",
+        "nul",
+        "double-slash",
+        "long-id",
+        "dotdot",
+        "method",
+        "star",
+    ],
+)
+def test_the_local_runner_answers_odd_requests_with_a_json_4xx(stack, request_bytes):
+    status, headers, body = raw_request(stack, request_bytes)
+    proof.add("attacks_tried")
+    proof.add("requests")
+    if status >= 500:
+        proof.add("5xx")
+    assert 400 <= status < 500, (status, body[:200])
+    assert headers.get("content-type", "").startswith("application/json"), (headers, body[:200])
+    assert set(json.loads(body)) == {"error"}
+    proof.add("attacks_refused")

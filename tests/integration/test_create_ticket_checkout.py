@@ -136,7 +136,11 @@ def test_stripe_rate_limiting_past_the_budget_is_503_not_500(dynamodb, stripe_fa
 def test_stripe_refusing_our_key_is_our_fault_a_502_and_never_shows_the_key(dynamodb, stripe_fake, status, caplog):
     event_id = create_event(price=25, capacity=5)
     stripe_fake.fail_next(
-        "/v1/checkout/sessions", status=status, type_="invalid_request_error", message="Invalid API Key provided: sk_test_****1234", code=None
+        "/v1/checkout/sessions",
+        status=status,
+        type_="invalid_request_error",
+        message="Invalid API Key provided: sk_test_****1234",
+        code=None,
     )
     result = buy(event_id, 1)
     assert (result.status, result.body) == (502, {"error": "The payment provider rejected the server's credentials"})

@@ -112,6 +112,46 @@ def test_the_same_key_with_another_body_is_422(dynamodb, stripe_fake):
     assert len(stripe_fake.payment_intents) == 1
 
 
+@pytest.mark.parametrize("written", [10.0, 10.00, "1E+1"])
+def test_the_same_amount_written_differently_is_the_same_request(dynamodb, stripe_fake, written):
+    first = create_intent(10, key="order-45")
+    again = stripe_call(
+        "stripe_create_payment_intent", raw=f'{{"amount": {written}, "currency": "usd"}}', user="user-alice", key="order-45"
+    )
+    assert (again.status, again.body) == (200, first.body)
+    assert len(stripe_fake.payment_intents) == 1
+
+
+def test_a_confirm_key_reused_with_another_body_is_422_and_never_shows_a_key(dynamodb, stripe_fake):
+    intent_id = create_intent().body["payment_intent_id"]
+    first = stripe_call(
+        "stripe_confirm_payment", {"payment_intent_id": intent_id, "payment_method": "pm_card_visa"}, user="user-alice", key="confirm-1"
+    )
+    assert first.status == 200
+    other = stripe_call(
+        "stripe_confirm_payment",
+        {"payment_intent_id": intent_id, "payment_method": "pm_card_mastercard"},
+        user="user-alice",
+        key="confirm-1",
+    )
+    assert (other.status, other.body) == (422, {"error": "Idempotency-Key was already used with a different request body"})
+    replay = stripe_call(
+        "stripe_confirm_payment", {"payment_intent_id": intent_id, "payment_method": "pm_card_visa"}, user="user-alice", key="confirm-1"
+    )
+    assert (replay.status, replay.body) == (200, first.body)
+
+
+def test_stripe_refusing_a_reused_key_never_shows_the_key_we_derived(dynamodb, stripe_fake):
+    from payments.errors import Unprocessable
+    from payments.providers.stripe_gateway import _translated_errors
+
+    with pytest.raises(Unprocessable) as refused, _translated_errors("payment_intents.confirm"):
+        import stripe
+
+        raise stripe.IdempotencyError("Keys for idempotent requests ... Try using a key other than 'confirm-pi_1-abc123'")
+    assert "confirm-" not in refused.value.message
+
+
 def test_keys_are_scoped_to_the_caller(dynamodb, stripe_fake):
     alice = create_intent(key="shared-key", user="user-alice")
     bob = create_intent(key="shared-key", user="user-bob")

@@ -63,9 +63,11 @@ def reserved_checkout(
     return event_id, dict(result.body)
 
 
-def stripe_call(function: str, body: dict[str, Any], user: str = "user-alice", key: str | None = None) -> ApiResult:
+def stripe_call(
+    function: str, body: dict[str, Any] | None = None, user: str = "user-alice", key: str | None = None, raw: str | None = None
+) -> ApiResult:
     headers = {"idempotency-key": key} if key else None
-    event = api_event(function, body, user=user, headers=headers)
+    event = api_event(function, body, user=user, headers=headers, raw_body=raw)
     if key is None:
         event["headers"].pop("idempotency-key", None)
     return invoke(function, event)

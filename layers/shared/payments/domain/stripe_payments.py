@@ -9,7 +9,7 @@ from typing import Any
 from payments import money
 from payments.auth import Caller
 from payments.domain.ownership import owned, record_owned
-from payments.idempotency import provider_key, run_once
+from payments.idempotency import run_once
 from payments.models.common import payload
 from payments.models.stripe import (
     CancelSubscriptionRequest,
@@ -69,11 +69,15 @@ class StripePaymentsService:
 
     def confirm_payment(self, caller: Caller, request: ConfirmPaymentRequest, client_key: str | None) -> dict[str, Any]:
         owned(self._objects, caller, PAYMENT_INTENT, request.payment_intent_id)
+
+        def confirm(key: str) -> dict[str, Any]:
+            return self._confirmed(caller, request, key)
+
+        return run_once(caller, f"confirm-{request.payment_intent_id}", client_key, payload(request), confirm)
+
+    def _confirmed(self, caller: Caller, request: ConfirmPaymentRequest, key: str) -> dict[str, Any]:
         intent = self._gateway().confirm_payment_intent(
-            request.payment_intent_id,
-            payment_method=request.payment_method,
-            return_url=request.return_url,
-            idempotency_key=provider_key(caller, f"confirm-{request.payment_intent_id}", client_key),
+            request.payment_intent_id, payment_method=request.payment_method, return_url=request.return_url, idempotency_key=key
         )
         status = intent["status"]
         audit(

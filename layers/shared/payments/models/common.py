@@ -79,7 +79,8 @@ def payload(request: RequestModel) -> dict[str, Any]:
 
 def _to_json(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        # One text per value: 10, 10.0 and 1E+1 are the same amount, so the same request.
+        return format(value.normalize(), "f")
     if isinstance(value, int):
         return int(value)
     if isinstance(value, str):

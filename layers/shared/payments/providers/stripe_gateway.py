@@ -11,7 +11,7 @@ from typing import Any
 import stripe
 
 from payments.domain.lifecycle import CheckoutSession, StripeRefund
-from payments.errors import ProviderFailure, ProviderRejected, ProviderUnavailable
+from payments.errors import ProviderFailure, ProviderRejected, ProviderUnavailable, Unprocessable
 from payments.observability import logger
 from payments.retries import with_backoff
 from payments.secrets import resolve_secret
@@ -65,7 +65,11 @@ def _translated_errors(action: str) -> Iterator[None]:
         # Our key is wrong, revoked or lacks a permission: our misconfiguration, not the caller's (502, alarmed).
         logger.error("Stripe rejected our credentials", extra={"action": action})
         raise ProviderFailure("The payment provider rejected the server's credentials") from None
-    except (stripe.CardError, stripe.InvalidRequestError, stripe.IdempotencyError) as error:
+    except stripe.IdempotencyError:
+        # Stripe's message quotes the idempotency key, which we derive: never shown.
+        logger.info("Stripe refused a reused idempotency key", extra={"action": action})
+        raise Unprocessable("Idempotency-Key was already used with a different request body") from None
+    except (stripe.CardError, stripe.InvalidRequestError) as error:
         logger.info("Stripe refused the request", extra={"action": action, "code": error.code})
         raise ProviderRejected(redact_keys(error.user_message or "The payment provider refused the request")) from None
     except (stripe.RateLimitError, stripe.APIConnectionError):
