@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from tests.support.dynamo import TICKETS, items_with_prefix
-from tests.support.flows import buy, create_event, get_event
+from tests.support.flows import buy, cancel, create_event, get_event, verify
 from tests.support.lambdas import call
 from tests.unit.test_qr import decode_qr
 
@@ -191,3 +191,33 @@ def test_success_address_names_the_real_session_when_stripe_redirects(dynamodb, 
     redirect = stripe_fake.sessions[body["session_id"]]["success_url"].replace("{CHECKOUT_SESSION_ID}", body["session_id"])
     query = parse_qs(urlparse(redirect).query)
     assert query == {"session_id": [body["session_id"]], "ticket_id": [str(body["ticket_id"])]}
+
+
+def test_one_account_cannot_hold_an_event_out_unpaid(dynamodb, stripe_fake, monkeypatch):
+    from tests.conftest import clear_container_caches
+
+    monkeypatch.setenv("MAX_UNPAID_SEATS_PER_EVENT", "3")
+    clear_container_caches()
+    event_id = create_event(price=25, capacity=20)
+    first = buy(event_id, 2, user="user-hoarder")
+    assert buy(event_id, 1, user="user-hoarder").status == 200
+    refused = buy(event_id, 1, user="user-hoarder")
+    assert (refused.status, refused.body) == (
+        400,
+        {"error": "quantity: you already hold 3 unpaid seats for this event and may hold at most 3; pay for or cancel them first"},
+    )
+    assert get_event(event_id)["available"] == 17
+    assert len(stripe_fake.sessions) == 2  # nothing reached Stripe for the refused one
+    assert buy(event_id, 3, user="user-other").status == 200  # the limit is per account
+    assert cancel(first.body["ticket_id"], user="user-hoarder").status == 200
+    again = buy(event_id, 2, user="user-hoarder")
+    assert again.status == 200
+    stripe_fake.complete_session(again.body["session_id"])
+    assert verify(again.body["session_id"], again.body["ticket_id"], user="user-hoarder").status == 200
+    assert buy(event_id, 2, user="user-hoarder").status == 200  # paid seats no longer count as held unpaid
+
+
+def test_the_unpaid_limit_defaults_to_one_order(dynamodb, stripe_fake):
+    event_id = create_event(price=25, capacity=50)
+    assert buy(event_id, 10, user="user-hoarder").status == 200
+    assert buy(event_id, 1, user="user-hoarder").status == 400

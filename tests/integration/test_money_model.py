@@ -311,6 +311,17 @@ class TicketMoneyModel(RuleBasedStateMachine):
             held = sum(int(t["quantity"]) for t in tickets if int(t["event_id"]) == event_id and t["status"] in SEATED)
             assert int(events[event_id]["available"]) >= 0
             assert held + int(events[event_id]["available"]) == capacity, f"seats of event {event_id}"
+        held_unpaid = Counter[tuple[int, str]]()
+        for ticket in tickets:
+            if ticket["status"] in ("reserved", "processing"):
+                held_unpaid[(int(ticket["event_id"]), ticket["owner"])] += int(ticket["quantity"])
+        counters = {
+            (int(item["pk"].split("#")[1]), item["pk"].split("#", 2)[2]): int(item.get("held", 0))
+            for item in scan(self.dynamodb, self.tables["TicketsTable"])
+            if item["sk"] == "UNPAID"
+        }
+        for holder in set(held_unpaid) | set(counters):
+            assert counters.get(holder, 0) == held_unpaid[holder], f"unpaid seats of {holder}"
         for ticket in tickets:
             ticket_id, status = int(ticket["ticket_id"]), ticket["status"]
             ours = [r for r in self.fake.refunds.values() if r["metadata"].get("ticket_id") == str(ticket_id)]

@@ -57,6 +57,8 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     staff_group: str = "staff"
     staff_claim: str = "cognito:groups"
     max_tickets_per_order: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    # Seats one customer may hold unpaid per event (reserved or processing); default: one order's worth.
+    max_unpaid_seats_per_event: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
     # Stripe accepts a Checkout Session expiry between 30 minutes and 24 hours ahead; the
     # reservation lasts exactly as long as its session, with a minute of margin for clock skew.
     reservation_seconds: Annotated[int, msgspec.Meta(ge=1860, le=86_000)] = 1860
@@ -98,6 +100,10 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     max_payment_amount: Decimal = Decimal("10000")
     idempotency_table: str | None = None
     idempotency_ttl_seconds: Annotated[int, msgspec.Meta(ge=60)] = 24 * 3600
+
+    @property
+    def unpaid_seat_limit(self) -> int:
+        return self.max_unpaid_seats_per_event or self.max_tickets_per_order
 
     # The longest each dependency can hold a request (everything timing out, every retry taken).
     def dynamodb_worst_seconds(self) -> float:

@@ -110,6 +110,8 @@ TRANSITIONS: dict[tuple[TicketStatus | None, Trigger], Transition] = {
 
 # States in which a ticket holds its seats (seats held + available == capacity).
 HOLDS_SEATS = frozenset({_S.RESERVED, _S.PROCESSING, _S.PAID})
+# Seats held by a customer who has not paid (yet): counted against their per-event limit.
+UNPAID_HOLDS = frozenset({_S.RESERVED, _S.PROCESSING})
 # Released reservations: a payment that still arrives is late.
 RELEASED = frozenset({_S.CANCELLED, _S.EXPIRED})
 # Tickets whose money is not settled yet; the reconciliation looks at them whatever their age.

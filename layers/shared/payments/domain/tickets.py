@@ -14,11 +14,11 @@ from payments import money
 from payments.auth import Caller
 from payments.context import system_time
 from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketStatus, Trigger
-from payments.errors import ApiError, BadRequest, Conflict, Forbidden, NotApplicable, NotFound, UnknownObject
+from payments.errors import ApiError, BadRequest, Conflict, Forbidden, InvalidField, NotApplicable, NotFound, UnknownObject
 from payments.models.tickets import CancelRequest, PurchaseRequest, RefundTicketRequest, VerifyRequest
 from payments.observability import audit, logger
 from payments.providers.stripe_gateway import StripeGateway
-from payments.repositories.tickets import SoldOut, StateChanged, TicketRepository, payment_record, refund_record
+from payments.repositories.tickets import SoldOut, StateChanged, TicketRepository, UnpaidLimit, payment_record, refund_record
 from payments.settings import Settings
 
 # How often a settlement re-reads a ticket that changed under it before giving up (and letting the
@@ -92,10 +92,16 @@ class TicketService:
             expires_at=None if event.is_free else now + self._settings.reservation_seconds,
             paid_at=now if event.is_free else None,
         )
+        limit = self._settings.unpaid_seat_limit
         try:
-            self._repository.create(ticket)
+            self._repository.create(ticket, unpaid_limit=limit)
         except SoldOut:
             raise BadRequest("Not enough tickets available") from None
+        except UnpaidLimit as over:
+            raise InvalidField(
+                "quantity",
+                f"you already hold {over.held} unpaid seats for this event and may hold at most {limit}; pay for or cancel them first",
+            ) from None
         if event.is_free:
             audit(
                 "ticket.issued_free", user_id=caller.user_id, ticket_id=ticket.ticket_id, event_id=event.event_id, quantity=ticket.quantity

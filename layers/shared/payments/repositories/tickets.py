@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from payments.domain.lifecycle import UNSETTLED, Event, Seats, Ticket, TicketStatus, Trigger, transition
+from payments.domain.lifecycle import UNPAID_HOLDS, UNSETTLED, Event, Seats, Ticket, TicketStatus, Trigger, transition
 from payments.dynamodb import cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
 
 if TYPE_CHECKING:
@@ -26,6 +26,14 @@ class SoldOut(Exception):
     """Not enough seats left for the requested quantity."""
 
 
+class UnpaidLimit(Exception):
+    """The customer already holds as many unpaid seats for this event as they may."""
+
+    def __init__(self, held: int) -> None:
+        super().__init__(f"{held} unpaid seats held")
+        self.held = held
+
+
 class StateChanged(Exception):
     """The ticket was no longer in the state the write left from; re-read it."""
 
@@ -36,6 +44,10 @@ def _event_key(event_id: int) -> dict[str, Any]:
 
 def _ticket_key(ticket_id: int) -> dict[str, Any]:
     return {"pk": {"S": f"TICKET#{ticket_id}"}, "sk": {"S": "TICKET"}}
+
+
+def _unpaid_key(event_id: int, owner: str) -> dict[str, Any]:
+    return {"pk": {"S": f"UNPAID#{event_id}#{owner}"}, "sk": {"S": "UNPAID"}}
 
 
 def _intent_link_key(payment_intent: str) -> dict[str, Any]:
@@ -141,8 +153,10 @@ class TicketRepository:
             return None
         return self.get_ticket(int(result["Item"]["ticket_id"]["N"]))
 
-    def create(self, ticket: Ticket) -> None:
-        """A new ticket (free and paid, or reserved) and its seats taken, both or neither."""
+    def create(self, ticket: Ticket, unpaid_limit: int) -> None:
+        """A new ticket (free and paid, or reserved) and its seats taken, both or neither; a reserved
+        one also counts against its owner's unpaid seats for the event, at most ``unpaid_limit``.
+        SoldOut, or UnpaidLimit, and nothing written."""
         trigger = Trigger.ISSUE_FREE if ticket.status == TicketStatus.PAID else Trigger.RESERVE
         row = transition(None, trigger)
         assert row is not None and row.target == ticket.status
@@ -159,7 +173,18 @@ class TicketRepository:
                 }
             },
         ]
+        if ticket.status in UNPAID_HOLDS:
+            items.append({"Update": self._unpaid(ticket, take=True, limit=unpaid_limit)})
+            try:
+                self._transact(items, seats_index=0, unpaid_index=2)
+            except UnpaidLimit:
+                raise UnpaidLimit(self.unpaid_seats(ticket.event_id, ticket.owner)) from None
+            return
         self._transact(items, seats_index=0)
+
+    def unpaid_seats(self, event_id: int, owner: str) -> int:
+        result = self._client.get_item(TableName=self._tickets, Key=_unpaid_key(event_id, owner), ConsistentRead=True)
+        return int(result.get("Item", {}).get("held", {}).get("N", "0"))
 
     def attach_session(self, ticket_id: int, session_id: str, checkout_url: str) -> None:
         write_with_retry(
@@ -224,6 +249,8 @@ class TicketRepository:
         if row.seats in (Seats.TAKE, Seats.RETURN):
             seats_index = len(items)
             items.append({"Update": self._seats(ticket, row.seats)})
+        if ticket.status in UNPAID_HOLDS and row.target not in UNPAID_HOLDS:
+            items.append({"Update": self._unpaid(ticket, take=False)})
         if changes.get("payment_intent"):
             link = {"ticket_id": ticket.ticket_id, "owner": ticket.owner}
             items.append(
@@ -270,13 +297,26 @@ class TicketRepository:
             "ExpressionAttributeValues": _values(q=ticket.quantity),
         }
 
-    def _transact(self, items: list[Any], seats_index: int | None) -> None:
+    def _unpaid(self, ticket: Ticket, *, take: bool, limit: int = 0) -> dict[str, Any]:
+        """The owner's unpaid seats for the event: taken only while the limit allows, or given back."""
+        update: dict[str, Any] = {"TableName": self._tickets, "Key": _unpaid_key(ticket.event_id, ticket.owner)}
+        if take:
+            return update | {
+                "UpdateExpression": "ADD held :q",
+                "ConditionExpression": "attribute_not_exists(held) OR held <= :room",
+                "ExpressionAttributeValues": _values(q=ticket.quantity, room=limit - ticket.quantity),
+            }
+        return update | {"UpdateExpression": "ADD held :q", "ExpressionAttributeValues": _values(q=-ticket.quantity)}
+
+    def _transact(self, items: list[Any], seats_index: int | None, unpaid_index: int | None = None) -> None:
         try:
             write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
         except Exception as error:
             if not is_condition_failure(error):
                 raise
             reasons = cancellation_reasons(error)
+            if unpaid_index is not None and reasons[unpaid_index : unpaid_index + 1] == ["ConditionalCheckFailed"]:
+                raise UnpaidLimit(0) from None
             seats_gone = seats_index is not None and len(reasons) > seats_index and reasons[seats_index] == "ConditionalCheckFailed"
             ticket_moved = seats_index != 0 and reasons[:1] == ["ConditionalCheckFailed"]
             if seats_gone and not ticket_moved:
