@@ -358,6 +358,8 @@ class StripeFake:
             currency = price["currency"].lower()
             _check_charge_amount(unit_amount, currency, f"line_items[{index}][price_data][unit_amount]")
             total += unit_amount * quantity
+        if total > 99_999_999:
+            raise StripeError(400, "invalid_request_error", "Amount must be no more than 999,999.99", "amount_too_large", "line_items")
         now = int(self.now())
         expires_at = _int_param(params, "expires_at", required=False) or now + CHECKOUT_MAX_EXPIRY
         if not now + CHECKOUT_MIN_EXPIRY <= expires_at <= now + CHECKOUT_MAX_EXPIRY:

@@ -49,6 +49,10 @@ def test_customers_cannot_create_events_and_nothing_is_written(dynamodb):
         ({"name": "X", "price": 10.001, "currency": "usd", "capacity": 5}, "price"),
         ({"name": "X", "price": 10, "currency": "btc", "capacity": 5}, "currency"),
         ({"name": "X", "price": 10, "currency": "usd", "capacity": -1}, "capacity"),
+        ({"name": "X", "price": 1_000_000, "currency": "usd", "capacity": 5}, "price"),  # more than one charge can take
+        ({"name": "X", "price": 100_000_000, "currency": "jpy", "capacity": 5}, "price"),
+        ({"name": "X", "price": 1e30, "currency": "usd", "capacity": 5}, "price"),
+        ({"name": "X", "price": 450.5, "currency": "isk", "capacity": 5}, "price"),
     ],
 )
 def test_bad_event_bodies_name_the_field_and_write_nothing(dynamodb, body, field):
@@ -113,3 +117,15 @@ def test_an_unreachable_dynamodb_is_503_with_retry_after(monkeypatch):
         assert result.body == {"error": "The service is busy; please retry shortly"}
     finally:
         clear_container_caches()
+
+
+def test_a_price_at_the_limit_sells_as_many_tickets_as_one_payment_can_take(dynamodb, stripe_fake):
+    from tests.support.flows import buy
+
+    event_id = create_event(price=400_000, capacity=10)
+    too_many = buy(event_id, 3)
+    assert (too_many.status, too_many.body) == (400, {"error": "quantity: at most 2 tickets of this event fit in one payment"})
+    assert get_event(event_id)["available"] == 10
+    bought = buy(event_id, 2)
+    assert bought.status == 200
+    assert stripe_fake.sessions[bought.body["session_id"]]["amount_total"] == 80_000_000

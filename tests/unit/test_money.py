@@ -79,3 +79,12 @@ def test_amounts_finer_than_the_provider_takes_are_refused(amount, currency, pro
 def test_stripe_charges_huf_and_twd_with_decimals_that_paypal_refuses():
     assert money.to_minor_units(Decimal("5000.50"), "huf", money.Provider.STRIPE) == 500050
     assert money.to_minor_units(Decimal("300.10"), "twd", money.Provider.STRIPE) == 30010
+
+
+@pytest.mark.parametrize(
+    ("currency", "largest"),
+    [("usd", "999999.99"), ("jpy", "99999999"), ("kwd", "99999.990"), ("isk", "999999")],
+)
+def test_the_largest_stripe_charge_per_currency(currency, largest):
+    assert money.maximum_charge(currency) == Decimal(largest)
+    assert money.to_minor_units(Decimal(largest), currency) <= money.STRIPE_MAXIMUM_MINOR

@@ -93,5 +93,20 @@ def to_major_units(minor: int, currency: str, provider: Provider = Provider.STRI
     return Decimal(minor).scaleb(-exponent(currency, provider))
 
 
+# Stripe charges at most 8 digits of minor units ("Amount must be no more than 999,999.99 USD").
+STRIPE_MAXIMUM_MINOR = 99_999_999
+
+
+def maximum_charge(currency: str) -> Decimal:
+    """The largest amount one Stripe charge can take in this currency."""
+    return to_major_units(STRIPE_MAXIMUM_MINOR - STRIPE_MAXIMUM_MINOR % _step(currency), currency)
+
+
+def _step(currency: str) -> int:
+    """The smallest move of a chargeable amount, in Stripe's minor units (ISK whole krónur: 100)."""
+    currency_rule = rule(currency)
+    return 10 ** (currency_rule.exponent - currency_rule.places)
+
+
 def minimum_charge(currency: str) -> Decimal:
     return MINIMUM_CHARGE.get(currency.lower(), Decimal("0.50"))

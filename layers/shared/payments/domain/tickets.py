@@ -78,6 +78,9 @@ class TicketService:
             raise NotFound("Event not found")
         if event.available < request.quantity:
             raise BadRequest(f"Not enough tickets available: {event.available} left")
+        if event.price * request.quantity > money.maximum_charge(event.currency):
+            most = int(money.maximum_charge(event.currency) // event.price)
+            raise InvalidField("quantity", f"at most {most} tickets of this event fit in one payment")
         now = self._now()
         ticket = Ticket(
             ticket_id=self._repository.next_id("ticket"),

@@ -71,6 +71,10 @@ class CreateEventRequest(RequestModel):
         check_precision("price", self.price, self.currency)
         if self.price != 0 and self.price < money.minimum_charge(self.currency):
             raise InvalidField("price", f"must be 0 (free) or at least {money.minimum_charge(self.currency)} {self.currency.upper()}")
+        if self.price > money.maximum_charge(self.currency):
+            raise InvalidField(
+                "price", f"must be at most {money.maximum_charge(self.currency)} {self.currency.upper()}, what one charge can take"
+            )
         check_range("capacity", self.capacity, 1, context.get("max_capacity", 100_000))
 
 
