@@ -105,7 +105,7 @@ def maximum_charge(currency: str) -> Decimal:
 def _step(currency: str) -> int:
     """The smallest move of a chargeable amount, in Stripe's minor units (ISK whole krónur: 100)."""
     currency_rule = rule(currency)
-    return 10 ** (currency_rule.exponent - currency_rule.places)
+    return int(10 ** (currency_rule.exponent - currency_rule.places))
 
 
 def minimum_charge(currency: str) -> Decimal:
