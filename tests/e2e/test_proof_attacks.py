@@ -34,13 +34,18 @@ def post(stack, path, body, user="attacker", staff=False, **kwargs):
 
 
 def refused(response, *statuses):
+    """An attack answered with one of ``statuses`` and the contract's error body; counted per family
+    (the test's name) for the proof's table, refused only once the checks held."""
+    family = proof.attack_family()
     proof.add("attacks_tried")
+    proof.add(f"attack:{family}:tried")
     proof.add("requests")
     if response.status_code >= 500:
         proof.add("5xx")
     assert response.status_code in statuses, (response.status_code, response.text[:300])
     assert set(response.json()) == {"error"}
     proof.add("attacks_refused")
+    proof.add(f"attack:{family}:refused")
 
 
 @pytest.fixture(scope="module")
@@ -350,7 +355,9 @@ def raw_request(stack, request: bytes) -> tuple[int, dict[str, str], bytes]:
 )
 def test_the_local_runner_answers_odd_requests_with_a_json_4xx(stack, request_bytes):
     status, headers, body = raw_request(stack, request_bytes)
+    family = proof.attack_family()
     proof.add("attacks_tried")
+    proof.add(f"attack:{family}:tried")
     proof.add("requests")
     if status >= 500:
         proof.add("5xx")
@@ -358,3 +365,4 @@ def test_the_local_runner_answers_odd_requests_with_a_json_4xx(stack, request_by
     assert headers.get("content-type", "").startswith("application/json"), (headers, body[:200])
     assert set(json.loads(body)) == {"error"}
     proof.add("attacks_refused")
+    proof.add(f"attack:{family}:refused")

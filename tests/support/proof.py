@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import Counter
 from pathlib import Path
@@ -23,6 +24,12 @@ def record_max(name: str, value: int) -> None:
     with _lock:
         _maxima.add(name)
         figures[name] = max(figures[name], value)
+
+
+def attack_family() -> str:
+    """The running test's function name: the attack family its figures are counted under."""
+    current = os.environ.get("PYTEST_CURRENT_TEST", "unknown")
+    return current.split("::")[-1].split(" ")[0].split("[")[0]
 
 
 def write() -> None:

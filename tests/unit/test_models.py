@@ -120,7 +120,9 @@ def test_unknown_query_parameters_are_ignored_but_unknown_body_fields_are_not():
 
 def test_the_idempotency_payload_keeps_amounts_exact_and_is_plain_json():
     request = validate(CreatePaymentIntentRequest, {"currency": "KWD", "amount": Decimal("1.250"), "metadata": {"a": "b"}})
-    assert payload(request) == {"currency": "kwd", "amount": "1.250", "metadata": {"a": "b"}, "description": None}
+    assert payload(request) == {"currency": "kwd", "amount": "1.25", "metadata": {"a": "b"}, "description": None}
+    same = validate(CreatePaymentIntentRequest, {"currency": "kwd", "amount": Decimal("1.25"), "metadata": {"a": "b"}})
+    assert payload(same) == payload(request)  # 1.250 and 1.25 are one amount, so one request
     assert all(type(value) in (str, dict, type(None)) for value in payload(request).values())
 
 
