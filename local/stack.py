@@ -142,6 +142,7 @@ class Stack:
             "PAYPAL_CLIENT_ID": self.paypal.client_id,
             "PAYPAL_CLIENT_SECRET": self.paypal.client_secret,
             "PAYPAL_WEBHOOK_ID": self.paypal.webhook_id,
+            "PAYPAL_CERTIFICATE_ROOTS": self.paypal.certificate_roots_pem,
         }
 
     def _provider_environment(self) -> dict[str, str]:

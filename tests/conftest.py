@@ -89,6 +89,7 @@ def paypal_fake(paypal_fake_server: tuple[PayPalFake, str], monkeypatch: pytest.
     monkeypatch.setenv("PAYPAL_CLIENT_ID", fake.client_id)
     monkeypatch.setenv("PAYPAL_CLIENT_SECRET", fake.client_secret)
     monkeypatch.setenv("PAYPAL_WEBHOOK_ID", fake.webhook_id)
+    monkeypatch.setenv("PAYPAL_CERTIFICATE_ROOTS", fake.certificate_roots_pem)
     monkeypatch.setenv("PAYPAL_RETRY_BUDGET_SECONDS", "1")
     clear_container_caches()
     return fake

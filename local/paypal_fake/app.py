@@ -3,8 +3,8 @@ test controls under ``/_fake`` (not part of PayPal's API)."""
 
 from __future__ import annotations
 
+import base64
 import copy
-import hashlib
 import hmac
 import html
 import json
@@ -15,7 +15,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
@@ -123,6 +123,47 @@ class Exchange:
     response_body: bytes
 
 
+CERT_PATH = "/v1/notifications/certs/CERT-360caa42-fca2a594-local"
+
+
+class _Signer:
+    """The fake's own message-signing certificate (subject as PayPal's), issued by its own root."""
+
+    def __init__(self) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        now = datetime.now(UTC)
+        root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Local PayPal Root CA")])
+        root = (
+            x509.CertificateBuilder()
+            .subject_name(root_name)
+            .issuer_name(root_name)
+            .public_key(root_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(root_key, hashes.SHA256())
+        )
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        leaf = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "messageverificationcerts.paypal.com")]))
+            .issuer_name(root_name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=365))
+            .sign(root_key, hashes.SHA256())
+        )
+        self.root_pem = root.public_bytes(serialization.Encoding.PEM).decode()
+        self.chain_pem = leaf.public_bytes(serialization.Encoding.PEM) + root.public_bytes(serialization.Encoding.PEM)
+
+
 class PayPalFake:
     def __init__(
         self,
@@ -135,7 +176,7 @@ class PayPalFake:
         self.public_url = public_url.rstrip("/")
         self.client_id, self.client_secret = client_id, client_secret
         self.webhook_url, self.webhook_id = webhook_url, webhook_id
-        self._signing_key = secrets.token_bytes(32)
+        self._signer = _Signer()
         self._sender: WebhookSender | None = None
         self._lock = threading.RLock()
         self.token_lifetime = 32400
@@ -150,6 +191,7 @@ class PayPalFake:
                 Rule("/v2/payments/captures/<capture_id>/refund", methods=["POST"], endpoint="refund_capture"),
                 Rule("/v2/payments/refunds/<refund_id>", methods=["GET"], endpoint="get_refund"),
                 Rule("/v1/notifications/verify-webhook-signature", methods=["POST"], endpoint="verify_webhook_signature"),
+                Rule(CERT_PATH, methods=["GET"], endpoint="certificate"),
                 Rule("/checkoutnow", methods=["GET"], endpoint="approval_page"),
                 Rule("/checkoutnow", methods=["POST"], endpoint="approval_submit"),
                 Rule("/_fake/orders/<order_id>/approve", methods=["POST"], endpoint="control_approve"),
@@ -200,7 +242,7 @@ class PayPalFake:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
         response = self._dispatch(request)
-        if request.path.startswith(("/v1/", "/v2/")):
+        if request.path.startswith(("/v1/", "/v2/")) and not request.path.startswith("/v1/notifications/certs/"):
             with self._lock:
                 self.exchanges.append(
                     Exchange(
@@ -225,7 +267,7 @@ class PayPalFake:
             return self._json(error.code or 405, {"name": "METHOD_NOT_SUPPORTED", "message": str(error), "debug_id": secrets.token_hex(7)})
         with self._lock:
             try:
-                if request.path.startswith(("/v2/", "/v1/notifications/")):
+                if request.path.startswith(("/v2/", "/v1/notifications/")) and endpoint != "certificate":
                     return self._api(request, endpoint, args)
                 result = getattr(self, f"_{endpoint}")(request, **args)
             except PayPalError as error:
@@ -542,14 +584,16 @@ class PayPalFake:
         return event
 
     def sign(self, payload: bytes, event: dict[str, Any], webhook_id: str | None = None) -> dict[str, str]:
-        """Headers of a delivery: PayPal signs transmission id, time, webhook id and the body's CRC32."""
+        """Headers of a delivery, as PayPal signs it: RSA-SHA256 over transmission id, time, webhook id
+        and the body's CRC32, with the certificate served at PAYPAL-CERT-URL."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         transmission_id = secrets.token_hex(16)
         transmission_time = _now()
         webhook = webhook_id or self.webhook_id
         message = f"{transmission_id}|{transmission_time}|{webhook}|{zlib.crc32(payload)}".encode()
-        # Hex, not base64: PayPal's description holds transmission_sig to ^(?!\d+$)\w+\S+, which a
-        # base64 signature starting with "/" or "+" (about one in 32) would break.
-        signature = hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
+        signature = base64.b64encode(self._signer.key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
         with self._lock:
             self.deliveries[transmission_id] = {
                 "event": copy.deepcopy(event),
@@ -562,9 +606,17 @@ class PayPalFake:
             "PAYPAL-TRANSMISSION-ID": transmission_id,
             "PAYPAL-TRANSMISSION-TIME": transmission_time,
             "PAYPAL-TRANSMISSION-SIG": signature,
-            "PAYPAL-CERT-URL": f"{self.public_url}/v1/notifications/certs/CERT-360caa42-fca2a594-local",
+            "PAYPAL-CERT-URL": f"{self.public_url}{CERT_PATH}",
             "PAYPAL-AUTH-ALGO": "SHA256withRSA",
         }
+
+    @property
+    def certificate_roots_pem(self) -> str:
+        """The root the fake's signing certificate chains to: PAYPAL_CERTIFICATE_ROOTS for the API."""
+        return self._signer.root_pem
+
+    def _certificate(self, request: Request) -> Response:
+        return Response(self._signer.chain_pem, mimetype="application/x-pem-file")
 
     def _verify_webhook_signature(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         required = ("auth_algo", "cert_url", "transmission_id", "transmission_sig", "transmission_time", "webhook_id", "webhook_event")

@@ -58,6 +58,7 @@ def test_many_buyers_for_the_last_seats_sell_exactly_the_capacity(stack, price):
 def test_reserve_cancel_pay_expire_and_webhooks_conserve_seats(stack):
     capacity, concurrency = 20, 12
     event_id = create_event(stack, 9, capacity)
+
     # One buyer per reservation: an account may hold only one order's worth of unpaid seats per event.
     def buyer(n):
         return stack.headers(f"mixer-{n}")

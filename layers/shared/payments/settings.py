@@ -93,6 +93,10 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     paypal_webhook_id: Secret | None = None
     paypal_webhook_id_parameter: str | None = None
     paypal_currencies: CommaSeparated = CommaSeparated(("usd", "eur", "gbp", "jpy", "cad", "aud", "chf", "huf", "twd"))
+    # PEM roots that PayPal's signing certificate must chain to; unset: the public CA bundle (certifi).
+    # Only the local PayPal, whose certificate is its own, needs it.
+    paypal_certificate_roots: str | None = None
+    paypal_webhook_tolerance_seconds: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 900
     paypal_return_path: str = "/paypal/return"
     paypal_cancel_path: str = "/paypal/cancel"
     paypal_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 4.0  # read timeout of one request

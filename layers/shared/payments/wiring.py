@@ -144,8 +144,12 @@ def stripe_webhooks() -> StripeWebhooks:
 @_component
 def paypal_webhooks() -> PayPalWebhooks:
     from payments.domain.paypal_webhooks import PayPalWebhooks
+    from payments.providers.paypal_signature import PayPalSignatureVerifier
 
-    return PayPalWebhooks(paypal_client, paypal_objects(), paypal_refund_service(), webhook_ledger(), settings.get_settings())
+    config = settings.get_settings()
+    roots = config.paypal_certificate_roots.encode() if config.paypal_certificate_roots else None
+    verifier = PayPalSignatureVerifier(config.paypal_api_base, roots, tolerance_seconds=config.paypal_webhook_tolerance_seconds)
+    return PayPalWebhooks(verifier, paypal_objects(), paypal_refund_service(), webhook_ledger(), config)
 
 
 @_component

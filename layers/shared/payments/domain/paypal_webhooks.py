@@ -1,20 +1,18 @@
-"""PayPal webhook events: verified with PayPal's verify-webhook-signature call and our webhook id,
+"""PayPal webhook events: verified offline (``providers.paypal_signature``) before they are parsed,
 each event id applied once, the records kept true whatever order the events arrive in."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlparse
 
 from payments.domain.paypal_refunds import PayPalRefund, PayPalRefundService
 from payments.domain.webhooks import Handler, WebhookLedger, WebhookResult, parse_event
 from payments.errors import BadRequest
-from payments.observability import audit
-from payments.providers.paypal_client import PayPalClient
+from payments.observability import audit, logger
 from payments.providers.paypal_objects import capture_state, refunded_capture_id
+from payments.providers.paypal_signature import PayPalSignatureVerifier, SignatureRefused
 from payments.repositories.provider_objects import CAPTURE, ORDER, ProviderObjectRepository
 from payments.secrets import resolve_secret
 from payments.settings import Settings
@@ -31,25 +29,16 @@ def _epoch(timestamp: str | None) -> int:
     return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp())
 
 
-def trusted_cert_url(url: str, paypal_api_base: str) -> bool:
-    """The signing certificate must be PayPal's (or, locally, the configured PayPal's own)."""
-    parsed = urlparse(url)
-    host = parsed.hostname or ""
-    if parsed.scheme == "https" and (host == "paypal.com" or host.endswith(".paypal.com")):
-        return True
-    return url.startswith(paypal_api_base.rstrip("/") + "/")
-
-
 class PayPalWebhooks:
     def __init__(
         self,
-        client: Callable[[], PayPalClient],
+        verifier: PayPalSignatureVerifier,
         objects: ProviderObjectRepository,
         refunds: PayPalRefundService,
         ledger: WebhookLedger,
         settings: Settings,
     ) -> None:
-        self._client = client
+        self._verifier = verifier
         self._objects = objects
         self._refunds = refunds
         self._ledger = ledger
@@ -62,20 +51,20 @@ class PayPalWebhooks:
         }
 
     def handle(self, payload: bytes, headers: dict[str, str]) -> WebhookResult:
-        event = self._verified_event(payload, headers)
+        self._authenticate(payload, headers)
+        event = parse_event(payload, "event_type", "PayPal")  # only once PayPal's signature holds
         return self._ledger.apply_once(PROVIDER, event, event["id"], event["event_type"], self._handlers)
 
-    def _verified_event(self, payload: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    def _authenticate(self, payload: bytes, headers: dict[str, str]) -> None:
         missing = [name for name in SIGNATURE_HEADERS if not headers.get(name)]
         if missing:
             raise BadRequest(f"Missing PayPal signature header {missing[0]}")
-        if not trusted_cert_url(headers["paypal-cert-url"], self._settings.paypal_api_base):
-            raise BadRequest("Invalid PayPal signature")
-        event = parse_event(payload, "event_type", "PayPal")
         webhook_id = resolve_secret(self._settings.paypal_webhook_id, self._settings.paypal_webhook_id_parameter, "PayPal webhook id")
-        if not self._client().verify_webhook_signature(headers, webhook_id, event):
-            raise BadRequest("Invalid PayPal signature")
-        return event
+        try:
+            self._verifier.verify(headers, payload, webhook_id)
+        except SignatureRefused as refused:
+            logger.warning("PayPal webhook refused", extra={"reason": str(refused)})
+            raise BadRequest("Invalid PayPal signature") from None
 
     def _order_approved(self, event: dict[str, Any]) -> str:
         order = event["resource"]

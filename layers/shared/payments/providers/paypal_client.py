@@ -1,4 +1,4 @@
-"""PayPal Orders v2, Payments v2 and webhook verification through ``requests``: an OAuth2
+"""PayPal Orders v2, Payments v2 through ``requests``: an OAuth2
 client-credentials token cached across warm invocations, a timeout on every call, a
 ``PayPal-Request-Id`` on every call that creates or moves money, and PayPal's errors translated."""
 
@@ -145,20 +145,3 @@ class PayPalClient:
     # payments --------------------------------------------------------------------------------
     def refund_capture(self, capture_id: str, refund: dict[str, Any], request_id: str) -> dict[str, Any]:
         return self._request("POST", f"/v2/payments/captures/{capture_id}/refund", body=refund, request_id=request_id)
-
-    # webhooks --------------------------------------------------------------------------------
-    def verify_webhook_signature(self, headers: dict[str, str], webhook_id: str, event: dict[str, Any]) -> bool:
-        body = {
-            "auth_algo": headers.get("paypal-auth-algo", ""),
-            "cert_url": headers.get("paypal-cert-url", ""),
-            "transmission_id": headers.get("paypal-transmission-id", ""),
-            "transmission_sig": headers.get("paypal-transmission-sig", ""),
-            "transmission_time": headers.get("paypal-transmission-time", ""),
-            "webhook_id": webhook_id,
-            "webhook_event": event,
-        }
-        try:
-            answer = self._request("POST", "/v1/notifications/verify-webhook-signature", body=body)
-        except ProviderRejected:
-            return False
-        return answer.get("verification_status") == "SUCCESS"
