@@ -426,7 +426,9 @@ class StripeFake:
         return self._list("/v1/refunds", refunds, params)
 
     def _list_disputes(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._list("/v1/disputes", self.disputes.values(), params)
+        wanted = params.get("payment_intent")
+        disputes = [d for d in self.disputes.values() if wanted is None or d["payment_intent"] == wanted]
+        return self._list("/v1/disputes", disputes, params)
 
     def _list_checkout_sessions(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._list("/v1/checkout/sessions", (self._public(session) for session in self.sessions.values()), params)

@@ -140,9 +140,57 @@ def test_a_lost_dispute_refunds_the_ticket_and_a_won_one_changes_nothing(dynamod
         deliver_webhook(stripe_fake.events[-1])
         assert ticket(body["ticket_id"]).status == status
     assert ticket(lost["ticket_id"]).refund_reason == "dispute_lost"
-    # A disputed charge cannot be refunded again: staff refund of the won one is refused by Stripe
+    # Stripe refuses to refund a disputed charge: the staff refund of the won one is a 400 and the
+    # ticket stays paid (it used to be left refunding for ever)
     assert staff_refund(won["ticket_id"]).status == 400
-    assert ticket(won["ticket_id"]).status == "refunding"
+    assert ticket(won["ticket_id"]).status == "paid"
+
+
+@pytest.mark.parametrize("won", [None, True])
+def test_a_staff_refund_of_a_disputed_payment_leaves_the_ticket_paid(dynamodb, stripe_fake, won):
+    event_id, body = paid_ticket(stripe_fake, quantity=2, capacity=5)
+    intent = stripe_fake.sessions[body["session_id"]]["payment_intent"]
+    dispute = stripe_fake.open_dispute(intent)
+    if won is not None:
+        stripe_fake.close_dispute(dispute["id"], won)
+    result = staff_refund(body["ticket_id"])
+    assert (result.status, result.body) == (
+        400,
+        {"error": "The payment is disputed: Stripe returns its money only through the dispute; the ticket stays paid"},
+    )
+    assert ticket(body["ticket_id"]).status == "paid"
+    assert get_event(event_id)["available"] == 3
+    assert refunds_at_stripe(stripe_fake, body["session_id"]) == []
+
+
+def test_a_staff_refund_of_a_payment_lost_in_a_dispute_refunds_the_ticket_by_the_dispute(dynamodb, stripe_fake):
+    event_id, body = paid_ticket(stripe_fake, quantity=2, capacity=5)
+    intent = stripe_fake.sessions[body["session_id"]]["payment_intent"]
+    stripe_fake.close_dispute(stripe_fake.open_dispute(intent)["id"], won=False)  # its webhooks not delivered yet
+    result = staff_refund(body["ticket_id"])
+    assert result.status == 200, result.body
+    assert ticket(body["ticket_id"]).status == "refunded"
+    assert get_event(event_id)["available"] == 5
+    assert refunds_at_stripe(stripe_fake, body["session_id"]) == []  # the money went back through the dispute
+
+
+def test_a_disputed_refund_whose_seats_were_sold_meanwhile_is_left_for_a_person(dynamodb, stripe_fake, monkeypatch):
+    from payments import wiring
+    from tests.support.flows import buy
+
+    event_id, body = paid_ticket(stripe_fake, quantity=2, capacity=2)
+    intent = stripe_fake.sessions[body["session_id"]]["payment_intent"]
+    stripe_fake.fail_next("/v1/refunds", status=500, type_="api_error", message="injected", code=None, times=5)
+    assert staff_refund(body["ticket_id"]).status in (502, 503)  # refunding, its seats back on sale
+    assert buy(event_id, 2, user="user-bob").status == 200  # and sold again
+    stripe_fake.reset_failures()
+    stripe_fake.open_dispute(intent)
+    again = staff_refund(body["ticket_id"])
+    assert again.status == 400
+    assert ticket(body["ticket_id"]).status == "refunding"
+    assert get_event(event_id)["available"] == 0
+    report = wiring.reconciler().run()
+    assert report.failed >= 1  # reported on every run until a person settles it
 
 
 def test_a_charge_refunded_above_its_amount_is_rejected_not_recorded(dynamodb, stripe_fake):

@@ -79,6 +79,10 @@ class ProviderRejected(BadRequest):
     """The payment provider refused the request (card declined, invalid request)."""
 
 
+class ChargeDisputed(ProviderRejected):
+    """Stripe refuses to refund a charge its customer disputed: the dispute decides where the money goes."""
+
+
 class ProviderFailure(ApiError):
     status_code = 502
     public_message = "The payment provider failed to answer; please retry"

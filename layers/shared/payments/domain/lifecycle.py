@@ -25,6 +25,7 @@ cancelled  REFUND_DUE              paid late and sold out                 refund
 expired    REFUND_DUE              paid late and sold out                 refunding  none    refund owed
 paid       REFUND_DUE              staff refund                           refunding  return  refund owed
 refunding  REFUNDED                our refund made (or found) at Stripe   refunded   none    refund recorded
+refunding  REFUND_REFUSED          Stripe refuses: charge disputed        paid       take    none (the dispute decides)
 paid       REFUNDED                refunded in the Dashboard / lost dispute refunded  return  refund recorded
 reserved   REFUNDED                the same, its payment webhook lost     refunded   return  refund recorded
 processing REFUNDED                the same, its payment webhook lost     refunded   return  refund recorded
@@ -34,7 +35,10 @@ expired    REFUNDED                late payment refunded in the Dashboard refund
 
 ``refunding`` is entered before any refund call, so no other path (a verify, a webhook retry, the
 reconciliation) can seat a ticket whose money is going back; a refund call that fails leaves the
-ticket ``refunding`` and the reconciliation finishes it. ``processing`` tickets are left alone by
+ticket ``refunding`` and the reconciliation finishes it. A refund Stripe refuses because the charge is
+disputed follows the dispute: lost, the ticket is ``refunded`` (the money went back that way); open
+or won, it is ``paid`` again if its seats are still free, and otherwise stays ``refunding`` for a
+person (the reconciliation reports it on every run). ``processing`` tickets are left alone by
 the sweep and cannot be cancelled: their money may still arrive."""
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class Trigger(StrEnum):
     EXPIRE = "expire"
     REFUND_DUE = "refund_due"
     REFUNDED = "refunded"
+    REFUND_REFUSED = "refund_refused"
 
 
 class Seats(StrEnum):
@@ -100,6 +105,7 @@ TRANSITIONS: dict[tuple[TicketStatus | None, Trigger], Transition] = {
         Transition(_S.EXPIRED, Trigger.REFUND_DUE, _S.REFUNDING, Seats.NONE),
         Transition(_S.PAID, Trigger.REFUND_DUE, _S.REFUNDING, Seats.RETURN),
         Transition(_S.REFUNDING, Trigger.REFUNDED, _S.REFUNDED, Seats.NONE),
+        Transition(_S.REFUNDING, Trigger.REFUND_REFUSED, _S.PAID, Seats.TAKE),
         Transition(_S.PAID, Trigger.REFUNDED, _S.REFUNDED, Seats.RETURN),
         Transition(_S.RESERVED, Trigger.REFUNDED, _S.REFUNDED, Seats.RETURN),
         Transition(_S.PROCESSING, Trigger.REFUNDED, _S.REFUNDED, Seats.RETURN),
@@ -132,11 +138,12 @@ class Outcome(StrEnum):
     RELEASED = "released"
     REFUNDED = "refunded"
     ALREADY_REFUNDED = "already_refunded"
+    REFUND_REFUSED = "refund_refused"  # Stripe refuses a disputed charge's refund: paid again
     NOTHING = "nothing"
 
     @property
     def changed(self) -> bool:
-        return self in (Outcome.PAID, Outcome.PROCESSING, Outcome.RELEASED, Outcome.REFUNDED)
+        return self in (Outcome.PAID, Outcome.PROCESSING, Outcome.RELEASED, Outcome.REFUNDED, Outcome.REFUND_REFUSED)
 
 
 @dataclass

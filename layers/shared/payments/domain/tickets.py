@@ -14,7 +14,7 @@ from payments import money
 from payments.auth import Caller
 from payments.context import system_time
 from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketStatus, Trigger
-from payments.errors import ApiError, BadRequest, Conflict, Forbidden, InvalidField, NotApplicable, NotFound, UnknownObject
+from payments.errors import ApiError, BadRequest, ChargeDisputed, Conflict, Forbidden, InvalidField, NotApplicable, NotFound, UnknownObject
 from payments.models.tickets import CancelRequest, PurchaseRequest, RefundTicketRequest, VerifyRequest
 from payments.observability import audit, logger
 from payments.providers.stripe_gateway import StripeGateway
@@ -290,6 +290,8 @@ class TicketService:
             if ticket.status != S.REFUNDING:
                 raise BadRequest(f"Ticket is {ticket.status}; only a paid ticket can be refunded")
             settlement = self._finish_refund(ticket, refunded_by=caller.user_id)
+            if settlement.outcome == Outcome.REFUND_REFUSED:
+                raise BadRequest("The payment is disputed: Stripe returns its money only through the dispute; the ticket stays paid")
             refunded = settlement.ticket
             return refunded, StripeRefund(str(refunded.refund_id), refunded.amount_total, refunded.currency)
         raise Conflict("Ticket changed while refunding; retry")
@@ -329,12 +331,15 @@ class TicketService:
             logger.error("A refunding ticket without a payment intent", extra={"ticket_id": ticket.ticket_id})
             raise NotApplicable("Payment cannot be refunded automatically")
         reason = ticket.refund_reason or REASON_STAFF
-        refund = self._gateway().refund_in_full(
-            ticket.payment_intent,
-            ticket.amount_total,
-            metadata={"ticket_id": str(ticket.ticket_id), "reason": reason},
-            idempotency_key=f"ticket-refund-{ticket.ticket_id}",
-        )
+        try:
+            refund = self._gateway().refund_in_full(
+                ticket.payment_intent,
+                ticket.amount_total,
+                metadata={"ticket_id": str(ticket.ticket_id), "reason": reason},
+                idempotency_key=f"ticket-refund-{ticket.ticket_id}",
+            )
+        except ChargeDisputed:
+            return self._refund_refused(ticket, ticket.payment_intent)
         try:
             refunded = self._mark_refunded(ticket, refund, reason, refunded_by)
         except StateChanged:
@@ -343,6 +348,25 @@ class TicketService:
                 return Settlement(current, Outcome.ALREADY_REFUNDED)
             raise Conflict("Ticket changed during refund; retry") from None
         return Settlement(refunded, Outcome.REFUNDED)
+
+    def _refund_refused(self, ticket: Ticket, payment_intent: str) -> Settlement:
+        """Stripe will not refund a disputed charge: the dispute decides. Lost, the money went back
+        through it and the ticket is refunded; open or won, the ticket is paid again while its seats
+        are free, and otherwise it stays refunding for a person (NotApplicable: reported, alarmed)."""
+        lost = [d for d in self._gateway().disputes_of(payment_intent) if d.get("status") == "lost"]
+        if lost:
+            settled = self.refunded_at_provider(payment_intent, str(lost[0]["id"]), int(lost[0]["amount"]), REASON_DISPUTE_LOST)
+            if settled is not None:
+                return settled
+        try:
+            restored = self._repository.apply(ticket, Trigger.REFUND_REFUSED)
+        except SoldOut:
+            logger.error("A disputed payment's ticket cannot be refunded nor seated again", extra={"ticket_id": ticket.ticket_id})
+            raise NotApplicable("The payment is disputed and the event is sold out: a person must settle this ticket") from None
+        except StateChanged:
+            raise Conflict("Ticket changed during refund; retry") from None
+        audit("ticket.refund_refused_disputed", ticket_id=ticket.ticket_id, payment_intent=payment_intent)
+        return Settlement(restored, Outcome.REFUND_REFUSED)
 
     def _mark_refunded(self, ticket: Ticket, refund: StripeRefund, reason: str, refunded_by: str | None = None) -> Ticket:
         """The REFUNDED transition with its refund record and audit line; StateChanged if the ticket moved on."""

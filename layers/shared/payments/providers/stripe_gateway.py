@@ -11,7 +11,7 @@ from typing import Any
 import stripe
 
 from payments.domain.lifecycle import CheckoutSession, StripeRefund
-from payments.errors import ProviderFailure, ProviderRejected, ProviderUnavailable, Unprocessable
+from payments.errors import ChargeDisputed, ProviderFailure, ProviderRejected, ProviderUnavailable, Unprocessable
 from payments.observability import logger
 from payments.retries import with_backoff
 from payments.secrets import resolve_secret
@@ -69,7 +69,13 @@ def _translated_errors(action: str) -> Iterator[None]:
         # Stripe's message quotes the idempotency key, which we derive: never shown.
         logger.info("Stripe refused a reused idempotency key", extra={"action": action})
         raise Unprocessable("Idempotency-Key was already used with a different request body") from None
-    except (stripe.CardError, stripe.InvalidRequestError) as error:
+    except stripe.InvalidRequestError as error:
+        if error.code == "charge_disputed":
+            logger.info("Stripe refuses to refund a disputed charge", extra={"action": action})
+            raise ChargeDisputed("The payment is disputed: its money goes where the dispute decides, not by a refund") from None
+        logger.info("Stripe refused the request", extra={"action": action, "code": error.code})
+        raise ProviderRejected(redact_keys(error.user_message or "The payment provider refused the request")) from None
+    except stripe.CardError as error:
         logger.info("Stripe refused the request", extra={"action": action, "code": error.code})
         raise ProviderRejected(redact_keys(error.user_message or "The payment provider refused the request")) from None
     except (stripe.RateLimitError, stripe.APIConnectionError):
@@ -231,6 +237,8 @@ class StripeGateway:
                     options={"idempotency_key": idempotency_key},
                 ),
             )
+        except ChargeDisputed:
+            raise
         except ProviderRejected:
             # "charge_already_refunded": a refund raced this one (the Dashboard, a retry past the key's
             # 24 hours); the refunds now listed are the truth.
@@ -239,6 +247,11 @@ class StripeGateway:
                 return existing[0]
             raise
         return StripeRefund(str(refund.id), int(refund.amount), str(refund.currency))
+
+    def disputes_of(self, payment_intent: str) -> list[dict[str, Any]]:
+        """The disputes of a payment, newest first."""
+        page = self._call("disputes.list", lambda: self._client.v1.disputes.list(params={"payment_intent": payment_intent, "limit": 100}))
+        return [dispute.to_dict() for dispute in page.data]
 
     # listing, for reconciliation ------------------------------------------------------------------
     def listed(self, kind: str, created_since: int, starting_after: str | None = None) -> Iterator[dict[str, Any]]:
