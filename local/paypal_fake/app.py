@@ -405,7 +405,8 @@ class PayPalFake:
         }
         if experience:
             order["payment_source"] = {"paypal": {}}
-        self.orders[order_id] = {**order, "_return_url": experience.get("return_url"), "_cancel_url": experience.get("cancel_url")}
+        addresses = experience or body.get("application_context") or {}
+        self.orders[order_id] = {**order, "_return_url": addresses.get("return_url"), "_cancel_url": addresses.get("cancel_url")}
         return 201, order
 
     def _order(self, order_id: str) -> dict[str, Any]:

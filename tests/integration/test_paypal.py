@@ -36,7 +36,8 @@ def test_create_order_answers_the_seed_fields(dynamodb, paypal_fake):
     body = result.body
     order = paypal_fake.orders[body["order_id"]]
     assert isinstance(body["order_id"], str)
-    assert body["status"] == order["status"] == "PAYER_ACTION_REQUIRED"
+    assert body["status"] == order["status"] == "CREATED"  # as seed 000 shows
+    assert [link["rel"] for link in body["links"] if "checkoutnow" in link["href"]] == ["approve"]
     assert body["approval_url"] == f"{paypal_fake.public_url}/checkoutnow?token={body['order_id']}"
     assert body["links"] == order["links"]
     assert all(set(link) == {"href", "rel", "method"} for link in body["links"])
@@ -46,6 +47,18 @@ def test_create_order_answers_the_seed_fields(dynamodb, paypal_fake):
     assert order["_return_url"] == "http://localhost:5173/paypal/return"
     [record] = items_with_prefix(dynamodb, PAYMENTS, "PAYPAL#order#")
     assert (record["owner"], record["value"], record["currency"]) == ("user-alice", "29.99", "USD")
+
+
+def test_the_fake_answers_payer_action_required_when_asked_the_newer_way(dynamodb, paypal_fake):
+    """The fake answers as PayPal does either way: experience_context gives PAYER_ACTION_REQUIRED."""
+    order_request = {
+        "intent": "CAPTURE",
+        "purchase_units": [{"amount": {"currency_code": "USD", "value": "5.00"}}],
+        "payment_source": {"paypal": {"experience_context": {"return_url": "https://shop.example/r"}}},
+    }
+    status, order = paypal_fake._create_order(order_request)
+    assert (status, order["status"]) == (201, "PAYER_ACTION_REQUIRED")
+    assert "payer-action" in [link["rel"] for link in order["links"]]
 
 
 @pytest.mark.parametrize(

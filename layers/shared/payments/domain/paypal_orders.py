@@ -38,15 +38,14 @@ class PayPalOrdersService:
         order_request = {
             "intent": "CAPTURE",
             "purchase_units": [unit],
-            "payment_source": {
-                "paypal": {
-                    "experience_context": {
-                        "return_url": f"{frontend}{self._settings.paypal_return_path}",
-                        "cancel_url": f"{frontend}{self._settings.paypal_cancel_path}",
-                        "user_action": "PAY_NOW",
-                        "shipping_preference": "NO_SHIPPING",
-                    }
-                }
+            # application_context, not payment_source.paypal.experience_context: with the latter PayPal
+            # answers PAYER_ACTION_REQUIRED and a "payer-action" link, and seed 000's frontend expects
+            # CREATED with the "approve" link. PayPal marks it deprecated but honours it.
+            "application_context": {
+                "return_url": f"{frontend}{self._settings.paypal_return_path}",
+                "cancel_url": f"{frontend}{self._settings.paypal_cancel_path}",
+                "user_action": "PAY_NOW",
+                "shipping_preference": "NO_SHIPPING",
             },
         }
 
