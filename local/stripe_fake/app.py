@@ -687,6 +687,16 @@ class StripeFake:
                 "You cannot confirm this PaymentIntent because it's missing a payment method.",
                 "payment_intent_unexpected_state",
             )
+        automatic = intent.get("automatic_payment_methods") or {}
+        if automatic.get("enabled") and automatic.get("allow_redirects") != "never" and not params.get("return_url"):
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                "This PaymentIntent is configured to accept payment methods enabled in your Dashboard. Because some of these "
+                "payment methods might redirect your customer off of your page, you must provide a `return_url`.",
+                None,
+                "return_url",
+            )
         intent["payment_method"] = method
         if method in self.DECLINING_METHODS:
             decline = self.DECLINING_METHODS[method]

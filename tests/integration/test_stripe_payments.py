@@ -331,3 +331,20 @@ def test_another_users_objects_are_403_and_untouched(alices_objects, stripe_fake
     assert len(stripe_fake.requests) == requests_before
     assert stripe_fake.payment_intents[alices_objects["intent"]]["status"] == "requires_payment_method"
     assert stripe_fake.subscriptions[alices_objects["subscription"]]["status"] == "active"
+
+
+def test_the_fake_refuses_a_confirm_without_return_url_as_stripe_does(dynamodb, stripe_fake):
+    from local.stripe_fake.app import StripeError
+
+    intent_id = create_intent().body["payment_intent_id"]
+    with pytest.raises(StripeError, match="return_url"):
+        stripe_fake._confirm_payment_intent({"payment_method": "pm_card_visa"}, intent_id)
+
+
+def test_confirm_sends_our_frontends_return_address_and_refuses_any_other(dynamodb, stripe_fake):
+    intent_id = create_intent().body["payment_intent_id"]
+    elsewhere = confirm(intent_id, payment_method="pm_card_visa", return_url="https://evil.example/phish")
+    assert (elsewhere.status, elsewhere.body) == (400, {"error": "return_url: must be under http://localhost:5173/"})
+    assert stripe_fake.payment_intents[intent_id]["status"] == "requires_payment_method"
+    confirmed = confirm(intent_id, payment_method="pm_card_visa")  # the default: FRONTEND_URL + STRIPE_RETURN_PATH
+    assert (confirmed.status, confirmed.body["status"]) == (200, "succeeded")

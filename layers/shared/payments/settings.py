@@ -98,6 +98,8 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     paypal_certificate_roots: str | None = None
     paypal_webhook_tolerance_seconds: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 900
     paypal_return_path: str = "/paypal/return"
+    # Where Stripe sends a customer back after a redirect-based payment method (under FRONTEND_URL).
+    stripe_return_path: str = "/payment/complete"
     paypal_cancel_path: str = "/paypal/cancel"
     paypal_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 4.0  # read timeout of one request
     paypal_retry_budget_seconds: Annotated[float, msgspec.Meta(ge=0)] = 2.0

@@ -115,7 +115,7 @@ def event_service() -> EventService:
 def stripe_payments_service() -> StripePaymentsService:
     from payments.domain.stripe_payments import StripePaymentsService
 
-    return StripePaymentsService(stripe_gateway, stripe_objects())
+    return StripePaymentsService(stripe_gateway, stripe_objects(), settings.get_settings())
 
 
 @_component

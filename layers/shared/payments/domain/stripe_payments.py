@@ -9,6 +9,7 @@ from typing import Any
 from payments import money
 from payments.auth import Caller
 from payments.domain.ownership import owned, record_owned
+from payments.errors import InvalidField
 from payments.idempotency import run_once
 from payments.models.common import payload
 from payments.models.stripe import (
@@ -22,15 +23,18 @@ from payments.models.stripe import (
 from payments.observability import audit
 from payments.providers.stripe_gateway import StripeGateway, expandable_id, subscription_periods
 from payments.repositories.provider_objects import CUSTOMER, PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectRepository
+from payments.settings import Settings
 
 # A confirmed intent has moved on only in these states; anything else is not a success.
 CONFIRMED_STATES = frozenset({"succeeded", "processing", "requires_capture"})
 
 
 class StripePaymentsService:
-    def __init__(self, gateway: Callable[[], StripeGateway], objects: ProviderObjectRepository) -> None:
+    def __init__(self, gateway: Callable[[], StripeGateway], objects: ProviderObjectRepository, settings: Settings) -> None:
         self._gateway = gateway
         self._objects = objects
+        self._frontend = settings.frontend_url.rstrip("/")
+        self._return_url = f"{self._frontend}{settings.stripe_return_path}"
 
     # payment intents -------------------------------------------------------------------------
     def create_payment_intent(self, caller: Caller, request: CreatePaymentIntentRequest, client_key: str | None) -> dict[str, Any]:
@@ -69,6 +73,9 @@ class StripePaymentsService:
 
     def confirm_payment(self, caller: Caller, request: ConfirmPaymentRequest, client_key: str | None) -> dict[str, Any]:
         owned(self._objects, caller, PAYMENT_INTENT, request.payment_intent_id)
+        if request.return_url and not request.return_url.startswith(self._frontend + "/"):
+            # Stripe sends the customer there: only our own frontend, never an address a request names.
+            raise InvalidField("return_url", f"must be under {self._frontend}/")
 
         def confirm(key: str) -> dict[str, Any]:
             return self._confirmed(caller, request, key)
@@ -77,7 +84,10 @@ class StripePaymentsService:
 
     def _confirmed(self, caller: Caller, request: ConfirmPaymentRequest, key: str) -> dict[str, Any]:
         intent = self._gateway().confirm_payment_intent(
-            request.payment_intent_id, payment_method=request.payment_method, return_url=request.return_url, idempotency_key=key
+            request.payment_intent_id,
+            payment_method=request.payment_method,
+            return_url=request.return_url or self._return_url,
+            idempotency_key=key,
         )
         status = intent["status"]
         audit(
