@@ -145,6 +145,8 @@ class StripeFake:
             self.subscriptions: dict[str, dict[str, Any]] = {}
             self.invoices: dict[str, dict[str, Any]] = {}
             self.disputes: dict[str, dict[str, Any]] = {}
+            self._invoice_payments: dict[str, str] = {}  # payment intent -> the invoice it pays
+            self._confirmation_secrets: dict[str, dict[str, str]] = {}  # invoice -> its includable confirmation_secret
             # Seconds added to the wall clock: tests move Stripe's time forward (key windows, expiry).
             self.clock_offset = 0.0
             # A recurring price to subscribe to, as a dashboard-made product would give.
@@ -710,6 +712,7 @@ class StripeFake:
                 },
             )
             self._emit("payment_intent.payment_failed", intent)
+            self._invoice_settled(intent, paid=False)
             error = StripeError(402, "card_error", "Your card was declined.", "card_declined")
             raise error
         if method in self.ACTION_METHODS and intent["status"] != "requires_action":
@@ -725,6 +728,7 @@ class StripeFake:
             status="succeeded", amount_received=intent["amount"], next_action=None, last_payment_error=None, latest_charge=_id("ch")
         )
         self._emit("payment_intent.succeeded", intent)
+        self._invoice_settled(intent, paid=True)
 
     def _cancel_payment_intent(self, params: dict[str, Any], pid: str) -> dict[str, Any]:
         intent = self._intent(pid)
@@ -814,6 +818,13 @@ class StripeFake:
         if price_id not in self.prices:
             raise StripeError(400, "invalid_request_error", f"No such price: '{price_id}'", "resource_missing", "items[0][price]")
         price = self.prices[price_id]
+        incomplete = params.get("payment_behavior") == "default_incomplete"
+        if not incomplete and not (customer.get("invoice_settings") or {}).get("default_payment_method"):
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                "This customer has no attached payment source or default payment method. Please consider adding a default payment method.",
+            )
         now = int(self.now())
         period_end = now + {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}[price["recurring"]["interval"]]
         sub_id = _id("sub")
@@ -837,11 +848,20 @@ class StripeFake:
             },
         )
         self.invoices[invoice["id"]] = invoice
+        if incomplete:
+            # The first invoice waits for the customer to confirm its payment (Stripe.js, with the
+            # invoice's confirmation secret); paying it activates the subscription.
+            intent = self._create_payment_intent(
+                {"amount": price["unit_amount"], "currency": price["currency"], "customer": customer["id"], "metadata": {}}
+            )
+            invoice.update(status="open", amount_paid=0, amount_remaining=price["unit_amount"])
+            self._invoice_payments[intent["id"]] = invoice["id"]
+            self._confirmation_secrets[invoice["id"]] = {"client_secret": intent["client_secret"], "type": "payment_intent"}
         subscription = from_fixture(
             "subscription",
             id=sub_id,
             customer=customer["id"],
-            status="active",
+            status="incomplete" if incomplete else "active",
             created=now,
             start_date=now,
             billing_cycle_anchor=now,
@@ -874,8 +894,34 @@ class StripeFake:
         )
         self.subscriptions[sub_id] = subscription
         self._emit("customer.subscription.created", subscription)
+        if not incomplete:
+            self._emit("invoice.paid", invoice)
+        return self._expanded(subscription, params)
+
+    def _expanded(self, subscription: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        """``expand[]=latest_invoice`` (and its includable ``confirmation_secret``), as Stripe expands."""
+        expand = params.get("expand") or []
+        if not any(str(path).startswith("latest_invoice") for path in expand):
+            return subscription
+        invoice = copy.deepcopy(self.invoices[subscription["latest_invoice"]])
+        if "latest_invoice.confirmation_secret" in expand:
+            invoice["confirmation_secret"] = self._confirmation_secrets.get(invoice["id"])
+        return {**subscription, "latest_invoice": invoice}
+
+    def _invoice_settled(self, intent: dict[str, Any], paid: bool) -> None:
+        """A subscription's first invoice, paid or failed by confirming its payment intent."""
+        invoice_id = self._invoice_payments.get(intent["id"])
+        if invoice_id is None:
+            return
+        invoice = self.invoices[invoice_id]
+        if not paid:
+            self._emit("invoice.payment_failed", invoice)
+            return
+        invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0)
         self._emit("invoice.paid", invoice)
-        return subscription
+        subscription = self.subscriptions[invoice["parent"]["subscription_details"]["subscription"]]
+        subscription["status"] = "active"
+        self._emit("customer.subscription.updated", subscription)
 
     def _subscription(self, sub_id: str) -> dict[str, Any]:
         subscription = self.subscriptions.get(sub_id)

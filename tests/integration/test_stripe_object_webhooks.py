@@ -1,8 +1,10 @@
 """Webhook events keep the records of payment intents and subscriptions true: each applied once, in
 any order of arrival, a stale event never overwriting a newer state."""
 
+import contextlib
 import copy
 
+from local.stripe_fake.app import StripeError
 from tests.support.flows import deliver_webhook, stripe_call
 
 
@@ -95,12 +97,15 @@ def test_payment_intents_not_created_here_are_skipped(dynamodb, stripe_fake):
     assert record("payment_intent", "pi_foreign") is None
 
 
-def subscription(fake):
+def subscription(fake, pay=True, method="pm_card_visa"):
+    """A subscription created incomplete, its first invoice then paid (or not) in Stripe.js."""
     customer_id = stripe_call("stripe_create_customer", {"email": "a@b.co"}).body["customer_id"]
-    sub_id = stripe_call("stripe_create_subscription", {"customer_id": customer_id, "price_id": "price_local_monthly"}).body[
-        "subscription_id"
-    ]
-    return sub_id
+    created = stripe_call("stripe_create_subscription", {"customer_id": customer_id, "price_id": "price_local_monthly"}).body
+    if pay:
+        intent_id = created["client_secret"].split("_secret_")[0]
+        with contextlib.suppress(StripeError):  # a declined card: Stripe's 402, after its events
+            fake._confirm_payment_intent({"payment_method": method, "return_url": "http://localhost:5173/done"}, intent_id)
+    return created["subscription_id"]
 
 
 def test_subscription_events_in_any_order_end_canceled(dynamodb, stripe_fake):
@@ -119,6 +124,16 @@ def test_subscription_events_in_any_order_end_canceled(dynamodb, stripe_fake):
     assert int(state["current_period_end"]) > int(state["current_period_start"])
 
 
+def test_a_first_payment_declined_leaves_the_subscription_incomplete_and_says_so(dynamodb, stripe_fake):
+    sub_id = subscription(stripe_fake, method="pm_card_chargeDeclined")
+    [failed] = events_of(stripe_fake, "invoice.payment_failed")
+    assert deliver_webhook(events_of(stripe_fake, "customer.subscription.created")[-1]).body["outcome"] == "applied"
+    assert deliver_webhook(failed).body["outcome"] == "applied"
+    state = record("subscription", sub_id)
+    assert (state["status"], state["latest_invoice_status"]) == ("incomplete", "payment_failed")
+    assert events_of(stripe_fake, "customer.subscription.updated") == []
+
+
 def test_invoices_record_the_latest_outcome_without_touching_the_status(dynamodb, stripe_fake):
     sub_id = subscription(stripe_fake)
     paid = events_of(stripe_fake, "invoice.paid")[-1]
@@ -128,5 +143,7 @@ def test_invoices_record_the_latest_outcome_without_touching_the_status(dynamodb
     assert deliver_webhook(paid).body["outcome"] == "applied"
     assert deliver_webhook(failed_earlier).body["outcome"] == "skipped"
     assert deliver_webhook(created).body["outcome"] == "applied"
+    assert record("subscription", sub_id)["status"] == "incomplete"
+    assert deliver_webhook(events_of(stripe_fake, "customer.subscription.updated")[-1]).body["outcome"] == "applied"
     state = record("subscription", sub_id)
     assert (state["latest_invoice"], state["latest_invoice_status"], state["status"]) == (paid["data"]["object"]["id"], "paid", "active")

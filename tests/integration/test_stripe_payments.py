@@ -263,7 +263,14 @@ def test_subscription_answers_the_seed_fields_with_unix_seconds(dynamodb, stripe
     assert result.status == 200, result.body
     body = result.body
     assert body["subscription_id"].startswith("sub_")
-    assert body["status"] == "active"
+    # Created incomplete, as Stripe does with payment_behavior=default_incomplete: the frontend confirms
+    # the first invoice's payment with its client secret, and that activates the subscription.
+    assert body["status"] == "incomplete" == stripe_fake.subscriptions[body["subscription_id"]]["status"]
+    intent_id = body["client_secret"].split("_secret_")[0]
+    assert stripe_fake.payment_intents[intent_id]["client_secret"] == body["client_secret"]
+    stripe_fake._confirm_payment_intent({"payment_method": "pm_card_visa", "return_url": "http://localhost:5173/done"}, intent_id)
+    assert stripe_fake.subscriptions[body["subscription_id"]]["status"] == "active"
+    assert stripe_fake.invoices[body["latest_invoice"]]["status"] == "paid"
     assert isinstance(body["current_period_start"], int) and isinstance(body["current_period_end"], int)
     assert body["current_period_end"] > body["current_period_start"]
     assert body["latest_invoice"].startswith("in_")
@@ -271,6 +278,14 @@ def test_subscription_answers_the_seed_fields_with_unix_seconds(dynamodb, stripe
     assert cancelled.status == 200
     assert (cancelled.body["subscription_id"], cancelled.body["status"]) == (body["subscription_id"], "canceled")
     assert isinstance(cancelled.body["canceled_at"], int)
+
+
+def test_the_fake_refuses_a_subscription_without_a_payment_method_unless_incomplete(dynamodb, stripe_fake):
+    from local.stripe_fake.app import StripeError
+
+    customer_id = create_customer().body["customer_id"]
+    with pytest.raises(StripeError, match="no attached payment source"):
+        stripe_fake._create_subscription({"customer": customer_id, "items": [{"price": "price_local_monthly"}]})
 
 
 def test_subscribing_an_unknown_price_is_400(dynamodb, stripe_fake):
@@ -330,7 +345,7 @@ def test_another_users_objects_are_403_and_untouched(alices_objects, stripe_fake
     assert result.status == 403
     assert len(stripe_fake.requests) == requests_before
     assert stripe_fake.payment_intents[alices_objects["intent"]]["status"] == "requires_payment_method"
-    assert stripe_fake.subscriptions[alices_objects["subscription"]]["status"] == "active"
+    assert stripe_fake.subscriptions[alices_objects["subscription"]]["status"] == "incomplete"
 
 
 def test_the_fake_refuses_a_confirm_without_return_url_as_stripe_does(dynamodb, stripe_fake):

@@ -143,13 +143,19 @@ class StripePaymentsService:
                 self._objects, caller, SUBSCRIPTION, subscription["id"], {"status": subscription["status"], "customer": request.customer_id}
             )
             audit("stripe.subscription_created", user_id=caller.user_id, subscription=subscription["id"], price=request.price_id)
-            return {
+            invoice = subscription.get("latest_invoice")
+            secret = (invoice.get("confirmation_secret") or {}) if isinstance(invoice, dict) else {}
+            answer: dict[str, Any] = {
                 "subscription_id": subscription["id"],
                 "status": subscription["status"],
                 "current_period_start": start,
                 "current_period_end": end,
-                "latest_invoice": expandable_id(subscription.get("latest_invoice")),
+                "latest_invoice": expandable_id(invoice),
             }
+            if subscription["status"] == "incomplete" and secret.get("client_secret"):
+                # What Stripe.js needs to confirm the first payment: stripe.confirmPayment({clientSecret}).
+                answer["client_secret"] = secret["client_secret"]
+            return answer
 
         return run_once(caller, "subscription", client_key, payload(request), create)
 

@@ -141,7 +141,16 @@ class StripeGateway:
         return customer.to_dict()
 
     def create_subscription(self, *, customer: str, price: str, metadata: dict[str, str], idempotency_key: str) -> dict[str, Any]:
-        params: dict[str, Any] = {"customer": customer, "items": [{"price": price}], "metadata": metadata}
+        # default_incomplete: the subscription waits, incomplete, until the customer confirms its first
+        # invoice's payment in Stripe.js with the invoice's confirmation secret (expanded here).
+        params: dict[str, Any] = {
+            "customer": customer,
+            "items": [{"price": price}],
+            "metadata": metadata,
+            "payment_behavior": "default_incomplete",
+            "payment_settings": {"save_default_payment_method": "on_subscription"},
+            "expand": ["latest_invoice.confirmation_secret"],
+        }
         subscription = self._call(
             "subscriptions.create",
             lambda: self._client.v1.subscriptions.create(params=params, options={"idempotency_key": idempotency_key}),  # type: ignore[arg-type]
