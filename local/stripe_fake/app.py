@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+import stripe
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
@@ -70,6 +71,32 @@ def from_fixture(fixture: str, /, **fields: Any) -> dict[str, Any]:
     obj = copy.deepcopy(FIXTURES[fixture])
     obj.update(fields)
     return obj
+
+
+def _plan_of(price: dict[str, Any]) -> dict[str, Any]:
+    """The legacy plan object Stripe still returns beside each subscription item's price."""
+    recurring = price.get("recurring") or {}
+    return {
+        "id": price["id"],
+        "object": "plan",
+        "active": price.get("active", True),
+        "amount": price.get("unit_amount"),
+        "amount_decimal": str(price.get("unit_amount")),
+        "billing_scheme": "per_unit",
+        "created": price.get("created"),
+        "currency": price.get("currency"),
+        "interval": recurring.get("interval", "month"),
+        "interval_count": recurring.get("interval_count", 1),
+        "livemode": False,
+        "metadata": {},
+        "meter": None,
+        "nickname": None,
+        "product": price.get("product"),
+        "tiers_mode": None,
+        "transform_usage": None,
+        "trial_period_days": None,
+        "usage_type": recurring.get("usage_type", "licensed"),
+    }
 
 
 def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -307,7 +334,7 @@ class StripeFake:
             id=_id("evt"),
             type=event_type,
             created=int(self.now()),
-            api_version="2025-10-29.clover",
+            api_version=stripe.api_version,  # the version the pinned SDK sends, as the endpoint is configured
             data={"object": copy.deepcopy(obj)},
             livemode=False,
             pending_webhooks=1 if self.webhook_url else 0,
@@ -832,7 +859,6 @@ class StripeFake:
             "invoice",
             id=_id("in"),
             customer=customer["id"],
-            subscription=sub_id,
             status="paid",
             amount_due=price["unit_amount"],
             amount_paid=price["unit_amount"],
@@ -847,6 +873,7 @@ class StripeFake:
                 "subscription_details": {"metadata": params.get("metadata") or {}, "subscription": sub_id},
             },
         )
+        invoice.pop("subscription", None)  # removed in 2025-03-31: parent.subscription_details.subscription
         self.invoices[invoice["id"]] = invoice
         if incomplete:
             # The first invoice waits for the customer to confirm its payment (Stripe.js, with the
@@ -882,6 +909,7 @@ class StripeFake:
                         "created": now,
                         "quantity": 1,
                         "price": price,
+                        "plan": _plan_of(price),
                         "subscription": sub_id,
                         "current_period_start": now,
                         "current_period_end": period_end,

@@ -50,3 +50,21 @@ def test_checkout_session_payment_intent_refund_and_event_match_stripes_examples
     # The example event wraps a plan; its envelope is what every event shares.
     assert_shape(event, {key: value for key, value in reference("event").items() if key != "data"})
     assert event["data"]["object"]["object"] == "checkout.session"
+
+
+def test_objects_have_the_shape_of_the_pinned_api_version(dynamodb, stripe_fake):
+    """What the 2025-03-31 and later versions changed: invoices name their subscription under
+    parent.subscription_details only; subscription items still carry their legacy plan; events say
+    the API version the pinned SDK sends."""
+    import stripe
+
+    from tests.support.flows import stripe_call
+
+    customer_id = stripe_call("stripe_create_customer", {"email": "shape@example.com"}).body["customer_id"]
+    created = stripe_call("stripe_create_subscription", {"customer_id": customer_id, "price_id": "price_local_monthly"}).body
+    invoice = stripe_fake.invoices[created["latest_invoice"]]
+    assert "subscription" not in invoice
+    assert invoice["parent"]["subscription_details"]["subscription"] == created["subscription_id"]
+    [item] = stripe_fake.subscriptions[created["subscription_id"]]["items"]["data"]
+    assert item["plan"]["id"] == item["price"]["id"] and item["plan"]["object"] == "plan"
+    assert {event["api_version"] for event in stripe_fake.events} == {stripe.api_version}
