@@ -503,3 +503,25 @@ def test_every_request_and_answer_matches_paypals_openapi_descriptions(dynamodb,
     assert any(exchange.status == 422 for exchange in exchanges)
     for exchange in exchanges:
         validate_exchange(exchange)
+
+
+def test_a_dashboard_refund_on_an_older_capture_is_found_whatever_the_last_run(dynamodb, paypal_fake, stripe_fake, monkeypatch):
+    """Found by `make proof`: the capture check used the checkpoint's window, so a capture older than
+    the last complete run was never looked at again."""
+    import time
+
+    from payments import wiring
+    from tests.support.lambdas import LambdaContext, load_module, sample_event
+
+    _, capture_id = approved_and_captured(paypal_fake, amount=40)
+    reconcile = load_module("reconcile_payments")
+    reconcile.lambda_handler(sample_event("reconcile_payments"), LambdaContext(remaining_millis=300_000))
+    later = time.time() + 6 * 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    wiring.reset()
+    reconcile.lambda_handler(sample_event("reconcile_payments"), LambdaContext(remaining_millis=300_000))  # the checkpoint moves on
+    paypal_fake.dashboard_refund(capture_id, "15.00")  # its webhook lost
+    report = reconcile.lambda_handler(sample_event("reconcile_payments"), LambdaContext(remaining_millis=300_000))
+    assert report["repaired"] == 1
+    capture, _, _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (capture["refunded_minor"], capture["status"]) == (1500, "PARTIALLY_REFUNDED")

@@ -30,7 +30,8 @@ from payments.repositories.tickets import TicketRepository
 JOB = "reconciliation"
 ORDER_FINAL = ("COMPLETED", "VOIDED")
 CAPTURE_FINAL = ("REFUNDED", "DECLINED", "FAILED")
-# Stripe retries a webhook for 3 days: anything older than that and never delivered is ours to find.
+# Stripe retries a webhook for 3 days (PayPal over about as long): anything older than that and never
+# delivered is ours to find.
 LOOKBACK_SECONDS = 3 * 24 * 3600 + 3600
 # Each run overlaps the previous one by this much, so an object created while it ran is not missed.
 OVERLAP_SECONDS = 3600
@@ -101,8 +102,12 @@ class Reconciler:
                     # Stripe could not list: the next run lists this window again.
                     report.failed += 1
                     logger.exception("Reconciliation could not list Stripe objects", extra={"kind": kind})
-            self._paypal_orders(since, report)
-            self._paypal_refunds(since, report)
+            # PayPal's side is read from our own unsettled records, so its window is PayPal's whole
+            # webhook retry period every run, not the checkpoint's: a refund made in PayPal's dashboard
+            # on an older capture, its webhook lost, is still found.
+            paypal_since = started - LOOKBACK_SECONDS
+            self._paypal_orders(paypal_since, report)
+            self._paypal_refunds(paypal_since, report)
         except _OutOfTime:
             report.complete = False
             return report
