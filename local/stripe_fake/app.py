@@ -359,9 +359,7 @@ class StripeFake:
     # checkout sessions -----------------------------------------------------------------------
     def _create_checkout_session(self, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("mode") != "payment":
-            raise StripeError(
-                400, "invalid_request_error", "The local Stripe fake supports mode=payment only.", "parameter_invalid", "mode"
-            )
+            raise StripeError(400, "invalid_request_error", "The local Stripe fake supports mode=payment only.", None, "mode")
         if not params.get("success_url"):
             raise StripeError(400, "invalid_request_error", "Missing required param: success_url.", "parameter_missing", "success_url")
         items = params.get("line_items")
@@ -481,7 +479,6 @@ class StripeFake:
                 400,
                 "invalid_request_error",
                 'Only Checkout Sessions with a status in ["open"] can be expired.',
-                "checkout_session_not_open",
             )
         session.update(status="expired", url=None)
         self._emit("checkout.session.expired", self._public(session))
@@ -500,7 +497,7 @@ class StripeFake:
         """What a customer paying on the Checkout page does; returns the emitted event."""
         session = self._session(sid)
         if session["status"] != "open":
-            raise StripeError(400, "invalid_request_error", "This Checkout Session is no longer open.", "checkout_session_not_open")
+            raise StripeError(400, "invalid_request_error", "This Checkout Session is no longer open.")
         intent = from_fixture(
             "payment_intent",
             id=_id("pi"),
