@@ -102,9 +102,7 @@ def test_unknown_event_is_404(dynamodb, stripe_fake):
 
 def test_stripe_refusing_is_400_and_gives_the_seats_back(dynamodb, stripe_fake):
     event_id = create_event(price=25, capacity=5)
-    stripe_fake.fail_next(
-        "/v1/checkout/sessions", status=400, type_="invalid_request_error", message="Invalid currency.", code=None
-    )
+    stripe_fake.fail_next("/v1/checkout/sessions", status=400, type_="invalid_request_error", message="Invalid currency.", code=None)
     result = buy(event_id, 2)
     assert result.status == 400
     assert result.body["error"] == "Invalid currency."
