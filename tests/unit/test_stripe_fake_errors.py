@@ -30,7 +30,8 @@ def fake_errors() -> list[tuple[int, str, str | None]]:
             kind = node.args[1]
             code = node.args[3] if len(node.args) > 3 else None
             if isinstance(kind, ast.Constant):
-                found.append((node.lineno, kind.value, code.value if isinstance(code, ast.Constant) else None))
+                code_value = code.value if isinstance(code, ast.Constant) and code.value is not None else None
+                found.append((node.lineno, str(kind.value), None if code_value is None else str(code_value)))
     return found
 
 
