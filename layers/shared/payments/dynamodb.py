@@ -7,7 +7,7 @@ convenience this package does not use. The few attribute types the items hold ar
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
@@ -86,6 +86,16 @@ def to_attributes(values: dict[str, Any]) -> dict[str, Any]:
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {key: deserialize(value) for key, value in item.items()}
+
+
+def all_items(call: Callable[..., Any], **request: Any) -> Iterator[dict[str, Any]]:
+    """Every item a Query or Scan finds, fetching the next page only when the caller reads on."""
+    while True:
+        page = call(**request)
+        yield from page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def is_condition_failure(error: Exception) -> bool:

@@ -77,7 +77,7 @@ class Reconciler:
         self._stripe_objects = stripe_objects
         self._paypal = paypal
         self._paypal_objects = paypal_objects
-        self._paypal_refunds_of = paypal_refunds
+        self._paypal_refund_service = paypal_refunds
         self._checkpoints = checkpoints
         self._clock = clock
 
@@ -196,11 +196,11 @@ class Reconciler:
         for capture in self._paypal_objects.unsettled(CAPTURE, CAPTURE_FINAL, since):
             report.checked += 1
             repairs = self._guarded(
-                report, "paypal capture", str(capture["object_id"]), functools.partial(self._paypal_refunds_of.catch_up, capture)
+                report, "paypal capture", str(capture["object_id"]), functools.partial(self._paypal_refund_service.catch_up, capture)
             )
             for repair in repairs or []:
                 report.repair(repair, capture_id=capture["object_id"])
-        for repair in self._guarded(report, "paypal refund reservations", "*", self._paypal_refunds_of.settle_unanswered) or []:
+        for repair in self._guarded(report, "paypal refund reservations", "*", self._paypal_refund_service.settle_unanswered) or []:
             report.repair(repair)
 
     @staticmethod

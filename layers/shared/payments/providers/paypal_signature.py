@@ -108,8 +108,8 @@ class PayPalSignatureVerifier:
         for certificate in chain:
             if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
                 raise SignatureRefused("certificate is outside its dates")
-        for child, parent in itertools.pairwise(chain):
-            _issued_by(child, parent)
+        if not all(_was_issued_by(child, parent) for child, parent in itertools.pairwise(chain)):
+            raise SignatureRefused("certificate chain is broken")
         last = chain[-1]
         if not any(_was_issued_by(last, root) or last == root for root in roots):
             raise SignatureRefused("certificate chain does not lead to a trusted root")
@@ -117,11 +117,6 @@ class PayPalSignatureVerifier:
         if SIGNING_SUBJECT not in names:
             raise SignatureRefused("certificate is not PayPal's message-signing certificate")
         return chain[0]
-
-
-def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> None:
-    if not _was_issued_by(child, parent):
-        raise SignatureRefused("certificate chain is broken")
 
 
 def _was_issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:

@@ -12,7 +12,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from payments.domain.paypal_refunds import NotRefundable, PayPalRefund, RefundReservation, ReservationState
-from payments.dynamodb import cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
+from payments.dynamodb import all_items, cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
 from payments.errors import Busy
 
 if TYPE_CHECKING:
@@ -257,18 +257,13 @@ class PayPalRefundRepository:
     def unsettled_reservations(self, created_before: int) -> list[RefundReservation]:
         """Reservations still waiting for PayPal's answer since before a time (a lost answer, a
         crash): a filtered scan, fine for an hourly job on a table of this size."""
-        found: list[RefundReservation] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "FilterExpression": "begins_with(pk, :prefix) AND #state = :reserved AND created_at < :before",
-            "ExpressionAttributeNames": {"#state": "state"},
-            "ExpressionAttributeValues": to_attributes(
+        items = all_items(
+            self._client.scan,
+            TableName=self._table,
+            FilterExpression="begins_with(pk, :prefix) AND #state = :reserved AND created_at < :before",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=to_attributes(
                 {":prefix": "PAYPAL#refund_reservation#", ":reserved": ReservationState.RESERVED.value, ":before": created_before}
             ),
-        }
-        while True:
-            page = self._client.scan(**kwargs)
-            found += [_reservation_from_item(item) for item in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        )
+        return [_reservation_from_item(item) for item in items]

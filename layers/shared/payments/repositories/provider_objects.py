@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from payments.dynamodb import from_item, is_condition_failure, to_attributes
+from payments.dynamodb import all_items, from_item, is_condition_failure, to_attributes
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -92,23 +92,18 @@ class ProviderObjectRepository:
     def unsettled(self, kind: str, settled_statuses: tuple[str, ...], created_since: int) -> list[dict[str, Any]]:
         """Objects of a kind, created since a time, whose last known status is not final. A filtered
         scan: fine for an hourly job on a table of this size; a sparse index would replace it at scale."""
-        found: list[dict[str, Any]] = []
         values = to_attributes({":prefix": f"{self._prefix}#{kind}#", ":since": created_since}) | {
             f":s{index}": {"S": status} for index, status in enumerate(settled_statuses)
         }
         settled = ", ".join(f":s{index}" for index in range(len(settled_statuses)))
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "FilterExpression": f"begins_with(pk, :prefix) AND created_at >= :since AND NOT #status IN ({settled})",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": values,
-        }
-        while True:
-            page = self._client.scan(**kwargs)
-            found += [from_item(item) for item in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = all_items(
+            self._client.scan,
+            TableName=self._table,
+            FilterExpression=f"begins_with(pk, :prefix) AND created_at >= :since AND NOT #status IN ({settled})",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
+        return [from_item(item) for item in items]
 
     def raise_to(self, kind: str, object_id: str, field: str, value: int) -> bool:
         """A counter that only grows (an amount refunded so far), whatever order its events come in."""

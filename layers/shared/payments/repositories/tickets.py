@@ -6,12 +6,13 @@ happens at most once whoever tries it and whenever."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from payments.domain.lifecycle import UNPAID_HOLDS, UNSETTLED, Event, Seats, Ticket, TicketStatus, Trigger, transition
-from payments.dynamodb import cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
+from payments.dynamodb import all_items, cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -269,21 +270,15 @@ class TicketRepository:
         if expired_before is not None:
             condition += " AND expires_at <= :cutoff"
             values |= _values(cutoff=expired_before)
-        kwargs: dict[str, Any] = {
-            "TableName": self._tickets,
-            "IndexName": UNSETTLED_INDEX,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "Limit": limit,
-        }
-        found: list[Ticket] = []
-        while len(found) < limit:
-            page = self._client.query(**kwargs)
-            found += [_ticket_from_item(item) for item in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return found[:limit]
+        items = all_items(
+            self._client.query,
+            TableName=self._tickets,
+            IndexName=UNSETTLED_INDEX,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            Limit=limit,
+        )
+        return [_ticket_from_item(item) for item in itertools.islice(items, limit)]
 
     # helpers ---------------------------------------------------------------------------------
     def _seats(self, ticket: Ticket, seats: Seats) -> dict[str, Any]:
