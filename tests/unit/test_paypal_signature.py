@@ -100,3 +100,16 @@ def test_a_certificate_that_is_not_paypals_signing_certificate_is_refused(fake):
     headers, body = delivery(fake)
     with pytest.raises(SignatureRefused):
         verifier.verify(headers, body, WEBHOOK_ID)
+
+
+def test_a_cached_certificate_is_refused_once_it_expires_in_a_warm_container(fake):
+    now = [time.time()]
+    verifier, fetches = verifier_for(fake, clock=lambda: now[0])
+    headers, body = delivery(fake)
+    verifier.verify(headers, body, WEBHOOK_ID)
+    now[0] += 2 * 365 * 86400  # the container lives on; the certificate (valid a year) does not
+    headers, body = delivery(fake)
+    headers["paypal-transmission-time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now[0]))
+    with pytest.raises(SignatureRefused, match="dates"):
+        verifier.verify(headers, body, WEBHOOK_ID)
+    assert len(fetches) == 1

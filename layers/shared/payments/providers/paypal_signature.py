@@ -65,7 +65,7 @@ class PayPalSignatureVerifier:
         self._fetch = fetch or _download
         self._clock = clock
         self._tolerance = tolerance_seconds
-        self._certificates = functools.lru_cache(maxsize=8)(self._trusted_certificate)
+        self._chains = functools.lru_cache(maxsize=8)(self._trusted_chain)
 
     def verify(self, headers: dict[str, str], body: bytes, webhook_id: str) -> None:
         """Raises SignatureRefused unless PayPal signed exactly these bytes for our webhook id."""
@@ -86,7 +86,12 @@ class PayPalSignatureVerifier:
         except (binascii.Error, ValueError):
             raise SignatureRefused("signature is not base64") from None
         message = f"{headers.get('paypal-transmission-id', '')}|{transmitted}|{webhook_id}|{zlib.crc32(body)}".encode()
-        key = self._certificates(cert_url).public_key()
+        chain = self._chains(cert_url)
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        # Every delivery, not only the first fetch: a cached certificate may expire in a warm container.
+        if not all(certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc for certificate in chain):
+            raise SignatureRefused("certificate is outside its dates")
+        key = chain[0].public_key()
         if not isinstance(key, rsa.RSAPublicKey):
             raise SignatureRefused("certificate key is not RSA")
         try:
@@ -94,8 +99,8 @@ class PayPalSignatureVerifier:
         except InvalidSignature:
             raise SignatureRefused("signature does not match") from None
 
-    def _trusted_certificate(self, cert_url: str) -> x509.Certificate:
-        """The signing certificate, once its chain, dates and subject are checked (cached per URL)."""
+    def _trusted_chain(self, cert_url: str) -> list[x509.Certificate]:
+        """The signing certificate and its chain, once the chain and the subject are checked (cached per URL)."""
         from cryptography import x509
         from cryptography.x509.oid import NameOID
 
@@ -104,10 +109,6 @@ class PayPalSignatureVerifier:
         except (ValueError, requests.RequestException):
             raise SignatureRefused("certificate could not be fetched or read") from None
         roots = x509.load_pem_x509_certificates(self._roots_pem or _system_roots())
-        now = datetime.fromtimestamp(self._clock(), UTC)
-        for certificate in chain:
-            if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
-                raise SignatureRefused("certificate is outside its dates")
         if not all(_was_issued_by(child, parent) for child, parent in itertools.pairwise(chain)):
             raise SignatureRefused("certificate chain is broken")
         last = chain[-1]
@@ -116,7 +117,7 @@ class PayPalSignatureVerifier:
         names = [attribute.value for attribute in chain[0].subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
         if SIGNING_SUBJECT not in names:
             raise SignatureRefused("certificate is not PayPal's message-signing certificate")
-        return chain[0]
+        return chain
 
 
 def _was_issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
