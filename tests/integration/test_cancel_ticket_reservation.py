@@ -29,7 +29,7 @@ def test_a_cancel_that_stripes_expiry_overtook_is_a_success(dynamodb, stripe_fak
     from tests.support.flows import deliver_webhook
 
     event_id, body = reserved_checkout(stripe_fake, quantity=2, capacity=10)
-    stripe_fake._expire_checkout_session({}, body["session_id"])
+    stripe_fake.expire_session(body["session_id"])
     assert deliver_webhook(stripe_fake.events[-1]).body["outcome"] == "released"
     result = cancel(body["ticket_id"])
     assert (result.status, result.body["detail"]) == (200, "Payment cancelled")

@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from local.stripe_fake import payment_intents
 from tests.support.dynamo import TICKETS, items_with_prefix
 from tests.support.flows import buy, cancel, create_event, get_event, verify
 from tests.support.lambdas import call
@@ -79,10 +80,10 @@ def test_isk_goes_to_stripe_with_two_decimals_of_whole_kronur(dynamodb, stripe_f
 
 
 def test_the_stripe_fake_refuses_isk_amounts_that_are_not_whole_kronur(stripe_fake):
-    from local.stripe_fake.app import StripeError
+    from local.stripe_fake.objects import StripeError
 
     with pytest.raises(StripeError, match="evenly divisible by 100"):
-        stripe_fake._create_payment_intent({"amount": "45050", "currency": "isk"})
+        payment_intents.create(stripe_fake, {"amount": "45050", "currency": "isk"})
 
 
 def test_not_enough_tickets_is_400_and_takes_nothing(dynamodb, stripe_fake):

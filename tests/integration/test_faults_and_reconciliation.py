@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from local.paypal_fake import orders
 from tests.support import proof
 from tests.support.dynamo import PAYMENTS, TICKETS, items_with_prefix
 from tests.support.flows import buy, create_event, deliver_webhook, get_event, pay, paypal_call, reserved_checkout, stripe_call, verify
@@ -255,7 +256,7 @@ def test_reconciliation_repairs_missed_checkout_webhooks_once(dynamodb, stripe_f
     event_id, paid = reserved_checkout(stripe_fake, quantity=1, capacity=5)
     pay(stripe_fake, paid["session_id"])  # its webhook is lost
     other = buy(event_id, 2).body
-    stripe_fake._expire_checkout_session({}, other["session_id"])  # its webhook is lost too
+    stripe_fake.expire_session(other["session_id"])  # its webhook is lost too
     report = reconcile()
     assert report["repaired"] == 2
     assert (ticket(paid["ticket_id"]).status, ticket(other["ticket_id"]).status) == ("paid", "expired")
@@ -271,7 +272,7 @@ def test_reconciliation_repairs_payment_intents_and_paypal_captures(dynamodb, st
     order_id = paypal_call("paypal_create_order", {"amount": 15, "currency": "USD"}).body["order_id"]
     paypal_fake.approve(order_id)
     paypal_fake.fail_next("/v2/checkout/orders/", 500)  # our capture call fails once...
-    paypal_fake._capture_order({}, order_id)  # ...after PayPal captured: the answer was lost, so was the webhook
+    orders.capture(paypal_fake, {}, order_id)  # ...after PayPal captured: the answer was lost, so was the webhook
     report = reconcile()
     from payments import wiring
 

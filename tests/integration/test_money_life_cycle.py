@@ -7,6 +7,7 @@ import copy
 
 import pytest
 
+from local.stripe_fake import charges
 from tests.support.dynamo import PAYMENTS, items_with_prefix
 from tests.support.flows import STAFF, cancel, deliver_webhook, get_event, pay, reserved_checkout, verify
 from tests.support.lambdas import call
@@ -196,7 +197,7 @@ def test_a_disputed_refund_whose_seats_were_sold_meanwhile_is_left_for_a_person(
 def test_a_charge_refunded_above_its_amount_is_rejected_not_recorded(dynamodb, stripe_fake):
     _, body = paid_ticket(stripe_fake)
     intent = stripe_fake.sessions[body["session_id"]]["payment_intent"]
-    charge = stripe_fake._charge(stripe_fake.payment_intents[intent])
+    charge = charges.charge_of(stripe_fake, stripe_fake.payment_intents[intent])
     charge.update(amount_refunded=charge["amount"] + 1)
     event = {"id": "evt_forged_amount", "object": "event", "type": "charge.refunded", "data": {"object": charge}}
     assert deliver_webhook(event).body["outcome"] == "rejected"
@@ -280,7 +281,7 @@ def test_lasting_contention_is_a_503_with_retry_after_and_changes_nothing(dynamo
 
 def test_an_expiry_webhook_meeting_contention_is_retried_by_stripe_not_acknowledged(dynamodb, stripe_fake, faults):
     event_id, body = reserved_checkout(stripe_fake, quantity=2, capacity=5)
-    stripe_fake._expire_checkout_session({}, body["session_id"])
+    stripe_fake.expire_session(body["session_id"])
     faults.refuse(times=1000)
     assert deliver_webhook(stripe_fake.events[-1]).status == 503
     faults.clear()

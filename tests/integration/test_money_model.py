@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
 from local.paypal_fake import PayPalFake
-from local.paypal_fake.app import unprocessable
+from local.paypal_fake.objects import unprocessable
 from local.stripe_fake import StripeFake
 from local.template import create_tables
 from tests.support import proof
@@ -150,7 +150,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
     def session_expires_at_stripe(self, data: st.DataObject) -> None:
         session = self._pick(data, [s for s in self.fake.sessions.values() if s["status"] == "open"])
         if session:
-            self.fake._expire_checkout_session({}, session["id"])
+            self.fake.expire_session(session["id"])
 
     @rule()
     def time_passes(self) -> None:
@@ -378,7 +378,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
                 self._answer(deliver_paypal_webhook(self.paypal, self.paypal_pending.pop(0)))
             for session in self.fake.sessions.values():
                 if session["status"] == "open":
-                    self.fake._expire_checkout_session({}, session["id"])
+                    self.fake.expire_session(session["id"])
             self._scheduled("sweep_reservations")
             self._scheduled("reconcile_payments")
 

@@ -4,7 +4,9 @@ import copy
 from decimal import Decimal
 
 import pytest
+import requests
 
+from local.paypal_fake import orders, payments
 from tests.support.dynamo import PAYMENTS, items_with_prefix
 from tests.support.flows import deliver_paypal_webhook, paypal_call
 from tests.support.openapi import validate_exchange
@@ -56,8 +58,18 @@ def test_the_fake_answers_payer_action_required_when_asked_the_newer_way(dynamod
         "purchase_units": [{"amount": {"currency_code": "USD", "value": "5.00"}}],
         "payment_source": {"paypal": {"experience_context": {"return_url": "https://shop.example/r"}}},
     }
-    status, order = paypal_fake._create_order(order_request)
-    assert (status, order["status"]) == (201, "PAYER_ACTION_REQUIRED")
+    token = requests.post(
+        f"{paypal_fake.public_url}/v1/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(paypal_fake.client_id, paypal_fake.client_secret),
+        timeout=10,
+    ).json()["access_token"]
+    answer = requests.post(
+        f"{paypal_fake.public_url}/v2/checkout/orders", json=order_request, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    order = answer.json()
+    assert (answer.status_code, order["status"]) == (201, "PAYER_ACTION_REQUIRED")
+    validate_exchange(paypal_fake.exchanges[-1])
     assert "payer-action" in [link["rel"] for link in order["links"]]
 
 
@@ -278,7 +290,7 @@ def test_a_refund_arriving_while_another_is_at_paypal_cannot_take_the_same_money
 
 
 def test_a_refund_paypal_refuses_gives_the_amount_back(dynamodb, paypal_fake):
-    from local.paypal_fake.app import unprocessable
+    from local.paypal_fake.objects import unprocessable
 
     _, capture_id = approved_and_captured(paypal_fake, amount=50)
     paypal_fake.fail_next("/v2/payments/captures/", unprocessable("REFUND_NOT_ALLOWED", "Refund is not allowed."))
@@ -374,7 +386,9 @@ def test_refunds_in_a_currency_without_decimals_at_paypal(dynamodb, paypal_fake)
 
 def test_paypal_refuses_an_over_refund_that_our_records_missed(dynamodb, paypal_fake):
     _, capture_id = approved_and_captured(paypal_fake, amount=50)
-    paypal_fake._refund_capture({"amount": {"currency_code": "USD", "value": "45.00"}}, capture_id)  # refunded in PayPal's dashboard
+    payments.refund_capture(
+        paypal_fake, {"amount": {"currency_code": "USD", "value": "45.00"}}, capture_id
+    )  # refunded in PayPal's dashboard
     result = refund(capture_id, amount=10, currency="USD")
     assert result.status == 400
     assert result.body["error"].startswith("REFUND_AMOUNT_EXCEEDED")
@@ -428,7 +442,7 @@ def test_signed_events_are_applied_once(dynamodb, paypal_fake):
 def test_a_capture_webhook_overtaking_the_capture_call_records_it_for_the_orders_owner(dynamodb, paypal_fake):
     order_id = create_order().body["order_id"]
     paypal_fake.approve(order_id)
-    paypal_fake._capture_order({}, order_id)  # captured at PayPal; our capture call never returned
+    orders.capture(paypal_fake, {}, order_id)  # captured at PayPal; our capture call never returned
     completed = paypal_fake.events[-1]
     assert deliver_paypal_webhook(paypal_fake, completed).body["outcome"] == "applied"
     capture = capture_record(dynamodb, completed["resource"]["id"])
@@ -438,7 +452,7 @@ def test_a_capture_webhook_overtaking_the_capture_call_records_it_for_the_orders
 def test_refund_events_in_any_order_leave_the_capture_refunded(dynamodb, paypal_fake):
     _, capture_id = approved_and_captured(paypal_fake, amount=40)
     completed = next(event for event in paypal_fake.events if event["event_type"] == "PAYMENT.CAPTURE.COMPLETED")
-    paypal_fake._refund_capture({"amount": {"currency_code": "USD", "value": "40.00"}}, capture_id)
+    payments.refund_capture(paypal_fake, {"amount": {"currency_code": "USD", "value": "40.00"}}, capture_id)
     refunded = paypal_fake.events[-1]
     stale_completed = copy.deepcopy(completed)
     stale_completed["create_time"] = "2020-01-01T00:00:00Z"
@@ -493,7 +507,7 @@ def test_every_request_and_answer_matches_paypals_openapi_descriptions(dynamodb,
     paypal_call("paypal_get_order", {"order_id": order_id})
     refund(capture_id, amount=10, currency="USD", note_to_payer="Partial refund")
     refund(capture_id, amount=25, currency="USD")  # refused by our records: no PayPal call
-    paypal_fake._refund_capture({}, capture_id)
+    payments.refund_capture(paypal_fake, {}, capture_id)
     paypal_call("paypal_capture_order", {"order_id": create_order().body["order_id"]})  # a PayPal 422
     paypal_call("paypal_get_order", {"order_id": order_id})
     event = paypal_fake.events[-1]

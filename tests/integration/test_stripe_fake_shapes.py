@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from local.stripe_fake import charges
 from tests.support.flows import pay, reserved_checkout
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "provider-specs" / "stripe" / "fixtures3.json"
@@ -41,9 +42,9 @@ def test_vendored_fixtures_are_stripes_unchanged():
 def test_checkout_session_payment_intent_refund_and_event_match_stripes_examples(dynamodb, stripe_fake):
     _, body = reserved_checkout(stripe_fake)
     event = pay(stripe_fake, body["session_id"])
-    session = stripe_fake._public(stripe_fake.sessions[body["session_id"]])
+    session = stripe_fake.public(stripe_fake.sessions[body["session_id"]])
     intent = stripe_fake.payment_intents[session["payment_intent"]]
-    refund = stripe_fake._create_refund({"payment_intent": intent["id"]})
+    refund = charges.create_refund(stripe_fake, {"payment_intent": intent["id"]})
     assert_shape(session, reference("checkout.session"))
     assert_shape(intent, reference("payment_intent"))
     assert_shape(refund, reference("refund"))

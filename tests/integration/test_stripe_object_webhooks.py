@@ -4,7 +4,8 @@ any order of arrival, a stale event never overwriting a newer state."""
 import contextlib
 import copy
 
-from local.stripe_fake.app import StripeError
+from local.stripe_fake import charges, payment_intents
+from local.stripe_fake.objects import StripeError
 from tests.support.flows import deliver_webhook, stripe_call
 
 
@@ -76,8 +77,8 @@ def test_in_the_same_second_the_later_life_cycle_state_wins(dynamodb, stripe_fak
 
 def test_refunds_only_ever_grow(dynamodb, stripe_fake):
     intent_id, _ = paid_intent(stripe_fake)
-    stripe_fake._create_refund({"payment_intent": intent_id, "amount": "500"})
-    stripe_fake._create_refund({"payment_intent": intent_id, "amount": "700"})
+    charges.create_refund(stripe_fake, {"payment_intent": intent_id, "amount": "500"})
+    charges.create_refund(stripe_fake, {"payment_intent": intent_id, "amount": "700"})
     first, second = events_of(stripe_fake, "charge.refunded")
     # The second (1200 refunded) arrives before the first (500 refunded)
     assert deliver_webhook(second).body["outcome"] == "applied"
@@ -104,7 +105,7 @@ def subscription(fake, pay=True, method="pm_card_visa"):
     if pay:
         intent_id = created["client_secret"].split("_secret_")[0]
         with contextlib.suppress(StripeError):  # a declined card: Stripe's 402, after its events
-            fake._confirm_payment_intent({"payment_method": method, "return_url": "http://localhost:5173/done"}, intent_id)
+            payment_intents.confirm(fake, {"payment_method": method, "return_url": "http://localhost:5173/done"}, intent_id)
     return created["subscription_id"]
 
 

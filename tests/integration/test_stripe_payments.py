@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from local.stripe_fake import billing, payment_intents
 from tests.support.dynamo import PAYMENTS, SerialisedClient, items_with_prefix
 from tests.support.flows import stripe_call
 from tests.support.lambdas import call
@@ -268,7 +269,7 @@ def test_subscription_answers_the_seed_fields_with_unix_seconds(dynamodb, stripe
     assert body["status"] == "incomplete" == stripe_fake.subscriptions[body["subscription_id"]]["status"]
     intent_id = body["client_secret"].split("_secret_")[0]
     assert stripe_fake.payment_intents[intent_id]["client_secret"] == body["client_secret"]
-    stripe_fake._confirm_payment_intent({"payment_method": "pm_card_visa", "return_url": "http://localhost:5173/done"}, intent_id)
+    payment_intents.confirm(stripe_fake, {"payment_method": "pm_card_visa", "return_url": "http://localhost:5173/done"}, intent_id)
     assert stripe_fake.subscriptions[body["subscription_id"]]["status"] == "active"
     assert stripe_fake.invoices[body["latest_invoice"]]["status"] == "paid"
     assert isinstance(body["current_period_start"], int) and isinstance(body["current_period_end"], int)
@@ -281,11 +282,11 @@ def test_subscription_answers_the_seed_fields_with_unix_seconds(dynamodb, stripe
 
 
 def test_the_fake_refuses_a_subscription_without_a_payment_method_unless_incomplete(dynamodb, stripe_fake):
-    from local.stripe_fake.app import StripeError
+    from local.stripe_fake.objects import StripeError
 
     customer_id = create_customer().body["customer_id"]
     with pytest.raises(StripeError, match="no attached payment source"):
-        stripe_fake._create_subscription({"customer": customer_id, "items": [{"price": "price_local_monthly"}]})
+        billing.create_subscription(stripe_fake, {"customer": customer_id, "items": [{"price": "price_local_monthly"}]})
 
 
 def test_subscribing_an_unknown_price_is_400(dynamodb, stripe_fake):
@@ -349,11 +350,11 @@ def test_another_users_objects_are_403_and_untouched(alices_objects, stripe_fake
 
 
 def test_the_fake_refuses_a_confirm_without_return_url_as_stripe_does(dynamodb, stripe_fake):
-    from local.stripe_fake.app import StripeError
+    from local.stripe_fake.objects import StripeError
 
     intent_id = create_intent().body["payment_intent_id"]
     with pytest.raises(StripeError, match="return_url"):
-        stripe_fake._confirm_payment_intent({"payment_method": "pm_card_visa"}, intent_id)
+        payment_intents.confirm(stripe_fake, {"payment_method": "pm_card_visa"}, intent_id)
 
 
 def test_confirm_sends_our_frontends_return_address_and_refuses_any_other(dynamodb, stripe_fake):

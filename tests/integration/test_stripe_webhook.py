@@ -78,7 +78,7 @@ def test_the_sample_event_with_its_placeholder_signature_is_refused(dynamodb, st
 
 def test_expired_checkout_releases_the_reservation(dynamodb, stripe_fake):
     event_id, body = reserved_checkout(stripe_fake, quantity=2, capacity=5)
-    stripe_fake._expire_checkout_session({}, body["session_id"])
+    stripe_fake.expire_session(body["session_id"])
     result = deliver_webhook(stripe_fake.events[-1])
     assert (result.status, result.body["outcome"]) == (200, "released")
     assert ticket_status(body["ticket_id"]) == "expired"

@@ -29,7 +29,7 @@ def ticket(ticket_id):
 
 def expired_event_for(fake, session_id):
     """The ``checkout.session.expired`` event of a session, as if expiry had won the race."""
-    session = copy.deepcopy(fake._public(fake.sessions[session_id]))
+    session = copy.deepcopy(fake.public(fake.sessions[session_id]))
     session.update(status="expired", payment_status="unpaid", payment_intent=None)
     return {"id": f"evt_expired_{session_id[-8:]}", "object": "event", "type": "checkout.session.expired", "data": {"object": session}}
 

@@ -19,7 +19,7 @@ def fake():
 
 
 def verifier_for(fake, *, roots=None, fetched=None, clock=time.time):
-    chain = fetched if fetched is not None else fake._signer.chain_pem
+    chain = fetched if fetched is not None else fake.signer.chain_pem
     fetches = []
 
     def fetch(url):
@@ -80,7 +80,7 @@ def test_a_delivery_for_another_webhook_is_refused(fake):
 
 def test_a_certificate_that_does_not_chain_to_a_trusted_root_is_refused(fake):
     stranger = PayPalFake(public_url=fake.public_url, webhook_id=WEBHOOK_ID)  # same subject, its own root
-    verifier, _ = verifier_for(fake, fetched=stranger._signer.chain_pem)
+    verifier, _ = verifier_for(fake, fetched=stranger.signer.chain_pem)
     headers, body = delivery(stranger)
     with pytest.raises(SignatureRefused, match="trusted root"):
         verifier.verify(headers, body, WEBHOOK_ID)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import stripe._payment_intent
 
-FAKE = Path(__file__).resolve().parents[2] / "local" / "stripe_fake" / "app.py"
+FAKE = Path(__file__).resolve().parents[2] / "local" / "stripe_fake"
 
 
 def stripe_enum(field: str) -> set[str]:
@@ -22,16 +22,23 @@ def stripe_enum(field: str) -> set[str]:
     raise AssertionError(f"LastPaymentError.{field} not found in the SDK")
 
 
-def fake_errors() -> list[tuple[int, str, str | None]]:
-    """(line, type, code) of every StripeError the fake constructs with literal values."""
+def fake_errors() -> list[tuple[str, str, str | None]]:
+    """(place, type, code) of every StripeError the fake constructs with literal values."""
     found = []
-    for node in ast.walk(ast.parse(FAKE.read_text())):
+    for module in sorted(FAKE.glob("*.py")):
+        found += errors_in(module)
+    return found
+
+
+def errors_in(module: Path) -> list[tuple[str, str, str | None]]:
+    found = []
+    for node in ast.walk(ast.parse(module.read_text())):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "StripeError" and len(node.args) >= 2:
             kind = node.args[1]
             code = node.args[3] if len(node.args) > 3 else None
             if isinstance(kind, ast.Constant):
                 code_value = code.value if isinstance(code, ast.Constant) and code.value is not None else None
-                found.append((node.lineno, str(kind.value), None if code_value is None else str(code_value)))
+                found.append((f"{module.name}:{node.lineno}", str(kind.value), None if code_value is None else str(code_value)))
     return found
 
 

@@ -1,0 +1,92 @@
+"""Payments v2: captures and their refunds, whether asked through the API or made in PayPal's
+dashboard, never beyond what was captured."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from local.paypal_fake.objects import Body, amount_text, check_money, not_found, now_text, paypal_id, public, unprocessable
+from local.provider_fake import Route
+
+if TYPE_CHECKING:
+    from local.paypal_fake.app import PayPalFake
+
+
+def capture_of(fake: PayPalFake, capture_id: str) -> dict[str, Any]:
+    capture = fake.captures.get(capture_id)
+    if capture is None:
+        raise not_found()
+    return capture
+
+
+def retrieve_capture(fake: PayPalFake, body: Body, capture_id: str) -> dict[str, Any]:
+    return public(capture_of(fake, capture_id))
+
+
+def refund_capture(fake: PayPalFake, body: Body, capture_id: str) -> dict[str, Any]:
+    capture = capture_of(fake, capture_id)
+    if capture["status"] not in ("COMPLETED", "PARTIALLY_REFUNDED"):
+        fully = capture["status"] == "REFUNDED"
+        raise unprocessable(
+            "CAPTURE_FULLY_REFUNDED" if fully else "REFUND_NOT_ALLOWED",
+            "The capture has already been fully refunded" if fully else "Capture cannot be refunded.",
+        )
+    captured = Decimal(capture["amount"]["value"])
+    refunded = Decimal(capture["_refunded"])
+    currency = capture["amount"]["currency_code"]
+    if body.get("amount") is not None:
+        refund_currency, value = check_money(body["amount"], "/amount")
+        if refund_currency != currency:
+            raise unprocessable("REFUND_CURRENCY_MISMATCH", "Refund must be in the same currency as the capture.", "/amount/currency_code")
+    else:
+        value = captured - refunded
+    if refunded + value > captured:
+        raise unprocessable(
+            "REFUND_AMOUNT_EXCEEDED",
+            "The refund amount must be less than or equal to the capture amount that has not yet been refunded.",
+            "/amount/value",
+        )
+    refund_id = paypal_id()
+    text = amount_text(value, currency)
+    refund = {
+        "id": refund_id,
+        "status": "COMPLETED",
+        "amount": {"currency_code": currency, "value": text},
+        "create_time": now_text(),
+        "update_time": now_text(),
+        "links": [fake.link(f"/v2/payments/refunds/{refund_id}", "self"), fake.link(f"/v2/payments/captures/{capture_id}", "up")],
+    }
+    for field in ("note_to_payer", "custom_id", "invoice_id"):
+        if body.get(field):
+            refund[field] = body[field]
+    fake.refunds[refund_id] = refund
+    order = fake.orders.get(str(capture["supplementary_data"]["related_ids"]["order_id"]))
+    if order is not None:
+        order["purchase_units"][0]["payments"].setdefault("refunds", []).append(refund)
+    capture.update(
+        _refunded=str(refunded + value), status="REFUNDED" if refunded + value == captured else "PARTIALLY_REFUNDED", update_time=now_text()
+    )
+    fake.emit("PAYMENT.CAPTURE.REFUNDED", "refund", refund, f"A {text} {currency} capture payment was refunded")
+    return copy.deepcopy(refund)
+
+
+def dashboard_refund(fake: PayPalFake, capture_id: str, value: str | None) -> dict[str, Any]:
+    """A refund made in PayPal's dashboard: no custom_id, no request id of ours."""
+    body = {"amount": {"currency_code": fake.captures[capture_id]["amount"]["currency_code"], "value": value}} if value else {}
+    return refund_capture(fake, body, capture_id)
+
+
+def retrieve_refund(fake: PayPalFake, body: Body, refund_id: str) -> dict[str, Any]:
+    refund = fake.refunds.get(refund_id)
+    if refund is None:
+        raise not_found()
+    return copy.deepcopy(refund)
+
+
+ROUTES = (
+    Route("GET", "/v2/payments/captures/<capture_id>", retrieve_capture),
+    Route("POST", "/v2/payments/captures/<capture_id>/refund", refund_capture, status=201),
+    Route("GET", "/v2/payments/refunds/<refund_id>", retrieve_refund),
+)

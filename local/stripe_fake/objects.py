@@ -1,0 +1,110 @@
+"""What every Stripe resource of the fake shares: Stripe's error, ids, objects laid over Stripe's own
+examples, parameter and amount checks, and the list envelope."""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from local.provider_fake import ProviderError
+
+FIXTURES: dict[str, dict[str, Any]] = json.loads((Path(__file__).with_name("fixtures3.json")).read_text())["resources"]
+
+# Amounts Stripe refuses whatever their size (https://docs.stripe.com/currencies#special-cases):
+# ISK in whole krónur (two decimals that must be 00), three-decimal currencies ending in 0.
+WHOLE_UNIT_CURRENCIES = {"isk": 100}
+THREE_DECIMAL_CURRENCIES = {"bhd", "jod", "kwd", "omr", "tnd"}
+MAXIMUM_AMOUNT = 99_999_999  # eight digits, in any currency's minor unit
+
+Params = dict[str, Any]
+
+
+class StripeError(ProviderError):
+    def __init__(self, status: int, type_: str, message: str, code: str | None = None, param: str | None = None):
+        super().__init__(message)
+        self.status, self.type, self.message, self.code, self.param = status, type_, message, code, param
+        # What Stripe tells its SDKs about retrying a rate-limited or unavailable request.
+        self.headers = {"Stripe-Should-Retry": "false" if status == 429 else "true"} if status in (429, 503) else {}
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"type": self.type, "message": self.message}
+        if self.code:
+            error["code"] = self.code
+        if self.param:
+            error["param"] = self.param
+        return {"error": error}
+
+
+def missing(name: str) -> StripeError:
+    return StripeError(400, "invalid_request_error", f"Missing required param: {name}.", "parameter_missing", name)
+
+
+def no_such(kind: str, object_id: str, param: str) -> StripeError:
+    return StripeError(404, "invalid_request_error", f"No such {kind}: '{object_id}'", "resource_missing", param)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def from_fixture(fixture: str, /, **fields: Any) -> dict[str, Any]:
+    """A new object of Stripe's example shape with our values laid over it."""
+    obj = copy.deepcopy(FIXTURES[fixture])
+    obj.update(fields)
+    return obj
+
+
+def public(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as Stripe shows it: without the fake's own bookkeeping (keys starting with ``_``)."""
+    return {key: value for key, value in obj.items() if not key.startswith("_")}
+
+
+def int_param(params: Params, name: str, required: bool = True) -> int | None:
+    value = params.get(name)
+    if value is None:
+        if required:
+            raise missing(name)
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise StripeError(400, "invalid_request_error", f"Invalid integer: {value}", "parameter_invalid_integer", name) from None
+
+
+def check_charge_amount(amount: int, currency: str, param: str) -> None:
+    step = WHOLE_UNIT_CURRENCIES.get(currency) or (10 if currency in THREE_DECIMAL_CURRENCIES else 1)
+    if amount % step:
+        raise StripeError(
+            400,
+            "invalid_request_error",
+            f"Invalid amount. Currency {currency.upper()} amounts must be evenly divisible by {step}.",
+            "invalid_charge_amount",
+            param,
+        )
+
+
+def too_large(param: str) -> StripeError:
+    return StripeError(400, "invalid_request_error", "Amount must be no more than 999,999.99", "amount_too_large", param)
+
+
+def list_of(url: str, objects: Iterable[dict[str, Any]], params: Params) -> dict[str, Any]:
+    """Stripe's list envelope, newest first, filtered by ``created[gte]``, continued after
+    ``starting_after`` and cut at ``limit``."""
+    since = int((params.get("created") or {}).get("gte", 0))
+    limit = int(params.get("limit", 10))
+    if not 1 <= limit <= 100:
+        raise StripeError(400, "invalid_request_error", "This value must be between 1 and 100.", "parameter_invalid_integer", "limit")
+    listed = list(objects)
+    order = {obj["id"]: index for index, obj in enumerate(listed)}  # creation order breaks ties in `created`
+    matching = sorted((obj for obj in listed if obj["created"] >= since), key=lambda obj: (obj["created"], order[obj["id"]]), reverse=True)
+    after = params.get("starting_after")
+    if after:
+        ids = [obj["id"] for obj in matching]
+        if after not in ids:
+            raise StripeError(400, "invalid_request_error", f"No such object: '{after}'", "resource_missing", "starting_after")
+        matching = matching[ids.index(after) + 1 :]
+    return {"object": "list", "url": url, "has_more": len(matching) > limit, "data": matching[:limit]}
