@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
@@ -35,13 +35,16 @@ class Kind(Enum):
 @dataclass(frozen=True)
 class Route:
     """``handler(fake, params, **path_args)`` for API routes, ``handler(fake, request, **path_args)``
-    for the others; an API handler answers its body (sent with ``status``) or raises the provider's error."""
+    for the others; an API handler answers its body (sent with ``status``) or raises the provider's error.
+    ``replayed_status`` is what a repeated idempotency key is answered with, where the provider
+    documents a different one (PayPal: 200 instead of 201)."""
 
     method: str
     rule: str
     handler: Callable[..., Any]
     kind: Kind = Kind.API
     status: int = 200
+    replayed_status: int | None = None
 
 
 class ProviderError(Exception):
@@ -89,12 +92,21 @@ class Replay:
     body: dict[str, Any] = field(default_factory=dict)
 
 
+class Inspector(Protocol):
+    """Sees every exchange and every event, to check them against the provider's own definitions."""
+
+    def exchange(self, exchange: Exchange) -> None: ...
+
+    def event(self, event: dict[str, Any]) -> None: ...
+
+
 class ProviderFake:
     """Thread-safe: one lock around every request's work; a delayed request sleeps outside it."""
 
     def __init__(self, public_url: str, routes: Iterable[Route], webhook_url: str | None) -> None:
         self.public_url = public_url.rstrip("/")
         self.webhook_url = webhook_url
+        self.inspector: Inspector | None = None
         self._sender: WebhookSender | None = None
         self._in_flight = 0
         self._lock = threading.RLock()
@@ -201,7 +213,7 @@ class ProviderFake:
     def idempotency_key(self, request: Request) -> str | None:
         raise NotImplementedError
 
-    def replay(self, stored: Replay, fingerprint: str, key: str) -> Response | None:
+    def replay(self, route: Route, stored: Replay, fingerprint: str, key: str) -> Response | None:
         """The answer to a request whose key was seen before, or None to carry it out anew."""
         raise NotImplementedError
 
@@ -253,7 +265,7 @@ class ProviderFake:
             fingerprint = json.dumps(params, sort_keys=True)
             stored = self._replays.get((request.path, key)) if key else None
             if key and stored is not None:
-                replayed = self.replay(stored, fingerprint, key)
+                replayed = self.replay(route, stored, fingerprint, key)
                 if replayed is not None:
                     return replayed, params
             try:
@@ -269,19 +281,25 @@ class ProviderFake:
             return self.json_response(status, body), params
 
     def _record(self, request: Request, params: Any, response: Response) -> None:
+        exchange = Exchange(
+            request.method,
+            request.full_path.rstrip("?"),
+            dict(request.headers),
+            request.get_data(),
+            params,
+            response.status_code,
+            dict(response.headers),
+            response.get_data(),
+        )
         with self._lock:
-            self.exchanges.append(
-                Exchange(
-                    request.method,
-                    request.full_path.rstrip("?"),
-                    dict(request.headers),
-                    request.get_data(),
-                    params,
-                    response.status_code,
-                    dict(response.headers),
-                    response.get_data(),
-                )
-            )
+            self.exchanges.append(exchange)
+        if self.inspector is not None:
+            self.inspector.exchange(exchange)
+
+    def record_event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        if self.inspector is not None:
+            self.inspector.event(event)
 
     def json_response(self, status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
         return Response(json.dumps(body), status=status, mimetype="application/json", headers={**self.answer_headers(), **(headers or {})})

@@ -13,7 +13,10 @@ from moto import mock_aws
 from local.paypal_fake import PayPalFake
 from local.stripe_fake import StripeFake
 from local.template import create_tables
+from tests.support.openapi import PAYPAL_TALLY, PayPalTally
 from tests.support.servers import serve
+from tests.support.stripe_schemas import TALLY as STRIPE_TALLY
+from tests.support.stripe_schemas import Tally as StripeTally
 
 TABLES = {"TicketsTable": "test-tickets", "PaymentsTable": "test-payments", "IdempotencyTable": "test-idempotency"}
 STRIPE_KEY = "sk_test_local_only_51ExampleKey"
@@ -45,9 +48,17 @@ def clear_container_caches() -> None:
     wiring.reset()
 
 
+def fail_on_new_problems(tally: StripeTally | PayPalTally, seen: int, provider: str) -> None:
+    """A test fails when the fake it used said anything its provider's definitions do not allow."""
+    found = tally.problems[seen:]
+    if found:
+        pytest.fail(f"the local {provider} departed from {provider}'s own definitions:\n" + "\n".join(found[:20]), pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def stripe_fake_server() -> Iterator[tuple[StripeFake, str]]:
     fake = StripeFake()
+    fake.inspector = STRIPE_TALLY
     with serve(fake) as url:
         fake.public_url = url
         yield fake, url
@@ -59,8 +70,10 @@ def stripe_fake(stripe_fake_server: tuple[StripeFake, str], monkeypatch: pytest.
     fake.reset()
     monkeypatch.setenv("STRIPE_API_BASE", url)
     clear_container_caches()
+    seen = len(STRIPE_TALLY.problems)
     yield fake
     fake.wait_idle()
+    fail_on_new_problems(STRIPE_TALLY, seen, "Stripe")
 
 
 @pytest.fixture
@@ -76,13 +89,14 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def paypal_fake_server() -> Iterator[tuple[PayPalFake, str]]:
     fake = PayPalFake()
+    fake.inspector = PAYPAL_TALLY
     with serve(fake) as url:
         fake.public_url = url
         yield fake, url
 
 
 @pytest.fixture
-def paypal_fake(paypal_fake_server: tuple[PayPalFake, str], monkeypatch: pytest.MonkeyPatch) -> PayPalFake:
+def paypal_fake(paypal_fake_server: tuple[PayPalFake, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[PayPalFake]:
     fake, url = paypal_fake_server
     fake.reset()
     monkeypatch.setenv("PAYPAL_API_BASE", url)
@@ -92,7 +106,15 @@ def paypal_fake(paypal_fake_server: tuple[PayPalFake, str], monkeypatch: pytest.
     monkeypatch.setenv("PAYPAL_CERTIFICATE_ROOTS", fake.certificate_roots_pem)
     monkeypatch.setenv("PAYPAL_RETRY_BUDGET_SECONDS", "1")
     clear_container_caches()
-    return fake
+    seen = len(PAYPAL_TALLY.problems)
+    yield fake
+    fail_on_new_problems(PAYPAL_TALLY, seen, "PayPal")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for tally in (STRIPE_TALLY, PAYPAL_TALLY):
+        if any(tally.counts.values()):
+            terminalreporter.write_line(tally.summary())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request, Response
 
 from local.paypal_fake import notifications, oauth, orders, payments
 from local.paypal_fake.objects import PayPalError, not_found, now_text, paypal_id, server_error
-from local.provider_fake import ProviderError, ProviderFake, Replay
+from local.provider_fake import ProviderError, ProviderFake, Replay, Route
 
 
 class PayPalFake(ProviderFake):
@@ -80,15 +80,15 @@ class PayPalFake(ProviderFake):
     def idempotency_key(self, request: Request) -> str | None:
         return request.headers.get("PayPal-Request-Id")
 
-    def replay(self, stored: Replay, fingerprint: str, key: str) -> Response | None:
-        # PayPal answers a repeated PayPal-Request-Id with the result of the first call (200, not
-        # 201: nothing new was created); a refused first call is tried again.
+    def replay(self, route: Route, stored: Replay, fingerprint: str, key: str) -> Response | None:
+        # PayPal answers a repeated PayPal-Request-Id with the result of the first call (with 200
+        # where its description says so); a refused first call is tried again.
         if stored.status >= 400:
             return None
-        return self.json_response(200 if stored.status == 201 else stored.status, stored.body)
+        return self.json_response(route.replayed_status or stored.status, stored.body)
 
     def lost_answer(self) -> ProviderError:
-        return server_error(502, "Bad gateway.")
+        return server_error(500)
 
     def unknown_route(self, request: Request, status: int) -> ProviderError:
         if status == 404:
@@ -111,7 +111,7 @@ class PayPalFake(ProviderFake):
             "resource": copy.deepcopy(resource),
             "links": [],
         }
-        self.events.append(event)
+        self.record_event(event)
         if self.webhook_url:
             payload = json.dumps(event).encode()
             self.send_webhook(payload, self.sign(payload, event))

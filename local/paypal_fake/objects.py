@@ -103,8 +103,11 @@ def not_found() -> PayPalError:
     )
 
 
-def server_error(status: int, message: str = "An internal server error occurred.") -> PayPalError:
-    return PayPalError(status, "INTERNAL_SERVER_ERROR", message)
+def server_error(status: int) -> PayPalError:
+    """PayPal's own body for a 5xx (503: SERVICE_UNAVAILABLE, otherwise INTERNAL_SERVER_ERROR)."""
+    if status == 503:
+        return PayPalError(status, "SERVICE_UNAVAILABLE", "Service Unavailable.")
+    return PayPalError(status, "INTERNAL_SERVER_ERROR", "An internal server error occurred.")
 
 
 def check_money(money: Any, field: str) -> tuple[str, Decimal]:

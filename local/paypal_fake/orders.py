@@ -160,9 +160,9 @@ def control_approve(fake: PayPalFake, request: Request, order_id: str) -> dict[s
 
 
 ROUTES = (
-    Route("POST", "/v2/checkout/orders", create, status=201),
+    Route("POST", "/v2/checkout/orders", create, status=201, replayed_status=200),
     Route("GET", "/v2/checkout/orders/<order_id>", retrieve),
-    Route("POST", "/v2/checkout/orders/<order_id>/capture", capture, status=201),
+    Route("POST", "/v2/checkout/orders/<order_id>/capture", capture, status=201, replayed_status=200),
     Route("GET", "/checkoutnow", approval_page, Kind.PAGE),
     Route("POST", "/checkoutnow", approval_submit, Kind.PAGE),
     Route("POST", "/_fake/orders/<order_id>/approve", control_approve, Kind.CONTROL),

@@ -39,7 +39,8 @@ def refund_capture(fake: PayPalFake, body: Body, capture_id: str) -> dict[str, A
     if body.get("amount") is not None:
         refund_currency, value = check_money(body["amount"], "/amount")
         if refund_currency != currency:
-            raise unprocessable("REFUND_CURRENCY_MISMATCH", "Refund must be in the same currency as the capture.", "/amount/currency_code")
+            mismatch = "Refund must be in the same currency as the capture"
+            raise unprocessable("REFUND_CAPTURE_CURRENCY_MISMATCH", mismatch, "/amount/currency_code")
     else:
         value = captured - refunded
     if refunded + value > captured:

@@ -93,7 +93,7 @@ class StripeFake(ProviderFake):
     def idempotency_key(self, request: Request) -> str | None:
         return request.headers.get("Idempotency-Key")
 
-    def replay(self, stored: Replay, fingerprint: str, key: str) -> Response | None:
+    def replay(self, route: Route, stored: Replay, fingerprint: str, key: str) -> Response | None:
         # Stripe keeps an idempotency key for 24 hours; after that the same key is a new request.
         if self.now() - stored.at >= IDEMPOTENCY_WINDOW_SECONDS:
             return None
@@ -143,7 +143,7 @@ class StripeFake(ProviderFake):
             pending_webhooks=1 if self.webhook_url else 0,
             request={"id": None, "idempotency_key": None},
         )
-        self.events.append(event)
+        self.record_event(event)
         if self.webhook_url and self.webhook_secret:
             payload = json.dumps(event).encode()
             self.send_webhook(payload, {"Content-Type": "application/json", "Stripe-Signature": sign_payload(payload, self.webhook_secret)})

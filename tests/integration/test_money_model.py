@@ -220,7 +220,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
             self.paypal.lose_next_answer("/v2/payments/captures/")
         else:
             self.paypal.fail_next(
-                "/v2/payments/captures/", unprocessable("REFUND_NOT_ALLOWED", "Refund is not allowed.") if kind == "refused" else 503
+                "/v2/payments/captures/", unprocessable("REFUND_NOT_ALLOWED", "Capture cannot be refunded.") if kind == "refused" else 503
             )
 
     @rule(data=st.data(), keep=st.booleans())

@@ -293,9 +293,9 @@ def test_a_refund_paypal_refuses_gives_the_amount_back(dynamodb, paypal_fake):
     from local.paypal_fake.objects import unprocessable
 
     _, capture_id = approved_and_captured(paypal_fake, amount=50)
-    paypal_fake.fail_next("/v2/payments/captures/", unprocessable("REFUND_NOT_ALLOWED", "Refund is not allowed."))
+    paypal_fake.fail_next("/v2/payments/captures/", unprocessable("REFUND_NOT_ALLOWED", "Capture cannot be refunded."))
     refused = refund(capture_id, amount=50, currency="USD")
-    assert (refused.status, refused.body["error"]) == (400, "REFUND_NOT_ALLOWED: Refund is not allowed.")
+    assert (refused.status, refused.body["error"]) == (400, "REFUND_NOT_ALLOWED: Capture cannot be refunded.")
     capture, _, [reservation] = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
     assert (capture["refundable_minor"], reservation["state"]) == (5000, "released")
     assert refund(capture_id, amount=50, currency="USD", key="after-the-refusal").status == 200

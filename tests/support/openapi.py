@@ -1,15 +1,19 @@
-"""Validation of recorded PayPal exchanges against PayPal's own OpenAPI descriptions."""
+"""Validation of the local PayPal's exchanges and webhook events against PayPal's own OpenAPI descriptions."""
 
 from __future__ import annotations
 
 import functools
 import json
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+from openapi_schema_validator import OAS30ReadValidator
 
 # PayPal's descriptions, vendored unchanged (Apache-2.0) from shared/provider-specs/paypal.
 SPECS = Path(__file__).resolve().parents[1] / "fixtures" / "paypal"
@@ -33,7 +37,7 @@ def paypal_api(name: str) -> Any:
         spec["components"]["schemas"]["event"] = _without_read_only(spec["components"]["schemas"]["event"])
     # PayPal's descriptions are theirs: we validate exchanges against them, not them against the
     # OpenAPI meta-schema (newer jsonschema releases reject one of their email patterns).
-    return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
+    return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))  # type: ignore[arg-type]  # None switches the check off, as documented
 
 
 def api_for(path: str) -> Any:
@@ -65,3 +69,74 @@ def validate_exchange(exchange: Any) -> None:
     response.headers.update(exchange.response_headers)
     response.request = request
     api.validate_response(openapi_request, RequestsOpenAPIResponse(response))
+
+
+# What each webhook event's resource is, in PayPal's descriptions.
+EVENT_RESOURCES = {
+    "capture": ("payments_payment_v2.json", "capture-2"),
+    "refund": ("payments_payment_v2.json", "refund"),
+    "checkout-order": ("checkout_orders_v2.json", "order"),
+}
+
+
+@functools.cache
+def schema_validator(name: str, schema: str) -> Any:
+    """A validator of one of PayPal's component schemas, as a response (read) carries it."""
+    components = json.loads((SPECS / name).read_text())["components"]
+    return OAS30ReadValidator({"$ref": f"#/components/schemas/{schema}", "components": components})
+
+
+def event_errors(event: dict[str, Any]) -> list[str]:
+    problems = [f"event: {error.message[:300]}" for error in schema_validator("notifications_webhooks_v1.json", "event").iter_errors(event)]
+    resource = EVENT_RESOURCES.get(str(event.get("resource_type")))
+    if resource is None:
+        return [*problems, f"event resource_type {event.get('resource_type')!r} is not one the fake may send"]
+    return problems + [
+        f"{event['event_type']} resource: {error.message[:300]}" for error in schema_validator(*resource).iter_errors(event["resource"])
+    ]
+
+
+def explain(error: BaseException) -> str:
+    """openapi-core's error with the schema errors it wraps."""
+    reasons: list[str] = []
+    cause: BaseException | None = error
+    while cause is not None:
+        reasons.append(repr(cause))
+        reasons += [schema_error.message[:200] for schema_error in getattr(cause, "schema_errors", [])]
+        cause = cause.__cause__ or cause.__context__
+    return " <- ".join(reasons)
+
+
+@dataclass
+class PayPalTally:
+    """An inspector for the local PayPal: checks every exchange and every webhook event against
+    PayPal's descriptions as they happen, counts them, and keeps what departs."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def exchange(self, exchange: Any) -> None:
+        try:
+            validate_exchange(exchange)
+            found = []
+        except Exception as error:
+            found = [f"{exchange.method} {exchange.path} -> {exchange.status}: {error!r}"[:500]]
+        with self._lock:
+            self.counts["exchanges"] += api_for(exchange.path) is not None
+            self.problems += found
+
+    def event(self, event: dict[str, Any]) -> None:
+        found = event_errors(event)
+        with self._lock:
+            self.counts["events"] += 1
+            self.problems += found
+
+    def summary(self) -> str:
+        return (
+            f"{self.counts['exchanges']} exchanges and {self.counts['events']} events of the local PayPal checked against "
+            f"PayPal's OpenAPI descriptions: {len(self.problems)} invalid"
+        )
+
+
+PAYPAL_TALLY = PayPalTally()
