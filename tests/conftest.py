@@ -13,10 +13,10 @@ from moto import mock_aws
 from local.paypal_fake import PayPalFake
 from local.stripe_fake import StripeFake
 from local.template import create_tables
-from tests.support.openapi import PAYPAL_TALLY, PayPalTally
+from tests.support.inspection import Inspection
+from tests.support.openapi import PAYPAL_TALLY
 from tests.support.servers import serve
 from tests.support.stripe_schemas import TALLY as STRIPE_TALLY
-from tests.support.stripe_schemas import Tally as StripeTally
 
 TABLES = {"TicketsTable": "test-tickets", "PaymentsTable": "test-payments", "IdempotencyTable": "test-idempotency"}
 STRIPE_KEY = "sk_test_local_only_51ExampleKey"
@@ -48,7 +48,7 @@ def clear_container_caches() -> None:
     wiring.reset()
 
 
-def fail_on_new_problems(tally: StripeTally | PayPalTally, seen: int, provider: str) -> None:
+def fail_on_new_problems(tally: Inspection, seen: int, provider: str) -> None:
     """A test fails when the fake it used said anything its provider's definitions do not allow."""
     found = tally.problems[seen:]
     if found:

@@ -103,6 +103,14 @@ def not_found() -> PayPalError:
     )
 
 
+def existing(objects: dict[str, dict[str, Any]], object_id: str) -> dict[str, Any]:
+    """The stored object, or PayPal's 404."""
+    found = objects.get(object_id)
+    if found is None:
+        raise not_found()
+    return found
+
+
 def server_error(status: int) -> PayPalError:
     """PayPal's own body for a 5xx (503: SERVICE_UNAVAILABLE, otherwise INTERNAL_SERVER_ERROR)."""
     if status == 503:

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from local.paypal_fake.objects import Body, check_money, invalid, not_found, now_text, paypal_id, public, unprocessable
+from local.paypal_fake.objects import Body, check_money, existing, invalid, now_text, paypal_id, public, unprocessable
 from local.provider_fake import Kind, Route
 
 if TYPE_CHECKING:
@@ -61,10 +61,7 @@ def create(fake: PayPalFake, body: Body) -> dict[str, Any]:
 
 
 def order_of(fake: PayPalFake, order_id: str) -> dict[str, Any]:
-    order = fake.orders.get(order_id)
-    if order is None:
-        raise not_found()
-    return order
+    return existing(fake.orders, order_id)
 
 
 def retrieve(fake: PayPalFake, body: Body, order_id: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import copy
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from local.paypal_fake.objects import Body, amount_text, check_money, not_found, now_text, paypal_id, public, unprocessable
+from local.paypal_fake.objects import Body, amount_text, check_money, existing, now_text, paypal_id, public, unprocessable
 from local.provider_fake import Route
 
 if TYPE_CHECKING:
@@ -15,10 +15,7 @@ if TYPE_CHECKING:
 
 
 def capture_of(fake: PayPalFake, capture_id: str) -> dict[str, Any]:
-    capture = fake.captures.get(capture_id)
-    if capture is None:
-        raise not_found()
-    return capture
+    return existing(fake.captures, capture_id)
 
 
 def retrieve_capture(fake: PayPalFake, body: Body, capture_id: str) -> dict[str, Any]:
@@ -80,10 +77,7 @@ def dashboard_refund(fake: PayPalFake, capture_id: str, value: str | None) -> di
 
 
 def retrieve_refund(fake: PayPalFake, body: Body, refund_id: str) -> dict[str, Any]:
-    refund = fake.refunds.get(refund_id)
-    if refund is None:
-        raise not_found()
-    return copy.deepcopy(refund)
+    return copy.deepcopy(existing(fake.refunds, refund_id))
 
 
 ROUTES = (

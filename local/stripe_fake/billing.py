@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from local.provider_fake import Route
 from local.stripe_fake import payment_intents
-from local.stripe_fake.objects import Params, StripeError, from_fixture, int_param, missing, new_id, no_such
+from local.stripe_fake.objects import Params, StripeError, existing, from_fixture, int_param, missing, new_id
 
 if TYPE_CHECKING:
     from local.stripe_fake.app import StripeFake
@@ -41,10 +41,7 @@ def create_customer(fake: StripeFake, params: Params) -> dict[str, Any]:
 
 
 def retrieve_customer(fake: StripeFake, params: Params, cid: str) -> dict[str, Any]:
-    customer = fake.customers.get(cid)
-    if customer is None:
-        raise no_such("customer", cid, "customer")
-    return customer
+    return existing(fake.customers, "customer", cid, "customer")
 
 
 # prices ---------------------------------------------------------------------------------------
@@ -72,10 +69,7 @@ def create_price(fake: StripeFake, params: Params) -> dict[str, Any]:
 
 
 def retrieve_price(fake: StripeFake, params: Params, price_id: str) -> dict[str, Any]:
-    price = fake.prices.get(price_id)
-    if price is None:
-        raise no_such("price", price_id, "price")
-    return price
+    return existing(fake.prices, "price", price_id, "price")
 
 
 def plan_of(price: dict[str, Any]) -> dict[str, Any]:
@@ -224,10 +218,7 @@ def settle_invoice(fake: StripeFake, intent: dict[str, Any], paid: bool) -> None
 
 
 def subscription_of(fake: StripeFake, sub_id: str) -> dict[str, Any]:
-    subscription = fake.subscriptions.get(sub_id)
-    if subscription is None:
-        raise no_such("subscription", sub_id, "subscription")
-    return subscription
+    return existing(fake.subscriptions, "subscription", sub_id, "subscription")
 
 
 def retrieve_subscription(fake: StripeFake, params: Params, sub_id: str) -> dict[str, Any]:

@@ -16,12 +16,12 @@ from local.stripe_fake.objects import (
     Params,
     StripeError,
     check_charge_amount,
+    existing,
     from_fixture,
     int_param,
     list_of,
     missing,
     new_id,
-    no_such,
     public,
     too_large,
 )
@@ -94,10 +94,7 @@ def create(fake: StripeFake, params: Params) -> dict[str, Any]:
 
 
 def session_of(fake: StripeFake, sid: str) -> dict[str, Any]:
-    session = fake.sessions.get(sid)
-    if session is None:
-        raise no_such("checkout.session", sid, "session")
-    return session
+    return existing(fake.sessions, "checkout.session", sid, "session")
 
 
 def retrieve(fake: StripeFake, params: Params, sid: str) -> dict[str, Any]:

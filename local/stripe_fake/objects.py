@@ -43,8 +43,12 @@ def missing(name: str) -> StripeError:
     return StripeError(400, "invalid_request_error", f"Missing required param: {name}.", "parameter_missing", name)
 
 
-def no_such(kind: str, object_id: str, param: str) -> StripeError:
-    return StripeError(404, "invalid_request_error", f"No such {kind}: '{object_id}'", "resource_missing", param)
+def existing(objects: dict[str, dict[str, Any]], kind: str, object_id: str, param: str) -> dict[str, Any]:
+    """The stored object, or Stripe's 404 naming it."""
+    found = objects.get(object_id)
+    if found is None:
+        raise StripeError(404, "invalid_request_error", f"No such {kind}: '{object_id}'", "resource_missing", param)
+    return found
 
 
 def new_id(prefix: str) -> str:

@@ -12,12 +12,12 @@ from local.stripe_fake.objects import (
     Params,
     StripeError,
     check_charge_amount,
+    existing,
     from_fixture,
     int_param,
     list_of,
     missing,
     new_id,
-    no_such,
     too_large,
 )
 
@@ -75,10 +75,7 @@ def create(fake: StripeFake, params: Params) -> dict[str, Any]:
 
 
 def intent_of(fake: StripeFake, pid: str) -> dict[str, Any]:
-    intent = fake.payment_intents.get(pid)
-    if intent is None:
-        raise no_such("payment_intent", pid, "intent")
-    return intent
+    return existing(fake.payment_intents, "payment_intent", pid, "intent")
 
 
 def retrieve(fake: StripeFake, params: Params, pid: str) -> dict[str, Any]:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +11,8 @@ import requests
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 from openapi_schema_validator import OAS30ReadValidator
+
+from tests.support.inspection import Inspection
 
 # PayPal's descriptions, vendored unchanged (Apache-2.0) from shared/provider-specs/paypal.
 SPECS = Path(__file__).resolve().parents[1] / "fixtures" / "paypal"
@@ -107,30 +106,20 @@ def explain(error: BaseException) -> str:
     return " <- ".join(reasons)
 
 
-@dataclass
-class PayPalTally:
+class PayPalTally(Inspection):
     """An inspector for the local PayPal: checks every exchange and every webhook event against
     PayPal's descriptions as they happen, counts them, and keeps what departs."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    problems: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def exchange(self, exchange: Any) -> None:
         try:
             validate_exchange(exchange)
             found = []
         except Exception as error:
-            found = [f"{exchange.method} {exchange.path} -> {exchange.status}: {error!r}"[:500]]
-        with self._lock:
-            self.counts["exchanges"] += api_for(exchange.path) is not None
-            self.problems += found
+            found = [f"{exchange.method} {exchange.path} -> {exchange.status}: {explain(error)}"[:800]]
+        self.note("exchanges", found, counted=api_for(exchange.path) is not None)
 
     def event(self, event: dict[str, Any]) -> None:
-        found = event_errors(event)
-        with self._lock:
-            self.counts["events"] += 1
-            self.problems += found
+        self.note("events", event_errors(event))
 
     def summary(self) -> str:
         return (

@@ -13,11 +13,8 @@ import ast
 import functools
 import importlib
 import inspect
-import threading
 import types
 import typing
-from collections import Counter
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +25,8 @@ from stripe._object_classes import OBJECT_CLASSES
 from stripe._request_options import RequestOptions
 from stripe._stripe_object import StripeObject, UntypedStripeObject
 from typing_extensions import is_typeddict
+
+from tests.support.inspection import Inspection
 
 # The SDK's parameter classes for each API route the local Stripe serves ("{id}" stands for any id).
 PARAMS: dict[tuple[str, str], str] = {
@@ -242,31 +241,18 @@ def error_errors(body: Any) -> list[str]:
     return [f"error field {key!r} is not one of Stripe's" for key in error if key not in known]
 
 
-@dataclass
-class Tally:
+class Tally(Inspection):
     """An inspector for the local Stripe: checks every request it receives, every answer it gives and
     every event it sends as they happen, counts them, and keeps what departs from Stripe's definitions."""
 
-    counts: Counter[str] = field(default_factory=Counter)
-    problems: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
     def exchange(self, exchange: Any) -> None:
-        found: list[str] = []
         if exchange.params is not None:
-            found += params_errors(exchange.method, exchange.path, exchange.params)
+            self.note("requests", params_errors(exchange.method, exchange.path, exchange.params))
         answer = exchange.answer()
-        found += error_errors(answer) if exchange.status >= 400 else object_errors(answer)
-        with self._lock:
-            self.counts["requests"] += exchange.params is not None
-            self.counts["answers"] += 1
-            self.problems += found
+        self.note("answers", error_errors(answer) if exchange.status >= 400 else object_errors(answer))
 
     def event(self, event: dict[str, Any]) -> None:
-        found = object_errors(event)
-        with self._lock:
-            self.counts["events"] += 1
-            self.problems += found
+        self.note("events", object_errors(event))
 
     def summary(self) -> str:
         return (
