@@ -99,7 +99,8 @@ class TicketMoneyModel(RuleBasedStateMachine):
     @initialize()
     def events_on_sale(self) -> None:
         self.free_event = create_event(price=0, capacity=3, name="Free talk")
-        self.paid_event = create_event(price=25, capacity=8, name="Concert")
+        # Seats over three shards (3, 3, 2): tickets are placed, split, released and re-seated per shard.
+        self.paid_event = create_event(price=25, capacity=8, name="Concert", seat_shards=3)
         self.events = {self.free_event: 3, self.paid_event: 8}
         for user in ("user-a", "user-b"):
             self._answer(buy(self.paid_event, 1, user=user))
@@ -306,11 +307,22 @@ class TicketMoneyModel(RuleBasedStateMachine):
 
     def _check_always(self) -> None:
         tickets = self._tickets()
-        events = {int(item["event_id"]): item for item in scan(self.dynamodb, self.tables["TicketsTable"]) if item["sk"] == "EVENT"}
+        shards = {
+            (int(item["event_id"]), 0 if item["sk"] == "EVENT" else int(item["sk"].removeprefix("SEATS#"))): item
+            for item in scan(self.dynamodb, self.tables["TicketsTable"])
+            if item["sk"] == "EVENT" or item["sk"].startswith("SEATS#")
+        }
+        held_by_shard = Counter[tuple[int, int]]()
+        for ticket in tickets:
+            if ticket["status"] in SEATED:
+                parts = ticket.get("seat_parts") or {"0": ticket["quantity"]}
+                for shard, count in parts.items():
+                    held_by_shard[(int(ticket["event_id"]), int(shard))] += int(count)
+        for (event_id, shard), item in shards.items():
+            assert int(item["available"]) >= 0
+            assert held_by_shard[(event_id, shard)] + int(item["available"]) == int(item["shard_capacity"]), f"seats of {event_id}/{shard}"
         for event_id, capacity in self.events.items():
-            held = sum(int(t["quantity"]) for t in tickets if int(t["event_id"]) == event_id and t["status"] in SEATED)
-            assert int(events[event_id]["available"]) >= 0
-            assert held + int(events[event_id]["available"]) == capacity, f"seats of event {event_id}"
+            assert sum(int(item["shard_capacity"]) for (event, _), item in shards.items() if event == event_id) == capacity
         held_unpaid = Counter[tuple[int, str]]()
         for ticket in tickets:
             if ticket["status"] in ("reserved", "processing"):
@@ -454,7 +466,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
 
     def _available(self, event_id: int) -> int:
         items = scan(self.dynamodb, self.tables["TicketsTable"])
-        return next(int(item["available"]) for item in items if item["sk"] == "EVENT" and int(item["event_id"]) == event_id)
+        return sum(int(item["available"]) for item in items if item["pk"] == f"EVENT#{event_id}")
 
     def _disputed_not_lost(self, intent_id: str) -> bool:
         disputes = [d for d in self.fake.disputes.values() if d["payment_intent"] == intent_id]

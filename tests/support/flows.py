@@ -13,10 +13,13 @@ WEBHOOK_SECRET = "whsec_test_local_only"
 STAFF = "[staff]"
 
 
-def create_event(price: Any = 25, capacity: int = 100, currency: str = "usd", name: str = "Summer Jazz Night") -> int:
-    result = call(
-        "create_event", {"name": name, "price": price, "currency": currency, "capacity": capacity}, user="user-staff", groups=STAFF
-    )
+def create_event(
+    price: Any = 25, capacity: int = 100, currency: str = "usd", name: str = "Summer Jazz Night", seat_shards: int | None = None
+) -> int:
+    body = {"name": name, "price": price, "currency": currency, "capacity": capacity}
+    if seat_shards is not None:
+        body["seat_shards"] = seat_shards
+    result = call("create_event", body, user="user-staff", groups=STAFF)
     assert result.status == 201, result.body
     return int(result.body["event_id"])
 

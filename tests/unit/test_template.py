@@ -46,3 +46,36 @@ def test_seed_paths_are_routed_with_their_trailing_slash():
         ("POST", "/api/payments/cancel/"),
         ("POST", "/api/v1/payments/webhooks/stripe/"),
     } <= paths
+
+
+def route_limits() -> dict[str, tuple[str, str] | None]:
+    """Each route's throttling parameters (rate, burst), or None where the stage's default applies."""
+    limits: dict[str, tuple[str, str] | None] = {}
+    for resource in FUNCTIONS.values():
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            settings = event["Properties"].get("RouteSettings")
+            route = f"{event['Properties']['Method']} {event['Properties']['Path']}"
+            limits[route] = None if settings is None else (settings["ThrottlingRateLimit"]["Ref"], settings["ThrottlingBurstLimit"]["Ref"])
+            assert settings is None or settings.get("DetailedMetricsEnabled") is True, route  # a route's settings replace the default's
+    return limits
+
+
+def default(parameter: str) -> int:
+    return int(TEMPLATE["Parameters"][parameter]["Default"])
+
+
+def test_every_route_that_writes_has_its_own_limit_and_the_expensive_ones_lower():
+    limits = route_limits()
+    assert [route for route, limit in limits.items() if limit is None] == ["GET /api/events/{event_id}/", "GET /api/events/"]
+    for rate, burst in filter(None, limits.values()):
+        assert default(burst) >= default(rate) > 0
+        assert default(rate) <= default("ThrottlingRateLimit")
+    assert limits["POST /api/payments/create-payment-intent/"] == ("PurchaseRateLimit", "PurchaseBurstLimit")
+    provider_routes = [
+        route for route in limits if "/payments/stripe/" in route or route.endswith(("/create-order/", "/capture-order/", "/get-order/"))
+    ]
+    assert len(provider_routes) == 9 and all(limits[route] == ("ProviderRateLimit", "ProviderBurstLimit") for route in provider_routes)
+    assert default("ProviderRateLimit") < 100  # Stripe's live-mode default rate
+    assert default("StaffRateLimit") < default("ProviderRateLimit") < default("PurchaseRateLimit") <= default("ThrottlingRateLimit")

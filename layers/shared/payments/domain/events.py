@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from payments.auth import Caller
-from payments.domain.lifecycle import Event
+from payments.domain.lifecycle import Event, seat_shards_for
 from payments.errors import NotFound
 from payments.models.tickets import CreateEventRequest
 from payments.repositories.tickets import TicketRepository
@@ -25,6 +25,7 @@ class EventService:
             available=request.capacity,
             created_by=caller.user_id,
             created_at=int(time.time()),
+            seat_shards=request.seat_shards or seat_shards_for(request.capacity),
         )
         self._repository.put_event(event)
         return event

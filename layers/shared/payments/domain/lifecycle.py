@@ -5,7 +5,9 @@ repository builds it from the row below), together with its effect on the event'
 money records. Nothing else writes a ticket's status.
 
 A ticket holds seats while it is ``reserved``, ``processing`` or ``paid``: for every event,
-seats held + ``available`` == ``capacity``.
+seats held + ``available`` == ``capacity``. A large event's seats are split across shards (see
+``seat_parts``), each its own item, so that an on-sale's purchases do not all write one item; the
+same holds for every shard, and a ticket gives its seats back to the shards it took them from.
 
 ========== ======================= ====================================== ========== ======= ==========================
 from       trigger                 condition (besides the state)          to         seats   money
@@ -146,6 +148,41 @@ class Outcome(StrEnum):
         return self in (Outcome.PAID, Outcome.PROCESSING, Outcome.RELEASED, Outcome.REFUNDED, Outcome.REFUND_REFUSED)
 
 
+# DynamoDB takes about 1,000 writes a second on one item, a transaction costing two, and overlapping
+# transactions on one item conflict well before that: an event gets a seat shard per thousand seats.
+SEATS_PER_SHARD = 1000
+MAX_SEAT_SHARDS = 64
+
+
+def seat_shards_for(capacity: int) -> int:
+    return max(1, min(MAX_SEAT_SHARDS, -(-capacity // SEATS_PER_SHARD)))
+
+
+def shard_capacities(capacity: int, shards: int) -> list[int]:
+    """The capacity split as evenly as whole seats allow."""
+    base, extra = divmod(capacity, shards)
+    return [base + (1 if shard < extra else 0) for shard in range(shards)]
+
+
+def seat_parts(available: dict[int, int], quantity: int, start: int) -> dict[int, int] | None:
+    """Where a ticket of ``quantity`` takes its seats, given each shard's seats left: all from the
+    first shard with enough, looking from ``start`` on (a random start spreads the buyers); else from
+    the fullest shards, as few as possible; None when the event as a whole lacks them."""
+    shards = sorted(available)
+    if not shards or sum(available.values()) < quantity:
+        return None
+    offset = start % len(shards)
+    for shard in shards[offset:] + shards[:offset]:
+        if available[shard] >= quantity:
+            return {shard: quantity}
+    parts: dict[int, int] = {}
+    for shard in sorted(shards, key=lambda shard: -available[shard]):
+        taken = min(available[shard], quantity - sum(parts.values()))
+        if taken > 0:
+            parts[shard] = taken
+    return parts
+
+
 @dataclass
 class Event:
     event_id: int
@@ -156,6 +193,7 @@ class Event:
     available: int
     created_by: str
     created_at: int
+    seat_shards: int = 1
 
     @property
     def is_free(self) -> bool:
@@ -183,6 +221,12 @@ class Ticket:
     refund_reason: str | None = None
     refunded_at: int | None = None
     late_payment: bool | None = None
+    # Seats by shard, for an event with more than one; None: all from the event's one shard.
+    seat_parts: dict[int, int] | None = None
+
+    @property
+    def parts(self) -> dict[int, int]:
+        return self.seat_parts or {0: self.quantity}
 
     @property
     def amount_total(self) -> int:

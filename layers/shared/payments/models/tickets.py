@@ -7,6 +7,7 @@ from typing import Annotated
 import msgspec
 
 from payments import money
+from payments.domain.lifecycle import MAX_SEAT_SHARDS
 from payments.errors import InvalidField
 from payments.models.common import (
     Amount,
@@ -62,6 +63,8 @@ class CreateEventRequest(RequestModel):
     price: Amount
     currency: CurrencyCode
     capacity: WholeNumber
+    # How many items the seats are spread over (default: one per thousand seats); more for an on-sale.
+    seat_shards: WholeNumber | None = None
 
     def check(self, context: Context) -> None:
         # currency before price: the price is checked against the currency's exponent.
@@ -76,6 +79,8 @@ class CreateEventRequest(RequestModel):
                 "price", f"must be at most {money.maximum_charge(self.currency)} {self.currency.upper()}, what one charge can take"
             )
         check_range("capacity", self.capacity, 1, context.get("max_capacity", 100_000))
+        if self.seat_shards is not None:
+            check_range("seat_shards", self.seat_shards, 1, min(MAX_SEAT_SHARDS, self.capacity))
 
 
 class EventPath(RequestModel, forbid_unknown_fields=False):

@@ -7,11 +7,26 @@ happens at most once whoever tries it and whenever."""
 from __future__ import annotations
 
 import itertools
+import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from payments.domain.lifecycle import UNPAID_HOLDS, UNSETTLED, Event, Seats, Ticket, TicketStatus, Trigger, transition
+from payments.domain.lifecycle import (
+    UNPAID_HOLDS,
+    UNSETTLED,
+    Event,
+    Seats,
+    Ticket,
+    TicketStatus,
+    Transition,
+    Trigger,
+    seat_parts,
+    shard_capacities,
+    transition,
+)
 from payments.dynamodb import all_items, cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
 
 if TYPE_CHECKING:
@@ -21,6 +36,11 @@ UNSETTLED_INDEX = "UnsettledTicketsByExpiry"
 EVENTS_INDEX = "EventsById"
 EVENT_ENTITY = "EVENT"
 PROVIDER = "stripe"
+# Ids are reserved a block at a time per container, so that the counter item sees a hundredth of
+# the traffic; unique always, increasing within a container.
+ID_BLOCK = 100
+# A purchase that finds its planned shard emptied meanwhile plans again from a fresh read.
+SEAT_ATTEMPTS = 4
 
 
 class SoldOut(Exception):
@@ -40,7 +60,17 @@ class StateChanged(Exception):
 
 
 def _event_key(event_id: int) -> dict[str, Any]:
-    return {"pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": "EVENT"}}
+    return _shard_key(event_id, 0)
+
+
+def _shard_key(event_id: int, shard: int) -> dict[str, Any]:
+    """Shard 0 is the event item itself, so that a one-shard event is exactly one item."""
+    return {"pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": "EVENT" if shard == 0 else f"SEATS#{shard}"}}
+
+
+def _shard_of(item: dict[str, Any]) -> int:
+    sort_key = str(item["sk"]["S"])
+    return 0 if sort_key == "EVENT" else int(sort_key.removeprefix("SEATS#"))
 
 
 def _ticket_key(ticket_id: int) -> dict[str, Any]:
@@ -59,7 +89,8 @@ def _values(**values: Any) -> dict[str, Any]:
     return to_attributes({f":{name}": value for name, value in values.items()})
 
 
-def _event_from_item(item: dict[str, Any]) -> Event:
+def _event_from_item(item: dict[str, Any], available: int | None = None) -> Event:
+    """The event from its item; ``available`` is the sum over its shards when it has several."""
     data = from_item(item)
     return Event(
         event_id=int(data["event_id"]),
@@ -67,9 +98,10 @@ def _event_from_item(item: dict[str, Any]) -> Event:
         price=Decimal(data["price"]),
         currency=data["currency"],
         capacity=int(data["capacity"]),
-        available=int(data["available"]),
+        available=int(data["available"]) if available is None else available,
         created_by=data["created_by"],
         created_at=int(data["created_at"]),
+        seat_shards=int(data.get("seat_shards", 1)),
     )
 
 
@@ -93,7 +125,20 @@ def _ticket_from_item(item: dict[str, Any]) -> Ticket:
         if values.get(name) is not None:
             values[name] = int(values[name])
     values["status"] = TicketStatus(values["status"])
+    if values.get("seat_parts") is not None:
+        values["seat_parts"] = {int(shard): int(count) for shard, count in values["seat_parts"].items()}
     return Ticket(**values)
+
+
+def _ticket_attributes(ticket: Ticket) -> dict[str, Any]:
+    attributes = {**asdict(ticket), "status": str(ticket.status)}
+    if ticket.seat_parts is not None:
+        attributes["seat_parts"] = _parts_map(ticket.seat_parts)
+    return attributes
+
+
+def _parts_map(parts: dict[int, int]) -> dict[str, int]:
+    return {str(shard): count for shard, count in parts.items()}
 
 
 class TicketRepository:
@@ -101,16 +146,28 @@ class TicketRepository:
         self._client = client
         self._tickets = tickets_table
         self._payments = payments_table
+        self._id_blocks: dict[str, tuple[int, int]] = {}  # kind -> (next id, last id of the block)
+        self._id_lock = threading.Lock()  # the local runner serves several requests at once
 
     # ids -------------------------------------------------------------------------------------
     def next_id(self, kind: str) -> int:
+        with self._id_lock:
+            following, last = self._id_blocks.get(kind, (1, 0))
+            if following > last:
+                last = self._reserve_ids(kind)
+                following = last - ID_BLOCK + 1
+            self._id_blocks[kind] = (following + 1, last)
+            return following
+
+    def _reserve_ids(self, kind: str) -> int:
+        """One atomic update reserves the next block; returns its last id."""
         result = write_with_retry(
             lambda: self._client.update_item(
                 TableName=self._tickets,
                 Key={"pk": {"S": f"COUNTER#{kind}"}, "sk": {"S": "COUNTER"}},
-                UpdateExpression="ADD #value :one",
+                UpdateExpression="ADD #value :block",
                 ExpressionAttributeNames={"#value": "value"},
-                ExpressionAttributeValues={":one": {"N": "1"}},
+                ExpressionAttributeValues={":block": {"N": str(ID_BLOCK)}},
                 ReturnValues="UPDATED_NEW",
             )
         )
@@ -118,12 +175,43 @@ class TicketRepository:
 
     # events ----------------------------------------------------------------------------------
     def put_event(self, event: Event) -> None:
-        item = {**_event_key(event.event_id), **to_attributes({**asdict(event), "price": str(event.price), "entity": EVENT_ENTITY})}
-        self._client.put_item(TableName=self._tickets, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        """The event and its seat shards, all or none."""
+        capacities = shard_capacities(event.capacity, event.seat_shards)
+        attributes = {**asdict(event), "price": str(event.price), "entity": EVENT_ENTITY, "available": capacities[0]}
+        puts = [{**_event_key(event.event_id), **to_attributes({**attributes, "shard_capacity": capacities[0]})}]
+        for shard in range(1, event.seat_shards):
+            shard_item = {"event_id": event.event_id, "available": capacities[shard], "shard_capacity": capacities[shard]}
+            puts.append({**_shard_key(event.event_id, shard), **to_attributes(shard_item)})
+        if len(puts) == 1:
+            self._client.put_item(TableName=self._tickets, Item=puts[0], ConditionExpression="attribute_not_exists(pk)")
+            return
+        items: list[Any] = [
+            {"Put": {"TableName": self._tickets, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}} for item in puts
+        ]
+        self._client.transact_write_items(TransactItems=items)
 
     def get_event(self, event_id: int) -> Event | None:
-        result = self._client.get_item(TableName=self._tickets, Key=_event_key(event_id), ConsistentRead=True)
-        return _event_from_item(result["Item"]) if "Item" in result else None
+        """The event with its seats left over all its shards, in one query."""
+        items = self._event_items(event_id)
+        event_item = next((item for item in items if _shard_of(item) == 0), None)
+        if event_item is None:
+            return None
+        return _event_from_item(event_item, available=sum(int(item["available"]["N"]) for item in items))
+
+    def availability(self, event_id: int) -> dict[int, int]:
+        """Seats left by shard."""
+        return {_shard_of(item): int(item["available"]["N"]) for item in self._event_items(event_id)}
+
+    def _event_items(self, event_id: int) -> list[dict[str, Any]]:
+        return list(
+            all_items(
+                self._client.query,
+                TableName=self._tickets,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues=_values(pk=f"EVENT#{event_id}"),
+                ConsistentRead=True,
+            )
+        )
 
     def list_events(self, limit: int, after: int | None = None) -> tuple[list[Event], int | None]:
         """Events by id, newest first, a page at a time; the second value is where the next page starts."""
@@ -139,6 +227,10 @@ class TicketRepository:
             kwargs["ExclusiveStartKey"] = {"entity": {"S": EVENT_ENTITY}, "event_id": {"N": str(after)}, **_event_key(after)}
         result = self._client.query(**kwargs)
         events = [_event_from_item(item) for item in result.get("Items", [])]
+        events = [
+            replace(event, available=sum(self.availability(event.event_id).values())) if event.seat_shards > 1 else event
+            for event in events
+        ]
         last = result.get("LastEvaluatedKey")
         return events, (int(last["event_id"]["N"]) if last else None)
 
@@ -154,34 +246,42 @@ class TicketRepository:
             return None
         return self.get_ticket(int(result["Item"]["ticket_id"]["N"]))
 
-    def create(self, ticket: Ticket, unpaid_limit: int) -> None:
+    def create(self, ticket: Ticket, unpaid_limit: int, seat_shards: int = 1) -> Ticket:
         """A new ticket (free and paid, or reserved) and its seats taken, both or neither; a reserved
         one also counts against its owner's unpaid seats for the event, at most ``unpaid_limit``.
-        SoldOut, or UnpaidLimit, and nothing written."""
+        Returns the ticket as written (with the shards its seats came from); SoldOut, or
+        UnpaidLimit, and nothing written."""
         trigger = Trigger.ISSUE_FREE if ticket.status == TicketStatus.PAID else Trigger.RESERVE
         row = transition(None, trigger)
         assert row is not None and row.target == ticket.status
-        attributes = {**asdict(ticket), "status": str(ticket.status)}
-        if ticket.status in UNSETTLED:
-            attributes["unsettled_status"] = str(ticket.status)
-        items: list[Any] = [
-            {"Update": self._seats(ticket, Seats.TAKE)},
-            {
-                "Put": {
-                    "TableName": self._tickets,
-                    "Item": {**_ticket_key(ticket.ticket_id), **to_attributes(attributes)},
-                    "ConditionExpression": "attribute_not_exists(pk)",
+
+        def attempt() -> Ticket:
+            placed = self._placed(ticket, sharded=seat_shards > 1)
+            attributes = _ticket_attributes(placed)
+            if placed.status in UNSETTLED:
+                attributes["unsettled_status"] = str(placed.status)
+            items: list[Any] = self._seat_updates(placed, Seats.TAKE)
+            seats = range(len(items))
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._tickets,
+                        "Item": {**_ticket_key(placed.ticket_id), **to_attributes(attributes)},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
                 }
-            },
-        ]
-        if ticket.status in UNPAID_HOLDS:
-            items.append({"Update": self._unpaid(ticket, take=True, limit=unpaid_limit)})
-            try:
-                self._transact(items, seats_index=0, unpaid_index=2)
-            except UnpaidLimit:
-                raise UnpaidLimit(self.unpaid_seats(ticket.event_id, ticket.owner)) from None
-            return
-        self._transact(items, seats_index=0)
+            )
+            unpaid_index = None
+            if placed.status in UNPAID_HOLDS:
+                unpaid_index = len(items)
+                items.append({"Update": self._unpaid(placed, take=True, limit=unpaid_limit)})
+            self._transact(items, seats, ticket_index=len(seats), unpaid_index=unpaid_index)
+            return placed
+
+        try:
+            return self._taking_seats(attempt, sharded=seat_shards > 1)
+        except UnpaidLimit:
+            raise UnpaidLimit(self.unpaid_seats(ticket.event_id, ticket.owner)) from None
 
     def unpaid_seats(self, event_id: int, owner: str) -> int:
         result = self._client.get_item(TableName=self._tickets, Key=_unpaid_key(event_id, owner), ConsistentRead=True)
@@ -214,8 +314,24 @@ class TicketRepository:
         row = transition(ticket.status, trigger)
         if row is None:
             raise ValueError(f"{trigger} does not apply to a {ticket.status} ticket")
+        if row.seats == Seats.TAKE:
+            # Seats taken again (a late payment, a refused refund) come from wherever they are left now.
+            sharded = ticket.seat_parts is not None
+            return self._taking_seats(lambda: self._apply(self._placed(ticket, sharded), row, changes, records, expired_before), sharded)
+        return self._apply(ticket, row, changes, records, expired_before)
+
+    def _apply(
+        self,
+        ticket: Ticket,
+        row: Transition,
+        changes: dict[str, Any] | None,
+        records: list[dict[str, Any]] | None,
+        expired_before: int | None,
+    ) -> Ticket:
         changes = {name: value for name, value in (changes or {}).items() if value is not None}
         changes["status"] = str(row.target)
+        if row.seats == Seats.TAKE and ticket.seat_parts is not None:
+            changes["seat_parts"] = _parts_map(ticket.seat_parts)
         names = {"#status": "status"}
         values = _values(source=str(ticket.status))
         condition = "#status = :source"
@@ -246,10 +362,10 @@ class TicketRepository:
                 }
             }
         ]
-        seats_index = None
+        seats = range(0)
         if row.seats in (Seats.TAKE, Seats.RETURN):
-            seats_index = len(items)
-            items.append({"Update": self._seats(ticket, row.seats)})
+            seats = range(len(items), len(items) + len(ticket.parts))
+            items += self._seat_updates(ticket, row.seats)
         if ticket.status in UNPAID_HOLDS and row.target not in UNPAID_HOLDS:
             items.append({"Update": self._unpaid(ticket, take=False)})
         if changes.get("payment_intent"):
@@ -259,8 +375,9 @@ class TicketRepository:
             )
         for record in records or []:
             items.append({"Put": {"TableName": self._payments, "Item": to_attributes(record)}})
-        self._transact(items, seats_index)
-        return replace(ticket, **{**changes, "status": row.target})
+        self._transact(items, seats, ticket_index=0)
+        written = {name: value for name, value in changes.items() if name not in ("seat_parts", "status")}
+        return replace(ticket, **written, status=row.target)
 
     def unsettled(self, status: TicketStatus, expired_before: int | None = None, limit: int = 100) -> list[Ticket]:
         """Tickets in ``status`` (reserved, processing or refunding), oldest expiry first; with a
@@ -281,16 +398,42 @@ class TicketRepository:
         return [_ticket_from_item(item) for item in itertools.islice(items, limit)]
 
     # helpers ---------------------------------------------------------------------------------
-    def _seats(self, ticket: Ticket, seats: Seats) -> dict[str, Any]:
-        """The event's side of a transition: seats taken only while enough are left, or given back."""
+    def _placed(self, ticket: Ticket, sharded: bool) -> Ticket:
+        """The ticket with the shards its seats are to come from (a one-shard event has only one)."""
+        if not sharded:
+            return ticket
+        available = self.availability(ticket.event_id)
+        parts = seat_parts(available, ticket.quantity, start=secrets.randbelow(max(len(available), 1)))
+        if parts is None:
+            raise SoldOut()
+        return replace(ticket, seat_parts=parts)
+
+    @staticmethod
+    def _taking_seats(attempt: Callable[[], Ticket], sharded: bool) -> Ticket:
+        """A shard emptied between the read that planned a ticket's seats and its write: plan again."""
+        for _ in range(SEAT_ATTEMPTS - 1 if sharded else 0):
+            try:
+                return attempt()
+            except SoldOut:
+                continue
+        return attempt()
+
+    def _seat_updates(self, ticket: Ticket, seats: Seats) -> list[Any]:
+        """The event's side of a transition, shard by shard: seats taken only while enough are left
+        there, or given back to the shards they came from."""
         take = seats == Seats.TAKE
-        return {
-            "TableName": self._tickets,
-            "Key": _event_key(ticket.event_id),
-            "UpdateExpression": f"SET available = available {'-' if take else '+'} :q",
-            "ConditionExpression": "attribute_exists(pk) AND available >= :q" if take else "attribute_exists(pk)",
-            "ExpressionAttributeValues": _values(q=ticket.quantity),
-        }
+        return [
+            {
+                "Update": {
+                    "TableName": self._tickets,
+                    "Key": _shard_key(ticket.event_id, shard),
+                    "UpdateExpression": f"SET available = available {'-' if take else '+'} :q",
+                    "ConditionExpression": "attribute_exists(pk) AND available >= :q" if take else "attribute_exists(pk)",
+                    "ExpressionAttributeValues": _values(q=count),
+                }
+            }
+            for shard, count in ticket.parts.items()
+        ]
 
     def _unpaid(self, ticket: Ticket, *, take: bool, limit: int = 0) -> dict[str, Any]:
         """The owner's unpaid seats for the event: taken only while the limit allows, or given back."""
@@ -303,18 +446,20 @@ class TicketRepository:
             }
         return update | {"UpdateExpression": "ADD held :q", "ExpressionAttributeValues": _values(q=-ticket.quantity)}
 
-    def _transact(self, items: list[Any], seats_index: int | None, unpaid_index: int | None = None) -> None:
+    def _transact(self, items: list[Any], seats: range, ticket_index: int, unpaid_index: int | None = None) -> None:
+        """Which condition failed says why: the ticket moved on (it wins), the owner's unpaid
+        limit, or the seats."""
         try:
             write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
         except Exception as error:
             if not is_condition_failure(error):
                 raise
-            reasons = cancellation_reasons(error)
-            if unpaid_index is not None and reasons[unpaid_index : unpaid_index + 1] == ["ConditionalCheckFailed"]:
+            failed = {index for index, reason in enumerate(cancellation_reasons(error)) if reason == "ConditionalCheckFailed"}
+            if ticket_index in failed:
+                raise StateChanged() from None
+            if unpaid_index in failed:
                 raise UnpaidLimit(0) from None
-            seats_gone = seats_index is not None and len(reasons) > seats_index and reasons[seats_index] == "ConditionalCheckFailed"
-            ticket_moved = seats_index != 0 and reasons[:1] == ["ConditionalCheckFailed"]
-            if seats_gone and not ticket_moved:
+            if failed & set(seats):
                 raise SoldOut() from None
             raise StateChanged() from None
 
