@@ -12,7 +12,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local import moto_transactions
+from local import moto_patches
 
 
 class SerialisedApp:
@@ -27,6 +27,6 @@ class SerialisedApp:
 
 
 def make_dynamodb_server(host: str, port: int) -> BaseWSGIServer:
-    moto_transactions.install()  # a transaction's cost stays flat however much is stored
+    moto_patches.install()  # a transaction's cost stays flat however much is stored
     app = SerialisedApp(DomainDispatcherApplication(create_backend_app))
     return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)

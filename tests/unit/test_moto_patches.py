@@ -1,5 +1,5 @@
-"""The local stack's patch to moto's TransactWriteItems (local/moto_transactions.py) behaves as moto
-itself: the same transactions, through stock moto and through the patch, give the same answers and
+"""The local stack's patches to moto (local/moto_patches.py) behave as moto itself: the same
+transactions and queries, through stock moto and through the patches, give the same answers and
 leave the same items, committed or rolled back."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from local import moto_transactions
+from local import moto_patches
 from local.template import create_tables
 
 TABLES = {"TicketsTable": "t-tickets", "PaymentsTable": "t-payments", "IdempotencyTable": "t-idempotency"}
@@ -59,12 +59,14 @@ def check(table: str, pk: str) -> dict[str, Any]:
 def run(transactions: list[list[dict[str, Any]]], patched: bool) -> tuple[list[Any], dict[str, list[Any]]]:
     """Each transaction's answer (ok, or the error code and cancellation reasons) and every item after."""
     if patched:
-        moto_transactions.install()
+        moto_patches.install()
     try:
         with mock_aws():
             client = boto3.client("dynamodb", region_name="eu-west-1")
             create_tables(client, TABLES)
             client.put_item(TableName="t-tickets", Item={**key("seed"), "value": {"N": "5"}})
+            for sort_key in ("A", "B", "C", "D"):  # a partition of several items, for the queries
+                client.put_item(TableName="t-tickets", Item={**key("p", sort_key), "value": {"N": "1"}})
             answers: list[Any] = []
             for items in transactions:
                 try:
@@ -73,7 +75,7 @@ def run(transactions: list[list[dict[str, Any]]], patched: bool) -> tuple[list[A
                 except ClientError as error:
                     reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
                     answers.append((error.response["Error"]["Code"], reasons))
-            tables = {
+            tables: dict[str, Any] = {
                 name: sorted((item for item in client.scan(TableName=name)["Items"]), key=lambda item: str(item["pk"]))
                 for name in TABLES.values()
             }
@@ -84,9 +86,20 @@ def run(transactions: list[list[dict[str, Any]]], patched: bool) -> tuple[list[A
                 ExpressionAttributeValues={":e": {"S": "EVENT"}},
             )["Items"]
             tables["EventsById"] = sorted(events, key=lambda item: str(item["pk"]))
+            for pk in ("a", "seed", "missing", "p"):
+                for forward in (True, False):
+                    found = client.query(
+                        TableName="t-tickets",
+                        KeyConditionExpression="pk = :pk AND sk >= :low",
+                        ExpressionAttributeValues={":pk": {"S": pk}, ":low": {"S": "B"}},
+                        ScanIndexForward=forward,
+                        Limit=2,
+                        ConsistentRead=True,
+                    )
+                    tables[f"query {pk} {forward}"] = [found["Items"], found.get("LastEvaluatedKey")]
             return answers, tables
     finally:
-        moto_transactions.uninstall()
+        moto_patches.uninstall()
 
 
 SCRIPTED = [
@@ -103,7 +116,7 @@ SCRIPTED = [
 @pytest.fixture(autouse=True)
 def stock_moto_afterwards() -> Iterator[None]:
     yield
-    moto_transactions.uninstall()
+    moto_patches.uninstall()
 
 
 def test_scripted_transactions_answer_and_leave_the_same_items_as_stock_moto() -> None:
@@ -111,7 +124,8 @@ def test_scripted_transactions_answer_and_leave_the_same_items_as_stock_moto() -
     assert run(SCRIPTED, patched=True) == stock
     answers, tables = stock
     assert answers[0] == "ok" and answers[1][0] == "TransactionCanceledException" and answers[3][0] == "ValidationException"
-    assert [item["pk"]["S"] for item in tables["t-tickets"]] == ["a", "c", "c2", "seed"]
+    assert [item["pk"]["S"] for item in tables["t-tickets"]] == ["a", "c", "c2", "p", "p", "p", "p", "seed"]
+    assert [item["sk"]["S"] for item in tables["query p False"][0]] == ["D", "C"] and tables["query p False"][1] is not None
 
 
 operations = st.lists(
