@@ -111,8 +111,9 @@ def measure(sizes: tuple[int, ...], purchases: int, concurrency: int, stock: boo
                 stored = size
                 before = resident_mib()
                 rate, errors = purchases_per_second(stack.api_url, int(event["event_id"]), user, purchases, concurrency)
-                row = {"moto": "stock" if stock else "patched", "tickets": size, "rps": rate, "rss": resident_mib(), "errors": errors}
-                rows.append({**row, "added": row["rss"] - before})
+                after = resident_mib()
+                moto = "stock" if stock else "patched"
+                rows.append({"moto": moto, "tickets": size, "rps": rate, "rss": after, "added": after - before, "errors": errors})
         finally:
             # moto's state is the process's: the next measurement starts from empty tables.
             requests.post(f"{stack.dynamodb_url}/moto-api/reset", timeout=60)
