@@ -7,7 +7,7 @@ TOOLS := .tools/bin
 # No telemetry calls from aws-sam-cli (CI and these machines have no way out but the package registries).
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup tools run demo token test unit integration e2e lint format check validate build bench deploy proof
+.PHONY: setup tools run demo token test unit integration e2e lint format check validate build bench deploy proof flash-sale
 
 setup:  ## virtual environment with the runtime and development dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,9 @@ bench:  ## cold start against each function's floor, round trips per flow, local
 
 deploy:  ## sam deploy to the dev environment (see samconfig.toml)
 	$(TOOLS)/sam deploy --config-env dev
+
+flash-sale:  ## the simulated on-sale: 50,000 seats, 100,000 buyers at 2,000/s, for 1, 4, 16 and 64 seat shards (about an hour)
+	$(BIN)/python -m benchmarks.flash_sale --check
 
 proof:  ## load, faults, attacks, fuzzing and log scanning, then the summary table
 	rm -f test-artifacts/proof.json
