@@ -90,13 +90,17 @@ def charge_of(fake: StripeFake, intent: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_refunds(fake: StripeFake, params: Params) -> dict[str, Any]:
-    wanted = params.get("payment_intent")
-    return list_of("/v1/refunds", (r for r in fake.refunds.values() if wanted is None or r["payment_intent"] == wanted), params)
+    return _listed_for_intent("/v1/refunds", fake.refunds, params)
 
 
 def list_disputes(fake: StripeFake, params: Params) -> dict[str, Any]:
+    return _listed_for_intent("/v1/disputes", fake.disputes, params)
+
+
+def _listed_for_intent(url: str, objects: dict[str, dict[str, Any]], params: Params) -> dict[str, Any]:
+    """The list, narrowed to one payment intent's objects when ``payment_intent`` is given."""
     wanted = params.get("payment_intent")
-    return list_of("/v1/disputes", (d for d in fake.disputes.values() if wanted is None or d["payment_intent"] == wanted), params)
+    return list_of(url, (obj for obj in objects.values() if wanted is None or obj["payment_intent"] == wanted), params)
 
 
 def open_dispute(fake: StripeFake, intent: dict[str, Any]) -> dict[str, Any]:

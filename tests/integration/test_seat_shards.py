@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -134,14 +135,19 @@ def test_a_shard_emptied_between_the_plan_and_the_write_is_planned_again(dynamod
     event_id = create_event(price=0, capacity=4, seat_shards=2)  # 2 + 2
     monkeypatch.setattr(tickets.secrets, "randbelow", lambda _: 0)  # every plan starts at shard 0
     assert buy(event_id, 2, user="user-a").status == 200  # shard 0 now empty
-    real = tickets.TicketRepository.availability
+    real_event, real_availability = tickets.TicketRepository.get_event, tickets.TicketRepository.availability
     reads = []
 
-    def stale_first(self, wanted):
+    def stale_event(self, wanted):  # the read the purchase plans from, taken before buyer a's write
         reads.append(wanted)
-        return {0: 2, 1: 2} if len(reads) == 1 else real(self, wanted)
+        return replace(real_event(self, wanted), seats_by_shard={0: 2, 1: 2}, available=4)
 
-    monkeypatch.setattr(tickets.TicketRepository, "availability", stale_first)
+    def fresh_availability(self, wanted):
+        reads.append(wanted)
+        return real_availability(self, wanted)
+
+    monkeypatch.setattr(tickets.TicketRepository, "get_event", stale_event)
+    monkeypatch.setattr(tickets.TicketRepository, "availability", fresh_availability)
     result = buy(event_id, 2, user="user-b")
     assert result.status == 200 and len(reads) == 2
     assert ticket_item(dynamodb, result.body["ticket_id"])["seat_parts"] == {"1": 2}

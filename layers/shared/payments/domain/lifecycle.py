@@ -194,6 +194,8 @@ class Event:
     created_by: str
     created_at: int
     seat_shards: int = 1
+    # Seats left by shard, as read with the event (None until read): a purchase plans from them.
+    seats_by_shard: dict[int, int] | None = None
 
     @property
     def is_free(self) -> bool:

@@ -97,7 +97,7 @@ class TicketService:
         )
         limit = self._settings.unpaid_seat_limit
         try:
-            ticket = self._repository.create(ticket, unpaid_limit=limit, seat_shards=event.seat_shards)
+            ticket = self._repository.create(ticket, unpaid_limit=limit, seats_by_shard=event.seats_by_shard)
         except SoldOut:
             raise BadRequest("Not enough tickets available") from None
         except UnpaidLimit as over:

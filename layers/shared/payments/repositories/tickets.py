@@ -89,8 +89,8 @@ def _values(**values: Any) -> dict[str, Any]:
     return to_attributes({f":{name}": value for name, value in values.items()})
 
 
-def _event_from_item(item: dict[str, Any], available: int | None = None) -> Event:
-    """The event from its item; ``available`` is the sum over its shards when it has several."""
+def _event_from_item(item: dict[str, Any], seats_by_shard: dict[int, int] | None = None) -> Event:
+    """The event from its item; with its shards' seats left when they were read, ``available`` is their sum."""
     data = from_item(item)
     return Event(
         event_id=int(data["event_id"]),
@@ -98,10 +98,11 @@ def _event_from_item(item: dict[str, Any], available: int | None = None) -> Even
         price=Decimal(data["price"]),
         currency=data["currency"],
         capacity=int(data["capacity"]),
-        available=int(data["available"]) if available is None else available,
+        available=int(data["available"]) if seats_by_shard is None else sum(seats_by_shard.values()),
         created_by=data["created_by"],
         created_at=int(data["created_at"]),
         seat_shards=int(data.get("seat_shards", 1)),
+        seats_by_shard=seats_by_shard,
     )
 
 
@@ -177,7 +178,13 @@ class TicketRepository:
     def put_event(self, event: Event) -> None:
         """The event and its seat shards, all or none."""
         capacities = shard_capacities(event.capacity, event.seat_shards)
-        attributes = {**asdict(event), "price": str(event.price), "entity": EVENT_ENTITY, "available": capacities[0]}
+        attributes = {
+            **asdict(event),
+            "price": str(event.price),
+            "entity": EVENT_ENTITY,
+            "available": capacities[0],
+            "seats_by_shard": None,
+        }
         puts = [{**_event_key(event.event_id), **to_attributes({**attributes, "shard_capacity": capacities[0]})}]
         for shard in range(1, event.seat_shards):
             shard_item = {"event_id": event.event_id, "available": capacities[shard], "shard_capacity": capacities[shard]}
@@ -196,7 +203,7 @@ class TicketRepository:
         event_item = next((item for item in items if _shard_of(item) == 0), None)
         if event_item is None:
             return None
-        return _event_from_item(event_item, available=sum(int(item["available"]["N"]) for item in items))
+        return _event_from_item(event_item, {_shard_of(item): int(item["available"]["N"]) for item in items})
 
     def availability(self, event_id: int) -> dict[int, int]:
         """Seats left by shard."""
@@ -226,11 +233,11 @@ class TicketRepository:
         if after is not None:
             kwargs["ExclusiveStartKey"] = {"entity": {"S": EVENT_ENTITY}, "event_id": {"N": str(after)}, **_event_key(after)}
         result = self._client.query(**kwargs)
-        events = [_event_from_item(item) for item in result.get("Items", [])]
-        events = [
-            replace(event, available=sum(self.availability(event.event_id).values())) if event.seat_shards > 1 else event
-            for event in events
-        ]
+        events = []
+        for item in result.get("Items", []):
+            event = _event_from_item(item)
+            # A sharded event's own item holds only shard 0's seats: the others are read by shard.
+            events.append(_event_from_item(item, self.availability(event.event_id)) if event.seat_shards > 1 else event)
         last = result.get("LastEvaluatedKey")
         return events, (int(last["event_id"]["N"]) if last else None)
 
@@ -246,17 +253,21 @@ class TicketRepository:
             return None
         return self.get_ticket(int(result["Item"]["ticket_id"]["N"]))
 
-    def create(self, ticket: Ticket, unpaid_limit: int, seat_shards: int = 1) -> Ticket:
+    def create(self, ticket: Ticket, unpaid_limit: int, seats_by_shard: dict[int, int] | None = None) -> Ticket:
         """A new ticket (free and paid, or reserved) and its seats taken, both or neither; a reserved
         one also counts against its owner's unpaid seats for the event, at most ``unpaid_limit``.
+        ``seats_by_shard`` (as read with the event) plans the first attempt; a retry reads afresh.
         Returns the ticket as written (with the shards its seats came from); SoldOut, or
         UnpaidLimit, and nothing written."""
         trigger = Trigger.ISSUE_FREE if ticket.status == TicketStatus.PAID else Trigger.RESERVE
         row = transition(None, trigger)
         assert row is not None and row.target == ticket.status
+        sharded = seats_by_shard is not None and len(seats_by_shard) > 1
+        known = seats_by_shard
 
         def attempt() -> Ticket:
-            placed = self._placed(ticket, sharded=seat_shards > 1)
+            nonlocal known
+            placed, known = self._placed(ticket, sharded, known), None
             attributes = _ticket_attributes(placed)
             if placed.status in UNSETTLED:
                 attributes["unsettled_status"] = str(placed.status)
@@ -279,7 +290,7 @@ class TicketRepository:
             return placed
 
         try:
-            return self._taking_seats(attempt, sharded=seat_shards > 1)
+            return self._taking_seats(attempt, sharded)
         except UnpaidLimit:
             raise UnpaidLimit(self.unpaid_seats(ticket.event_id, ticket.owner)) from None
 
@@ -398,11 +409,12 @@ class TicketRepository:
         return [_ticket_from_item(item) for item in itertools.islice(items, limit)]
 
     # helpers ---------------------------------------------------------------------------------
-    def _placed(self, ticket: Ticket, sharded: bool) -> Ticket:
-        """The ticket with the shards its seats are to come from (a one-shard event has only one)."""
+    def _placed(self, ticket: Ticket, sharded: bool, known: dict[int, int] | None = None) -> Ticket:
+        """The ticket with the shards its seats are to come from (a one-shard event has only one),
+        planned from the seats ``known`` to be left, or else from a fresh read."""
         if not sharded:
             return ticket
-        available = self.availability(ticket.event_id)
+        available = known if known is not None else self.availability(ticket.event_id)
         parts = seat_parts(available, ticket.quantity, start=secrets.randbelow(max(len(available), 1)))
         if parts is None:
             raise SoldOut()
