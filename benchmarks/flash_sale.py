@@ -112,7 +112,8 @@ class MotoDirect:
                 body = json.loads(error.description) if error.description.startswith("{") else {}
                 code = error.error_type.rpartition("#")[2]
                 fields = {name: value for name, value in body.items() if name not in ("__type", "message", "Message")}
-                raise ClientError({"Error": {"Code": code, "Message": error.message}, **fields}, operation) from None  # type: ignore[arg-type]
+                response: Any = {"Error": {"Code": code, "Message": error.message}, **fields}
+                raise ClientError(response, operation) from None
 
         return call
 
