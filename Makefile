@@ -69,7 +69,7 @@ bench:  ## cold start against each function's floor, round trips per flow, local
 deploy:  ## sam deploy to the dev environment (see samconfig.toml)
 	$(TOOLS)/sam deploy --config-env dev
 
-flash-sale:  ## the simulated on-sale: 50,000 seats, 100,000 buyers at 2,000/s, for 1, 4, 16 and 64 seat shards (about an hour)
+flash-sale:  ## the simulated on-sale: 50,000 seats, 100,000 buyers at 2,000/s, for 1, 4, 16 and 64 seat shards (about 15 minutes)
 	$(BIN)/python -m benchmarks.flash_sale --check
 
 proof:  ## load, faults, attacks, fuzzing and log scanning, then the summary table
