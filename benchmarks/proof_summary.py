@@ -16,6 +16,7 @@ ARTIFACT = Path(__file__).resolve().parent.parent / "test-artifacts" / "proof.js
 ATTACK_FAMILIES = {
     "test_user_b_with_user_as_ids_is_refused": ("another user's objects by id", "API1"),
     "test_staff_actions_by_a_customer_are_refused": ("staff routes by customers", "API5"),
+    "test_another_users_ticket_and_an_events_sales_are_refused": ("another user's ticket, sales by customers", "API1, API5"),
     "test_staff_rights_only_from_exact_membership_in_the_configured_claim": ("near-miss staff claims", "API5, API2"),
     "test_forged_and_stale_stripe_webhooks_are_refused": ("forged, stale Stripe webhooks", "API2, API10"),
     "test_forged_paypal_webhooks_are_refused": ("forged PayPal webhooks, foreign certificate URL", "API2, API7, API10"),

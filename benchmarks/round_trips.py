@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from benchmarks import settings_for
 from local.paypal_fake import PayPalFake
 from local.stripe_fake import StripeFake
 from local.template import create_tables
@@ -49,22 +50,15 @@ def environment() -> Iterator[tuple[Counts, StripeFake, PayPalFake]]:
     with serve(stripe_fake) as stripe_url, serve(paypal_fake) as paypal_url, mock_aws():
         stripe_fake.public_url, paypal_fake.public_url = stripe_url, paypal_url
         os.environ.update(
-            {
-                "AWS_DEFAULT_REGION": "eu-west-1",
-                "AWS_ACCESS_KEY_ID": "bench",
-                "AWS_SECRET_ACCESS_KEY": "bench",
-                "TICKETS_TABLE": TABLES["TicketsTable"],
-                "PAYMENTS_TABLE": TABLES["PaymentsTable"],
-                "IDEMPOTENCY_TABLE": TABLES["IdempotencyTable"],
-                "STRIPE_API_BASE": stripe_url,
-                "STRIPE_SECRET_KEY": "sk_test_bench",
-                "STRIPE_WEBHOOK_SECRET": "whsec_test_local_only",
-                "PAYPAL_API_BASE": paypal_url,
-                "PAYPAL_CLIENT_ID": paypal_fake.client_id,
-                "PAYPAL_CLIENT_SECRET": paypal_fake.client_secret,
-                "PAYPAL_WEBHOOK_ID": paypal_fake.webhook_id,
-                "POWERTOOLS_LOG_LEVEL": "ERROR",
-            }
+            settings_for(
+                TABLES,
+                stripe_url,
+                PAYPAL_API_BASE=paypal_url,
+                PAYPAL_CLIENT_ID=paypal_fake.client_id,
+                PAYPAL_CLIENT_SECRET=paypal_fake.client_secret,
+                PAYPAL_WEBHOOK_ID=paypal_fake.webhook_id,
+                POWERTOOLS_LOG_LEVEL="ERROR",
+            )
         )
         create_tables(boto3.client("dynamodb"), TABLES)
         from payments.dynamodb import get_client

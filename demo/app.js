@@ -19,7 +19,7 @@ async function call(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await response.json();
-  if (!response.ok) throw new Error(data.error || response.statusText);
+  if (!response.ok) throw Object.assign(new Error(data.error || response.statusText), { status: response.status, data });
   return data;
 }
 
@@ -51,6 +51,7 @@ async function signIn(event) {
   localStorage.setItem("staff", $("staff").checked ? "1" : "");
   renderWho();
   await loadEvents();
+  await loadMyTickets();
 }
 
 function renderWho() {
@@ -58,6 +59,58 @@ function renderWho() {
   if (user) $("user-id").value = user;
   $("who").textContent = user ? "Signed in as " + user + (localStorage.getItem("staff") ? " (staff)" : "") : "Not signed in";
   $("new-event").hidden = !localStorage.getItem("staff");
+  $("door").hidden = !localStorage.getItem("staff");
+}
+
+async function loadMyTickets() {
+  if (!token()) return;
+  const data = await call("GET", "/api/tickets/?limit=20");
+  if (!data.tickets.length) {
+    $("my-tickets").innerHTML = "<li>No tickets yet</li>";
+    return;
+  }
+  $("my-tickets").replaceChildren(...data.tickets.map((ticket) => {
+    const item = document.createElement("li");
+    item.dataset.ticketId = ticket.ticket_id;
+    item.innerHTML = "<span></span> <button>Show</button>";
+    item.querySelector("span").textContent = "Ticket #" + ticket.ticket_id + " — event " + ticket.event_id + " — " + ticket.quantity
+      + " × — " + ticket.status + (ticket.checked_in ? " — " + ticket.checked_in + " admitted" : "");
+    item.querySelector("button").addEventListener("click", () => showMyTicket(ticket.ticket_id));
+    return item;
+  }));
+}
+
+async function showMyTicket(ticketId) {
+  try {
+    const ticket = await call("GET", "/api/tickets/" + ticketId + "/");
+    if (ticket.qr_code_data) showTicket("Ticket #" + ticket.ticket_id + " (" + ticket.checked_in + " of " + ticket.quantity + " admitted)", ticket);
+    else showResult("Ticket #" + ticket.ticket_id + " is " + ticket.status, "No door pass: the ticket is not valid at the door");
+    say("");
+  } catch (error) { say(error.message, true); }
+}
+
+function admittedAt(seconds) {
+  return seconds ? " at " + new Date(seconds * 1000).toLocaleTimeString() : "";
+}
+
+async function checkIn(event) {
+  event.preventDefault();
+  const entry = document.createElement("li");
+  const count = $("check-in-count").value;
+  try {
+    const body = { ticket_code: $("check-in-code").value };
+    if (count) body.count = Number(count);
+    const admitted = await call("POST", "/api/tickets/check-in/", body);
+    entry.className = "admitted";
+    entry.textContent = "Admitted: ticket #" + admitted.ticket_id + ", " + admitted.checked_in + " of " + admitted.quantity + " in";
+  } catch (error) {
+    entry.className = "refused";
+    const already = error.status === 409 ? " (" + error.data.checked_in + " of " + error.data.quantity + " in" + admittedAt(error.data.checked_in_at) + ")" : "";
+    entry.textContent = "Refused: " + error.message + already;
+  }
+  $("door-log").prepend(entry);
+  $("check-in-code").value = "";
+  $("check-in-count").value = "";
 }
 
 async function loadEvents() {
@@ -81,6 +134,7 @@ async function buy(event, quantity) {
       showTicket(data.detail, data);
       say("Free ticket issued");
       await loadEvents();
+      await loadMyTickets();
     } else {
       localStorage.setItem("pending", JSON.stringify({ ticket_id: data.ticket_id, session_id: data.session_id }));
       say("Redirecting to Checkout…");
@@ -123,6 +177,7 @@ async function route() {
   $("new-event").addEventListener("submit", createEvent);
   $("stripe-pay").addEventListener("click", payWithStripe);
   $("paypal-pay").addEventListener("click", payWithPayPal);
+  $("check-in").addEventListener("submit", checkIn);
   try {
     if (page === "/payment/success") {
       const verified = await call("POST", "/api/payments/verify/", { session_id: params.get("session_id"), ticket_id: params.get("ticket_id") });
@@ -141,6 +196,7 @@ async function route() {
     }
   } catch (error) { say(error.message, true); }
   await loadEvents().catch((error) => say(error.message, true));
+  await loadMyTickets().catch((error) => say(error.message, true));
 }
 
 route();

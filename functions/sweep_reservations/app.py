@@ -3,11 +3,12 @@
 from dataclasses import asdict
 from typing import Any
 
-from payments import wiring
+from payments import metrics, wiring
 from payments.observability import logger
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.flushed
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = wiring.ticket_service().sweep_expired()
     logger.info("Reservation sweep finished", extra=asdict(report))

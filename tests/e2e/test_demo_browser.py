@@ -139,3 +139,49 @@ def test_direct_stripe_and_paypal_payments(page, demo_stack):
     page.wait_for_selector("text=PayPal payment captured")
     shot(page, "8-paypal-captured")
     assert "/demo/paypal/return" in page.url
+
+
+def test_my_tickets_show_a_ticket_with_its_qr_code(page, demo_stack):
+    event_id = create_event(demo_stack, "Browser my-tickets gig", 0)
+    sign_in(page, demo_stack, user="browser-owner")
+    page.locator(f"li[data-event-id='{event_id}'] button").click()
+    page.wait_for_selector("text=Free ticket issued")
+    ticket_id = page.text_content("#ticket-code").split("#", 1)[1].split(" ", 1)[0]
+    mine = page.locator(f"#my-tickets li[data-ticket-id='{ticket_id}']")
+    assert "paid" in mine.text_content()
+    page.reload()  # the list comes from the API, not from the purchase just made
+    page.locator(f"#my-tickets li[data-ticket-id='{ticket_id}'] button").click()
+    page.wait_for_selector(f"text=Ticket #{ticket_id} (0 of 1 admitted)")
+    shot(page, "9-my-ticket")
+    code = page.text_content("#ticket-code").rsplit(" ", 1)[1]
+    assert decode_qr(page.get_attribute("#ticket-qr", "src").split(",", 1)[1]) == code
+
+
+def test_staff_check_in_at_the_door_admits_once_and_says_why_it_refuses(page, demo_stack):
+    event_id = create_event(demo_stack, "Browser door gig", 0)
+    bought = requests.post(
+        f"{demo_stack.api}/api/payments/create-payment-intent/",
+        json={"event_id": event_id, "quantity": 2},
+        headers=demo_stack.headers("browser-guest"),
+        timeout=30,
+    ).json()
+    sign_in(page, demo_stack, user="browser-door", staff=True)
+    log = page.locator("#door-log li")
+    page.fill("#check-in-code", bought["ticket_code"])
+    page.click("#check-in button")
+    page.wait_for_selector("#door-log li.admitted")
+    assert log.nth(0).text_content() == f"Admitted: ticket #{bought['ticket_id']}, 2 of 2 in"
+    page.fill("#check-in-code", bought["ticket_code"])
+    page.click("#check-in button")
+    page.wait_for_selector("#door-log li.refused")
+    assert "Already checked in: all 2 admitted (2 of 2 in at " in log.nth(0).text_content()
+    page.fill("#check-in-code", "not a code")
+    page.click("#check-in button")
+    page.wait_for_function("document.querySelectorAll('#door-log li').length === 3")
+    assert log.nth(0).text_content().startswith("Refused: ticket_code: must be a ticket code")
+    shot(page, "10-door-check-in")
+
+
+def test_customers_see_no_door(page, demo_stack):
+    sign_in(page, demo_stack, user="browser-customer")
+    assert page.locator("#door").is_hidden()

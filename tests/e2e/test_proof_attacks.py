@@ -115,10 +115,22 @@ def test_the_victims_objects_are_untouched(stack, victims):
     [
         ("/api/events/", lambda v: {"name": "Mine now", "price": 0, "currency": "usd", "capacity": 1}),
         ("/api/v1/payments/paypal/refund-payment/", lambda v: {"capture_id": v["capture"]["capture_id"]}),
+        ("/api/tickets/check-in/", lambda v: {"ticket_code": v["ticket"]["ticket_code"]}),
     ],
 )
 def test_staff_actions_by_a_customer_are_refused(stack, victims, path, body):
     refused(post(stack, path, body(victims), "victim-alice"), 403)
+
+
+def test_another_users_ticket_and_an_events_sales_are_refused(stack, victims):
+    def get(path, user):
+        return requests.get(f"{stack.api}{path}", headers=stack.headers(user), timeout=30)
+
+    refused(get(f"/api/tickets/{victims['ticket']['ticket_id']}/", "intruder-bob"), 403)
+    refused(get(f"/api/events/{victims['event']['event_id']}/sales/", "victim-alice"), 403)
+    refused(get(f"/api/tickets/?after={victims['ticket']['ticket_id']}", "intruder-bob"), 400)
+    listed = get("/api/tickets/", "intruder-bob").json()
+    assert victims["ticket"]["ticket_id"] not in [ticket["ticket_id"] for ticket in listed["tickets"]]
 
 
 def stripe_event(stack):
@@ -211,6 +223,7 @@ def test_oversized_and_malformed_bodies_are_refused(stack, victims):
         ("/api/v1/payments/paypal/create-order/", lambda s: {"amount": s, "currency": "USD", "description": s}, False),
         ("/api/v1/payments/paypal/get-order/", lambda s: {"order_id": s}, False),
         ("/api/v1/payments/paypal/refund-payment/", lambda s: {"capture_id": s, "note_to_payer": s}, True),
+        ("/api/tickets/check-in/", lambda s: {"ticket_code": s, "count": s}, True),
     ],
 )
 def test_hostile_strings_in_string_fields_are_refused_cleanly(stack, victims, path, body, staff, hostile):
@@ -248,6 +261,7 @@ JSON_ROUTES = [
     ("/api/v1/payments/paypal/capture-order/", False),
     ("/api/v1/payments/paypal/get-order/", False),
     ("/api/v1/payments/paypal/refund-payment/", True),
+    ("/api/tickets/check-in/", True),
 ]
 
 

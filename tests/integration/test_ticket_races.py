@@ -1,12 +1,21 @@
 """Seats are conserved and payments never lost, whatever order reserve, cancel, expiry, verify and webhooks come in."""
 
-import copy
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.support.dynamo import PAYMENTS, TICKETS, SerialisedClient, items_with_prefix
-from tests.support.flows import buy, create_event, deliver_webhook, get_event, pay, reserved_checkout, verify
+from tests.support.flows import (
+    buy,
+    create_event,
+    deliver_webhook,
+    expired_event_for,
+    get_event,
+    late_payment_into_sold_out,
+    pay,
+    reserved_checkout,
+    verify,
+)
 
 
 @pytest.fixture
@@ -25,13 +34,6 @@ def ticket(ticket_id):
     from payments import wiring
 
     return wiring.ticket_repository().get_ticket(ticket_id)
-
-
-def expired_event_for(fake, session_id):
-    """The ``checkout.session.expired`` event of a session, as if expiry had won the race."""
-    session = copy.deepcopy(fake.public(fake.sessions[session_id]))
-    session.update(status="expired", payment_status="unpaid", payment_intent=None)
-    return {"id": f"evt_expired_{session_id[-8:]}", "object": "event", "type": "checkout.session.expired", "data": {"object": session}}
 
 
 def test_many_buyers_for_the_last_seats_sell_exactly_the_capacity(serialised, stripe_fake):
@@ -77,12 +79,7 @@ def test_a_payment_after_the_reservation_was_released_retakes_free_seats(dynamod
 
 def test_a_payment_after_release_into_a_sold_out_event_is_refunded_and_recorded(dynamodb, stripe_fake):
     # Given the reservation was released and somebody else bought every seat since
-    event_id, body = reserved_checkout(stripe_fake, quantity=2, capacity=2)
-    completed = pay(stripe_fake, body["session_id"])
-    deliver_webhook(expired_event_for(stripe_fake, body["session_id"]))
-    other = buy(event_id, 2, user="user-bob").body
-    pay(stripe_fake, other["session_id"])
-    assert verify(other["session_id"], other["ticket_id"], user="user-bob").status == 200
+    event_id, body, completed = late_payment_into_sold_out(stripe_fake)
     # When the late payment arrives
     assert deliver_webhook(completed).body["outcome"] == "refunded"
     # Then it is refunded at Stripe once, recorded, and the event is not oversold

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from decimal import Decimal
 from typing import Any
@@ -89,3 +90,23 @@ def deliver_paypal_webhook(fake: Any, event: dict[str, Any], headers: dict[str, 
     request = api_event("paypal_webhook", raw_body=payload)
     request["headers"] = {"content-type": "application/json", **{name.lower(): value for name, value in signed.items()}}
     return invoke("paypal_webhook", request)
+
+
+def late_payment_into_sold_out(fake: StripeFake) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """A customer pays after their reservation was released (its expiry won the race) and somebody
+    else bought every seat since: the event, the reservation, and the payment's webhook event, not
+    yet delivered."""
+    event_id, body = reserved_checkout(fake, quantity=2, capacity=2)
+    completed = pay(fake, body["session_id"])
+    deliver_webhook(expired_event_for(fake, body["session_id"]))
+    other = buy(event_id, 2, user="user-bob").body
+    pay(fake, other["session_id"])
+    assert verify(other["session_id"], other["ticket_id"], user="user-bob").status == 200
+    return event_id, body, completed
+
+
+def expired_event_for(fake: StripeFake, session_id: str) -> dict[str, Any]:
+    """The ``checkout.session.expired`` event of a session, as if expiry had won the race."""
+    session = copy.deepcopy(fake.public(fake.sessions[session_id]))
+    session.update(status="expired", payment_status="unpaid", payment_intent=None)
+    return {"id": f"evt_expired_{session_id[-8:]}", "object": "event", "type": "checkout.session.expired", "data": {"object": session}}

@@ -6,7 +6,9 @@ from payments.errors import InvalidField
 from payments.models.common import payload, validate
 from payments.models.paypal import CreateOrderRequest, RefundRequest
 from payments.models.stripe import CreateCustomerRequest, CreatePaymentIntentRequest
-from payments.models.tickets import CreateEventRequest, ListEventsQuery, PurchaseRequest, VerifyRequest
+from payments.models.tickets import CheckInRequest, CreateEventRequest, PageQuery, PurchaseRequest, VerifyRequest
+
+CODE = "6e40a178-b56f-42e2-8264-77af31d21c3d"
 
 
 def error_of(model, data, context=None):
@@ -95,12 +97,21 @@ def test_create_event_keeps_the_price_exact():
             "description: must not contain control characters",
         ),
         (RefundRequest, {"capture_id": "ABCDE12345", "amount": 5}, "amount: needs a currency"),
-        (ListEventsQuery, {"limit": "0"}, "limit: must be between 1 and 100"),
-        (ListEventsQuery, {"after": "-1"}, "after: must be a whole number"),
+        (PageQuery, {"limit": "0"}, "limit: must be between 1 and 100"),
+        (PageQuery, {"after": "-1"}, "after: must be a whole number"),
+        (CheckInRequest, {}, "ticket_code: field required"),
+        (CheckInRequest, {"ticket_code": "6e40a178"}, "ticket_code: must be a ticket code (the text of the ticket's QR code)"),
+        (CheckInRequest, {"ticket_code": CODE, "count": 0}, "count: must be between 1 and 10"),
+        (CheckInRequest, {"ticket_code": CODE, "count": 1.5}, "count: must be a whole number"),
+        (CheckInRequest, {"ticket_code": CODE, "seat": "A1"}, "seat: unknown field"),
     ],
 )
 def test_errors_say_what_is_wrong_with_which_field(model, body, expected):
     assert error_of(model, body, {"max_amount": Decimal(10_000)}) == expected
+
+
+def test_a_ticket_code_typed_at_the_door_may_come_in_capitals_and_spaces():
+    assert validate(CheckInRequest, {"ticket_code": f"  {CODE.upper()} "}).ticket_code == CODE
 
 
 def test_text_is_stripped_before_its_length_is_checked():
@@ -109,12 +120,12 @@ def test_text_is_stripped_before_its_length_is_checked():
 
 
 def test_url_parameters_become_numbers_and_defaults_apply():
-    query = validate(ListEventsQuery, {"after": "42"})
+    query = validate(PageQuery, {"after": "42"})
     assert (query.limit, query.after) == (20, 42)
 
 
 def test_unknown_query_parameters_are_ignored_but_unknown_body_fields_are_not():
-    assert validate(ListEventsQuery, {"limit": "5", "_": "1700000000"}).limit == 5
+    assert validate(PageQuery, {"limit": "5", "_": "1700000000"}).limit == 5
     assert error_of(CreateCustomerRequest, {"email": "a@b.co", "phone": "1"}) == "phone: unknown field"
 
 

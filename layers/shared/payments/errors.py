@@ -7,10 +7,12 @@ class ApiError(Exception):
     status_code = 500
     public_message = "Internal server error"
 
-    def __init__(self, message: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, message: str | None = None, headers: dict[str, str] | None = None, **fields: object) -> None:
         super().__init__(message or self.public_message)
         self.message = message or self.public_message
         self.headers = headers or {}
+        # Facts the caller acts on, beside the message (e.g. how many a pass already admitted).
+        self.fields = fields
 
 
 class BadRequest(ApiError):

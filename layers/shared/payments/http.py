@@ -1,5 +1,5 @@
 """API Gateway HTTP API (payload 2.0) plumbing: body parsing, JSON responses and the one place
-where exceptions become ``{"error": ...}`` answers."""
+where exceptions become ``{"error": ...}`` answers (and a request's metrics are written)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from payments import metrics
 from payments.context import current_lambda_context
 from payments.dynamodb import is_unavailable
 from payments.errors import ApiError, BadRequest, PayloadTooLarge
@@ -41,8 +42,10 @@ def json_response(status_code: int, body: Mapping[str, Any], headers: Mapping[st
     }
 
 
-def error_response(status_code: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
-    return json_response(status_code, {"error": message}, headers)
+def error_response(
+    status_code: int, message: str, headers: Mapping[str, str] | None = None, fields: Mapping[str, object] | None = None
+) -> Response:
+    return json_response(status_code, {"error": message, **(fields or {})}, headers)
 
 
 def raw_body(event: Event) -> bytes:
@@ -100,6 +103,7 @@ def api_handler(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @metrics.flushed
     def wrapper(event: Event, context: Any) -> Response:
         current_lambda_context.set(context)
         try:
@@ -109,7 +113,7 @@ def api_handler(handler: Handler) -> Handler:
                 logger.exception("Request failed", extra={"status": error.status_code})
             else:
                 logger.info("Request refused", extra={"status": error.status_code, "reason": error.message})
-            return error_response(error.status_code, error.message, error.headers)
+            return error_response(error.status_code, error.message, error.headers, error.fields)
         except Exception as error:
             if is_unavailable(error):
                 logger.exception("DynamoDB unavailable")

@@ -4,22 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments.domain.lifecycle import Event, Ticket
+from payments.domain.lifecycle import Event, Ticket, TicketLine
 
 
 def ticket_with_qr(detail: str, ticket: Ticket) -> dict[str, Any]:
-    # Imported here: segno is only loaded by the functions that answer with a QR code.
-    from payments.qr import qr_png_base64
-
     return {
         "detail": detail,
-        "qr_code_data": qr_png_base64(ticket.ticket_code),
+        "qr_code_data": ticket.qr_png,
         "ticket_id": ticket.ticket_id,
         "ticket_code": ticket.ticket_code,
         "quantity": ticket.quantity,
         "event_id": ticket.event_id,
         "status": ticket.status,
     }
+
+
+def ticket_body(ticket: Ticket | TicketLine) -> dict[str, Any]:
+    """A ticket as its owner sees it; the door pass only where the whole ticket was read."""
+    body: dict[str, Any] = {
+        "ticket_id": ticket.ticket_id,
+        "ticket_code": ticket.ticket_code,
+        "event_id": ticket.event_id,
+        "quantity": ticket.quantity,
+        "status": ticket.status,
+        "checked_in": ticket.checked_in,
+    }
+    if isinstance(ticket, Ticket):
+        body["checked_in_at"] = ticket.checked_in_at
+        body["qr_code_data"] = ticket.qr_png if ticket.admits else None
+    return body
 
 
 def event_body(event: Event) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from payments import dynamodb, idempotency, settings
 
 if TYPE_CHECKING:
+    from payments.domain.door import DoorService
     from payments.domain.events import EventService
     from payments.domain.paypal_orders import PayPalOrdersService
     from payments.domain.paypal_refunds import PayPalRefundService
@@ -102,6 +103,13 @@ def ticket_service() -> TicketService:
     from payments.domain.tickets import TicketService
 
     return TicketService(ticket_repository(), stripe_gateway, settings.get_settings())
+
+
+@_component
+def door_service() -> DoorService:
+    from payments.domain.door import DoorService
+
+    return DoorService(ticket_repository())
 
 
 @_component

@@ -1,14 +1,39 @@
-"""Event management: staff create events; anyone signed in reads one with its seats left."""
+"""Event management: staff create events and see their sales; anyone signed in reads one with its
+seats left."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from decimal import Decimal
 
+from payments import money
 from payments.auth import Caller
-from payments.domain.lifecycle import Event, seat_shards_for
+from payments.domain.lifecycle import UNPAID_HOLDS, Event, TicketStatus, seat_shards_for
 from payments.errors import NotFound
 from payments.models.tickets import CreateEventRequest
 from payments.repositories.tickets import TicketRepository
+
+
+@dataclass(frozen=True)
+class Sales:
+    """An event's sales counted from its tickets: seats ``sold`` (paid or free), ``held`` (reserved
+    or with a payment processing), ``refunded`` (or being refunded), ``checked_in``; money ``gross``
+    (every payment taken) and ``refunded_amount`` (what went back), in the event's currency.
+    ``available`` is the seat shards' own count: at rest, sold + held + available == capacity."""
+
+    event: Event
+    sold: int
+    held: int
+    refunded: int
+    checked_in: int
+    gross: Decimal
+    refunded_amount: Decimal
+
+
+# Tickets whose payment went (or is going) back, and those whose payment came in at all.
+MONEY_BACK = frozenset({TicketStatus.REFUNDING, TicketStatus.REFUNDED})
+MONEY_TAKEN = MONEY_BACK | {TicketStatus.PAID}
 
 
 class EventService:
@@ -38,3 +63,31 @@ class EventService:
 
     def list(self, limit: int, after: int | None) -> tuple[list[Event], int | None]:
         return self._repository.list_events(limit, after)
+
+    def sales(self, event_id: int) -> Sales:
+        """Counted from the event's tickets (the index by seat shard), beside the seats left as its
+        shards count them. The index trails the tickets by a moment, so during a sale the two may
+        differ by the purchases in flight; once the sale is quiet they agree."""
+        event = self.get(event_id)
+        sold = held = refunded = checked_in = gross = refunded_minor = 0
+        for line in self._repository.ticket_lines(event):
+            checked_in += line.checked_in
+            if line.status == TicketStatus.PAID:
+                sold += line.quantity
+            elif line.status in UNPAID_HOLDS:
+                held += line.quantity
+            elif line.status in MONEY_BACK:
+                refunded += line.quantity
+            if line.status in MONEY_TAKEN:
+                gross += line.unit_amount * line.quantity
+            if line.status == TicketStatus.REFUNDED:
+                refunded_minor += line.unit_amount * line.quantity if line.refund_amount is None else line.refund_amount
+        return Sales(
+            event=event,
+            sold=sold,
+            held=held,
+            refunded=refunded,
+            checked_in=checked_in,
+            gross=money.to_major_units(gross, event.currency),
+            refunded_amount=money.to_major_units(refunded_minor, event.currency),
+        )

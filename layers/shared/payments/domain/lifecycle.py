@@ -225,10 +225,22 @@ class Ticket:
     late_payment: bool | None = None
     # Seats by shard, for an event with more than one; None: all from the event's one shard.
     seat_parts: dict[int, int] | None = None
+    # People admitted at the door so far (at most ``quantity``), and when the last of them came in.
+    checked_in: int = 0
+    checked_in_at: int | None = None
+    # What the refund returned, in minor units (a full refund: the amount paid).
+    refund_amount: int | None = None
+    # The door pass: the QR code of ``ticket_code`` as base64 PNG, drawn once, when the ticket became valid.
+    qr_png: str | None = None
 
     @property
     def parts(self) -> dict[int, int]:
         return self.seat_parts or {0: self.quantity}
+
+    @property
+    def admits(self) -> bool:
+        """Valid at the door: paid (or free). Reserved, processing, released or refunded tickets are not."""
+        return self.status == TicketStatus.PAID
 
     @property
     def amount_total(self) -> int:
@@ -237,6 +249,20 @@ class Ticket:
     @property
     def is_free(self) -> bool:
         return self.unit_amount == 0
+
+
+@dataclass(frozen=True)
+class TicketLine:
+    """A ticket as the owner's and the event's indexes hold it: enough for a list and for the sales."""
+
+    ticket_id: int
+    event_id: int
+    quantity: int
+    status: TicketStatus
+    ticket_code: str
+    unit_amount: int
+    checked_in: int = 0
+    refund_amount: int | None = None
 
 
 @dataclass(frozen=True)

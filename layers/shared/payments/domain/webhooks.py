@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from payments import metrics
 from payments.errors import BadRequest, NotApplicable, UnknownObject
 from payments.json_input import load_json
 from payments.observability import logger
@@ -47,10 +48,10 @@ class WebhookLedger:
         self, provider: str, event: dict[str, Any], event_id: str, event_type: str, handlers: dict[str, Handler]
     ) -> WebhookResult:
         if self._processed.is_processed(provider, event_id):
-            return WebhookResult(event_id, event_type, "duplicate")
+            return _counted(WebhookResult(event_id, event_type, "duplicate"), provider)
         handler = handlers.get(event_type)
         if handler is None:
-            return WebhookResult(event_id, event_type, "ignored")
+            return _counted(WebhookResult(event_id, event_type, "ignored"), provider)
         try:
             outcome = handler(event)
         except PERMANENT_REJECTIONS as rejection:
@@ -63,4 +64,9 @@ class WebhookLedger:
         logger.info(
             "Webhook event applied", extra={"provider": provider, "event_id": event_id, "event_type": event_type, "outcome": outcome}
         )
-        return WebhookResult(event_id, event_type, outcome)
+        return _counted(WebhookResult(event_id, event_type, outcome), provider)
+
+
+def _counted(result: WebhookResult, provider: str) -> WebhookResult:
+    metrics.webhook_outcome(provider, result.event_type, result.outcome)
+    return result

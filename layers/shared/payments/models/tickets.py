@@ -1,7 +1,8 @@
-"""Request bodies of the ticket checkout (seed 004) and of event management."""
+"""Request bodies of the ticket checkout (seed 004), event management, my tickets and the door."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import msgspec
@@ -87,7 +88,38 @@ class EventPath(RequestModel, forbid_unknown_fields=False):
     event_id: ObjectId
 
 
-class ListEventsQuery(RequestModel, forbid_unknown_fields=False):
+class TicketPath(RequestModel, forbid_unknown_fields=False):
+    ticket_id: ObjectId
+
+
+class TicketCode(Text):
+    """What a ticket's QR code holds: its code, a UUID as the purchase wrote it."""
+
+    __slots__ = ()
+    # Any length up to a pasted line: a wrong one gets the pattern's message, which says what a code is.
+    max_length = 200
+    pattern = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    pattern_says = "must be a ticket code (the text of the ticket's QR code)"
+
+    @classmethod
+    def from_json(cls, value: object) -> TicketCode:
+        # Typed at the door, a code may come in capitals; the purchase wrote it in lower case.
+        return super().from_json(value.lower() if isinstance(value, str) else value)
+
+
+class CheckInRequest(RequestModel):
+    ticket_code: TicketCode
+    # How many of the ticket's people come in now; without it, everyone not yet admitted.
+    count: WholeNumber | None = None
+
+    def check(self, context: Context) -> None:
+        if self.count is not None:
+            check_range("count", self.count, 1, context.get("max_quantity", 10))
+
+
+class PageQuery(RequestModel, forbid_unknown_fields=False):
+    """``?limit=20&after=<id>`` of the lists (events, my tickets)."""
+
     # Unknown query parameters (a cache buster, a tracking tag) are ignored, as servers usually do.
     limit: QueryInt = QueryInt(20)
     after: ObjectId | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from payments.domain.lifecycle import (
     Event,
     Seats,
     Ticket,
+    TicketLine,
     TicketStatus,
     Transition,
     Trigger,
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
 
 UNSETTLED_INDEX = "UnsettledTicketsByExpiry"
 EVENTS_INDEX = "EventsById"
+OWNER_INDEX = "TicketsByOwner"
+# Keyed by event and seat shard, so that an on-sale's ticket writes spread over the index's
+# partitions as they spread over the seat shards; the sales read them shard by shard.
+EVENT_SHARD_INDEX = "TicketsByEventShard"
+CODE_INDEX = "TicketsByCode"
 EVENT_ENTITY = "EVENT"
 PROVIDER = "stripe"
 # Ids are reserved a block at a time per container, so that the counter item sees a hundredth of
@@ -77,6 +83,10 @@ def _ticket_key(ticket_id: int) -> dict[str, Any]:
     return {"pk": {"S": f"TICKET#{ticket_id}"}, "sk": {"S": "TICKET"}}
 
 
+def _ticket_id_of(key: dict[str, Any]) -> int:
+    return int(str(key["pk"]["S"]).removeprefix("TICKET#"))
+
+
 def _unpaid_key(event_id: int, owner: str) -> dict[str, Any]:
     return {"pk": {"S": f"UNPAID#{event_id}#{owner}"}, "sk": {"S": "UNPAID"}}
 
@@ -116,6 +126,9 @@ _TICKET_INT_FIELDS = (
     "paid_at",
     "released_at",
     "refunded_at",
+    "checked_in",
+    "checked_in_at",
+    "refund_amount",
 )
 
 
@@ -131,8 +144,27 @@ def _ticket_from_item(item: dict[str, Any]) -> Ticket:
     return Ticket(**values)
 
 
+def _ticket_line(item: dict[str, Any]) -> TicketLine:
+    data = from_item(item)
+    refund_amount = data.get("refund_amount")
+    return TicketLine(
+        ticket_id=int(data["ticket_id"]),
+        event_id=int(data["event_id"]),
+        quantity=int(data["quantity"]),
+        status=TicketStatus(data["status"]),
+        ticket_code=data["ticket_code"],
+        unit_amount=int(data["unit_amount"]),
+        checked_in=int(data.get("checked_in", 0)),
+        refund_amount=None if refund_amount is None else int(refund_amount),
+    )
+
+
+def _event_shard(event_id: int, shard: int) -> str:
+    return f"{event_id}#{shard}"
+
+
 def _ticket_attributes(ticket: Ticket) -> dict[str, Any]:
-    attributes = {**asdict(ticket), "status": str(ticket.status)}
+    attributes = {**asdict(ticket), "status": str(ticket.status), "event_shard": _event_shard(ticket.event_id, min(ticket.parts))}
     if ticket.seat_parts is not None:
         attributes["seat_parts"] = _parts_map(ticket.seat_parts)
     return attributes
@@ -252,6 +284,76 @@ class TicketRepository:
         if "Item" not in result:
             return None
         return self.get_ticket(int(result["Item"]["ticket_id"]["N"]))
+
+    def ticket_by_code(self, ticket_code: str) -> Ticket | None:
+        """The ticket a door pass names: found through the code index, then read itself, consistently."""
+        found = self._client.query(
+            TableName=self._tickets,
+            IndexName=CODE_INDEX,
+            KeyConditionExpression="ticket_code = :code",
+            ExpressionAttributeValues=_values(code=ticket_code),
+            Limit=1,
+        ).get("Items", [])
+        return self.get_ticket(_ticket_id_of(found[0])) if found else None
+
+    def tickets_of(self, owner: str, limit: int, after: Ticket | None = None) -> tuple[list[TicketLine], int | None]:
+        """The owner's tickets, newest first, a page at a time (after the ticket ``after``); the second
+        value is the ticket the next page starts after."""
+        request: dict[str, Any] = {
+            "TableName": self._tickets,
+            "IndexName": OWNER_INDEX,
+            "KeyConditionExpression": "#owner = :owner",
+            "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": _values(owner=owner),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = {
+                "owner": {"S": owner},
+                "created_at": {"N": str(after.created_at)},
+                **_ticket_key(after.ticket_id),
+            }
+        result = self._client.query(**request)
+        last = result.get("LastEvaluatedKey")
+        return [_ticket_line(item) for item in result.get("Items", [])], (_ticket_id_of(last) if last else None)
+
+    def ticket_lines(self, event: Event) -> Iterator[TicketLine]:
+        """Every ticket of the event, seat shard by seat shard (the event's index partitions)."""
+        for shard in range(event.seat_shards):
+            for item in all_items(
+                self._client.query,
+                TableName=self._tickets,
+                IndexName=EVENT_SHARD_INDEX,
+                KeyConditionExpression="event_shard = :shard",
+                ExpressionAttributeValues=_values(shard=_event_shard(event.event_id, shard)),
+            ):
+                yield _ticket_line(item)
+
+    def check_in(self, ticket: Ticket, count: int, now: int) -> Ticket:
+        """Admits ``count`` more people on a ticket that is valid at the door, never more than its
+        quantity in all: one conditional write, so that two doors scanning one pass at the same
+        instant admit it once. StateChanged, nothing written, when the ticket is not valid at the
+        door or has fewer than ``count`` admissions left."""
+        try:
+            result = write_with_retry(
+                lambda: self._client.update_item(
+                    TableName=self._tickets,
+                    Key=_ticket_key(ticket.ticket_id),
+                    UpdateExpression="SET checked_in = if_not_exists(checked_in, :zero) + :count, checked_in_at = :now",
+                    ConditionExpression="#status = :paid AND (attribute_not_exists(checked_in) OR checked_in <= :room)",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues=_values(
+                        zero=0, count=count, now=now, paid=str(TicketStatus.PAID), room=ticket.quantity - count
+                    ),
+                    ReturnValues="ALL_NEW",
+                )
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                raise StateChanged() from None
+            raise
+        return _ticket_from_item(result["Attributes"])
 
     def create(self, ticket: Ticket, unpaid_limit: int, seats_by_shard: dict[int, int] | None = None) -> Ticket:
         """A new ticket (free and paid, or reserved) and its seats taken, both or neither; a reserved

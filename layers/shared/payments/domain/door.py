@@ -1,0 +1,63 @@
+"""The door: staff scan a ticket's QR code (its ``ticket_code``) and admit its people, each once.
+
+Admission is one conditional write on the ticket (see ``TicketRepository.check_in``): two doors
+scanning the same pass at the same instant admit it once, and a ticket admits no more people than
+its quantity, and only while it is valid at the door (paid, or free)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from payments.auth import Caller
+from payments.context import system_time
+from payments.domain.lifecycle import Ticket
+from payments.errors import BadRequest, Conflict, NotFound
+from payments.models.tickets import CheckInRequest
+from payments.observability import audit
+from payments.repositories.tickets import StateChanged, TicketRepository
+
+# How often an admission re-reads a ticket another door changed under it before giving up.
+ATTEMPTS = 3
+
+
+class DoorService:
+    def __init__(self, repository: TicketRepository, clock: Callable[[], float] = system_time) -> None:
+        self._repository = repository
+        self._clock = clock
+
+    def check_in(self, caller: Caller, request: CheckInRequest) -> Ticket:
+        """Admits ``request.count`` people (default: everyone not yet admitted); returns the ticket
+        as written. NotFound for an unknown code, BadRequest for a ticket not valid at the door,
+        Conflict (with what was admitted and when) for more people than the ticket has left."""
+        ticket = self._repository.ticket_by_code(request.ticket_code)
+        if ticket is None:
+            raise NotFound("Ticket not found")
+        for _ in range(ATTEMPTS):
+            if not ticket.admits:
+                raise BadRequest(f"Ticket is {ticket.status}: it does not admit anyone")
+            left = ticket.quantity - ticket.checked_in
+            count = left if request.count is None else request.count
+            if count == 0 or count > left:
+                raise _admitted_already(ticket, count)
+            try:
+                admitted = self._repository.check_in(ticket, count, int(self._clock()))
+            except StateChanged:
+                ticket = self._repository.get_ticket(ticket.ticket_id) or ticket
+                continue
+            audit("ticket.checked_in", staff=caller.user_id, ticket_id=ticket.ticket_id, event_id=ticket.event_id, count=count)
+            return admitted
+        raise Conflict("Ticket changed while checking in; scan again")
+
+
+def _admitted_already(ticket: Ticket, count: int) -> Conflict:
+    if ticket.checked_in >= ticket.quantity:
+        message = f"Already checked in: all {ticket.quantity} admitted"
+    else:
+        message = f"Only {ticket.quantity - ticket.checked_in} of {ticket.quantity} left to admit, not {count}"
+    return Conflict(
+        message,
+        ticket_id=ticket.ticket_id,
+        quantity=ticket.quantity,
+        checked_in=ticket.checked_in,
+        checked_in_at=ticket.checked_in_at,
+    )
