@@ -57,6 +57,19 @@ rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"init_s": elapsed, "rss_mb": rss_mb, "modules": sorted(m for m in WATCHED if m in sys.modules)}))
 """
 
+# The business metrics' cost to a container: Powertools' package __init__ imports its metrics module in
+# every function anyway; what a container adds is its first metric (Metrics(), add, flush).
+METRICS_PROBE = r"""
+import contextlib, io, json, time
+import payments.observability
+from payments import metrics
+start = time.perf_counter()
+with contextlib.redirect_stdout(io.StringIO()):
+    metrics.count("TicketsSold")
+    metrics.flush()
+print(json.dumps({"first_metric_s": time.perf_counter() - start}))
+"""
+
 FLOORS = {
     "stripe": "import boto3, stripe; boto3.client('dynamodb'); stripe.StripeClient('sk', http_client=stripe.new_default_http_client())",
     "paypal": "import boto3, requests; boto3.client('dynamodb'); requests.Session()",
@@ -161,6 +174,9 @@ def main() -> int:
     targets: dict[str, tuple[str, list[Path], Path]] = {"bare": ("pass", [], ROOT)}
     targets |= {f"floor:{kind}": (code, [layer], ROOT) for kind, code in FLOORS.items()}
     targets |= {name: (probe, [args.build_dir / name, layer], args.build_dir / name) for name in functions}
+    first_metric = statistics.median(
+        json.loads(run_python(METRICS_PROBE, [layer], ROOT)[1])["first_metric_s"] for _ in range(max(args.runs, 5))
+    )
     measured = interleaved_medians(targets, args.runs)
     bare = measured["bare"][0]
     floors = {kind: measured[f"floor:{kind}"][0] for kind in FLOORS}
@@ -199,6 +215,7 @@ def main() -> int:
     print(f"  bare interpreter                     {bare * 1000:7.1f} ms")
     for kind, value in floors.items():
         print(f"  floor: boto3 + DynamoDB client{' + ' + kind if kind != 'none' else '':<9} {value * 1000:7.1f} ms")
+    print(f"  business metrics, a container's first metric {first_metric * 1000:5.2f} ms")
     print()
     print(f"{'function':<36} {'init ms':>8} {'floor':>7} {'ratio':>6} {'RSS MB':>7} {'code':>7}  heavy modules loaded")
     for row in rows:

@@ -13,4 +13,4 @@ from payments.presenters import ticket_body
 def lambda_handler(event: Event, context: Any) -> Response:
     caller = caller_from_event(event)
     path = parse_path(event, TicketPath)
-    return json_response(200, ticket_body(wiring.ticket_service().ticket(caller, path.ticket_id)))
+    return json_response(200, ticket_body(wiring.my_tickets_service().get(caller, path.ticket_id)))

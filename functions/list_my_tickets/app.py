@@ -13,5 +13,5 @@ from payments.presenters import ticket_body
 def lambda_handler(event: Event, context: Any) -> Response:
     caller = caller_from_event(event)
     query = parse_query(event, PageQuery)
-    tickets, next_after = wiring.ticket_service().tickets_of(caller, query.limit, query.after)
+    tickets, next_after = wiring.my_tickets_service().list(caller, query.limit, query.after)
     return json_response(200, {"tickets": [ticket_body(ticket) for ticket in tickets], "next_after": next_after})

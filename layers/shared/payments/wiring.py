@@ -16,6 +16,7 @@ from payments import dynamodb, idempotency, settings
 if TYPE_CHECKING:
     from payments.domain.door import DoorService
     from payments.domain.events import EventService
+    from payments.domain.my_tickets import MyTicketsService
     from payments.domain.paypal_orders import PayPalOrdersService
     from payments.domain.paypal_refunds import PayPalRefundService
     from payments.domain.paypal_webhooks import PayPalWebhooks
@@ -103,6 +104,13 @@ def ticket_service() -> TicketService:
     from payments.domain.tickets import TicketService
 
     return TicketService(ticket_repository(), stripe_gateway, settings.get_settings())
+
+
+@_component
+def my_tickets_service() -> MyTicketsService:
+    from payments.domain.my_tickets import MyTicketsService
+
+    return MyTicketsService(ticket_repository())
 
 
 @_component

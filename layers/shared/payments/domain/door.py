@@ -1,4 +1,5 @@
-"""The door: staff scan a ticket's QR code (its ``ticket_code``) and admit its people, each once.
+"""The door: a ticket's pass (the QR code of its ``ticket_code``), and staff who scan it and admit
+its people, each once.
 
 Admission is one conditional write on the ticket (see ``TicketRepository.check_in``): two doors
 scanning the same pass at the same instant admit it once, and a ticket admits no more people than
@@ -7,6 +8,7 @@ its quantity, and only while it is valid at the door (paid, or free)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from payments.auth import Caller
 from payments.context import system_time
@@ -18,6 +20,23 @@ from payments.repositories.tickets import StateChanged, TicketRepository
 
 # How often an admission re-reads a ticket another door changed under it before giving up.
 ATTEMPTS = 3
+
+
+def door_pass(ticket: Ticket) -> str:
+    """The ticket's QR code, drawn. Drawn once: when the ticket becomes valid, into the write that
+    makes it so, and kept with the ticket."""
+    # Imported here: only the functions that make a ticket valid (or show one) load the QR library.
+    from payments.qr import qr_png_base64
+
+    return qr_png_base64(ticket.ticket_code)
+
+
+def with_door_pass(ticket: Ticket) -> Ticket:
+    """A ticket valid at the door with its pass, as kept; one paid before passes were kept gets it
+    drawn here. Other tickets are returned as they are: they have no pass to show."""
+    if not ticket.admits or ticket.qr_png:
+        return ticket
+    return replace(ticket, qr_png=door_pass(ticket))
 
 
 class DoorService:

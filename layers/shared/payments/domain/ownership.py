@@ -6,8 +6,10 @@ import time
 from typing import Any
 
 from payments.auth import Caller
+from payments.domain.lifecycle import Ticket
 from payments.errors import Forbidden, NotFound
 from payments.repositories.provider_objects import ProviderObjectRepository
+from payments.repositories.tickets import TicketRepository
 
 
 def _label(kind: str) -> str:
@@ -29,3 +31,12 @@ def record_owned(objects: ProviderObjectRepository, owner: Caller, kind: str, ob
         objects.record(kind, object_id, owner.user_id, state, int(time.time()))
     except PermissionError:
         raise Forbidden(f"You do not have permission to access this {_label(kind)}") from None
+
+
+def owned_ticket(tickets: TicketRepository, caller: Caller, ticket_id: int) -> Ticket:
+    ticket = tickets.get_ticket(ticket_id)
+    if ticket is None:
+        raise NotFound("Ticket not found")
+    if ticket.owner != caller.user_id:
+        raise Forbidden("You do not have permission to access this ticket")
+    return ticket

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from payments import metrics, money
 from payments.auth import Caller
 from payments.context import system_time
-from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketLine, TicketStatus, Trigger
-from payments.errors import ApiError, BadRequest, ChargeDisputed, Conflict, Forbidden, InvalidField, NotApplicable, NotFound, UnknownObject
+from payments.domain.door import door_pass, with_door_pass
+from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketStatus, Trigger
+from payments.domain.ownership import owned_ticket
+from payments.errors import ApiError, BadRequest, ChargeDisputed, Conflict, InvalidField, NotApplicable, NotFound, UnknownObject
 from payments.models.tickets import CancelRequest, PurchaseRequest, RefundTicketRequest, VerifyRequest
 from payments.observability import audit, logger
 from payments.providers.stripe_gateway import StripeGateway
@@ -96,7 +98,7 @@ class TicketService:
             paid_at=now if event.is_free else None,
         )
         if event.is_free:
-            ticket.qr_png = _door_pass(ticket)  # valid at the door from the start: its pass is kept with it
+            ticket.qr_png = door_pass(ticket)  # valid at the door from the start: its pass is kept with it
         limit = self._settings.unpaid_seat_limit
         try:
             ticket = self._repository.create(ticket, unpaid_limit=limit, seats_by_shard=event.seats_by_shard)
@@ -152,7 +154,7 @@ class TicketService:
         elif ticket.session_id != request.session_id:
             raise BadRequest("session_id does not belong to this ticket")
         if ticket.status == S.PAID:
-            return self.with_door_pass(ticket)
+            return with_door_pass(ticket)
         if ticket.status in (S.REFUNDING, S.REFUNDED):
             raise BadRequest("The payment of this ticket has been refunded")
         session = self._gateway().retrieve_checkout_session(request.session_id)
@@ -169,30 +171,7 @@ class TicketService:
             raise BadRequest("The reservation had expired and the event sold out; the payment has been refunded")
         if result.ticket.status != S.PAID:
             raise BadRequest(f"Ticket is {result.ticket.status}")
-        return self.with_door_pass(result.ticket)
-
-    # after the purchase ----------------------------------------------------------------------
-    def tickets_of(self, caller: Caller, limit: int, after: int | None) -> tuple[list[TicketLine], int | None]:
-        """The caller's tickets, newest first, a page at a time."""
-        start = None
-        if after is not None:
-            start = self._repository.get_ticket(after)
-            if start is None or start.owner != caller.user_id:
-                raise InvalidField("after", "must be one of your tickets (the next_after of the previous page)")
-        return self._repository.tickets_of(caller.user_id, limit, start)
-
-    def ticket(self, caller: Caller, ticket_id: int) -> Ticket:
-        """The caller's ticket, with its door pass while it is valid at the door."""
-        return self.with_door_pass(self._owned_ticket(caller, ticket_id))
-
-    @staticmethod
-    def with_door_pass(ticket: Ticket) -> Ticket:
-        """A ticket valid at the door with its QR code. The pass is drawn when the ticket becomes valid
-        and kept with it; one paid before passes were kept gets it drawn here. Other tickets are
-        returned as they are: they have no pass to show."""
-        if not ticket.admits or ticket.qr_png:
-            return ticket
-        return replace(ticket, qr_png=_door_pass(ticket))
+        return with_door_pass(result.ticket)
 
     # cancel ----------------------------------------------------------------------------------
     def cancel(self, caller: Caller, request: CancelRequest) -> None:
@@ -271,7 +250,7 @@ class TicketService:
             "paid_at": now,
             "late_payment": late,
             # Valid at the door from now on: its pass is drawn once and kept in the same write.
-            "qr_png": ticket.qr_png or _door_pass(ticket),
+            "qr_png": ticket.qr_png or door_pass(ticket),
         }
         try:
             paid = self._repository.apply(ticket, Trigger.PAID, changes, [payment_record(ticket, session.id, session.payment_intent, now)])
@@ -499,12 +478,7 @@ class TicketService:
             raise NotApplicable(problem)
 
     def _owned_ticket(self, caller: Caller, ticket_id: int) -> Ticket:
-        ticket = self._repository.get_ticket(ticket_id)
-        if ticket is None:
-            raise NotFound("Ticket not found")
-        if ticket.owner != caller.user_id:
-            raise Forbidden("You do not have permission to access this ticket")
-        return ticket
+        return owned_ticket(self._repository, caller, ticket_id)
 
     def _reread(self, ticket: Ticket) -> Ticket:
         current = self._repository.get_ticket(ticket.ticket_id)
@@ -527,10 +501,3 @@ class TicketService:
         except Exception:
             # The sweep releases it at its expiry; the original error is the one to report.
             logger.exception("Could not release a reservation after a checkout failure", extra={"ticket_id": ticket.ticket_id})
-
-
-def _door_pass(ticket: Ticket) -> str:
-    # Imported here: only the functions that make a ticket valid (or show one) load the QR library.
-    from payments.qr import qr_png_base64
-
-    return qr_png_base64(ticket.ticket_code)
