@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -107,7 +108,9 @@ def run_python(code: str, pythonpath: list[Path], cwd: Path) -> tuple[float, str
     }
     # -I would drop PYTHONPATH; -s and -E-like isolation come from the clean environment instead.
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-s", "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-s", "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the probe failed in {cwd}:\n{done.stderr}")
     return time.perf_counter() - started, done.stdout
 
 
@@ -143,12 +146,18 @@ def build_for_this_machine(build_dir: Path) -> None:
     """The layer as the template builds it, but with wheels for this machine so it can be imported;
     the functions as `sam build` copies them, compiled like `make build` does."""
     layer_dir = build_dir / "SharedLayer"
-    if not (layer_dir / "python" / "payments").exists():
+    package = layer_dir / "python" / "payments"
+    if not package.exists():
         subprocess.run(
             ["make", "-s", "build-SharedLayer", f"ARTIFACTS_DIR={layer_dir}", "PLATFORM=host", f"PYTHON={sys.executable}"],
             cwd=ROOT / "layers" / "shared",
             check=True,
         )
+    else:
+        # The dependencies are kept from the last build; our package is always the current one.
+        shutil.rmtree(package)
+        shutil.copytree(ROOT / "layers" / "shared" / "payments", package, ignore=shutil.ignore_patterns("__pycache__"))
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(package)], check=True)
     for name, resource in resources_of_type(load_template(), "AWS::Serverless::Function").items():
         target = build_dir / name
         target.mkdir(parents=True, exist_ok=True)
