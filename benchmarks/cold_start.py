@@ -30,14 +30,13 @@ WATCHED = (
     "requests",
     "segno",
     "boto3",
-    "msgspec",
     "pydantic",
     "aws_lambda_powertools.utilities.idempotency",
     "aws_lambda_powertools.utilities.parameters",
 )
 
 # Loaded by the first request that needs them, never at cold start.
-LAZY = ("segno", "boto3", "pydantic", "aws_lambda_powertools.utilities.idempotency", "aws_lambda_powertools.utilities.parameters")
+LAZY = ("segno", "boto3", "aws_lambda_powertools.utilities.idempotency", "aws_lambda_powertools.utilities.parameters")
 
 PROBE = r"""
 import json, sys, time

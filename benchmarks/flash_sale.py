@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-import msgspec
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core.exceptions import JsonRESTError
@@ -228,7 +227,7 @@ def run_sale(
     inner = boto3.client("dynamodb", region_name="eu-west-1")
     create_tables(inner, TABLES)
     client: Any = ContendedDynamoDB(MotoDirect(), clock, service_seconds=service_seconds) if contended else inner
-    settings = msgspec.convert(ENVIRONMENT, Settings, strict=False)
+    settings = Settings.model_validate(ENVIRONMENT)
     # The real backoff, in virtual time.
     stock_time, stock_random, stock_secrets = retries.time, retries.random, tickets_repository.secrets  # type: ignore[attr-defined]
     vars(retries).update(time=types.SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep), random=rng)

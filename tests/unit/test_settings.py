@@ -1,8 +1,8 @@
 import os
 from decimal import Decimal
 
-import msgspec
 import pytest
+from pydantic import ValidationError
 
 from payments.settings import get_settings
 
@@ -51,7 +51,7 @@ def test_secrets_never_show_in_a_repr(environment):
     ],
 )
 def test_a_wrong_value_stops_start_up_naming_the_variable(environment, variables, named):
-    with pytest.raises(msgspec.ValidationError, match=named):
+    with pytest.raises(ValidationError, match=named):
         environment(**variables)
 
 
@@ -59,7 +59,7 @@ def test_a_missing_table_stops_start_up(environment, monkeypatch):
     environment()
     monkeypatch.delenv("TICKETS_TABLE")
     get_settings.cache_clear()
-    with pytest.raises(msgspec.ValidationError, match="TICKETS_TABLE"):
+    with pytest.raises(ValidationError, match="TICKETS_TABLE"):
         get_settings()
 
 

@@ -7,72 +7,50 @@ from __future__ import annotations
 import functools
 import os
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
-import msgspec
-
-
-class Secret:
-    """A secret from the environment; its repr never shows it, so it cannot end up in a log line."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')" if self._value else "Secret('')"
-
-    def get_secret_value(self) -> str:
-        return self._value
-
-    @classmethod
-    def from_json(cls, value: Any) -> Self:
-        if not isinstance(value, str):
-            raise ValueError("must be a string")
-        return cls(value)
+from pydantic import AliasGenerator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 
-class CommaSeparated(tuple[str, ...]):
+def _comma_separated(value: Any) -> Any:
     """``usd, EUR`` in the environment; ``("usd", "eur")`` in the settings."""
-
-    @classmethod
-    def from_json(cls, value: Any) -> Self:
-        parts = value.split(",") if isinstance(value, str) else value
-        if not isinstance(parts, list | tuple) or not all(isinstance(part, str) for part in parts):
-            raise ValueError("must be a comma-separated list")
-        return cls(part.strip().lower() for part in parts if part.strip())
+    if isinstance(value, str):
+        return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    return value
 
 
-def _from_environment(type_: type, value: Any) -> Any:
-    if type_ in (Secret, CommaSeparated):
-        return type_.from_json(value)
-    raise NotImplementedError(type_)
+CommaSeparated = Annotated[tuple[str, ...], BeforeValidator(_comma_separated)]
+# A secret from the environment; its repr never shows it, so it cannot end up in a log line.
+Secret = SecretStr
 
 
-class Settings(msgspec.Struct, frozen=True, rename="upper"):
+class Settings(BaseModel):
+    # Each field from the environment variable of its name in upper case; the rest of the
+    # environment is not ours. Environment values are strings: converted to the fields' types.
+    model_config = ConfigDict(frozen=True, extra="ignore", alias_generator=AliasGenerator(validation_alias=str.upper))
+
     tickets_table: str
     payments_table: str
     frontend_url: str = "http://localhost:5173"
     staff_group: str = "staff"
     staff_claim: str = "cognito:groups"
-    max_tickets_per_order: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    max_tickets_per_order: Annotated[int, Field(ge=1, le=1000)] = 10
     # Seats one customer may hold unpaid per event (reserved or processing); default: one order's worth.
-    max_unpaid_seats_per_event: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
+    max_unpaid_seats_per_event: Annotated[int, Field(ge=1, le=100_000)] | None = None
     # Stripe accepts a Checkout Session expiry between 30 minutes and 24 hours ahead; the
     # reservation lasts exactly as long as its session, with a minute of margin for clock skew.
-    reservation_seconds: Annotated[int, msgspec.Meta(ge=1860, le=86_000)] = 1860
+    reservation_seconds: Annotated[int, Field(ge=1860, le=86_000)] = 1860
     # The sweep waits this long past a reservation's expiry so Stripe's own expiry webhook goes first.
-    sweep_grace_seconds: Annotated[int, msgspec.Meta(ge=0)] = 300
-    allowed_currencies: CommaSeparated = CommaSeparated(("usd", "eur", "gbp", "jpy", "kwd", "isk", "huf"))
-    max_event_capacity: Annotated[int, msgspec.Meta(ge=1)] = 100_000
+    sweep_grace_seconds: Annotated[int, Field(ge=0)] = 300
+    allowed_currencies: CommaSeparated = ("usd", "eur", "gbp", "jpy", "kwd", "isk", "huf")
+    max_event_capacity: Annotated[int, Field(ge=1)] = 100_000
     dynamodb_endpoint: str | None = None
     # Every wait below is bounded, and their worst case together fits the function's timeout (a test
     # reads template.yaml): DynamoDB unreachable is a 503 in a few seconds, not a timeout.
-    dynamodb_connect_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.0
-    dynamodb_read_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 2.0
-    dynamodb_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=5)] = 2
-    provider_connect_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.5
+    dynamodb_connect_timeout_seconds: Annotated[float, Field(gt=0)] = 1.0
+    dynamodb_read_timeout_seconds: Annotated[float, Field(gt=0)] = 2.0
+    dynamodb_max_attempts: Annotated[int, Field(ge=1, le=5)] = 2
+    provider_connect_timeout_seconds: Annotated[float, Field(gt=0)] = 1.5
 
     stripe_api_base: str | None = None
     stripe_secret_key: Secret | None = None
@@ -81,10 +59,10 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     stripe_webhook_secret_parameter: str | None = None
     # Off for accounts that list payment method types explicitly (and for emulators without the parameter).
     stripe_automatic_payment_methods: bool = True
-    stripe_max_network_retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 1
-    stripe_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 4.0  # read timeout of one attempt
+    stripe_max_network_retries: Annotated[int, Field(ge=0, le=5)] = 1
+    stripe_timeout_seconds: Annotated[float, Field(gt=0)] = 4.0  # read timeout of one attempt
     # Rate-limited Stripe calls are retried with backoff for at most this long, inside the function's timeout.
-    stripe_retry_budget_seconds: Annotated[float, msgspec.Meta(ge=0)] = 2.0
+    stripe_retry_budget_seconds: Annotated[float, Field(ge=0)] = 2.0
     paypal_api_base: str = "https://api-m.sandbox.paypal.com"
     paypal_client_id: Secret | None = None
     paypal_client_id_parameter: str | None = None
@@ -92,20 +70,20 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
     paypal_client_secret_parameter: str | None = None
     paypal_webhook_id: Secret | None = None
     paypal_webhook_id_parameter: str | None = None
-    paypal_currencies: CommaSeparated = CommaSeparated(("usd", "eur", "gbp", "jpy", "cad", "aud", "chf", "huf", "twd"))
+    paypal_currencies: CommaSeparated = ("usd", "eur", "gbp", "jpy", "cad", "aud", "chf", "huf", "twd")
     # PEM roots that PayPal's signing certificate must chain to; unset: the public CA bundle (certifi).
     # Only the local PayPal, whose certificate is its own, needs it.
     paypal_certificate_roots: str | None = None
-    paypal_webhook_tolerance_seconds: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 900
+    paypal_webhook_tolerance_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900
     paypal_return_path: str = "/paypal/return"
     # Where Stripe sends a customer back after a redirect-based payment method (under FRONTEND_URL).
     stripe_return_path: str = "/payment/complete"
     paypal_cancel_path: str = "/paypal/cancel"
-    paypal_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 4.0  # read timeout of one request
-    paypal_retry_budget_seconds: Annotated[float, msgspec.Meta(ge=0)] = 2.0
-    max_payment_amount: Decimal = Decimal("10000")
+    paypal_timeout_seconds: Annotated[float, Field(gt=0)] = 4.0  # read timeout of one request
+    paypal_retry_budget_seconds: Annotated[float, Field(ge=0)] = 2.0
+    max_payment_amount: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] = Decimal("10000")
     idempotency_table: str | None = None
-    idempotency_ttl_seconds: Annotated[int, msgspec.Meta(ge=60)] = 24 * 3600
+    idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = 24 * 3600
 
     @property
     def unpaid_seat_limit(self) -> int:
@@ -129,15 +107,9 @@ class Settings(msgspec.Struct, frozen=True, rename="upper"):
         request = self.provider_connect_timeout_seconds + self.paypal_timeout_seconds
         return self.paypal_retry_budget_seconds + 3 * request
 
-    def __post_init__(self) -> None:
-        # msgspec's numeric constraints do not apply to Decimal.
-        if not self.max_payment_amount.is_finite() or self.max_payment_amount <= 0:
-            raise ValueError("MAX_PAYMENT_AMOUNT must be greater than 0")
-
 
 @functools.cache
 def get_settings() -> Settings:
     """Read once per container; tests call ``get_settings.cache_clear()`` after changing the environment.
-    A wrong value stops the function at start-up with the variable's name (``at `$.RESERVATION_SECONDS```)."""
-    # strict=False: every environment value is a string, converted to the field's type.
-    return msgspec.convert(dict(os.environ), Settings, strict=False, dec_hook=_from_environment)
+    A wrong value stops the function at start-up with the variable's name (``RESERVATION_SECONDS``)."""
+    return Settings.model_validate(dict(os.environ))

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from payments.auth import Caller
 from payments.context import system_time
 from payments.domain.lifecycle import Ticket
 from payments.errors import BadRequest, Conflict, NotFound
-from payments.models.tickets import CheckInRequest
 from payments.observability import audit
 from payments.repositories.tickets import StateChanged, TicketRepository
+
+# Request models only annotate here: a function that validates none (a webhook) never imports them.
+if TYPE_CHECKING:
+    from payments.models.tickets import CheckInRequest
 
 # How often an admission re-reads a ticket another door changed under it before giving up.
 ATTEMPTS = 3

@@ -6,13 +6,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from payments import money
 from payments.auth import Caller
 from payments.domain.lifecycle import UNPAID_HOLDS, Event, TicketStatus, seat_shards_for
 from payments.errors import NotFound
-from payments.models.tickets import CreateEventRequest
 from payments.repositories.tickets import TicketRepository
+
+# Request models only annotate here: a function that validates none (a webhook) never imports them.
+if TYPE_CHECKING:
+    from payments.models.tickets import CreateEventRequest
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payments.auth import Caller
 from payments.domain.ownership import owned, record_owned
 from payments.idempotency import run_once
 from payments.models.common import payload
-from payments.models.paypal import CreateOrderRequest, OrderRequest
 from payments.observability import audit
 from payments.providers.paypal_client import PayPalClient
 from payments.providers.paypal_objects import capture_state, first_capture, paypal_value
 from payments.repositories.provider_objects import CAPTURE, ORDER, ProviderObjectRepository
 from payments.settings import Settings
+
+# Request models only annotate here: a function that validates none (a webhook) never imports them.
+if TYPE_CHECKING:
+    from payments.models.paypal import CreateOrderRequest, OrderRequest
 
 APPROVAL_RELS = ("payer-action", "approve")
 

@@ -30,12 +30,12 @@ from payments.context import system_time
 from payments.errors import InvalidField, NotFound, ProviderRejected
 from payments.idempotency import run_once
 from payments.models.common import payload
-from payments.models.paypal import RefundRequest
 from payments.observability import audit
 from payments.providers.paypal_objects import first_refunds, minor_units, paypal_money, refunded_capture_id
 from payments.repositories.provider_objects import CAPTURE, ProviderObjectRepository
 
 if TYPE_CHECKING:
+    from payments.models.paypal import RefundRequest
     from payments.providers.paypal_client import PayPalClient
     from payments.repositories.paypal_refunds import PayPalRefundRepository
 

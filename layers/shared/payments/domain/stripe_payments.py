@@ -4,7 +4,7 @@ recorded with its owner; another user's object is 403, an unknown one 404."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payments import money
 from payments.auth import Caller
@@ -12,18 +12,21 @@ from payments.domain.ownership import owned, record_owned
 from payments.errors import InvalidField
 from payments.idempotency import run_once
 from payments.models.common import payload
-from payments.models.stripe import (
-    CancelSubscriptionRequest,
-    ConfirmPaymentRequest,
-    CreateCustomerRequest,
-    CreatePaymentIntentRequest,
-    CreateSubscriptionRequest,
-    PaymentIntentRequest,
-)
 from payments.observability import audit
 from payments.providers.stripe_gateway import StripeGateway, expandable_id, subscription_periods
 from payments.repositories.provider_objects import CUSTOMER, PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectRepository
 from payments.settings import Settings
+
+# Request models only annotate here: a function that validates none (a webhook) never imports them.
+if TYPE_CHECKING:
+    from payments.models.stripe import (
+        CancelSubscriptionRequest,
+        ConfirmPaymentRequest,
+        CreateCustomerRequest,
+        CreatePaymentIntentRequest,
+        CreateSubscriptionRequest,
+        PaymentIntentRequest,
+    )
 
 # A confirmed intent has moved on only in these states; anything else is not a success.
 CONFIRMED_STATES = frozenset({"succeeded", "processing", "requires_capture"})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from payments import metrics, money
 from payments.auth import Caller
@@ -17,11 +18,14 @@ from payments.domain.door import door_pass, with_door_pass
 from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketStatus, Trigger
 from payments.domain.ownership import owned_ticket
 from payments.errors import ApiError, BadRequest, ChargeDisputed, Conflict, InvalidField, NotApplicable, NotFound, UnknownObject
-from payments.models.tickets import CancelRequest, PurchaseRequest, RefundTicketRequest, VerifyRequest
 from payments.observability import audit, logger
 from payments.providers.stripe_gateway import StripeGateway
 from payments.repositories.tickets import SoldOut, StateChanged, TicketRepository, UnpaidLimit, payment_record, refund_record
 from payments.settings import Settings
+
+# Request models only annotate here: a function that validates none (a webhook) never imports them.
+if TYPE_CHECKING:
+    from payments.models.tickets import CancelRequest, PurchaseRequest, RefundTicketRequest, VerifyRequest
 
 # How often a settlement re-reads a ticket that changed under it before giving up (and letting the
 # provider's retry or the reconciliation finish the job).

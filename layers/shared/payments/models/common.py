@@ -1,175 +1,216 @@
-"""Request models: msgspec structs, the field types they share, and the one validation step.
+"""Request models: pydantic v2 models, the field types they share, and the one validation step.
 
-msgspec rather than pydantic: it validates the same shapes but imports in ~8 ms instead of ~90 ms,
-which is a third of a function's whole cold start (see the README's Performance section).
+Every model is built lazily (``defer_build``): a function pays for the schema of the models it
+validates on its first request, not for every model of its module at import. A model is validated
+in two steps by ``validate``: pydantic checks the parsed JSON against the model (types, lengths,
+patterns, unknown fields refused; the field types below for what JSON numbers and URL parameters
+need), then the model's ``check`` applies the rules that need the handler's limits or another field.
 
-A model is validated in two steps by ``validate``: msgspec converts the parsed JSON into the struct
-(types, lengths and patterns declared on the fields; the field types below for what JSON numbers
-and URL parameters need), then the model's ``check`` applies the rules that need the handler's
-limits or another field. Every failure names its field."""
+Every failure names its field: the message is built from pydantic's structured error (its ``loc``
+and ``type``, and for our own field types the ``ValueError`` they raised), never from its text, in
+the words the API has always used (``quantity: must be between 1 and 10``, ``phone: unknown field``,
+``metadata: expected str, got int``)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Annotated, Any
 
-import msgspec
+from pydantic import BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError, WithJsonSchema
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from payments import money
 from payments.errors import InvalidField
 
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
 Context = Mapping[str, Any]
 
 
-class RequestModel(msgspec.Struct, forbid_unknown_fields=True):
+class RequestModel(BaseModel):
     """A request body, path or query; unknown fields are refused unless a model says otherwise."""
+
+    # strict: no coercion behind our back ("5" is not 5, true is not 1); the field types below say
+    # where a string of digits (a URL parameter) or a whole Decimal is welcome.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     def check(self, context: Context) -> None:
         """Rules that need the handler's limits (``context``) or more than one field."""
 
 
-def _from_json(type_: type, value: Any) -> Any:
-    # msgspec calls this for the field types below; a ValueError becomes an error at the field's path.
-    parse = getattr(type_, "from_json", None)
-    if parse is None:
-        raise NotImplementedError(type_)
-    return parse(value)
+class LenientModel(RequestModel):
+    """A body or query whose unknown fields are ignored (a cache buster, a tracking tag, a field
+    the seed's frontend sends that this route does not need)."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
-_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
-_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`")
-_AT_PATH = re.compile(r"^(?P<message>.*) - at `\$\.?(?P<path>[^`]*)`$", re.DOTALL)
+# The JSON types of what came in, named as the API's messages always named them.
+_JSON_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "bool"),
+    (int, "int"),
+    (Decimal, "float"),
+    (float, "float"),
+    (str, "str"),
+    (list, "array"),
+    (tuple, "array"),
+    (dict, "object"),
+    (type(None), "null"),
+)
+# pydantic's type errors, by the type they expected.
+_EXPECTED = {
+    "string_type": "str",
+    "int_type": "int",
+    "bool_type": "bool",
+    "decimal_type": "float",
+    "dict_type": "object",
+    "model_type": "object",
+    "model_attributes_type": "object",
+    "list_type": "array",
+}
 
 
-def invalid_field(error: msgspec.ValidationError) -> InvalidField:
-    """msgspec's message as the field it is about and what is wrong with it."""
-    text = str(error)
-    if match := _MISSING.match(text):
-        return InvalidField(match["field"], "field required")
-    if match := _UNKNOWN.match(text):
-        return InvalidField(match["field"], "unknown field")
-    if match := _AT_PATH.match(text):
-        return InvalidField(match["path"].replace("[...]", "") or "body", _plain(match["message"]))
-    return InvalidField("body", _plain(text))
+def _json_type(value: object) -> str:
+    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), type(value).__name__)
 
 
-def _plain(message: str) -> str:
-    # "Expected `int` >= 1" reads "expected int >= 1" after the field's name.
-    message = message.replace("`", "")
-    return message[:1].lower() + message[1:]
+def invalid_field(error: ErrorDetails) -> InvalidField:
+    """One structured pydantic error as the field it is about and what is wrong with it."""
+    field = next((str(part) for part in error["loc"] if isinstance(part, str)), "body")
+    kind, context = error["type"], error.get("ctx") or {}
+    if kind == "missing":
+        return InvalidField(field, "field required")
+    if kind == "extra_forbidden":
+        return InvalidField(field, "unknown field")
+    if kind == "value_error" and "error" in context:
+        return InvalidField(field, str(context["error"]))  # our own field type's words
+    if kind in _EXPECTED:
+        return InvalidField(field, f"expected {_EXPECTED[kind]}, got {_json_type(error['input'])}")
+    if kind == "string_pattern_mismatch":
+        return InvalidField(field, f"expected str matching regex {context['pattern']!r}")
+    if kind == "string_too_long":
+        return InvalidField(field, f"expected str of length <= {context['max_length']}")
+    if kind == "string_too_short":
+        return InvalidField(field, f"expected str of length >= {context['min_length']}")
+    return InvalidField(field, f"invalid ({kind})")
 
 
 def validate[ModelT: RequestModel](model: type[ModelT], data: object, context: Context | None = None) -> ModelT:
     """``data`` (parsed JSON, or URL parameters) as ``model``; raises InvalidField naming the field."""
     try:
-        request = msgspec.convert(data, model, dec_hook=_from_json)
-    except msgspec.ValidationError as error:
-        raise invalid_field(error) from None
+        request = model.model_validate(data)
+    except ValidationError as error:
+        raise invalid_field(error.errors(include_url=False)[0]) from None
     request.check(context or {})
     return request
 
 
 def payload(request: RequestModel) -> dict[str, Any]:
     """The request as plain JSON values (Decimals as exact strings), e.g. for an idempotency hash."""
-    result: dict[str, Any] = msgspec.to_builtins(request, enc_hook=_to_json)
-    return result
+    return {name: _plain(value) for name, value in request.model_dump().items()}
 
 
-def _to_json(value: Any) -> Any:
+def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         # One text per value: 10, 10.0 and 1E+1 are the same amount, so the same request.
         return format(value.normalize(), "f")
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, str):
-        return str(value)
-    raise NotImplementedError(type(value))
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return value
 
 
+# Field types ------------------------------------------------------------------------------------
 def _is_integral(value: Decimal) -> bool:
     return value.is_finite() and value == value.to_integral_value()
 
 
-class ObjectId(int):
-    """A positive id: a JSON number, or a URL parameter's string of digits; nothing else."""
-
-    @classmethod
-    def from_json(cls, value: Any) -> Self:
-        number = QueryInt.from_json(value)
-        if number < 1:
-            raise ValueError("must be greater than or equal to 1")
-        return cls(number)
-
-
-class QueryInt(int):
-    """A whole number from a JSON number or a URL parameter's string of digits."""
-
-    @classmethod
-    def from_json(cls, value: Any) -> Self:
-        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
-            return cls(int(value))
-        return cls(WholeNumber.from_json(value))
-
-
-class WholeNumber(int):
+def _whole_number(value: Any) -> int:
     """A whole JSON number (``2`` or ``2.0``); strings and booleans are not numbers."""
-
-    @classmethod
-    def from_json(cls, value: Any) -> Self:
-        if isinstance(value, bool) or not isinstance(value, int | Decimal):
-            raise ValueError("must be a whole number")
-        if isinstance(value, Decimal) and not _is_integral(value):
-            raise ValueError("must be a whole number")
-        return cls(int(value))
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValueError("must be a whole number")
+    if isinstance(value, Decimal) and not _is_integral(value):
+        raise ValueError("must be a whole number")
+    return int(value)
 
 
-class Amount(Decimal):
-    """An exact JSON number (parsed as Decimal by payments.http); strings and booleans are not."""
-
-    @classmethod
-    def from_json(cls, value: Any) -> Self:
-        if isinstance(value, bool) or not isinstance(value, int | Decimal):
-            raise ValueError("must be a number")
-        if isinstance(value, Decimal) and not value.is_finite():
-            raise ValueError("must be a finite number")
-        return cls(value)
+def _query_int(value: Any) -> int:
+    """A whole number from a JSON number or a URL parameter's string of digits."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return _whole_number(value)
 
 
-class CurrencyCode(str):
+def _object_id(value: Any) -> int:
+    """A positive id: a JSON number, or a URL parameter's string of digits; nothing else."""
+    number = _query_int(value)
+    if number < 1:
+        raise ValueError("must be greater than or equal to 1")
+    return number
+
+
+def _amount(value: Any) -> Decimal:
+    """An exact JSON number (parsed as Decimal by payments.json_input, never through float)."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValueError("must be a number")
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValueError("must be a finite number")
+    return Decimal(value)
+
+
+def _currency_code(value: Any) -> str:
     """A three-letter ISO currency code, lower-cased as Stripe and our records use it."""
-
-    __slots__ = ()
-
-    @classmethod
-    def from_json(cls, value: Any) -> Self:
-        if not isinstance(value, str) or len(value) != 3 or not value.isascii() or not value.isalpha():
-            raise ValueError("must be a three-letter currency code")
-        return cls(value.lower())
+    if not isinstance(value, str) or len(value) != 3 or not value.isascii() or not value.isalpha():
+        raise ValueError("must be a three-letter currency code")
+    return value.lower()
 
 
-class Text(str):
-    """Text with surrounding whitespace removed, then held to a length and, optionally, a pattern."""
+WholeNumber = Annotated[int, BeforeValidator(_whole_number), WithJsonSchema({"type": "integer"})]
+QueryInt = Annotated[
+    int, BeforeValidator(_query_int), WithJsonSchema({"oneOf": [{"type": "integer"}, {"type": "string", "pattern": "^[0-9]{1,18}$"}]})
+]
+ObjectId = Annotated[
+    int,
+    BeforeValidator(_object_id),
+    WithJsonSchema({"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]{1,18}$"}]}),
+]
+Amount = Annotated[Decimal, BeforeValidator(_amount), WithJsonSchema({"type": "number"})]
+CurrencyCode = Annotated[str, BeforeValidator(_currency_code), WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]{3}$"})]
 
-    __slots__ = ()
-    min_length: ClassVar[int] = 1
-    max_length: ClassVar[int]
-    pattern: ClassVar[re.Pattern[str] | None] = None
-    pattern_says: ClassVar[str] = ""
 
-    @classmethod
-    def from_json(cls, value: Any) -> Self:
+@dataclass(frozen=True)
+class Text:
+    """``Annotated[str, Text(200)]``: text with surrounding whitespace removed (and lower-cased where
+    asked), then held to a length and, optionally, a pattern that ``says`` what it wants."""
+
+    max_length: int
+    min_length: int = 1
+    pattern: str | None = None
+    says: str = ""
+    lower: bool = False
+
+    def __call__(self, value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError("must be a string")
-        text = value.strip()
-        if not cls.min_length <= len(text) <= cls.max_length:
-            raise ValueError(f"must be {cls.min_length} to {cls.max_length} characters")
-        if cls.pattern is not None and not cls.pattern.fullmatch(text):
-            raise ValueError(cls.pattern_says)
-        return cls(text)
+        text = value.strip().lower() if self.lower else value.strip()
+        if not self.min_length <= len(text) <= self.max_length:
+            raise ValueError(f"must be {self.min_length} to {self.max_length} characters")
+        if self.pattern is not None and not re.fullmatch(self.pattern, text):
+            raise ValueError(self.says)
+        return text
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(self, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {"type": "string", "minLength": self.min_length, "maxLength": self.max_length}
 
 
+# Rules across fields and limits ------------------------------------------------------------------
 def currency_allowed(field: str, value: str, context: Context) -> None:
     """The currency must be in the handler's ``allowed_currencies`` context."""
     allowed = context.get("allowed_currencies")

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
-import msgspec
+from pydantic import StringConstraints
 
 from payments import money
 from payments.errors import InvalidField
 from payments.models.common import Amount, Context, CurrencyCode, RequestModel, Text, check_positive_amount, currency_allowed
 
-PayPalId = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{5,36}$")]
+PayPalId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{5,36}$")]
 
 
-class PayPalText(Text):
-    # PayPal allows 127 characters; control characters would only end up on a statement or in a report.
-    __slots__ = ()
-    max_length = 127
-    pattern = re.compile(r"[^\x00-\x1f\x7f]*")
-    pattern_says = "must not contain control characters"
-
-
-class RefundNote(Text):
-    __slots__ = ()
-    max_length = 255
+# PayPal allows 127 characters; control characters would only end up on a statement or in a report.
+PayPalText = Annotated[str, Text(127, pattern=r"[^\x00-\x1f\x7f]*", says="must not contain control characters")]
+RefundNote = Annotated[str, Text(255)]
 
 
 class CreateOrderRequest(RequestModel):

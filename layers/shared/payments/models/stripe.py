@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
-import msgspec
+from pydantic import Field, StringConstraints
 
 from payments import money
 from payments.errors import InvalidField
@@ -14,25 +13,17 @@ from payments.models.common import Amount, Context, CurrencyCode, RequestModel, 
 # Stripe's metadata limits: 50 keys, keys up to 40 characters without square brackets, values up to 500.
 RESERVED_METADATA_KEYS = frozenset({"user_id"})
 
-PaymentIntentId = Annotated[str, msgspec.Meta(pattern=r"^pi_[A-Za-z0-9]{1,250}$")]
-PaymentMethodId = Annotated[str, msgspec.Meta(pattern=r"^pm_[A-Za-z0-9_]{1,250}$")]
-CustomerId = Annotated[str, msgspec.Meta(pattern=r"^cus_[A-Za-z0-9]{1,250}$")]
-PriceId = Annotated[str, msgspec.Meta(pattern=r"^price_[A-Za-z0-9_]{1,250}$")]
-SubscriptionId = Annotated[str, msgspec.Meta(pattern=r"^sub_[A-Za-z0-9]{1,250}$")]
-ReturnUrl = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^https?://")]
-Description = Annotated[str, msgspec.Meta(max_length=1000)]
+PaymentIntentId = Annotated[str, StringConstraints(pattern=r"^pi_[A-Za-z0-9]{1,250}$")]
+PaymentMethodId = Annotated[str, StringConstraints(pattern=r"^pm_[A-Za-z0-9_]{1,250}$")]
+CustomerId = Annotated[str, StringConstraints(pattern=r"^cus_[A-Za-z0-9]{1,250}$")]
+PriceId = Annotated[str, StringConstraints(pattern=r"^price_[A-Za-z0-9_]{1,250}$")]
+SubscriptionId = Annotated[str, StringConstraints(pattern=r"^sub_[A-Za-z0-9]{1,250}$")]
+ReturnUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://")]
+Description = Annotated[str, StringConstraints(max_length=1000)]
 
 
-class Email(Text):
-    __slots__ = ()
-    max_length = 512
-    pattern = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
-    pattern_says = "must be an email address"
-
-
-class CustomerName(Text):
-    __slots__ = ()
-    max_length = 256
+Email = Annotated[str, Text(512, pattern=r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", says="must be an email address")]
+CustomerName = Annotated[str, Text(256)]
 
 
 def check_metadata(value: dict[str, str]) -> None:
@@ -50,7 +41,7 @@ def check_metadata(value: dict[str, str]) -> None:
 class CreatePaymentIntentRequest(RequestModel):
     currency: CurrencyCode
     amount: Amount
-    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    metadata: dict[str, str] = Field(default_factory=dict)
     description: Description | None = None
 
     def check(self, context: Context) -> None:
@@ -72,7 +63,7 @@ class ConfirmPaymentRequest(PaymentIntentRequest):
 class CreateCustomerRequest(RequestModel):
     email: Email
     name: CustomerName | None = None
-    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    metadata: dict[str, str] = Field(default_factory=dict)
 
     def check(self, context: Context) -> None:
         check_metadata(self.metadata)
@@ -81,7 +72,7 @@ class CreateCustomerRequest(RequestModel):
 class CreateSubscriptionRequest(RequestModel):
     customer_id: CustomerId
     price_id: PriceId
-    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    metadata: dict[str, str] = Field(default_factory=dict)
 
     def check(self, context: Context) -> None:
         check_metadata(self.metadata)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
-import msgspec
+from pydantic import StringConstraints
 
 from payments import money
 from payments.domain.lifecycle import MAX_SEAT_SHARDS
@@ -14,6 +13,7 @@ from payments.models.common import (
     Amount,
     Context,
     CurrencyCode,
+    LenientModel,
     ObjectId,
     QueryInt,
     RequestModel,
@@ -24,15 +24,23 @@ from payments.models.common import (
     currency_allowed,
 )
 
-SessionId = Annotated[str, msgspec.Meta(pattern=r"^cs_[A-Za-z0-9_]{1,250}$")]
+SessionId = Annotated[str, StringConstraints(pattern=r"^cs_[A-Za-z0-9_]{1,250}$")]
+EventName = Annotated[str, Text(200)]
+RefundReason = Annotated[str, Text(200)]
+# What a ticket's QR code holds: its code, a UUID as the purchase wrote it. Any length up to a pasted
+# line, so that a wrong one gets the pattern's message; typed at the door it may come in capitals.
+TicketCode = Annotated[
+    str,
+    Text(
+        200,
+        pattern=r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        says="must be a ticket code (the text of the ticket's QR code)",
+        lower=True,
+    ),
+]
 
 
-class EventName(Text):
-    __slots__ = ()
-    max_length = 200
-
-
-class PurchaseRequest(RequestModel, forbid_unknown_fields=False):
+class PurchaseRequest(LenientModel):
     event_id: ObjectId
     quantity: WholeNumber
 
@@ -40,18 +48,13 @@ class PurchaseRequest(RequestModel, forbid_unknown_fields=False):
         check_range("quantity", self.quantity, 1, context.get("max_quantity", 10))
 
 
-class VerifyRequest(RequestModel, forbid_unknown_fields=False):
+class VerifyRequest(LenientModel):
     session_id: SessionId
     ticket_id: ObjectId
 
 
-class CancelRequest(RequestModel, forbid_unknown_fields=False):
+class CancelRequest(LenientModel):
     ticket_id: ObjectId
-
-
-class RefundReason(Text):
-    __slots__ = ()
-    max_length = 200
 
 
 class RefundTicketRequest(RequestModel):
@@ -84,27 +87,12 @@ class CreateEventRequest(RequestModel):
             check_range("seat_shards", self.seat_shards, 1, min(MAX_SEAT_SHARDS, self.capacity))
 
 
-class EventPath(RequestModel, forbid_unknown_fields=False):
+class EventPath(LenientModel):
     event_id: ObjectId
 
 
-class TicketPath(RequestModel, forbid_unknown_fields=False):
+class TicketPath(LenientModel):
     ticket_id: ObjectId
-
-
-class TicketCode(Text):
-    """What a ticket's QR code holds: its code, a UUID as the purchase wrote it."""
-
-    __slots__ = ()
-    # Any length up to a pasted line: a wrong one gets the pattern's message, which says what a code is.
-    max_length = 200
-    pattern = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-    pattern_says = "must be a ticket code (the text of the ticket's QR code)"
-
-    @classmethod
-    def from_json(cls, value: object) -> TicketCode:
-        # Typed at the door, a code may come in capitals; the purchase wrote it in lower case.
-        return super().from_json(value.lower() if isinstance(value, str) else value)
 
 
 class CheckInRequest(RequestModel):
@@ -117,11 +105,11 @@ class CheckInRequest(RequestModel):
             check_range("count", self.count, 1, context.get("max_quantity", 10))
 
 
-class PageQuery(RequestModel, forbid_unknown_fields=False):
+class PageQuery(LenientModel):
     """``?limit=20&after=<id>`` of the lists (events, my tickets)."""
 
     # Unknown query parameters (a cache buster, a tracking tag) are ignored, as servers usually do.
-    limit: QueryInt = QueryInt(20)
+    limit: QueryInt = 20
     after: ObjectId | None = None
 
     def check(self, context: Context) -> None:
