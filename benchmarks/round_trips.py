@@ -121,6 +121,24 @@ def main() -> int:
         if sum(counted.values()) != 1 or rows[-1][3] != 0:
             failures.append("verify after the webhook is not a single read")
         record("POST /api/v1/payments/webhooks/stripe/", "replayed event", lambda: deliver_webhook(event))
+        record(
+            "GET /api/tickets/{id}/",
+            "one's own paid ticket",
+            lambda: call("get_ticket", path_params={"ticket_id": str(ticket["ticket_id"])}),
+        )
+        record("GET /api/tickets/", "one's own tickets", lambda: call("list_my_tickets"))
+        counted = record(
+            "POST /api/tickets/check-in/",
+            "admit everyone",
+            lambda: call("check_in_ticket", {"ticket_code": ticket["ticket_code"]}, user="door", groups="[staff]"),
+        )
+        if counted["UpdateItem"] != 1:
+            failures.append("a check-in is not one conditional write")
+        record(
+            "GET /api/events/{id}/sales/",
+            "an event's sales",
+            lambda: call("get_event_sales", path_params={"event_id": str(paid_event)}, user="s", groups="[staff]"),
+        )
 
         ticket = buy(paid_event, 1).body
         record(

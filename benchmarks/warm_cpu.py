@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing
 import os
-import socket
 import statistics
 import sys
 import time
@@ -29,7 +27,7 @@ import boto3
 from botocore.client import BaseClient
 
 from benchmarks import settings_for
-from local.dynamodb_server import make_dynamodb_server
+from benchmarks.servers import dynamodb_process
 from local.stripe_fake import StripeFake
 from local.template import create_tables
 from tests.support.flows import STAFF, buy, create_event, deliver_webhook, pay
@@ -40,49 +38,19 @@ TABLES = {"TicketsTable": "warm-tickets", "PaymentsTable": "warm-payments", "Ide
 QR_TARGET_MS, TARGET_MS = 2.0, 1.0
 
 
-def _serve_dynamodb(port: int) -> None:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    make_dynamodb_server("127.0.0.1", port).serve_forever()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def environment() -> Iterator[StripeFake]:
     """The embedded DynamoDB in a process of its own: in Lambda, the function's heap holds none of
     the database's objects, and the garbage collector's passes over them would be counted as ours."""
-    port = _free_port()
-    dynamodb = multiprocessing.get_context("spawn").Process(target=_serve_dynamodb, args=(port,), daemon=True)
-    dynamodb.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
     stripe_fake = StripeFake()
-    try:
-        with serve(stripe_fake) as stripe_url:
-            stripe_fake.public_url = stripe_url
-            # Lambda writes its logs to stdout, a write per line: so here.
-            os.environ.update(
-                settings_for(
-                    TABLES, stripe_url, DYNAMODB_ENDPOINT=endpoint, MAX_UNPAID_SEATS_PER_EVENT="100000", POWERTOOLS_LOG_LEVEL="INFO"
-                )
-            )
-            create_tables(boto3.client("dynamodb", endpoint_url=endpoint), TABLES)
-            yield stripe_fake
-    finally:
-        dynamodb.terminate()
-        dynamodb.join(timeout=5)
+    with dynamodb_process() as endpoint, serve(stripe_fake) as stripe_url:
+        stripe_fake.public_url = stripe_url
+        # Lambda writes its logs to stdout, a write per line: so here.
+        os.environ.update(
+            settings_for(TABLES, stripe_url, DYNAMODB_ENDPOINT=endpoint, MAX_UNPAID_SEATS_PER_EVENT="100000", POWERTOOLS_LOG_LEVEL="INFO")
+        )
+        create_tables(boto3.client("dynamodb", endpoint_url=endpoint), TABLES)
+        yield stripe_fake
 
 
 class SdkTime:

@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 
 
 @functools.cache
+def botocore_session() -> botocore.session.Session:
+    """One botocore session per container: a second client (SSM for secrets) reuses what it loaded."""
+    return botocore.session.get_session()
+
+
+@functools.cache
 def get_client() -> DynamoDBClient:
     settings = get_settings()
     config = Config(
@@ -31,7 +37,7 @@ def get_client() -> DynamoDBClient:
         connect_timeout=settings.dynamodb_connect_timeout_seconds,
         read_timeout=settings.dynamodb_read_timeout_seconds,
     )
-    client = botocore.session.get_session().create_client("dynamodb", endpoint_url=settings.dynamodb_endpoint, config=config)
+    client = botocore_session().create_client("dynamodb", endpoint_url=settings.dynamodb_endpoint, config=config)
     return cast("DynamoDBClient", client)
 
 

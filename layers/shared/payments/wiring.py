@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from payments import dynamodb, idempotency, settings
+from payments import dynamodb, idempotency, secrets, settings
 
 if TYPE_CHECKING:
     from payments.domain.door import DoorService
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from payments.repositories.provider_objects import ProviderObjectRepository
     from payments.repositories.tickets import TicketRepository
 
-_built: list[Any] = [settings.get_settings, dynamodb.get_client, idempotency.persistence_layer]
+_built: list[Any] = [settings.get_settings, dynamodb.botocore_session, dynamodb.get_client, idempotency.persistence_layer]
 
 
 def _component[T](factory: Callable[[], T]) -> Callable[[], T]:
@@ -42,6 +42,7 @@ def _component[T](factory: Callable[[], T]) -> Callable[[], T]:
 def reset() -> None:
     for cached in _built:
         cached.cache_clear()
+    secrets.forget()
 
 
 # providers -----------------------------------------------------------------------------------

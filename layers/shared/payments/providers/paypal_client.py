@@ -13,7 +13,7 @@ import requests
 from payments.errors import ApiError, NotFound, ProviderFailure, ProviderRejected, ProviderUnavailable
 from payments.observability import logger
 from payments.retries import with_backoff
-from payments.secrets import resolve_secret
+from payments.secrets import resolve_secrets
 from payments.settings import Settings
 
 # A token is renewed this long before PayPal says it expires.
@@ -56,10 +56,11 @@ class PayPalClient:
     @staticmethod
     def credentials(settings: Settings) -> tuple[str, str]:
         """Read when a token is first needed, not at start-up: secrets may come from SSM."""
-        return (
-            resolve_secret(settings.paypal_client_id, settings.paypal_client_id_parameter, "PayPal client id"),
-            resolve_secret(settings.paypal_client_secret, settings.paypal_client_secret_parameter, "PayPal client secret"),
+        client_id, secret = resolve_secrets(
+            (settings.paypal_client_id, settings.paypal_client_id_parameter, "PayPal client id"),
+            (settings.paypal_client_secret, settings.paypal_client_secret_parameter, "PayPal client secret"),
         )
+        return client_id, secret
 
     # auth ------------------------------------------------------------------------------------
     def _access_token(self, *, renew: bool = False) -> str:
