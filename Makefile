@@ -7,7 +7,7 @@ TOOLS := .tools/bin
 # No telemetry calls from aws-sam-cli (CI and these machines have no way out but the package registries).
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup tools run demo token test unit integration e2e lint format check validate build bench deploy proof flash-sale
+.PHONY: setup tools run demo token test unit integration e2e lint format check validate build sam-local sam-e2e lambda-image bench deploy proof flash-sale
 
 setup:  ## virtual environment with the runtime and development dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ integration:
 e2e:
 	$(BIN)/pytest tests/e2e
 
+sam-e2e:  ## the API through sam local start-api in Docker (after make tools build lambda-image; skipped, with the reason, without Docker)
+	$(BIN)/pytest -m sam_local tests/e2e/test_sam_local.py
+
 lint:  ## ruff, mypy (strict) and cfn-lint on the template
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -58,6 +61,12 @@ validate:  ## sam validate --lint (no Docker needed)
 build:  ## sam build for arm64 (the layer's Makefile installs arm64 wheels), then bytecode for the functions too
 	PYTHON=$(abspath $(BIN)/python) $(TOOLS)/sam build
 	$(BIN)/python -m compileall -q --invalidation-mode unchecked-hash .aws-sam/build
+
+sam-local: build  ## the API under `sam local start-api` (Docker) on http://127.0.0.1:3000, its dependencies on the host: make sam-local [SAM_ARGS="--invoke-image ..."]
+	$(BIN)/python -m local sam-local $(if $(SAM_ARGS),-- $(SAM_ARGS))
+
+lambda-image:  ## (offline testing only) a stand-in for AWS's python3.13 arm64 image, for sam local --invoke-image: needs root, Docker, debootstrap, qemu-user-static
+	PYTHON=$(abspath $(BIN)/python) local/lambda-image/build.sh
 
 bench:  ## cold start through the first request against each function's floor, round trips per flow, warm CPU per request, local stack throughput and its growth
 	# Every script runs; make fails at the end if any of them missed a target (each exits non-zero then).

@@ -55,13 +55,14 @@ WATCHED = (
     "requests",
     "segno",
     "boto3",
+    "jwt",
     "pydantic",
     "aws_lambda_powertools.utilities.idempotency",
     "aws_lambda_powertools.utilities.parameters",
 )
 
 # Loaded by the first request that needs them, never at cold start.
-LAZY = ("segno", "boto3", "aws_lambda_powertools.utilities.idempotency", "aws_lambda_powertools.utilities.parameters")
+LAZY = ("segno", "boto3", "jwt", "aws_lambda_powertools.utilities.idempotency", "aws_lambda_powertools.utilities.parameters")
 
 PROBE = r"""
 import json, sys, time
@@ -77,8 +78,9 @@ if "stripe" in sys.modules:
 if "payments.providers.paypal_client" in sys.modules:
     wiring.paypal_client()
 elapsed = time.perf_counter() - start
-import resource
-rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across exec, so a child started by a big
+# parent reports the parent's peak (every function showed this script's 93.7 MB).
+rss_mb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1024
 print(json.dumps({"init_s": elapsed, "rss_mb": rss_mb, "modules": sorted(m for m in WATCHED if m in sys.modules)}))
 """
 

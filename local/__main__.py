@@ -1,6 +1,7 @@
 """``python -m local``: run the whole API locally, or print a token for it.
 
 python -m local run [--port 3000] [--host 127.0.0.1]
+python -m local sam-local [--host ADDRESS] [--no-start-api] [-- SAM_ARGS...]   (after `make build`)
 python -m local token --user alice [--staff] [--expires-in 3600]
 """
 
@@ -33,6 +34,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-demo-data", action="store_true")
     run.add_argument("--quiet", action="store_true", help="no request log")
 
+    sam = commands.add_parser(
+        "sam-local", help="the dependencies on the host, the env-vars file, then `sam local start-api` (after `make build`)"
+    )
+    sam.add_argument(
+        "--host", default=os.environ.get("SAM_LOCAL_HOST"), help="where the containers reach the host (default: Docker's bridge gateway)"
+    )
+    sam.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_PORT", "3000")), help="sam local start-api's port")
+    sam.add_argument("--stripe-port", type=int, default=int(os.environ.get("LOCAL_STRIPE_PORT", "12111")))
+    sam.add_argument("--paypal-port", type=int, default=int(os.environ.get("LOCAL_PAYPAL_PORT", "12112")))
+    sam.add_argument("--dynamodb-port", type=int, default=int(os.environ.get("LOCAL_DYNAMODB_PORT", "12113")))
+    sam.add_argument("--frontend-url", default=os.environ.get("FRONTEND_URL", "http://localhost:5173"))
+    sam.add_argument("--no-start-api", action="store_true", help="only the dependencies and the env-vars file (for `sam local invoke`)")
+    sam.add_argument("sam_args", nargs=argparse.REMAINDER, help="after --: more arguments for sam local start-api")
+
     token = commands.add_parser("token", help="print a bearer token the local API accepts")
     token.add_argument("--user", required=True, help="the user id (sub claim)")
     token.add_argument("--staff", action="store_true", help="add the staff group")
@@ -48,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from local.stack import Stack, StackConfig
 
+    if args.command == "sam-local":
+        return _sam_local(args, authority)
     config = StackConfig(
         host=args.host,
         port=args.port,
@@ -66,6 +83,39 @@ def main(argv: list[str] | None = None) -> int:
     print(stack.banner(), flush=True)
     stack.wait()
     return 0
+
+
+def _sam_local(args: argparse.Namespace, authority: LocalAuthority) -> int:
+    from local import sam_local
+    from local.stack import Stack, StackConfig
+
+    host = args.host or sam_local.docker_bridge_gateway()
+    config = StackConfig(
+        host=host,
+        port=args.port,
+        stripe_port=args.stripe_port,
+        paypal_port=args.paypal_port,
+        dynamodb_port=args.dynamodb_port,
+        frontend_url=args.frontend_url,
+        demo_data=False,
+        sam_local=True,
+    )
+    stack = Stack(config, authority)
+    stack.start()
+    print(stack.banner(), flush=True)
+    if args.no_start_api:
+        stack.wait()
+        return 0
+    assert stack.sam_env_file is not None
+    extra = [arg for arg in args.sam_args if arg != "--"]
+    api = sam_local.start_api(stack.sam_env_file, args.port, extra)
+    try:
+        return api.wait()
+    except KeyboardInterrupt:
+        api.terminate()
+        return api.wait()
+    finally:
+        stack.stop()
 
 
 if __name__ == "__main__":

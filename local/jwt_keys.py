@@ -14,15 +14,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local.template import ROOT
+from payments.local_authorizer import TokenRejected, claims_as_http_api_passes_them, verify_bearer
+
+__all__ = ["AUDIENCE", "ISSUER", "LocalAuthority", "TokenRejected", "claims_as_http_api_passes_them"]
 
 DEFAULT_KEY_PATH = Path(os.environ.get("LOCAL_JWT_KEY_FILE", ROOT / ".local" / "jwt-signing-key.pem"))
 ISSUER = "http://127.0.0.1/local-issuer"
 AUDIENCE = "payments-api-local"
 KEY_ID = "local-dev-key"
-
-
-class TokenRejected(Exception):
-    """Why the authorizer refuses a request; the message goes back in the 401."""
 
 
 @dataclass
@@ -60,36 +59,9 @@ class LocalAuthority:
         return jwt.encode(claims, self.private_key, algorithm="RS256", headers={"kid": KEY_ID})
 
     def verify(self, authorization: str | None) -> dict[str, Any]:
-        if not authorization:
-            raise TokenRejected("Missing Authorization header")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise TokenRejected("Authorization header must be 'Bearer <token>'")
-        try:
-            return jwt.decode(
-                token.strip(),
-                self.private_key.public_key(),
-                algorithms=["RS256"],
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise TokenRejected("Token has expired") from None
-        except jwt.InvalidAudienceError:
-            raise TokenRejected("Token audience is not accepted") from None
-        except jwt.InvalidIssuerError:
-            raise TokenRejected("Token issuer is not accepted") from None
-        except jwt.InvalidTokenError:
-            raise TokenRejected("Token is invalid") from None
+        return verify_bearer(authorization, public_key=self.private_key.public_key(), issuer=self.issuer, audience=self.audience)
 
-
-def claims_as_http_api_passes_them(claims: dict[str, Any]) -> dict[str, str]:
-    """HTTP API hands claims to Lambda as strings, arrays flattened to "[a b]"."""
-    flat: dict[str, str] = {}
-    for name, value in claims.items():
-        if isinstance(value, list):
-            flat[name] = "[" + " ".join(str(item) for item in value) + "]"
-        else:
-            flat[name] = str(value)
-    return flat
+    def public_key_pem(self) -> str:
+        return (
+            self.private_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        )

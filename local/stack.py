@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,6 +22,7 @@ from local.functions import LocalApp, load_app
 from local.gateway import LambdaContext, LocalGateway
 from local.jwt_keys import LocalAuthority
 from local.paypal_fake import PayPalFake
+from local.sam_local import authorizer_variable, env_vars, write_env_vars
 from local.stripe_fake import StripeFake
 from local.template import create_tables, load_template, resources_of_type
 
@@ -62,6 +64,9 @@ class StackConfig:
     sweep_interval_s: int | None = None  # None: the template's schedule
     demo_data: bool = True
     quiet: bool = False
+    # The functions and the API run under `sam local start-api` at ``port``; this stack only serves
+    # their dependencies and writes the env-vars file.
+    sam_local: bool = False
 
 
 @dataclass
@@ -78,6 +83,7 @@ class Stack:
     api_url: str = ""
     stripe_url: str | None = None
     dynamodb_url: str = ""
+    sam_env_file: Path | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def log(self, line: str) -> None:
@@ -90,8 +96,11 @@ class Stack:
         # The gateway prints one line per request; werkzeug's own access log would repeat it.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         template = load_template()
-        api_server = make_server(config.host, config.port, self._dispatch, threaded=True, request_handler=ApiRequestHandler)
-        self.api_url = f"http://{config.host}:{api_server.server_port}"
+        if config.sam_local:
+            self.api_url = f"http://127.0.0.1:{config.port}"
+        else:
+            api_server = make_server(config.host, config.port, self._dispatch, threaded=True, request_handler=ApiRequestHandler)
+            self.api_url = f"http://{config.host}:{api_server.server_port}"
 
         if config.dynamodb_endpoint:
             self.dynamodb_url = config.dynamodb_endpoint
@@ -108,12 +117,16 @@ class Stack:
 
         environment = self._provider_environment()
         self.app = load_app(template, {"FrontendUrl": config.frontend_url}, table_names)
+        if self.stripe is not None:
+            threading.Thread(target=self._expire_stripe_sessions, daemon=True).start()
+        if config.sam_local:
+            environment["SAM_LOCAL_AUTHORIZER"] = authorizer_variable(self.authority)
+            self.sam_env_file = write_env_vars(env_vars(self.app, environment))
+            return
         self._apply_environment(environment)
         self.gateway = LocalGateway(self.app, self.authority, log=self.log)
         self._serve(api_server)
         self._start_schedules()
-        if self.stripe is not None:
-            threading.Thread(target=self._expire_stripe_sessions, daemon=True).start()
         if config.demo_data:
             self.demo_events = self._create_demo_events()
 
@@ -260,11 +273,12 @@ class Stack:
         lines = [
             "",
             "Local payments API is running. Ctrl-C stops it.",
-            f"  API            {self.api_url}",
+            f"  API            {self.api_url}{' (sam local start-api)' if self.config.sam_local else ''}",
             f"  Stripe         {stripe}",
             f"  PayPal         {paypal}",
             f"  DynamoDB       {self.dynamodb_url}{'' if self.config.dynamodb_endpoint else ' (embedded, in memory)'}",
             f"  Frontend URL   {self.config.frontend_url} (CORS origin, Checkout return address)",
+            *([f"  --env-vars     {self.sam_env_file}"] if self.sam_env_file else []),
             "",
             "Tokens (valid 12 hours; `python -m local token --user ID [--staff]` prints more):",
             f"  export USER_TOKEN={user}",

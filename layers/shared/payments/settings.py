@@ -112,4 +112,6 @@ class Settings(BaseModel):
 def get_settings() -> Settings:
     """Read once per container; tests call ``get_settings.cache_clear()`` after changing the environment.
     A wrong value stops the function at start-up with the variable's name (``RESERVATION_SECONDS``)."""
-    return Settings.model_validate(dict(os.environ))
+    # An empty variable is an unset one: the template declares the local-only variables empty
+    # (SAM's --env-vars fills only declared variables).
+    return Settings.model_validate({name: value for name, value in os.environ.items() if value})
