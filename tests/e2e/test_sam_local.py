@@ -51,6 +51,13 @@ def missing_part() -> str | None:
     return None
 
 
+def lambda_containers() -> list[str]:
+    listed = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=sam.cli.container.type=lambda"], capture_output=True, text=True, check=False
+    )
+    return listed.stdout.split()
+
+
 @dataclass
 class SamLocal:
     api: str
@@ -96,6 +103,7 @@ def sam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamLocal]:
         "--skip-pull-image",
     ]
     output = workdir / "sam-local.log"
+    before = set(lambda_containers())
     with output.open("w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     ready = SamLocal(api=f"http://127.0.0.1:{port}", authority=authority, output=output)
@@ -118,12 +126,10 @@ def sam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamLocal]:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
-        # SAM's warm containers outlive a killed SAM: remove what this run started.
-        ids = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", "label=sam.cli.container.type=lambda"], capture_output=True, text=True, check=False
-        ).stdout.split()
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, check=False)
+        # SAM's warm containers can outlive a killed SAM: remove those this run started.
+        started = set(lambda_containers()) - before
+        if started:
+            subprocess.run(["docker", "rm", "-f", *started], capture_output=True, check=False)
 
 
 @pytest.fixture
