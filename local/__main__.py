@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 from local.jwt_keys import DEFAULT_KEY_PATH, LocalAuthority
+
+if TYPE_CHECKING:
+    from local.stack import StackConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,14 +24,10 @@ def main(argv: list[str] | None = None) -> int:
 
     run = commands.add_parser("run", help="start the local stack in the foreground (default)")
     run.add_argument("--host", default=os.environ.get("LOCAL_HOST", "127.0.0.1"))
-    run.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_PORT", "3000")), help="API port (default 3000, as sam local)")
-    run.add_argument("--stripe-port", type=int, default=int(os.environ.get("LOCAL_STRIPE_PORT", "12111")))
-    run.add_argument("--paypal-port", type=int, default=int(os.environ.get("LOCAL_PAYPAL_PORT", "12112")))
-    run.add_argument("--dynamodb-port", type=int, default=int(os.environ.get("LOCAL_DYNAMODB_PORT", "12113")))
+    _add_addresses(run, api="API port (default 3000, as sam local)")
     run.add_argument(
         "--dynamodb-endpoint", default=os.environ.get("LOCAL_DYNAMODB_ENDPOINT"), help="use this DynamoDB instead of the embedded one"
     )
-    run.add_argument("--frontend-url", default=os.environ.get("FRONTEND_URL", "http://localhost:5173"))
     run.add_argument(
         "--sweep-interval", type=int, default=None, help="seconds between reservation sweeps (default: the template's schedule)"
     )
@@ -40,11 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     sam.add_argument(
         "--host", default=os.environ.get("SAM_LOCAL_HOST"), help="where the containers reach the host (default: Docker's bridge gateway)"
     )
-    sam.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_PORT", "3000")), help="sam local start-api's port")
-    sam.add_argument("--stripe-port", type=int, default=int(os.environ.get("LOCAL_STRIPE_PORT", "12111")))
-    sam.add_argument("--paypal-port", type=int, default=int(os.environ.get("LOCAL_PAYPAL_PORT", "12112")))
-    sam.add_argument("--dynamodb-port", type=int, default=int(os.environ.get("LOCAL_DYNAMODB_PORT", "12113")))
-    sam.add_argument("--frontend-url", default=os.environ.get("FRONTEND_URL", "http://localhost:5173"))
+    _add_addresses(sam, api="sam local start-api's port")
     sam.add_argument("--no-start-api", action="store_true", help="only the dependencies and the env-vars file (for `sam local invoke`)")
     sam.add_argument("sam_args", nargs=argparse.REMAINDER, help="after --: more arguments for sam local start-api")
 
@@ -61,18 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["run", *(argv or sys.argv[1:])])
 
-    from local.stack import Stack, StackConfig
+    from local.stack import Stack
 
     if args.command == "sam-local":
         return _sam_local(args, authority)
-    config = StackConfig(
+    config = stack_config(
+        args,
         host=args.host,
-        port=args.port,
-        stripe_port=args.stripe_port,
-        paypal_port=args.paypal_port,
-        dynamodb_port=args.dynamodb_port,
         dynamodb_endpoint=args.dynamodb_endpoint,
-        frontend_url=args.frontend_url,
         sweep_interval_s=args.sweep_interval,
         demo_data=not args.no_demo_data,
         quiet=args.quiet,
@@ -85,21 +77,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _add_addresses(parser: argparse.ArgumentParser, api: str) -> None:
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_PORT", "3000")), help=api)
+    parser.add_argument("--stripe-port", type=int, default=int(os.environ.get("LOCAL_STRIPE_PORT", "12111")))
+    parser.add_argument("--paypal-port", type=int, default=int(os.environ.get("LOCAL_PAYPAL_PORT", "12112")))
+    parser.add_argument("--dynamodb-port", type=int, default=int(os.environ.get("LOCAL_DYNAMODB_PORT", "12113")))
+    parser.add_argument("--frontend-url", default=os.environ.get("FRONTEND_URL", "http://localhost:5173"))
+
+
+def stack_config(args: argparse.Namespace, **options: Any) -> StackConfig:
+    from local.stack import StackConfig
+
+    ports = {"port": args.port, "stripe_port": args.stripe_port, "paypal_port": args.paypal_port, "dynamodb_port": args.dynamodb_port}
+    return StackConfig(**ports, frontend_url=args.frontend_url, **options)
+
+
 def _sam_local(args: argparse.Namespace, authority: LocalAuthority) -> int:
     from local import sam_local
-    from local.stack import Stack, StackConfig
+    from local.stack import Stack
 
-    host = args.host or sam_local.docker_bridge_gateway()
-    config = StackConfig(
-        host=host,
-        port=args.port,
-        stripe_port=args.stripe_port,
-        paypal_port=args.paypal_port,
-        dynamodb_port=args.dynamodb_port,
-        frontend_url=args.frontend_url,
-        demo_data=False,
-        sam_local=True,
-    )
+    config = stack_config(args, host=args.host or sam_local.docker_bridge_gateway(), demo_data=False, sam_local=True)
     stack = Stack(config, authority)
     stack.start()
     print(stack.banner(), flush=True)
