@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -106,11 +108,21 @@ def _sam_local(args: argparse.Namespace, authority: LocalAuthority) -> int:
     assert stack.sam_env_file is not None
     extra = [arg for arg in args.sam_args if arg != "--"]
     api = sam_local.start_api(stack.sam_env_file, args.port, extra)
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # A TERM (a process manager, a test) stops SAM too, as Ctrl-C does: no SAM left serving alone.
+    signal.signal(signal.SIGTERM, stop)
     try:
         return api.wait()
     except KeyboardInterrupt:
         api.terminate()
-        return api.wait()
+        try:
+            return api.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            api.kill()
+            return api.wait()
     finally:
         stack.stop()
 

@@ -126,6 +126,11 @@ def sam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamLocal]:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
+        # Stopping the runner stops SAM too (a SAM left behind would serve on, and hold the port).
+        left = subprocess.run(["pgrep", "-f", f"sam local start-api .*--port {port} "], capture_output=True, text=True, check=False)
+        if left.stdout.split():
+            subprocess.run(["kill", *left.stdout.split()], check=False)
+            pytest.fail(f"sam local start-api outlived the runner: {left.stdout.split()}")
         # SAM's warm containers can outlive a killed SAM: remove those this run started.
         started = set(lambda_containers()) - before
         if started:
