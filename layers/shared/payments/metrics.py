@@ -45,12 +45,16 @@ FROM_AUDIT: dict[str, tuple[tuple[str, str | None], ...]] = {
 DEFAULT_NAMESPACE = "payments"
 
 
+def _namespace() -> str:
+    return os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE
+
+
 @functools.cache
 def _metrics() -> Metrics:
     from aws_lambda_powertools.metrics import Metrics
 
     # The service dimension comes from POWERTOOLS_SERVICE_NAME.
-    return Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
+    return Metrics(namespace=_namespace())
 
 
 def count(name: str, value: int = 1) -> None:
@@ -74,9 +78,8 @@ def webhook_outcome(provider: str, event_type: str, outcome: str) -> None:
     EMF line, so that the request's other metrics keep only the service dimension)."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE
     try:
-        with single_metric(name="WebhookEvents", unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
+        with single_metric(name="WebhookEvents", unit=MetricUnit.Count, value=1, namespace=_namespace()) as metric:
             metric.add_dimension(name="provider", value=provider)
             metric.add_dimension(name="event_type", value=event_type[:250])  # CloudWatch's longest dimension value
             metric.add_dimension(name="outcome", value=outcome)

@@ -47,9 +47,7 @@ def resolve_secrets(*wanted: tuple[SecretStr | None, str | None, str]) -> list[s
     missing = [
         parameter
         for value, parameter, _ in wanted
-        if not (value is not None and value.get_secret_value())
-        and parameter
-        and (parameter not in _fetched or now - _fetched[parameter][0] > SECRET_MAX_AGE_SECONDS)
+        if not _given(value) and parameter and (parameter not in _fetched or now - _fetched[parameter][0] > SECRET_MAX_AGE_SECONDS)
     ]
     if missing:
         answer = _ssm().get_parameters(Names=sorted(set(missing)), WithDecryption=True)
@@ -57,13 +55,16 @@ def resolve_secrets(*wanted: tuple[SecretStr | None, str | None, str]) -> list[s
             _fetched[parameter["Name"]] = (now, str(parameter.get("Value") or ""))
     secrets = []
     for value, parameter, label in wanted:
-        if value is not None and value.get_secret_value():
-            secrets.append(value.get_secret_value())
-        elif parameter and _fetched.get(parameter, (0.0, ""))[1]:
-            secrets.append(_fetched[parameter][1])
-        else:
+        secret = _given(value) or (_fetched.get(parameter, (0.0, ""))[1] if parameter else "")
+        if not secret:
             raise ConfigurationError(f"{label} is not configured")
+        secrets.append(secret)
     return secrets
+
+
+def _given(value: SecretStr | None) -> str:
+    """The environment's value of a secret; empty when it gives none."""
+    return value.get_secret_value() if value is not None else ""
 
 
 def resolve_secret(value: SecretStr | None, parameter_name: str | None, label: str) -> str:
