@@ -4,8 +4,9 @@ containers, against a DynamoDB stand-in that behaves as DynamoDB documents under
 machine can produce 2,000 purchases a second against real DynamoDB here, so time is virtual.
 
 The stand-in (``ContendedDynamoDB``) keeps the data in moto (in process, with the local stack's
-patches; requests go straight to moto's DynamoDB handler, ``MotoDirect``, since botocore's and moto's
-HTTP serialisation would be most of the run's time) and adds what moto lacks:
+patches; requests go straight to moto's DynamoDB handler, ``tests.support.moto_direct.MotoDirect``,
+since botocore's and moto's HTTP serialisation would be most of the run's time) and adds what moto
+lacks:
 - a transactional write holds each item it names for ``--service-ms``; a transaction or single write
   naming an item held by an overlapping transaction is refused with ``TransactionConflict``, as
   DynamoDB refuses it (it does not queue);
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import heapq
-import json
 import os
 import random
 import statistics
@@ -46,11 +46,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.core.exceptions import JsonRESTError
-from moto.dynamodb.responses import DynamoHandler
 
 from local import moto_patches
 from local.template import create_tables
+from tests.support.moto_direct import MotoDirect
 
 TABLES = {"TicketsTable": "sale-tickets", "PaymentsTable": "sale-payments", "IdempotencyTable": "sale-idempotency"}
 # The functions' settings in the simulation (read as a container reads its environment).
@@ -86,35 +85,6 @@ def _refused(code: str, reasons: list[str] | None = None) -> ClientError:
     if reasons is not None:
         response["CancellationReasons"] = [{"Code": reason} for reason in reasons]
     return ClientError(response, "TransactWriteItems")  # type: ignore[arg-type]
-
-
-class MotoDirect:
-    """A DynamoDB client answering from moto's DynamoDB handler without the HTTP round trip: the
-    request is the JSON body botocore would send (DynamoDB's protocol is JSON, attribute values
-    already typed), the answer the body moto would send back, and moto's errors become botocore's
-    ``ClientError`` with the body's fields (``CancellationReasons``, ``Item``) beside ``Error``, as
-    botocore's JSON parser places them. ``compare_with_moto`` checks it against boto3 through moto."""
-
-    def __init__(self, account: str = "123456789012", region: str = "eu-west-1") -> None:
-        self._handler = DynamoHandler()
-        self._handler.current_account = account
-        self._handler.region = region
-
-    def __getattr__(self, operation: str) -> Any:
-        action = getattr(self._handler, operation)
-
-        def call(**request: Any) -> Any:
-            self._handler.body = self._handler.params = request
-            try:
-                return action().result
-            except JsonRESTError as error:
-                body = json.loads(error.description) if error.description.startswith("{") else {}
-                code = error.error_type.rpartition("#")[2]
-                fields = {name: value for name, value in body.items() if name not in ("__type", "message", "Message")}
-                response: Any = {"Error": {"Code": code, "Message": error.message}, **fields}
-                raise ClientError(response, operation) from None
-
-        return call
 
 
 @dataclass
