@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from local.webhook_delivery import WebhookSender
+from local.webhook_delivery import Disorder, Headers, Transport, WebhookSender, default_disorder
 
 
 class Kind(Enum):
@@ -106,6 +106,10 @@ class ProviderFake:
     def __init__(self, public_url: str, routes: Iterable[Route], webhook_url: str | None) -> None:
         self.public_url = public_url.rstrip("/")
         self.webhook_url = webhook_url
+        # How webhooks reach webhook_url: out of order, concurrently, sometimes twice, unless a test
+        # sets another Disorder (or a transport that delivers in-process) before the first event.
+        self.disorder: Disorder = default_disorder()
+        self.webhook_transport: Transport | None = None
         self.inspector: Inspector | None = None
         self._sender: WebhookSender | None = None
         self._in_flight = 0
@@ -191,11 +195,11 @@ class ProviderFake:
                 self._in_flight -= 1
 
     # webhooks --------------------------------------------------------------------------------
-    def send_webhook(self, payload: bytes, headers: dict[str, str]) -> None:
+    def send_webhook(self, payload: bytes, headers: Headers) -> None:
         if not self.webhook_url:
             return
         if self._sender is None:
-            self._sender = WebhookSender(self.webhook_url)
+            self._sender = WebhookSender(self.webhook_url, self.disorder, type(self).__name__, self.webhook_transport)
         self._sender.send(payload, headers)
 
     def drain_webhooks(self, timeout: float = 30.0) -> bool:

@@ -25,6 +25,7 @@ from local.paypal_fake import PayPalFake
 from local.sam_local import authorizer_variable, env_vars, write_env_vars
 from local.stripe_fake import StripeFake
 from local.template import create_tables, load_template, resources_of_type
+from local.webhook_delivery import default_disorder
 
 LOCAL_STRIPE_KEY = "sk_test_local_stack"
 LOCAL_WEBHOOK_SECRET = "whsec_local_stack"
@@ -276,6 +277,7 @@ class Stack:
             f"  API            {self.api_url}{' (sam local start-api)' if self.config.sam_local else ''}",
             f"  Stripe         {stripe}",
             f"  PayPal         {paypal}",
+            f"  Webhooks       {default_disorder().describe()}",
             f"  DynamoDB       {self.dynamodb_url}{'' if self.config.dynamodb_endpoint else ' (embedded, in memory)'}",
             f"  Frontend URL   {self.config.frontend_url} (CORS origin, Checkout return address)",
             *([f"  --env-vars     {self.sam_env_file}"] if self.sam_env_file else []),

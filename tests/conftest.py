@@ -13,6 +13,7 @@ from moto import mock_aws
 from local.paypal_fake import PayPalFake
 from local.stripe_fake import StripeFake
 from local.template import create_tables
+from local.webhook_delivery import SEED_VARIABLE, default_disorder
 from tests.support.inspection import Inspection
 from tests.support.openapi import PAYPAL_TALLY
 from tests.support.servers import serve
@@ -39,6 +40,15 @@ os.environ.update(
         "IDEMPOTENCY_TABLE": TABLES["IdempotencyTable"],
     }
 )
+
+# One webhook disorder seed per run, printed in the header and inherited by every local stack the
+# run starts, so that WEBHOOK_DISORDER_SEED=<printed seed> replays a failing run's deliveries.
+if not default_disorder().ordered:
+    os.environ[SEED_VARIABLE] = str(default_disorder().seed)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"local providers: {default_disorder().describe()}"
 
 
 def clear_container_caches() -> None:

@@ -145,8 +145,9 @@ class StripeFake(ProviderFake):
         )
         self.record_event(event)
         if self.webhook_url and self.webhook_secret:
-            payload = json.dumps(event).encode()
-            self.send_webhook(payload, {"Content-Type": "application/json", "Stripe-Signature": sign_payload(payload, self.webhook_secret)})
+            payload, secret = json.dumps(event).encode(), self.webhook_secret
+            # Signed at each attempt, as Stripe does: a retry carries a fresh timestamp.
+            self.send_webhook(payload, lambda: {"Content-Type": "application/json", "Stripe-Signature": sign_payload(payload, secret)})
         return event
 
     def intent_settled(self, intent: dict[str, Any], paid: bool) -> None:
