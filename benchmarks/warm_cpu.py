@@ -153,7 +153,15 @@ def main() -> int:
                     "one person",
                     TARGET_MS,
                     "check_in_ticket",
-                    [api_event("check_in_ticket", {"ticket_code": t["ticket_code"], "count": 1}, user="door", groups=STAFF) for t in paid],
+                    [
+                        api_event(
+                            "check_in_ticket",
+                            {"ticket_code": t["ticket_code"], "event_id": paid_event, "count": 1},
+                            user="door",
+                            groups=STAFF,
+                        )
+                        for t in paid
+                    ],
                 ),
                 (
                     "GET /api/events/{id}/",

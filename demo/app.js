@@ -97,16 +97,19 @@ async function checkIn(event) {
   event.preventDefault();
   const entry = document.createElement("li");
   const count = $("check-in-count").value;
+  // The door belongs to one event: it sends it, and the API refuses a ticket of any other.
+  const door = $("check-in-event").selectedOptions[0];
+  const at = door ? " at " + door.textContent : "";
   try {
-    const body = { ticket_code: $("check-in-code").value };
+    const body = { ticket_code: $("check-in-code").value, event_id: door ? Number(door.value) : null };
     if (count) body.count = Number(count);
     const admitted = await call("POST", "/api/tickets/check-in/", body);
     entry.className = "admitted";
-    entry.textContent = "Admitted: ticket #" + admitted.ticket_id + ", " + admitted.checked_in + " of " + admitted.quantity + " in";
+    entry.textContent = "Admitted" + at + ": ticket #" + admitted.ticket_id + ", " + admitted.checked_in + " of " + admitted.quantity + " in";
   } catch (error) {
     entry.className = "refused";
     const already = error.status === 409 ? " (" + error.data.checked_in + " of " + error.data.quantity + " in" + admittedAt(error.data.checked_in_at) + ")" : "";
-    entry.textContent = "Refused: " + error.message + already;
+    entry.textContent = "Refused" + at + ": " + error.message + already;
   }
   $("door-log").prepend(entry);
   $("check-in-code").value = "";
@@ -125,6 +128,15 @@ async function loadEvents() {
     item.querySelector("button").addEventListener("click", () => buy(event, Number(item.querySelector("input").value)));
     return item;
   }));
+  // The door's choice of event, kept across reloads of the list.
+  const chosen = $("check-in-event").value;
+  $("check-in-event").replaceChildren(...data.events.map((event) => {
+    const option = document.createElement("option");
+    option.value = event.event_id;
+    option.textContent = "event " + event.event_id + " (" + event.name + ")";
+    return option;
+  }));
+  if (chosen) $("check-in-event").value = chosen;
 }
 
 async function buy(event, quantity) {

@@ -159,6 +159,7 @@ def test_my_tickets_show_a_ticket_with_its_qr_code(page, demo_stack):
 
 def test_staff_check_in_at_the_door_admits_once_and_says_why_it_refuses(page, demo_stack):
     event_id = create_event(demo_stack, "Browser door gig", 0)
+    other_door = create_event(demo_stack, "Browser other door", 0)
     bought = requests.post(
         f"{demo_stack.api}/api/payments/create-payment-intent/",
         json={"event_id": event_id, "quantity": 2},
@@ -167,18 +168,26 @@ def test_staff_check_in_at_the_door_admits_once_and_says_why_it_refuses(page, de
     ).json()
     sign_in(page, demo_stack, user="browser-door", staff=True)
     log = page.locator("#door-log li")
-    page.fill("#check-in-code", bought["ticket_code"])
-    page.click("#check-in button")
-    page.wait_for_selector("#door-log li.admitted")
-    assert log.nth(0).text_content() == f"Admitted: ticket #{bought['ticket_id']}, 2 of 2 in"
-    page.fill("#check-in-code", bought["ticket_code"])
-    page.click("#check-in button")
-    page.wait_for_selector("#door-log li.refused")
-    assert "Already checked in: all 2 admitted (2 of 2 in at " in log.nth(0).text_content()
-    page.fill("#check-in-code", "not a code")
-    page.click("#check-in button")
-    page.wait_for_function("document.querySelectorAll('#door-log li').length === 3")
-    assert log.nth(0).text_content().startswith("Refused: ticket_code: must be a ticket code")
+
+    def scan(code, door, entries):
+        page.select_option("#check-in-event", str(door))
+        page.fill("#check-in-code", code)
+        page.click("#check-in button")
+        page.wait_for_function(f"document.querySelectorAll('#door-log li').length === {entries}")
+        return log.nth(0).text_content()
+
+    # At another event's door the pass is refused, and the page says which event it is for
+    assert scan(bought["ticket_code"], other_door, 1) == (
+        f"Refused at event {other_door} (Browser other door): "
+        f"Ticket is for event {event_id}, not event {other_door}: it does not admit anyone here"
+    )
+    # At its own door it admits everyone, once
+    assert (
+        scan(bought["ticket_code"], event_id, 2)
+        == f"Admitted at event {event_id} (Browser door gig): ticket #{bought['ticket_id']}, 2 of 2 in"
+    )
+    assert "Already checked in: all 2 admitted (2 of 2 in at " in scan(bought["ticket_code"], event_id, 3)
+    assert scan("not a code", event_id, 4).startswith(f"Refused at event {event_id} (Browser door gig): ticket_code: must be a ticket code")
     shot(page, "10-door-check-in")
 
 

@@ -115,7 +115,7 @@ def test_the_victims_objects_are_untouched(stack, victims):
     [
         ("/api/events/", lambda v: {"name": "Mine now", "price": 0, "currency": "usd", "capacity": 1}),
         ("/api/v1/payments/paypal/refund-payment/", lambda v: {"capture_id": v["capture"]["capture_id"]}),
-        ("/api/tickets/check-in/", lambda v: {"ticket_code": v["ticket"]["ticket_code"]}),
+        ("/api/tickets/check-in/", lambda v: {"ticket_code": v["ticket"]["ticket_code"], "event_id": v["event"]["event_id"]}),
     ],
 )
 def test_staff_actions_by_a_customer_are_refused(stack, victims, path, body):
@@ -223,7 +223,7 @@ def test_oversized_and_malformed_bodies_are_refused(stack, victims):
         ("/api/v1/payments/paypal/create-order/", lambda s: {"amount": s, "currency": "USD", "description": s}, False),
         ("/api/v1/payments/paypal/get-order/", lambda s: {"order_id": s}, False),
         ("/api/v1/payments/paypal/refund-payment/", lambda s: {"capture_id": s, "note_to_payer": s}, True),
-        ("/api/tickets/check-in/", lambda s: {"ticket_code": s, "count": s}, True),
+        ("/api/tickets/check-in/", lambda s: {"ticket_code": s, "event_id": s, "count": s}, True),
     ],
 )
 def test_hostile_strings_in_string_fields_are_refused_cleanly(stack, victims, path, body, staff, hostile):

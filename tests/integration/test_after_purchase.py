@@ -38,8 +38,8 @@ def my_ticket(ticket_id, user="user-alice"):
     return call("get_ticket", path_params={"ticket_id": str(ticket_id)}, user=user)
 
 
-def check_in(ticket_code, count=None, user="user-door", groups=STAFF):
-    body = {"ticket_code": ticket_code} if count is None else {"ticket_code": ticket_code, "count": count}
+def check_in(ticket_code, event_id, count=None, user="user-door", groups=STAFF):
+    body = {"ticket_code": ticket_code, "event_id": event_id} | ({} if count is None else {"count": count})
     return call("check_in_ticket", body, user=user, groups=groups)
 
 
@@ -163,7 +163,7 @@ def test_a_ticket_paid_before_passes_were_kept_gets_one_drawn_when_shown(dynamod
 # check-in ---------------------------------------------------------------------------------------
 def test_check_in_admits_everyone_once_and_says_when(dynamodb, stripe_fake):
     event_id, body = free_ticket(quantity=3)
-    admitted = check_in(body["ticket_code"])
+    admitted = check_in(body["ticket_code"], event_id)
     assert admitted.status == 200, admitted.body
     assert {name: admitted.body[name] for name in ("ticket_id", "event_id", "quantity", "checked_in")} == {
         "ticket_id": body["ticket_id"],
@@ -172,7 +172,7 @@ def test_check_in_admits_everyone_once_and_says_when(dynamodb, stripe_fake):
         "checked_in": 3,
     }
     assert isinstance(admitted.body["checked_in_at"], int)
-    again = check_in(body["ticket_code"])
+    again = check_in(body["ticket_code"], event_id)
     assert again.status == 409
     assert "all 3 admitted" in again.body["error"]
     assert (again.body["checked_in"], again.body["quantity"], again.body["checked_in_at"]) == (3, 3, admitted.body["checked_in_at"])
@@ -180,20 +180,20 @@ def test_check_in_admits_everyone_once_and_says_when(dynamodb, stripe_fake):
 
 
 def test_check_in_by_count_admits_a_group_in_parts(dynamodb, stripe_fake):
-    _, body = free_ticket(quantity=4)
-    assert check_in(body["ticket_code"], count=1).body["checked_in"] == 1
-    too_many = check_in(body["ticket_code"], count=4)
+    event_id, body = free_ticket(quantity=4)
+    assert check_in(body["ticket_code"], event_id, count=1).body["checked_in"] == 1
+    too_many = check_in(body["ticket_code"], event_id, count=4)
     assert too_many.status == 409
     assert "Only 3 of 4 left" in too_many.body["error"]
     assert too_many.body["checked_in"] == 1
-    assert check_in(body["ticket_code"].upper()).body["checked_in"] == 4  # the rest; typed in capitals
+    assert check_in(body["ticket_code"].upper(), event_id).body["checked_in"] == 4  # the rest; typed in capitals
 
 
 def test_two_doors_scanning_one_pass_at_once_admit_it_once(dynamodb, stripe_fake, monkeypatch):
     from payments import dynamodb as layer_dynamodb
     from payments import wiring
 
-    _, body = free_ticket(quantity=2)
+    event_id, body = free_ticket(quantity=2)
     serialised = SerialisedClient(dynamodb)
     wiring.reset()
     monkeypatch.setattr(layer_dynamodb, "get_client", lambda: serialised)
@@ -210,7 +210,7 @@ def test_two_doors_scanning_one_pass_at_once_admit_it_once(dynamodb, stripe_fake
 
     monkeypatch.setattr(TicketRepository, "ticket_by_code", read_then_wait)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda door: check_in(body["ticket_code"], user=door), ["door-1", "door-2"]))
+        results = list(pool.map(lambda door: check_in(body["ticket_code"], event_id, user=door), ["door-1", "door-2"]))
     assert sorted(result.status for result in results) == [200, 409]
     assert stored(dynamodb, body["ticket_id"])["checked_in"] == 2
 
@@ -220,35 +220,80 @@ def test_two_doors_scanning_one_pass_at_once_admit_it_once(dynamodb, stripe_fake
     [("not-a-code", "ticket_code"), ("", "ticket_code"), (42, "ticket_code"), (None, "ticket_code")],
 )
 def test_a_malformed_code_is_400_naming_the_field(dynamodb, code, field):
-    result = call("check_in_ticket", {"ticket_code": code}, user="user-door", groups=STAFF)
+    result = call("check_in_ticket", {"ticket_code": code, "event_id": 1}, user="user-door", groups=STAFF)
     assert result.status == 400
     assert result.body["error"].startswith(f"{field}:")
 
 
 def test_check_in_refusals_write_nothing(dynamodb, stripe_fake):
-    _, body = free_ticket(quantity=2)
+    event_id, body = free_ticket(quantity=2)
     before = stored(dynamodb, body["ticket_id"])
-    assert check_in("00000000-0000-4000-8000-000000000000").status == 404
-    assert check_in(body["ticket_code"], user="user-alice", groups="[customers]").status == 403
-    assert check_in(body["ticket_code"], user="user-alice", groups="[staff-trainee]").status == 403
+    assert check_in("00000000-0000-4000-8000-000000000000", event_id).status == 404
+    assert check_in(body["ticket_code"], event_id, user="user-alice", groups="[customers]").status == 403
+    assert check_in(body["ticket_code"], event_id, user="user-alice", groups="[staff-trainee]").status == 403
     for count, field in ((0, "count"), (11, "count"), ("2", "count")):
-        result = call("check_in_ticket", {"ticket_code": body["ticket_code"], "count": count}, user="user-door", groups=STAFF)
+        result = call(
+            "check_in_ticket", {"ticket_code": body["ticket_code"], "event_id": event_id, "count": count}, user="user-door", groups=STAFF
+        )
         assert (result.status, result.body["error"].split(":")[0]) == (400, field)
-    unknown = call("check_in_ticket", {"ticket_code": body["ticket_code"], "seat": 1}, user="user-door", groups=STAFF)
+    unknown = call("check_in_ticket", {"ticket_code": body["ticket_code"], "event_id": event_id, "seat": 1}, user="user-door", groups=STAFF)
     assert unknown.status == 400
     assert stored(dynamodb, body["ticket_id"]) == before
 
 
+def test_the_door_admits_only_tickets_of_its_own_event(dynamodb, stripe_fake):
+    # Given a valid free ticket of one event, and another event's door
+    event_id, body = free_ticket(quantity=2)
+    other_event = create_event(price=0, capacity=10, name="Another night")
+    before = stored(dynamodb, body["ticket_id"])
+    # When the pass is scanned at the other door (or at a door naming an event that does not exist)
+    refused = [check_in(body["ticket_code"], door) for door in (other_event, 999_999)]
+    # Then it is refused, saying which event the ticket is for, and nothing is recorded
+    assert [(result.status, result.body) for result in refused] == [
+        (400, {"error": f"Ticket is for event {event_id}, not event {door}: it does not admit anyone here"})
+        for door in (other_event, 999_999)
+    ]
+    assert stored(dynamodb, body["ticket_id"]) == before
+    # And at its own door it admits its people
+    assert check_in(body["ticket_code"], event_id).body["checked_in"] == 2
+
+
+@pytest.mark.parametrize(("door", "error"), [(None, "event_id: field required"), ("abc", "event_id:"), (0, "event_id:")])
+def test_check_in_names_its_event_or_is_400(dynamodb, stripe_fake, door, error):
+    _, body = free_ticket(quantity=2)
+    request = {"ticket_code": body["ticket_code"]} | ({} if door is None else {"event_id": door})
+    result = call("check_in_ticket", request, user="user-door", groups=STAFF)
+    assert result.status == 400
+    assert result.body["error"].startswith(error)
+    assert stored(dynamodb, body["ticket_id"]).get("checked_in", 0) == 0
+
+
+def test_the_admission_write_itself_checks_the_event(dynamodb, stripe_fake):
+    """The door's own check aside, the conditional write refuses a ticket of another event."""
+    from payments import wiring
+    from payments.repositories.tickets import StateChanged
+
+    event_id, body = free_ticket(quantity=2)
+    other_event = create_event(price=0, capacity=10, name="Another night")
+    repository = wiring.ticket_repository()
+    ticket = repository.get_ticket(body["ticket_id"])
+    before = stored(dynamodb, body["ticket_id"])
+    with pytest.raises(StateChanged):
+        repository.check_in(ticket, 1, 1_800_000_000, event_id=other_event)
+    assert stored(dynamodb, body["ticket_id"]) == before
+    assert repository.check_in(ticket, 1, 1_800_000_000, event_id=event_id).checked_in == 1
+
+
 @pytest.mark.parametrize("state", ["reserved", "cancelled", "refunded"])
 def test_a_ticket_not_valid_at_the_door_is_400_naming_its_status(dynamodb, stripe_fake, state):
-    _, body = reserved_checkout(stripe_fake)
+    event_id, body = reserved_checkout(stripe_fake)
     if state == "cancelled":
         assert cancel(body["ticket_id"]).status == 200
     if state == "refunded":
         pay(stripe_fake, body["session_id"])
         assert verify(body["session_id"], body["ticket_id"]).status == 200
         assert call("refund_ticket", {"ticket_id": body["ticket_id"]}, user="user-staff", groups=STAFF).status == 200
-    result = check_in(body["ticket_code"])
+    result = check_in(body["ticket_code"], event_id)
     assert result.status == 400
     assert state in result.body["error"]
     assert stored(dynamodb, body["ticket_id"]).get("checked_in", 0) == 0
@@ -270,7 +315,7 @@ def test_sales_count_seats_and_money_from_the_tickets(dynamodb, stripe_fake, mon
         paid.append(body)
     held = buy(event_id, 4, user="user-d").body  # reserved, unpaid
     assert call("refund_ticket", {"ticket_id": paid[2]["ticket_id"]}, user="user-staff", groups=STAFF).status == 200
-    assert check_in(paid[0]["ticket_code"], count=1).status == 200
+    assert check_in(paid[0]["ticket_code"], event_id, count=1).status == 200
     assert held["ticket_id"]
     result = sales(event_id)
     assert result.status == 200, result.body
@@ -325,9 +370,9 @@ def emitted(output):
 
 def test_the_money_and_the_door_leave_business_metrics(dynamodb, stripe_fake, capsys):
     capsys.readouterr()
-    _, body = free_ticket(quantity=2)
+    event_id, body = free_ticket(quantity=2)
     assert emitted(capsys.readouterr().out) == {"TicketsSold": 1, "SeatsSold": 2}
-    check_in(body["ticket_code"])
+    check_in(body["ticket_code"], event_id)
     assert emitted(capsys.readouterr().out) == {"CheckIns": 2}
     # A late payment into a sold-out event is refunded: the alarm's metric
     _, _, completed = late_payment_into_sold_out(stripe_fake)
@@ -354,6 +399,6 @@ def test_metrics_that_cannot_be_written_do_not_fail_the_request(dynamodb, stripe
         raise RuntimeError("EMF serialisation failed")
 
     monkeypatch.setattr(AmazonCloudWatchEMFProvider, "serialize_metric_set", broken)
-    _, body = free_ticket()
-    assert check_in(body["ticket_code"]).status == 200
+    event_id, body = free_ticket()
+    assert check_in(body["ticket_code"], event_id).status == 200
     assert [record.getMessage() for record in caplog.records].count("Metrics could not be written") == 2

@@ -101,9 +101,10 @@ def test_create_event_keeps_the_price_exact():
         (PageQuery, {"after": "-1"}, "after: must be a whole number"),
         (CheckInRequest, {}, "ticket_code: field required"),
         (CheckInRequest, {"ticket_code": "6e40a178"}, "ticket_code: must be a ticket code (the text of the ticket's QR code)"),
-        (CheckInRequest, {"ticket_code": CODE, "count": 0}, "count: must be between 1 and 10"),
-        (CheckInRequest, {"ticket_code": CODE, "count": 1.5}, "count: must be a whole number"),
-        (CheckInRequest, {"ticket_code": CODE, "seat": "A1"}, "seat: unknown field"),
+        (CheckInRequest, {"ticket_code": CODE}, "event_id: field required"),
+        (CheckInRequest, {"ticket_code": CODE, "event_id": 15, "count": 0}, "count: must be between 1 and 10"),
+        (CheckInRequest, {"ticket_code": CODE, "event_id": 15, "count": 1.5}, "count: must be a whole number"),
+        (CheckInRequest, {"ticket_code": CODE, "event_id": 15, "seat": "A1"}, "seat: unknown field"),
     ],
 )
 def test_errors_say_what_is_wrong_with_which_field(model, body, expected):
@@ -111,7 +112,7 @@ def test_errors_say_what_is_wrong_with_which_field(model, body, expected):
 
 
 def test_a_ticket_code_typed_at_the_door_may_come_in_capitals_and_spaces():
-    assert validate(CheckInRequest, {"ticket_code": f"  {CODE.upper()} "}).ticket_code == CODE
+    assert validate(CheckInRequest, {"ticket_code": f"  {CODE.upper()} ", "event_id": 15}).ticket_code == CODE
 
 
 def test_text_is_stripped_before_its_length_is_checked():

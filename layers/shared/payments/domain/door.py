@@ -3,7 +3,8 @@ its people, each once.
 
 Admission is one conditional write on the ticket (see ``TicketRepository.check_in``): two doors
 scanning the same pass at the same instant admit it once, and a ticket admits no more people than
-its quantity, and only while it is valid at the door (paid, or free)."""
+its quantity, only while it is valid at the door (paid, or free), and only at its own event's door
+(the door names its event; the write checks it too)."""
 
 from __future__ import annotations
 
@@ -50,12 +51,16 @@ class DoorService:
 
     def check_in(self, caller: Caller, request: CheckInRequest) -> Ticket:
         """Admits ``request.count`` people (default: everyone not yet admitted); returns the ticket
-        as written. NotFound for an unknown code, BadRequest for a ticket not valid at the door,
-        Conflict (with what was admitted and when) for more people than the ticket has left."""
+        as written. NotFound for an unknown code, BadRequest for a ticket of another event than
+        ``request.event_id`` (the door's) or not valid at the door, Conflict (with what was admitted
+        and when) for more people than the ticket has left."""
         ticket = self._repository.ticket_by_code(request.ticket_code)
         if ticket is None:
             raise NotFound("Ticket not found")
         for _ in range(ATTEMPTS):
+            if ticket.event_id != request.event_id:
+                # 400, like any other ticket this door does not admit; it says which door the holder wants.
+                raise BadRequest(f"Ticket is for event {ticket.event_id}, not event {request.event_id}: it does not admit anyone here")
             if not ticket.admits:
                 raise BadRequest(f"Ticket is {ticket.status}: it does not admit anyone")
             left = ticket.quantity - ticket.checked_in
@@ -63,7 +68,7 @@ class DoorService:
             if count == 0 or count > left:
                 raise _admitted_already(ticket, count)
             try:
-                admitted = self._repository.check_in(ticket, count, int(self._clock()))
+                admitted = self._repository.check_in(ticket, count, int(self._clock()), event_id=request.event_id)
             except StateChanged:
                 ticket = self._repository.get_ticket(ticket.ticket_id) or ticket
                 continue

@@ -97,6 +97,8 @@ class TicketPath(LenientModel):
 
 class CheckInRequest(RequestModel):
     ticket_code: TicketCode
+    # The event whose door this is: a ticket of any other event is refused.
+    event_id: ObjectId
     # How many of the ticket's people come in now; without it, everyone not yet admitted.
     count: WholeNumber | None = None
 

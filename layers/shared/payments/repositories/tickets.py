@@ -332,21 +332,23 @@ class TicketRepository:
             ):
                 yield _ticket_line(item)
 
-    def check_in(self, ticket: Ticket, count: int, now: int) -> Ticket:
-        """Admits ``count`` more people on a ticket that is valid at the door, never more than its
-        quantity in all: one conditional write, so that two doors scanning one pass at the same
-        instant admit it once. StateChanged, nothing written, when the ticket is not valid at the
-        door or has fewer than ``count`` admissions left."""
+    def check_in(self, ticket: Ticket, count: int, now: int, *, event_id: int) -> Ticket:
+        """Admits ``count`` more people on a ticket of ``event_id`` (the door's event) that is valid
+        at the door, never more than its quantity in all: one conditional write, so that two doors
+        scanning one pass at the same instant admit it once. StateChanged, nothing written, when the
+        ticket is of another event, not valid at the door, or has fewer than ``count`` admissions left."""
         try:
             result = write_with_retry(
                 lambda: self._client.update_item(
                     TableName=self._tickets,
                     Key=_ticket_key(ticket.ticket_id),
                     UpdateExpression="SET checked_in = if_not_exists(checked_in, :zero) + :count, checked_in_at = :now",
-                    ConditionExpression="#status = :paid AND (attribute_not_exists(checked_in) OR checked_in <= :room)",
+                    ConditionExpression=(
+                        "#status = :paid AND event_id = :event AND (attribute_not_exists(checked_in) OR checked_in <= :room)"
+                    ),
                     ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues=_values(
-                        zero=0, count=count, now=now, paid=str(TicketStatus.PAID), room=ticket.quantity - count
+                        zero=0, count=count, now=now, paid=str(TicketStatus.PAID), event=event_id, room=ticket.quantity - count
                     ),
                     ReturnValues="ALL_NEW",
                 )
