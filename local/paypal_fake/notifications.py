@@ -16,47 +16,101 @@ from local.paypal_fake.objects import Body, invalid, now_text
 from local.provider_fake import Kind, Route
 
 if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
     from local.paypal_fake.app import PayPalFake
 
+    IssuingKey = EllipticCurvePrivateKey | RSAPrivateKey
+
 CERT_PATH = "/v1/notifications/certs/CERT-360caa42-fca2a594-local"
+SIGNING_NAME = "messageverificationcerts.paypal.com"
+
+
+def issue_certificate(
+    common_name: str,
+    key: IssuingKey,
+    issuer: tuple[x509.Certificate, IssuingKey] | None = None,
+    *,
+    ca: bool,
+    key_cert_sign: bool | None = None,
+    digital_signature: bool | None = None,
+    dns_names: tuple[str, ...] = (),
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> x509.Certificate:
+    """One certificate as a public CA issues it (self-signed when ``issuer`` is None): basic
+    constraints, key usage (keyCertSign for a CA, digitalSignature for a leaf, unless
+    ``key_cert_sign`` or ``digital_signature`` say otherwise), key identifiers, serverAuth and the DNS names for a leaf. Tests
+    pass odd arguments to build the chains an attacker would present."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.now(UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    issuer_name, issuer_key = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
+    signs_certificates = ca if key_cert_sign is None else key_cert_sign
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or now - timedelta(days=1))
+        .not_valid_after(not_after or now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=not ca if digital_signature is None else digital_signature,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=signs_certificates,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer:
+        builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+    if not ca:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    if dns_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(name) for name in dns_names]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def pem(*certificates: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return b"".join(certificate.public_bytes(serialization.Encoding.PEM) for certificate in certificates)
 
 
 class Signer:
-    """The fake's own message-signing certificate (subject as PayPal's), issued by its own root."""
+    """The fake's message-signing certificate, shaped as PayPal's: a leaf for
+    messageverificationcerts.paypal.com (RSA, digitalSignature) issued by an intermediate CA under
+    the fake's own root, so that local runs go through the same path validation as PayPal's own."""
 
     def __init__(self) -> None:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.x509.oid import NameOID
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-        now = datetime.now(UTC)
-        root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Local PayPal Root CA")])
-        root = (
-            x509.CertificateBuilder()
-            .subject_name(root_name)
-            .issuer_name(root_name)
-            .public_key(root_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .sign(root_key, hashes.SHA256())
-        )
+        # The CAs sign with P-256 keys (instant to make); the leaf is RSA, as SHA256withRSA needs.
+        self.root_key = ec.generate_private_key(ec.SECP256R1())
+        self.root = issue_certificate("Local PayPal Root CA", self.root_key, ca=True)
+        self.intermediate_key = ec.generate_private_key(ec.SECP256R1())
+        self.intermediate = issue_certificate("Local PayPal Issuing CA", self.intermediate_key, (self.root, self.root_key), ca=True)
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        leaf = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "messageverificationcerts.paypal.com")]))
-            .issuer_name(root_name)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=365))
-            .sign(root_key, hashes.SHA256())
+        self.leaf = issue_certificate(
+            SIGNING_NAME, self.key, (self.intermediate, self.intermediate_key), ca=False, dns_names=(SIGNING_NAME,)
         )
-        self.root_pem = root.public_bytes(serialization.Encoding.PEM).decode()
-        self.chain_pem = leaf.public_bytes(serialization.Encoding.PEM) + root.public_bytes(serialization.Encoding.PEM)
+        self.root_pem = pem(self.root).decode()
+        self.chain_pem = pem(self.leaf, self.intermediate)  # what PayPal serves: the leaf and its issuer
 
     def sign(self, message: bytes) -> str:
         from cryptography.hazmat.primitives import hashes
