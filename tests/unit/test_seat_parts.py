@@ -3,7 +3,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payments.domain.lifecycle import MAX_SEAT_SHARDS, seat_parts, seat_shards_for, shard_capacities
+from payments.domain.lifecycle import seat_parts, seat_shards_for, shard_capacities
+from payments.limits import MAX_SEAT_SHARDS
 
 availability = st.dictionaries(st.integers(0, 63), st.integers(0, 50), min_size=1, max_size=16)
 

@@ -100,7 +100,7 @@ def flush() -> None:
 
 def _not_written() -> None:
     # A metric that cannot be written must not fail the request whose work is done.
-    from payments.observability import logger
+    from payments.log import logger
 
     logger.exception("Metrics could not be written")
 

@@ -3,11 +3,10 @@ audit line also counts its business metrics (``payments.metrics``)."""
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger
-
 from payments import metrics
+from payments.log import logger
 
-logger = Logger()
+__all__ = ["audit", "logger"]
 
 
 def audit(action: str, **fields: object) -> None:

@@ -49,6 +49,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from payments.limits import MAX_SEAT_SHARDS
+
 
 class TicketStatus(StrEnum):
     RESERVED = "reserved"
@@ -151,7 +153,6 @@ class Outcome(StrEnum):
 # DynamoDB takes about 1,000 writes a second on one item, a transaction costing two, and overlapping
 # transactions on one item conflict well before that: an event gets a seat shard per thousand seats.
 SEATS_PER_SHARD = 1000
-MAX_SEAT_SHARDS = 64
 
 
 def seat_shards_for(capacity: int) -> int:

@@ -7,8 +7,8 @@ from typing import Annotated
 from pydantic import StringConstraints
 
 from payments import money
-from payments.domain.lifecycle import MAX_SEAT_SHARDS
 from payments.errors import InvalidField
+from payments.limits import MAX_SEAT_SHARDS
 from payments.models.common import (
     Amount,
     Context,
