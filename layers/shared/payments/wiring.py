@@ -162,11 +162,13 @@ def stripe_webhooks() -> StripeWebhooks:
 def paypal_webhooks() -> PayPalWebhooks:
     from payments.domain.paypal_webhooks import PayPalWebhooks
     from payments.providers.paypal_signature import PayPalSignatureVerifier
+    from payments.repositories.webhook_events import WebhookEventRepository
 
     config = settings.get_settings()
     roots = config.paypal_certificate_roots.encode() if config.paypal_certificate_roots else None
     verifier = PayPalSignatureVerifier(config.paypal_api_base, roots, tolerance_seconds=config.paypal_webhook_tolerance_seconds)
-    return PayPalWebhooks(verifier, paypal_objects(), paypal_refund_service(), webhook_ledger(), config)
+    transmissions = WebhookEventRepository(dynamodb.get_client(), config.payments_table)
+    return PayPalWebhooks(verifier, paypal_objects(), paypal_refund_service(), webhook_ledger(), config, transmissions)
 
 
 @_component

@@ -12,13 +12,16 @@ from payments.domain.webhooks import Handler, WebhookLedger, WebhookResult, pars
 from payments.errors import BadRequest
 from payments.observability import audit, logger
 from payments.providers.paypal_objects import capture_state, refunded_capture_id
-from payments.providers.paypal_signature import PayPalSignatureVerifier, SignatureRefused
+from payments.providers.paypal_signature import PayPalSignatureVerifier, SignatureRefused, VerifiedDelivery
 from payments.repositories.provider_objects import CAPTURE, ORDER, ProviderObjectRepository
+from payments.repositories.webhook_events import WebhookEventRepository
 from payments.secrets import resolve_secret
 from payments.settings import Settings
 
 PROVIDER = "paypal"
 SIGNATURE_HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url", "paypal-auth-algo")
+# A transmission's record outlives the last moment its delivery passes the time check, with room for clock skew.
+TRANSMISSION_MARGIN_SECONDS = 3600
 ORDER_RANK = {"CREATED": 0, "PAYER_ACTION_REQUIRED": 0, "SAVED": 1, "APPROVED": 2, "VOIDED": 3, "COMPLETED": 4}
 CAPTURE_RANK = {"PENDING": 0, "COMPLETED": 1, "DECLINED": 2, "FAILED": 2, "PARTIALLY_REFUNDED": 3, "REFUNDED": 4}
 
@@ -37,12 +40,14 @@ class PayPalWebhooks:
         refunds: PayPalRefundService,
         ledger: WebhookLedger,
         settings: Settings,
+        transmissions: WebhookEventRepository,
     ) -> None:
         self._verifier = verifier
         self._objects = objects
         self._refunds = refunds
         self._ledger = ledger
         self._settings = settings
+        self._transmissions = transmissions
         self._handlers: dict[str, Handler] = {
             "CHECKOUT.ORDER.APPROVED": self._order_approved,
             "PAYMENT.CAPTURE.COMPLETED": self._capture_changed,
@@ -51,20 +56,33 @@ class PayPalWebhooks:
         }
 
     def handle(self, payload: bytes, headers: dict[str, str]) -> WebhookResult:
-        self._authenticate(payload, headers)
+        delivery = self._authenticate(payload, headers)
         event = parse_event(payload, "event_type", "PayPal")  # only once PayPal's signature holds
+        self._refuse_replays(delivery)
         return self._ledger.apply_once(PROVIDER, event, event["id"], event["event_type"], self._handlers)
 
-    def _authenticate(self, payload: bytes, headers: dict[str, str]) -> None:
+    def _authenticate(self, payload: bytes, headers: dict[str, str]) -> VerifiedDelivery:
         missing = [name for name in SIGNATURE_HEADERS if not headers.get(name)]
         if missing:
             raise BadRequest(f"Missing PayPal signature header {missing[0]}")
         webhook_id = resolve_secret(self._settings.paypal_webhook_id, self._settings.paypal_webhook_id_parameter, "PayPal webhook id")
         try:
-            self._verifier.verify(headers, payload, webhook_id)
+            return self._verifier.verify(headers, payload, webhook_id)
         except SignatureRefused as refused:
             logger.warning("PayPal webhook refused", extra={"reason": str(refused)})
             raise BadRequest("Invalid PayPal signature") from None
+
+    def _refuse_replays(self, delivery: VerifiedDelivery) -> None:
+        """PayPal signs the body's CRC32, not the body: within the tolerance, a genuine delivery's
+        headers would pass with any other body of the same CRC32 (four chosen bytes make one). The
+        transmission id is recorded with the body's SHA-256 before anything else is written; the
+        same id with another body is refused as a forged delivery is."""
+        keep_until = delivery.acceptable_until + TRANSMISSION_MARGIN_SECONDS
+        if not self._transmissions.record_transmission(
+            PROVIDER, delivery.transmission_id, delivery.body_sha256, delivery.verified_at, keep_until
+        ):
+            logger.warning("PayPal webhook refused", extra={"reason": "transmission id already delivered with another body"})
+            raise BadRequest("Invalid PayPal signature")
 
     def _order_approved(self, event: dict[str, Any]) -> str:
         order = event["resource"]

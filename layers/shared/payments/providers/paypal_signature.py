@@ -27,6 +27,8 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
+import math
 import re
 import time
 import zlib
@@ -60,6 +62,19 @@ TOTAL_TIMEOUT_SECONDS = 4.0
 
 class SignatureRefused(Exception):
     """The delivery is not PayPal's (or not ours, or too old); the reason is for our logs only."""
+
+
+@dataclass(frozen=True)
+class VerifiedDelivery:
+    """What a valid signature proves: PayPal sent, under this transmission id, a body with this
+    body's CRC32, which another body can share. The body's SHA-256 tells a retransmission (the same
+    body) from a replay over another body; after ``acceptable_until`` the transmission time is
+    outside the tolerance and any replay is refused without a record."""
+
+    transmission_id: str
+    body_sha256: str
+    verified_at: int
+    acceptable_until: int
 
 
 @dataclass(frozen=True)
@@ -162,8 +177,8 @@ class PayPalSignatureVerifier:
         self._tolerance = tolerance_seconds
         self._certificates = functools.lru_cache(maxsize=8)(self._downloaded_certificates)
 
-    def verify(self, headers: dict[str, str], body: bytes, webhook_id: str) -> None:
-        """Raises SignatureRefused unless PayPal signed exactly these bytes for our webhook id."""
+    def verify(self, headers: dict[str, str], body: bytes, webhook_id: str) -> VerifiedDelivery:
+        """Raises SignatureRefused unless PayPal signed these bytes' CRC32 for our webhook id."""
         from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -173,7 +188,8 @@ class PayPalSignatureVerifier:
         address = certificate_address(headers.get("paypal-cert-url", ""), self._api_base)
         transmitted = headers.get("paypal-transmission-time", "")
         now = self._clock()
-        if abs(now - _transmitted_at(transmitted)) > self._tolerance:
+        transmitted_at = _transmitted_at(transmitted)
+        if abs(now - transmitted_at) > self._tolerance:
             raise SignatureRefused("delivery is outside the tolerance")
         transmission_id = headers.get("paypal-transmission-id", "")
         if len(transmission_id) > MAX_TRANSMISSION_ID:
@@ -192,6 +208,7 @@ class PayPalSignatureVerifier:
             key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
         except InvalidSignature:
             raise SignatureRefused("signature does not match") from None
+        return VerifiedDelivery(transmission_id, hashlib.sha256(body).hexdigest(), int(now), math.ceil(transmitted_at + self._tolerance))
 
     def _downloaded_certificates(self, address: CertificateAddress) -> tuple[x509.Certificate, list[x509.Certificate]]:
         """The leaf and the certificates served with it, read but not yet trusted (cached per address)."""

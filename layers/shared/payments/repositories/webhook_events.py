@@ -44,3 +44,26 @@ class WebhookEventRepository:
                 return False
             raise
         return True
+
+    def record_transmission(self, provider: str, transmission_id: str, body_sha256: str, now: int, keep_until: int) -> bool:
+        """Records a verified delivery's transmission id with its body's SHA-256, in one conditional
+        write: False when the id is already recorded with another body (a signature replayed over
+        another body with the same CRC32). The same body again is a retransmission: it passes, and
+        the event's own record makes it a duplicate. Kept (TTL) until no delivery of that id can
+        pass the time check any more."""
+        key = {"pk": {"S": f"WEBHOOK_TRANSMISSION#{provider}#{transmission_id}"}, "sk": {"S": "TRANSMISSION"}}
+        attributes = to_attributes(
+            {"provider": provider, "transmission_id": transmission_id, "body_sha256": body_sha256, "recorded_at": now, "ttl": keep_until}
+        )
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={**key, **attributes},
+                ConditionExpression="attribute_not_exists(pk) OR body_sha256 = :body_sha256",
+                ExpressionAttributeValues={":body_sha256": {"S": body_sha256}},
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
