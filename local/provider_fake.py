@@ -37,7 +37,8 @@ class Route:
     """``handler(fake, params, **path_args)`` for API routes, ``handler(fake, request, **path_args)``
     for the others; an API handler answers its body (sent with ``status``) or raises the provider's error.
     ``replayed_status`` is what a repeated idempotency key is answered with, where the provider
-    documents a different one (PayPal: 200 instead of 201)."""
+    documents a different one (PayPal: 200 instead of 201). ``params`` names the provider's own
+    definition of the route's parameters (Stripe: the SDK's params class), for unknown ones."""
 
     method: str
     rule: str
@@ -45,13 +46,17 @@ class Route:
     kind: Kind = Kind.API
     status: int = 200
     replayed_status: int | None = None
+    params: str | None = None
 
 
 class ProviderError(Exception):
-    """An error the provider answers; each provider shapes its own body."""
+    """An error the provider answers; each provider shapes its own body. ``saved`` is False for a
+    refusal the provider does not keep under the request's idempotency key (Stripe: a request that
+    failed validation, since the endpoint never began executing)."""
 
     status: int = 500
     headers: dict[str, str] = {}  # noqa: RUF012 - read-only default, replaced per instance
+    saved: bool = True
 
     def body(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -90,6 +95,8 @@ class Replay:
     fingerprint: str
     status: int
     body: dict[str, Any] = field(default_factory=dict)
+    method: str = ""
+    path: str = ""
 
 
 class Inspector(Protocol):
@@ -127,7 +134,7 @@ class ProviderFake:
         with self._lock:
             self.events: list[dict[str, Any]] = []
             self.exchanges: list[Exchange] = []
-            self._replays: dict[tuple[str, str], Replay] = {}
+            self._replays: dict[tuple[str, ...], Replay] = {}
             self._failures: list[Armed] = []
             self._lost_answers: list[Armed] = []
             self._delays: list[tuple[str, float]] = []
@@ -217,9 +224,16 @@ class ProviderFake:
     def idempotency_key(self, request: Request) -> str | None:
         raise NotImplementedError
 
-    def replay(self, route: Route, stored: Replay, fingerprint: str, key: str) -> Response | None:
+    def replay(self, route: Route, stored: Replay, fingerprint: str, key: str, request: Request) -> Response | None:
         """The answer to a request whose key was seen before, or None to carry it out anew."""
         raise NotImplementedError
+
+    def key_scope(self, request: Request, key: str) -> tuple[str, ...]:
+        """Where an idempotency key is unique: by default per path."""
+        return (request.path, key)
+
+    def check_params(self, route: Route, params: Any) -> None:
+        """Raises the provider's error for parameters it does not know (by default: none checked)."""
 
     def lost_answer(self) -> ProviderError:
         raise NotImplementedError
@@ -267,18 +281,22 @@ class ProviderFake:
                 return self.error_response(error), None
             key = self.idempotency_key(request) if request.method == "POST" else None
             fingerprint = json.dumps(params, sort_keys=True)
-            stored = self._replays.get((request.path, key)) if key else None
+            scope = self.key_scope(request, key) if key else None
+            stored = self._replays.get(scope) if scope else None
             if key and stored is not None:
-                replayed = self.replay(route, stored, fingerprint, key)
+                replayed = self.replay(route, stored, fingerprint, key, request)
                 if replayed is not None:
                     return replayed, params
+            saved = True
             try:
+                self.check_params(route, params)
                 status, body = route.status, route.handler(self, params, **args)
             except ProviderError as error:
-                status, body = error.status, error.body()
-            if key:
+                status, body, saved = error.status, error.body(), error.saved
+            if scope and saved:
                 # The provider replays the answer it gave then, not the object as it is now.
-                self._replays[(request.path, key)] = Replay(self.now(), fingerprint, status, copy.deepcopy(body))
+                replay = Replay(self.now(), fingerprint, status, copy.deepcopy(body), request.method, request.path)
+                self._replays[scope] = replay
             lost = self._take(self._lost_answers, request.path)
             if lost is not None:
                 return self.error_response(lost), params

@@ -42,6 +42,7 @@ class PayPalFake(ProviderFake):
         self.deliveries: dict[str, dict[str, Any]] = {}  # transmission id -> what was signed
         self.token_requests = 0
         self.deny_next_capture = False
+        self.pend_next_capture: str | None = None  # the next capture is PENDING for this reason
 
     def expire_tokens(self) -> None:
         """Every issued access token stops working, as when PayPal rotates them early."""
@@ -80,7 +81,7 @@ class PayPalFake(ProviderFake):
     def idempotency_key(self, request: Request) -> str | None:
         return request.headers.get("PayPal-Request-Id")
 
-    def replay(self, route: Route, stored: Replay, fingerprint: str, key: str) -> Response | None:
+    def replay(self, route: Route, stored: Replay, fingerprint: str, key: str, request: Request) -> Response | None:
         # PayPal answers a repeated PayPal-Request-Id with the result of the first call (with 200
         # where its description says so); a refused first call is tried again.
         if stored.status >= 400:
@@ -137,6 +138,26 @@ class PayPalFake(ProviderFake):
         """A refund made in PayPal's dashboard: no custom_id, no request id of ours."""
         with self._lock:
             return payments.dashboard_refund(self, capture_id, value)
+
+    def pend_next(self, reason: str = "PENDING_REVIEW") -> None:
+        """The next capture is PENDING (held for review, an eCheck) until completed or denied."""
+        with self._lock:
+            self.pend_next_capture = reason
+
+    def complete_capture(self, capture_id: str) -> dict[str, Any]:
+        """A PENDING capture completes: PAYMENT.CAPTURE.COMPLETED."""
+        with self._lock:
+            return payments.settle_pending(self, capture_id, completed=True)
+
+    def deny_capture(self, capture_id: str) -> dict[str, Any]:
+        """A PENDING capture is denied: PAYMENT.CAPTURE.DENIED."""
+        with self._lock:
+            return payments.settle_pending(self, capture_id, completed=False)
+
+    def reverse_capture(self, capture_id: str) -> dict[str, Any]:
+        """PayPal reverses what is left of a capture: PAYMENT.CAPTURE.REVERSED."""
+        with self._lock:
+            return payments.reverse(self, capture_id)
 
     def refunded_total(self, capture_id: str) -> Decimal:
         return Decimal(self.captures[capture_id]["_refunded"])

@@ -65,7 +65,12 @@ def order_of(fake: PayPalFake, order_id: str) -> dict[str, Any]:
 
 
 def retrieve(fake: PayPalFake, body: Body, order_id: str) -> dict[str, Any]:
-    return public(order_of(fake, order_id))
+    order = public(order_of(fake, order_id))
+    for unit in order["purchase_units"]:
+        payments = unit.get("payments") or {}
+        # Each capture as it is now (refunded, reversed, settled), as PayPal shows it.
+        payments["captures"] = [public(fake.captures.get(c["id"], c)) for c in payments.get("captures", [])]
+    return order
 
 
 def approve(fake: PayPalFake, order_id: str) -> dict[str, Any]:
@@ -93,10 +98,11 @@ def capture(fake: PayPalFake, body: Body, order_id: str) -> dict[str, Any]:
         )
     capture_id = paypal_id()
     denied, fake.deny_next_capture = fake.deny_next_capture, False
+    pending, fake.pend_next_capture = fake.pend_next_capture, None
     amount = order["purchase_units"][0]["amount"]
     captured = {
         "id": capture_id,
-        "status": "DECLINED" if denied else "COMPLETED",
+        "status": "DECLINED" if denied else "PENDING" if pending else "COMPLETED",
         "amount": amount,
         "final_capture": True,
         "seller_protection": {"status": "ELIGIBLE", "dispute_categories": ["ITEM_NOT_RECEIVED", "UNAUTHORIZED_TRANSACTION"]},
@@ -109,17 +115,16 @@ def capture(fake: PayPalFake, body: Body, order_id: str) -> dict[str, Any]:
             fake.link(f"/v2/checkout/orders/{order_id}", "up"),
         ],
     }
+    if pending and not denied:
+        captured["status_details"] = {"reason": pending}
     if order["purchase_units"][0].get("custom_id") is not None:
         captured["custom_id"] = order["purchase_units"][0]["custom_id"]
     fake.captures[capture_id] = {**captured, "_refunded": "0"}
     order.update(status="COMPLETED", update_time=now_text())
     order["purchase_units"][0]["payments"] = {"captures": [captured]}
-    fake.emit(
-        "PAYMENT.CAPTURE.DENIED" if denied else "PAYMENT.CAPTURE.COMPLETED",
-        "capture",
-        captured,
-        f"Payment {'denied' if denied else 'completed'} for {amount['value']} {amount['currency_code']}",
-    )
+    outcome = "denied" if denied else "pending" if pending else "completed"
+    summary = f"Payment {outcome} for {amount['value']} {amount['currency_code']}"
+    fake.emit(f"PAYMENT.CAPTURE.{outcome.upper()}", "capture", captured, summary)
     return public(order)
 
 

@@ -7,8 +7,10 @@ import copy
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.wrappers import Request
+
 from local.paypal_fake.objects import Body, amount_text, check_money, existing, now_text, paypal_id, public, unprocessable
-from local.provider_fake import Route
+from local.provider_fake import Kind, Route
 
 if TYPE_CHECKING:
     from local.paypal_fake.app import PayPalFake
@@ -80,8 +82,71 @@ def retrieve_refund(fake: PayPalFake, body: Body, refund_id: str) -> dict[str, A
     return copy.deepcopy(existing(fake.refunds, refund_id))
 
 
+def settle_pending(fake: PayPalFake, capture_id: str, completed: bool) -> dict[str, Any]:
+    """A PENDING capture (held for review, an eCheck) completes or is denied, later."""
+    capture = capture_of(fake, capture_id)
+    if capture["status"] != "PENDING":
+        # a test control's refusal, not PayPal's
+        raise unprocessable("CAPTURE_NOT_PENDING", f"The capture is {capture['status']}, not PENDING.")
+    capture.pop("status_details", None)
+    capture.update(status="COMPLETED" if completed else "DECLINED", update_time=now_text())
+    amount = capture["amount"]
+    outcome = "completed" if completed else "denied"
+    summary = f"Payment {outcome} for {amount['value']} {amount['currency_code']}"
+    fake.emit(f"PAYMENT.CAPTURE.{outcome.upper()}", "capture", public(capture), summary)
+    return public(capture)
+
+
+def reverse(fake: PayPalFake, capture_id: str) -> dict[str, Any]:
+    """PayPal takes back what is left of a capture (a chargeback, a payment it reverses): a refund
+    the merchant never asked for, sent as PAYMENT.CAPTURE.REVERSED with the refund as its resource."""
+    capture = capture_of(fake, capture_id)
+    if capture["status"] not in ("COMPLETED", "PARTIALLY_REFUNDED"):
+        raise unprocessable("REFUND_NOT_ALLOWED", "Capture cannot be reversed.")
+    currency = capture["amount"]["currency_code"]
+    left = Decimal(capture["amount"]["value"]) - Decimal(capture["_refunded"])
+    reversal_id = paypal_id()
+    text = amount_text(left, currency)
+    reversal = {
+        "id": reversal_id,
+        "status": "COMPLETED",
+        "amount": {"currency_code": currency, "value": text},
+        "note_to_payer": "Payment reversed",
+        "create_time": now_text(),
+        "update_time": now_text(),
+        "links": [fake.link(f"/v2/payments/refunds/{reversal_id}", "self"), fake.link(f"/v2/payments/captures/{capture_id}", "up")],
+    }
+    fake.refunds[reversal_id] = reversal
+    # PayPal's capture statuses have no REVERSED: nothing is left to refund, as after a full refund.
+    capture.update(_refunded=capture["amount"]["value"], status="REFUNDED", update_time=now_text())
+    fake.emit("PAYMENT.CAPTURE.REVERSED", "refund", reversal, f"A {text} {currency} capture payment was reversed")
+    return copy.deepcopy(reversal)
+
+
+# test controls --------------------------------------------------------------------------------
+def control_pend_next(fake: PayPalFake, request: Request) -> dict[str, Any]:
+    fake.pend_next_capture = (request.get_json(silent=True) or {}).get("reason", "PENDING_REVIEW")
+    return {"ok": True}
+
+
+def control_complete(fake: PayPalFake, request: Request, capture_id: str) -> dict[str, Any]:
+    return settle_pending(fake, capture_id, completed=True)
+
+
+def control_deny(fake: PayPalFake, request: Request, capture_id: str) -> dict[str, Any]:
+    return settle_pending(fake, capture_id, completed=False)
+
+
+def control_reverse(fake: PayPalFake, request: Request, capture_id: str) -> dict[str, Any]:
+    return reverse(fake, capture_id)
+
+
 ROUTES = (
     Route("GET", "/v2/payments/captures/<capture_id>", retrieve_capture),
     Route("POST", "/v2/payments/captures/<capture_id>/refund", refund_capture, status=201),
     Route("GET", "/v2/payments/refunds/<refund_id>", retrieve_refund),
+    Route("POST", "/_fake/captures/pend-next", control_pend_next, Kind.CONTROL),
+    Route("POST", "/_fake/captures/<capture_id>/complete", control_complete, Kind.CONTROL),
+    Route("POST", "/_fake/captures/<capture_id>/deny", control_deny, Kind.CONTROL),
+    Route("POST", "/_fake/captures/<capture_id>/reverse", control_reverse, Kind.CONTROL),
 )

@@ -17,8 +17,9 @@ from werkzeug.wrappers import Request, Response
 
 from local.provider_fake import Kind, ProviderError, ProviderFake, Replay, Route
 from local.stripe_fake import billing, charges, checkout, payment_intents
+from local.stripe_fake.definitions import ERROR_TYPES, unknown_parameter
 from local.stripe_fake.forms import decode
-from local.stripe_fake.objects import StripeError, from_fixture, new_id, public
+from local.stripe_fake.objects import StripeError, from_fixture, new_id, public, rate_limited, unknown
 
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 
@@ -31,8 +32,10 @@ def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> s
     return f"t={stamp},v1={digest}"
 
 
-def control_fail_next(fake: StripeFake, request: Request) -> dict[str, Any]:
+def control_fail_next(fake: StripeFake, request: Request) -> dict[str, Any] | Response:
     options = request.get_json(silent=True) or {}
+    if options.get("type", "card_error") not in ERROR_TYPES:
+        return Response(f"Stripe has no error type {options.get('type')!r}", status=400)
     fake.fail_next(
         options.get("path_prefix", "/v1/"),
         int(options.get("status", 402)),
@@ -93,10 +96,29 @@ class StripeFake(ProviderFake):
     def idempotency_key(self, request: Request) -> str | None:
         return request.headers.get("Idempotency-Key")
 
-    def replay(self, route: Route, stored: Replay, fingerprint: str, key: str) -> Response | None:
+    def key_scope(self, request: Request, key: str) -> tuple[str, ...]:
+        # An idempotency key is the account's, whatever endpoint it was first used on.
+        return (key,)
+
+    def check_params(self, route: Route, params: Any) -> None:
+        name = unknown_parameter(route.params, params) if route.params else None
+        if name is not None:
+            raise unknown(name)
+
+    def replay(self, route: Route, stored: Replay, fingerprint: str, key: str, request: Request) -> Response | None:
         # Stripe keeps an idempotency key for 24 hours; after that the same key is a new request.
         if self.now() - stored.at >= IDEMPOTENCY_WINDOW_SECONDS:
             return None
+        if (stored.method, stored.path) != (request.method, request.path):
+            return self.error_response(
+                StripeError(
+                    400,
+                    "idempotency_error",
+                    f"Keys for idempotent requests can only be used for the same endpoint they were first used for "
+                    f"('{stored.path}' vs '{request.path}'). Try using a key other than '{key}' if you meant to execute a "
+                    "different request.",
+                )
+            )
         if stored.fingerprint != fingerprint:
             return self.error_response(
                 StripeError(
@@ -128,17 +150,31 @@ class StripeFake(ProviderFake):
         code: str | None = "card_declined",
         times: int = 1,
     ) -> None:
-        self.arm_failure(path_prefix, StripeError(status, type_, message, code), times)
+        if type_ not in ERROR_TYPES:
+            raise ValueError(f"Stripe sends no error of type {type_!r}; its types are {sorted(ERROR_TYPES)}")
+        # A 429 has one body at Stripe, whatever the test asked for.
+        self.arm_failure(path_prefix, rate_limited() if status == 429 else StripeError(status, type_, message, code), times)
+
+    def rate_limit_next(self, path_prefix: str, times: int = 1) -> None:
+        """The next ``times`` requests under ``path_prefix`` are answered with Stripe's 429."""
+        self.arm_failure(path_prefix, rate_limited(), times)
 
     # events ----------------------------------------------------------------------------------
-    def emit(self, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+    def emit(self, event_type: str, obj: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Records and sends an event; ``previous`` is ``data.previous_attributes``, the changed
+        fields' values before, which Stripe sends with every ``*.updated`` event (and only those)."""
+        if event_type.endswith(".updated") != (previous is not None):
+            raise ValueError(f"{event_type}: previous_attributes go with *.updated events, and only with them")
+        data: dict[str, Any] = {"object": copy.deepcopy(obj)}
+        if previous is not None:
+            data["previous_attributes"] = copy.deepcopy(previous)
         event = from_fixture(
             "event",
             id=new_id("evt"),
             type=event_type,
             created=int(self.now()),
             api_version=stripe.api_version,  # the version the pinned SDK sends, as the endpoint is configured
-            data={"object": copy.deepcopy(obj)},
+            data=data,
             livemode=False,
             pending_webhooks=1 if self.webhook_url else 0,
             request={"id": None, "idempotency_key": None},
@@ -190,6 +226,11 @@ class StripeFake(ProviderFake):
     def refunded_amount(self, pid: str) -> int:
         with self._lock:
             return charges.refunded_amount(self, pid)
+
+    def fail_refund(self, refund_id: str, reason: str = "expired_or_canceled_card") -> dict[str, Any]:
+        """The bank returns a refund that had succeeded; returns the refund."""
+        with self._lock:
+            return charges.fail_refund(self, refund_id, reason)
 
     def open_dispute(self, pid: str) -> dict[str, Any]:
         with self._lock:

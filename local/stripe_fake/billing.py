@@ -213,8 +213,9 @@ def settle_invoice(fake: StripeFake, intent: dict[str, Any], paid: bool) -> None
     invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0)
     fake.emit("invoice.paid", invoice)
     subscription = fake.subscriptions[invoice["parent"]["subscription_details"]["subscription"]]
+    previous = {"status": subscription["status"]}
     subscription["status"] = "active"
-    fake.emit("customer.subscription.updated", subscription)
+    fake.emit("customer.subscription.updated", subscription, previous)
 
 
 def subscription_of(fake: StripeFake, sub_id: str) -> dict[str, Any]:
@@ -241,11 +242,11 @@ def cancel_subscription(fake: StripeFake, params: Params, sub_id: str) -> dict[s
 
 
 ROUTES = (
-    Route("POST", "/v1/customers", create_customer),
-    Route("GET", "/v1/customers/<cid>", retrieve_customer),
-    Route("POST", "/v1/prices", create_price),
-    Route("GET", "/v1/prices/<price_id>", retrieve_price),
-    Route("POST", "/v1/subscriptions", create_subscription),
-    Route("GET", "/v1/subscriptions/<sub_id>", retrieve_subscription),
-    Route("DELETE", "/v1/subscriptions/<sub_id>", cancel_subscription),
+    Route("POST", "/v1/customers", create_customer, params="CustomerCreateParams"),
+    Route("GET", "/v1/customers/<cid>", retrieve_customer, params="CustomerRetrieveParams"),
+    Route("POST", "/v1/prices", create_price, params="PriceCreateParams"),
+    Route("GET", "/v1/prices/<price_id>", retrieve_price, params="PriceRetrieveParams"),
+    Route("POST", "/v1/subscriptions", create_subscription, params="SubscriptionCreateParams"),
+    Route("GET", "/v1/subscriptions/<sub_id>", retrieve_subscription, params="SubscriptionRetrieveParams"),
+    Route("DELETE", "/v1/subscriptions/<sub_id>", cancel_subscription, params="SubscriptionCancelParams"),
 )

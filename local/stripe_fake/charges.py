@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from local.provider_fake import Route
-from local.stripe_fake.objects import Params, StripeError, from_fixture, int_param, list_of, new_id
+from werkzeug.wrappers import Request
+
+from local.provider_fake import Kind, Route
+from local.stripe_fake.objects import Params, StripeError, existing, from_fixture, int_param, list_of, new_id
 
 if TYPE_CHECKING:
     from local.stripe_fake.app import StripeFake
@@ -57,8 +59,24 @@ def refund(fake: StripeFake, intent: dict[str, Any], amount: int | None, reason:
         metadata=metadata,
     )
     fake.refunds[created["id"]] = created
+    # Since 2024-10-28 every refund has refund.created beside charge.refunded (Stripe's changelog).
+    fake.emit("refund.created", created)
     fake.emit("charge.refunded", charge_of(fake, intent))
     return created
+
+
+def fail_refund(fake: StripeFake, refund_id: str, reason: str = "expired_or_canceled_card") -> dict[str, Any]:
+    """The card's bank returns a refund that had succeeded (docs.stripe.com/refunds#failed-refunds):
+    the money is back in the balance and the charge no longer counts it as refunded."""
+    refund = existing(fake.refunds, "refund", refund_id, "refund")
+    if refund["status"] != "succeeded":
+        raise StripeError(400, "invalid_request_error", f"Refund {refund_id} has status {refund['status']}; only a succeeded one can fail.")
+    previous = {"status": refund["status"], "failure_reason": None, "failure_balance_transaction": None}
+    refund.update(status="failed", failure_reason=reason, failure_balance_transaction=new_id("txn"))
+    fake.emit("refund.updated", refund, previous)
+    fake.emit("charge.refund.updated", refund, previous)
+    fake.emit("refund.failed", refund)
+    return refund
 
 
 def refunded_amount(fake: StripeFake, pid: str) -> int:
@@ -117,20 +135,45 @@ def open_dispute(fake: StripeFake, intent: dict[str, Any]) -> dict[str, Any]:
         is_charge_refundable=False,
         metadata={},
     )
+    dispute["evidence_details"] = {**dispute["evidence_details"], "submission_method": "not_submitted"}
     fake.disputes[dispute["id"]] = dispute
     fake.emit("charge.dispute.created", dispute)
+    fake.emit("charge.dispute.funds_withdrawn", dispute)
     return dispute
 
 
 def close_dispute(fake: StripeFake, dispute_id: str, won: bool) -> dict[str, Any]:
-    dispute = fake.disputes[dispute_id]
+    """The bank decides; won, Stripe gives the disputed amount back (funds_reinstated)."""
+    dispute = existing(fake.disputes, "dispute", dispute_id, "dispute")
+    if dispute["status"] in ("won", "lost"):
+        raise StripeError(400, "invalid_request_error", f"Dispute {dispute_id} is already closed ({dispute['status']}).")
     dispute["status"] = "won" if won else "lost"
     fake.emit("charge.dispute.closed", dispute)
+    if won:
+        fake.emit("charge.dispute.funds_reinstated", dispute)
     return dispute
 
 
+# test controls --------------------------------------------------------------------------------
+def control_fail_refund(fake: StripeFake, request: Request, refund_id: str) -> dict[str, Any]:
+    options = request.get_json(silent=True) or {}
+    return fail_refund(fake, refund_id, options.get("failure_reason", "expired_or_canceled_card"))
+
+
+def control_open_dispute(fake: StripeFake, request: Request, pid: str) -> dict[str, Any]:
+    return open_dispute(fake, existing(fake.payment_intents, "payment_intent", pid, "payment_intent"))
+
+
+def control_close_dispute(fake: StripeFake, request: Request, dispute_id: str) -> dict[str, Any]:
+    options = request.get_json(silent=True) or {}
+    return close_dispute(fake, dispute_id, won=bool(options.get("won")))
+
+
 ROUTES = (
-    Route("POST", "/v1/refunds", create_refund),
-    Route("GET", "/v1/refunds", list_refunds),
-    Route("GET", "/v1/disputes", list_disputes),
+    Route("POST", "/v1/refunds", create_refund, params="RefundCreateParams"),
+    Route("GET", "/v1/refunds", list_refunds, params="RefundListParams"),
+    Route("GET", "/v1/disputes", list_disputes, params="DisputeListParams"),
+    Route("POST", "/_fake/refunds/<refund_id>/fail", control_fail_refund, Kind.CONTROL),
+    Route("POST", "/_fake/payment_intents/<pid>/dispute", control_open_dispute, Kind.CONTROL),
+    Route("POST", "/_fake/disputes/<dispute_id>/close", control_close_dispute, Kind.CONTROL),
 )

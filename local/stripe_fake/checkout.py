@@ -88,7 +88,9 @@ def create(fake: StripeFake, params: Params) -> dict[str, Any]:
         customer_details=None,
         total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
     )
-    session["_payment_intent_metadata"] = (params.get("payment_intent_data") or {}).get("metadata") or {}
+    intent_data = params.get("payment_intent_data") or {}
+    session["_payment_intent_metadata"] = intent_data.get("metadata") or {}
+    session["_capture_method"] = intent_data.get("capture_method") or "automatic_async"  # Stripe's default since 2024-04-10
     fake.sessions[sid] = session
     return public(session)
 
@@ -133,6 +135,7 @@ def complete(fake: StripeFake, sid: str, paid: bool = True) -> dict[str, Any]:
         last_payment_error=None,
         next_action=None,
         metadata=session["_payment_intent_metadata"],
+        capture_method=session["_capture_method"],
         latest_charge=new_id("ch"),
     )
     intent["client_secret"] = f"{intent['id']}_secret_{secrets.token_hex(12)}"
@@ -202,10 +205,10 @@ def control_expire(fake: StripeFake, request: Request, sid: str) -> dict[str, An
 
 
 ROUTES = (
-    Route("POST", "/v1/checkout/sessions", create),
-    Route("GET", "/v1/checkout/sessions", list_sessions),
-    Route("GET", "/v1/checkout/sessions/<sid>", retrieve),
-    Route("POST", "/v1/checkout/sessions/<sid>/expire", expire),
+    Route("POST", "/v1/checkout/sessions", create, params="checkout.SessionCreateParams"),
+    Route("GET", "/v1/checkout/sessions", list_sessions, params="checkout.SessionListParams"),
+    Route("GET", "/v1/checkout/sessions/<sid>", retrieve, params="checkout.SessionRetrieveParams"),
+    Route("POST", "/v1/checkout/sessions/<sid>/expire", expire, params="checkout.SessionExpireParams"),
     Route("GET", "/checkout/pay/<sid>", page, Kind.PAGE),
     Route("POST", "/checkout/pay/<sid>", submit, Kind.PAGE),
     Route("POST", "/_fake/checkout/sessions/<sid>/complete", control_complete, Kind.CONTROL),

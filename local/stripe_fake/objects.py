@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import copy
 import json
+import operator
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ class StripeError(ProviderError):
     def __init__(self, status: int, type_: str, message: str, code: str | None = None, param: str | None = None):
         super().__init__(message)
         self.status, self.type, self.message, self.code, self.param = status, type_, message, code, param
+        # Stripe keeps no answer under the idempotency key for parameters that fail validation:
+        # the endpoint never began executing (docs.stripe.com/api/idempotent_requests).
+        self.saved = not (code or "").startswith("parameter_")
         # What Stripe tells its SDKs about retrying a rate-limited or unavailable request.
         self.headers = {"Stripe-Should-Retry": "false" if status == 429 else "true"} if status in (429, 503) else {}
 
@@ -41,6 +45,20 @@ class StripeError(ProviderError):
 
 def missing(name: str) -> StripeError:
     return StripeError(400, "invalid_request_error", f"Missing required param: {name}.", "parameter_missing", name)
+
+
+def unknown(name: str) -> StripeError:
+    return StripeError(400, "invalid_request_error", f"Received unknown parameter: {name}", "parameter_unknown", name)
+
+
+def rate_limited() -> StripeError:
+    """Stripe's 429: an invalid request with code ``rate_limit`` (there is no rate-limit error type)."""
+    return StripeError(
+        429,
+        "invalid_request_error",
+        "Request rate limit exceeded. You can learn more about rate limits here https://stripe.com/docs/rate-limits.",
+        "rate_limit",
+    )
 
 
 def existing(objects: dict[str, dict[str, Any]], kind: str, object_id: str, param: str) -> dict[str, Any]:
@@ -95,20 +113,51 @@ def too_large(param: str) -> StripeError:
     return StripeError(400, "invalid_request_error", "Amount must be no more than 999,999.99", "amount_too_large", param)
 
 
+# created[gt]=... and the others, and a bare ``created`` for one exact second.
+CREATED_BOUNDS: dict[str, Callable[[int, int], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "": operator.eq,
+}
+
+
+def _created_filter(params: Params) -> Callable[[int], bool]:
+    """``created`` as Stripe's list endpoints take it: an exact timestamp or any of gt, gte, lt, lte."""
+    created = params.get("created")
+    bounds = {} if created is None else created if isinstance(created, dict) else {"": created}
+    checks: list[tuple[Callable[[int, int], bool], int]] = []
+    for name, value in bounds.items():
+        param = f"created[{name}]" if name else "created"
+        if name not in CREATED_BOUNDS:
+            raise unknown(param)
+        checks.append((CREATED_BOUNDS[name], int_param({param: value}, param) or 0))
+    return lambda at: all(check(at, bound) for check, bound in checks)
+
+
 def list_of(url: str, objects: Iterable[dict[str, Any]], params: Params) -> dict[str, Any]:
-    """Stripe's list envelope, newest first, filtered by ``created[gte]``, continued after
-    ``starting_after`` and cut at ``limit``."""
-    since = int((params.get("created") or {}).get("gte", 0))
-    limit = int(params.get("limit", 10))
+    """Stripe's list envelope, newest first, filtered by ``created`` (exact, or gt/gte/lt/lte), one page
+    after ``starting_after`` or before ``ending_before``, cut at ``limit``."""
+    limit = int_param(params, "limit", required=False) or 10
     if not 1 <= limit <= 100:
         raise StripeError(400, "invalid_request_error", "This value must be between 1 and 100.", "parameter_invalid_integer", "limit")
+    after, before = params.get("starting_after"), params.get("ending_before")
+    if after and before:
+        only_one = "You may only specify one of these parameters: ending_before, starting_after."
+        raise StripeError(400, "invalid_request_error", only_one, None, "ending_before")
+    wanted = _created_filter(params)
     listed = list(objects)
     order = {obj["id"]: index for index, obj in enumerate(listed)}  # creation order breaks ties in `created`
-    matching = sorted((obj for obj in listed if obj["created"] >= since), key=lambda obj: (obj["created"], order[obj["id"]]), reverse=True)
-    after = params.get("starting_after")
+    matching = sorted((obj for obj in listed if wanted(obj["created"])), key=lambda obj: (obj["created"], order[obj["id"]]), reverse=True)
+    ids = [obj["id"] for obj in matching]
+    cursor, name = (after, "starting_after") if after else (before, "ending_before")
+    if cursor and cursor not in ids:
+        raise StripeError(400, "invalid_request_error", f"No such object: '{cursor}'", "resource_missing", name)
+    if before:
+        # The page just before the cursor (newer objects), still newest first.
+        newer = matching[: ids.index(before)]
+        return {"object": "list", "url": url, "has_more": len(newer) > limit, "data": newer[-limit:]}
     if after:
-        ids = [obj["id"] for obj in matching]
-        if after not in ids:
-            raise StripeError(400, "invalid_request_error", f"No such object: '{after}'", "resource_missing", "starting_after")
         matching = matching[ids.index(after) + 1 :]
     return {"object": "list", "url": url, "has_more": len(matching) > limit, "data": matching[:limit]}

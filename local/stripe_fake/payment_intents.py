@@ -63,6 +63,8 @@ def create(fake: StripeFake, params: Params) -> dict[str, Any]:
         next_action=None,
         metadata=params.get("metadata") or {},
         payment_method=params.get("payment_method"),
+        # The default since 2024-04-10 (Stripe's changelog, "automatic_async as the default capture method").
+        capture_method=params.get("capture_method") or "automatic_async",
         processing=None,
         automatic_payment_methods={"enabled": str((params.get("automatic_payment_methods") or {}).get("enabled")).lower() == "true"},
     )
@@ -169,9 +171,9 @@ def authenticate(fake: StripeFake, pid: str) -> dict[str, Any]:
 
 
 ROUTES = (
-    Route("POST", "/v1/payment_intents", create),
-    Route("GET", "/v1/payment_intents", list_intents),
-    Route("GET", "/v1/payment_intents/<pid>", retrieve),
-    Route("POST", "/v1/payment_intents/<pid>/confirm", confirm),
-    Route("POST", "/v1/payment_intents/<pid>/cancel", cancel),
+    Route("POST", "/v1/payment_intents", create, params="PaymentIntentCreateParams"),
+    Route("GET", "/v1/payment_intents", list_intents, params="PaymentIntentListParams"),
+    Route("GET", "/v1/payment_intents/<pid>", retrieve, params="PaymentIntentRetrieveParams"),
+    Route("POST", "/v1/payment_intents/<pid>/confirm", confirm, params="PaymentIntentConfirmParams"),
+    Route("POST", "/v1/payment_intents/<pid>/cancel", cancel, params="PaymentIntentCancelParams"),
 )

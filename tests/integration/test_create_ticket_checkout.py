@@ -114,7 +114,7 @@ def test_stripe_refusing_is_400_and_gives_the_seats_back(dynamodb, stripe_fake):
 
 def test_a_rate_limited_call_is_retried_with_the_same_idempotency_key(dynamodb, stripe_fake):
     event_id = create_event(price=25, capacity=5)
-    stripe_fake.fail_next("/v1/checkout/sessions", status=429, type_="rate_limit_error", message="Too many requests", code="rate_limit")
+    stripe_fake.rate_limit_next("/v1/checkout/sessions")
     result = buy(event_id, 1)
     assert result.status == 200
     keys = [key for method, path, key in stripe_fake.requests if path == "/v1/checkout/sessions"]
@@ -123,9 +123,7 @@ def test_a_rate_limited_call_is_retried_with_the_same_idempotency_key(dynamodb, 
 
 def test_stripe_rate_limiting_past_the_budget_is_503_not_500(dynamodb, stripe_fake):
     event_id = create_event(price=25, capacity=5)
-    stripe_fake.fail_next(
-        "/v1/checkout/sessions", status=429, type_="rate_limit_error", message="Too many requests", code="rate_limit", times=20
-    )
+    stripe_fake.rate_limit_next("/v1/checkout/sessions", times=20)
     result = buy(event_id, 1)
     assert result.status == 503
     assert get_event(event_id)["available"] == 5

@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from local.paypal_fake import orders, payments
+from local.paypal_fake.objects import PayPalError
 from tests.support.dynamo import PAYMENTS, items_with_prefix
 from tests.support.flows import deliver_paypal_webhook, paypal_call
 from tests.support.openapi import validate_exchange
@@ -539,3 +540,65 @@ def test_a_dashboard_refund_on_an_older_capture_is_found_whatever_the_last_run(d
     assert report["repaired"] == 1
     capture, _, _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
     assert (capture["refunded_minor"], capture["status"]) == (1500, "PARTIALLY_REFUNDED")
+
+
+# What PayPal does that the local PayPal once did not (issue 25) --------------------------------
+def fake_capture(fake, value="40.00"):
+    """An order created, approved and captured at the local PayPal directly (no API of ours)."""
+    order = orders.create(fake, {"intent": "CAPTURE", "purchase_units": [{"amount": {"currency_code": "USD", "value": value}}]})
+    fake.approve(order["id"])
+    captured = orders.capture(fake, {}, order["id"])
+    return order["id"], captured["purchase_units"][0]["payments"]["captures"][0]["id"]
+
+
+def paypal_get(fake, path):
+    token = requests.post(
+        f"{fake.public_url}/v1/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(fake.client_id, fake.client_secret),
+        timeout=10,
+    ).json()["access_token"]
+    answer = requests.get(f"{fake.public_url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_get_order_shows_a_refunded_capture_as_paypal_does(paypal_fake):
+    order_id, capture_id = fake_capture(paypal_fake)
+    paypal_fake.dashboard_refund(capture_id, "10.00")
+    [shown] = paypal_get(paypal_fake, f"/v2/checkout/orders/{order_id}")["purchase_units"][0]["payments"]["captures"]
+    assert shown["status"] == "PARTIALLY_REFUNDED"
+    paypal_fake.dashboard_refund(capture_id)
+    order = paypal_get(paypal_fake, f"/v2/checkout/orders/{order_id}")
+    assert order["purchase_units"][0]["payments"]["captures"][0]["status"] == "REFUNDED"
+    assert [r["amount"]["value"] for r in order["purchase_units"][0]["payments"]["refunds"]] == ["10.00", "30.00"]
+
+
+@pytest.mark.parametrize(("settle", "status", "event_type"), [("complete", "COMPLETED", "COMPLETED"), ("deny", "DECLINED", "DENIED")])
+def test_a_capture_pending_at_paypal_completes_or_is_denied_later(paypal_fake, settle, status, event_type):
+    assert requests.post(f"{paypal_fake.public_url}/_fake/captures/pend-next", json={"reason": "ECHECK"}, timeout=5).ok
+    order_id, capture_id = fake_capture(paypal_fake)
+    pending = paypal_fake.events[-1]
+    assert pending["event_type"] == "PAYMENT.CAPTURE.PENDING"
+    assert (pending["resource"]["status"], pending["resource"]["status_details"]) == ("PENDING", {"reason": "ECHECK"})
+    with pytest.raises(PayPalError) as refused:  # nothing to refund before the money arrived
+        payments.refund_capture(paypal_fake, {}, capture_id)
+    assert refused.value.status == 422
+    settled = requests.post(f"{paypal_fake.public_url}/_fake/captures/{capture_id}/{settle}", timeout=5).json()
+    assert settled["status"] == status and "status_details" not in settled
+    assert paypal_fake.events[-1]["event_type"] == f"PAYMENT.CAPTURE.{event_type}"
+    assert paypal_get(paypal_fake, f"/v2/payments/captures/{capture_id}")["status"] == status
+    assert paypal_get(paypal_fake, f"/v2/checkout/orders/{order_id}")["purchase_units"][0]["payments"]["captures"][0]["status"] == status
+
+
+def test_paypal_reverses_what_is_left_of_a_capture(paypal_fake):
+    _, capture_id = fake_capture(paypal_fake)
+    paypal_fake.dashboard_refund(capture_id, "10.00")
+    reversal = requests.post(f"{paypal_fake.public_url}/_fake/captures/{capture_id}/reverse", timeout=5).json()
+    event = paypal_fake.events[-1]
+    assert (event["event_type"], event["resource_type"], event["resource"]["id"]) == ("PAYMENT.CAPTURE.REVERSED", "refund", reversal["id"])
+    assert reversal["amount"] == {"currency_code": "USD", "value": "30.00"}
+    assert paypal_get(paypal_fake, f"/v2/payments/captures/{capture_id}")["status"] == "REFUNDED"
+    assert paypal_fake.refunded_total(capture_id) == Decimal("40.00")
+    with pytest.raises(PayPalError):
+        payments.refund_capture(paypal_fake, {}, capture_id)

@@ -69,3 +69,70 @@ def test_objects_have_the_shape_of_the_pinned_api_version(dynamodb, stripe_fake)
     [item] = stripe_fake.subscriptions[created["subscription_id"]]["items"]["data"]
     assert item["plan"]["id"] == item["price"]["id"] and item["plan"]["object"] == "plan"
     assert {event["api_version"] for event in stripe_fake.events} == {stripe.api_version}
+
+
+# Events Stripe sends that the local Stripe once did not (issue 25) -----------------------------
+def types_since(fake, count):
+    return [event["type"] for event in fake.events[count:]]
+
+
+def paid_intent(fake):
+    import requests
+
+    auth = {"Authorization": "Bearer sk_test_local"}
+    created = requests.post(f"{fake.public_url}/v1/payment_intents", data={"amount": 2000, "currency": "usd"}, headers=auth, timeout=5)
+    pid = created.json()["id"]
+    requests.post(f"{fake.public_url}/v1/payment_intents/{pid}/confirm", data={"payment_method": "pm_card_visa"}, headers=auth, timeout=5)
+    return pid
+
+
+def test_updated_events_carry_the_previous_attributes_and_only_they(dynamodb, stripe_fake):
+    from tests.support.flows import stripe_call
+
+    customer_id = stripe_call("stripe_create_customer", {"email": "prev@example.com"}).body["customer_id"]
+    stripe_call("stripe_create_subscription", {"customer_id": customer_id, "price_id": "price_local_monthly"})
+    [intent_id] = [pid for pid in stripe_fake.invoice_payments]
+    from local.stripe_fake import payment_intents
+
+    payment_intents.confirm(stripe_fake, {"payment_method": "pm_card_visa"}, intent_id)
+    [updated] = [event for event in stripe_fake.events if event["type"] == "customer.subscription.updated"]
+    assert updated["data"]["previous_attributes"] == {"status": "incomplete"}
+    assert updated["data"]["object"]["status"] == "active"
+    for event in stripe_fake.events:
+        assert ("previous_attributes" in event["data"]) == event["type"].endswith(".updated"), event["type"]
+
+
+def test_a_refund_sends_refund_created_and_can_fail_later(stripe_fake):
+    import requests
+
+    pid = paid_intent(stripe_fake)
+    seen = len(stripe_fake.events)
+    refund = charges.create_refund(stripe_fake, {"payment_intent": pid})
+    assert sorted(types_since(stripe_fake, seen)) == ["charge.refunded", "refund.created"]
+    seen = len(stripe_fake.events)
+    failed = requests.post(f"{stripe_fake.public_url}/_fake/refunds/{refund['id']}/fail", json={}, timeout=5).json()
+    assert (failed["status"], failed["failure_reason"]) == ("failed", "expired_or_canceled_card")
+    assert types_since(stripe_fake, seen) == ["refund.updated", "charge.refund.updated", "refund.failed"]
+    for event in stripe_fake.events[seen : seen + 2]:
+        assert event["data"]["previous_attributes"]["status"] == "succeeded"
+        assert event["data"]["object"]["status"] == "failed"
+    assert stripe_fake.refunded_amount(pid) == 0  # the money is the merchant's again; it may be refunded anew
+    assert charges.create_refund(stripe_fake, {"payment_intent": pid})["amount"] == 2000
+
+
+CLOSING = [(True, ["charge.dispute.closed", "charge.dispute.funds_reinstated"]), (False, ["charge.dispute.closed"])]
+
+
+@pytest.mark.parametrize(("won", "closing"), CLOSING)
+def test_a_dispute_withdraws_the_funds_and_a_won_one_reinstates_them(stripe_fake, won, closing):
+    import requests
+
+    pid = paid_intent(stripe_fake)
+    seen = len(stripe_fake.events)
+    dispute = requests.post(f"{stripe_fake.public_url}/_fake/payment_intents/{pid}/dispute", timeout=5).json()
+    assert types_since(stripe_fake, seen) == ["charge.dispute.created", "charge.dispute.funds_withdrawn"]
+    assert dispute["evidence_details"]["submission_method"] == "not_submitted"
+    seen = len(stripe_fake.events)
+    closed = requests.post(f"{stripe_fake.public_url}/_fake/disputes/{dispute['id']}/close", json={"won": won}, timeout=5).json()
+    assert closed["status"] == ("won" if won else "lost")
+    assert types_since(stripe_fake, seen) == closing
