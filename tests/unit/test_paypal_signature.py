@@ -452,3 +452,24 @@ def test_a_refused_download_is_a_refused_delivery_and_is_not_cached(fake):
         verifier.verify(headers, body, WEBHOOK_ID)
     verifier.verify(headers, body, WEBHOOK_ID)
     assert len(calls) == 2
+
+
+# the trusted roots -------------------------------------------------------------------------------------
+def test_an_unreadable_root_in_the_bundle_leaves_the_others_trusted(fake):
+    broken = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+    verifier = PayPalSignatureVerifier(BASE, broken + fake.certificate_roots_pem.encode(), lambda address: fake.signer.chain_pem)
+    verifier.verify(*delivery(fake), WEBHOOK_ID)
+
+
+def test_no_trusted_root_is_a_configuration_error_not_a_forged_delivery(fake):
+    verifier = PayPalSignatureVerifier(BASE, b"no certificates here", lambda address: fake.signer.chain_pem)
+    with pytest.raises(ValueError, match="empty store"):  # a 5xx: PayPal retries once the configuration is fixed
+        verifier.verify(*delivery(fake), WEBHOOK_ID)
+
+
+def test_the_public_bundle_is_read_without_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(paypal_signature._roots(paypal_signature._system_roots())) > 100

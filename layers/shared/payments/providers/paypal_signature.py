@@ -31,6 +31,7 @@ import hashlib
 import math
 import re
 import time
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -248,10 +249,10 @@ class PayPalSignatureVerifier:
 
     @functools.cached_property
     def _store(self) -> Store:
-        from cryptography import x509
         from cryptography.x509.verification import Store
 
-        return Store(x509.load_pem_x509_certificates(self._roots_pem or _system_roots()))
+        # No root at all is a configuration error (a 5xx, so PayPal retries), not a forged delivery.
+        return Store(_roots(self._roots_pem or _system_roots()))
 
 
 def _exactly_the_signing_name(policy: Policy, certificate: x509.Certificate, names: x509.SubjectAlternativeName) -> None:
@@ -326,6 +327,27 @@ def download(address: CertificateAddress) -> bytes:
     if len(content) > MAX_CERTIFICATE_BYTES:
         raise SignatureRefused("certificate file is too large")
     return content
+
+
+def _roots(bundle: bytes) -> list[x509.Certificate]:
+    """The bundle's certificates. A few public roots (Go Daddy G2, Starfield G2, ...) carry serial
+    numbers that this cryptography warns about and a later one will refuse: then each is read on
+    its own and such a root left out, rather than the whole bundle failing and every delivery with it."""
+    from cryptography import x509
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        try:
+            return x509.load_pem_x509_certificates(bundle)
+        except ValueError:
+            roots = []
+            for block in re.findall(rb"-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----", bundle):
+                try:
+                    roots.append(x509.load_pem_x509_certificate(block))
+                except ValueError:
+                    continue
+            return roots
 
 
 def _system_roots() -> bytes:
