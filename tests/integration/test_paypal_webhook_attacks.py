@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 import urllib3.util.connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support import paypal_attacks as attacks
 from tests.support.dynamo import PAYMENTS, scan
@@ -151,3 +153,29 @@ def test_a_transmission_id_is_kept_with_its_first_body_in_one_conditional_write(
     [record] = [item for item in scan(dynamodb, PAYMENTS) if item["pk"] == "WEBHOOK_TRANSMISSION#paypal#t-1"]
     assert (record["body_sha256"], record["ttl"]) == (first, 5001)
     assert transmissions.record_transmission("paypal", "t-2", other, now=1003, keep_until=5003)  # ids are apart
+
+
+SIGNATURE_HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url", "paypal-auth-algo")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    overrides=st.dictionaries(
+        st.sampled_from(SIGNATURE_HEADERS),
+        st.one_of(
+            st.text(max_size=40),
+            st.sampled_from(["SHA256withRSA", "https://evil.example\\@api.paypal.com/v1/notifications/certs/CERT-1", "Zm9yZ2Vk"]),
+        ),
+    ),
+    body=st.binary(max_size=64),
+)
+def test_any_signature_headers_of_an_anonymous_caller_are_a_400_and_write_nothing(dynamodb, paypal_fake, connections, overrides, body):
+    genuine = attacks.signed_headers(paypal_fake.signer, b"{}", paypal_fake.webhook_id, attacks.fake_cert_url(paypal_fake))
+    headers = {name: value for name, value in {**genuine, **overrides}.items() if "\r" not in value and "\n" not in value}
+    request = api_event("paypal_webhook", raw_body=body.decode("latin-1"))
+    request["headers"] = {"content-type": "application/json", **headers}
+    result = invoke("paypal_webhook", request)
+    assert result.status == 400, result.body
+    assert result.body["error"] == "Invalid PayPal signature" or result.body["error"].startswith("Missing PayPal signature header")
+    assert all(host == "127.0.0.1" for host, _ in connections)
+    assert scan(dynamodb, PAYMENTS) == []

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from urllib3.util import parse_url
 from werkzeug.wrappers import Request, Response
@@ -336,6 +336,9 @@ def allowed_host_as_urllib3_reads_it(url: str) -> bool:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.one_of(st.builds("{scheme}://{userinfo}{host}{port}{separator}{path}{tail}".format, **URL_PARTS), st.text(max_size=80)))
+@example(f"https://api.paypal.com{GOOD_PATH}")  # accepted: fetched from exactly what urllib3 reads
+@example(f"{BASE}{CERT_PATH}")
+@example(f"https://evil.example\\@api.paypal.com{GOOD_PATH}")  # issue 25's address
 def test_any_address_whose_host_urllib3_reads_as_not_allowed_is_refused_and_never_fetched(fake, url):
     verifier, fetches = verifier_for(fake)
     headers, body = delivery(fake)

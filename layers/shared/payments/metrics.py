@@ -27,6 +27,8 @@ FROM_AUDIT: dict[str, tuple[tuple[str, str | None], ...]] = {
     "ticket.cancelled": (("SeatsReleased", "quantity"),),
     "ticket.reservation_released": (("SeatsReleased", "quantity"),),
     "ticket.refunded": (("Refunds", None),),
+    # A refund that failed later: the money did not go back (the ticket is paid again, or owed a refund).
+    "ticket.refund_failed": (("RefundsFailed", None),),
     "ticket.checked_in": (("CheckIns", "count"),),
     "stripe.payment_intent_succeeded": (("PaymentsSucceeded", None),),
     "stripe.invoice_paid": (("PaymentsSucceeded", None),),

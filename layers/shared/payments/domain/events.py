@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 class Sales:
     """An event's sales counted from its tickets: seats ``sold`` (paid or free), ``held`` (reserved
     or with a payment processing), ``refunded`` (or being refunded), ``checked_in``; money ``gross``
-    (every payment taken) and ``refunded_amount`` (what went back), in the event's currency.
-    ``available`` is the seat shards' own count: at rest, sold + held + available == capacity."""
+    (every payment taken) and ``refunded_amount`` (what went back: refunds made and disputes lost,
+    in exact minor units summed before conversion), in the event's currency.
+    ``available`` is the seat shards' own count: at rest, sold + held + available == capacity, less
+    the seats of refunded tickets whose people were admitted before the refund (they keep them)."""
 
     event: Event
     sold: int
@@ -84,8 +86,12 @@ class EventService:
                 refunded += line.quantity
             if line.status in MONEY_TAKEN:
                 gross += line.unit_amount * line.quantity
-            if line.status == TicketStatus.REFUNDED:
-                refunded_minor += line.unit_amount * line.quantity if line.refund_amount is None else line.refund_amount
+            # What went back, as the ticket sums it (refunds made and disputes lost, partial ones of a
+            # ticket still paid included); a ticket refunded before the sum was kept went back in full.
+            if line.refund_amount is not None:
+                refunded_minor += line.refund_amount
+            elif line.status == TicketStatus.REFUNDED:
+                refunded_minor += line.unit_amount * line.quantity
         return Sales(
             event=event,
             sold=sold,

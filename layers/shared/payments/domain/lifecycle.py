@@ -4,10 +4,23 @@ Every change of a ticket's state is one conditional write on the exact state it 
 repository builds it from the row below), together with its effect on the event's seats and the
 money records. Nothing else writes a ticket's status.
 
-A ticket holds seats while it is ``reserved``, ``processing`` or ``paid``: for every event,
-seats held + ``available`` == ``capacity``. A large event's seats are split across shards (see
-``seat_parts``), each its own item, so that an on-sale's purchases do not all write one item; the
-same holds for every shard, and a ticket gives its seats back to the shards it took them from.
+A ticket holds seats while it is ``reserved``, ``processing`` or ``paid``; a ``refunding`` or
+``refunded`` ticket keeps only the seats of its people already admitted at the door (``checked_in``:
+they are in the venue), so admissions never exceed capacity. For every event, seats held +
+``available`` == ``capacity``. A large event's seats are split across shards (see ``seat_parts``),
+each its own item, so that an on-sale's purchases do not all write one item; the same holds for
+every shard, and a ticket gives its seats back to the shards it took them from (the admitted ones
+counted first, shard by shard: ``Ticket.unadmitted_parts``).
+
+Money per payment adds up, at Stripe and in our records: money taken = money kept + money returned,
+where money returned is the sum of the payment's refunds made (succeeded or on their way) and of its
+disputes lost, in integer minor units, read from Stripe whenever a refund or a dispute changes
+(whoever made it, in whatever order the webhooks arrive: a fact about a payment whose own webhook
+has not come yet finds its ticket through the payment's metadata, checked against the ticket's
+Checkout Session). The ticket's ``refund_amount`` is that sum, each refund and lost dispute a record
+of its own with its own reason and status. When all of it has gone back the ticket is ``refunded``
+and never admitted; a partial refund leaves it as it is (staff returned part of the price, not the
+admission).
 
 ========== ======================= ====================================== ========== ======= ==========================
 from       trigger                 condition (besides the state)          to         seats   money
@@ -25,23 +38,42 @@ reserved   CANCEL                  owner asked; session closed at Stripe  cancel
 reserved   EXPIRE                  ``expires_at`` passed (or Stripe said) expired    return  none
 cancelled  REFUND_DUE              paid late and sold out                 refunding  none    refund owed
 expired    REFUND_DUE              paid late and sold out                 refunding  none    refund owed
-paid       REFUND_DUE              staff refund                           refunding  return  refund owed
-refunding  REFUNDED                our refund made (or found) at Stripe   refunded   none    refund recorded
-refunding  REFUND_REFUSED          Stripe refuses: charge disputed        paid       take    none (the dispute decides)
-paid       REFUNDED                refunded in the Dashboard / lost dispute refunded  return  refund recorded
-reserved   REFUNDED                the same, its payment webhook lost     refunded   return  refund recorded
-processing REFUNDED                the same, its payment webhook lost     refunded   return  refund recorded
-cancelled  REFUNDED                late payment refunded in the Dashboard refunded   none    refund recorded
-expired    REFUNDED                late payment refunded in the Dashboard refunded   none    refund recorded
+paid       REFUND_DUE              staff refund                           refunding  return* refund owed (the rest)
+refunded   REFUND_DUE              a refund failed later; seats sold      refunding  none    refund owed again
+refunding  REFUNDED                all the money back (our refund, found) refunded   none    refunds recorded
+refunding  REFUND_REFUSED          Stripe refuses: charge disputed        paid       take*   none (the dispute decides)
+paid       REFUNDED                all back: Dashboard refunds / disputes refunded   return* refunds recorded
+reserved   REFUNDED                the same, before its payment webhook   refunded   return  refunds recorded
+processing REFUNDED                the same, before its payment webhook   refunded   return  refunds recorded
+cancelled  REFUNDED                late payment refunded in the Dashboard refunded   none    refunds recorded
+expired    REFUNDED                late payment refunded in the Dashboard refunded   none    refunds recorded
+refunded   REFUND_FAILED           a refund failed later; seats free      paid       take*   refund record failed
 ========== ======================= ====================================== ========== ======= ==========================
 
+``*``: the seats of people not yet admitted only; a write that moves seats is also conditioned on
+the ticket's ``checked_in`` as read, so an admission racing a refund is never given back for sale.
+
 ``refunding`` is entered before any refund call, so no other path (a verify, a webhook retry, the
-reconciliation) can seat a ticket whose money is going back; a refund call that fails leaves the
-ticket ``refunding`` and the reconciliation finishes it. A refund Stripe refuses because the charge is
-disputed follows the dispute: lost, the ticket is ``refunded`` (the money went back that way); open
-or won, it is ``paid`` again if its seats are still free, and otherwise stays ``refunding`` for a
-person (the reconciliation reports it on every run). ``processing`` tickets are left alone by
-the sweep and cannot be cancelled: their money may still arrive."""
+reconciliation) can seat a ticket whose money is going back. Our refund returns what has not gone
+back yet (Stripe refunds the rest of the charge), under the idempotency key
+``ticket-refund-{ticket}``, suffixed by the number of the payment's refunds that failed, so that a
+refund made again after a failure is a new refund and not the failed one replayed. A refund call
+that fails leaves the ticket ``refunding`` and the reconciliation finishes it. A refund Stripe
+refuses because the charge is disputed follows the dispute: when a lost dispute (with the refunds
+before it) has returned everything, the ticket is ``refunded``; otherwise it is ``paid`` again if
+its seats are still free, and otherwise stays ``refunding`` for a person (the reconciliation
+reports it on every run).
+
+A refund that fails later (``charge.refund.updated`` / ``refund.updated`` / ``refund.failed``, its
+status ``failed`` or ``canceled``) is not money returned: its record says so and the sum drops. A
+``refunded`` ticket whose money is no longer all back is ``paid`` again (REFUND_FAILED) when its
+seats are still free: the customer keeps what they paid for and staff may refund it again (a new
+refund, a new key); when its seats were sold meanwhile it is ``refunding`` again (REFUND_DUE) and
+the reconciliation makes the refund again. Either way staff are told: the audit line
+``ticket.refund_failed`` and its metric ``RefundsFailed``, alarmed like late refunds and disputes.
+Stripe does not retry a failed refund itself, and the same card usually fails again, so it is not
+made again while the customer can be seated. ``processing`` tickets are left alone by the sweep and
+cannot be cancelled: their money may still arrive."""
 
 from __future__ import annotations
 
@@ -73,6 +105,7 @@ class Trigger(StrEnum):
     REFUND_DUE = "refund_due"
     REFUNDED = "refunded"
     REFUND_REFUSED = "refund_refused"
+    REFUND_FAILED = "refund_failed"
 
 
 class Seats(StrEnum):
@@ -108,6 +141,7 @@ TRANSITIONS: dict[tuple[TicketStatus | None, Trigger], Transition] = {
         Transition(_S.CANCELLED, Trigger.REFUND_DUE, _S.REFUNDING, Seats.NONE),
         Transition(_S.EXPIRED, Trigger.REFUND_DUE, _S.REFUNDING, Seats.NONE),
         Transition(_S.PAID, Trigger.REFUND_DUE, _S.REFUNDING, Seats.RETURN),
+        Transition(_S.REFUNDED, Trigger.REFUND_DUE, _S.REFUNDING, Seats.NONE),
         Transition(_S.REFUNDING, Trigger.REFUNDED, _S.REFUNDED, Seats.NONE),
         Transition(_S.REFUNDING, Trigger.REFUND_REFUSED, _S.PAID, Seats.TAKE),
         Transition(_S.PAID, Trigger.REFUNDED, _S.REFUNDED, Seats.RETURN),
@@ -115,6 +149,7 @@ TRANSITIONS: dict[tuple[TicketStatus | None, Trigger], Transition] = {
         Transition(_S.PROCESSING, Trigger.REFUNDED, _S.REFUNDED, Seats.RETURN),
         Transition(_S.CANCELLED, Trigger.REFUNDED, _S.REFUNDED, Seats.NONE),
         Transition(_S.EXPIRED, Trigger.REFUNDED, _S.REFUNDED, Seats.NONE),
+        Transition(_S.REFUNDED, Trigger.REFUND_FAILED, _S.PAID, Seats.TAKE),
     )
 }
 
@@ -143,11 +178,12 @@ class Outcome(StrEnum):
     REFUNDED = "refunded"
     ALREADY_REFUNDED = "already_refunded"
     REFUND_REFUSED = "refund_refused"  # Stripe refuses a disputed charge's refund: paid again
+    REFUND_FAILED = "refund_failed"  # a refund failed later: paid again, or its refund owed again
     NOTHING = "nothing"
 
     @property
     def changed(self) -> bool:
-        return self in (Outcome.PAID, Outcome.PROCESSING, Outcome.RELEASED, Outcome.REFUNDED, Outcome.REFUND_REFUSED)
+        return self in (Outcome.PAID, Outcome.PROCESSING, Outcome.RELEASED, Outcome.REFUNDED, Outcome.REFUND_REFUSED, Outcome.REFUND_FAILED)
 
 
 # DynamoDB takes about 1,000 writes a second on one item, a transaction costing two, and overlapping
@@ -229,7 +265,7 @@ class Ticket:
     # People admitted at the door so far (at most ``quantity``), and when the last of them came in.
     checked_in: int = 0
     checked_in_at: int | None = None
-    # What the refund returned, in minor units (a full refund: the amount paid).
+    # What went back of its payment so far, in minor units: refunds made and disputes lost, summed.
     refund_amount: int | None = None
     # The door pass: the QR code of ``ticket_code`` as base64 PNG, drawn once, when the ticket became valid.
     qr_png: str | None = None
@@ -237,6 +273,18 @@ class Ticket:
     @property
     def parts(self) -> dict[int, int]:
         return self.seat_parts or {0: self.quantity}
+
+    @property
+    def unadmitted_parts(self) -> dict[int, int]:
+        """The seats whose people have not come in, by shard: those a refund gives back (and a
+        refused or failed refund takes again). The admitted are counted from the lowest shard up."""
+        admitted, left = self.checked_in, {}
+        for shard in sorted(self.parts):
+            kept = min(admitted, self.parts[shard])
+            admitted -= kept
+            if self.parts[shard] > kept:
+                left[shard] = self.parts[shard] - kept
+        return left
 
     @property
     def admits(self) -> bool:
@@ -295,8 +343,17 @@ class CheckoutSession:
 
 @dataclass(frozen=True)
 class StripeRefund:
-    """A refund (or a lost dispute) of a ticket's payment, as Stripe reports it."""
+    """A refund (or a lost dispute) of a ticket's payment, as Stripe reports it: ``status`` is the
+    refund's (``succeeded``, ``pending``, ``requires_action``, ``failed``, ``canceled``) or ``lost``
+    for a dispute; ``reason`` ours from its metadata, when we made it."""
 
     id: str
     amount: int
     currency: str
+    status: str = "succeeded"
+    reason: str | None = None
+
+    @property
+    def returned(self) -> bool:
+        """Money that has gone (or is on its way) back to the customer."""
+        return self.status in ("succeeded", "pending", "requires_action", "lost")

@@ -42,8 +42,16 @@ class StripeWebhooks:
             "checkout.session.expired": self._session_settled,
             "checkout.session.async_payment_failed": self._async_payment_failed,
             "charge.refunded": self._charge_refunded,
+            # A refund's later life (it may fail days later): the older and the newer event names.
+            "charge.refund.updated": self._refund_changed,
+            "refund.updated": self._refund_changed,
+            "refund.failed": self._refund_changed,
             "charge.dispute.created": self._dispute_opened,
             "charge.dispute.closed": self._dispute_closed,
+            # Stripe holds the disputed amount meanwhile: not money returned to the customer (only a
+            # lost dispute is), so these are noted, not applied.
+            "charge.dispute.funds_withdrawn": self._dispute_funds_moved,
+            "charge.dispute.funds_reinstated": self._dispute_funds_moved,
             "payment_intent.succeeded": self._sync.payment_intent_changed,
             "payment_intent.payment_failed": self._sync.payment_intent_changed,
             "payment_intent.canceled": self._sync.payment_intent_changed,
@@ -88,6 +96,24 @@ class StripeWebhooks:
                 return str(settled.outcome)
         return self._sync.charge_refunded(event)
 
+    def _refund_changed(self, event: dict[str, Any]) -> str:
+        """A refund changed after it was made: one that failed or was canceled did not return the
+        money, and the ticket's sum (and state) follow what Stripe now lists."""
+        refund = _object(event)
+        intent = expandable_id(refund.get("payment_intent"))
+        if refund.get("status") in ("failed", "canceled"):
+            audit(
+                "stripe.refund_failed",
+                refund=refund.get("id"),
+                payment_intent=intent,
+                amount=refund.get("amount"),
+                failure_reason=refund.get("failure_reason"),
+            )
+        if not intent:
+            return "noted"
+        settled = self._tickets.refunded_at_provider(intent, str(refund.get("id")), int(refund.get("amount") or 0), REASON_DASHBOARD)
+        return str(settled.outcome) if settled else "noted"
+
     def _dispute_opened(self, event: dict[str, Any]) -> str:
         dispute = _object(event)
         audit(
@@ -96,6 +122,16 @@ class StripeWebhooks:
             payment_intent=expandable_id(dispute.get("payment_intent")),
             amount=dispute.get("amount"),
             reason=dispute.get("reason"),
+        )
+        return "noted"
+
+    def _dispute_funds_moved(self, event: dict[str, Any]) -> str:
+        dispute = _object(event)
+        audit(
+            f"stripe.{str(event['type']).removeprefix('charge.').replace('.', '_')}",
+            dispute=dispute.get("id"),
+            payment_intent=expandable_id(dispute.get("payment_intent")),
+            amount=dispute.get("amount"),
         )
         return "noted"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from payments import metrics, money
 from payments.auth import Caller
@@ -17,7 +17,17 @@ from payments.context import system_time
 from payments.domain.door import door_pass, with_door_pass
 from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketStatus, Trigger
 from payments.domain.ownership import owned_ticket
-from payments.errors import ApiError, BadRequest, ChargeDisputed, Conflict, InvalidField, NotApplicable, NotFound, UnknownObject
+from payments.errors import (
+    ApiError,
+    BadRequest,
+    ChargeDisputed,
+    Conflict,
+    InvalidField,
+    NotApplicable,
+    NotFound,
+    ProviderRejected,
+    UnknownObject,
+)
 from payments.observability import audit, logger
 from payments.providers.stripe_gateway import StripeGateway
 from payments.repositories.tickets import SoldOut, StateChanged, TicketRepository, UnpaidLimit, payment_record, refund_record
@@ -49,6 +59,8 @@ class CheckoutStarted:
 class Settlement:
     ticket: Ticket
     outcome: Outcome
+    # The refund (or lost dispute) that completed a ticket's refund, when that is what happened.
+    refund: StripeRefund | None = None
 
 
 @dataclass
@@ -289,8 +301,10 @@ class TicketService:
 
     # refunds ---------------------------------------------------------------------------------
     def refund(self, caller: Caller, request: RefundTicketRequest) -> tuple[Ticket, StripeRefund]:
-        """Staff refund a paid ticket in full: its seats go back on sale and its QR code stops
-        admitting anyone. Idempotent: a retry finishes the refund it started and never makes a second."""
+        """Staff refund a paid ticket in full (what has not gone back yet): the seats of its people
+        not yet admitted go back on sale and its QR code stops admitting anyone. Idempotent: a
+        retry finishes the refund it started and never makes a second. Returns the ticket and the
+        refund (or lost dispute) that completed it."""
         ticket = self._repository.get_ticket(request.ticket_id)
         if ticket is None:
             raise NotFound("Ticket not found")
@@ -309,73 +323,193 @@ class TicketService:
             if settlement.outcome == Outcome.REFUND_REFUSED:
                 raise BadRequest("The payment is disputed: Stripe returns its money only through the dispute; the ticket stays paid")
             refunded = settlement.ticket
-            return refunded, StripeRefund(str(refunded.refund_id), refunded.amount_total, refunded.currency)
+            if refunded.status != S.REFUNDED or settlement.refund is None:
+                raise Conflict("The refund is not finished yet; retry")
+            return refunded, settlement.refund
         raise Conflict("Ticket changed while refunding; retry")
 
-    def refunded_at_provider(self, payment_intent: str, refund_id: str | None, amount: int, reason: str) -> Settlement | None:
-        """A refund made outside this API (the Dashboard) or a lost dispute: the money is back with the
-        customer, so the ticket is refunded and its seats go back on sale. A partial refund leaves
-        the ticket valid (staff refunded part of the price, not the admission). Without a refund id
-        (a charge's refunded total), the refunds are read from Stripe. None when the payment is not
-        a ticket's."""
-        ticket = self._repository.ticket_for_payment_intent(payment_intent)
+    def refunded_at_provider(
+        self, payment_intent: str, refund_id: str | None = None, amount: int = 0, reason: str = ""
+    ) -> Settlement | None:
+        """A refund or a dispute of a payment changed at Stripe (made in the Dashboard, by us, lost,
+        failed later): what went back of the payment is read from Stripe and applied to its ticket
+        (``refund_id``, ``amount`` and ``reason`` name the fact that prompted it; Stripe's lists are
+        the truth). None when the payment is not a ticket's."""
+        ticket = self._ticket_paid_by(payment_intent)
         if ticket is None:
             return None
-        if refund_id is None:
-            refunds = self._gateway().refunds_of(payment_intent)
-            if not refunds:
-                return Settlement(ticket, Outcome.NOTHING)
-            refund_id, amount = refunds[0].id, sum(refund.amount for refund in refunds)
-        if amount < ticket.amount_total:
-            logger.info("Partial refund of a ticket's payment: the ticket stays valid", extra={"ticket_id": ticket.ticket_id})
-            return Settlement(ticket, Outcome.NOTHING)
+        return self._apply_money_back(ticket, payment_intent)
+
+    def _ticket_paid_by(self, payment_intent: str) -> Ticket | None:
+        """The ticket a payment is for: through our link, written when the payment reached the ticket,
+        or else (a refund or dispute whose payment's webhook has not come yet) through the ticket id
+        we put in the payment's metadata, believed only when the ticket's Checkout Session names
+        this very payment and its amount."""
+        ticket = self._repository.ticket_for_payment_intent(payment_intent)
+        if ticket is not None:
+            return ticket
+        gateway = self._gateway()
+        try:
+            intent = gateway.retrieve_payment_intent(payment_intent)
+        except ProviderRejected:
+            return None
+        reference = str((intent.get("metadata") or {}).get("ticket_id") or "")
+        ticket = self._repository.get_ticket(int(reference)) if reference.isdigit() else None
+        if ticket is None or not ticket.session_id:
+            return None
+        session = gateway.retrieve_checkout_session(ticket.session_id)
+        if session is None or session.payment_intent != payment_intent or session.ticket_id != ticket.ticket_id:
+            logger.error("A payment names a ticket whose session it did not pay", extra={"ticket_id": ticket.ticket_id})
+            return None
+        try:
+            self._check_bound(session, ticket)
+        except NotApplicable:
+            return None
+        return ticket
+
+    def _money_back(self, payment_intent: str) -> list[StripeRefund]:
+        """Every refund of the payment (any status) and every lost dispute, as Stripe has them now."""
+        gateway = self._gateway()
+        facts = gateway.refunds_of(payment_intent)
+        for dispute in gateway.disputes_of(payment_intent):
+            if dispute.get("status") == "lost":
+                facts.append(
+                    StripeRefund(
+                        str(dispute["id"]), int(dispute.get("amount") or 0), str(dispute.get("currency")), "lost", REASON_DISPUTE_LOST
+                    )
+                )
+        return facts
+
+    def _apply_money_back(
+        self, ticket: Ticket, payment_intent: str, refunded_by: str | None = None, facts: list[StripeRefund] | None = None
+    ) -> Settlement:
+        """Brings the ticket to what went back of its payment, re-reading both when the ticket
+        changed under the write (another fact, the door)."""
         for _ in range(MAX_STATE_RETRIES):
-            if ticket.status == S.REFUNDED:
-                return Settlement(ticket, Outcome.ALREADY_REFUNDED)
+            facts = self._money_back(payment_intent) if facts is None else facts
             try:
-                ticket = self._mark_refunded(ticket, StripeRefund(refund_id, amount, ticket.currency), ticket.refund_reason or reason)
+                return self._money_step(ticket, payment_intent, facts, refunded_by)
             except StateChanged:
-                ticket = self._reread(ticket)
-                continue
-            return Settlement(ticket, Outcome.REFUNDED)
+                ticket, facts = self._reread(ticket), None
         raise Conflict("Ticket changed while recording a refund; retry")
 
+    def _money_step(self, ticket: Ticket, payment_intent: str, facts: list[StripeRefund], refunded_by: str | None) -> Settlement:
+        returned = sum(fact.amount for fact in facts if fact.returned)
+        now = self._now()
+        records = [
+            refund_record(ticket, fact.id, fact.amount, fact.reason or REASON_DASHBOARD, now, fact.status, payment_intent) for fact in facts
+        ]
+        made = [fact for fact in facts if fact.returned]
+        if made and returned >= ticket.amount_total:
+            last = made[-1] if made[-1].status == "lost" else made[0]  # Stripe lists refunds newest first
+            if ticket.status == S.REFUNDED:
+                if ticket.refund_amount != returned:
+                    ticket = self._repository.record_money_back(ticket, returned, records)
+                return Settlement(ticket, Outcome.ALREADY_REFUNDED, next((f for f in facts if f.id == ticket.refund_id), last))
+            # The reason of the fact that completed it: ours from our refund's metadata (the staff's,
+            # a late payment's), a lost dispute's, or the Dashboard's, never one left from before.
+            reason = last.reason or REASON_DASHBOARD
+            if not ticket.payment_intent and ticket.session_id:
+                # Its money went back before its payment reached it: the payment is recorded too, so
+                # that money taken = money kept + money returned holds in the payments table.
+                records.append(payment_record(ticket, ticket.session_id, payment_intent, now))
+            refunded = self._repository.apply(
+                ticket,
+                Trigger.REFUNDED,
+                {
+                    "payment_intent": None if ticket.payment_intent else payment_intent,
+                    "refund_id": last.id,
+                    "refund_reason": reason,
+                    "refunded_at": now,
+                    "refund_amount": returned,
+                },
+                records,
+            )
+            audit(
+                "ticket.refunded",
+                user_id=ticket.owner,
+                ticket_id=ticket.ticket_id,
+                amount=returned,
+                currency=ticket.currency,
+                payment_intent=payment_intent,
+                refund_id=last.id,
+                reason=reason,
+                refunded_by=refunded_by,
+            )
+            return Settlement(refunded, Outcome.REFUNDED, last)
+        if ticket.status == S.REFUNDED:
+            return self._refund_failed(ticket, payment_intent, returned, records)
+        if (ticket.refund_amount or 0) != returned or (records and ticket.refund_amount is None):
+            dropped = returned < (ticket.refund_amount or 0)
+            ticket = self._repository.record_money_back(ticket, returned, records)
+            if dropped:
+                audit(
+                    "ticket.refund_failed",
+                    user_id=ticket.owner,
+                    ticket_id=ticket.ticket_id,
+                    payment_intent=payment_intent,
+                    returned=returned,
+                )
+        if made:
+            logger.info("Part of a ticket's payment went back: the ticket stays as it is", extra={"ticket_id": ticket.ticket_id})
+        return Settlement(ticket, Outcome.NOTHING)
+
+    def _refund_failed(self, ticket: Ticket, payment_intent: str, returned: int, records: list[dict[str, Any]]) -> Settlement:
+        """A refunded ticket whose money is no longer all back (a refund failed later): paid again
+        while its seats are free, else its refund is owed again (the reconciliation makes it)."""
+        try:
+            ticket_now = self._repository.apply(
+                ticket,
+                Trigger.REFUND_FAILED,
+                {"refund_amount": returned, "paid_at": ticket.paid_at or self._now(), "qr_png": ticket.qr_png or door_pass(ticket)},
+                records,
+                removed=("refund_id", "refund_reason", "refunded_at"),
+            )
+        except SoldOut:
+            ticket_now = self._repository.apply(ticket, Trigger.REFUND_DUE, {"refund_amount": returned}, records)
+        audit(
+            "ticket.refund_failed",
+            user_id=ticket.owner,
+            ticket_id=ticket.ticket_id,
+            payment_intent=payment_intent,
+            returned=returned,
+            status=str(ticket_now.status),
+        )
+        return Settlement(ticket_now, Outcome.REFUND_FAILED)
+
     def _finish_refund(self, ticket: Ticket, refunded_by: str | None = None) -> Settlement:
-        """A ticket in ``refunding``: its payment is refunded in full at Stripe (or the refund
-        already made is found) and the ticket becomes ``refunded``."""
-        if not ticket.payment_intent:
+        """A ticket in ``refunding``: what has not gone back of its payment is refunded at Stripe
+        (or found gone back already, by refunds or a lost dispute) and the ticket becomes ``refunded``."""
+        intent = ticket.payment_intent
+        if not intent:
             logger.error("A refunding ticket without a payment intent", extra={"ticket_id": ticket.ticket_id})
             raise NotApplicable("Payment cannot be refunded automatically")
-        reason = ticket.refund_reason or REASON_STAFF
-        try:
-            refund = self._gateway().refund_in_full(
-                ticket.payment_intent,
-                ticket.amount_total,
-                metadata={"ticket_id": str(ticket.ticket_id), "reason": reason},
-                idempotency_key=f"ticket-refund-{ticket.ticket_id}",
-            )
-        except ChargeDisputed:
-            return self._refund_refused(ticket, ticket.payment_intent)
-        try:
-            refunded = self._mark_refunded(ticket, refund, reason, refunded_by)
-        except StateChanged:
-            current = self._reread(ticket)
-            if current.status == S.REFUNDED:
-                return Settlement(current, Outcome.ALREADY_REFUNDED)
-            raise Conflict("Ticket changed during refund; retry") from None
-        return Settlement(refunded, Outcome.REFUNDED)
+        facts = self._money_back(intent)
+        if sum(fact.amount for fact in facts if fact.returned) < ticket.amount_total:
+            failed = sum(1 for fact in facts if fact.status in ("failed", "canceled"))
+            # A refund made again after one failed is a new refund: under the old key Stripe would
+            # replay the failed one for 24 hours.
+            key = f"ticket-refund-{ticket.ticket_id}" + (f"-after-{failed}-failed" if failed else "")
+            reason = ticket.refund_reason or REASON_STAFF
+            try:
+                made = self._gateway().refund_rest(
+                    intent, metadata={"ticket_id": str(ticket.ticket_id), "reason": reason}, idempotency_key=key
+                )
+            except ChargeDisputed:
+                facts = self._money_back(intent)
+                if sum(fact.amount for fact in facts if fact.returned) < ticket.amount_total:
+                    return self._refund_refused(ticket, intent)
+                made = None
+            # Stripe's list may not show a refund just made yet: it is put first, as the newest.
+            facts = self._money_back(intent) if made is None else [made] + [fact for fact in facts if fact.id != made.id]
+        return self._apply_money_back(ticket, intent, refunded_by, facts)
 
     def _refund_refused(self, ticket: Ticket, payment_intent: str) -> Settlement:
-        """Stripe will not refund a disputed charge: the dispute decides. Lost, the money went back
-        through it and the ticket is refunded; open or won, the ticket is paid again while its seats
-        are free, and otherwise it stays refunding for a person (NotApplicable: reported, alarmed)."""
-        lost = [d for d in self._gateway().disputes_of(payment_intent) if d.get("status") == "lost"]
-        if lost:
-            settled = self.refunded_at_provider(payment_intent, str(lost[0]["id"]), int(lost[0]["amount"]), REASON_DISPUTE_LOST)
-            if settled is not None:
-                return settled
+        """Stripe will not refund a disputed charge and the dispute has not returned the money: the
+        ticket is paid again while its seats are free (its refund reason cleared: nothing is being
+        refunded), and otherwise it stays refunding for a person (NotApplicable: reported, alarmed)."""
         try:
-            restored = self._repository.apply(ticket, Trigger.REFUND_REFUSED)
+            restored = self._repository.apply(ticket, Trigger.REFUND_REFUSED, removed=("refund_reason",))
         except SoldOut:
             logger.error("A disputed payment's ticket cannot be refunded nor seated again", extra={"ticket_id": ticket.ticket_id})
             raise NotApplicable("The payment is disputed and the event is sold out: a person must settle this ticket") from None
@@ -383,28 +517,6 @@ class TicketService:
             raise Conflict("Ticket changed during refund; retry") from None
         audit("ticket.refund_refused_disputed", ticket_id=ticket.ticket_id, payment_intent=payment_intent)
         return Settlement(restored, Outcome.REFUND_REFUSED)
-
-    def _mark_refunded(self, ticket: Ticket, refund: StripeRefund, reason: str, refunded_by: str | None = None) -> Ticket:
-        """The REFUNDED transition with its refund record and audit line; StateChanged if the ticket moved on."""
-        now = self._now()
-        refunded = self._repository.apply(
-            ticket,
-            Trigger.REFUNDED,
-            {"refund_id": refund.id, "refund_reason": reason, "refunded_at": now, "refund_amount": refund.amount},
-            [refund_record(ticket, refund.id, refund.amount, reason, now)],
-        )
-        audit(
-            "ticket.refunded",
-            user_id=ticket.owner,
-            ticket_id=ticket.ticket_id,
-            amount=refund.amount,
-            currency=ticket.currency,
-            payment_intent=ticket.payment_intent,
-            refund_id=refund.id,
-            reason=reason,
-            refunded_by=refunded_by,
-        )
-        return refunded
 
     # unsettled tickets -----------------------------------------------------------------------
     def sweep_expired(self, limit: int = 100) -> SweepReport:

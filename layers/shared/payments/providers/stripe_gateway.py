@@ -223,21 +223,26 @@ class StripeGateway:
         return str(self.retrieve_payment_intent(intent_id)["status"])
 
     def refunds_of(self, payment_intent: str) -> list[StripeRefund]:
-        """The refunds of a payment that are made or on their way (not failed or canceled)."""
+        """Every refund of a payment, whatever its status (a failed one did not return the money),
+        with our reason from its metadata when we made it."""
         listed = self._call("refunds.list", lambda: self._client.v1.refunds.list(params={"payment_intent": payment_intent, "limit": 100}))
         return [
-            StripeRefund(str(refund.id), int(refund.amount), str(refund.currency))
+            StripeRefund(
+                str(refund.id),
+                int(refund.amount),
+                str(refund.currency),
+                str(refund.status),
+                (refund.to_dict().get("metadata") or {}).get("reason"),
+            )
             for refund in listed.auto_paging_iter()
-            if refund.status in ("succeeded", "pending", "requires_action")
         ]
 
-    def refund_in_full(self, payment_intent: str, amount: int, *, metadata: dict[str, str], idempotency_key: str) -> StripeRefund:
-        """Refunds the payment in full, once for ever: a refund already made (by an earlier attempt,
-        whatever its age, or in the Dashboard) is returned instead of a second one. Stripe keeps an
-        idempotency key for 24 hours only, so the key alone cannot promise that."""
-        existing = self.refunds_of(payment_intent)
-        if sum(refund.amount for refund in existing) >= amount:
-            return existing[0]
+    def refund_rest(self, payment_intent: str, *, metadata: dict[str, str], idempotency_key: str) -> StripeRefund | None:
+        """Refunds what has not been refunded of the payment yet (Stripe's default amount), so that a
+        retry under the same key is the same request whatever was refunded meanwhile. None when a
+        refund raced this one and nothing is left ("charge_already_refunded": the Dashboard, a
+        retry past the key's 24 hours): the payment's refunds are then the truth. ChargeDisputed
+        when Stripe refuses because the charge is disputed."""
         try:
             refund = self._call(
                 "refunds.create",
@@ -249,13 +254,13 @@ class StripeGateway:
         except ChargeDisputed:
             raise
         except ProviderRejected:
-            # "charge_already_refunded": a refund raced this one (the Dashboard, a retry past the key's
-            # 24 hours); the refunds now listed are the truth.
-            existing = self.refunds_of(payment_intent)
-            if existing and sum(refund.amount for refund in existing) >= amount:
-                return existing[0]
+            intent = self.retrieve_payment_intent(payment_intent)
+            received = int(intent.get("amount_received") or 0)
+            made = sum(refund.amount for refund in self.refunds_of(payment_intent) if refund.returned)
+            if received and made >= received:
+                return None
             raise
-        return StripeRefund(str(refund.id), int(refund.amount), str(refund.currency))
+        return StripeRefund(str(refund.id), int(refund.amount), str(refund.currency), str(refund.status), metadata.get("reason"))
 
     def disputes_of(self, payment_intent: str) -> list[dict[str, Any]]:
         """The disputes of a payment, newest first."""

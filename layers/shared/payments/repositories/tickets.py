@@ -422,20 +422,23 @@ class TicketRepository:
         changes: dict[str, Any] | None = None,
         records: list[dict[str, Any]] | None = None,
         expired_before: int | None = None,
+        removed: tuple[str, ...] = (),
     ) -> Ticket:
         """One transition of the life cycle from the ticket's current status, as one transaction:
-        the ticket conditioned on that status (and on its session, when ``changes`` binds one), the
-        event's seats, and the money ``records`` for the payments table. Returns the ticket as
-        written; raises StateChanged when the ticket moved on, SoldOut when seats were to be taken
-        and are gone."""
+        the ticket conditioned on that status (and on its session, when ``changes`` binds one; on
+        its admissions as read, when seats move), the event's seats, and the money ``records`` for
+        the payments table; ``removed`` fields are cleared. Returns the ticket as written; raises
+        StateChanged when the ticket moved on, SoldOut when seats were to be taken and are gone."""
         row = transition(ticket.status, trigger)
         if row is None:
             raise ValueError(f"{trigger} does not apply to a {ticket.status} ticket")
         if row.seats == Seats.TAKE:
             # Seats taken again (a late payment, a refused refund) come from wherever they are left now.
             sharded = ticket.seat_parts is not None
-            return self._taking_seats(lambda: self._apply(self._placed(ticket, sharded), row, changes, records, expired_before), sharded)
-        return self._apply(ticket, row, changes, records, expired_before)
+            return self._taking_seats(
+                lambda: self._apply(self._placed(ticket, sharded), row, changes, records, expired_before, removed), sharded
+            )
+        return self._apply(ticket, row, changes, records, expired_before, removed)
 
     def _apply(
         self,
@@ -444,6 +447,7 @@ class TicketRepository:
         changes: dict[str, Any] | None,
         records: list[dict[str, Any]] | None,
         expired_before: int | None,
+        removed: tuple[str, ...] = (),
     ) -> Ticket:
         changes = {name: value for name, value in (changes or {}).items() if value is not None}
         changes["status"] = str(row.target)
@@ -457,16 +461,25 @@ class TicketRepository:
         if expired_before is not None:
             condition += " AND expires_at <= :cutoff"
             values |= _values(cutoff=expired_before)
+        if row.seats in (Seats.TAKE, Seats.RETURN):
+            # The seats moved are those of people not admitted as read: a door admitting someone
+            # meanwhile makes this write fail and the caller decide again.
+            condition += " AND (attribute_not_exists(checked_in) OR checked_in = :admitted)"
+            values |= _values(admitted=ticket.checked_in)
         assignments = []
         for name, value in changes.items():
             names[f"#{name}"] = name
             values |= _values(**{name: value})
             assignments.append(f"#{name} = :{name}")
         update = "SET " + ", ".join(assignments)
+        cleared = [f"#{name}" for name in removed if name not in changes]
+        names |= {f"#{name}": name for name in removed if name not in changes}
         if row.target in UNSETTLED:
             update += ", unsettled_status = :status"
         else:
-            update += " REMOVE unsettled_status"
+            cleared.append("unsettled_status")
+        if cleared:
+            update += " REMOVE " + ", ".join(cleared)
         items: list[Any] = [
             {
                 "Update": {
@@ -481,7 +494,7 @@ class TicketRepository:
         ]
         seats = range(0)
         if row.seats in (Seats.TAKE, Seats.RETURN):
-            seats = range(len(items), len(items) + len(ticket.parts))
+            seats = range(len(items), len(items) + len(ticket.unadmitted_parts))
             items += self._seat_updates(ticket, row.seats)
         if ticket.status in UNPAID_HOLDS and row.target not in UNPAID_HOLDS:
             items.append({"Update": self._unpaid(ticket, take=False)})
@@ -494,7 +507,34 @@ class TicketRepository:
             items.append({"Put": {"TableName": self._payments, "Item": to_attributes(record)}})
         self._transact(items, seats, ticket_index=0)
         written = {name: value for name, value in changes.items() if name not in ("seat_parts", "status")}
+        written |= {name: None for name in removed if name not in changes}
         return replace(ticket, **written, status=row.target)
+
+    def record_money_back(self, ticket: Ticket, refund_amount: int, records: list[dict[str, Any]]) -> Ticket:
+        """What went back of a ticket's payment changed without changing its state (a partial
+        refund, one that failed later): its sum, conditioned on the state and the sum as read, and
+        the refund records, in one transaction. StateChanged when either moved on."""
+        condition = "#status = :source AND " + (
+            "refund_amount = :previous" if ticket.refund_amount is not None else "attribute_not_exists(refund_amount)"
+        )
+        values = _values(source=str(ticket.status), amount=refund_amount)
+        if ticket.refund_amount is not None:
+            values |= _values(previous=ticket.refund_amount)
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self._tickets,
+                    "Key": _ticket_key(ticket.ticket_id),
+                    "UpdateExpression": "SET refund_amount = :amount",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        items += [{"Put": {"TableName": self._payments, "Item": to_attributes(record)}} for record in records]
+        self._transact(items, range(0), ticket_index=0)
+        return replace(ticket, refund_amount=refund_amount)
 
     def unsettled(self, status: TicketStatus, expired_before: int | None = None, limit: int = 100) -> list[Ticket]:
         """Tickets in ``status`` (reserved, processing or refunding), oldest expiry first; with a
@@ -517,8 +557,10 @@ class TicketRepository:
     # helpers ---------------------------------------------------------------------------------
     def _placed(self, ticket: Ticket, sharded: bool, known: dict[int, int] | None = None) -> Ticket:
         """The ticket with the shards its seats are to come from (a one-shard event has only one),
-        planned from the seats ``known`` to be left, or else from a fresh read."""
-        if not sharded:
+        planned from the seats ``known`` to be left, or else from a fresh read. A ticket some of
+        whose people were admitted takes back the very seats it gave back: its admitted ones stay
+        where they are."""
+        if not sharded or ticket.checked_in:
             return ticket
         available = known if known is not None else self.availability(ticket.event_id)
         parts = seat_parts(available, ticket.quantity, start=secrets.randbelow(max(len(available), 1)))
@@ -538,7 +580,7 @@ class TicketRepository:
 
     def _seat_updates(self, ticket: Ticket, seats: Seats) -> list[Any]:
         """The event's side of a transition, shard by shard: seats taken only while enough are left
-        there, or given back to the shards they came from."""
+        there, or given back to the shards they came from; the admitted people's seats never move."""
         take = seats == Seats.TAKE
         return [
             {
@@ -550,7 +592,7 @@ class TicketRepository:
                     "ExpressionAttributeValues": _values(q=count),
                 }
             }
-            for shard, count in ticket.parts.items()
+            for shard, count in ticket.unadmitted_parts.items()
         ]
 
     def _unpaid(self, ticket: Ticket, *, take: bool, limit: int = 0) -> dict[str, Any]:
@@ -601,8 +643,11 @@ def payment_record(ticket: Ticket, session_id: str, payment_intent: str | None, 
     }
 
 
-def refund_record(ticket: Ticket, refund_id: str, amount: int, reason: str, now: int) -> dict[str, Any]:
-    """What the payments table keeps of a ticket's refund (or lost dispute)."""
+def refund_record(
+    ticket: Ticket, refund_id: str, amount: int, reason: str, now: int, status: str = "succeeded", payment_intent: str | None = None
+) -> dict[str, Any]:
+    """What the payments table keeps of a ticket's refund (or lost dispute): one record per refund,
+    its ``status`` as Stripe last said (``failed``: the money did not go back after all)."""
     return {
         "pk": f"REFUND#{PROVIDER}#{refund_id}",
         "sk": "REFUND",
@@ -613,8 +658,9 @@ def refund_record(ticket: Ticket, refund_id: str, amount: int, reason: str, now:
         "ticket_id": ticket.ticket_id,
         "owner": ticket.owner,
         "session_id": ticket.session_id,
-        "payment_intent": ticket.payment_intent,
+        "payment_intent": payment_intent or ticket.payment_intent,
         "amount": amount,
         "currency": ticket.currency,
+        "status": status,
         "created_at": now,
     }
