@@ -100,6 +100,7 @@ class _Origin:
     path_prefix: str
 
 
+@functools.cache
 def _origins(paypal_api_base: str) -> tuple[_Origin, ...]:
     """PayPal's certificate hosts, and the configured PayPal's own origin when it is not PayPal
     (the local fake: template.yaml allows only PayPal's two bases in AWS)."""
@@ -229,8 +230,8 @@ class PayPalSignatureVerifier:
 
         try:
             offered = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
-        except (x509.ExtensionNotFound, ValueError):
-            offered = []
+        except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError):
+            offered = []  # the verifier below refuses such a leaf with its reason
         # The server verifier wants one name: the leaf's own if it is one we accept (the validator
         # below insists on it exactly), else PayPal's, which a leaf without it then fails.
         name = next((candidate for candidate in sorted(self._names) if candidate in offered), SIGNING_NAME)
