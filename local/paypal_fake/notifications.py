@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import ipaddress
 import secrets
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -37,13 +38,14 @@ def issue_certificate(
     key_cert_sign: bool | None = None,
     digital_signature: bool | None = None,
     dns_names: tuple[str, ...] = (),
+    ip_addresses: tuple[str, ...] = (),
     not_before: datetime | None = None,
     not_after: datetime | None = None,
 ) -> x509.Certificate:
     """One certificate as a public CA issues it (self-signed when ``issuer`` is None): basic
     constraints, key usage (keyCertSign for a CA, digitalSignature for a leaf, unless
-    ``key_cert_sign`` or ``digital_signature`` say otherwise), key identifiers, serverAuth and the DNS names for a leaf. Tests
-    pass odd arguments to build the chains an attacker would present."""
+    ``key_cert_sign`` or ``digital_signature`` say otherwise), key identifiers, and for a leaf
+    serverAuth and its names. Tests pass odd arguments to build the chains an attacker would present."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -81,8 +83,9 @@ def issue_certificate(
         builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
     if not ca:
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-    if dns_names:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(name) for name in dns_names]), critical=False)
+    if dns_names or ip_addresses:
+        names = [x509.DNSName(name) for name in dns_names] + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 

@@ -476,3 +476,39 @@ def test_the_public_bundle_is_read_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(paypal_signature._roots(paypal_signature._system_roots())) > 100
+
+
+def test_the_https_download_checks_the_servers_certificate(fake, tmp_path, monkeypatch):
+    import ssl
+    import threading
+
+    import certifi
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from werkzeug.serving import make_server
+
+    from local.paypal_fake.notifications import issue_certificate, pem
+
+    # Given a certificate server over TLS whose certificate the fake's intermediate issued for 127.0.0.1
+    key = ec.generate_private_key(ec.SECP256R1())
+    issuer = (fake.signer.intermediate, fake.signer.intermediate_key)
+    certificate = issue_certificate("127.0.0.1", key, issuer, ca=False, ip_addresses=("127.0.0.1",))
+    (tmp_path / "server.pem").write_bytes(pem(certificate, fake.signer.intermediate))
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (tmp_path / "server.key").write_bytes(private)
+    (tmp_path / "roots.pem").write_bytes(fake.certificate_roots_pem.encode())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
+    server = make_server("127.0.0.1", 0, Response(fake.signer.chain_pem), threaded=True, ssl_context=context)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"https://127.0.0.1:{server.server_port}"
+        address = certificate_address(f"{base}{CERT_PATH}", base)
+        # When the download trusts the public roots only, then the server is refused
+        with pytest.raises(SignatureRefused, match="could not be fetched"):
+            paypal_signature.download(address)
+        # When it trusts the server's root, then the file is read
+        monkeypatch.setattr(certifi, "where", lambda: str(tmp_path / "roots.pem"))
+        assert paypal_signature.download(address) == fake.signer.chain_pem
+    finally:
+        server.shutdown()
