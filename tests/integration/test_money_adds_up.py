@@ -8,7 +8,7 @@ import copy
 from decimal import Decimal
 
 from tests.support.dynamo import PAYMENTS, items_with_prefix
-from tests.support.flows import STAFF, buy, deliver_webhook, get_event, pay, reserved_checkout, verify
+from tests.support.flows import STAFF, buy, create_event, deliver_webhook, get_event, pay, reserved_checkout, verify
 from tests.support.lambdas import call
 
 
@@ -325,3 +325,36 @@ def test_charge_already_refunded_by_a_racing_refund_is_recovered_as_that_refund(
     assert result.body["refund_id"] == dashboard["id"]
     assert (ticket(body["ticket_id"]).status, ticket(body["ticket_id"]).refund_amount) == ("refunded", 5000)
     assert get_event(event_id)["available"] == 5
+
+
+def test_a_refund_after_part_of_a_group_came_in_returns_the_right_seats_of_a_sharded_event(dynamodb, stripe_fake):
+    from payments import wiring
+
+    event_id = create_event(price=25, capacity=4, seat_shards=2)  # 2 + 2 seats
+    body = buy(event_id, 3).body  # across both shards
+    pay(stripe_fake, body["session_id"])
+    assert verify(body["session_id"], body["ticket_id"]).status == 200
+    assert len(ticket(body["ticket_id"]).parts) == 2
+    assert check_in(body, event_id, count=2).status == 200
+    assert staff_refund(body["ticket_id"]).status == 200
+    shards = wiring.ticket_repository().availability(event_id)
+    assert sum(shards.values()) == 2 and all(0 <= left <= 2 for left in shards.values())
+    assert buy(event_id, 2, user="user-bob").status == 200
+    assert buy(event_id, 1, user="user-carol").status == 400  # the two admitted keep theirs
+
+
+def test_a_refused_refund_after_part_of_a_group_came_in_takes_back_only_the_seats_it_gave(dynamodb, stripe_fake):
+    from payments import wiring
+
+    event_id = create_event(price=25, capacity=4, seat_shards=2)
+    body = buy(event_id, 3).body
+    pay(stripe_fake, body["session_id"])
+    assert verify(body["session_id"], body["ticket_id"]).status == 200
+    before = wiring.ticket_repository().availability(event_id)
+    assert check_in(body, event_id, count=1).status == 200
+    stripe_fake.open_dispute(intent_of(stripe_fake, body))
+    assert staff_refund(body["ticket_id"]).status == 400  # disputed: the ticket stays paid
+    again = ticket(body["ticket_id"])
+    assert (again.status, again.checked_in) == ("paid", 1)
+    assert wiring.ticket_repository().availability(event_id) == before
+    assert check_in(body, event_id, count=2).status == 200
