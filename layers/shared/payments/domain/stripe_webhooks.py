@@ -111,7 +111,8 @@ class StripeWebhooks:
             )
         if not intent:
             return "noted"
-        settled = self._tickets.refunded_at_provider(intent, str(refund.get("id")), int(refund.get("amount") or 0), REASON_DASHBOARD)
+        # The event only says which payment to look at: Stripe's lists of its refunds and disputes say what went back.
+        settled = self._tickets.refunded_at_provider(intent)
         return str(settled.outcome) if settled else "noted"
 
     def _dispute_opened(self, event: dict[str, Any]) -> str:
