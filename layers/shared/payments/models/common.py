@@ -125,28 +125,56 @@ def _plain(value: Any) -> Any:
 
 
 # Field types ------------------------------------------------------------------------------------
+# Whole numbers (ids, quantities, counts, limits) have at most 18 digits: ids are counters and
+# URL parameters have always been held to 18 digits; every other whole number has a far smaller
+# range of its own. Anything longer is refused before it is converted, whatever its exponent says.
+MAX_WHOLE_DIGITS = 18
+MAX_ID = 10**MAX_WHOLE_DIGITS - 1
+
+
 def _is_integral(value: Decimal) -> bool:
     return value.is_finite() and value == value.to_integral_value()
 
 
 def _whole_number(value: Any) -> int:
-    """A whole JSON number (``2`` or ``2.0``); strings and booleans are not numbers."""
+    """A whole JSON number (``2`` or ``2.0``) of at most 18 digits; strings and booleans are not numbers."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise ValueError("must be a whole number")
-    if isinstance(value, Decimal) and not _is_integral(value):
-        raise ValueError("must be a whole number")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("must be a whole number")
+        # adjusted() is the power of ten of the leading digit: read from the number, not computed.
+        if value and value.adjusted() >= MAX_WHOLE_DIGITS:
+            raise ValueError(f"must be a whole number of at most {MAX_WHOLE_DIGITS} digits")
+        if not _is_integral(value):
+            raise ValueError("must be a whole number")
+    elif abs(value) > MAX_ID:
+        raise ValueError(f"must be a whole number of at most {MAX_WHOLE_DIGITS} digits")
     return int(value)
+
+
+def _digits(value: str) -> bool:
+    return value.isascii() and value.isdigit()
 
 
 def _query_int(value: Any) -> int:
     """A whole number from a JSON number or a URL parameter's string of digits."""
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+    if isinstance(value, str) and _digits(value):
+        if len(value) > MAX_WHOLE_DIGITS:
+            raise ValueError(f"must be a whole number of at most {MAX_WHOLE_DIGITS} digits")
         return int(value)
     return _whole_number(value)
 
 
 def _object_id(value: Any) -> int:
-    """A positive id: a JSON number, or a URL parameter's string of digits; nothing else."""
+    """A positive id of at most 18 digits: a JSON number, or a URL parameter's string of digits."""
+    # Out of range is said in the id's own terms, before anything converts it.
+    if isinstance(value, str) and _digits(value) and len(value) > MAX_WHOLE_DIGITS:
+        raise ValueError(f"must be between 1 and {MAX_ID}")
+    if isinstance(value, Decimal) and value.is_finite() and value and value.adjusted() >= MAX_WHOLE_DIGITS:
+        raise ValueError(f"must be between 1 and {MAX_ID}")
+    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_ID:
+        raise ValueError(f"must be between 1 and {MAX_ID}")
     number = _query_int(value)
     if number < 1:
         raise ValueError("must be greater than or equal to 1")
@@ -176,7 +204,7 @@ QueryInt = Annotated[
 ObjectId = Annotated[
     int,
     BeforeValidator(_object_id),
-    WithJsonSchema({"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]{1,18}$"}]}),
+    WithJsonSchema({"oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_ID}, {"type": "string", "pattern": "^[0-9]{1,18}$"}]}),
 ]
 Amount = Annotated[Decimal, BeforeValidator(_amount), WithJsonSchema({"type": "number"})]
 CurrencyCode = Annotated[str, BeforeValidator(_currency_code), WithJsonSchema({"type": "string", "pattern": "^[A-Za-z]{3}$"})]
