@@ -47,7 +47,14 @@ def environment() -> Iterator[StripeFake]:
         stripe_fake.public_url = stripe_url
         # Lambda writes its logs to stdout, a write per line: so here.
         os.environ.update(
-            settings_for(TABLES, stripe_url, DYNAMODB_ENDPOINT=endpoint, MAX_UNPAID_SEATS_PER_EVENT="100000", POWERTOOLS_LOG_LEVEL="INFO")
+            settings_for(
+                TABLES,
+                stripe_url,
+                DYNAMODB_ENDPOINT=endpoint,
+                MAX_UNPAID_SEATS_PER_EVENT="100000",
+                MAX_FREE_SEATS_PER_EVENT="100000",
+                POWERTOOLS_LOG_LEVEL="INFO",
+            )
         )
         create_tables(boto3.client("dynamodb", endpoint_url=endpoint), TABLES)
         yield stripe_fake

@@ -1,4 +1,5 @@
-"""POST /api/payments/cancel/ — releases a reserved ticket's seats and expires its Checkout Session."""
+"""POST /api/payments/cancel/ — releases a reserved ticket's seats and expires its Checkout Session, or
+gives back a free ticket that has admitted nobody yet (its seats return, and its holder's free seats)."""
 
 from typing import Any
 

@@ -25,6 +25,7 @@ FROM_AUDIT: dict[str, tuple[tuple[str, str | None], ...]] = {
     "ticket.paid": (("TicketsSold", None), ("SeatsSold", "quantity"), ("PaymentsSucceeded", None)),
     "ticket.payment_failed": (("PaymentsFailed", None), ("SeatsReleased", "quantity")),
     "ticket.cancelled": (("SeatsReleased", "quantity"),),
+    "ticket.given_back": (("SeatsReleased", "quantity"),),
     "ticket.reservation_released": (("SeatsReleased", "quantity"),),
     "ticket.refunded": (("Refunds", None),),
     # A refund that failed later: the money did not go back (the ticket is paid again, or owed a refund).

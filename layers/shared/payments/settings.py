@@ -37,6 +37,9 @@ class Settings(BaseModel):
     max_tickets_per_order: Annotated[int, Field(ge=1, le=1000)] = 10
     # Seats one customer may hold unpaid per event (reserved or processing); default: one order's worth.
     max_unpaid_seats_per_event: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    # Free seats one customer may hold per event (a free ticket is never cancelled unpaid nor
+    # refunded, only given back); default: one order's worth.
+    max_free_seats_per_event: Annotated[int, Field(ge=1, le=100_000)] | None = None
     # Stripe accepts a Checkout Session expiry between 30 minutes and 24 hours ahead; the
     # reservation lasts exactly as long as its session, with a minute of margin for clock skew.
     reservation_seconds: Annotated[int, Field(ge=1860, le=86_000)] = 1860
@@ -88,6 +91,10 @@ class Settings(BaseModel):
     @property
     def unpaid_seat_limit(self) -> int:
         return self.max_unpaid_seats_per_event or self.max_tickets_per_order
+
+    @property
+    def free_seat_limit(self) -> int:
+        return self.max_free_seats_per_event or self.max_tickets_per_order
 
     # The longest each dependency can hold a request (everything timing out, every retry taken).
     def dynamodb_worst_seconds(self) -> float:

@@ -35,6 +35,7 @@ reserved   PAYMENT_PROCESSING      session complete, payment unpaid       proces
 reserved   PAYMENT_FAILED          delayed payment failed                 cancelled  return  none
 processing PAYMENT_FAILED          delayed payment failed                 cancelled  return  none
 reserved   CANCEL                  owner asked; session closed at Stripe  cancelled  return  none
+paid       GIVE_BACK               free; owner asked; nobody admitted yet cancelled  return  none (holder's count down)
 reserved   EXPIRE                  ``expires_at`` passed (or Stripe said) expired    return  none
 cancelled  REFUND_DUE              paid late and sold out                 refunding  none    refund owed
 expired    REFUND_DUE              paid late and sold out                 refunding  none    refund owed
@@ -101,6 +102,7 @@ class Trigger(StrEnum):
     PAYMENT_PROCESSING = "payment_processing"
     PAYMENT_FAILED = "payment_failed"
     CANCEL = "cancel"
+    GIVE_BACK = "give_back"  # a free ticket returned by its holder, before anyone it admits came in
     EXPIRE = "expire"
     REFUND_DUE = "refund_due"
     REFUNDED = "refunded"
@@ -137,6 +139,7 @@ TRANSITIONS: dict[tuple[TicketStatus | None, Trigger], Transition] = {
         Transition(_S.RESERVED, Trigger.PAYMENT_FAILED, _S.CANCELLED, Seats.RETURN),
         Transition(_S.PROCESSING, Trigger.PAYMENT_FAILED, _S.CANCELLED, Seats.RETURN),
         Transition(_S.RESERVED, Trigger.CANCEL, _S.CANCELLED, Seats.RETURN),
+        Transition(_S.PAID, Trigger.GIVE_BACK, _S.CANCELLED, Seats.RETURN),
         Transition(_S.RESERVED, Trigger.EXPIRE, _S.EXPIRED, Seats.RETURN),
         Transition(_S.CANCELLED, Trigger.REFUND_DUE, _S.REFUNDING, Seats.NONE),
         Transition(_S.EXPIRED, Trigger.REFUND_DUE, _S.REFUNDING, Seats.NONE),

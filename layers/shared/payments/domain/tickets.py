@@ -30,7 +30,15 @@ from payments.errors import (
 )
 from payments.observability import audit, logger
 from payments.providers.stripe_gateway import StripeGateway
-from payments.repositories.tickets import SoldOut, StateChanged, TicketRepository, UnpaidLimit, payment_record, refund_record
+from payments.repositories.tickets import (
+    FreeSeatLimit,
+    SoldOut,
+    StateChanged,
+    TicketRepository,
+    UnpaidLimit,
+    payment_record,
+    refund_record,
+)
 from payments.settings import Settings
 
 # Request models only annotate here: a function that validates none (a webhook) never imports them.
@@ -115,12 +123,26 @@ class TicketService:
         )
         if event.is_free:
             ticket.qr_png = door_pass(ticket)  # valid at the door from the start: its pass is kept with it
-        limit = self._settings.unpaid_seat_limit
+        limit, free_limit = self._settings.unpaid_seat_limit, self._settings.free_seat_limit
         try:
-            ticket = self._repository.create(ticket, unpaid_limit=limit, seats_by_shard=event.seats_by_shard)
+            ticket = self._repository.create(ticket, unpaid_limit=limit, seats_by_shard=event.seats_by_shard, free_limit=free_limit)
         except SoldOut:
             raise BadRequest("Not enough tickets available") from None
+        except FreeSeatLimit as over:
+            # A free ticket cannot be cancelled unpaid nor refunded: without this, one account could take every seat.
+            if not over.held:
+                raise InvalidField(
+                    "quantity", f"you may hold at most {free_limit} free seats for this event, not {request.quantity}"
+                ) from None
+            raise InvalidField(
+                "quantity",
+                f"you already hold {over.held} free seats for this event and may hold at most {free_limit}; give some back first",
+            ) from None
         except UnpaidLimit as over:
+            if not over.held:
+                raise InvalidField(
+                    "quantity", f"you may hold at most {limit} unpaid seats for this event, not {request.quantity}"
+                ) from None
             raise InvalidField(
                 "quantity",
                 f"you already hold {over.held} unpaid seats for this event and may hold at most {limit}; pay for or cancel them first",
@@ -191,11 +213,20 @@ class TicketService:
 
     # cancel ----------------------------------------------------------------------------------
     def cancel(self, caller: Caller, request: CancelRequest) -> None:
-        """Releases the caller's reservation. A reservation already released (by Stripe's expiry, the
-        sweep, an earlier cancel) is what the caller asked for: success, not an error."""
+        """Releases the caller's reservation, or gives back their free ticket while nobody it admits
+        has come in (its seats go back on sale, and back to the holder's free seats). A ticket
+        already released or given back (by Stripe's expiry, the sweep, an earlier cancel) is what the
+        caller asked for: success, not an error."""
         ticket = self._owned_ticket(caller, request.ticket_id)
         for _ in range(MAX_STATE_RETRIES):
             if ticket.status in RELEASED:
+                return
+            if ticket.is_free and ticket.status == S.PAID:
+                try:
+                    self._give_back(caller, ticket)
+                except StateChanged:
+                    ticket = self._reread(ticket)
+                    continue
                 return
             self._require_cancellable(ticket)
             if ticket.session_id:
@@ -212,6 +243,17 @@ class TicketService:
             audit("ticket.cancelled", user_id=caller.user_id, ticket_id=ticket.ticket_id, quantity=ticket.quantity)
             return
         raise Conflict("Ticket changed while cancelling; retry")
+
+    def _give_back(self, caller: Caller, ticket: Ticket) -> None:
+        """A free ticket returned by its holder: one conditional write on its status, its price and
+        nobody admitted. StateChanged when the ticket moved on meanwhile (a door admitted someone)."""
+        if ticket.checked_in:
+            # They are in the venue: their seats are theirs.
+            raise BadRequest(
+                f"{ticket.checked_in} of this ticket's {ticket.quantity} people were admitted at the door: it can no longer be given back"
+            )
+        self._repository.apply(ticket, Trigger.GIVE_BACK, {"released_at": self._now()})
+        audit("ticket.given_back", user_id=caller.user_id, ticket_id=ticket.ticket_id, event_id=ticket.event_id, quantity=ticket.quantity)
 
     # settlement ------------------------------------------------------------------------------
     def settle(self, session: CheckoutSession, ticket: Ticket | None = None) -> Settlement:

@@ -61,6 +61,14 @@ class UnpaidLimit(Exception):
         self.held = held
 
 
+class FreeSeatLimit(Exception):
+    """The customer already holds as many free seats of this event as they may."""
+
+    def __init__(self, held: int) -> None:
+        super().__init__(f"{held} free seats held")
+        self.held = held
+
+
 class StateChanged(Exception):
     """The ticket was no longer in the state the write left from; re-read it."""
 
@@ -89,6 +97,10 @@ def _ticket_id_of(key: dict[str, Any]) -> int:
 
 def _unpaid_key(event_id: int, owner: str) -> dict[str, Any]:
     return {"pk": {"S": f"UNPAID#{event_id}#{owner}"}, "sk": {"S": "UNPAID"}}
+
+
+def _free_key(event_id: int, owner: str) -> dict[str, Any]:
+    return {"pk": {"S": f"FREE#{event_id}#{owner}"}, "sk": {"S": "FREE"}}
 
 
 def _intent_link_key(payment_intent: str) -> dict[str, Any]:
@@ -359,12 +371,13 @@ class TicketRepository:
             raise
         return _ticket_from_item(result["Attributes"])
 
-    def create(self, ticket: Ticket, unpaid_limit: int, seats_by_shard: dict[int, int] | None = None) -> Ticket:
+    def create(self, ticket: Ticket, unpaid_limit: int, seats_by_shard: dict[int, int] | None = None, *, free_limit: int) -> Ticket:
         """A new ticket (free and paid, or reserved) and its seats taken, both or neither; a reserved
-        one also counts against its owner's unpaid seats for the event, at most ``unpaid_limit``.
+        one also counts against its owner's unpaid seats for the event, at most ``unpaid_limit``, and
+        a free one against their free seats of the event, at most ``free_limit``.
         ``seats_by_shard`` (as read with the event) plans the first attempt; a retry reads afresh.
-        Returns the ticket as written (with the shards its seats came from); SoldOut, or
-        UnpaidLimit, and nothing written."""
+        Returns the ticket as written (with the shards its seats came from); SoldOut, UnpaidLimit
+        or FreeSeatLimit, and nothing written."""
         trigger = Trigger.ISSUE_FREE if ticket.status == TicketStatus.PAID else Trigger.RESERVE
         row = transition(None, trigger)
         assert row is not None and row.target == ticket.status
@@ -388,20 +401,28 @@ class TicketRepository:
                     }
                 }
             )
-            unpaid_index = None
+            unpaid_index = free_index = None
             if placed.status in UNPAID_HOLDS:
                 unpaid_index = len(items)
                 items.append({"Update": self._unpaid(placed, take=True, limit=unpaid_limit)})
-            self._transact(items, seats, ticket_index=len(seats), unpaid_index=unpaid_index)
+            elif placed.is_free:
+                free_index = len(items)
+                items.append({"Update": self._free(placed, take=True, limit=free_limit)})
+            self._transact(items, seats, ticket_index=len(seats), unpaid_index=unpaid_index, free_index=free_index)
             return placed
 
         try:
             return self._taking_seats(attempt, sharded)
         except UnpaidLimit:
             raise UnpaidLimit(self.unpaid_seats(ticket.event_id, ticket.owner)) from None
+        except FreeSeatLimit:
+            raise FreeSeatLimit(self._held_now(_free_key(ticket.event_id, ticket.owner))) from None
 
     def unpaid_seats(self, event_id: int, owner: str) -> int:
-        result = self._client.get_item(TableName=self._tickets, Key=_unpaid_key(event_id, owner), ConsistentRead=True)
+        return self._held_now(_unpaid_key(event_id, owner))
+
+    def _held_now(self, key: dict[str, Any]) -> int:
+        result = self._client.get_item(TableName=self._tickets, Key=key, ConsistentRead=True)
         return int(result.get("Item", {}).get("held", {}).get("N", "0"))
 
     def attach_session(self, ticket_id: int, session_id: str, checkout_url: str) -> None:
@@ -458,6 +479,10 @@ class TicketRepository:
         condition = "#status = :source"
         if "session_id" in changes:
             condition += " AND (attribute_not_exists(session_id) OR session_id = :session_id)"
+        if row.trigger == Trigger.GIVE_BACK:
+            # Only a free ticket is given back, and only while nobody it admits has come in.
+            condition += " AND unit_amount = :nothing AND (attribute_not_exists(checked_in) OR checked_in = :nothing)"
+            values |= _values(nothing=0)
         if expired_before is not None:
             condition += " AND expires_at <= :cutoff"
             values |= _values(cutoff=expired_before)
@@ -498,6 +523,8 @@ class TicketRepository:
             items += self._seat_updates(ticket, row.seats)
         if ticket.status in UNPAID_HOLDS and row.target not in UNPAID_HOLDS:
             items.append({"Update": self._unpaid(ticket, take=False)})
+        if ticket.is_free and row.seats == Seats.RETURN:
+            items.append({"Update": self._free(ticket, take=False)})
         if changes.get("payment_intent"):
             link = {"ticket_id": ticket.ticket_id, "owner": ticket.owner}
             items.append(
@@ -597,18 +624,33 @@ class TicketRepository:
 
     def _unpaid(self, ticket: Ticket, *, take: bool, limit: int = 0) -> dict[str, Any]:
         """The owner's unpaid seats for the event: taken only while the limit allows, or given back."""
-        update: dict[str, Any] = {"TableName": self._tickets, "Key": _unpaid_key(ticket.event_id, ticket.owner)}
-        if take:
-            return update | {
-                "UpdateExpression": "ADD held :q",
-                "ConditionExpression": "attribute_not_exists(held) OR held <= :room",
-                "ExpressionAttributeValues": _values(q=ticket.quantity, room=limit - ticket.quantity),
-            }
-        return update | {"UpdateExpression": "ADD held :q", "ExpressionAttributeValues": _values(q=-ticket.quantity)}
+        return self._held(_unpaid_key(ticket.event_id, ticket.owner), ticket.quantity, take=take, limit=limit)
 
-    def _transact(self, items: list[Any], seats: range, ticket_index: int, unpaid_index: int | None = None) -> None:
-        """Which condition failed says why: the ticket moved on (it wins), the owner's unpaid
-        limit, or the seats."""
+    def _free(self, ticket: Ticket, *, take: bool, limit: int = 0) -> dict[str, Any]:
+        """The owner's free seats of the event: taken only while the limit allows, or given back."""
+        return self._held(_free_key(ticket.event_id, ticket.owner), ticket.quantity, take=take, limit=limit)
+
+    def _held(self, key: dict[str, Any], quantity: int, *, take: bool, limit: int) -> dict[str, Any]:
+        """An account's counter of seats of one kind for an event (``held``): ``quantity`` taken only
+        while ``limit`` allows, or given back."""
+        update: dict[str, Any] = {"TableName": self._tickets, "Key": key}
+        if not take:
+            return update | {"UpdateExpression": "ADD held :q", "ExpressionAttributeValues": _values(q=-quantity)}
+        room = limit - quantity
+        # No counter yet holds nothing: it lets the seats through only when they alone fit the limit.
+        # (``attribute_not_exists(held)`` alone let a first order of any size through.)
+        condition = "attribute_not_exists(held) OR held <= :room" if room >= 0 else "held <= :room"
+        return update | {
+            "UpdateExpression": "ADD held :q",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": _values(q=quantity, room=room),
+        }
+
+    def _transact(
+        self, items: list[Any], seats: range, ticket_index: int, unpaid_index: int | None = None, free_index: int | None = None
+    ) -> None:
+        """Which condition failed says why: the ticket moved on (it wins), the owner's unpaid or
+        free seats limit, or the seats."""
         try:
             write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
         except Exception as error:
@@ -619,6 +661,8 @@ class TicketRepository:
                 raise StateChanged() from None
             if unpaid_index in failed:
                 raise UnpaidLimit(0) from None
+            if free_index in failed:
+                raise FreeSeatLimit(0) from None
             if failed & set(seats):
                 raise SoldOut() from None
             raise StateChanged() from None
