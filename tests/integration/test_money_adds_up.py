@@ -5,7 +5,10 @@ ticket is refunded and never admitted; a refund after admission keeps the admitt
 from __future__ import annotations
 
 import copy
+import random
 from decimal import Decimal
+
+import pytest
 
 from tests.support.dynamo import PAYMENTS, items_with_prefix
 from tests.support.flows import STAFF, buy, create_event, deliver_webhook, get_event, pay, reserved_checkout, verify
@@ -358,3 +361,57 @@ def test_a_refused_refund_after_part_of_a_group_came_in_takes_back_only_the_seat
     assert (again.status, again.checked_in) == ("paid", 1)
     assert wiring.ticket_repository().availability(event_id) == before
     assert check_in(body, event_id, count=2).status == 200
+
+
+# whatever happens, in whatever order its webhooks arrive ---------------------------------------
+MONEY_EVENTS = ("charge.refunded", "refund.updated", "refund.failed", "charge.refund.updated", "charge.dispute.closed")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_money_adds_up_whatever_happens_and_in_whatever_order_stripe_tells(dynamodb, stripe_fake, seed):
+    """Partial refunds, staff refunds, refunds failing later, a lost dispute and admissions, in a
+    random order, their webhooks delivered shuffled (a few at once, the rest at the end): the
+    ticket's sum is what Stripe returned, it is refunded exactly when all of it went back, and the
+    seats and the sales agree."""
+    rng = random.Random(seed)
+    event_id, body = paid_ticket(stripe_fake, quantity=2, capacity=3)
+    intent = intent_of(stripe_fake, body)
+    disputed = False
+    delivered: set[str] = set()
+
+    def deliver_some(share):
+        pending = [e for e in stripe_fake.events if e["type"] in MONEY_EVENTS and e["id"] not in delivered]
+        rng.shuffle(pending)
+        for event in pending[: max(0, round(len(pending) * share))]:
+            delivered.add(event["id"])
+            assert deliver_webhook(event).status == 200
+
+    for _ in range(rng.randint(3, 6)):
+        step = rng.choice(("partial", "staff", "fail", "dispute", "door", "deliver"))
+        returned = stripe_fake.refunded_amount(intent)
+        if step == "partial" and not disputed and returned < 4000:
+            stripe_fake.dashboard_refund(intent, amount=rng.randint(1, 1000))
+        elif step == "staff":
+            assert staff_refund(body["ticket_id"]).status in (200, 400)
+        elif step == "fail":
+            made = [r["id"] for r in stripe_fake.refunds.values() if r["payment_intent"] == intent and r["status"] == "succeeded"]
+            if made:
+                stripe_fake.fail_refund(rng.choice(made))
+        elif step == "dispute" and not disputed:
+            disputed = True
+            stripe_fake.close_dispute(stripe_fake.open_dispute(intent)["id"], won=False)
+        elif step == "door":
+            check_in(body, event_id, count=1)
+        deliver_some(rng.random())
+    deliver_some(1.0)
+
+    taken = 5000
+    back = stripe_fake.refunded_amount(intent) + sum(d["amount"] for d in stripe_fake.disputes.values() if d["status"] == "lost")
+    now = ticket(body["ticket_id"])
+    assert (now.refund_amount or 0) == back
+    assert now.status == ("refunded" if back >= taken else "paid"), (now.status, back)
+    holds = now.quantity if now.status == "paid" else now.checked_in
+    assert get_event(event_id)["available"] == 3 - holds
+    figures = sales(event_id)
+    assert Decimal(str(figures["refunded_amount"])) * 100 == back
+    assert Decimal(str(figures["gross"])) * 100 == taken
