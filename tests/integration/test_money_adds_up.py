@@ -377,7 +377,7 @@ def test_money_adds_up_whatever_happens_and_in_whatever_order_stripe_tells(dynam
     event_id, body = paid_ticket(stripe_fake, quantity=2, capacity=3)
     intent = intent_of(stripe_fake, body)
     disputed = False
-    delivered: set[str] = set()
+    delivered = set()
 
     def deliver_some(share):
         pending = [e for e in stripe_fake.events if e["type"] in MONEY_EVENTS and e["id"] not in delivered]
