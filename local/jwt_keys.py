@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local.template import ROOT
 from payments.local_authorizer import TokenRejected, claims_as_http_api_passes_them, verify_bearer
+from payments.settings import is_group_name
 
 __all__ = ["AUDIENCE", "ISSUER", "LocalAuthority", "TokenRejected", "claims_as_http_api_passes_them"]
 
@@ -46,6 +47,11 @@ class LocalAuthority:
     def issue(
         self, user_id: str, *, staff: bool = False, groups: list[str] | None = None, lifetime_s: int = 12 * 3600, **extra: Any
     ) -> str:
+        # Cognito's group names hold no whitespace, and payments.auth reads HTTP API's flattened list
+        # of them on that ground: the local issuer makes no token Cognito could not.
+        odd = [name for name in groups or [] if not is_group_name(name)]
+        if odd:
+            raise ValueError(f"not a group name Cognito allows (no whitespace): {odd[0]!r}")
         now = int(time.time())
         claims: dict[str, Any] = {
             "sub": user_id,

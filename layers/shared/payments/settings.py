@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import functools
 import os
+import unicodedata
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AliasGenerator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, AliasGenerator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 
 def _comma_separated(value: Any) -> Any:
@@ -20,6 +21,23 @@ def _comma_separated(value: Any) -> Any:
 
 
 CommaSeparated = Annotated[tuple[str, ...], BeforeValidator(_comma_separated)]
+
+
+def is_group_name(value: str) -> bool:
+    """A group name as Cognito allows one (CreateGroup's ``[\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}]+``, 1 to 128
+    characters): letters, marks, symbols, digits and punctuation; no whitespace or control character,
+    so that HTTP API's flattened claim (names joined by spaces) never holds one inside a longer name
+    (see payments.auth)."""
+    return 1 <= len(value) <= 128 and all(unicodedata.category(char)[0] in "LMSNP" for char in value)
+
+
+def _group_name(value: str) -> str:
+    if not is_group_name(value):
+        raise ValueError("must be a group name of 1 to 128 letters, marks, symbols, digits or punctuation (no whitespace)")
+    return value
+
+
+GroupName = Annotated[str, AfterValidator(_group_name)]
 # A secret from the environment; its repr never shows it, so it cannot end up in a log line.
 Secret = SecretStr
 
@@ -32,7 +50,7 @@ class Settings(BaseModel):
     tickets_table: str
     payments_table: str
     frontend_url: str = "http://localhost:5173"
-    staff_group: str = "staff"
+    staff_group: GroupName = "staff"
     staff_claim: str = "cognito:groups"
     max_tickets_per_order: Annotated[int, Field(ge=1, le=1000)] = 10
     # Seats one customer may hold unpaid per event (reserved or processing); default: one order's worth.
