@@ -10,6 +10,7 @@ places where the providers differ (``check_credentials``, ``parse``, ``idempoten
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import ClosingIterator
 
 from local.webhook_delivery import Disorder, Headers, Transport, WebhookSender, default_disorder
 
@@ -119,7 +121,8 @@ class ProviderFake:
         self.webhook_transport: Transport | None = None
         self.inspector: Inspector | None = None
         self._sender: WebhookSender | None = None
-        self._in_flight = 0
+        self._in_flight = 0  # delayed requests and inspections not yet done
+        self._local = threading.local()
         self._lock = threading.RLock()
         self._routes: Sequence[Route] = (
             *routes,
@@ -173,7 +176,8 @@ class ProviderFake:
             self._delays.clear()
 
     def wait_idle(self, timeout: float = 10.0) -> None:
-        """Waits for delayed requests to finish, so that they cannot land in the next test's state."""
+        """Waits for delayed requests and the inspector's checks to finish, so that they cannot land
+        in the next test's state."""
         deadline = time.monotonic() + timeout
         while self._in_flight and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -208,6 +212,17 @@ class ProviderFake:
         if self._sender is None:
             self._sender = WebhookSender(self.webhook_url, self.disorder, type(self).__name__, self.webhook_transport)
         self._sender.send(payload, headers)
+
+    def deliver_webhooks(self, url: str | None, transport: Transport | None = None, disorder: Disorder | None = None) -> None:
+        """From now on, webhooks go to ``url`` (through ``transport`` when given: tests deliver
+        in-process) as ``disorder`` says (the run's seed by default); None stops delivery."""
+        self.drain_webhooks()
+        with self._lock:
+            if self._sender is not None:
+                self._sender.close()
+            self.webhook_url, self.webhook_transport = url, transport
+            self.disorder = disorder or default_disorder()
+            self._sender = None
 
     def drain_webhooks(self, timeout: float = 30.0) -> bool:
         """Waits until every webhook sent so far was delivered (or given up on)."""
@@ -253,18 +268,39 @@ class ProviderFake:
             return self.error_response(self.unknown_route(request, error.code or 404))(environ, start_response)
         route = self._routes[index]
         params: Any = None
-        if route.kind is Kind.API:
-            response, params = self._api(request, route, args)
-        else:
+        # The inspector's checks (slow the first time a schema is built) run once the answer is
+        # sent, so that they never make a caller's read time out.
+        inspections: list[Callable[[], None]] = []
+        self._local.inspections = inspections
+        try:
+            if route.kind is Kind.API:
+                response, params = self._api(request, route, args)
+            else:
+                with self._lock:
+                    try:
+                        result = route.handler(self, request, **args)
+                    except ProviderError as error:
+                        result = self.error_response(error)
+                response = result if isinstance(result, Response) else self.json_response(200, result)
+            if route.kind in (Kind.API, Kind.ENDPOINT):
+                exchange = self._record(request, params, response)
+                if self.inspector is not None:
+                    inspections.append(functools.partial(self.inspector.exchange, exchange))
+        finally:
+            self._local.inspections = None
+        if not inspections:
+            return response(environ, start_response)
+        with self._lock:
+            self._in_flight += 1
+        return ClosingIterator(response(environ, start_response), [functools.partial(self._inspect, inspections)])
+
+    def _inspect(self, inspections: list[Callable[[], None]]) -> None:
+        try:
+            for inspection in inspections:
+                inspection()
+        finally:
             with self._lock:
-                try:
-                    result = route.handler(self, request, **args)
-                except ProviderError as error:
-                    result = self.error_response(error)
-            response = result if isinstance(result, Response) else self.json_response(200, result)
-        if route.kind in (Kind.API, Kind.ENDPOINT):
-            self._record(request, params, response)
-        return response(environ, start_response)
+                self._in_flight -= 1
 
     def _api(self, request: Request, route: Route, args: Mapping[str, Any]) -> tuple[Response, Any]:
         refused = self.check_credentials(request)
@@ -302,7 +338,7 @@ class ProviderFake:
                 return self.error_response(lost), params
             return self.json_response(status, body), params
 
-    def _record(self, request: Request, params: Any, response: Response) -> None:
+    def _record(self, request: Request, params: Any, response: Response) -> Exchange:
         exchange = Exchange(
             request.method,
             request.full_path.rstrip("?"),
@@ -315,13 +351,17 @@ class ProviderFake:
         )
         with self._lock:
             self.exchanges.append(exchange)
-        if self.inspector is not None:
-            self.inspector.exchange(exchange)
+        return exchange
 
     def record_event(self, event: dict[str, Any]) -> None:
         self.events.append(event)
-        if self.inspector is not None:
-            self.inspector.event(event)
+        if self.inspector is None:
+            return
+        pending = getattr(self._local, "inspections", None)
+        if pending is None:
+            self.inspector.event(event)  # not in a request: checked at once
+        else:
+            pending.append(functools.partial(self.inspector.event, event))
 
     def json_response(self, status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
         return Response(json.dumps(body), status=status, mimetype="application/json", headers={**self.answer_headers(), **(headers or {})})

@@ -113,6 +113,7 @@ class WebhookSender:
         self._sequence = itertools.count()
         self._order = itertools.count()
         self._unfinished = 0
+        self._closed = False
         # (sequence, attempt, status or None) of every attempt, for tests and for reading a run back
         self.log: list[tuple[int, int, int | None]] = []
         for _ in range(self.disorder.workers):
@@ -140,12 +141,18 @@ class WebhookSender:
                 self._ready.wait(min(left, 0.05))
         return True
 
+    def close(self) -> None:
+        """Its workers stop once nothing is left to deliver."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+
     def _push(self, attempt: _Attempt) -> None:
         attempt.order = next(self._order)  # ties in `due` keep scheduling order
         heapq.heappush(self._schedule, attempt)
         self._unfinished += 1
 
-    def _next_due(self) -> _Attempt:
+    def _next_due(self) -> _Attempt | None:
         with self._ready:
             while True:
                 if self._schedule:
@@ -153,12 +160,13 @@ class WebhookSender:
                     if wait <= 0:
                         return heapq.heappop(self._schedule)
                     self._ready.wait(wait)
+                elif self._closed and not self._unfinished:
+                    return None
                 else:
                     self._ready.wait()
 
     def _run(self) -> None:
-        while True:
-            attempt = self._next_due()
+        while (attempt := self._next_due()) is not None:
             headers = attempt.headers() if callable(attempt.headers) else attempt.headers
             try:
                 status: int | None = self._transport(attempt.payload, headers)

@@ -118,6 +118,7 @@ def paypal_fake(paypal_fake_server: tuple[PayPalFake, str], monkeypatch: pytest.
     clear_container_caches()
     seen = len(PAYPAL_TALLY.problems)
     yield fake
+    fake.wait_idle()
     fail_on_new_problems(PAYPAL_TALLY, seen, "PayPal")
 
 
