@@ -18,6 +18,7 @@ from werkzeug.wrappers import Request, Response
 from local import site
 from local.functions import LocalApp, LocalFunction, Route
 from local.jwt_keys import LocalAuthority, TokenRejected, claims_as_http_api_passes_them
+from payments.errors import UNAUTHORIZED_BODY
 
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
 
@@ -162,7 +163,9 @@ class LocalGateway:
             try:
                 claims = self.authority.verify(request.headers.get("Authorization"))
             except TokenRejected as rejected:
-                return _error(401, str(rejected))
+                # As API Gateway answers: its fixed body and challenge; the reason only in our log.
+                self.log(f"{request.method} {request.path}: token refused ({rejected.reason})")
+                return Response(json.dumps(UNAUTHORIZED_BODY), status=401, headers=rejected.headers())
         event = build_event(request, route, path_params, claims)
         return self.invoke(self.app.functions[route.function], event)
 

@@ -179,12 +179,17 @@ def create_event(sam: SamLocal, http: requests.Session, price: float, capacity: 
 def test_without_a_token_the_function_refuses_the_caller(sam, http):
     # SAM's local API does not run the JWT authorizer; the function itself refuses.
     refused = post(sam, http, "/api/payments/create-payment-intent/", {"event_id": 1, "quantity": 1}, {})
-    assert (refused.status_code, refused.json()) == (401, {"error": "Missing Authorization header"})
+    # As API Gateway's JWT authorizer answers: its own body, the reason in the challenge header.
+    assert (refused.status_code, refused.json()) == (401, {"message": "Unauthorized"})
+    assert refused.headers["www-authenticate"] == 'Bearer scope="" error="invalid_token" error_description="the token is missing"'
     forged = LocalAuthority.load_or_create(sam.output.parent / "someone-elses-key.pem").issue("mallory", staff=True)
     refused = post(
         sam, http, "/api/events/", {"name": "x", "price": 0, "currency": "usd", "capacity": 1}, {"Authorization": f"Bearer {forged}"}
     )
-    assert (refused.status_code, refused.json()) == (401, {"error": "Token is invalid"})
+    assert (refused.status_code, refused.json()) == (401, {"message": "Unauthorized"})
+    assert (
+        refused.headers["www-authenticate"] == 'Bearer scope="" error="invalid_token" error_description="the token could not be validated"'
+    )
 
 
 def test_a_free_ticket(sam, http):

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
@@ -77,3 +78,52 @@ def test_a_plain_dict_result_becomes_a_json_200():
     assert (response.status_code, response.get_json()) == (200, {"released": 1})
     explicit = response_from_result({"statusCode": 404, "body": '{"error": "x"}', "headers": {"Content-Type": "application/json"}})
     assert (explicit.status_code, explicit.get_json()) == (404, {"error": "x"})
+
+
+# A refused token is answered as API Gateway's JWT authorizer answers it (issue 25, item 4) ----------
+def _gateway_answer(authorization):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from local.gateway import LocalGateway
+    from local.jwt_keys import LocalAuthority
+
+    authority = LocalAuthority(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    logged = []
+    gateway = LocalGateway(APP, authority, log=logged.append)
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization(authority) if callable(authorization) else authorization
+    builder = EnvironBuilder(method="POST", path="/api/events/", data="{}", headers=headers)
+    return gateway.handle(Request(builder.get_environ())), logged
+
+
+def _challenge(description):
+    return f'Bearer scope="" error="invalid_token" error_description="{description}"'
+
+
+@pytest.mark.parametrize(
+    ("authorization", "description", "reason"),
+    [
+        (None, "the token is missing", "Missing Authorization header"),
+        ("Bearer not-a-jwt", "the token could not be validated", "Token is invalid"),
+        ("Basic dXNlcjpwYXNz", "the token could not be validated", "Token is invalid"),
+        (lambda authority: f"Bearer {authority.issue('mallory', lifetime_s=-120)}", "the token has expired", "Token has expired"),
+        (
+            lambda authority: f"Bearer {type(authority)(authority.private_key, audience='another-api').issue('mallory')}",
+            "the token does not have a valid audience",
+            "Token audience is not accepted",
+        ),
+        (
+            lambda authority: f"Bearer {type(authority)(authority.private_key, issuer='https://evil.example').issue('mallory')}",
+            "the token does not have a valid issuer",
+            "Token issuer is not accepted",
+        ),
+    ],
+)
+def test_a_refused_token_gets_api_gateways_401_and_the_reason_goes_to_the_log(authorization, description, reason):
+    response, logged = _gateway_answer(authorization)
+    assert (response.status_code, response.get_json()) == (401, {"message": "Unauthorized"})
+    assert response.headers["www-authenticate"] == _challenge(description)
+    assert response.headers["Content-Type"] == "application/json"
+    assert any(reason in line for line in logged)
+    assert reason not in response.get_data(as_text=True)

@@ -17,7 +17,7 @@ from local.jwt_keys import AUDIENCE, ISSUER, LocalAuthority
 from local.sam_local import UndeclaredVariable, authorizer_variable, env_vars
 from local.template import load_template, resources_of_type
 from payments.auth import caller_from_event
-from payments.errors import Unauthorized
+from payments.errors import AuthorizerRefused, Unauthorized
 from tests.support.lambdas import api_event, invoke
 
 AUTHORITY = LocalAuthority(rsa.generate_private_key(public_exponent=65537, key_size=2048))
@@ -103,9 +103,9 @@ def hs256_with_the_public_key() -> str:
     ],
 )
 def test_under_sam_local_a_bad_token_is_a_401_with_the_reason(sam_local, token, reason):
-    with pytest.raises(Unauthorized) as refused:
+    with pytest.raises(AuthorizerRefused) as refused:
         caller_from_event(bare_event(token))
-    assert refused.value.message == reason
+    assert refused.value.message == reason  # for the log; the answer is API Gateway's (below)
 
 
 def test_the_cloud_authorizers_claims_win_over_any_header(sam_local):
@@ -121,7 +121,20 @@ def test_a_function_under_sam_local_answers_a_signed_caller_and_refuses_the_rest
     assert invoke("list_my_tickets", event).status == 200
     event["headers"]["authorization"] = "Bearer " + forged(aud="someone-else")
     refused = invoke("list_my_tickets", event)
-    assert (refused.status, refused.body) == (401, {"error": "Token audience is not accepted"})
+    # Exactly what API Gateway's JWT authorizer answers (its documented example is this very case).
+    assert (refused.status, refused.body) == (401, {"message": "Unauthorized"})
+    assert (
+        refused.headers["www-authenticate"]
+        == 'Bearer scope="" error="invalid_token" error_description="the token does not have a valid audience"'
+    )
+    del event["headers"]["authorization"]
+    refused = invoke("list_my_tickets", event)
+    assert (refused.status, refused.body) == (401, {"message": "Unauthorized"})
+    assert refused.headers["www-authenticate"] == 'Bearer scope="" error="invalid_token" error_description="the token is missing"'
+
+
+def test_as_at_api_gateway_the_token_may_come_without_the_bearer_prefix(sam_local):
+    assert caller_from_event({"headers": {"authorization": AUTHORITY.issue("alice")}}).user_id == "alice"
 
 
 # The env-vars file ---------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from payments.errors import Forbidden, Unauthorized
+from payments.errors import AuthorizerRefused, Forbidden, Unauthorized
 from payments.settings import get_settings, is_group_name
 
 
@@ -80,7 +80,7 @@ def _claims_under_sam_local(event: dict[str, Any]) -> dict[str, str]:
     try:
         return local_authorizer.claims_under_sam_local(event)
     except local_authorizer.TokenRejected as rejected:
-        raise Unauthorized(str(rejected)) from None
+        raise AuthorizerRefused(rejected.reason, headers={"www-authenticate": rejected.challenge()}) from None
 
 
 def require_group(caller: Caller, group: str) -> None:

@@ -33,6 +33,17 @@ class Unauthorized(ApiError):
     public_message = "Authentication required"
 
 
+# What API Gateway's HTTP API answers a request its JWT authorizer refuses; it cannot be changed.
+UNAUTHORIZED_BODY = {"message": "Unauthorized"}
+
+
+class AuthorizerRefused(Unauthorized):
+    """A token the HTTP API's JWT authorizer would refuse, met where a function plays that authorizer
+    (under sam local only): answered as API Gateway answers it, with its ``{"message": "Unauthorized"}``
+    body and ``www-authenticate`` header (``headers``), not with our ``{"error"}``; ``message`` is the
+    reason, for the log."""
+
+
 class Forbidden(ApiError):
     status_code = 403
     public_message = "You do not have permission to access this resource"

@@ -16,7 +16,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from payments import metrics
 from payments.context import current_lambda_context
 from payments.dynamodb import is_unavailable
-from payments.errors import ApiError, BadRequest, PayloadTooLarge
+from payments.errors import UNAUTHORIZED_BODY, ApiError, AuthorizerRefused, BadRequest, PayloadTooLarge
 from payments.json_input import load_json
 from payments.models.common import Context, RequestModel, validate
 from payments.observability import logger
@@ -113,6 +113,8 @@ def api_handler(handler: Handler) -> Handler:
                 logger.exception("Request failed", extra={"status": error.status_code})
             else:
                 logger.info("Request refused", extra={"status": error.status_code, "reason": error.message})
+            if isinstance(error, AuthorizerRefused):  # API Gateway's own answer, not ours
+                return json_response(error.status_code, UNAUTHORIZED_BODY, error.headers)
             return error_response(error.status_code, error.message, error.headers, error.fields)
         except Exception as error:
             if is_unavailable(error):
