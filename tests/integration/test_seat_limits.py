@@ -215,3 +215,14 @@ def test_a_paid_ticket_is_not_given_back_by_the_free_transition(dynamodb, stripe
         wiring.ticket_repository().apply(wiring.ticket_repository().get_ticket(body["ticket_id"]), Trigger.GIVE_BACK)
     assert everything(dynamodb) == before
     assert get_event(event_id)["available"] == 8
+
+
+def test_a_free_ticket_of_a_sharded_event_gives_its_seats_back_to_the_shards_it_took_them_from(dynamodb, stripe_fake):
+    event_id = create_event(price=0, capacity=8, seat_shards=4)  # 2 seats per shard
+    ticket = buy(event_id, 5).body  # no shard has 5: taken from several
+    assert get_event(event_id)["available"] == 3
+    assert cancel(ticket["ticket_id"]).status == 200
+    shards = [item for item in scan(dynamodb, TICKETS) if item["pk"] == f"EVENT#{event_id}"]
+    assert len(shards) == 4
+    assert all(int(item["available"]) == int(item["shard_capacity"]) for item in shards)
+    assert counter(dynamodb, "FREE", event_id, "user-alice") == 0
