@@ -74,7 +74,13 @@ the reconciliation makes the refund again. Either way staff are told: the audit 
 ``ticket.refund_failed`` and its metric ``RefundsFailed``, alarmed like late refunds and disputes.
 Stripe does not retry a failed refund itself, and the same card usually fails again, so it is not
 made again while the customer can be seated. ``processing`` tickets are left alone by the sweep and
-cannot be cancelled: their money may still arrive."""
+cannot be cancelled: their money may still arrive.
+
+A free ticket has no money to return: its holder gives it back (GIVE_BACK, through the cancel
+route) until someone it admits has come in, and the holder's count of free seats for the event goes
+down in the same transaction. That count (``FREE#{event}#{owner}``), like the unpaid seats'
+(``UNPAID#...``), is taken with the seats, conditioned on the per-account limit; a missing count
+holds nothing, so it admits a first order only when that order alone fits."""
 
 from __future__ import annotations
 
