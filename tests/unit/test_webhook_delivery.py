@@ -85,7 +85,7 @@ def test_ordered_delivers_one_at_a_time_in_order():
     assert endpoint.arrived == list(range(15)) and endpoint.most_busy == 1
 
 
-def test_the_local_stripe_signs_each_delivery_anew():
+def test_the_local_stripe_signs_each_delivery_anew() -> None:
     """Stripe signs every attempt with a new timestamp (docs.stripe.com/webhooks, replay
     prevention), so a retry hours later is not refused as too old."""
     seen: list[str] = []
@@ -94,9 +94,8 @@ def test_the_local_stripe_signs_each_delivery_anew():
         seen.append(headers["Stripe-Signature"])
         return 500 if len(seen) == 1 else 200
 
-    fake = StripeFake(webhook_url="http://endpoint.invalid/", webhook_secret="whsec_test")
-    fake.disorder = Disorder(SEED, max_delay=0.0, duplicate_rate=0.0, first_retry=2.2)
-    fake.webhook_transport = endpoint
+    fake = StripeFake(webhook_secret="whsec_test")
+    fake.deliver_webhooks("http://endpoint.invalid/", endpoint, Disorder(SEED, max_delay=0.0, duplicate_rate=0.0, first_retry=2.2))
     fake.emit("customer.created", {"id": "cus_x", "object": "customer"})
     assert fake.drain_webhooks(10)
     assert len(seen) == 2 and seen[0].split(",")[0] != seen[1].split(",")[0]
