@@ -9,7 +9,7 @@ SECURITY := .security/bin
 # No telemetry calls from aws-sam-cli (CI and these machines have no way out but the package registries).
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup tools run demo token test unit integration e2e lint format check security validate build sam-local sam-e2e lambda-image bench deploy proof flash-sale
+.PHONY: setup tools run demo token test unit integration e2e lint format check security validate build sam-local sam-e2e lambda-image bench deploy proof flash-sale mutation mutation-ci
 
 setup:  ## virtual environment with the runtime and development dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -111,3 +111,22 @@ proof:  ## load, faults, attacks, fuzzing and log scanning, then the summary tab
 	# The money model with many more sequences than CI's seeded slice (MODEL_EXAMPLES=20); MODEL_RANDOM=1 for a fresh random draw instead of the seeded one.
 	MODEL_EXAMPLES=$(or $(MODEL_EXAMPLES),400) MODEL_STEPS=40 $(BIN)/pytest -q -s tests/integration/test_money_model.py
 	$(BIN)/python -m benchmarks.proof_summary
+
+# Mutation testing (docs/mutation.md). mutmut mutates the layer through a src -> layers/shared link (why:
+# [tool.mutmut] in pyproject.toml), runs for each mutant the unit and integration tests that reach the
+# function it changed, and keeps its results in mutants/ (a second run re-checks only changed functions).
+# The money model runs its seeded CI slice per mutant. MUTATION_WORKERS: mutants at once (default: every core).
+MUTATION_RUN = ln -sfn layers/shared src && MODEL_EXAMPLES=20 $(BIN)/mutmut run $(if $(MUTATION_WORKERS),--max-children $(MUTATION_WORKERS))
+
+mutation:  ## mutation testing of the domain, its repositories and money (hours on 2 cores), then the score and every survivor
+	$(MUTATION_RUN)
+	$(BIN)/python -m benchmarks.mutation report
+
+# CI's slice: the mutants of the files in scope that HEAD changes against its merge base with
+# MUTATION_BASE (default HEAD~1), a seeded sample of MUTATION_SAMPLE of them (or of the whole scope
+# when none changed). Fails under 90% of the non-equivalent mutants killed.
+mutation-ci:  ## a bounded mutation run for CI (about 5 minutes on 2 cores): fails under 90% killed
+	rm -rf mutants && ln -sfn layers/shared src
+	$(BIN)/python -m benchmarks.mutation select --base $(or $(MUTATION_BASE),HEAD~1) --sample $(or $(MUTATION_SAMPLE),40) > .mutation-ci.txt
+	$(MUTATION_RUN) $$(cat .mutation-ci.txt)
+	$(BIN)/python -m benchmarks.mutation report --only-from .mutation-ci.txt --goal 0.9
