@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 import uuid
@@ -12,7 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
 
+from werkzeug.sansio.utils import host_is_trusted
 from werkzeug.wrappers import Request, Response
 
 from local import site
@@ -119,15 +122,64 @@ def response_from_result(result: Any) -> Response:
 MAX_HEADER_BYTES = 10_240
 
 
+# The names a browser on this machine reaches the local runner by. Any other Host header is a page
+# elsewhere whose name was rebound to this address (DNS rebinding): it would read /_local/token.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def _error(status: int, message: str) -> Response:
     return Response(json.dumps({"error": message}), status=status, mimetype="application/json")
 
 
+def host_name(host_header: str | None) -> str | None:
+    """The name of a ``Host`` header (lower-cased, an IPv6 address without brackets), or None when the
+    header is missing or malformed (werkzeug's own check of its characters and port, then the URL
+    parser's reading of the name)."""
+    if not host_header or not host_is_trusted(host_header):
+        return None
+    try:
+        parts = urlsplit(f"//{host_header}")
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return None
+    return parts.hostname
+
+
+def _sent_bytes(raw: str) -> bytes:
+    """The request target's bytes: werkzeug's server read the request line as latin-1, then handed it
+    on through WSGI's encoding dance (its UTF-8 bytes as latin-1 code points); both undone."""
+    try:
+        return raw.encode("latin-1").decode("utf-8").encode("latin-1")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return raw.encode("latin-1", "replace")
+
+
+def path_problem(environ: dict[str, Any]) -> str | None:
+    """Why a request's path cannot name anything here: bytes that are not UTF-8 (overlong forms
+    included), control characters (a NUL, ``%00``), or a ``%`` that starts no escape."""
+    # The request line as sent (the server read it as latin-1): werkzeug's PATH_INFO has already put
+    # U+FFFD where bytes were not UTF-8, so the checks read the raw path.
+    raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "").partition("?")[0]
+    if _BAD_PERCENT.search(raw):
+        return "Path has an invalid percent-encoding"
+    try:
+        path = unquote_to_bytes(_sent_bytes(raw)).decode("utf-8")  # strict: overlong forms and surrogates too
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return "Path is not valid UTF-8"
+    if _CONTROL.search(path) or _CONTROL.search(str(environ.get("PATH_INFO", ""))):
+        return "Path holds a control character"
+    return None
+
+
 class LocalGateway:
-    def __init__(self, app: LocalApp, authority: LocalAuthority, log: Callable[[str], None] = print):
+    def __init__(self, app: LocalApp, authority: LocalAuthority, log: Callable[[str], None] = print, hosts: Iterable[str] = LOOPBACK_HOSTS):
         self.app = app
         self.authority = authority
         self.log = log
+        # The configured name (--host) too; an IPv6 one without its brackets, as host_name reads it.
+        self.hosts = frozenset(name.strip("[]").lower() for name in (*LOOPBACK_HOSTS, *hosts))
         # Handlers share one process; their first import must not race.
         self._import_lock = threading.Lock()
 
@@ -140,6 +192,12 @@ class LocalGateway:
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
+        # Before anything is served: only the names this runner answers to, only paths that can name something.
+        if host_name(request.headers.get("Host")) not in self.hosts:
+            return _error(421, "This server does not serve that host")
+        problem = path_problem(request.environ)
+        if problem is not None:
+            return _error(400, problem)
         if sum(len(name) + len(value) for name, value in request.headers.items()) + len(request.full_path) > MAX_HEADER_BYTES:
             return _error(431, "Request headers are too large")
         if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):

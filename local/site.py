@@ -27,11 +27,18 @@ DOCS_PAGE = """<!doctype html>
 
 
 def _file(base: Path, relative: str) -> Response | None:
-    target = (base / relative).resolve()
-    if not target.is_relative_to(base.resolve()) or not target.is_file():
+    try:
+        target = (base / relative).resolve()
+        if not target.is_relative_to(base.resolve()) or not target.is_file():
+            return None
+    except (ValueError, OSError):  # a name no file can have (a NUL, too long): no such file
         return None
     mimetype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     return Response(target.read_bytes(), mimetype=mimetype)
+
+
+def _not_found() -> Response:
+    return Response(json.dumps({"error": "Not Found"}), status=404, mimetype="application/json")
 
 
 def serve(request: Request, api_url: str) -> Response | None:
@@ -46,9 +53,10 @@ def serve(request: Request, api_url: str) -> Response | None:
     if path in ("/docs", "/docs/"):
         return Response(DOCS_PAGE, mimetype="text/html")
     if path.startswith("/docs/static/"):
-        return _file(SWAGGER_STATIC, path.removeprefix("/docs/static/")) or Response("Not Found", status=404)
+        return _file(SWAGGER_STATIC, path.removeprefix("/docs/static/")) or _not_found()
     if path == "/demo" or path.startswith("/demo/"):
         relative = path.removeprefix("/demo").lstrip("/")
         # A single-page frontend: every address that is not a file is the page itself.
-        return _file(DEMO, relative) if relative and "." in relative.rsplit("/", 1)[-1] else _file(DEMO, "index.html")
+        page = _file(DEMO, relative) if relative and "." in relative.rsplit("/", 1)[-1] else _file(DEMO, "index.html")
+        return page or _not_found()
     return None

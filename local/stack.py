@@ -125,7 +125,7 @@ class Stack:
             self.sam_env_file = write_env_vars(env_vars(self.app, environment))
             return
         self._apply_environment(environment)
-        self.gateway = LocalGateway(self.app, self.authority, log=self.log)
+        self.gateway = LocalGateway(self.app, self.authority, log=self.log, hosts=[config.host])
         self._serve(api_server)
         self._start_schedules()
         if config.demo_data:
