@@ -146,6 +146,14 @@ def main() -> int:
             "cancel a reservation",
             lambda: call("cancel_ticket_reservation", {"ticket_id": ticket["ticket_id"]}),
         )
+        given = buy(free_event, 1).body
+        counted = record(
+            "POST /api/payments/cancel/",
+            "give a free ticket back",
+            lambda: call("cancel_ticket_reservation", {"ticket_id": given["ticket_id"]}),
+        )
+        if counted["TransactWriteItems"] != 1 or sum(counted.values()) != 2:
+            failures.append("giving a free ticket back is not one read and one transaction")
 
         intent = {}
 
