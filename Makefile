@@ -40,10 +40,11 @@ e2e:
 sam-e2e:  ## the API through sam local start-api in Docker (after make tools build lambda-image; skipped, with the reason, without Docker)
 	$(BIN)/pytest -m sam_local tests/e2e/test_sam_local.py
 
-lint:  ## ruff, mypy (strict) and cfn-lint on the template
+lint:  ## ruff, mypy (strict), the import contracts (import-linter, pyproject.toml) and cfn-lint on the template
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/shared functions local tests benchmarks
+	PYTHONPATH=layers/shared $(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/cfn-lint template.yaml
 
 format:

@@ -20,8 +20,9 @@ from werkzeug.wrappers import Request, Response
 
 from local.paypal_fake import PayPalFake
 from local.paypal_fake.notifications import CERT_PATH
+from payments.domain.ports import SignatureRefused
 from payments.providers import paypal_signature
-from payments.providers.paypal_signature import CertificateAddress, PayPalSignatureVerifier, SignatureRefused, certificate_address
+from payments.providers.paypal_signature import CertificateAddress, PayPalSignatureVerifier, certificate_address
 from tests.support import paypal_attacks as attacks
 from tests.support.servers import serve
 

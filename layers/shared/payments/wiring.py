@@ -8,6 +8,7 @@ so that a function only loads what it calls (a PayPal function never imports ``s
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,13 @@ def reset() -> None:
     for cached in _built:
         cached.cache_clear()
     secrets.forget()
+
+
+def _with_provider(module: str) -> None:
+    """Loads a provider's module, and its SDK, with the service that is handed its gateway: the
+    domain no longer imports the providers, and the SDK's import stays part of building the service
+    rather than of its first call to the provider (free tickets build the service, never the client)."""
+    importlib.import_module(module)
 
 
 # providers -----------------------------------------------------------------------------------
@@ -104,6 +112,7 @@ def webhook_ledger() -> WebhookLedger:
 def ticket_service() -> TicketService:
     from payments.domain.tickets import TicketService
 
+    _with_provider("payments.providers.stripe_gateway")
     return TicketService(ticket_repository(), stripe_gateway, settings.get_settings())
 
 
@@ -132,6 +141,7 @@ def event_service() -> EventService:
 def stripe_payments_service() -> StripePaymentsService:
     from payments.domain.stripe_payments import StripePaymentsService
 
+    _with_provider("payments.providers.stripe_gateway")
     return StripePaymentsService(stripe_gateway, stripe_objects(), settings.get_settings())
 
 
@@ -139,6 +149,7 @@ def stripe_payments_service() -> StripePaymentsService:
 def paypal_orders_service() -> PayPalOrdersService:
     from payments.domain.paypal_orders import PayPalOrdersService
 
+    _with_provider("payments.providers.paypal_client")
     return PayPalOrdersService(paypal_client, paypal_objects(), settings.get_settings())
 
 

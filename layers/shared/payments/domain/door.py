@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from payments.auth import Caller
 from payments.context import system_time
 from payments.domain.lifecycle import Ticket
+from payments.domain.ports import DoorTickets, StateChanged
 from payments.errors import BadRequest, Conflict, NotFound
 from payments.observability import audit
-from payments.repositories.tickets import StateChanged, TicketRepository
 
 # Request models only annotate here: a function that validates none (a webhook) never imports them.
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def with_door_pass(ticket: Ticket) -> Ticket:
 
 
 class DoorService:
-    def __init__(self, repository: TicketRepository, clock: Callable[[], float] = system_time) -> None:
+    def __init__(self, repository: DoorTickets, clock: Callable[[], float] = system_time) -> None:
         self._repository = repository
         self._clock = clock
 

@@ -3,16 +3,17 @@ seats left."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from payments import money
 from payments.auth import Caller
+from payments.context import system_time
 from payments.domain.lifecycle import UNPAID_HOLDS, Event, TicketStatus, seat_shards_for
+from payments.domain.ports import EventStore
 from payments.errors import NotFound
-from payments.repositories.tickets import TicketRepository
 
 # Request models only annotate here: a function that validates none (a webhook) never imports them.
 if TYPE_CHECKING:
@@ -43,8 +44,9 @@ MONEY_TAKEN = MONEY_BACK | {TicketStatus.PAID}
 
 
 class EventService:
-    def __init__(self, repository: TicketRepository) -> None:
+    def __init__(self, repository: EventStore, clock: Callable[[], float] = system_time) -> None:
         self._repository = repository
+        self._clock = clock
 
     def create(self, caller: Caller, request: CreateEventRequest) -> Event:
         event = Event(
@@ -55,7 +57,7 @@ class EventService:
             capacity=request.capacity,
             available=request.capacity,
             created_by=caller.user_id,
-            created_at=int(time.time()),
+            created_at=int(self._clock()),
             seat_shards=request.seat_shards or seat_shards_for(request.capacity),
         )
         self._repository.put_event(event)

@@ -7,12 +7,12 @@ from payments.auth import Caller
 from payments.domain.door import with_door_pass
 from payments.domain.lifecycle import Ticket, TicketLine
 from payments.domain.ownership import owned_ticket
+from payments.domain.ports import CustomerTickets
 from payments.errors import InvalidField
-from payments.repositories.tickets import TicketRepository
 
 
 class MyTicketsService:
-    def __init__(self, repository: TicketRepository) -> None:
+    def __init__(self, repository: CustomerTickets) -> None:
         self._repository = repository
 
     def list(self, caller: Caller, limit: int, after: int | None) -> tuple[list[TicketLine], int | None]:

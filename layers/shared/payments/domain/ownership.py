@@ -7,16 +7,15 @@ from typing import Any
 
 from payments.auth import Caller
 from payments.domain.lifecycle import Ticket
+from payments.domain.ports import ProviderObjectStore, TicketReader
 from payments.errors import Forbidden, NotFound
-from payments.repositories.provider_objects import ProviderObjectRepository
-from payments.repositories.tickets import TicketRepository
 
 
 def _label(kind: str) -> str:
     return kind.replace("_", " ")
 
 
-def owned(objects: ProviderObjectRepository, caller: Caller, kind: str, object_id: str) -> dict[str, Any]:
+def owned(objects: ProviderObjectStore, caller: Caller, kind: str, object_id: str) -> dict[str, Any]:
     record = objects.get(kind, object_id)
     if record is None:
         raise NotFound(f"{_label(kind).capitalize()} not found")
@@ -25,7 +24,7 @@ def owned(objects: ProviderObjectRepository, caller: Caller, kind: str, object_i
     return record
 
 
-def record_owned(objects: ProviderObjectRepository, owner: Caller, kind: str, object_id: str, state: dict[str, Any]) -> None:
+def record_owned(objects: ProviderObjectStore, owner: Caller, kind: str, object_id: str, state: dict[str, Any]) -> None:
     """Records a new object for its owner; the same object already recorded for another user is 403."""
     try:
         objects.record(kind, object_id, owner.user_id, state, int(time.time()))
@@ -33,7 +32,7 @@ def record_owned(objects: ProviderObjectRepository, owner: Caller, kind: str, ob
         raise Forbidden(f"You do not have permission to access this {_label(kind)}") from None
 
 
-def owned_ticket(tickets: TicketRepository, caller: Caller, ticket_id: int) -> Ticket:
+def owned_ticket(tickets: TicketReader, caller: Caller, ticket_id: int) -> Ticket:
     ticket = tickets.get_ticket(ticket_id)
     if ticket is None:
         raise NotFound("Ticket not found")

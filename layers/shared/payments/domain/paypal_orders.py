@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from payments.auth import Caller
 from payments.domain.ownership import owned, record_owned
+from payments.domain.paypal_objects import capture_state, first_capture, paypal_value
+from payments.domain.ports import CAPTURE, ORDER, PayPalGateway, ProviderObjectStore
 from payments.idempotency import run_once
 from payments.models.common import payload
 from payments.observability import audit
-from payments.providers.paypal_client import PayPalClient
-from payments.providers.paypal_objects import capture_state, first_capture, paypal_value
-from payments.repositories.provider_objects import CAPTURE, ORDER, ProviderObjectRepository
 from payments.settings import Settings
 
 # Request models only annotate here: a function that validates none (a webhook) never imports them.
@@ -24,7 +23,7 @@ APPROVAL_RELS = ("payer-action", "approve")
 
 
 class PayPalOrdersService:
-    def __init__(self, client: Callable[[], PayPalClient], objects: ProviderObjectRepository, settings: Settings) -> None:
+    def __init__(self, client: Callable[[], PayPalGateway], objects: ProviderObjectStore, settings: Settings) -> None:
         self._client = client
         self._objects = objects
         self._settings = settings

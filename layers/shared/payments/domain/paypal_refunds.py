@@ -22,22 +22,20 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from payments import money
 from payments.auth import Caller
 from payments.context import system_time
+from payments.domain.paypal_objects import first_refunds, minor_units, paypal_money, refunded_capture_id
+from payments.domain.ports import CAPTURE, PayPalGateway, ProviderObjectStore
 from payments.errors import InvalidField, NotFound, ProviderRejected
 from payments.idempotency import run_once
 from payments.models.common import payload
 from payments.observability import audit
-from payments.providers.paypal_objects import first_refunds, minor_units, paypal_money, refunded_capture_id
-from payments.repositories.provider_objects import CAPTURE, ProviderObjectRepository
 
 if TYPE_CHECKING:
     from payments.models.paypal import RefundRequest
-    from payments.providers.paypal_client import PayPalClient
-    from payments.repositories.paypal_refunds import PayPalRefundRepository
 
 REQUEST_WINDOW_SECONDS = 600
 # A reservation still waiting for PayPal's answer this long is settled by the reconciliation.
@@ -111,12 +109,32 @@ class RefundReservation:
     refusal: str | None = None
 
 
+class PayPalRefundStore(Protocol):
+    """The port of the refunds' reservations and records (``repositories.paypal_refunds``): every
+    write conditional, so that no amount is reserved or recorded twice. Here, beside the types it
+    speaks in, so that the repository imports the domain and never the other way round."""
+
+    def reservation_for_request(self, fingerprint: str, window_seconds: int, now: int) -> str: ...
+
+    def reservation(self, reservation_id: str) -> RefundReservation | None: ...
+
+    def reserve(self, reservation_id: str, capture_id: str, amount_minor: int | None, requested_by: str, now: int) -> RefundReservation: ...
+
+    def release(self, reservation: RefundReservation, refusal: str) -> None: ...
+
+    def record(self, refund: PayPalRefund, owner: str, now: int) -> bool: ...
+
+    def settle_status(self, capture_id: str, now: int) -> str | None: ...
+
+    def unsettled_reservations(self, created_before: int) -> list[RefundReservation]: ...
+
+
 class PayPalRefundService:
     def __init__(
         self,
-        client: Callable[[], PayPalClient],
-        objects: ProviderObjectRepository,
-        refunds: PayPalRefundRepository,
+        client: Callable[[], PayPalGateway],
+        objects: ProviderObjectStore,
+        refunds: PayPalRefundStore,
         clock: Callable[[], float] = system_time,
     ) -> None:
         self._client = client

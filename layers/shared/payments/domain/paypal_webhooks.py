@@ -7,14 +7,20 @@ import time
 from datetime import datetime
 from typing import Any
 
+from payments.domain.paypal_objects import capture_state, refunded_capture_id
 from payments.domain.paypal_refunds import PayPalRefund, PayPalRefundService
+from payments.domain.ports import (
+    CAPTURE,
+    ORDER,
+    PayPalSignatures,
+    ProviderObjectStore,
+    SignatureRefused,
+    TransmissionStore,
+    VerifiedDelivery,
+)
 from payments.domain.webhooks import Handler, WebhookLedger, WebhookResult, parse_event
 from payments.errors import BadRequest
 from payments.observability import audit, logger
-from payments.providers.paypal_objects import capture_state, refunded_capture_id
-from payments.providers.paypal_signature import PayPalSignatureVerifier, SignatureRefused, VerifiedDelivery
-from payments.repositories.provider_objects import CAPTURE, ORDER, ProviderObjectRepository
-from payments.repositories.webhook_events import WebhookEventRepository
 from payments.secrets import resolve_secret
 from payments.settings import Settings
 
@@ -35,12 +41,12 @@ def _epoch(timestamp: str | None) -> int:
 class PayPalWebhooks:
     def __init__(
         self,
-        verifier: PayPalSignatureVerifier,
-        objects: ProviderObjectRepository,
+        verifier: PayPalSignatures,
+        objects: ProviderObjectStore,
         refunds: PayPalRefundService,
         ledger: WebhookLedger,
         settings: Settings,
-        transmissions: WebhookEventRepository,
+        transmissions: TransmissionStore,
     ) -> None:
         self._verifier = verifier
         self._objects = objects

@@ -15,17 +15,15 @@ from typing import Any
 
 from payments.context import system_time
 from payments.domain.lifecycle import Outcome, TicketStatus
+from payments.domain.paypal_objects import capture_state, first_capture
 from payments.domain.paypal_refunds import PayPalRefundService
+from payments.domain.ports import CAPTURE, ORDER, PAYMENT_INTENT, CheckpointStore, PayPalGateway, ProviderObjectStore, UnsettledTickets
+from payments.domain.stripe_objects import checkout_session_from_dict, expandable_id
 from payments.domain.stripe_sync import INTENT_RANK
 from payments.domain.tickets import REASON_DASHBOARD, REASON_DISPUTE_LOST, TicketService
 from payments.errors import ApiError
 from payments.observability import audit, logger
-from payments.providers.paypal_client import PayPalClient
-from payments.providers.paypal_objects import capture_state, first_capture
-from payments.providers.stripe_gateway import StripeGateway, checkout_session_from_dict, expandable_id
-from payments.repositories.checkpoints import CheckpointRepository
-from payments.repositories.provider_objects import CAPTURE, ORDER, PAYMENT_INTENT, ProviderObjectRepository
-from payments.repositories.tickets import TicketRepository
+from payments.providers.stripe_gateway import StripeGateway
 
 JOB = "reconciliation"
 ORDER_FINAL = ("COMPLETED", "VOIDED")
@@ -62,13 +60,13 @@ class Reconciler:
     def __init__(
         self,
         tickets: TicketService,
-        ticket_repository: TicketRepository,
+        ticket_repository: UnsettledTickets,
         stripe: Callable[[], StripeGateway],
-        stripe_objects: ProviderObjectRepository,
-        paypal: Callable[[], PayPalClient],
-        paypal_objects: ProviderObjectRepository,
+        stripe_objects: ProviderObjectStore,
+        paypal: Callable[[], PayPalGateway],
+        paypal_objects: ProviderObjectStore,
         paypal_refunds: PayPalRefundService,
-        checkpoints: CheckpointRepository,
+        checkpoints: CheckpointStore,
         clock: Callable[[], float] = system_time,
     ) -> None:
         self._tickets = tickets

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from payments import money
 from payments.auth import Caller
 from payments.domain.ownership import owned, record_owned
+from payments.domain.ports import CUSTOMER, PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectStore, StripePayments
+from payments.domain.stripe_objects import expandable_id, subscription_periods
 from payments.errors import InvalidField
 from payments.idempotency import run_once
 from payments.models.common import payload
 from payments.observability import audit
-from payments.providers.stripe_gateway import StripeGateway, expandable_id, subscription_periods
-from payments.repositories.provider_objects import CUSTOMER, PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectRepository
 from payments.settings import Settings
 
 # Request models only annotate here: a function that validates none (a webhook) never imports them.
@@ -33,7 +33,7 @@ CONFIRMED_STATES = frozenset({"succeeded", "processing", "requires_capture"})
 
 
 class StripePaymentsService:
-    def __init__(self, gateway: Callable[[], StripeGateway], objects: ProviderObjectRepository, settings: Settings) -> None:
+    def __init__(self, gateway: Callable[[], StripePayments], objects: ProviderObjectStore, settings: Settings) -> None:
         self._gateway = gateway
         self._objects = objects
         self._frontend = settings.frontend_url.rstrip("/")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from payments.domain.ports import PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectStore
+from payments.domain.stripe_objects import expandable_id, subscription_periods
 from payments.observability import audit
-from payments.providers.stripe_gateway import expandable_id, subscription_periods
-from payments.repositories.provider_objects import PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectRepository
 
 # Within one second, a later state of the life cycle wins over an earlier one.
 INTENT_RANK = {
@@ -39,7 +39,7 @@ def _outcome(applied: object) -> str:
 class StripeObjectSync:
     """Applies Stripe's events to the objects created through the direct Stripe endpoints."""
 
-    def __init__(self, objects: ProviderObjectRepository) -> None:
+    def __init__(self, objects: ProviderObjectStore) -> None:
         self._objects = objects
 
     def payment_intent_changed(self, event: dict[str, Any]) -> str:

@@ -11,13 +11,14 @@ from typing import Any
 
 import stripe
 
+from payments.domain.ports import ProviderObjectStore
+from payments.domain.stripe_objects import checkout_session_from_dict, expandable_id
 from payments.domain.stripe_sync import StripeObjectSync
 from payments.domain.tickets import REASON_DASHBOARD, REASON_DISPUTE_LOST, TicketService
 from payments.domain.webhooks import Handler, WebhookLedger, WebhookResult, parse_event
 from payments.errors import BadRequest, NotApplicable
 from payments.observability import audit
-from payments.providers.stripe_gateway import checkout_session_from_dict, expandable_id, verify_webhook
-from payments.repositories.provider_objects import ProviderObjectRepository
+from payments.providers.stripe_gateway import verify_webhook
 from payments.settings import Settings
 
 PROVIDER = "stripe"
@@ -31,7 +32,7 @@ def _object(event: dict[str, Any]) -> dict[str, Any]:
 
 
 class StripeWebhooks:
-    def __init__(self, tickets: TicketService, objects: ProviderObjectRepository, ledger: WebhookLedger, settings: Settings) -> None:
+    def __init__(self, tickets: TicketService, objects: ProviderObjectStore, ledger: WebhookLedger, settings: Settings) -> None:
         self._tickets = tickets
         self._sync = StripeObjectSync(objects)
         self._ledger = ledger

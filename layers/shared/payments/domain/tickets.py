@@ -17,6 +17,7 @@ from payments.context import system_time
 from payments.domain.door import door_pass, with_door_pass
 from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketStatus, Trigger
 from payments.domain.ownership import owned_ticket
+from payments.domain.ports import FreeSeatLimit, SoldOut, StateChanged, StripeCheckout, TicketStore, UnpaidLimit
 from payments.errors import (
     ApiError,
     BadRequest,
@@ -29,16 +30,7 @@ from payments.errors import (
     UnknownObject,
 )
 from payments.observability import audit, logger
-from payments.providers.stripe_gateway import StripeGateway
-from payments.repositories.tickets import (
-    FreeSeatLimit,
-    SoldOut,
-    StateChanged,
-    TicketRepository,
-    UnpaidLimit,
-    payment_record,
-    refund_record,
-)
+from payments.repositories.tickets import payment_record, refund_record
 from payments.settings import Settings
 
 # Request models only annotate here: a function that validates none (a webhook) never imports them.
@@ -83,8 +75,8 @@ class SweepReport:
 class TicketService:
     def __init__(
         self,
-        repository: TicketRepository,
-        gateway: Callable[[], StripeGateway],
+        repository: TicketStore,
+        gateway: Callable[[], StripeCheckout],
         settings: Settings,
         clock: Callable[[], float] = system_time,
     ) -> None:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from payments import metrics
+from payments.domain.ports import WebhookEventStore
 from payments.errors import BadRequest, NotApplicable, UnknownObject
 from payments.json_input import load_json
 from payments.observability import logger
-from payments.repositories.webhook_events import WebhookEventRepository
 
 PERMANENT_REJECTIONS = (NotApplicable, UnknownObject)
 
@@ -41,7 +41,7 @@ def parse_event(payload: bytes, type_key: str, provider_name: str) -> dict[str, 
 
 
 class WebhookLedger:
-    def __init__(self, processed: WebhookEventRepository) -> None:
+    def __init__(self, processed: WebhookEventStore) -> None:
         self._processed = processed
 
     def apply_once(

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from payments.domain.ports import SignatureRefused, VerifiedDelivery
+
 if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.x509.verification import ExtensionPolicy, Policy, Store
@@ -59,23 +61,6 @@ MAX_TRANSMISSION_ID = 128  # PayPal's own limit is 50; the id becomes a DynamoDB
 CONNECT_TIMEOUT_SECONDS = 1.5
 READ_TIMEOUT_SECONDS = 3.0
 TOTAL_TIMEOUT_SECONDS = 4.0
-
-
-class SignatureRefused(Exception):
-    """The delivery is not PayPal's (or not ours, or too old); the reason is for our logs only."""
-
-
-@dataclass(frozen=True)
-class VerifiedDelivery:
-    """What a valid signature proves: PayPal sent, under this transmission id, a body with this
-    body's CRC32, which another body can share. The body's SHA-256 tells a retransmission (the same
-    body) from a replay over another body; after ``acceptable_until`` the transmission time is
-    outside the tolerance and any replay is refused without a record."""
-
-    transmission_id: str
-    body_sha256: str
-    verified_at: int
-    acceptable_until: int
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,6 @@ from payments.dynamodb import all_items, from_item, is_condition_failure, to_att
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-PAYMENT_INTENT = "payment_intent"
-CUSTOMER = "customer"
-SUBSCRIPTION = "subscription"
-ORDER = "order"
-CAPTURE = "capture"
-REFUND = "refund"
-
 
 class ProviderObjectRepository:
     def __init__(self, client: DynamoDBClient, payments_table: str, provider: str) -> None:

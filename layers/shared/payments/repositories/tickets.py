@@ -28,6 +28,7 @@ from payments.domain.lifecycle import (
     shard_capacities,
     transition,
 )
+from payments.domain.ports import FreeSeatLimit, SoldOut, StateChanged, UnpaidLimit
 from payments.dynamodb import all_items, cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
 
 if TYPE_CHECKING:
@@ -47,30 +48,6 @@ PROVIDER = "stripe"
 ID_BLOCK = 100
 # A purchase that finds its planned shard emptied meanwhile plans again from a fresh read.
 SEAT_ATTEMPTS = 4
-
-
-class SoldOut(Exception):
-    """Not enough seats left for the requested quantity."""
-
-
-class UnpaidLimit(Exception):
-    """The customer already holds as many unpaid seats for this event as they may."""
-
-    def __init__(self, held: int) -> None:
-        super().__init__(f"{held} unpaid seats held")
-        self.held = held
-
-
-class FreeSeatLimit(Exception):
-    """The customer already holds as many free seats of this event as they may."""
-
-    def __init__(self, held: int) -> None:
-        super().__init__(f"{held} free seats held")
-        self.held = held
-
-
-class StateChanged(Exception):
-    """The ticket was no longer in the state the write left from; re-read it."""
 
 
 def _event_key(event_id: int) -> dict[str, Any]:

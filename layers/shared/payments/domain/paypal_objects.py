@@ -1,5 +1,6 @@
 """The shapes of PayPal's objects, read and written the same way wherever they turn up: the
-capture call, the webhook, the reconciliation."""
+capture call, the webhook, the reconciliation. Pure functions over PayPal's JSON, so the domain's
+PayPal services use them without importing the provider's client."""
 
 from __future__ import annotations
 
