@@ -34,7 +34,10 @@ def checkout_session_from_dict(data: Mapping[str, Any]) -> CheckoutSession:
         status=str(data.get("status")),
         payment_status=str(data.get("payment_status")),
         payment_intent=expandable_id(data.get("payment_intent")),
-        ticket_id=int(ticket_ref) if ticket_ref and str(ticket_ref).isdigit() else None,
+        # Ours are ASCII digits of an id's length; "²" is a digit to isdigit() and not to int().
+        ticket_id=int(ticket_ref)
+        if ticket_ref and str(ticket_ref).isascii() and str(ticket_ref).isdigit() and len(str(ticket_ref)) <= 18
+        else None,
         amount_total=data.get("amount_total"),
         currency=data.get("currency"),
     )

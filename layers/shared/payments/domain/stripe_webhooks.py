@@ -17,6 +17,7 @@ from payments.domain.stripe_sync import StripeObjectSync
 from payments.domain.tickets import REASON_DASHBOARD, REASON_DISPUTE_LOST, TicketService
 from payments.domain.webhooks import Handler, WebhookLedger, WebhookResult, parse_event
 from payments.errors import BadRequest, NotApplicable
+from payments.models.stripe_events import check_event
 from payments.observability import audit
 from payments.providers.stripe_gateway import verify_webhook
 from payments.settings import Settings
@@ -69,6 +70,7 @@ class StripeWebhooks:
         except (stripe.SignatureVerificationError, UnicodeError):
             raise BadRequest("Invalid Stripe signature") from None
         event = parse_event(payload, "type", "Stripe")
+        check_event(event)  # signed is not well-formed: a malformed event is a 400, and nothing is written
         return self._ledger.apply_once(PROVIDER, event, event["id"], event["type"], self._handlers)
 
     # checkout sessions -----------------------------------------------------------------------
