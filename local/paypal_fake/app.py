@@ -14,7 +14,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from local.paypal_fake import notifications, oauth, orders, payments
+from local.paypal_fake import events, notifications, oauth, orders, payments
 from local.paypal_fake.objects import PayPalError, not_found, now_text, paypal_id, server_error
 from local.provider_fake import ProviderError, ProviderFake, Replay, Route
 
@@ -32,7 +32,7 @@ class PayPalFake(ProviderFake):
         self.webhook_id = webhook_id
         self.signer = notifications.Signer()
         self.token_lifetime = 32400
-        super().__init__(public_url, (*oauth.ROUTES, *orders.ROUTES, *payments.ROUTES, *notifications.ROUTES), webhook_url)
+        super().__init__(public_url, (*oauth.ROUTES, *orders.ROUTES, *payments.ROUTES, *notifications.ROUTES, *events.ROUTES), webhook_url)
 
     def reset_state(self) -> None:
         self.tokens: dict[str, float] = {}
@@ -65,6 +65,8 @@ class PayPalFake(ProviderFake):
         return self.json_response(401, {"error": "invalid_token", "error_description": "Token signature verification failed"})
 
     def parse(self, request: Request) -> Any:
+        if request.method == "GET":
+            return dict(request.args)  # a listing's filters; nothing else PayPal reads has a query
         if not request.get_data():
             return {}
         body = request.get_json(silent=True)

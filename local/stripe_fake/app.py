@@ -16,7 +16,7 @@ import stripe
 from werkzeug.wrappers import Request, Response
 
 from local.provider_fake import Kind, ProviderError, ProviderFake, Replay, Route
-from local.stripe_fake import billing, charges, checkout, payment_intents
+from local.stripe_fake import billing, charges, checkout, events, payment_intents
 from local.stripe_fake.definitions import ERROR_TYPES, unknown_parameter
 from local.stripe_fake.forms import decode
 from local.stripe_fake.objects import StripeError, from_fixture, new_id, public, rate_limited, unknown
@@ -55,6 +55,7 @@ class StripeFake(ProviderFake):
             *payment_intents.ROUTES,
             *charges.ROUTES,
             *billing.ROUTES,
+            *events.ROUTES,
             Route("POST", "/_fake/fail-next", control_fail_next, Kind.CONTROL),
         )
         super().__init__(public_url, routes, webhook_url)

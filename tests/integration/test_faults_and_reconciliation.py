@@ -293,3 +293,216 @@ def test_a_paypal_5xx_on_capture_is_retried_and_captures_once(dynamodb, paypal_f
     assert (result.status, result.body["captured"]) == (200, True)
     assert len(paypal_fake.captures) == 1
     survived("paypal 5xx")
+
+
+# reconciliation: what changed, over Stripe's 30 days of events, resumed where it stopped ---------
+DAY = 24 * 3600
+
+
+def reconciler_at(moment):
+    """The reconciliation as it runs at ``moment`` (its clock; Stripe's own is the fake's)."""
+    from payments import dynamodb, settings, wiring
+    from payments.domain.reconciliation import Reconciler
+    from payments.repositories.checkpoints import CheckpointRepository
+
+    paypal_configured = bool(settings.get_settings().paypal_client_id)
+    return Reconciler(
+        wiring.ticket_service(),
+        wiring.ticket_repository(),
+        lambda types, since, after: wiring.stripe_gateway().events(types, since, after),
+        wiring.stripe_webhooks,
+        wiring.paypal_client,
+        (lambda event_type, start, end: wiring.paypal_client().list_events(event_type, start, end)) if paypal_configured else None,
+        wiring.paypal_webhooks,
+        wiring.paypal_objects(),
+        wiring.paypal_refund_service(),
+        CheckpointRepository(dynamodb.get_client(), settings.get_settings().payments_table),
+        clock=lambda: moment,
+    )
+
+
+def after_objects(count):
+    """A time limit reached after ``count`` objects: asked before each one, true from then on."""
+    asked = []
+
+    def out_of_time():
+        asked.append(1)
+        return len(asked) > count
+
+    return out_of_time
+
+
+def paid_with_webhook_lost(stripe_fake, event_id, paid_at=None):
+    body = buy(event_id, 1).body
+    at_stripe(stripe_fake, paid_at or time.time(), lambda: pay(stripe_fake, body["session_id"]))  # its webhook is lost
+    return body
+
+
+def at_stripe(stripe_fake, moment, step):
+    """``step`` happens at Stripe at ``moment`` (its events are created then)."""
+    stripe_fake.clock_offset = moment - time.time()
+    try:
+        return step()
+    finally:
+        stripe_fake.clock_offset = 0.0
+
+
+def test_a_run_cut_short_resumes_with_the_first_object_it_had_not_handled(dynamodb, stripe_fake):
+    event_id = create_event(price=20, capacity=5)
+    lost = [paid_with_webhook_lost(stripe_fake, event_id) for _ in range(3)]
+    now = time.time()
+    first = reconciler_at(now).run(after_objects(1))
+    assert (first.complete, first.repaired) == (False, 1)
+    second = reconciler_at(now + 60).run()
+    assert (second.complete, second.repaired) == (True, 2)
+    assert [ticket(body["ticket_id"]).status for body in lost] == ["paid"] * 3
+    assert reconciler_at(now + 120).run().repaired == 0
+    assert_conserved(dynamodb, event_id, 5)
+    survived("reconciliation cut short")
+
+
+def test_a_listing_that_failed_before_a_cut_is_listed_again(dynamodb, stripe_fake, paypal_fake, monkeypatch):
+    """Stripe's listing fails (past the SDK's retries), the same run is then cut short, and the run
+    that resumes it finishes: the pass had a gap, so the next pass lists its window again, older
+    than the overlap between passes."""
+    from tests.conftest import clear_container_caches
+
+    monkeypatch.setenv("RESERVATION_SECONDS", "86000")  # reservations open all along: only the listing can find the payment
+    clear_container_caches()
+    event_id = create_event(price=20, capacity=5)
+    now = time.time()
+    lost = paid_with_webhook_lost(stripe_fake, event_id, paid_at=now - 3 * 3600)
+    paypal_call("paypal_create_order", {"amount": 15, "currency": "USD"})  # an unsettled PayPal order to check
+    for path in ("/v1/events", "/v1/checkout/sessions"):
+        stripe_fake.fail_next(path, status=500, type_="api_error", message="injected", code=None, times=10)
+    first = reconciler_at(now).run(lambda: any(exchange.status >= 500 for exchange in stripe_fake.exchanges))
+    stripe_fake.reset_failures()
+    assert (first.complete, first.failed) == (False, 1)
+    reconciler_at(now + 2 * 3600).run()  # resumes the pass and finishes it
+    assert ticket(lost["ticket_id"]).status == "reserved"
+    reconciler_at(now + 4 * 3600).run()  # the next pass
+    assert ticket(lost["ticket_id"]).status == "paid"
+    assert_conserved(dynamodb, event_id, 5)
+    survived("reconciliation listing failed before a cut")
+
+
+def test_a_pass_cut_short_keeps_its_window_when_it_resumes(dynamodb, stripe_fake):
+    """The first pass begins at the edge of Stripe's 30 days and is cut; the run that resumes it,
+    after that edge has moved past the pass's older events, still lists the window it began with."""
+    from payments import wiring
+
+    intents = [direct_payment(30) for _ in range(2)]
+    stripe_fake.dashboard_refund(intents[0], amount=1000)  # older; its webhook is lost
+    stripe_fake.dashboard_refund(intents[1], amount=500)  # newer; its webhook is lost
+    start = time.time() + 30 * DAY - 2 * 3600
+    assert reconciler_at(start).run(after_objects(1)).complete is False
+    refunded = [wiring.stripe_objects().get("payment_intent", intent).get("amount_refunded") for intent in intents]
+    assert refunded == [None, 500]
+    assert reconciler_at(start + 3 * 3600).run().complete
+    assert wiring.stripe_objects().get("payment_intent", intents[0])["amount_refunded"] == 1000
+    survived("reconciliation resumed after Stripe's retention moved")
+
+
+def direct_payment(amount):
+    """A payment intent of seed 000's endpoints, confirmed with a card."""
+    intent = stripe_call("stripe_create_payment_intent", {"amount": amount, "currency": "usd"}).body["payment_intent_id"]
+    assert stripe_call("stripe_confirm_payment", {"payment_intent_id": intent, "payment_method": "pm_card_visa"}).status == 200
+    return intent
+
+
+def test_the_pass_after_a_resumed_one_covers_what_changed_while_it_was_cut(dynamodb, stripe_fake, monkeypatch):
+    """Events created after a pass was cut are newer than its place in the listing: the pass after
+    it starts from when the cut pass began, not from when its last run did."""
+    from tests.conftest import clear_container_caches
+
+    monkeypatch.setenv("RESERVATION_SECONDS", "86000")  # reservations open all along: only the listing can find the payments
+    clear_container_caches()
+    event_id = create_event(price=20, capacity=5)
+    now = time.time()
+    older = paid_with_webhook_lost(stripe_fake, event_id, paid_at=now - 5 * 3600)
+    paid_with_webhook_lost(stripe_fake, event_id, paid_at=now - 5 * 3600)
+    assert reconciler_at(now - 4 * 3600).run(after_objects(1)).complete is False
+    meanwhile = paid_with_webhook_lost(stripe_fake, event_id, paid_at=now - 3 * 3600)
+    assert reconciler_at(now).run().complete
+    assert (ticket(older["ticket_id"]).status, ticket(meanwhile["ticket_id"]).status) == ("paid", "reserved")
+    reconciler_at(now + 3600).run()
+    assert ticket(meanwhile["ticket_id"]).status == "paid"
+    survived("reconciliation resumed: the next pass's window")
+
+
+def paid_ticket(stripe_fake, event_id, quantity=1, paid_at=None):
+    """A ticket bought and paid (at Stripe at ``paid_at``), its payment applied."""
+    body = buy(event_id, quantity).body
+    at_stripe(stripe_fake, paid_at or time.time(), lambda: pay(stripe_fake, body["session_id"]))
+    assert verify(body["session_id"], body["ticket_id"]).status == 200
+    return body, stripe_fake.sessions[body["session_id"]]["payment_intent"]
+
+
+def test_a_dispute_decided_weeks_after_it_opened_reaches_its_ticket(dynamodb, stripe_fake):
+    """Disputes are found by when they were decided, not by when they opened: the bank opens one,
+    Stripe decides it three weeks later, and that webhook is lost."""
+    event_id = create_event(price=20, capacity=3)
+    now = time.time()
+    body, intent = paid_ticket(stripe_fake, event_id, quantity=2, paid_at=now - 22 * DAY)
+    dispute = at_stripe(stripe_fake, now - 21 * DAY, lambda: stripe_fake.open_dispute(intent))
+    reconciler_at(now - 2 * 3600).run()  # the last pass before the decision
+    at_stripe(stripe_fake, now - 3600, lambda: stripe_fake.close_dispute(dispute["id"], won=False))  # its webhook is lost
+    report = reconciler_at(now).run()
+    assert ticket(body["ticket_id"]).status == "refunded"
+    assert get_event(event_id)["available"] == 3
+    assert report.repaired == 1
+    assert reconciler_at(now + 3600).run().repaired == 0
+    survived("lost dispute webhook")
+
+
+def test_a_dashboard_refund_of_a_ticket_whose_webhook_was_lost_is_applied(dynamodb, stripe_fake):
+    event_id = create_event(price=20, capacity=3)
+    now = time.time()
+    body, intent = paid_ticket(stripe_fake, event_id, quantity=2, paid_at=now - 10 * DAY)
+    reconciler_at(now - 2 * 3600).run()
+    stripe_fake.dashboard_refund(intent)  # its webhook is lost
+    reconciler_at(now).run()
+    refunded = ticket(body["ticket_id"])
+    assert (refunded.status, refunded.refund_amount) == ("refunded", 4000)
+    assert get_event(event_id)["available"] == 3
+    survived("lost refund webhook")
+
+
+def test_a_direct_payment_refunded_in_the_dashboard_is_found(dynamodb, stripe_fake):
+    """Seed 000's payment intents: a refund made in the Dashboard days after the payment, its
+    webhook lost, is recorded."""
+    from payments import wiring
+
+    now = time.time()
+    intent = at_stripe(stripe_fake, now - 5 * DAY, lambda: direct_payment(30))
+    reconciler_at(now - 2 * 3600).run()
+    stripe_fake.dashboard_refund(intent, amount=1000)  # its webhook is lost
+    assert reconciler_at(now).run().repaired == 1
+    assert wiring.stripe_objects().get("payment_intent", intent)["amount_refunded"] == 1000
+    survived("lost refund webhook of a direct payment")
+
+
+def test_one_reservation_changed_meanwhile_does_not_stop_the_reconciliation(dynamodb, stripe_fake, monkeypatch):
+    from payments.domain.lifecycle import Trigger
+    from payments.providers.stripe_gateway import StripeGateway
+    from payments.repositories.tickets import TicketRepository
+
+    event_id = create_event(price=20, capacity=5)
+    with monkeypatch.context() as patch:
+        patch.setattr(StripeGateway, "create_checkout_session", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
+        assert buy(event_id, 2).status == 500
+    [crashed] = [t for t in items_with_prefix(dynamodb, TICKETS, "TICKET#") if "session_id" not in t]
+    other = buy(event_id, 1).body
+    original = TicketRepository.apply
+
+    def cancelled_by_its_owner_first(self, held, trigger, *args, **kwargs):
+        if held.ticket_id == int(crashed["ticket_id"]) and trigger == Trigger.EXPIRE and held.status == "reserved":
+            original(self, held, Trigger.CANCEL, {"released_at": 1})
+        return original(self, held, trigger, *args, **kwargs)
+
+    monkeypatch.setattr(TicketRepository, "apply", cancelled_by_its_owner_first)
+    report = reconciler_at(time.time() + 7200).run()
+    assert (report.complete, report.failed, report.skipped) == (True, 0, 1)
+    assert (ticket(int(crashed["ticket_id"])).status, ticket(other["ticket_id"]).status) == ("cancelled", "expired")
+    assert get_event(event_id)["available"] == 5
+    survived("reservation changed during the reconciliation")

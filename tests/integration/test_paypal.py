@@ -602,3 +602,133 @@ def test_paypal_reverses_what_is_left_of_a_capture(paypal_fake):
     assert paypal_fake.refunded_total(capture_id) == Decimal("40.00")
     with pytest.raises(PayPalError):
         payments.refund_capture(paypal_fake, {}, capture_id)
+
+
+# captures PayPal holds, and captures PayPal reverses (issue 24) ------------------------------------
+def captured_pending(fake, amount=50):
+    """An order captured through the API while PayPal holds the capture (PENDING, an eCheck)."""
+    order_id = create_order(amount).body["order_id"]
+    fake.approve(order_id)
+    fake.pend_next("ECHECK")
+    captured = paypal_call("paypal_capture_order", {"order_id": order_id})
+    assert (captured.status, captured.body["capture_status"], captured.body["captured"]) == (200, "PENDING", False)
+    return order_id, captured.body["capture_id"]
+
+
+def reconcile_paypal():
+    from tests.support.lambdas import LambdaContext, load_module, sample_event
+
+    return load_module("reconcile_payments").lambda_handler(sample_event("reconcile_payments"), LambdaContext(remaining_millis=300_000))
+
+
+def test_a_pending_capture_completed_later_with_its_webhook_lost_is_found_by_the_reconciliation(dynamodb, paypal_fake, stripe_fake):
+    _, capture_id = captured_pending(paypal_fake)
+    paypal_fake.complete_capture(capture_id)  # its PAYMENT.CAPTURE.COMPLETED is lost
+    for _ in range(20):  # and PayPal's list of events fails too (past our retries): the capture is looked up
+        paypal_fake.fail_next("/v1/notifications/webhooks-events", 500)
+    with pytest.raises(RuntimeError, match="could not be reconciled"):
+        reconcile_paypal()
+    paypal_fake.reset_failures()
+    assert capture_record(dynamodb, capture_id)["status"] == "COMPLETED"
+    assert reconcile_paypal()["repaired"] == 0
+    assert refund(capture_id, amount=20, currency="USD").status == 200
+    assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+
+
+def test_a_refund_of_a_capture_we_hold_as_pending_asks_paypal_first(dynamodb, paypal_fake):
+    _, capture_id = captured_pending(paypal_fake)
+    still_pending = refund(capture_id, amount=20, currency="USD")
+    assert (still_pending.status, still_pending.body["error"]) == (400, "amount: the capture is pending")
+    assert paypal_fake.refunds == {}
+    paypal_fake.complete_capture(capture_id)  # its webhook is lost
+    result = refund(capture_id, amount=20, currency="USD")
+    assert result.status == 200, result.body
+    capture, [recorded], _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (capture["status"], capture["refunded_minor"], recorded["object_id"]) == ("PARTIALLY_REFUNDED", 2000, result.body["refund_id"])
+
+
+def test_a_denied_pending_capture_is_recorded_declined_and_never_refunded(dynamodb, paypal_fake, stripe_fake):
+    _, capture_id = captured_pending(paypal_fake)
+    paypal_fake.deny_capture(capture_id)  # its webhook is lost
+    reconcile_paypal()
+    assert capture_record(dynamodb, capture_id)["status"] == "DECLINED"
+    assert refund(capture_id, amount=20, currency="USD").status == 400
+    assert paypal_fake.refunds == {}
+
+
+def test_a_reversal_returns_what_was_left_and_the_sums_per_capture_add_up(dynamodb, paypal_fake):
+    _, capture_id = approved_and_captured(paypal_fake, amount=50)
+    assert refund(capture_id, amount=10, currency="USD").status == 200
+    reversal = paypal_fake.reverse_capture(capture_id)  # a chargeback PayPal decided for the payer
+    event = paypal_fake.events[-1]
+    assert deliver_paypal_webhook(paypal_fake, event).body["outcome"] == "applied"
+    assert deliver_paypal_webhook(paypal_fake, event).body["outcome"] == "duplicate"
+    capture, recorded, _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (capture["status"], capture["refunded_minor"], capture["refundable_minor"]) == ("REFUNDED", 5000, 0)
+    assert {r["object_id"]: r.get("reason") for r in recorded}[reversal["id"]] == "reversal"
+    refused = refund(capture_id, key="after-the-reversal")
+    assert refused.status == 400
+    assert len(paypal_fake.refunds) == 2  # the refund and the reversal: nothing asked of PayPal after it
+
+
+def test_a_reversal_while_a_refund_waits_for_paypals_answer_still_adds_up(dynamodb, paypal_fake, monkeypatch):
+    from payments import wiring
+
+    _, capture_id = approved_and_captured(paypal_fake, amount=50)
+    monkeypatch.setenv("PAYPAL_RETRY_BUDGET_SECONDS", "0")
+    wiring.reset()
+    paypal_fake.fail_next("/v2/payments/captures/", 503)
+    assert refund(capture_id, amount=15, currency="USD").status == 503  # held 15, PayPal's answer unknown
+    paypal_fake.reverse_capture(capture_id)  # PayPal takes back all 50
+    assert deliver_paypal_webhook(paypal_fake, paypal_fake.events[-1]).body["outcome"] == "applied"
+    capture, _, [held] = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (held["state"], capture["refunded_minor"]) == ("reserved", 5000)
+    assert refund(capture_id, amount=1, currency="USD", key="more").status == 400
+
+
+def test_a_reservation_is_conditioned_on_the_remainder_it_takes_not_on_what_was_read(dynamodb):
+    """Two refunds read the same remainder; the second to write finds it taken by the first and is
+    refused, whatever it read: the condition is on the remainder itself, in the same write."""
+    from payments import wiring
+    from payments.domain.paypal_objects import capture_state
+    from payments.domain.paypal_refunds import NotRefundable
+    from payments.repositories.paypal_refunds import PayPalRefundRepository
+
+    client, table = wiring.dynamodb.get_client(), wiring.settings.get_settings().payments_table
+    capture = {"id": "CAPTURE-RACE", "status": "COMPLETED", "amount": {"currency_code": "USD", "value": "50.00"}}
+    wiring.paypal_objects().record("capture", "CAPTURE-RACE", "user-alice", capture_state(capture, "ORDER-RACE"), now=1)
+    other = PayPalRefundRepository(client, table)
+
+    class ReadThenOvertaken:
+        """The first refund's client: between its read and its write, the other refund reserves."""
+
+        overtaken = False
+
+        def __getattr__(self, name):
+            return getattr(client, name)
+
+        def transact_write_items(self, **request):
+            if not self.overtaken:
+                self.overtaken = True
+                other.reserve("second", "CAPTURE-RACE", 3000, "user-staff", now=2)
+            return client.transact_write_items(**request)
+
+    first = PayPalRefundRepository(ReadThenOvertaken(), table)
+    with pytest.raises(NotRefundable) as refused:
+        first.reserve("first", "CAPTURE-RACE", 3000, "user-staff", now=2)
+    assert refused.value.remaining_minor == 2000
+    record = wiring.paypal_objects().get("capture", "CAPTURE-RACE")
+    assert (record["refundable_minor"], first.reservation("first"), other.reservation("second").amount_minor) == (2000, None, 3000)
+
+
+def test_a_reversal_whose_webhook_was_lost_is_found_by_the_reconciliation(dynamodb, paypal_fake, stripe_fake):
+    """PayPal lists its event notifications: the reconciliation applies a reversal whose webhook
+    never arrived, once."""
+    _, capture_id = approved_and_captured(paypal_fake, amount=40)
+    reversal = paypal_fake.reverse_capture(capture_id)  # its PAYMENT.CAPTURE.REVERSED is lost
+    report = reconcile_paypal()
+    assert any(reversal_event.startswith("PAYMENT.CAPTURE.REVERSED") for reversal_event in report["repairs"])
+    capture, recorded, _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (capture["status"], capture["refunded_minor"], [r["object_id"] for r in recorded]) == ("REFUNDED", 4000, [reversal["id"]])
+    assert reconcile_paypal()["repaired"] == 0
+    assert deliver_paypal_webhook(paypal_fake, paypal_fake.events[-1]).body["outcome"] == "duplicate"  # the late delivery

@@ -7,7 +7,7 @@ import pytest
 
 from local.stripe_fake import billing, payment_intents
 from tests.support.dynamo import PAYMENTS, SerialisedClient, items_with_prefix
-from tests.support.flows import stripe_call
+from tests.support.flows import deliver_webhook, stripe_call
 from tests.support.lambdas import call
 
 
@@ -364,3 +364,33 @@ def test_confirm_sends_our_frontends_return_address_and_refuses_any_other(dynamo
     assert stripe_fake.payment_intents[intent_id]["status"] == "requires_payment_method"
     confirmed = confirm(intent_id, payment_method="pm_card_visa")  # the default: FRONTEND_URL + STRIPE_RETURN_PATH
     assert (confirmed.status, confirmed.body["status"]) == (200, "succeeded")
+
+
+# what Stripe answered is recorded, not only what a webhook later says (issue 24) -----------------
+def test_a_subscription_cancelled_through_the_api_is_recorded_cancelled_without_its_webhook(dynamodb, stripe_fake):
+    from payments import wiring
+
+    customer_id = create_customer().body["customer_id"]
+    subscription_id = stripe_call("stripe_create_subscription", {"customer_id": customer_id, "price_id": "price_local_monthly"}).body[
+        "subscription_id"
+    ]
+    assert wiring.stripe_objects().get("subscription", subscription_id)["status"] == "incomplete"
+    cancelled = stripe_call("stripe_cancel_subscription", {"subscription_id": subscription_id})  # its webhook is lost
+    assert cancelled.status == 200
+    record = wiring.stripe_objects().get("subscription", subscription_id)
+    assert (record["status"], record["canceled_at"]) == ("canceled", cancelled.body["canceled_at"])
+    # The webhook of an earlier change arriving late cannot bring back what the cancellation ended.
+    created = next(
+        e for e in stripe_fake.events if e["type"] == "customer.subscription.created" and e["data"]["object"]["id"] == subscription_id
+    )
+    deliver_webhook(created)
+    assert wiring.stripe_objects().get("subscription", subscription_id)["status"] == "canceled"
+
+
+def test_a_confirmed_payment_is_recorded_as_stripe_answered_without_its_webhook(dynamodb, stripe_fake):
+    from payments import wiring
+
+    intent_id = create_intent(20).body["payment_intent_id"]
+    assert confirm(intent_id, payment_method="pm_card_visa").body["confirmed"] is True  # its webhook is lost
+    record = wiring.stripe_objects().get("payment_intent", intent_id)
+    assert (record["status"], record["amount_received"]) == ("succeeded", 2000)

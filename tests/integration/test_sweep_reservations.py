@@ -69,3 +69,48 @@ def test_a_stripe_outage_fails_the_run_and_keeps_the_reservation(later, stripe_f
     assert ticket(body["ticket_id"]).status == "reserved"
     assert later()["released"] == 1
     assert get_event(event_id)["available"] == 5
+
+
+def reservation_without_session(event_id, monkeypatch, quantity=1):
+    """A reservation whose checkout never started (a crash between the two): no Stripe session."""
+    from payments.providers.stripe_gateway import StripeGateway
+    from tests.support.flows import buy
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StripeGateway, "create_checkout_session", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
+        assert buy(event_id, quantity).status == 500
+    from payments import wiring
+
+    [held] = [t for t in wiring.ticket_repository().unsettled(status="reserved", limit=100) if t.event_id == event_id and not t.session_id]
+    return held
+
+
+def cancelled_by_its_owner_meanwhile(monkeypatch, ticket_id):
+    """The sweep's write on ``ticket_id`` finds it moved on: its owner cancelled it between the
+    sweep's read and its conditional write."""
+    from payments.domain.lifecycle import Trigger
+    from payments.repositories.tickets import TicketRepository
+
+    original = TicketRepository.apply
+
+    def owner_first(self, ticket, trigger, *args, **kwargs):
+        if ticket.ticket_id == ticket_id and trigger == Trigger.EXPIRE and ticket.status == "reserved":
+            original(self, ticket, Trigger.CANCEL, {"released_at": 1})
+        return original(self, ticket, trigger, *args, **kwargs)
+
+    monkeypatch.setattr(TicketRepository, "apply", owner_first)
+
+
+def test_a_reservation_changed_meanwhile_is_skipped_and_the_sweep_goes_on(later, stripe_fake, monkeypatch):
+    """One conditional write failing (the ticket moved on) is that ticket handled by whoever moved
+    it: the sweep skips it, releases the others and does not fail."""
+    from tests.support.flows import buy, create_event
+
+    event_id = create_event(price=20, capacity=5)
+    crashed = reservation_without_session(event_id, monkeypatch, quantity=2)
+    body = buy(event_id, 1).body
+    cancelled_by_its_owner_meanwhile(monkeypatch, crashed.ticket_id)
+    report = later()
+    assert (report["released"], report["ticket_ids"], report["failed"]) == (1, [body["ticket_id"]], 0)
+    assert (ticket(crashed.ticket_id).status, ticket(body["ticket_id"]).status) == ("cancelled", "expired")
+    assert get_event(event_id)["available"] == 5

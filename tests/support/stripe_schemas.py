@@ -42,6 +42,7 @@ PARAMS: dict[tuple[str, str], str] = {
     ("POST", "/v1/refunds"): "RefundCreateParams",
     ("GET", "/v1/refunds"): "RefundListParams",
     ("GET", "/v1/disputes"): "DisputeListParams",
+    ("GET", "/v1/events"): "EventListParams",
     ("POST", "/v1/customers"): "CustomerCreateParams",
     ("GET", "/v1/customers/{id}"): "CustomerRetrieveParams",
     ("POST", "/v1/prices"): "PriceCreateParams",

@@ -187,13 +187,18 @@ def reconciler() -> Reconciler:
     from payments.domain.reconciliation import Reconciler
     from payments.repositories.checkpoints import CheckpointRepository
 
-    checkpoints = CheckpointRepository(dynamodb.get_client(), settings.get_settings().payments_table)
+    config = settings.get_settings()
+    checkpoints = CheckpointRepository(dynamodb.get_client(), config.payments_table)
+    # PayPal's events are listed only where PayPal is configured: a Stripe-only deployment has none.
+    paypal_configured = bool(config.paypal_client_id or config.paypal_client_id_parameter)
     return Reconciler(
         ticket_service(),
         ticket_repository(),
-        stripe_gateway,
-        stripe_objects(),
+        lambda types, since, after: stripe_gateway().events(types, since, after),
+        stripe_webhooks,
         paypal_client,
+        (lambda event_type, start, end: paypal_client().list_events(event_type, start, end)) if paypal_configured else None,
+        paypal_webhooks,
         paypal_objects(),
         paypal_refund_service(),
         checkpoints,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from payments.auth import Caller
@@ -24,10 +23,10 @@ def owned(objects: ProviderObjectStore, caller: Caller, kind: str, object_id: st
     return record
 
 
-def record_owned(objects: ProviderObjectStore, owner: Caller, kind: str, object_id: str, state: dict[str, Any]) -> None:
+def record_owned(objects: ProviderObjectStore, owner: Caller, kind: str, object_id: str, state: dict[str, Any], now: int) -> None:
     """Records a new object for its owner; the same object already recorded for another user is 403."""
     try:
-        objects.record(kind, object_id, owner.user_id, state, int(time.time()))
+        objects.record(kind, object_id, owner.user_id, state, now)
     except PermissionError:
         raise Forbidden(f"You do not have permission to access this {_label(kind)}") from None
 

@@ -9,6 +9,9 @@ from typing import Any
 
 from payments import money
 
+# Within one second, a later status of a capture wins over an earlier one.
+CAPTURE_RANK = {"PENDING": 0, "COMPLETED": 1, "DECLINED": 2, "FAILED": 2, "PARTIALLY_REFUNDED": 3, "REFUNDED": 4}
+
 
 def paypal_value(amount: Decimal, currency: str) -> str:
     """PayPal's string amount with exactly the currency's decimals ("29.99", "5000")."""

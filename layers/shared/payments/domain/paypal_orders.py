@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from payments.auth import Caller
+from payments.context import system_time
 from payments.domain.ownership import owned, record_owned
 from payments.domain.paypal_objects import capture_state, first_capture, paypal_value
 from payments.domain.ports import CAPTURE, ORDER, PayPalGateway, ProviderObjectStore
@@ -23,10 +23,17 @@ APPROVAL_RELS = ("payer-action", "approve")
 
 
 class PayPalOrdersService:
-    def __init__(self, client: Callable[[], PayPalGateway], objects: ProviderObjectStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        client: Callable[[], PayPalGateway],
+        objects: ProviderObjectStore,
+        settings: Settings,
+        clock: Callable[[], float] = system_time,
+    ) -> None:
         self._client = client
         self._objects = objects
         self._settings = settings
+        self._clock = clock
 
     def create_order(self, caller: Caller, request: CreateOrderRequest, client_key: str | None) -> dict[str, Any]:
         frontend = self._settings.frontend_url.rstrip("/")
@@ -56,7 +63,7 @@ class PayPalOrdersService:
             links = order.get("links") or []
             approval = next((link["href"] for rel in APPROVAL_RELS for link in links if link.get("rel") == rel), None)
             self._objects.record(
-                ORDER, order["id"], caller.user_id, {"status": order["status"], "value": value, "currency": currency}, int(time.time())
+                ORDER, order["id"], caller.user_id, {"status": order["status"], "value": value, "currency": currency}, int(self._clock())
             )
             audit("paypal.order_created", user_id=caller.user_id, order_id=order["id"], amount=value, currency=currency)
             return {"order_id": order["id"], "status": order["status"], "approval_url": approval, "links": links}
@@ -69,11 +76,11 @@ class PayPalOrdersService:
         order = self._client().capture_order(request.order_id, request_id=f"capture-{request.order_id}")
         capture = first_capture(order) or {}
         captured = order.get("status") == "COMPLETED" and capture.get("status") == "COMPLETED"
-        now = int(time.time())
+        now = int(self._clock())
         self._objects.apply_state(ORDER, request.order_id, {"status": order.get("status", "UNKNOWN")}, as_of=now, rank=3)
         if capture.get("id"):
             amount = capture.get("amount") or {}
-            record_owned(self._objects, caller, CAPTURE, capture["id"], capture_state(capture, request.order_id))
+            record_owned(self._objects, caller, CAPTURE, capture["id"], capture_state(capture, request.order_id), now)
             audit(
                 "paypal.order_captured",
                 user_id=caller.user_id,

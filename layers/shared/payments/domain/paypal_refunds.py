@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from payments import money
 from payments.auth import Caller
 from payments.context import system_time
-from payments.domain.paypal_objects import first_refunds, minor_units, paypal_money, refunded_capture_id
+from payments.domain.paypal_objects import CAPTURE_RANK, first_refunds, minor_units, paypal_money, refunded_capture_id
 from payments.domain.ports import CAPTURE, PayPalGateway, ProviderObjectStore
 from payments.errors import InvalidField, NotFound, ProviderRejected
 from payments.idempotency import run_once
@@ -38,6 +38,12 @@ if TYPE_CHECKING:
     from payments.models.paypal import RefundRequest
 
 REQUEST_WINDOW_SECONDS = 600
+# A refund record's reason when PayPal took the money back itself (PAYMENT.CAPTURE.REVERSED: a
+# chargeback): money returned like a refund, counted with the refunds of its capture.
+REASON_REVERSAL = "reversal"
+# PayPal's statuses of a capture whose money came in; the refunds since are recorded from the
+# refunds themselves, which then set the status (``PayPalRefundRepository.settle_status``).
+CAPTURED = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})
 # A reservation still waiting for PayPal's answer this long is settled by the reconciliation.
 UNANSWERED_AFTER_SECONDS = 900
 
@@ -65,9 +71,10 @@ class PayPalRefund:
     status: str
     create_time: str | None = None
     custom_id: str | None = None
+    reason: str | None = None  # REASON_REVERSAL for a reversal; None for a refund
 
     @classmethod
-    def from_paypal(cls, refund: dict[str, Any], capture_id: str, currency: str) -> PayPalRefund:
+    def from_paypal(cls, refund: dict[str, Any], capture_id: str, currency: str, reason: str | None = None) -> PayPalRefund:
         amount = refund.get("amount") or {}
         return cls(
             refund_id=str(refund["id"]),
@@ -77,7 +84,9 @@ class PayPalRefund:
             currency=str(amount.get("currency_code", currency)),
             status=str(refund.get("status", "COMPLETED")),
             create_time=refund.get("create_time"),
-            custom_id=refund.get("custom_id"),
+            # A reversal is never one of our refund requests: it settles no reservation of ours.
+            custom_id=None if reason == REASON_REVERSAL else refund.get("custom_id"),
+            reason=reason,
         )
 
     @classmethod
@@ -146,6 +155,10 @@ class PayPalRefundService:
         capture = self._objects.get(CAPTURE, request.capture_id)
         if capture is None:
             raise NotFound("Capture not found")
+        if capture.get("status") == "PENDING":
+            # PayPal may have completed it since and its webhook been lost: PayPal's word first.
+            self.refresh_capture(capture)
+            capture = self._objects.get(CAPTURE, request.capture_id) or capture
         currency = str(capture["currency"])
         amount_minor = None
         if request.amount is not None and request.currency is not None:
@@ -194,7 +207,7 @@ class PayPalRefundService:
         self._refunds.settle_status(refund.capture_id, now)
         if recorded:
             audit(
-                "paypal.capture_refunded",
+                "paypal.capture_reversed" if refund.reason == REASON_REVERSAL else "paypal.capture_refunded",
                 user_id=requested_by or owner,
                 capture_id=refund.capture_id,
                 refund_id=refund.refund_id,
@@ -214,6 +227,25 @@ class PayPalRefundService:
                 refund = PayPalRefund.from_paypal(listed, capture_id, str(capture["currency"]))
                 if self.record(refund, str(capture["owner"])):
                     repaired.append(f"refund {refund.refund_id} recorded")
+        return repaired
+
+    def refresh_capture(self, capture: dict[str, Any]) -> list[str]:
+        """A capture PayPal answered ``PENDING`` (an eCheck, a review) looked up at PayPal, and the
+        status it has moved to recorded: its webhook may have been lost. A capture refunded since
+        is recorded as completed and its refunds from its order, which then set its status.
+        Returns what was repaired."""
+        capture_id = str(capture["object_id"])
+        status = str(self._client().get_capture(capture_id).get("status") or "")
+        if not status or status == capture.get("status"):
+            return []
+        recorded = "COMPLETED" if status in CAPTURED else status
+        repaired = []
+        rank = CAPTURE_RANK.get(recorded, 0)
+        if self._objects.apply_state(CAPTURE, capture_id, {"status": recorded}, as_of=int(self._clock()), rank=rank):
+            repaired.append(f"capture {capture_id} {capture.get('status')} -> {recorded}")
+            audit(f"paypal.capture_{recorded.lower()}", user_id=capture.get("owner"), capture_id=capture_id, amount=capture.get("value"))
+        if status != recorded:
+            repaired += self.catch_up({**capture, "status": recorded})
         return repaired
 
     def settle_unanswered(self) -> list[str]:

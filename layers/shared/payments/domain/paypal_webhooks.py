@@ -3,12 +3,13 @@ each event id applied once, the records kept true whatever order the events arri
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from payments.domain.paypal_objects import capture_state, refunded_capture_id
-from payments.domain.paypal_refunds import PayPalRefund, PayPalRefundService
+from payments.context import system_time
+from payments.domain.paypal_objects import CAPTURE_RANK, capture_state, refunded_capture_id
+from payments.domain.paypal_refunds import REASON_REVERSAL, PayPalRefund, PayPalRefundService
 from payments.domain.ports import (
     CAPTURE,
     ORDER,
@@ -29,12 +30,11 @@ SIGNATURE_HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "payp
 # A transmission's record outlives the last moment its delivery passes the time check, with room for clock skew.
 TRANSMISSION_MARGIN_SECONDS = 3600
 ORDER_RANK = {"CREATED": 0, "PAYER_ACTION_REQUIRED": 0, "SAVED": 1, "APPROVED": 2, "VOIDED": 3, "COMPLETED": 4}
-CAPTURE_RANK = {"PENDING": 0, "COMPLETED": 1, "DECLINED": 2, "FAILED": 2, "PARTIALLY_REFUNDED": 3, "REFUNDED": 4}
 
 
-def _epoch(timestamp: str | None) -> int:
+def _epoch(timestamp: str | None, now: int) -> int:
     if not timestamp:
-        return int(time.time())
+        return now
     return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp())
 
 
@@ -47,6 +47,7 @@ class PayPalWebhooks:
         ledger: WebhookLedger,
         settings: Settings,
         transmissions: TransmissionStore,
+        clock: Callable[[], float] = system_time,
     ) -> None:
         self._verifier = verifier
         self._objects = objects
@@ -54,11 +55,14 @@ class PayPalWebhooks:
         self._ledger = ledger
         self._settings = settings
         self._transmissions = transmissions
+        self._clock = clock
         self._handlers: dict[str, Handler] = {
             "CHECKOUT.ORDER.APPROVED": self._order_approved,
+            "PAYMENT.CAPTURE.PENDING": self._capture_changed,
             "PAYMENT.CAPTURE.COMPLETED": self._capture_changed,
             "PAYMENT.CAPTURE.DENIED": self._capture_changed,
             "PAYMENT.CAPTURE.REFUNDED": self._capture_refunded,
+            "PAYMENT.CAPTURE.REVERSED": self._capture_reversed,
         }
 
     def handle(self, payload: bytes, headers: dict[str, str]) -> WebhookResult:
@@ -66,6 +70,19 @@ class PayPalWebhooks:
         event = parse_event(payload, "event_type", "PayPal")  # only once PayPal's signature holds
         self._refuse_replays(delivery)
         return self._ledger.apply_once(PROVIDER, event, event["id"], event["event_type"], self._handlers)
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    # the reconciliation ------------------------------------------------------------------------
+    def event_types(self) -> list[str]:
+        """The event types this webhook applies: those the reconciliation lists from PayPal."""
+        return sorted(self._handlers)
+
+    def apply_listed(self, event: dict[str, Any]) -> str:
+        """An event the reconciliation read from PayPal's API (over TLS with our credentials: no
+        signature to check), applied once through the same ledger and handlers as a delivery."""
+        return self._ledger.apply_once(PROVIDER, event, str(event["id"]), str(event["event_type"]), self._handlers).outcome
 
     def _authenticate(self, payload: bytes, headers: dict[str, str]) -> VerifiedDelivery:
         missing = [name for name in SIGNATURE_HEADERS if not headers.get(name)]
@@ -96,7 +113,7 @@ class PayPalWebhooks:
             ORDER,
             order["id"],
             {"status": order.get("status", "APPROVED")},
-            as_of=_epoch(event.get("create_time")),
+            as_of=_epoch(event.get("create_time"), self._now()),
             rank=ORDER_RANK.get(order.get("status", ""), 0),
         )
         return "applied" if applied else "skipped"
@@ -107,9 +124,9 @@ class PayPalWebhooks:
         order = self._objects.get(ORDER, order_id) if order_id else None
         if order is None:
             return "skipped"
-        as_of = _epoch(event.get("create_time"))
+        as_of = _epoch(event.get("create_time"), self._now())
         # The webhook can overtake the capture call's own write; the order tells whose capture it is.
-        self._objects.record(CAPTURE, capture["id"], str(order["owner"]), capture_state(capture, str(order_id)), int(time.time()))
+        self._objects.record(CAPTURE, capture["id"], str(order["owner"]), capture_state(capture, str(order_id)), self._now())
         applied = self._objects.apply_state(
             CAPTURE, capture["id"], {"status": capture["status"]}, as_of=as_of, rank=CAPTURE_RANK.get(capture["status"], 0)
         )
@@ -133,3 +150,17 @@ class PayPalWebhooks:
             return "skipped"  # a capture made outside this API
         refund = PayPalRefund.from_paypal(resource, str(capture_id), str(capture["currency"]))
         return "applied" if self._refunds.record(refund, str(capture["owner"])) else "skipped"
+
+    def _capture_reversed(self, event: dict[str, Any]) -> str:
+        """PayPal took a capture's money back itself (a chargeback decided for the payer): the money
+        went back as with a refund, so it is recorded once with the capture's refunds, counted in
+        what was returned and taken from what can still be refunded (a refund asked for later is
+        refused by our records, not by PayPal). The resource is a refund whose "up" link names the
+        capture."""
+        resource = event["resource"]
+        capture_id = refunded_capture_id(resource)
+        capture = self._objects.get(CAPTURE, capture_id) if capture_id else None
+        if capture is None:
+            return "skipped"  # a capture made outside this API
+        reversal = PayPalRefund.from_paypal(resource, str(capture_id), str(capture["currency"]), reason=REASON_REVERSAL)
+        return "applied" if self._refunds.record(reversal, str(capture["owner"])) else "skipped"

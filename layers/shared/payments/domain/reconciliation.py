@@ -2,40 +2,64 @@
 our own tickets that are still unsettled (reserved past expiry, processing, refunding) whatever
 their age, compared with the provider.
 
+Stripe's side is read from its events, by when things changed, not from its objects by when they
+were created: a dispute decided weeks after it opened, a refund made in the Dashboard on an old
+payment, a bank debit that settles days later are each an event of the day they happened. Stripe
+keeps events for 30 days; each event is applied through the Stripe webhook's own handlers and
+ledger, so an event a webhook already applied is a duplicate, and a webhook that still arrives
+after the reconciliation applied its event is one too.
+
 Every repair goes through the same conditional writes as the webhooks, so a second run repairs and
 reports nothing. A run that nears its time limit stops between two objects and leaves a
-checkpoint; the next run continues from it."""
+checkpoint: the window of its pass, the phase, the last event it handled, and whether anything
+failed so far; the next run continues from it. A pass that had any failure (an object, a listing)
+keeps its window for the next pass instead of moving it on."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from payments.context import system_time
 from payments.domain.lifecycle import Outcome, TicketStatus
 from payments.domain.paypal_objects import capture_state, first_capture
 from payments.domain.paypal_refunds import PayPalRefundService
-from payments.domain.ports import CAPTURE, ORDER, PAYMENT_INTENT, CheckpointStore, PayPalGateway, ProviderObjectStore, UnsettledTickets
-from payments.domain.stripe_objects import checkout_session_from_dict, expandable_id
-from payments.domain.stripe_sync import INTENT_RANK
-from payments.domain.tickets import REASON_DASHBOARD, REASON_DISPUTE_LOST, TicketService
+from payments.domain.ports import CAPTURE, ORDER, CheckpointStore, PayPalGateway, ProviderObjectStore, StateChanged, UnsettledTickets
+from payments.domain.tickets import TicketService
 from payments.errors import ApiError
 from payments.observability import audit, logger
-from payments.providers.stripe_gateway import StripeGateway
 
 JOB = "reconciliation"
 ORDER_FINAL = ("COMPLETED", "VOIDED")
 CAPTURE_FINAL = ("REFUNDED", "DECLINED", "FAILED")
-# Stripe retries a webhook for 3 days (PayPal over about as long): anything older than that and never
-# delivered is ours to find.
-LOOKBACK_SECONDS = 3 * 24 * 3600 + 3600
-# Each run overlaps the previous one by this much, so an object created while it ran is not missed.
+# Every capture status but PENDING: a capture PayPal holds (an eCheck, a review) may complete days
+# later, so pending captures are looked up whatever their age.
+NOT_PENDING = ("COMPLETED", "PARTIALLY_REFUNDED", *CAPTURE_FINAL)
+# Stripe lists events going back 30 days and no further: the farthest back a pass can look.
+EVENT_RETENTION_SECONDS = 30 * 24 * 3600
+# Stripe takes at most 20 event types in one listing.
+TYPES_PER_LISTING = 20
+# PayPal retries a webhook over about 3 days: our unsettled PayPal records of that age are compared.
+PAYPAL_LOOKBACK_SECONDS = 3 * 24 * 3600 + 3600
+# Each pass overlaps the previous one by this much: an event created while it ran is not missed.
 OVERLAP_SECONDS = 3600
 # Reservations past their expiry by this much are settled here too (Stripe's own expiry goes first).
 EXPIRY_GRACE_SECONDS = 300
-STRIPE_PHASES = ("checkout.sessions", "refunds", "disputes", "payment_intents")
+PAYPAL_PHASE = "paypal"
+# Webhook outcomes that changed our records (anything else: a duplicate, ignored, nothing to do).
+REPAIRING_OUTCOMES = frozenset({str(outcome) for outcome in Outcome if outcome.changed} | {"applied"})
+
+
+class ProviderEvents(Protocol):
+    """A provider's webhook as the reconciliation uses it: the event types it applies, and one
+    event read from the provider's API applied through its handlers and ledger."""
+
+    def event_types(self) -> list[str]: ...
+
+    def apply_listed(self, event: dict[str, Any]) -> str: ...
 
 
 @dataclass
@@ -43,6 +67,8 @@ class ReconciliationReport:
     checked: int = 0
     repaired: int = 0
     failed: int = 0
+    # Objects that moved on between our read and our write: whoever moved them handles them.
+    skipped: int = 0
     complete: bool = True
     repairs: list[str] = field(default_factory=list)
 
@@ -52,8 +78,35 @@ class ReconciliationReport:
         audit("reconcile.repair", repair=what, **details)
 
 
+@dataclass
+class _Pass:
+    """One pass over the window, possibly spread over several runs cut short by their time limit."""
+
+    start: int  # when the pass's first run started: the next pass's window begins there
+    since: int  # events created from this time on
+    phase: str
+    after: str | None = None  # the last event handled in this phase: a resumed listing continues after it
+    failed: bool = False
+
+    def checkpoint(self, last_complete_start: int) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "last_complete_start": last_complete_start,
+            "pass_start": self.start,
+            "since": self.since,
+            "phase": self.phase,
+            "failed": self.failed,
+        }
+        if self.after is not None:
+            state["after"] = self.after
+        return state
+
+
 class _OutOfTime(Exception):
     pass
+
+
+def _rfc3339(moment: int) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Reconciler:
@@ -61,9 +114,12 @@ class Reconciler:
         self,
         tickets: TicketService,
         ticket_repository: UnsettledTickets,
-        stripe: Callable[[], StripeGateway],
-        stripe_objects: ProviderObjectStore,
+        stripe_listing: Callable[[list[str], int, str | None], Iterator[dict[str, Any]]],
+        stripe_events: Callable[[], ProviderEvents],
         paypal: Callable[[], PayPalGateway],
+        # None where PayPal is not configured (no credentials): only our own PayPal records are read.
+        paypal_listing: Callable[[str, str, str], Iterator[dict[str, Any]]] | None,
+        paypal_events: Callable[[], ProviderEvents],
         paypal_objects: ProviderObjectStore,
         paypal_refunds: PayPalRefundService,
         checkpoints: CheckpointStore,
@@ -71,57 +127,81 @@ class Reconciler:
     ) -> None:
         self._tickets = tickets
         self._ticket_repository = ticket_repository
-        self._stripe = stripe
-        self._stripe_objects = stripe_objects
+        self._stripe_listing = stripe_listing
+        self._stripe_events = stripe_events
         self._paypal = paypal
+        self._paypal_listing = paypal_listing
+        self._paypal_events = paypal_events
         self._paypal_objects = paypal_objects
         self._paypal_refund_service = paypal_refunds
         self._checkpoints = checkpoints
         self._clock = clock
 
     def run(self, out_of_time: Callable[[], bool] = lambda: False) -> ReconciliationReport:
-        """One pass; ``out_of_time()`` is asked between objects (the Lambda's remaining time)."""
+        """One run; ``out_of_time()`` is asked between objects (the Lambda's remaining time)."""
         started = int(self._clock())
         state = self._checkpoints.get(JOB)
-        since = max(int(state.get("last_complete_start", 0)) - OVERLAP_SECONDS, started - LOOKBACK_SECONDS)
-        since = int(state.get("since", since))  # a run that was cut short keeps its window
+        last_complete = int(state.get("last_complete_start", 0))
+        oldest = started - EVENT_RETENTION_SECONDS
+        phases = self._phases()
+        if "pass_start" in state:
+            # A pass cut short: this run continues it, its window, phase, place and failures kept (a
+            # phase this version no longer has starts the listings over, in the same window).
+            resumed = state.get("phase") in phases
+            current = _Pass(
+                int(state["pass_start"]),
+                int(state["since"]),
+                str(state["phase"]) if resumed else phases[0],
+                state.get("after") if resumed else None,
+                bool(state.get("failed")),
+            )
+        else:
+            current = _Pass(started, max(last_complete - OVERLAP_SECONDS, oldest), phases[0])
         report = ReconciliationReport()
+
+        def cut() -> None:
+            current.failed = current.failed or report.failed > 0
+            self._checkpoints.put(JOB, current.checkpoint(last_complete))
+            raise _OutOfTime()
+
         try:
-            self._our_unsettled_tickets(report, out_of_time)
-            phase, after = state.get("phase"), state.get("after")
-            for kind in STRIPE_PHASES[STRIPE_PHASES.index(phase) if phase in STRIPE_PHASES else 0 :]:
-                try:
-                    for item in self._stripe().listed(kind, since, after if kind == phase else None):
-                        if out_of_time():
-                            self._checkpoints.put(JOB, {**state, "since": since, "phase": kind, "after": item["id"]})
-                            raise _OutOfTime()
-                        self._guarded(report, kind, item["id"], functools.partial(self._stripe_object, kind, item, report))
-                except ApiError:
-                    # Stripe could not list: the next run lists this window again.
-                    report.failed += 1
-                    logger.exception("Reconciliation could not list Stripe objects", extra={"kind": kind})
-            # PayPal's side is read from our own unsettled records, so its window is PayPal's whole
-            # webhook retry period every run, not the checkpoint's: a refund made in PayPal's dashboard
-            # on an older capture, its webhook lost, is still found.
-            paypal_since = started - LOOKBACK_SECONDS
-            self._paypal_orders(paypal_since, report)
-            self._paypal_refunds(paypal_since, report)
+            self._our_unsettled_tickets(report, out_of_time, cut)
+            for phase in phases[phases.index(current.phase) :]:
+                if phase != current.phase:
+                    current.phase, current.after = phase, None
+                if phase == PAYPAL_PHASE:
+                    self._paypal_side(current, started, report, out_of_time, cut)
+                else:
+                    self._stripe_side(current, report, out_of_time, cut)
         except _OutOfTime:
             report.complete = False
             return report
-        # A run with failures keeps its window, so that the next one looks at the same objects again.
-        kept = {"last_complete_start": state.get("last_complete_start", 0), "since": since}
-        self._checkpoints.put(JOB, kept if report.failed else {"last_complete_start": started})
+        if current.failed or report.failed:
+            # Something in this pass was not handled: the next pass looks at the same window again.
+            self._checkpoints.put(JOB, {"last_complete_start": last_complete})
+        else:
+            self._checkpoints.put(JOB, {"last_complete_start": current.start})
         return report
 
+    def _phases(self) -> list[str]:
+        """One listing per group of event types Stripe takes at once, then PayPal."""
+        types = sorted(self._stripe_events().event_types())
+        groups = -(-len(types) // TYPES_PER_LISTING)
+        return [f"stripe.events.{group}" for group in range(groups)] + [PAYPAL_PHASE]
+
+    def _event_types(self, phase: str) -> list[str]:
+        group = int(phase.rsplit(".", 1)[1])
+        types = sorted(self._stripe_events().event_types())
+        return types[group * TYPES_PER_LISTING : (group + 1) * TYPES_PER_LISTING]
+
     # our side --------------------------------------------------------------------------------
-    def _our_unsettled_tickets(self, report: ReconciliationReport, out_of_time: Callable[[], bool]) -> None:
+    def _our_unsettled_tickets(self, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]) -> None:
         now = int(self._clock())
         reserved_cutoff = now - EXPIRY_GRACE_SECONDS
         for status, cutoff in ((TicketStatus.RESERVED, reserved_cutoff), (TicketStatus.PROCESSING, None), (TicketStatus.REFUNDING, None)):
             for ticket in self._ticket_repository.unsettled(status, expired_before=cutoff, limit=1000):
                 if out_of_time():
-                    raise _OutOfTime()
+                    cut()
                 report.checked += 1
                 expiry = cutoff if status == TicketStatus.RESERVED else None
                 settle = functools.partial(self._tickets.settle_open_ticket, ticket, expiry)
@@ -130,51 +210,72 @@ class Reconciler:
                     report.repair(f"ticket {ticket.ticket_id} {outcome}", ticket_id=ticket.ticket_id)
 
     # Stripe's side ---------------------------------------------------------------------------
-    def _stripe_object(self, kind: str, item: dict[str, Any], report: ReconciliationReport) -> None:
-        report.checked += 1
-        if kind == "checkout.sessions":
-            session = checkout_session_from_dict(item)
-            if session.ticket_id is None or not (session.is_paid or session.is_processing or session.is_expired):
-                return
-            outcome = self._tickets.settle(session).outcome
-            if outcome.changed:
-                report.repair(f"ticket {session.ticket_id} {outcome}", session_id=session.id, ticket_id=session.ticket_id)
-        elif kind == "refunds":
-            intent = expandable_id(item.get("payment_intent"))
-            if intent and item.get("status") in ("succeeded", "pending"):
-                settled = self._tickets.refunded_at_provider(intent, None, int(item.get("amount") or 0), REASON_DASHBOARD)
-                if settled and settled.outcome.changed:
-                    report.repair(f"ticket {settled.ticket.ticket_id} {settled.outcome}", payment_intent=intent, refund_id=item["id"])
-        elif kind == "disputes":
-            intent = expandable_id(item.get("payment_intent"))
-            if intent and item.get("status") == "lost":
-                settled = self._tickets.refunded_at_provider(intent, str(item["id"]), int(item.get("amount") or 0), REASON_DISPUTE_LOST)
-                if settled and settled.outcome.changed:
-                    report.repair(f"ticket {settled.ticket.ticket_id} {settled.outcome}", payment_intent=intent, dispute=item["id"])
-        else:
-            self._payment_intent(item, report)
-
-    def _payment_intent(self, intent: dict[str, Any], report: ReconciliationReport) -> None:
-        record = self._stripe_objects.get(PAYMENT_INTENT, intent["id"])
-        if record is None or record.get("status") == intent["status"]:
-            return  # not created through the direct endpoints (a ticket's intent, another system's), or true already
-        if self._stripe_objects.apply_state(
-            PAYMENT_INTENT,
-            intent["id"],
-            {"status": intent["status"], "amount_received": intent.get("amount_received") or 0},
-            as_of=int(self._clock()),
-            rank=INTENT_RANK.get(intent["status"], 0),
-        ):
-            report.repair(
-                f"payment intent {intent['id']} {record.get('status')} -> {intent['status']}",
-                payment_intent=intent["id"],
-                amount=intent.get("amount"),
-            )
+    def _stripe_side(self, current: _Pass, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]) -> None:
+        """Stripe's events of the phase's types created in the window, newest first, each applied as
+        its webhook would be. The checkpoint names the last event handled, never one that was not."""
+        events = self._stripe_events()
+        try:
+            for event in self._stripe_listing(self._event_types(current.phase), current.since, current.after):
+                if out_of_time():
+                    cut()
+                report.checked += 1
+                outcome = self._guarded(report, event.get("type", "event"), str(event["id"]), functools.partial(events.apply_listed, event))
+                if outcome in REPAIRING_OUTCOMES:
+                    report.repair(f"{event['type']} {event['id']} {outcome}", event_id=event["id"], event_type=event["type"])
+                current.after = str(event["id"])
+        except ApiError:
+            # Stripe could not list: this pass has a gap, so the next pass lists the same window again.
+            report.failed += 1
+            current.failed = True
+            logger.exception("Reconciliation could not list Stripe events", extra={"phase": current.phase})
 
     # PayPal ----------------------------------------------------------------------------------
-    def _paypal_orders(self, since: int, report: ReconciliationReport) -> None:
+    def _paypal_side(
+        self, current: _Pass, started: int, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]
+    ) -> None:
+        """PayPal's events of the pass's window first (a reversal, a capture completed, its webhook
+        lost), applied as their webhooks would be; then our own unsettled records, over PayPal's
+        whole webhook retry period every run, not the checkpoint's: a refund made in PayPal's
+        dashboard on an older capture, its webhook lost, is still found."""
+        self._paypal_events_since(current, started, report, out_of_time, cut)
+        since = started - PAYPAL_LOOKBACK_SECONDS
+        self._paypal_orders(since, report, out_of_time, cut)
+        self._paypal_captures(since, report, out_of_time, cut)
+        if out_of_time():
+            cut()
+        for repair in self._guarded(report, "paypal refund reservations", "*", self._paypal_refund_service.settle_unanswered) or []:
+            report.repair(repair)
+
+    def _paypal_events_since(
+        self, current: _Pass, started: int, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]
+    ) -> None:
+        """One listing per type (PayPal filters by one); a run cut short lists them again when it
+        resumes (each event is applied once, by the ledger). A listing PayPal could not answer is
+        a failure of the pass, which then keeps its window."""
+        listing = self._paypal_listing
+        if listing is None:
+            return
+        events = self._paypal_events()
+        start_time, end_time = _rfc3339(current.since), _rfc3339(started)
+        for event_type in events.event_types():
+            try:
+                for event in listing(event_type, start_time, end_time):
+                    if out_of_time():
+                        cut()
+                    report.checked += 1
+                    outcome = self._guarded(report, event_type, str(event["id"]), functools.partial(events.apply_listed, event))
+                    if outcome in REPAIRING_OUTCOMES:
+                        report.repair(f"{event_type} {event['id']} {outcome}", event_id=event["id"], event_type=event_type)
+            except ApiError:
+                report.failed += 1
+                current.failed = True
+                logger.exception("Reconciliation could not list PayPal events", extra={"event_type": event_type})
+
+    def _paypal_orders(self, since: int, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]) -> None:
         now = int(self._clock())
         for record in self._paypal_objects.unsettled(ORDER, ORDER_FINAL, since):
+            if out_of_time():
+                cut()
             report.checked += 1
             order_id = str(record["object_id"])
             order = self._guarded(report, "paypal order", order_id, functools.partial(self._paypal().get_order, order_id))
@@ -188,24 +289,34 @@ class Reconciler:
             if capture and self._paypal_objects.record(CAPTURE, capture["id"], str(record["owner"]), capture_state(capture, order_id), now):
                 report.repair(f"capture {capture['id']} recorded", order_id=order_id, capture_id=capture["id"])
 
-    def _paypal_refunds(self, since: int, report: ReconciliationReport) -> None:
-        """Refunds whose webhook or answer was lost: of captures not yet fully refunded, and of
-        reservations still waiting for PayPal's answer."""
-        for capture in self._paypal_objects.unsettled(CAPTURE, CAPTURE_FINAL, since):
+    def _paypal_captures(self, since: int, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]) -> None:
+        """Captures still pending, whatever their age, looked up for the status PayPal gave them since;
+        and the refunds whose webhook or answer was lost, of captures not yet fully refunded."""
+        for capture in self._paypal_objects.unsettled(CAPTURE, NOT_PENDING, 0):
+            if out_of_time():
+                cut()
             report.checked += 1
-            repairs = self._guarded(
-                report, "paypal capture", str(capture["object_id"]), functools.partial(self._paypal_refund_service.catch_up, capture)
-            )
-            for repair in repairs or []:
+            step = functools.partial(self._paypal_refund_service.refresh_capture, capture)
+            for repair in self._guarded(report, "paypal capture", str(capture["object_id"]), step) or []:
                 report.repair(repair, capture_id=capture["object_id"])
-        for repair in self._guarded(report, "paypal refund reservations", "*", self._paypal_refund_service.settle_unanswered) or []:
-            report.repair(repair)
+        for capture in self._paypal_objects.unsettled(CAPTURE, CAPTURE_FINAL, since):
+            if out_of_time():
+                cut()
+            report.checked += 1
+            step = functools.partial(self._paypal_refund_service.catch_up, capture)
+            for repair in self._guarded(report, "paypal capture", str(capture["object_id"]), step) or []:
+                report.repair(repair, capture_id=capture["object_id"])
 
     @staticmethod
     def _guarded(report: ReconciliationReport, kind: str, object_id: str, step: Callable[[], Any]) -> Any:
-        """One object's repair; a failure is counted and logged, and the run goes on with the next."""
+        """One object's repair; a failure is counted and logged, and the run goes on with the next.
+        An object that moved on between our read and our write is skipped: whoever moved it handles it."""
         try:
             return step()
+        except StateChanged:
+            report.skipped += 1
+            logger.info("Reconciliation skipped an object that changed meanwhile", extra={"kind": kind, "object_id": object_id})
+            return None
         except ApiError:
             report.failed += 1
             logger.exception("Reconciliation could not settle an object", extra={"kind": kind, "object_id": object_id})

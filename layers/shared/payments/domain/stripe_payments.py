@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from payments import money
 from payments.auth import Caller
+from payments.context import system_time
 from payments.domain.ownership import owned, record_owned
 from payments.domain.ports import CUSTOMER, PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectStore, StripePayments
 from payments.domain.stripe_objects import expandable_id, subscription_periods
+from payments.domain.stripe_sync import INTENT_RANK, SUBSCRIPTION_RANK
 from payments.errors import InvalidField
 from payments.idempotency import run_once
 from payments.models.common import payload
@@ -33,9 +35,16 @@ CONFIRMED_STATES = frozenset({"succeeded", "processing", "requires_capture"})
 
 
 class StripePaymentsService:
-    def __init__(self, gateway: Callable[[], StripePayments], objects: ProviderObjectStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        gateway: Callable[[], StripePayments],
+        objects: ProviderObjectStore,
+        settings: Settings,
+        clock: Callable[[], float] = system_time,
+    ) -> None:
         self._gateway = gateway
         self._objects = objects
+        self._clock = clock
         self._frontend = settings.frontend_url.rstrip("/")
         self._return_url = f"{self._frontend}{settings.stripe_return_path}"
 
@@ -56,6 +65,7 @@ class StripePaymentsService:
                 PAYMENT_INTENT,
                 intent["id"],
                 {"status": intent["status"], "amount": intent["amount"], "currency": intent["currency"]},
+                int(self._clock()),
             )
             audit(
                 "stripe.payment_intent_created",
@@ -93,6 +103,16 @@ class StripePaymentsService:
             idempotency_key=key,
         )
         status = intent["status"]
+        # What Stripe answered is recorded now, not when (or if) its webhook comes. It is dated at
+        # the intent's creation, Stripe's own clock and earlier than any of its events: a state a
+        # webhook recorded, or records later, always wins over this answer, whatever our clock says.
+        self._objects.apply_state(
+            PAYMENT_INTENT,
+            intent["id"],
+            {"status": status, "amount_received": intent.get("amount_received") or 0},
+            as_of=int(intent.get("created") or 0),
+            rank=INTENT_RANK.get(status, 0),
+        )
         audit(
             "stripe.payment_intent_confirmed", user_id=caller.user_id, payment_intent=intent["id"], amount=intent["amount"], status=status
         )
@@ -126,7 +146,7 @@ class StripePaymentsService:
             customer = self._gateway().create_customer(
                 email=request.email, name=request.name, metadata={**request.metadata, "user_id": caller.user_id}, idempotency_key=key
             )
-            record_owned(self._objects, caller, CUSTOMER, customer["id"], {"email": customer.get("email")})
+            record_owned(self._objects, caller, CUSTOMER, customer["id"], {"email": customer.get("email")}, int(self._clock()))
             return {"customer_id": customer["id"], "email": customer.get("email"), "name": customer.get("name")}
 
         return run_once(caller, "customer", client_key, payload(request), create)
@@ -143,7 +163,12 @@ class StripePaymentsService:
             )
             start, end = subscription_periods(subscription)
             record_owned(
-                self._objects, caller, SUBSCRIPTION, subscription["id"], {"status": subscription["status"], "customer": request.customer_id}
+                self._objects,
+                caller,
+                SUBSCRIPTION,
+                subscription["id"],
+                {"status": subscription["status"], "customer": request.customer_id},
+                int(self._clock()),
             )
             audit("stripe.subscription_created", user_id=caller.user_id, subscription=subscription["id"], price=request.price_id)
             invoice = subscription.get("latest_invoice")
@@ -165,5 +190,15 @@ class StripePaymentsService:
     def cancel_subscription(self, caller: Caller, request: CancelSubscriptionRequest) -> dict[str, Any]:
         owned(self._objects, caller, SUBSCRIPTION, request.subscription_id)
         subscription = self._gateway().cancel_subscription(request.subscription_id)
+        # Recorded as Stripe answered, as of Stripe's own time of the cancellation: the webhook of the
+        # same change, whenever it comes, finds it applied, and an older one cannot undo it.
+        state = {"status": subscription["status"], "canceled_at": subscription.get("canceled_at")}
+        self._objects.apply_state(
+            SUBSCRIPTION,
+            subscription["id"],
+            {name: value for name, value in state.items() if value is not None},
+            as_of=int(subscription.get("canceled_at") or self._clock()),
+            rank=SUBSCRIPTION_RANK.get(subscription["status"], 0),
+        )
         audit("stripe.subscription_canceled", user_id=caller.user_id, subscription=subscription["id"])
         return {"subscription_id": subscription["id"], "status": subscription["status"], "canceled_at": subscription.get("canceled_at")}

@@ -73,6 +73,16 @@ class StripeWebhooks:
         check_event(event)  # signed is not well-formed: a malformed event is a 400, and nothing is written
         return self._ledger.apply_once(PROVIDER, event, event["id"], event["type"], self._handlers)
 
+    # the reconciliation ------------------------------------------------------------------------
+    def event_types(self) -> list[str]:
+        """The event types this webhook applies: those the reconciliation lists from Stripe."""
+        return sorted(self._handlers)
+
+    def apply_listed(self, event: dict[str, Any]) -> str:
+        """An event the reconciliation read from Stripe's API (over TLS with our key: no signature to
+        check), applied once through the same ledger and handlers as a delivery; its outcome."""
+        return self._ledger.apply_once(PROVIDER, event, str(event["id"]), str(event["type"]), self._handlers).outcome
+
     # checkout sessions -----------------------------------------------------------------------
     def _session_settled(self, event: dict[str, Any]) -> str:
         session = checkout_session_from_dict(_object(event))

@@ -69,6 +69,8 @@ class SweepReport:
     released: int = 0
     fulfilled: int = 0
     failed: int = 0
+    # Reservations that moved on between the sweep's read and its write: whoever moved them handles them.
+    skipped: int = 0
     ticket_ids: list[int] = field(default_factory=list)
 
 
@@ -563,6 +565,11 @@ class TicketService:
             report.examined += 1
             try:
                 outcome = self.settle_open_ticket(ticket, expired_before=cutoff)
+            except StateChanged:
+                # Cancelled, paid or released meanwhile: not this run's to settle, and no failure.
+                report.skipped += 1
+                logger.info("Sweep skipped a reservation that changed meanwhile", extra={"ticket_id": ticket.ticket_id})
+                continue
             except ApiError:
                 report.failed += 1
                 logger.exception("Sweep could not settle a reservation", extra={"ticket_id": ticket.ticket_id})

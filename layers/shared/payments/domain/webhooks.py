@@ -9,12 +9,12 @@ PayPal up to 25 times), and the alarm on webhook failures fires."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from payments import metrics
+from payments.context import system_time
 from payments.domain.ports import WebhookEventStore
 from payments.errors import BadRequest, NotApplicable, UnknownObject
 from payments.json_input import load_json
@@ -41,8 +41,9 @@ def parse_event(payload: bytes, type_key: str, provider_name: str) -> dict[str, 
 
 
 class WebhookLedger:
-    def __init__(self, processed: WebhookEventStore) -> None:
+    def __init__(self, processed: WebhookEventStore, clock: Callable[[], float] = system_time) -> None:
         self._processed = processed
+        self._clock = clock
 
     def apply_once(
         self, provider: str, event: dict[str, Any], event_id: str, event_type: str, handlers: dict[str, Handler]
@@ -60,7 +61,7 @@ class WebhookLedger:
                 extra={"provider": provider, "event_id": event_id, "event_type": event_type, "reason": rejection.message},
             )
             outcome = "rejected"
-        self._processed.mark_processed(provider, event_id, event_type, int(time.time()))
+        self._processed.mark_processed(provider, event_id, event_type, int(self._clock()))
         logger.info(
             "Webhook event applied", extra={"provider": provider, "event_id": event_id, "event_type": event_type, "outcome": outcome}
         )

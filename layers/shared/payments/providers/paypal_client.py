@@ -5,8 +5,9 @@ client-credentials token cached across warm invocations, a timeout on every call
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -19,6 +20,8 @@ from payments.settings import Settings
 # A token is renewed this long before PayPal says it expires.
 TOKEN_MARGIN_SECONDS = 300
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Event notifications asked for in one listing (PayPal's page; more in a window is a next run's).
+EVENTS_PAGE_SIZE = 300
 
 
 class _Retryable(Exception):
@@ -144,5 +147,23 @@ class PayPalClient:
         return self._request("POST", f"/v2/checkout/orders/{order_id}/capture", body={}, request_id=request_id)
 
     # payments --------------------------------------------------------------------------------
+    def get_capture(self, capture_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/v2/payments/captures/{capture_id}")
+
+    # webhook events --------------------------------------------------------------------------
+    def list_events(self, event_type: str, start_time: str, end_time: str) -> Iterator[dict[str, Any]]:
+        """PayPal's event notifications of one type created between two times (RFC 3339), newest
+        first: what its webhooks delivered, or tried to, for the reconciliation to apply. A full
+        page is followed by the page that ends where it ended (its last event comes twice; applying
+        an event is idempotent)."""
+        while True:
+            query = urlencode({"event_type": event_type, "start_time": start_time, "end_time": end_time, "page_size": EVENTS_PAGE_SIZE})
+            events = list(self._request("GET", f"/v1/notifications/webhooks-events?{query}").get("events") or [])
+            yield from events
+            oldest = str(events[-1].get("create_time") or "") if events else ""
+            if len(events) < EVENTS_PAGE_SIZE or not oldest or oldest == end_time:
+                return
+            end_time = oldest
+
     def refund_capture(self, capture_id: str, refund: dict[str, Any], request_id: str) -> dict[str, Any]:
         return self._request("POST", f"/v2/payments/captures/{capture_id}/refund", body=refund, request_id=request_id)

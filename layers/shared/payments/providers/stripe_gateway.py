@@ -237,14 +237,19 @@ class StripeGateway:
         return [dispute.to_dict() for dispute in page.data]
 
     # listing, for reconciliation ------------------------------------------------------------------
-    def listed(self, kind: str, created_since: int, starting_after: str | None = None) -> Iterator[dict[str, Any]]:
-        """Stripe's objects of a kind (``checkout.sessions``, ``payment_intents``, ``refunds``,
-        ``disputes``) created since a time, newest first, one at a time across pages; a caller that
-        stops part-way continues later with ``starting_after`` the last id it handled."""
+    def listed(
+        self, kind: str, created_since: int, starting_after: str | None = None, types: list[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Stripe's objects of a kind (``events``, ``checkout.sessions``, ``payment_intents``,
+        ``refunds``, ``disputes``) created since a time, newest first, one at a time across pages; a
+        caller that stops part-way continues later with ``starting_after`` the last id it handled.
+        ``types`` narrows events to those types (Stripe takes up to 20)."""
         service: Any = self._client.v1
         for part in kind.split("."):
             service = getattr(service, part)
         params: dict[str, Any] = {"created": {"gte": created_since}, "limit": 100}
+        if types:
+            params["types"] = types
         if starting_after:
             params["starting_after"] = starting_after
         page = self._call(f"{kind}.list", lambda: service.list(params=params))
@@ -254,6 +259,10 @@ class StripeGateway:
                 return
             params["starting_after"] = page.data[-1].id
             page = self._call(f"{kind}.list", lambda: service.list(params=params))
+
+    def events(self, types: list[str], created_since: int, starting_after: str | None = None) -> Iterator[dict[str, Any]]:
+        """Stripe's events of these types created since a time (Stripe keeps 30 days), newest first."""
+        return self.listed("events", created_since, starting_after, types)
 
 
 def stripe_client(settings: Settings) -> stripe.StripeClient:
