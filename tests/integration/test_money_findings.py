@@ -1,7 +1,7 @@
-"""What the money model (test_money_model.py) found and is not fixed yet, each as the model's minimal
-failing sequence replayed by hand and marked ``xfail(strict=True)``: when the fix lands the test
-passes, strict xfail fails, and the mark is taken off. The model itself keeps checking all of it
-(/work/notes/model-findings.md lists every finding)."""
+"""What the money model (test_money_model.py) found, each as the model's minimal failing sequence
+replayed by hand. One still open is marked ``xfail(strict=True)`` (when its fix lands the test
+passes, strict xfail fails, and the mark is taken off); one fixed stays as a plain test. The model
+itself keeps checking all of it."""
 
 from __future__ import annotations
 
@@ -43,7 +43,6 @@ def _capture_record(dynamodb: Any, capture_id: str) -> dict[str, Any]:
     return found[0]
 
 
-@pytest.mark.xfail(strict=True, reason="model finding 3: PAYMENT.CAPTURE.REVERSED never reaches the capture's record (owner: G)")
 def test_a_paypal_reversal_reaches_the_capture_record(dynamodb: Any, stripe_fake: Any, paypal_fake: PayPalFake) -> None:
     # Given a captured PayPal order whose webhooks were delivered
     capture_id = _captured(paypal_fake)
@@ -56,3 +55,20 @@ def test_a_paypal_reversal_reaches_the_capture_record(dynamodb: Any, stripe_fake
     record = _capture_record(dynamodb, capture_id)
     assert int(record["refunded_minor"]) == paypal_fake.refunded_total(capture_id) * 100 == 2550
     assert record["status"] == paypal_fake.captures[capture_id]["status"]
+
+
+@pytest.mark.xfail(
+    strict=True, reason="model finding 4: the reconciliation never brings a PENDING PayPal capture's denial to our records (owner: G)"
+)
+def test_the_reconciliation_finds_a_pending_capture_denied(dynamodb: Any, stripe_fake: Any, paypal_fake: PayPalFake) -> None:
+    # Given a capture PayPal holds as PENDING, its webhooks delivered
+    paypal_fake.pend_next()
+    capture_id = _captured(paypal_fake, user="user-a")
+    assert paypal_fake.captures[capture_id]["status"] == "PENDING"
+    delivered = _deliver_all(paypal_fake, 0)
+    # When PayPal denies it, that webhook is lost, and the reconciliation runs
+    paypal_fake.deny_capture(capture_id)
+    assert len(paypal_fake.events) > delivered
+    _reconcile()
+    # Then our record says what PayPal says
+    assert _capture_record(dynamodb, capture_id)["status"] == paypal_fake.captures[capture_id]["status"] == "DECLINED"
