@@ -6,6 +6,7 @@ seat held forever, no charge made twice."""
 from __future__ import annotations
 
 import copy
+import itertools
 import socket
 import struct
 import threading
@@ -299,8 +300,9 @@ def test_a_paypal_5xx_on_capture_is_retried_and_captures_once(dynamodb, paypal_f
 DAY = 24 * 3600
 
 
-def reconciler_at(moment):
-    """The reconciliation as it runs at ``moment`` (its clock; Stripe's own is the fake's)."""
+def reconciler_at(moment, listed_first=()):
+    """The reconciliation as it runs at ``moment`` (its clock; Stripe's own is the fake's), Stripe's
+    listing preceded by ``listed_first``."""
     from payments import dynamodb, settings, wiring
     from payments.domain.reconciliation import Reconciler
     from payments.repositories.checkpoints import CheckpointRepository
@@ -309,7 +311,7 @@ def reconciler_at(moment):
     return Reconciler(
         wiring.ticket_service(),
         wiring.ticket_repository(),
-        lambda types, since, after: wiring.stripe_gateway().events(types, since, after),
+        lambda types, since, after: itertools.chain(listed_first, wiring.stripe_gateway().events(types, since, after)),
         wiring.stripe_webhooks,
         wiring.paypal_client,
         (lambda event_type, start, end: wiring.paypal_client().list_events(event_type, start, end)) if paypal_configured else None,
@@ -506,3 +508,21 @@ def test_one_reservation_changed_meanwhile_does_not_stop_the_reconciliation(dyna
     assert (ticket(int(crashed["ticket_id"])).status, ticket(other["ticket_id"]).status) == ("cancelled", "expired")
     assert get_event(event_id)["available"] == 5
     survived("reservation changed during the reconciliation")
+
+
+def test_a_malformed_listed_event_is_rejected_and_holds_no_window(dynamodb, stripe_fake):
+    """An event Stripe lists that is not shaped as the handlers read it can never be applied: it is
+    rejected and logged, the others are applied, and the pass completes."""
+    event_id = create_event(price=20, capacity=5)
+    lost = paid_with_webhook_lost(stripe_fake, event_id)
+    charge = {"id": "ch_malformed", "object": "charge", "payment_intent": "pi_malformed", "amount_refunded": "lots"}
+    malformed = {
+        "id": "evt_malformed",
+        "object": "event",
+        "type": "charge.refunded",
+        "created": int(time.time()),
+        "data": {"object": charge},
+    }
+    report = reconciler_at(time.time(), listed_first=[malformed]).run()
+    assert (report.complete, report.failed, report.repaired) == (True, 0, 1)
+    assert ticket(lost["ticket_id"]).status == "paid"

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import stripe
-
-from payments.domain.ports import ProviderObjectStore
+from payments.domain.ports import ProviderObjectStore, SignatureRefused, StripeSignatures
 from payments.domain.stripe_objects import checkout_session_from_dict, expandable_id
 from payments.domain.stripe_sync import StripeObjectSync
 from payments.domain.tickets import REASON_DASHBOARD, REASON_DISPUTE_LOST, TicketService
 from payments.domain.webhooks import Handler, WebhookLedger, WebhookResult, parse_event
 from payments.errors import BadRequest, NotApplicable
 from payments.models.stripe_events import check_event
-from payments.observability import audit
-from payments.providers.stripe_gateway import verify_webhook
-from payments.settings import Settings
+from payments.observability import audit, logger
 
 PROVIDER = "stripe"
 
@@ -33,11 +29,11 @@ def _object(event: dict[str, Any]) -> dict[str, Any]:
 
 
 class StripeWebhooks:
-    def __init__(self, tickets: TicketService, objects: ProviderObjectStore, ledger: WebhookLedger, settings: Settings) -> None:
+    def __init__(self, tickets: TicketService, objects: ProviderObjectStore, ledger: WebhookLedger, signatures: StripeSignatures) -> None:
         self._tickets = tickets
         self._sync = StripeObjectSync(objects)
         self._ledger = ledger
-        self._settings = settings
+        self._signatures = signatures
         self._handlers: dict[str, Handler] = {
             "checkout.session.completed": self._session_settled,
             "checkout.session.async_payment_succeeded": self._session_settled,
@@ -66,8 +62,8 @@ class StripeWebhooks:
 
     def handle(self, payload: bytes, signature_header: str | None) -> WebhookResult:
         try:
-            verify_webhook(payload, signature_header, self._settings)
-        except (stripe.SignatureVerificationError, UnicodeError):
+            self._signatures.verify(payload, signature_header)
+        except SignatureRefused:
             raise BadRequest("Invalid Stripe signature") from None
         event = parse_event(payload, "type", "Stripe")
         check_event(event)  # signed is not well-formed: a malformed event is a 400, and nothing is written
@@ -80,7 +76,14 @@ class StripeWebhooks:
 
     def apply_listed(self, event: dict[str, Any]) -> str:
         """An event the reconciliation read from Stripe's API (over TLS with our key: no signature to
-        check), applied once through the same ledger and handlers as a delivery; its outcome."""
+        check), applied once through the same ledger and handlers as a delivery; its outcome. One
+        that is not shaped as the handlers read it can never be applied: "rejected", logged for a
+        person, rather than a failure that would hold every later pass's window."""
+        try:
+            check_event(event)
+        except BadRequest as malformed:
+            logger.error("Listed Stripe event malformed", extra={"event_id": event.get("id"), "reason": malformed.message})
+            return "rejected"
         return self._ledger.apply_once(PROVIDER, event, str(event["id"]), str(event["type"]), self._handlers).outcome
 
     # checkout sessions -----------------------------------------------------------------------
