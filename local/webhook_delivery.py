@@ -64,6 +64,8 @@ class Disorder:
         text = os.environ.get(SEED_VARIABLE, "").strip()
         if text.lower() == ORDERED:
             return cls(seed=None, workers=1)
+        if text and not text.isdigit():
+            raise ValueError(f"{SEED_VARIABLE} is a seed (digits) or '{ORDERED}', not {text!r}")
         return cls(seed=int(text) if text else secrets.randbelow(2**31))
 
     def describe(self) -> str:

@@ -74,6 +74,9 @@ def test_the_seed_decides_every_choice(monkeypatch):
     monkeypatch.setenv(SEED_VARIABLE, "4242")
     assert Disorder.from_environment().seed == 4242
     assert "WEBHOOK_DISORDER_SEED=4242" in Disorder.from_environment().describe()
+    monkeypatch.setenv(SEED_VARIABLE, "12ab")
+    with pytest.raises(ValueError, match="WEBHOOK_DISORDER_SEED"):
+        Disorder.from_environment()
     monkeypatch.setenv(SEED_VARIABLE, "ordered")
     ordered = Disorder.from_environment()
     assert ordered.ordered and ordered.plan("stripe", 3).delays == (0.0,)
