@@ -117,17 +117,24 @@ proof:  ## load, faults, attacks, fuzzing and log scanning, then the summary tab
 # [tool.mutmut] in pyproject.toml), runs for each mutant the unit and integration tests that reach the
 # function it changed, and keeps its results in mutants/ (a second run re-checks only changed functions).
 # The money model runs its seeded CI slice per mutant. MUTATION_WORKERS: mutants at once (default: every core).
-MUTATION_RUN = ln -sfn layers/shared src && MODEL_EXAMPLES=20 $(BIN)/mutmut run $(if $(MUTATION_WORKERS),--max-children $(MUTATION_WORKERS))
+MUTMUT_RUN = MODEL_EXAMPLES=20 $(BIN)/mutmut run $(if $(MUTATION_WORKERS),--max-children $(MUTATION_WORKERS))
 
 mutation:  ## mutation testing of the domain, its repositories and money (hours on 2 cores), then the score and every survivor
-	$(MUTATION_RUN)
+	ln -sfn layers/shared src
+	$(MUTMUT_RUN)
 	$(BIN)/python -m benchmarks.mutation report
 
 # CI's slice: the mutants of the files in scope that HEAD changes against its merge base with
 # MUTATION_BASE (default HEAD~1), a seeded sample of MUTATION_SAMPLE of them (or of the whole scope
-# when none changed). Fails under 90% of the non-equivalent mutants killed.
-mutation-ci:  ## a bounded mutation run for CI (about 5 minutes on 2 cores): fails under 90% killed
+# when none changed). Fails under 90% of the non-equivalent mutants killed. mutmut first runs every
+# selected test once (to learn which reach which function), then those reaching the sample: the four
+# slowest files (the money and flash-sale models, the moto patches, the number bounds: 370 of the
+# selection's 585 s, measured in mutmut's stats) are left to `make mutation` to keep the slice bounded.
+MUTATION_CI_SKIP = --ignore=tests/integration/test_money_model.py --ignore=tests/integration/test_flash_sale_model.py \
+	--ignore=tests/unit/test_moto_patches.py --ignore=tests/unit/test_number_bounds.py
+
+mutation-ci:  ## a bounded mutation run for CI (minutes on 2 cores): fails under 90% killed
 	rm -rf mutants && ln -sfn layers/shared src
-	$(BIN)/python -m benchmarks.mutation select --base $(or $(MUTATION_BASE),HEAD~1) --sample $(or $(MUTATION_SAMPLE),40) > .mutation-ci.txt
-	$(MUTATION_RUN) $$(cat .mutation-ci.txt)
+	$(BIN)/python -m benchmarks.mutation select --base $(or $(MUTATION_BASE),HEAD~1) --sample $(or $(MUTATION_SAMPLE),30) > .mutation-ci.txt
+	PYTEST_ADDOPTS="$(MUTATION_CI_SKIP)" $(MUTMUT_RUN) $$(cat .mutation-ci.txt)
 	$(BIN)/python -m benchmarks.mutation report --only-from .mutation-ci.txt --goal 0.9
