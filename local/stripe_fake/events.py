@@ -17,7 +17,7 @@ MAX_TYPES = 20
 def list_events(fake: StripeFake, params: Params) -> dict[str, Any]:
     types = params.get("types")
     if types is not None and (not isinstance(types, list) or not 1 <= len(types) <= MAX_TYPES):
-        raise StripeError(400, "invalid_request_error", "Invalid array", "parameter_invalid_array", "types")
+        raise StripeError(400, "invalid_request_error", "Invalid array", None, "types")  # no Stripe code names this
     wanted = set(types or []) | ({str(params["type"])} if params.get("type") else set())
     return list_of("/v1/events", (event for event in fake.events if not wanted or event["type"] in wanted), params)
 

@@ -145,7 +145,7 @@ def list_of(url: str, objects: Iterable[dict[str, Any]], params: Params) -> dict
     after, before = params.get("starting_after"), params.get("ending_before")
     if after and before:
         only_one = "You may only specify one of these parameters: ending_before, starting_after."
-        raise StripeError(400, "invalid_request_error", only_one, None, "ending_before")
+        raise StripeError(400, "invalid_request_error", only_one, "parameters_exclusive", "ending_before")
     wanted = _created_filter(params)
     listed = list(objects)
     order = {obj["id"]: index for index, obj in enumerate(listed)}  # creation order breaks ties in `created`

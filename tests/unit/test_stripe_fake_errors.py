@@ -166,4 +166,4 @@ def test_lists_page_backwards_and_filter_by_creation_time(local_stripe):
     assert listed(f"created[gte]={created[3]}&created[lt]={created[4]}")[0] == [ids[3]]
     assert listed(f"created={created[1]}")[0] == [ids[1]]
     both = client.get(f"/v1/payment_intents?ending_before={ids[1]}&starting_after={ids[3]}", headers=AUTH)
-    assert both.status_code == 400
+    assert (both.status_code, both.json["error"]["code"]) == (400, "parameters_exclusive")
