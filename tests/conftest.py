@@ -3,6 +3,8 @@ and the layer's per-container caches cleared between tests."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from collections.abc import Generator, Iterator
 
@@ -49,6 +51,31 @@ if not default_disorder().ordered:
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"local providers: {default_disorder().describe()}"
+
+
+def expiring_token(value: object) -> bool:
+    """A JWT with an expiry (the shape of the local issuer's and of forged test tokens)."""
+    if not isinstance(value, str) or value.count(".") != 2:
+        return False
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(value.split(".")[1] + "=" * (-len(value.split(".")[1]) % 4)))
+    except ValueError:
+        return False
+    return isinstance(claims, dict) and "exp" in claims
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # No test may depend on how long the tests before it took: a token made while the tests are
+    # collected starts expiring then (one with a 10-minute expiry failed a run that reached it at
+    # 11 minutes). Tests take a factory and make their token when they run.
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        for name, value in callspec.params.items() if callspec else ():
+            if expiring_token(value):
+                raise pytest.UsageError(
+                    f"{item.nodeid}: parameter {name!r} is a token made at collection time, which expires while "
+                    "the suite runs; pass a function that makes it when the test runs"
+                )
 
 
 def clear_container_caches() -> None:
