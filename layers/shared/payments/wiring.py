@@ -165,8 +165,9 @@ def paypal_refund_service() -> PayPalRefundService:
 @_component
 def stripe_webhooks() -> StripeWebhooks:
     from payments.domain.stripe_webhooks import StripeWebhooks
+    from payments.providers.stripe_gateway import WebhookSignatures
 
-    return StripeWebhooks(ticket_service(), stripe_objects(), webhook_ledger(), settings.get_settings())
+    return StripeWebhooks(ticket_service(), stripe_objects(), webhook_ledger(), WebhookSignatures(settings.get_settings()))
 
 
 @_component

@@ -213,7 +213,14 @@ class StripeCheckout(Protocol):
 
 
 class SignatureRefused(Exception):
-    """The delivery is not PayPal's (or not ours, or too old); the reason is for our logs only."""
+    """The delivery is not the provider's (or not ours, or too old); the reason is for our logs only."""
+
+
+class StripeSignatures(Protocol):
+    """Stripe's signature over the raw body as received, with our endpoint secret and Stripe's
+    tolerance (``providers.stripe_gateway``); SignatureRefused when it does not hold."""
+
+    def verify(self, payload: bytes, signature_header: str | None) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import stripe
-
-from payments.domain.ports import ProviderObjectStore
+from payments.domain.ports import ProviderObjectStore, SignatureRefused, StripeSignatures
 from payments.domain.stripe_objects import checkout_session_from_dict, expandable_id
 from payments.domain.stripe_sync import StripeObjectSync
 from payments.domain.tickets import REASON_DASHBOARD, REASON_DISPUTE_LOST, TicketService
@@ -19,8 +17,6 @@ from payments.domain.webhooks import Handler, WebhookLedger, WebhookResult, pars
 from payments.errors import BadRequest, NotApplicable
 from payments.models.stripe_events import check_event
 from payments.observability import audit, logger
-from payments.providers.stripe_gateway import verify_webhook
-from payments.settings import Settings
 
 PROVIDER = "stripe"
 
@@ -33,11 +29,11 @@ def _object(event: dict[str, Any]) -> dict[str, Any]:
 
 
 class StripeWebhooks:
-    def __init__(self, tickets: TicketService, objects: ProviderObjectStore, ledger: WebhookLedger, settings: Settings) -> None:
+    def __init__(self, tickets: TicketService, objects: ProviderObjectStore, ledger: WebhookLedger, signatures: StripeSignatures) -> None:
         self._tickets = tickets
         self._sync = StripeObjectSync(objects)
         self._ledger = ledger
-        self._settings = settings
+        self._signatures = signatures
         self._handlers: dict[str, Handler] = {
             "checkout.session.completed": self._session_settled,
             "checkout.session.async_payment_succeeded": self._session_settled,
@@ -66,8 +62,8 @@ class StripeWebhooks:
 
     def handle(self, payload: bytes, signature_header: str | None) -> WebhookResult:
         try:
-            verify_webhook(payload, signature_header, self._settings)
-        except (stripe.SignatureVerificationError, UnicodeError):
+            self._signatures.verify(payload, signature_header)
+        except SignatureRefused:
             raise BadRequest("Invalid Stripe signature") from None
         event = parse_event(payload, "type", "Stripe")
         check_event(event)  # signed is not well-formed: a malformed event is a 400, and nothing is written

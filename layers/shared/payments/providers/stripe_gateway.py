@@ -11,6 +11,7 @@ from typing import Any
 import stripe
 
 from payments.domain.lifecycle import CheckoutSession, StripeRefund
+from payments.domain.ports import SignatureRefused
 from payments.domain.stripe_objects import checkout_session_from_dict
 from payments.errors import ChargeDisputed, ProviderFailure, ProviderRejected, ProviderUnavailable, Unprocessable
 from payments.observability import logger
@@ -274,6 +275,20 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
         max_network_retries=settings.stripe_max_network_retries,
         http_client=stripe.new_default_http_client(timeout=(settings.provider_connect_timeout_seconds, settings.stripe_timeout_seconds)),
     )
+
+
+class WebhookSignatures:
+    """Stripe's webhook signature as the domain's port (``payments.domain.ports.StripeSignatures``):
+    any refusal, the SDK's or a body that is not UTF-8, is SignatureRefused."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def verify(self, payload: bytes, signature_header: str | None) -> None:
+        try:
+            verify_webhook(payload, signature_header, self._settings)
+        except (stripe.SignatureVerificationError, UnicodeError) as refused:
+            raise SignatureRefused(str(refused)) from None
 
 
 def verify_webhook(payload: bytes, signature_header: str | None, settings: Settings) -> None:
