@@ -9,15 +9,27 @@ SECURITY := .security/bin
 # No telemetry calls from aws-sam-cli (CI and these machines have no way out but the package registries).
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup tools run demo token test unit integration e2e lint format check security validate build sam-local sam-e2e lambda-image bench deploy proof flash-sale mutation mutation-ci
+.PHONY: help setup tools run demo token test quick test-random unit integration e2e lint format check docs docs-serve security validate build sam-local sam-e2e lambda-image bench deploy proof flash-sale mutation mutation-ci
 
-setup:  ## virtual environment with the runtime and development dependencies
+# A bare `make` lists the commands rather than running the first.
+.DEFAULT_GOAL := help
+
+help:  ## this list: every command with what it does
+	@echo "Usage: make COMMAND [VARIABLE=value ...]   (the documentation: make docs-serve, or docs/)"
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-zA-Z0-9_-]+:[^=]*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# Python 3.13 is checked first: without it `$(PYTHON) -m venv` fails with a bare "command not found".
+setup:  ## virtual environment with the runtime and development dependencies (PYTHON=/path/to/python3.13 if not on PATH)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || { \
+		echo "make setup needs Python 3.13 (the Lambda runtime): '$(PYTHON)' is not one, or is not on PATH." >&2; \
+		echo "Point it at one: make setup PYTHON=/path/to/python3.13  (e.g. PYTHON=\$$(pyenv which python3.13) or PYTHON=\$$(uv python find 3.13))" >&2; \
+		exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 
-run:  ## the whole API locally on http://127.0.0.1:3000 (Ctrl-C stops it)
-	$(BIN)/python -m local run
+run:  ## the whole API locally on http://127.0.0.1:3000 (Ctrl-C stops it); a second stack: make run PORT_BASE=4000
+	$(BIN)/python -m local run $(if $(PORT_BASE),--port-base $(PORT_BASE))
 
 demo:  ## the local stack with its demo frontend as the frontend: open http://127.0.0.1:3000/demo/
 	$(BIN)/python -m local run --frontend-url http://127.0.0.1:3000/demo
@@ -25,16 +37,22 @@ demo:  ## the local stack with its demo frontend as the frontend: open http://12
 token:  ## a bearer token for the local API: make token USER_ID=alice [STAFF=1]
 	$(BIN)/python -m local token --user $(or $(USER_ID),demo-user) $(if $(STAFF),--staff)
 
-test:  ## the whole suite: unit, integration, end-to-end
+test:  ## the whole suite: unit, integration, end-to-end (about 11 minutes on 2 cores)
 	$(BIN)/pytest
 
-unit:
+quick:  ## the unit tests in random order (under a minute): the check to run while editing
+	$(BIN)/pytest -q -p randomly tests/unit
+
+test-random:  ## the whole suite in random order (the seed is printed; replay with RANDOM_SEED=n)
+	$(BIN)/pytest -p randomly $(if $(RANDOM_SEED),--randomly-seed=$(RANDOM_SEED))
+
+unit:  ## the unit tests (the domain, the local runner's parts, the template; moto where a store is needed)
 	$(BIN)/pytest tests/unit
 
-integration:
+integration:  ## the integration tests (moto's DynamoDB, the local Stripe and PayPal in process)
 	$(BIN)/pytest tests/integration
 
-e2e:
+e2e:  ## the end-to-end tests: the local stack as a process, over HTTP (and the demo in Chromium)
 	$(BIN)/pytest tests/e2e
 
 sam-e2e:  ## the API through sam local start-api in Docker (after make tools build lambda-image; skipped, with the reason, without Docker)
@@ -47,11 +65,17 @@ lint:  ## ruff, mypy (strict), the import contracts (import-linter, pyproject.to
 	PYTHONPATH=layers/shared $(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/cfn-lint template.yaml
 
-format:
+format:  ## ruff format and ruff check --fix over the tree
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-check: lint test
+check: lint test  ## lint, then the whole suite: what CI runs
+
+docs:  ## the documentation site into site/ (mkdocs, --strict: a broken link or a page left out fails)
+	$(BIN)/mkdocs build --strict
+
+docs-serve:  ## the documentation site on http://127.0.0.1:8000, rebuilt as the pages change
+	$(BIN)/mkdocs serve
 
 tools:  ## aws-sam-cli in its own environment (.tools), checkov and pip-audit in theirs (.security)
 	$(PYTHON) -m venv .tools

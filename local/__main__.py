@@ -1,6 +1,6 @@
 """``python -m local``: run the whole API locally, or print a token for it.
 
-python -m local run [--port 3000] [--host 127.0.0.1]
+python -m local run [--port 3000 | --port-base 4000] [--host 127.0.0.1]
 python -m local sam-local [--host ADDRESS] [--no-start-api] [-- SAM_ARGS...]   (after `make build`)
 python -m local token --user alice [--staff] [--expires-in 3600]
 """
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
     run = commands.add_parser("run", help="start the local stack in the foreground (default)")
     run.add_argument("--host", default=os.environ.get("LOCAL_HOST", "127.0.0.1"))
-    _add_addresses(run, api="API port (default 3000, as sam local)")
+    _add_addresses(run, api="API port (default 3000, as sam local; LOCAL_PORT)")
     run.add_argument(
         "--dynamodb-endpoint", default=os.environ.get("LOCAL_DYNAMODB_ENDPOINT"), help="use this DynamoDB instead of the embedded one"
     )
@@ -79,19 +79,56 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _env_port(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else None
+
+
 def _add_addresses(parser: argparse.ArgumentParser, api: str) -> None:
-    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_PORT", "3000")), help=api)
-    parser.add_argument("--stripe-port", type=int, default=int(os.environ.get("LOCAL_STRIPE_PORT", "12111")))
-    parser.add_argument("--paypal-port", type=int, default=int(os.environ.get("LOCAL_PAYPAL_PORT", "12112")))
-    parser.add_argument("--dynamodb-port", type=int, default=int(os.environ.get("LOCAL_DYNAMODB_PORT", "12113")))
+    # Unset ports stay None here: local.ports tells a port chosen on purpose from a default it may move.
+    parser.add_argument("--port", type=int, default=_env_port("LOCAL_PORT"), help=api)
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=_env_port("LOCAL_PORT_BASE"),
+        help="every port from one number: the API at N, the local Stripe, PayPal and DynamoDB at N+1, N+2, N+3 (LOCAL_PORT_BASE)",
+    )
+    parser.add_argument("--stripe-port", type=int, default=_env_port("LOCAL_STRIPE_PORT"), help="default 12111, or a free one")
+    parser.add_argument("--paypal-port", type=int, default=_env_port("LOCAL_PAYPAL_PORT"), help="default 12112, or a free one")
+    parser.add_argument("--dynamodb-port", type=int, default=_env_port("LOCAL_DYNAMODB_PORT"), help="default 12113, or a free one")
     parser.add_argument("--frontend-url", default=os.environ.get("FRONTEND_URL", "http://localhost:5173"))
 
 
 def stack_config(args: argparse.Namespace, **options: Any) -> StackConfig:
+    from local.ports import PortBusy, resolve
     from local.stack import StackConfig
 
-    ports = {"port": args.port, "stripe_port": args.stripe_port, "paypal_port": args.paypal_port, "dynamodb_port": args.dynamodb_port}
-    return StackConfig(**ports, frontend_url=args.frontend_url, **options)
+    chosen = {"port": args.port, "stripe_port": args.stripe_port, "paypal_port": args.paypal_port, "dynamodb_port": args.dynamodb_port}
+    unused = {
+        "port": options.get("sam_local", False),  # sam local start-api binds it, and reports a taken one itself
+        "dynamodb_port": bool(options.get("dynamodb_endpoint")),
+        "stripe_port": bool(os.environ.get("STRIPE_SECRET_KEY")),  # real Stripe test mode
+        "paypal_port": bool(os.environ.get("PAYPAL_CLIENT_ID")),  # the PayPal sandbox
+    }
+    try:
+        ports = resolve(
+            options.get("host", "127.0.0.1"),
+            chosen,
+            port_base=args.port_base,
+            unused=frozenset(name for name, skip in unused.items() if skip),
+        )
+    except PortBusy as busy:
+        raise SystemExit(f"python -m local: {busy}") from None
+    for note in ports.notes:
+        print(note, flush=True)
+    return StackConfig(
+        port=ports.port,
+        stripe_port=ports.stripe_port,
+        paypal_port=ports.paypal_port,
+        dynamodb_port=ports.dynamodb_port,
+        frontend_url=args.frontend_url,
+        **options,
+    )
 
 
 def _sam_local(args: argparse.Namespace, authority: LocalAuthority) -> int:
@@ -107,7 +144,7 @@ def _sam_local(args: argparse.Namespace, authority: LocalAuthority) -> int:
         return 0
     assert stack.sam_env_file is not None
     extra = [arg for arg in args.sam_args if arg != "--"]
-    api = sam_local.start_api(stack.sam_env_file, args.port, extra)
+    api = sam_local.start_api(stack.sam_env_file, config.port, extra)
 
     def stop(*_: object) -> None:
         raise KeyboardInterrupt
