@@ -1,7 +1,8 @@
 """Attacks on the Stripe ticket money path (issue 24): orders of webhooks, refunds that fail later,
 disputes, staff refunds and the door, driven through the real handlers against moto and the local
-Stripe. The first section holds breaks (xfail, strict: they fail on the code as it is); the second,
-attacks that held, for orders not obviously covered elsewhere."""
+Stripe. The first section holds the breaks found (committed as strict xfail, they failed on the code
+as it was; each docstring says where; fixed since, they now hold); the second, attacks that held,
+for orders not obviously covered elsewhere."""
 
 from __future__ import annotations
 
@@ -85,8 +86,8 @@ def _signed(event_type: str, obj: dict[str, Any], event_id: str) -> dict[str, An
     return {"id": event_id, "object": "event", "type": event_type, "created": 1, "data": {"object": obj}}
 
 
-# breaks ---------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="attack: a late payment refunded because sold out has a refund record but no payment record")
+# breaks (fixed: a payment record per payment, records mirroring Stripe's, paying reads refunds, ------
+# the staff refund's sums read after its call, a finished refund answered again)
 def test_late_payment_refunded_sold_out_keeps_its_payment_record(stripe_fake: StripeFake, dynamodb: Any) -> None:
     """A payment that arrives after its reservation was released, the event sold out meanwhile:
     the ticket goes cancelled -> refunding (REFUND_DUE writes its payment_intent) -> refunded.
@@ -106,9 +107,6 @@ def test_late_payment_refunded_sold_out_keeps_its_payment_record(stripe_fake: St
     assert taken == returned  # money taken = kept (0) + returned
 
 
-@pytest.mark.xfail(
-    strict=True, reason="attack: refund records are rewritten only when the sum changes; a failed refund stays recorded as made"
-)
 def test_failed_refund_stays_recorded_as_made_when_another_refund_keeps_the_sum(stripe_fake: StripeFake, dynamodb: Any) -> None:
     """R1 (10.00 of 50.00) refunded in the Dashboard and its webhook applied. Then a second
     Dashboard refund R2 of the same 10.00, and R1 fails at the bank, before R2's webhook arrives.
@@ -131,7 +129,6 @@ def test_failed_refund_stays_recorded_as_made_when_another_refund_keeps_the_sum(
     assert int(_ticket(dynamodb, t["ticket_id"])["refund_amount"]) == 1000
 
 
-@pytest.mark.xfail(strict=True, reason="attack: a processing ticket refunded before its success webhook has no payment record")
 def test_bank_debit_refunded_before_its_success_webhook_keeps_its_payment_record(stripe_fake: StripeFake, dynamodb: Any) -> None:
     """A delayed payment (bank debit): checkout.session.completed makes the ticket processing (its
     payment_intent written, no payment record yet: "none yet"). The debit succeeds at Stripe and
@@ -152,9 +149,6 @@ def test_bank_debit_refunded_before_its_success_webhook_keeps_its_payment_record
     assert sum(int(p["amount"]) for p in _payment_records(dynamodb, ticket_id)) == 5000
 
 
-@pytest.mark.xfail(
-    strict=True, reason="attack: refund records are rewritten only when the sum changes; a refunded ticket names a failed refund"
-)
 def test_refunded_ticket_names_a_failed_refund_when_the_dashboard_refunds_again(stripe_fake: StripeFake, dynamodb: Any) -> None:
     """The ticket is refunded by R1 (the whole 50.00). R1 fails at the bank and, before its
     refund.failed webhook is applied, someone refunds the payment again in the Dashboard (R2, the
@@ -176,7 +170,6 @@ def test_refunded_ticket_names_a_failed_refund_when_the_dashboard_refunds_again(
     assert ticket["refund_id"] == r2["id"]
 
 
-@pytest.mark.xfail(strict=True, reason="attack: the payment handler makes a fully refunded payment's ticket paid; the door admits it")
 def test_payment_applied_after_all_its_money_went_back_does_not_admit(stripe_fake: StripeFake, dynamodb: Any) -> None:
     """The customer pays; before the payment's webhook is applied the whole payment is refunded in
     the Dashboard, and charge.refunded is delivered after checkout.session.completed (any order).
@@ -198,9 +191,6 @@ def test_payment_applied_after_all_its_money_went_back_does_not_admit(stripe_fak
     assert int(_ticket(dynamodb, ticket_id).get("checked_in", 0)) == 0
 
 
-@pytest.mark.xfail(
-    strict=True, reason="attack: the staff refund sums a list of refunds read before its call; a refund failed meanwhile counts"
-)
 def test_staff_refund_does_not_count_a_refund_that_failed_during_it(
     stripe_fake: StripeFake, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -235,7 +225,6 @@ def test_staff_refund_does_not_count_a_refund_that_failed_during_it(
     assert _sales(t["event_id"])["refunded_amount"] == 50
 
 
-@pytest.mark.xfail(strict=True, reason="attack: a repeated staff refund of a refunded ticket is a 400, not the refund made")
 def test_staff_refund_double_click_answers_the_same_refund(stripe_fake: StripeFake, dynamodb: Any) -> None:
     """A staff refund whose answer was lost (a timeout, a double click landing after the first
     finished) is retried: the first made the refund, the retry is answered 400 "Ticket is refunded;
@@ -251,7 +240,6 @@ def test_staff_refund_double_click_answers_the_same_refund(stripe_fake: StripeFa
     assert [r for r in stripe_fake.requests if r[0] == "POST" and r[1] == "/v1/refunds"].__len__() == 1
 
 
-@pytest.mark.xfail(strict=True, reason="attack: a staff refund retried after a lost answer is a 400 once the webhook finished it")
 def test_staff_refund_retried_after_its_answer_was_lost_is_not_refused(
     stripe_fake: StripeFake, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

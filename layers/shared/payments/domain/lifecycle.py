@@ -18,7 +18,14 @@ disputes lost, in integer minor units, read from Stripe whenever a refund or a d
 (whoever made it, in whatever order the webhooks arrive: a fact about a payment whose own webhook
 has not come yet finds its ticket through the payment's metadata, checked against the ticket's
 Checkout Session). The ticket's ``refund_amount`` is that sum, each refund and lost dispute a record
-of its own with its own reason and status. When all of it has gone back the ticket is ``refunded``
+of its own with its own reason and status: the records mirror Stripe's one to one, rewritten whenever
+any of them changes (a status, a new refund), not only when the sum does (``refunds_seen``, a digest
+of what they were written from, tells), and every write of the sum is conditioned on the sum and that
+digest as read. Every payment we took has exactly one payment record, whatever the order: written by
+the transition that first brings the payment to the ticket (PAID, a late payment's REFUND_DUE, or
+REFUNDED of a ticket whose payment had not reached it). Paying a ticket reads the payment's refunds
+first (one Stripe call) and applies them in the same write, so a payment all gone back goes straight
+to ``refunded`` and never seats anyone. When all of it has gone back the ticket is ``refunded``
 and never admitted; a partial refund leaves it as it is (staff returned part of the price, not the
 admission).
 
@@ -37,17 +44,17 @@ processing PAYMENT_FAILED          delayed payment failed                 cancel
 reserved   CANCEL                  owner asked; session closed at Stripe  cancelled  return  none
 paid       GIVE_BACK               free; owner asked; nobody admitted yet cancelled  return  none (holder's count down)
 reserved   EXPIRE                  ``expires_at`` passed (or Stripe said) expired    return  none
-cancelled  REFUND_DUE              paid late and sold out                 refunding  none    refund owed
-expired    REFUND_DUE              paid late and sold out                 refunding  none    refund owed
+cancelled  REFUND_DUE              paid late and sold out                 refunding  none    payment rec.; refund owed
+expired    REFUND_DUE              paid late and sold out                 refunding  none    payment rec.; refund owed
 paid       REFUND_DUE              staff refund                           refunding  return* refund owed (the rest)
 refunded   REFUND_DUE              a refund failed later; seats sold      refunding  none    refund owed again
 refunding  REFUNDED                all the money back (our refund, found) refunded   none    refunds recorded
 refunding  REFUND_REFUSED          Stripe refuses: charge disputed        paid       take*   none (the dispute decides)
 paid       REFUNDED                all back: Dashboard refunds / disputes refunded   return* refunds recorded
-reserved   REFUNDED                the same, before its payment webhook   refunded   return  refunds recorded
-processing REFUNDED                the same, before its payment webhook   refunded   return  refunds recorded
-cancelled  REFUNDED                late payment refunded in the Dashboard refunded   none    refunds recorded
-expired    REFUNDED                late payment refunded in the Dashboard refunded   none    refunds recorded
+reserved   REFUNDED                the same, before its payment webhook   refunded   return  payment + refunds rec.
+processing REFUNDED                the same, before its payment webhook   refunded   return  payment + refunds rec.
+cancelled  REFUNDED                late payment refunded in the Dashboard refunded   none    payment + refunds rec.
+expired    REFUNDED                late payment refunded in the Dashboard refunded   none    payment + refunds rec.
 refunded   REFUND_FAILED           a refund failed later; seats free      paid       take*   refund record failed
 ========== ======================= ====================================== ========== ======= ==========================
 
@@ -58,7 +65,10 @@ the ticket's ``checked_in`` as read, so an admission racing a refund is never gi
 reconciliation) can seat a ticket whose money is going back. Our refund returns what has not gone
 back yet (Stripe refunds the rest of the charge), under the idempotency key
 ``ticket-refund-{ticket}``, suffixed by the number of the payment's refunds that failed, so that a
-refund made again after a failure is a new refund and not the failed one replayed. A refund call
+refund made again after a failure is a new refund and not the failed one replayed. After the call
+what went back is read again (a refund may have failed, or another been made, meanwhile), never
+added to a list read before it. A staff refund of a ticket already ``refunded`` (a double click, a
+retry after a lost answer) answers the refund that completed it and moves no money. A refund call
 that fails leaves the ticket ``refunding`` and the reconciliation finishes it. A refund Stripe
 refuses because the charge is disputed follows the dispute: when a lost dispute (with the refunds
 before it) has returned everything, the ticket is ``refunded``; otherwise it is ``paid`` again if
@@ -276,6 +286,9 @@ class Ticket:
     checked_in_at: int | None = None
     # What went back of its payment so far, in minor units: refunds made and disputes lost, summed.
     refund_amount: int | None = None
+    # Which of Stripe's refunds and lost disputes (id, status, amount) ``refund_amount`` and the refund
+    # records were written from, as a digest: they are written again whenever any of them changes.
+    refunds_seen: str | None = None
     # The door pass: the QR code of ``ticket_code`` as base64 PNG, drawn once, when the ticket became valid.
     qr_png: str | None = None
 

@@ -107,9 +107,12 @@ class TicketStore(TicketReader, UnsettledTickets, Protocol):
         records: list[dict[str, Any]] | None = None,
         expired_before: int | None = None,
         removed: tuple[str, ...] = (),
+        money_as_read: bool = False,
     ) -> Ticket: ...
 
-    def record_money_back(self, ticket: Ticket, refund_amount: int, records: list[dict[str, Any]]) -> Ticket: ...
+    def record_money_back(
+        self, ticket: Ticket, refund_amount: int, records: list[dict[str, Any]], changes: dict[str, Any] | None = None
+    ) -> Ticket: ...
 
 
 class WebhookEventStore(Protocol):

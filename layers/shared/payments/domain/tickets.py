@@ -6,6 +6,7 @@ Every state change goes through ``TicketRepository.apply`` with a trigger of the
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,15 @@ class SweepReport:
     # Reservations that moved on between the sweep's read and its write: whoever moved them handles them.
     skipped: int = 0
     ticket_ids: list[int] = field(default_factory=list)
+
+
+def _seen(facts: list[StripeRefund]) -> str | None:
+    """A digest of Stripe's refunds and lost disputes of a payment (id, status, amount): kept on the
+    ticket with the sum, so that a change of any of them, not only of their sum, is written."""
+    if not facts:
+        return None
+    listed = "\n".join(sorted(f"{fact.id}:{fact.status}:{fact.amount}" for fact in facts))
+    return hashlib.sha256(listed.encode()).hexdigest()
 
 
 class TicketService:
@@ -294,8 +304,19 @@ class TicketService:
             return self._finish_refund(ticket)
         if ticket.status == S.REFUNDED:
             return Settlement(ticket, Outcome.ALREADY_REFUNDED)
+        # What already went back of this payment (a Dashboard refund before this fact reached us) is
+        # applied in the same step: a payment all gone back never seats the ticket. One Stripe call,
+        # the payment's refunds; a lost dispute is weeks away and comes with its own webhook.
+        facts = self._gateway().refunds_of(session.payment_intent) if session.payment_intent else []
+        returned = sum(fact.amount for fact in facts if fact.returned)
+        if facts and session.payment_intent and returned >= ticket.amount_total:
+            return self._money_step(ticket, session.payment_intent, facts, None)
         late = ticket.status in RELEASED
         now = self._now()
+        records = [
+            payment_record(ticket, session.id, session.payment_intent, now),
+            *self._refund_records(ticket, session.payment_intent, facts, now),
+        ]
         changes = {
             "session_id": session.id,
             "payment_intent": session.payment_intent,
@@ -303,14 +324,18 @@ class TicketService:
             "late_payment": late,
             # Valid at the door from now on: its pass is drawn once and kept in the same write.
             "qr_png": ticket.qr_png or door_pass(ticket),
+            "refund_amount": returned if facts else None,
+            "refunds_seen": _seen(facts),
         }
         try:
-            paid = self._repository.apply(ticket, Trigger.PAID, changes, [payment_record(ticket, session.id, session.payment_intent, now)])
+            paid = self._repository.apply(ticket, Trigger.PAID, changes, records, money_as_read=True)
         except SoldOut:
+            # The payment reaches the ticket here: recorded now, whatever happens to its refund.
             refunding = self._repository.apply(
                 ticket,
                 Trigger.REFUND_DUE,
                 {"session_id": session.id, "payment_intent": session.payment_intent, "refund_reason": REASON_SOLD_OUT},
+                [payment_record(ticket, session.id, session.payment_intent, now)],
             )
             return self._finish_refund(refunding)
         audit(
@@ -347,6 +372,15 @@ class TicketService:
         if ticket.is_free or not ticket.payment_intent:
             raise BadRequest("This ticket has no payment to refund")
         for _ in range(MAX_STATE_RETRIES):
+            if ticket.status == S.REFUNDED:
+                # A retry of a refund that finished (its answer lost, a double click, the webhook
+                # first): the refund made, read again from Stripe; nothing that moves money. Unless
+                # it failed meanwhile: the ticket is then paid or refunding again, and refunded anew.
+                settlement = self._apply_money_back(ticket, ticket.payment_intent, refunded_by=caller.user_id)
+                if settlement.ticket.status == S.REFUNDED and settlement.refund is not None:
+                    return settlement.ticket, settlement.refund
+                ticket = settlement.ticket
+                continue
             if ticket.status == S.PAID:
                 try:
                     ticket = self._repository.apply(ticket, Trigger.REFUND_DUE, {"refund_reason": request.reason or REASON_STAFF})
@@ -429,25 +463,41 @@ class TicketService:
                 ticket, facts = self._reread(ticket), None
         raise Conflict("Ticket changed while recording a refund; retry")
 
-    def _money_step(self, ticket: Ticket, payment_intent: str, facts: list[StripeRefund], refunded_by: str | None) -> Settlement:
-        returned = sum(fact.amount for fact in facts if fact.returned)
-        now = self._now()
-        records = [
+    @staticmethod
+    def _refund_records(ticket: Ticket, payment_intent: str | None, facts: list[StripeRefund], now: int) -> list[dict[str, Any]]:
+        """One record per refund and lost dispute of the payment, each with its status as Stripe has it."""
+        return [
             refund_record(ticket, fact.id, fact.amount, fact.reason or REASON_DASHBOARD, now, fact.status, payment_intent) for fact in facts
         ]
+
+    def _money_step(self, ticket: Ticket, payment_intent: str, facts: list[StripeRefund], refunded_by: str | None) -> Settlement:
+        """One conditional write of what went back of the payment (on the sum and the facts as read):
+        the records mirror Stripe's refunds and lost disputes one to one, rewritten whenever any of
+        them changed (its status, a new one), not only when their sum did."""
+        returned = sum(fact.amount for fact in facts if fact.returned)
+        now = self._now()
+        seen = _seen(facts)
+        records = self._refund_records(ticket, payment_intent, facts, now)
         made = [fact for fact in facts if fact.returned]
         if made and returned >= ticket.amount_total:
             last = made[-1] if made[-1].status == "lost" else made[0]  # Stripe lists refunds newest first
             if ticket.status == S.REFUNDED:
-                if ticket.refund_amount != returned:
-                    ticket = self._repository.record_money_back(ticket, returned, records)
-                return Settlement(ticket, Outcome.ALREADY_REFUNDED, next((f for f in facts if f.id == ticket.refund_id), last))
+                named = next((fact for fact in made if fact.id == ticket.refund_id), None)
+                if named is None or seen != ticket.refunds_seen or ticket.refund_amount != returned:
+                    changes: dict[str, Any] = {"refunds_seen": seen}
+                    if named is None:
+                        # The refund that named it no longer returns anything (it failed, another
+                        # refund took its place): the ticket names the one that completes it now.
+                        changes |= {"refund_id": last.id, "refund_reason": last.reason or REASON_DASHBOARD}
+                    ticket = self._repository.record_money_back(ticket, returned, records, changes)
+                return Settlement(ticket, Outcome.ALREADY_REFUNDED, named or last)
             # The reason of the fact that completed it: ours from our refund's metadata (the staff's,
             # a late payment's), a lost dispute's, or the Dashboard's, never one left from before.
             reason = last.reason or REASON_DASHBOARD
-            if not ticket.payment_intent and ticket.session_id:
-                # Its money went back before its payment reached it: the payment is recorded too, so
-                # that money taken = money kept + money returned holds in the payments table.
+            if ticket.status in (S.RESERVED, S.PROCESSING, S.CANCELLED, S.EXPIRED) and ticket.session_id:
+                # Its money went back before its payment reached it (no PAID, no REFUND_DUE of a late
+                # payment wrote its record): the payment is recorded here, exactly once, so that money
+                # taken = money kept + money returned holds in the payments table.
                 records.append(payment_record(ticket, ticket.session_id, payment_intent, now))
             refunded = self._repository.apply(
                 ticket,
@@ -458,8 +508,10 @@ class TicketService:
                     "refund_reason": reason,
                     "refunded_at": now,
                     "refund_amount": returned,
+                    "refunds_seen": seen,
                 },
                 records,
+                money_as_read=True,
             )
             audit(
                 "ticket.refunded",
@@ -474,10 +526,10 @@ class TicketService:
             )
             return Settlement(refunded, Outcome.REFUNDED, last)
         if ticket.status == S.REFUNDED:
-            return self._refund_failed(ticket, payment_intent, returned, records)
-        if (ticket.refund_amount or 0) != returned or (records and ticket.refund_amount is None):
+            return self._refund_failed(ticket, payment_intent, returned, records, seen)
+        if seen != ticket.refunds_seen or (ticket.refund_amount or 0) != returned or (records and ticket.refund_amount is None):
             dropped = returned < (ticket.refund_amount or 0)
-            ticket = self._repository.record_money_back(ticket, returned, records)
+            ticket = self._repository.record_money_back(ticket, returned, records, {"refunds_seen": seen})
             if dropped:
                 audit(
                     "ticket.refund_failed",
@@ -490,19 +542,29 @@ class TicketService:
             logger.info("Part of a ticket's payment went back: the ticket stays as it is", extra={"ticket_id": ticket.ticket_id})
         return Settlement(ticket, Outcome.NOTHING)
 
-    def _refund_failed(self, ticket: Ticket, payment_intent: str, returned: int, records: list[dict[str, Any]]) -> Settlement:
+    def _refund_failed(
+        self, ticket: Ticket, payment_intent: str, returned: int, records: list[dict[str, Any]], seen: str | None
+    ) -> Settlement:
         """A refunded ticket whose money is no longer all back (a refund failed later): paid again
         while its seats are free, else its refund is owed again (the reconciliation makes it)."""
         try:
             ticket_now = self._repository.apply(
                 ticket,
                 Trigger.REFUND_FAILED,
-                {"refund_amount": returned, "paid_at": ticket.paid_at or self._now(), "qr_png": ticket.qr_png or door_pass(ticket)},
+                {
+                    "refund_amount": returned,
+                    "refunds_seen": seen,
+                    "paid_at": ticket.paid_at or self._now(),
+                    "qr_png": ticket.qr_png or door_pass(ticket),
+                },
                 records,
                 removed=("refund_id", "refund_reason", "refunded_at"),
+                money_as_read=True,
             )
         except SoldOut:
-            ticket_now = self._repository.apply(ticket, Trigger.REFUND_DUE, {"refund_amount": returned}, records)
+            ticket_now = self._repository.apply(
+                ticket, Trigger.REFUND_DUE, {"refund_amount": returned, "refunds_seen": seen}, records, money_as_read=True
+            )
         audit(
             "ticket.refund_failed",
             user_id=ticket.owner,
@@ -536,8 +598,12 @@ class TicketService:
                 if sum(fact.amount for fact in facts if fact.returned) < ticket.amount_total:
                     return self._refund_refused(ticket, intent)
                 made = None
-            # Stripe's list may not show a refund just made yet: it is put first, as the newest.
-            facts = self._money_back(intent) if made is None else [made] + [fact for fact in facts if fact.id != made.id]
+            # What went back is read again after the call (a refund may have failed, or been made, while
+            # it was in flight); Stripe's list may not show the refund just made yet: then it is put
+            # first, as the newest. The write is conditioned on the ticket's sum as read.
+            facts = self._money_back(intent)
+            if made is not None and all(fact.id != made.id for fact in facts):
+                facts = [made, *facts]
         return self._apply_money_back(ticket, intent, refunded_by, facts)
 
     def _refund_refused(self, ticket: Ticket, payment_intent: str) -> Settlement:

@@ -421,12 +421,15 @@ class TicketRepository:
         records: list[dict[str, Any]] | None = None,
         expired_before: int | None = None,
         removed: tuple[str, ...] = (),
+        money_as_read: bool = False,
     ) -> Ticket:
         """One transition of the life cycle from the ticket's current status, as one transaction:
         the ticket conditioned on that status (and on its session, when ``changes`` binds one; on
-        its admissions as read, when seats move), the event's seats, and the money ``records`` for
-        the payments table; ``removed`` fields are cleared. Returns the ticket as written; raises
-        StateChanged when the ticket moved on, SoldOut when seats were to be taken and are gone."""
+        its admissions as read, when seats move; with ``money_as_read``, on what went back of its
+        payment as read: ``refund_amount`` and ``refunds_seen``), the event's seats, and the money
+        ``records`` for the payments table; ``removed`` fields are cleared. Returns the ticket as
+        written; raises StateChanged when the ticket moved on, SoldOut when seats were to be taken
+        and are gone."""
         row = transition(ticket.status, trigger)
         if row is None:
             raise ValueError(f"{trigger} does not apply to a {ticket.status} ticket")
@@ -434,9 +437,10 @@ class TicketRepository:
             # Seats taken again (a late payment, a refused refund) come from wherever they are left now.
             sharded = ticket.seat_parts is not None
             return self._taking_seats(
-                lambda: self._apply(self._placed(ticket, sharded), row, changes, records, expired_before, removed), sharded
+                lambda: self._apply(self._placed(ticket, sharded), row, changes, records, expired_before, removed, money_as_read),
+                sharded,
             )
-        return self._apply(ticket, row, changes, records, expired_before, removed)
+        return self._apply(ticket, row, changes, records, expired_before, removed, money_as_read)
 
     def _apply(
         self,
@@ -446,6 +450,7 @@ class TicketRepository:
         records: list[dict[str, Any]] | None,
         expired_before: int | None,
         removed: tuple[str, ...] = (),
+        money_as_read: bool = False,
     ) -> Ticket:
         changes = {name: value for name, value in (changes or {}).items() if value is not None}
         changes["status"] = str(row.target)
@@ -468,6 +473,9 @@ class TicketRepository:
             # meanwhile makes this write fail and the caller decide again.
             condition += " AND (attribute_not_exists(checked_in) OR checked_in = :admitted)"
             values |= _values(admitted=ticket.checked_in)
+        if money_as_read:
+            money, money_values = _money_as_read(ticket)
+            condition, values = f"{condition} AND {money}", values | money_values
         assignments = []
         for name, value in changes.items():
             names[f"#{name}"] = name
@@ -514,31 +522,33 @@ class TicketRepository:
         written |= {name: None for name in removed if name not in changes}
         return replace(ticket, **written, status=row.target)
 
-    def record_money_back(self, ticket: Ticket, refund_amount: int, records: list[dict[str, Any]]) -> Ticket:
+    def record_money_back(
+        self, ticket: Ticket, refund_amount: int, records: list[dict[str, Any]], changes: dict[str, Any] | None = None
+    ) -> Ticket:
         """What went back of a ticket's payment changed without changing its state (a partial
-        refund, one that failed later): its sum, conditioned on the state and the sum as read, and
-        the refund records, in one transaction. StateChanged when either moved on."""
-        condition = "#status = :source AND " + (
-            "refund_amount = :previous" if ticket.refund_amount is not None else "attribute_not_exists(refund_amount)"
-        )
-        values = _values(source=str(ticket.status), amount=refund_amount)
-        if ticket.refund_amount is not None:
-            values |= _values(previous=ticket.refund_amount)
+        refund, one that failed later, another refund in place of a failed one): its sum and the
+        other ``changes`` (``refunds_seen``, the refund that names it), conditioned on the state and
+        on what went back as read, and the refund records, in one transaction. StateChanged when
+        either moved on."""
+        money, values = _money_as_read(ticket)
+        fields = {name: value for name, value in (changes or {}).items() if value is not None} | {"refund_amount": refund_amount}
+        names = {"#status": "status"} | {f"#{name}": name for name in fields}
+        values |= _values(source=str(ticket.status), **{f"new_{name}": value for name, value in fields.items()})
         items: list[Any] = [
             {
                 "Update": {
                     "TableName": self._tickets,
                     "Key": _ticket_key(ticket.ticket_id),
-                    "UpdateExpression": "SET refund_amount = :amount",
-                    "ConditionExpression": condition,
-                    "ExpressionAttributeNames": {"#status": "status"},
+                    "UpdateExpression": "SET " + ", ".join(f"#{name} = :new_{name}" for name in fields),
+                    "ConditionExpression": "#status = :source AND " + money,
+                    "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
                 }
             }
         ]
         items += [{"Put": {"TableName": self._payments, "Item": to_attributes(record)}} for record in records]
         self._transact(items, range(0), ticket_index=0)
-        return replace(ticket, refund_amount=refund_amount)
+        return replace(ticket, **fields)
 
     def unsettled(self, status: TicketStatus, expired_before: int | None = None, limit: int = 100) -> list[Ticket]:
         """Tickets in ``status`` (reserved, processing or refunding), oldest expiry first; with a
@@ -643,6 +653,19 @@ class TicketRepository:
             if failed & set(seats):
                 raise SoldOut() from None
             raise StateChanged() from None
+
+
+def _money_as_read(ticket: Ticket) -> tuple[str, dict[str, Any]]:
+    """The condition that what went back of the ticket's payment is still as read: its sum and the
+    digest of Stripe's refunds and lost disputes it was computed from (``refunds_seen``)."""
+    parts, values = [], {}
+    for name, value in (("refund_amount", ticket.refund_amount), ("refunds_seen", ticket.refunds_seen)):
+        if value is None:
+            parts.append(f"attribute_not_exists({name})")
+        else:
+            parts.append(f"{name} = :read_{name}")
+            values[f"read_{name}"] = value
+    return " AND ".join(parts), _values(**values)
 
 
 def payment_record(ticket: Ticket, session_id: str, payment_intent: str | None, now: int) -> dict[str, Any]:
