@@ -1,0 +1,164 @@
+"""Attacks on the trust boundaries hardened in issue 25: PayPal webhooks, the reconciliation's
+listed PayPal events, the local runner, numbers, staff claims and free seats, driven through the
+real handlers against moto and the local providers. The first section holds breaks (xfail, strict:
+they fail on the code as it is, for the reason each docstring gives); the second, attacks that
+held, for ground not obviously covered elsewhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.test import Client
+
+from local.functions import load_app
+from local.gateway import LocalGateway
+from local.jwt_keys import LocalAuthority
+from local.paypal_fake import PayPalFake
+from local.paypal_fake.objects import now_text
+from local.template import load_template
+from tests.support.dynamo import PAYMENTS, TICKETS
+from tests.support.flows import STAFF, buy, cancel, create_event, deliver_paypal_webhook
+from tests.support.lambdas import LambdaContext, api_event, call, invoke, load_module, sample_event
+
+
+def _items(client: Any, table: str) -> list[dict[str, Any]]:
+    return list(client.scan(TableName=table)["Items"])
+
+
+def _written(client: Any) -> list[str]:
+    """Every key in both tables but the id counters (which a refused request may advance)."""
+    keys = [item["pk"]["S"] for table in (TICKETS, PAYMENTS) for item in _items(client, table)]
+    return sorted(key for key in keys if not key.startswith("COUNTER#"))
+
+
+# Breaks ---------------------------------------------------------------------------------------
+# PayPal's signature proves who sent a body, not that it is shaped as the handlers read it. Each of
+# these is signed by the local PayPal exactly as PayPal signs; each is a 500 today (KeyError,
+# TypeError, AttributeError, ValueError from fromisoformat, DynamoDB's key-size ValidationException),
+# and the transmission record is already written when it fails.
+MALFORMED_PAYPAL_EVENTS: dict[str, dict[str, Any]] = {
+    "capture event without a resource": {"id": "WH-ATTACK-1", "event_type": "PAYMENT.CAPTURE.COMPLETED"},
+    "resource that is a string": {"id": "WH-ATTACK-2", "event_type": "PAYMENT.CAPTURE.COMPLETED", "resource": "x"},
+    "order without an id": {"id": "WH-ATTACK-3", "event_type": "CHECKOUT.ORDER.APPROVED", "resource": {"status": "APPROVED"}},
+    "create_time not a timestamp": {
+        "id": "WH-ATTACK-4",
+        "event_type": "CHECKOUT.ORDER.APPROVED",
+        "create_time": "garbage",
+        "resource": {"id": "ORDER-4", "status": "APPROVED"},
+    },
+    "order status a list": {"id": "WH-ATTACK-5", "event_type": "CHECKOUT.ORDER.APPROVED", "resource": {"id": "ORDER-5", "status": []}},
+    "refund links a string": {"id": "WH-ATTACK-6", "event_type": "PAYMENT.CAPTURE.REFUNDED", "resource": {"id": "R-6", "links": "x"}},
+    "capture supplementary_data a string": {
+        "id": "WH-ATTACK-7",
+        "event_type": "PAYMENT.CAPTURE.COMPLETED",
+        "resource": {"id": "C-7", "supplementary_data": "x"},
+    },
+    "event id longer than a DynamoDB key": {
+        "id": "W" * 3000,
+        "event_type": "CHECKOUT.ORDER.APPROVED",
+        "resource": {"id": "ORDER-8", "status": "APPROVED"},
+    },
+}
+
+
+@pytest.mark.xfail(strict=True, reason="attack: a signed but malformed PayPal event is a 500 and leaves its transmission record")
+@pytest.mark.parametrize("shape", list(MALFORMED_PAYPAL_EVENTS))
+def test_a_signed_but_malformed_paypal_event_is_a_400_and_writes_nothing(dynamodb: Any, paypal_fake: PayPalFake, shape: str) -> None:
+    """As for Stripe (models/stripe_events.check_event): a signed event whose fields are missing or
+    of another type than PayPal gives them is a 400 and nothing is written, not even the
+    transmission record. Today domain/paypal_webhooks.py reads ``event["resource"]``,
+    ``order["id"]``, ``create_time`` and ``capture["status"]`` unchecked: a 500 (PayPal retries it up
+    to 25 times, the webhook-failure alarm fires), with WEBHOOK_TRANSMISSION#paypal#... already
+    written by ``_refuse_replays``; an event id of 3,000 characters fails DynamoDB's key size."""
+    result = deliver_paypal_webhook(paypal_fake, MALFORMED_PAYPAL_EVENTS[shape])
+    assert result.status == 400, result.body
+    assert _written(dynamodb) == []
+
+
+@pytest.mark.xfail(strict=True, reason="attack: a listed PayPal event without resource.id crashes every reconciliation run")
+def test_a_malformed_listed_paypal_event_does_not_stop_the_reconciliation(dynamodb: Any, paypal_fake: PayPalFake, stripe_fake: Any) -> None:
+    """The reconciliation applies PayPal's listed events through ``PayPalWebhooks.apply_listed``,
+    which checks no shape, inside ``_guarded``, which catches only StateChanged and ApiError. One
+    listed CHECKOUT.ORDER.APPROVED whose resource has no id raises KeyError out of the whole run
+    (domain/paypal_webhooks.py ``_order_approved``), and again on every later run while the event
+    is in PayPal's listing window: no pass completes, no other repair (Stripe's, PayPal's orders,
+    captures, refunds) is made. Stripe's listed events got ``check_event`` for exactly this
+    (commit 96b5e06); PayPal's did not."""
+    paypal_fake.record_event(
+        {
+            "id": "WH-ATTACK-LISTED",
+            "event_version": "1.0",
+            "create_time": now_text(),
+            "resource_type": "checkout-order",
+            "resource_version": "2.0",
+            "event_type": "CHECKOUT.ORDER.APPROVED",
+            "summary": "An order approved",
+            "resource": {},
+            "links": [],
+        }
+    )
+    reconcile = load_module("reconcile_payments")
+    for _ in range(2):  # the second run meets the same event: it must not be stuck on it
+        reconcile.lambda_handler(sample_event("reconcile_payments"), LambdaContext(remaining_millis=300_000))
+
+
+@pytest.fixture
+def gateway_client(tmp_path: Path) -> Client:
+    """The local runner's gateway in process (no tables: these requests never reach a function)."""
+    app = load_app(load_template(), {"FrontendUrl": "http://localhost:5173"}, {})
+    return Client(LocalGateway(app, LocalAuthority.load_or_create(tmp_path / "key.pem"), log=lambda line: None))
+
+
+@pytest.mark.xfail(strict=True, reason="attack: /_local/token with a JSON body that is not an object raises (a 500 page)")
+@pytest.mark.parametrize("body", ["[1]", '"staff"', "[" * 100_000 + "]" * 100_000], ids=["array", "string", "deep"])
+def test_the_local_token_route_answers_a_body_that_is_not_an_object_with_a_json_4xx(gateway_client: Client, body: str) -> None:
+    """local/gateway.py reads ``request.get_json(silent=True) or {}`` and calls ``.get`` on it: a JSON
+    array or string body raises AttributeError, a deeply nested one RecursionError (``silent``
+    swallows only ValueError), out of the WSGI app: werkzeug's server answers its HTML 500 page.
+    The contract for the local runner: malformed input a JSON 4xx."""
+    response = gateway_client.post("/_local/token", data=body, content_type="application/json", headers={"Host": "localhost"})
+    assert 400 <= response.status_code < 500
+    assert "error" in json.loads(response.get_data())
+
+
+# Attacks that held ----------------------------------------------------------------------------
+def test_a_free_ticket_given_back_twice_credits_its_seats_once_and_no_longer_opens_the_door(dynamodb: Any) -> None:
+    """Giving a free ticket back twice (a double click, a replayed request) must not return its
+    seats to the holder's free-seat count twice (they could then hold more than the limit), and a
+    pass given back admits nobody, nor does a pass at another event's door."""
+    event_id, other_event = create_event(price=0, capacity=100), create_event(price=0, capacity=100)
+    bought = buy(event_id, 10)
+    assert bought.status == 200, bought.body
+    ticket_id, code = bought.body["ticket_id"], bought.body["ticket_code"]
+    at_other_door = call("check_in_ticket", {"ticket_code": code, "event_id": other_event}, user="user-staff", groups=STAFF)
+    assert at_other_door.status == 400
+    assert cancel(ticket_id).status == 200
+    assert cancel(ticket_id).status == 200
+    at_door = call("check_in_ticket", {"ticket_code": code, "event_id": event_id}, user="user-staff", groups=STAFF)
+    assert at_door.status == 400 and "does not admit" in at_door.body["error"]
+    assert buy(event_id, 10).status == 200
+    over = buy(event_id, 1)
+    assert over.status == 400 and over.body["error"].startswith("quantity:")
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "9" * 99])
+def test_json_number_constants_and_extremes_on_every_number_field_are_a_400_naming_it(
+    dynamodb: Any, stripe_fake: Any, literal: str
+) -> None:
+    """Python's json accepts NaN and Infinity, which no JSON client writes; none of them (nor a
+    number beyond DynamoDB's range or a 99-digit id) may be a 500 or pass as a number."""
+    cases = {
+        "create_event": ('{"name": "x", "price": @, "currency": "usd", "capacity": 10}', "price"),
+        "create_ticket_checkout": ('{"event_id": @, "quantity": 1}', "event_id"),
+        "cancel_ticket_reservation": ('{"ticket_id": @}', "ticket_id"),
+        "stripe_create_payment_intent": ('{"amount": @, "currency": "usd"}', "amount"),
+        "paypal_create_order": ('{"amount": @, "currency": "USD"}', "amount"),
+    }
+    for function, (template, field) in cases.items():
+        result = invoke(function, api_event(function, raw_body=template.replace("@", literal), groups=STAFF))
+        assert 400 <= result.status < 500, (function, result.body)
+        if result.status == 400:
+            assert result.body["error"].startswith(f"{field}:") or "not valid JSON" in result.body["error"], (function, result.body)
