@@ -859,8 +859,8 @@ class TicketMoneyModel(RuleBasedStateMachine):
 
         stored = dynamodb_backends["123456789012"]["eu-west-1"].tables[table]
         # Unsorted (moto's all_items sorts every item by its typed keys, most of a read's cost).
-        partitions = stored.items.values()
-        items = [item for partition in partitions for item in partition.values()] if stored.range_key_attr else list(partitions)
+        partitions: list[Any] = list(stored.items.values())
+        items = [item for partition in partitions for item in partition.values()] if stored.range_key_attr else partitions
         return [from_item(item.to_json()["Attributes"]) for item in items]
 
     def _record(self, pk: str) -> dict[str, Any] | None:
@@ -1087,7 +1087,7 @@ def test_the_money_model_in_the_fast_world(model_world: None) -> None:
 
 def test_the_money_model_over_http(model_world: None, dynamodb: Any) -> None:
     """The cross-check: the same rules through boto3 into moto and over loopback to the fakes."""
-    TicketMoneyModel.make_store = lambda: dynamodb
+    TicketMoneyModel.make_store = staticmethod(lambda: dynamodb)
     timing = _run(HTTP_EXAMPLES)
     _report("HTTP world", timing)
     assert figures["sequences"] >= HTTP_EXAMPLES
