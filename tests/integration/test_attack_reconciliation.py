@@ -288,3 +288,34 @@ def test_a_paypal_phase_longer_than_a_run_still_completes(stripe_fake: StripeFak
 
     assert any(report.complete for report in reports)
     assert int(_intent_record(intent_id).get("amount_refunded", 0)) == 2000
+
+
+# PayPal's event listing ------------------------------------------------------------------------
+@pytest.mark.xfail(
+    strict=True,
+    reason="attack: PayPalClient.list_events pages by narrowing end_time to the oldest event of a full page; "
+    "a full page within one second is listed again and the listing stops: the rest of that second is never seen",
+)
+def test_paypal_events_of_one_second_beyond_a_page_are_all_listed(paypal_fake: PayPalFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PayPal stamps its events to the second. 301 refund events in one second (a staff tool refunding
+    a batch; the same holds for any full page sharing its last second) are listed for the
+    reconciliation: every one of them must come out of the listing.
+
+    Found: ``PayPalClient.list_events`` asks for the next page with ``end_time`` = the oldest event's
+    time; a page whose events are all of that second comes back the same, ``oldest == end_time``
+    stops the loop, and the 301st event is never applied. ``links`` (PayPal's next page) are not read."""
+    import local.paypal_fake.app as paypal_app
+
+    _, capture_id = _captured(paypal_fake, "5.00")
+    monkeypatch.setattr(paypal_app, "now_text", lambda: "2026-12-06T12:00:00Z")
+    for _ in range(301):
+        paypal_fake.dashboard_refund(capture_id, "0.01")
+
+    from payments import wiring
+
+    listed = {
+        event["id"]
+        for event in wiring.paypal_client().list_events("PAYMENT.CAPTURE.REFUNDED", "2026-12-06T11:00:00Z", "2026-12-06T13:00:00Z")
+    }
+    assert len(_events_of(paypal_fake, "PAYMENT.CAPTURE.REFUNDED")) == 301
+    assert len(listed) == 301
