@@ -17,10 +17,11 @@ from local.functions import load_app
 from local.gateway import LocalGateway
 from local.jwt_keys import LocalAuthority
 from local.paypal_fake import PayPalFake
+from local.paypal_fake.notifications import CERT_PATH
 from local.paypal_fake.objects import now_text
 from local.template import load_template
 from tests.support.dynamo import PAYMENTS, TICKETS
-from tests.support.flows import STAFF, buy, cancel, create_event, deliver_paypal_webhook
+from tests.support.flows import STAFF, buy, cancel, create_event, deliver_paypal_webhook, paypal_call
 from tests.support.lambdas import LambdaContext, api_event, call, invoke, load_module, sample_event
 
 
@@ -162,3 +163,106 @@ def test_json_number_constants_and_extremes_on_every_number_field_are_a_400_nami
         assert 400 <= result.status < 500, (function, result.body)
         if result.status == 400:
             assert result.body["error"].startswith(f"{field}:") or "not valid JSON" in result.body["error"], (function, result.body)
+
+
+def approved_and_captured(fake: PayPalFake, amount: int) -> tuple[str, str]:
+    """An order of ours created, approved by the payer and captured: (order id, capture id)."""
+    body = {"amount": amount, "currency": "USD", "description": "Course enrollment", "custom_id": "payment_123"}
+    order_id = paypal_call("paypal_create_order", body).body["order_id"]
+    fake.approve(order_id)
+    captured = paypal_call("paypal_capture_order", {"order_id": order_id})
+    assert captured.status == 200, captured.body
+    return order_id, captured.body["capture_id"]
+
+
+def _capture_record(client: Any, capture_id: str) -> dict[str, int]:
+    """The counters of the capture's record in the payments table."""
+    [record] = [item for item in _items(client, PAYMENTS) if item["pk"]["S"].endswith(capture_id) and "amount_minor" in item]
+    return {name: int(record[name]["N"]) for name in ("amount_minor", "refunded_minor", "refundable_minor")}
+
+
+def _refund_event(number: int, capture_id: str, value: str) -> dict[str, Any]:
+    return {
+        "id": f"WH-ATTACK-REFUND-{number}",
+        "event_type": "PAYMENT.CAPTURE.REFUNDED",
+        "create_time": now_text(),
+        "resource": {
+            "id": f"ATTACKREFUND{number}",
+            "status": "COMPLETED",
+            "amount": {"currency_code": "USD", "value": value},
+            "links": [{"rel": "up", "href": f"https://api.paypal.com/v2/payments/captures/{capture_id}", "method": "GET"}],
+        },
+    }
+
+
+@pytest.mark.xfail(
+    strict=True, reason="attack: a signed PayPal refund of a negative or over-large amount drives the capture's counters out of range"
+)
+@pytest.mark.parametrize("value", ["-10.00", "100.00"], ids=["negative", "more-than-captured"])
+def test_a_signed_paypal_refund_cannot_push_a_captures_counters_out_of_range(dynamodb: Any, paypal_fake: PayPalFake, value: str) -> None:
+    """PAYMENT.CAPTURE.REFUNDED for a capture of ours is recorded by ``PayPalRefund.from_paypal``
+    (domain/paypal_refunds.py) with whatever ``amount.value`` says; nothing checks it is positive or
+    fits what is left. A refund of -10.00 on a 40.00 capture leaves refunded_minor -1000 and
+    refundable_minor 5000 (more than was ever captured: a staff refund of 50.00 then passes our
+    checks); one of 100.00 leaves refunded 10000 and refundable -6000. PayPal's own money pattern
+    allows a minus sign. Stripe's charge.refunded refuses a refund above the charge (NotApplicable);
+    PayPal's should refuse these alike and write nothing."""
+    _, capture_id = approved_and_captured(paypal_fake, amount=40)
+    before = _capture_record(dynamodb, capture_id)
+    result = deliver_paypal_webhook(paypal_fake, _refund_event(1, capture_id, value))
+    assert result.status < 500, result.body
+    after = _capture_record(dynamodb, capture_id)
+    assert 0 <= after["refunded_minor"] <= after["amount_minor"], after
+    assert 0 <= after["refundable_minor"] <= before["refundable_minor"], after
+
+
+@pytest.mark.xfail(strict=True, reason="attack: a signed PayPal refund whose amount is not a money value is a 500")
+@pytest.mark.parametrize("value", ["abc", "NaN", "Infinity", "0.001"])
+def test_a_signed_paypal_refund_whose_amount_is_not_money_is_a_400(dynamodb: Any, paypal_fake: PayPalFake, value: str) -> None:
+    """``minor_units`` (domain/paypal_objects.py) runs ``Decimal(str(value))`` and the currency's
+    precision check on the event's text: "abc" raises InvalidOperation, "NaN" and "Infinity" fail
+    the conversion, "0.001" USD fails the precision check, each a 500 (PayPal retries, the alarm
+    fires) after the transmission record was written."""
+    _, capture_id = approved_and_captured(paypal_fake, amount=40)
+    before = _capture_record(dynamodb, capture_id)
+    result = deliver_paypal_webhook(paypal_fake, _refund_event(2, capture_id, value))
+    assert result.status == 400, result.body
+    assert _capture_record(dynamodb, capture_id) == before
+
+
+@pytest.mark.xfail(strict=True, reason="attack: the local stack's DynamoDB and provider fakes answer any Host (DNS rebinding)")
+@pytest.mark.parametrize("server", ["dynamodb", "paypal", "stripe"])
+def test_the_local_stacks_other_servers_refuse_a_rebound_host_like_its_gateway(server: str) -> None:
+    """``python -m local run`` listens on more than the gateway: its embedded DynamoDB (moto's
+    server, which checks no signature), the local PayPal and the local Stripe, each on its own port
+    of the same address. The gateway refuses a Host it does not serve (421) so that a page whose
+    name was rebound to 127.0.0.1 cannot read /_local/token; the neighbours answer any Host, so the
+    same page reads and writes the local tables directly (ListTables, Scan, PutItem a paid ticket
+    or a staff event) and drives the fakes (pays Checkout sessions, lists events). Each should
+    refuse a Host that is not its own, as the gateway does."""
+    from local.dynamodb_server import make_dynamodb_server
+    from local.stripe_fake import StripeFake
+
+    rebound = {"Host": "rebound.attacker.example:8000"}
+    if server == "dynamodb":
+        wsgi = make_dynamodb_server("127.0.0.1", 0)
+        try:
+            response = Client(wsgi.app).post(
+                "/",
+                data="{}",
+                headers={
+                    **rebound,
+                    "X-Amz-Target": "DynamoDB_20120810.ListTables",
+                    "Content-Type": "application/x-amz-json-1.0",
+                    # moto's server reads the region from the credential scope and checks no signature.
+                    "Authorization": "AWS4-HMAC-SHA256 Credential=x/20260101/eu-west-1/dynamodb/aws4_request, Signature=x",
+                },
+            )
+        finally:
+            wsgi.server_close()
+    elif server == "paypal":
+        # Its pages (the payer's approval at /checkoutnow, the signing certificate) need no credentials.
+        response = Client(PayPalFake()).get(CERT_PATH, headers=rebound)
+    else:
+        response = Client(StripeFake()).get("/v1/events", headers={**rebound, "Authorization": "Bearer sk_test_anything"})
+    assert response.status_code == 421, response.get_data()[:200]
