@@ -319,3 +319,62 @@ def test_paypal_events_of_one_second_beyond_a_page_are_all_listed(paypal_fake: P
     }
     assert len(_events_of(paypal_fake, "PAYMENT.CAPTURE.REFUNDED")) == 301
     assert len(listed) == 301
+
+
+# Stripe tickets through the reconciliation ---------------------------------------------------------
+def test_a_ticket_paid_then_lost_in_a_dispute_all_webhooks_lost_ends_refunded(stripe_fake: StripeFake) -> None:
+    """Held: a ticket is paid, the payment is disputed and the dispute lost, and every webhook is
+    lost. The reconciliation applies Stripe's events newest first (the lost dispute before the
+    payment): the ticket ends refunded, its money all returned, never valid at the door."""
+    _, checkout = reserved_checkout(stripe_fake, quantity=1)
+    completed = pay(stripe_fake, checkout["session_id"])
+    intent = str(completed["data"]["object"]["payment_intent"])
+    dispute = stripe_fake.open_dispute(intent)
+    stripe_fake.close_dispute(str(dispute["id"]), won=False)
+
+    report = _reconcile()
+
+    assert report.complete and report.failed == 0, report
+    ticket = call("get_ticket", path_params={"ticket_id": str(checkout["ticket_id"])}).body
+    assert ticket["status"] == "refunded", ticket
+    assert not ticket.get("qr_code_data"), ticket
+    again = _reconcile()
+    assert again.repaired == 0, again.repairs
+
+
+# direct Stripe subscriptions -------------------------------------------------------------------------
+def _subscription() -> str:
+    customer = stripe_call("stripe_create_customer", {"email": "alice@example.com"})
+    assert customer.status == 200, customer.body
+    created = stripe_call("stripe_create_subscription", {"customer_id": customer.body["customer_id"], "price_id": "price_local_monthly"})
+    assert created.status == 200, created.body
+    return str(created.body["subscription_id"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="attack: a cancel whose answer was lost answers 502 'please retry'; the retry gets Stripe's 400 "
+    "(already canceled) as an error and the record stays incomplete",
+)
+def test_cancel_subscription_whose_answer_was_lost_is_recorded_as_stripe_has_it(stripe_fake: StripeFake) -> None:
+    """Stripe cancels the subscription and its answer is lost: our API answers 502, "please retry".
+    The customer retries. Stripe now refuses (a canceled subscription cannot be canceled again): the
+    retry must still answer that the subscription is canceled and record it as Stripe has it.
+
+    Found: ``StripePaymentsService.cancel_subscription`` passes Stripe's refusal through as a 400
+    ("A canceled subscription can only update its cancellation_details and metadata.") and records
+    nothing: the customer is told the cancel failed while it is done, and our record says
+    ``incomplete`` until a webhook or the reconciliation comes. (The gateway's ``refund_rest`` reads
+    Stripe's state after such a refusal; ``cancel_subscription`` does not.)"""
+    subscription_id = _subscription()
+    stripe_fake.lose_next_answer(f"/v1/subscriptions/{subscription_id}")
+    first = stripe_call("stripe_cancel_subscription", {"subscription_id": subscription_id})
+    second = stripe_call("stripe_cancel_subscription", {"subscription_id": subscription_id})
+
+    from payments import wiring
+    from payments.domain.ports import SUBSCRIPTION
+
+    record = wiring.stripe_objects().get(SUBSCRIPTION, subscription_id)
+    assert first.status == 502, first
+    assert second.status == 200 and second.body["status"] == "canceled", (first, second)
+    assert record is not None and record["status"] == "canceled", record
