@@ -1,8 +1,9 @@
-"""What the local stack serves besides the API: the OpenAPI document, a browsable page for it
-(Swagger UI, shipped by the swagger-ui-py package), and the demo frontend."""
+"""What the local stack serves besides the API: a home page, the OpenAPI document, a browsable page for
+it (Swagger UI, shipped by the swagger-ui-py package), and the demo frontend."""
 
 from __future__ import annotations
 
+import html
 import json
 import mimetypes
 from pathlib import Path
@@ -11,6 +12,7 @@ import swagger_ui
 import yaml
 from werkzeug.wrappers import Request, Response
 
+from local import pages
 from local.template import ROOT
 
 OPENAPI = ROOT / "docs" / "openapi.yaml"
@@ -41,9 +43,27 @@ def _not_found() -> Response:
     return Response(json.dumps({"error": "Not Found"}), status=404, mimetype="application/json")
 
 
+def home_page(api_url: str) -> str:
+    """GET /: where a person who opened the stack's address in a browser goes next."""
+    base = html.escape(api_url)
+    return pages.document(
+        "Local payments API",
+        "local stack",
+        f'<p class="muted">The API answers at <code>{base}/api/...</code>; every route but the webhooks needs a bearer token.</p><ul>'
+        '<li><a href="/docs">API reference</a>: every route with its bodies and examples (Swagger UI)</li>'
+        '<li><a href="/demo/">Demo frontend</a>: sign in, buy a free and a paid ticket, check in at the door '
+        "(start the stack with <code>make demo</code> for the Checkout pages to come back to it)</li>"
+        '<li><a href="/openapi.yaml">openapi.yaml</a>: the OpenAPI 3.1 document</li>'
+        "<li>A token: <code>make token USER_ID=alice</code> (<code>STAFF=1</code> for staff), from the repository</li>"
+        '<li>The documentation: <code>make docs-serve</code>, then <a href="http://127.0.0.1:8000">127.0.0.1:8000</a></li></ul>',
+    )
+
+
 def serve(request: Request, api_url: str) -> Response | None:
     """The answer for a site path, or None when the path belongs to the API."""
     path = request.path
+    if path == "/" and request.method in ("GET", "HEAD"):
+        return Response(home_page(api_url), mimetype="text/html")
     if path == "/openapi.yaml":
         return Response(OPENAPI.read_bytes(), mimetype="application/yaml")
     if path == "/openapi.json":

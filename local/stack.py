@@ -275,6 +275,7 @@ class Stack:
             "",
             "Local payments API is running. Ctrl-C stops it.",
             f"  API            {self.api_url}{' (sam local start-api)' if self.config.sam_local else ''}",
+            *([] if self.config.sam_local else [f"  In a browser   {self.api_url}/ (the API reference, the demo, tokens)"]),
             f"  Stripe         {stripe}",
             f"  PayPal         {paypal}",
             f"  Webhooks       {default_disorder().describe()}",
@@ -282,7 +283,8 @@ class Stack:
             f"  Frontend URL   {self.config.frontend_url} (CORS origin, Checkout return address)",
             *([f"  --env-vars     {self.sam_env_file}"] if self.sam_env_file else []),
             "",
-            "Tokens (valid 12 hours; `python -m local token --user ID [--staff]` prints more):",
+            # make, from the repository: `python -m local` needs the virtual environment's Python.
+            "Tokens (valid 12 hours; `make token USER_ID=alice [STAFF=1]` prints more):",
             f"  export USER_TOKEN={user}",
             f"  export STAFF_TOKEN={staff}",
             "",

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
+from local.pages import document
 from local.paypal_fake.objects import Body, check_money, existing, invalid, now_text, paypal_id, public, unprocessable
 from local.provider_fake import Kind, Route
 
@@ -134,12 +135,15 @@ def approval_page(fake: PayPalFake, request: Request) -> Response:
     if order is None:
         return Response("Unknown order", status=404)
     amount = order["purchase_units"][0]["amount"]
-    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Local PayPal</title></head>
-<body><main><h1>Local PayPal</h1><p id="amount">{html.escape(amount["value"])} {html.escape(amount["currency_code"])}</p>
-<p id="status">Order {html.escape(order["status"])}</p>
-<form method="post"><input type="hidden" name="token" value="{html.escape(order["id"])}">
-<button name="action" value="approve" id="approve">Pay with PayPal</button>
-<button name="action" value="cancel" id="cancel">Cancel and return</button></form></main></body></html>"""
+    body = document(
+        "Local PayPal",
+        "local fake: no money moves",
+        f'<p class="amount" id="amount">{html.escape(amount["value"])} {html.escape(amount["currency_code"])}</p>'
+        f'<p class="muted" id="status">Order {html.escape(order["status"])}</p>'
+        f'<form method="post"><input type="hidden" name="token" value="{html.escape(order["id"])}">'
+        '<button class="primary" name="action" value="approve" id="approve">Pay with PayPal</button>'
+        '<button name="action" value="cancel" id="cancel">Cancel and return</button></form>',
+    )
     return Response(body, mimetype="text/html")
 
 

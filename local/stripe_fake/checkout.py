@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
+from local.pages import document
 from local.provider_fake import Kind, Route
 from local.stripe_fake.objects import (
     MAXIMUM_AMOUNT,
@@ -20,6 +21,7 @@ from local.stripe_fake.objects import (
     from_fixture,
     int_param,
     list_of,
+    major_units,
     missing,
     new_id,
     public,
@@ -174,12 +176,15 @@ def page(fake: StripeFake, request: Request, sid: str) -> Response:
     session = fake.sessions.get(sid)
     if session is None:
         return Response("Unknown Checkout Session", status=404)
-    amount = f"{session['amount_total']} {str(session['currency']).upper()} (minor units)"
+    amount = major_units(int(session["amount_total"]), str(session["currency"]))
     state = html.escape(session["status"])
-    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Local Stripe Checkout</title></head>
-<body><main><h1>Local Stripe Checkout</h1><p id="amount">{html.escape(amount)}</p><p id="status">Session {state}</p>
-<form method="post"><button name="action" value="pay" id="pay">Pay</button>
-<button name="action" value="cancel" id="cancel">Cancel</button></form></main></body></html>"""
+    body = document(
+        "Local Stripe Checkout",
+        "local fake: no money moves",
+        f'<p class="amount" id="amount">{html.escape(amount)}</p><p class="muted" id="status">Session {state}</p>'
+        '<form method="post"><button class="primary" name="action" value="pay" id="pay">Pay</button>'
+        '<button name="action" value="cancel" id="cancel">Cancel</button></form>',
+    )
     return Response(body, mimetype="text/html")
 
 

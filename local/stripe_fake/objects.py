@@ -8,6 +8,7 @@ import json
 import operator
 import secrets
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,23 @@ FIXTURES: dict[str, dict[str, Any]] = json.loads((Path(__file__).with_name("fixt
 WHOLE_UNIT_CURRENCIES = {"isk": 100}
 THREE_DECIMAL_CURRENCIES = {"bhd", "jod", "kwd", "omr", "tnd"}
 MAXIMUM_AMOUNT = 99_999_999  # eight digits, in any currency's minor unit
+# Stripe's zero-decimal currencies (https://docs.stripe.com/currencies#zero-decimal): amounts are whole units.
+ZERO_DECIMAL_CURRENCIES = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
+
+
+def major_units(amount: int, currency: str) -> str:
+    """An amount in Stripe's minor units as a person reads it, with the currency's own decimals:
+    2500 usd is "25.00 USD", 5000 jpy "5,000 JPY", 1250 kwd "1.250 KWD", 45000 isk "450 ISK"."""
+    code = currency.lower()
+    if code in ZERO_DECIMAL_CURRENCIES:
+        places, value = 0, Decimal(amount)
+    elif code in THREE_DECIMAL_CURRENCIES:
+        places, value = 3, Decimal(amount).scaleb(-3)
+    else:
+        # ISK: Stripe counts it in hundredths that must be 00; krónur have no decimals.
+        places, value = (0 if code in WHOLE_UNIT_CURRENCIES else 2), Decimal(amount).scaleb(-2)
+    return f"{value:,.{places}f} {code.upper()}"
+
 
 Params = dict[str, Any]
 
