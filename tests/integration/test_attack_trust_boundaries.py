@@ -266,3 +266,41 @@ def test_the_local_stacks_other_servers_refuse_a_rebound_host_like_its_gateway(s
     else:
         response = Client(StripeFake()).get("/v1/events", headers={**rebound, "Authorization": "Bearer sk_test_anything"})
     assert response.status_code == 421, response.get_data()[:200]
+
+
+@pytest.mark.xfail(strict=True, reason="attack: a signed PayPal delivery whose transmission id is not Unicode text is a 500")
+def test_a_transmission_id_that_is_not_unicode_text_is_a_400(dynamodb: Any, paypal_fake: PayPalFake) -> None:
+    """Before any signature is checked: ``PayPalSignatureVerifier.verify`` builds the signed message
+    with ``f"{transmission_id}|...".encode()``, and a lone surrogate in the header raises
+    UnicodeEncodeError, a 500 for anyone who can post to the webhook. (Whether API Gateway can
+    hand a header holding one to Lambda is doubtful; json_input refuses the same text in bodies.)"""
+    event = {"id": "WH-ATTACK-SURROGATE", "event_type": "CHECKOUT.ORDER.APPROVED", "resource": {"id": "ORDER-S", "status": "APPROVED"}}
+    signed = {name.lower(): value for name, value in paypal_fake.sign(json.dumps(event).encode(), event).items()}
+    result = deliver_paypal_webhook(paypal_fake, event, headers={**signed, "paypal-transmission-id": "\ud800"})
+    assert result.status == 400, result.body
+    assert _written(dynamodb) == []
+
+
+@pytest.mark.xfail(strict=True, reason="attack: a signed Stripe event created in the year 10^91 is applied and freezes the object")
+def test_a_signed_stripe_event_with_an_impossible_created_time_is_refused(dynamodb: Any, stripe_fake: Any) -> None:
+    """``StripeEvent.created`` is any whole number from 0 to json_input's bound (1E+125). A
+    payment_intent.succeeded created at 10**99 (no Stripe timestamp: seconds since 1970) passes
+    ``check_event`` and is applied with that ``as_of``: every genuine later event of the payment
+    intent is then "skipped" as older, its state frozen at what the absurd event said. (With 40 or
+    more significant digits real DynamoDB refuses the write, a 500; moto accepts it.)"""
+    from tests.support.flows import deliver_webhook, stripe_call
+
+    created = stripe_call("stripe_create_payment_intent", {"amount": 10, "currency": "usd"}, key="attack-created-1")
+    assert created.status == 200, created.body
+    intent = created.body["payment_intent_id"]
+    before = _written(dynamodb)
+    event = {
+        "id": "evt_attack_far_future",
+        "object": "event",
+        "type": "payment_intent.canceled",
+        "created": 10**99,
+        "data": {"object": {"id": intent, "object": "payment_intent", "status": "canceled", "amount": 1000, "currency": "usd"}},
+    }
+    result = deliver_webhook(event)
+    assert result.status == 400, result.body
+    assert _written(dynamodb) == before
