@@ -8,6 +8,7 @@ marked ``xfail(strict=True, reason="attack: ...")``; the others are attacks that
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -378,3 +379,69 @@ def test_cancel_subscription_whose_answer_was_lost_is_recorded_as_stripe_has_it(
     assert first.status == 502, first
     assert second.status == 200 and second.body["status"] == "canceled", (first, second)
     assert record is not None and record["status"] == "canceled", record
+
+
+# PayPal events not shaped as the handlers read them ------------------------------------------------
+MALFORMED_PAYPAL = {
+    "resource missing": ("PAYMENT.CAPTURE.REFUNDED", lambda event: event.pop("resource")),
+    "refund amount not a number": ("PAYMENT.CAPTURE.REFUNDED", lambda event: event["resource"]["amount"].update(value="abc")),
+    "refund links not a list": ("PAYMENT.CAPTURE.REFUNDED", lambda event: event["resource"].update(links="up")),
+    "capture without status": ("PAYMENT.CAPTURE.COMPLETED", lambda event: event["resource"].pop("status")),
+    "create_time not a time": ("PAYMENT.CAPTURE.COMPLETED", lambda event: event.update(create_time="yesterday")),
+}
+
+
+def _malformed(fake: PayPalFake, case: str) -> dict[str, Any]:
+    event_type, spoil = MALFORMED_PAYPAL[case]
+    event = copy.deepcopy(_events_of(fake, event_type)[0])
+    event["id"] = f"WH-SPOILT{sorted(MALFORMED_PAYPAL).index(case):08d}-{event['id'][-17:]}"
+    spoil(event)
+    return event
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="attack: a signed PayPal event not shaped as its handler reads it is a 500 (KeyError, "
+    "decimal.InvalidOperation, ValueError), where a signed malformed Stripe event is a 400 since db41e5a",
+)
+@pytest.mark.parametrize("case", sorted(MALFORMED_PAYPAL))
+def test_signed_malformed_paypal_event_is_a_400_not_a_500(paypal_fake: PayPalFake, case: str) -> None:
+    """PayPal's signature holds, the body is JSON, but the event is not shaped as PayPal documents it
+    (the signature covers only a CRC32 of the body; a PayPal bug, a new version). No 500 from any
+    input: it is refused (400) or acknowledged as rejected, and PayPal does not retry it 25 times.
+
+    Found: ``PayPalWebhooks`` checks only ``id`` and ``event_type`` (``parse_event``); its handlers
+    index ``event["resource"]``, ``capture["status"]``, parse ``create_time`` and amounts unguarded,
+    and ``WebhookLedger.apply_once`` only turns ApiErrors into rejections: each case is a 500."""
+    _, capture_id = _captured(paypal_fake)
+    paypal_fake.dashboard_refund(capture_id, "1.00")
+    result = deliver_paypal_webhook(paypal_fake, _malformed(paypal_fake, case))
+    assert result.status < 500, result.body
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="attack: a listed PayPal event not shaped as its handler reads it raises out of Reconciler.run "
+    "(only StateChanged and ApiError are guarded): every run crashes on it, nothing after it is reconciled",
+)
+def test_a_malformed_listed_paypal_event_does_not_stop_every_run(
+    paypal_fake: PayPalFake, stripe_fake: StripeFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PayPal lists one event whose resource is missing (see the webhook test above). The
+    reconciliation must reject it (as it does a malformed listed Stripe event, 96b5e06) and go on:
+    a Dashboard refund of a PayPal capture, its webhook lost, is still recorded, and the run ends.
+
+    Found: ``PayPalWebhooks.apply_listed`` does not check the event; the handler's KeyError is not
+    an ApiError, so ``Reconciler._guarded`` lets it out of ``run``: no checkpoint, no report, and
+    the next run lists the same event and crashes again (the alarm fires forever, nothing after the
+    event is repaired)."""
+    _, capture_id = _captured(paypal_fake)
+    paypal_fake.dashboard_refund(capture_id, "1.00")  # its webhook lost
+    spoilt = _malformed(paypal_fake, "resource missing")
+    monkeypatch.setattr(paypal_fake, "inspector", None)  # PayPal's definitions would not allow it: that is the attack
+    paypal_fake.record_event(spoilt)
+
+    report = _reconcile()
+
+    assert report.complete
+    assert int(_capture_record(capture_id)["refunded_minor"]) == 100
