@@ -29,7 +29,7 @@ setup:  ## virtual environment with the runtime and development dependencies (PY
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 
 run:  ## the whole API locally on http://127.0.0.1:3000 (Ctrl-C stops it); a second stack: make run PORT_BASE=4000
-	$(BIN)/python -m local run $(if $(PORT_BASE),--port-base $(PORT_BASE))
+	$(BIN)/python -m local run $(if $(PORT_BASE),--port-base $(PORT_BASE)) $(if $(METRICS),--metrics)
 
 demo:  ## the local stack with its demo frontend as the frontend: open http://127.0.0.1:3000/demo/
 	$(BIN)/python -m local run --frontend-url http://127.0.0.1:3000/demo

@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--no-demo-data", action="store_true")
     run.add_argument("--quiet", action="store_true", help="no request log")
+    run.add_argument("--metrics", action="store_true", help="show the functions' metric lines (CloudWatch EMF) in the log")
 
     sam = commands.add_parser(
         "sam-local", help="the dependencies on the host, the env-vars file, then `sam local start-api` (after `make build`)"
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "sam-local":
         return _sam_local(args, authority)
+    if not args.metrics:
+        from local.metric_lines import WithoutMetricLines
+
+        sys.stdout = WithoutMetricLines(sys.stdout)
     config = stack_config(
         args,
         host=args.host,
