@@ -16,6 +16,7 @@ configuration ([tool.mutmut] in pyproject.toml) and its results (mutants/) relat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import random
 import re
@@ -146,9 +147,11 @@ def generated_names() -> list[str]:
     from mutmut.utils.file_utils import copy_also_copy_files, copy_src_dir
 
     Path("mutants").mkdir(exist_ok=True)
-    copy_src_dir()
-    copy_also_copy_files()
-    create_mutants(1)
+    # mutmut says what it copies on stdout, where the names go.
+    with contextlib.redirect_stdout(sys.stderr):
+        copy_src_dir()
+        copy_also_copy_files()
+        create_mutants(1)
     return sorted(m.name for m in results())
 
 
