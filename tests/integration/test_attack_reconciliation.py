@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from local.paypal_fake import PayPalFake
 from local.paypal_fake.objects import server_error
 from local.stripe_fake import StripeFake
-from tests.conftest import clear_container_caches
+from tests.conftest import TABLES, clear_container_caches
 from tests.support.flows import STAFF, deliver_paypal_webhook, deliver_webhook, pay, paypal_call, reserved_checkout, stripe_call
 from tests.support.lambdas import call
+
+if TYPE_CHECKING:
+    from payments.domain.reconciliation import ReconciliationReport
 
 pytestmark = pytest.mark.usefixtures("dynamodb")
 
@@ -134,10 +137,10 @@ def test_one_unreadable_refund_reservation_does_not_hold_the_others(paypal_fake:
 
     later = time.time() + 1000
     monkeypatch.setattr(time, "time", lambda: later)
-    from payments import wiring
+    from payments import dynamodb
     from payments.repositories.paypal_refunds import PayPalRefundRepository
 
-    pending = PayPalRefundRepository(wiring.dynamodb.get_client(), "test-payments").unsettled_reservations(int(later))
+    pending = PayPalRefundRepository(dynamodb.get_client(), TABLES["PaymentsTable"]).unsettled_reservations(int(later))
     assert len(pending) == 2
     first, second = pending[0].capture_id, pending[1].capture_id
     paypal_fake.arm_failure(f"/v2/checkout/orders/{captures[first]}", server_error(500), times=10)
@@ -247,7 +250,7 @@ def test_a_stripe_pass_cut_before_every_object_in_turn_finds_every_lost_webhook(
     from payments import wiring
 
     repaired: list[str] = []
-    reports = []
+    reports: list[ReconciliationReport] = []
     while len(reports) < 100 and not (reports and reports[-1].complete):
         reports.append(wiring.reconciler().run(_budget(1)))
         repaired += reports[-1].repairs
