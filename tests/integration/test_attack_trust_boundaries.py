@@ -304,3 +304,18 @@ def test_a_signed_stripe_event_with_an_impossible_created_time_is_refused(dynamo
     result = deliver_webhook(event)
     assert result.status == 400, result.body
     assert _written(dynamodb) == before
+
+
+@pytest.mark.xfail(strict=True, reason="attack: a signed PayPal event created in the year 9999 is applied and freezes the order")
+def test_a_signed_paypal_event_created_far_in_the_future_does_not_freeze_the_order(dynamodb: Any, paypal_fake: PayPalFake) -> None:
+    """``_epoch(create_time)`` (domain/paypal_webhooks.py) takes any timestamp as the state's
+    ``as_of``: a CHECKOUT.ORDER.APPROVED saying SAVED, created 9999-12-31, is applied, and the
+    genuine approval after it is "skipped" as older; the order stays SAVED for good. (The same
+    holds for Stripe's ``created``, see above.) Such an event should be refused, or its time
+    bounded by when it was received."""
+    order_id = paypal_call("paypal_create_order", {"amount": 10, "currency": "USD"}).body["order_id"]
+    future = {"id": "WH-ATTACK-FUTURE", "event_type": "CHECKOUT.ORDER.APPROVED", "create_time": "9999-12-31T23:59:59Z"}
+    deliver_paypal_webhook(paypal_fake, {**future, "resource": {"id": order_id, "status": "SAVED"}})
+    genuine = {"id": "WH-ATTACK-GENUINE", "event_type": "CHECKOUT.ORDER.APPROVED", "create_time": now_text()}
+    result = deliver_paypal_webhook(paypal_fake, {**genuine, "resource": {"id": order_id, "status": "APPROVED"}})
+    assert result.body["outcome"] == "applied", result.body
