@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -106,6 +107,32 @@ def _captured(fake: PayPalFake, value: str = "50.00") -> tuple[str, str]:
     captured = paypal_call("paypal_capture_order", {"order_id": order_id})
     assert captured.status == 200 and captured.body["captured"], captured.body
     return order_id, str(captured.body["capture_id"])
+
+
+def test_refund_delivered_before_its_capture_is_known_is_caught_up(paypal_fake: PayPalFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Held (unlike a reversal, above): the capture call's answer is lost, a Dashboard refund's
+    webhook overtakes PAYMENT.CAPTURE.COMPLETED and is burned as "skipped"; a staff refund of the
+    whole capture meanwhile is refused (PayPal refuses, the reservation is released); the
+    reconciliation then finds the refund in the order's refunds: counted once, the rest refundable."""
+    order_id = _paypal_order(paypal_fake)
+    _capture_answer_lost(paypal_fake, order_id, monkeypatch)
+    (capture_id,) = list(paypal_fake.captures)
+    paypal_fake.dashboard_refund(capture_id, "20.00")
+    (refunded,) = _events_of(paypal_fake, "PAYMENT.CAPTURE.REFUNDED")
+    (completed,) = _events_of(paypal_fake, "PAYMENT.CAPTURE.COMPLETED")
+    assert deliver_paypal_webhook(paypal_fake, refunded).status == 200
+    assert deliver_paypal_webhook(paypal_fake, completed).status == 200
+    refused = _staff_refund(capture_id)
+    assert 400 <= refused.status < 500, refused.body
+    _reconcile()
+    _reconcile()
+
+    capture = _capture_record(capture_id)
+    assert (int(capture["refunded_minor"]), int(capture["refundable_minor"]), capture["status"]) == (2000, 3000, "PARTIALLY_REFUNDED")
+    # Another request than the refused one (an identical one within ten minutes replays its refusal).
+    assert _staff_refund(capture_id, note_to_payer="the rest").status == 200
+    assert paypal_fake.refunded_total(capture_id) == Decimal("50.00")
+    assert int(_capture_record(capture_id)["refunded_minor"]) == 5000
 
 
 def _staff_refund(capture_id: str, **fields: Any) -> Any:
