@@ -120,6 +120,9 @@ class ProviderFake:
         self.disorder: Disorder = default_disorder()
         self.webhook_transport: Transport | None = None
         self.inspector: Inspector | None = None
+        # Where a person's browser goes instead of a return address nothing answers (the local
+        # stack's page saying what happened; local.pages.browser_return). None: always the address.
+        self.explained_returns: str | None = None
         self._sender: WebhookSender | None = None
         self._in_flight = 0  # delayed requests and inspections not yet done
         self._local = threading.local()

@@ -64,6 +64,9 @@ def serve(request: Request, api_url: str) -> Response | None:
     path = request.path
     if path == "/" and request.method in ("GET", "HEAD"):
         return Response(home_page(api_url), mimetype="text/html")
+    if path == "/_local/returned":
+        # A provider's page sent a person's browser back to a frontend that does not run.
+        return Response(pages.returned_page(request.args.get("to", "")), mimetype="text/html")
     if path == "/openapi.yaml":
         return Response(OPENAPI.read_bytes(), mimetype="application/yaml")
     if path == "/openapi.json":

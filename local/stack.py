@@ -117,6 +117,11 @@ class Stack:
         create_tables(client, {k: v for k, v in table_names.items()}, template, skip=existing)
 
         environment = self._provider_environment()
+        if not config.sam_local:
+            # Under sam local the API is SAM's, which serves no local pages.
+            for fake in (self.stripe, self.paypal):
+                if fake is not None:
+                    fake.explained_returns = f"{self.api_url}/_local/returned"
         self.app = load_app(template, {"FrontendUrl": config.frontend_url}, table_names)
         if self.stripe is not None:
             threading.Thread(target=self._expire_stripe_sessions, daemon=True).start()

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from local.pages import document
+from local.pages import browser_return, document
 from local.paypal_fake.objects import Body, check_money, existing, invalid, now_text, paypal_id, public, unprocessable
 from local.provider_fake import Kind, Route
 
@@ -158,7 +158,8 @@ def approval_submit(fake: PayPalFake, request: Request) -> Response:
     else:
         target = order.get("_cancel_url") or fake.public_url
         query = {"token": order["id"]}
-    return redirect(f"{target}{'&' if '?' in target else '?'}{urlencode(query)}", code=303)
+    back = f"{target}{'&' if '?' in target else '?'}{urlencode(query)}"
+    return redirect(browser_return(request, back, fake.explained_returns), code=303)
 
 
 def control_approve(fake: PayPalFake, request: Request, order_id: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from local.pages import document
+from local.pages import browser_return, document
 from local.provider_fake import Kind, Route
 from local.stripe_fake.objects import (
     MAXIMUM_AMOUNT,
@@ -194,8 +194,10 @@ def submit(fake: StripeFake, request: Request, sid: str) -> Response:
         return Response("Unknown Checkout Session", status=404)
     if request.form.get("action") == "pay" and session["status"] == "open":
         complete(fake, sid)
-        return redirect(str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", sid), code=303)
-    return redirect(str(session.get("cancel_url") or fake.public_url), code=303)
+        success = str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", sid)
+        return redirect(browser_return(request, success, fake.explained_returns), code=303)
+    cancel = session.get("cancel_url")
+    return redirect(browser_return(request, str(cancel), fake.explained_returns) if cancel else fake.public_url, code=303)
 
 
 # test controls --------------------------------------------------------------------------------
