@@ -1,4 +1,4 @@
-# Everyday commands; the README lists them. PYTHON must be a Python 3.13 (the Lambda runtime).
+# Everyday commands: a bare `make` (make help) lists them. PYTHON must be a Python 3.13 (the Lambda runtime).
 PYTHON ?= python3.13
 VENV := .venv
 BIN := $(VENV)/bin
