@@ -178,6 +178,38 @@ def test_one_unreadable_refund_reservation_does_not_hold_the_others(paypal_fake:
     assert int(_capture_record(second)["refundable_minor"]) == 5000, "the readable reservation was not released"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="attack: a staff refund whose answer was lost (PayPal made it) and that is retried, identical, "
+    "eleven minutes later is a second refund: the request window (600 s) ends before the lost answer is settled (900 s)",
+)
+def test_staff_refund_retried_after_a_lost_answer_refunds_once(paypal_fake: PayPalFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A staff refund of 10.00 reaches PayPal, which refunds; the answer is lost and our API says
+    "please retry" (5xx). The staff member retries the same refund eleven minutes later (no
+    Idempotency-Key: seed 000 documents none for this endpoint), before the reconciliation has learned the
+    first answer. A retried request never moves money twice: PayPal must have refunded 10.00 once.
+
+    Found: ``PayPalRefundService.refund_payment`` matches identical requests only within
+    ``REQUEST_WINDOW_SECONDS`` (600 s); after it the retry gets a new reservation and a new
+    PayPal-Request-Id, while the first reservation is still ``reserved`` (it is settled only after
+    ``UNANSWERED_AFTER_SECONDS``, 900 s, by the reconciliation). PayPal refunds 20.00."""
+    _, capture_id = _captured(paypal_fake)
+    monkeypatch.setenv("PAYPAL_RETRY_BUDGET_SECONDS", "0")
+    clear_container_caches()
+    paypal_fake.lose_next_answer(f"/v2/payments/captures/{capture_id}/refund")
+    lost = _staff_refund(capture_id, amount=10.0, currency="USD")
+    assert lost.status >= 500, lost.body
+    assert paypal_fake.refunded_total(capture_id) == Decimal("10.00")
+
+    later = time.time() + 660
+    monkeypatch.setattr(time, "time", lambda: later)
+    retried = _staff_refund(capture_id, amount=10.0, currency="USD")
+
+    assert paypal_fake.refunded_total(capture_id) == Decimal("10.00"), retried.body
+    _reconcile()
+    assert int(_capture_record(capture_id)["refunded_minor"]) == 1000
+
+
 # direct Stripe payment intents -----------------------------------------------------------------
 def _paid_intent(amount: float = 20.0) -> str:
     created = stripe_call("stripe_create_payment_intent", {"currency": "usd", "amount": amount})
