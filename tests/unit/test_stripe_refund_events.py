@@ -1,0 +1,80 @@
+"""A Stripe refund's later life (refund.failed, refund.updated, charge.refund.updated) without AWS:
+a refund that failed or was canceled leaves an audit line for a person naming the refund, the
+payment, the amount and Stripe's reason; any refund event has the ticket's money read again from
+Stripe's lists for its payment; one naming no payment is only noted. (Through the webhook function,
+DynamoDB and the Stripe fake: tests/integration/test_money_adds_up.py.)"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from payments.domain import stripe_webhooks
+from payments.domain.stripe_webhooks import StripeWebhooks
+from payments.domain.webhooks import WebhookLedger
+
+
+class Processed:
+    def is_processed(self, provider: str, event_id: str) -> bool:
+        return False
+
+    def mark_processed(self, provider: str, event_id: str, event_type: str, now: int) -> bool:
+        return True
+
+
+class Tickets:
+    """The one call these events make: what Stripe now lists as gone back for a payment."""
+
+    def __init__(self, outcome: str | None) -> None:
+        self.outcome = outcome
+        self.read: list[tuple[object, ...]] = []
+
+    def refunded_at_provider(self, *args: object) -> object:
+        self.read.append(args)
+        return SimpleNamespace(outcome=self.outcome) if self.outcome else None
+
+
+@pytest.fixture
+def audited(monkeypatch):
+    lines: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(stripe_webhooks, "audit", lambda action, **fields: lines.append((action, fields)))
+    return lines
+
+
+def listed(event_type: str, status: str, payment_intent: object = "pi_1") -> dict[str, object]:
+    refund = {"id": "re_1", "object": "refund", "payment_intent": payment_intent, "amount": 2500, "status": status}
+    refund["failure_reason"] = "expired_or_canceled_card" if status == "failed" else None
+    return {"id": f"evt_{event_type}_{status}", "type": event_type, "created": 1_700_000_000, "data": {"object": refund}}
+
+
+def webhooks(tickets: Tickets) -> StripeWebhooks:
+    return StripeWebhooks(tickets, objects=None, ledger=WebhookLedger(Processed(), clock=lambda: 0.0), signatures=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("event_type", ["refund.failed", "refund.updated", "charge.refund.updated"])
+@pytest.mark.parametrize("status", ["failed", "canceled"])
+def test_a_refund_that_did_not_return_the_money_is_audited_and_the_ticket_follows_stripe(audited, event_type, status):
+    tickets = Tickets("paid")
+    outcome = webhooks(tickets).apply_listed(listed(event_type, status))
+    assert outcome == "paid"
+    assert tickets.read == [("pi_1",)]
+    reason = "expired_or_canceled_card" if status == "failed" else None
+    assert audited == [("stripe.refund_failed", {"refund": "re_1", "payment_intent": "pi_1", "amount": 2500, "failure_reason": reason})]
+
+
+@pytest.mark.parametrize("status", ["succeeded", "pending", "requires_action"])
+def test_a_refund_still_on_its_way_is_not_audited_as_failed(audited, status):
+    tickets = Tickets(None)
+    assert webhooks(tickets).apply_listed(listed("refund.updated", status)) == "noted"
+    assert tickets.read == [("pi_1",)]
+    assert audited == []
+
+
+def test_a_refund_of_no_payment_is_only_noted(audited):
+    tickets = Tickets("paid")
+    assert webhooks(tickets).apply_listed(listed("refund.failed", "failed", payment_intent=None)) == "noted"
+    assert tickets.read == []
+    assert audited == [
+        ("stripe.refund_failed", {"refund": "re_1", "payment_intent": None, "amount": 2500, "failure_reason": "expired_or_canceled_card"})
+    ]
