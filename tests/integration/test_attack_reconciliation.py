@@ -185,11 +185,6 @@ def test_one_unreadable_refund_reservation_does_not_hold_the_others(paypal_fake:
     assert int(_capture_record(second)["refundable_minor"]) == 5000, "the readable reservation was not released"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack: a staff refund whose answer was lost (PayPal made it) and that is retried, identical, "
-    "eleven minutes later is a second refund: the request window (600 s) ends before the lost answer is settled (900 s)",
-)
 def test_staff_refund_retried_after_a_lost_answer_refunds_once(paypal_fake: PayPalFake, monkeypatch: pytest.MonkeyPatch) -> None:
     """A staff refund of 10.00 reaches PayPal, which refunds; the answer is lost and our API says
     "please retry" (5xx). The staff member retries the same refund eleven minutes later (no

@@ -13,8 +13,10 @@ A refund through the API goes reserve → PayPal → record:
 
 Which requests are the same refund: with an ``Idempotency-Key``, those with the same key (for the
 key's lifetime); without one, identical requests (capture, amount, note) within
-``REQUEST_WINDOW_SECONDS``: a double click or a retry after a timeout refunds once, and the same
-refund asked for again after the window is a new refund."""
+``REQUEST_WINDOW_SECONDS``, or later while the first one's reservation is unsettled (PayPal's answer
+lost: the money may have moved): a double click or a retry after a timeout refunds once, under the
+same PayPal-Request-Id, and the same refund asked for again after the window, once the first is
+settled, is a new refund."""
 
 from __future__ import annotations
 

@@ -56,22 +56,38 @@ class PayPalRefundRepository:
         write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
 
     def reservation_for_request(self, fingerprint: str, window_seconds: int, now: int) -> str:
-        """The reservation id of an identical request made within the window, or a new one: a double
-        click or a retry after a timeout lands on the first request's reservation."""
-        candidate = f"paypal-refund-{uuid.uuid4().hex}"
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={**_key("refund_request", fingerprint), **to_attributes({"reservation_id": candidate, "created_at": now})},
-                ConditionExpression="attribute_not_exists(pk) OR created_at < :since",
-                ExpressionAttributeValues={":since": {"N": str(now - window_seconds)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except Exception as error:
-            if not is_condition_failure(error):
-                raise
-            return str(from_item(error.response["Item"])["reservation_id"])  # type: ignore[attr-defined]
-        return candidate
+        """The reservation id of an identical request made within the window, or while that request's
+        reservation is still unsettled (PayPal's answer not known: the money may have moved), or a new
+        one: a double click or a retry after a lost answer lands on the first request's reservation,
+        and so on its PayPal-Request-Id, however late it comes."""
+        key = _key("refund_request", fingerprint)
+        for _ in range(ATTEMPTS):
+            result = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+            if "Item" in result:
+                previous = from_item(result["Item"])
+                previous_id = str(previous["reservation_id"])
+                if int(previous["created_at"]) >= now - window_seconds:
+                    return previous_id
+                earlier = self.reservation(previous_id)
+                if earlier is not None and earlier.state == ReservationState.RESERVED:
+                    return previous_id
+            else:
+                previous_id = ""
+            candidate = f"paypal-refund-{uuid.uuid4().hex}"
+            try:
+                # Written only if no other request wrote it meanwhile.
+                self._client.put_item(
+                    TableName=self._table,
+                    Item={**key, **to_attributes({"reservation_id": candidate, "created_at": now})},
+                    ConditionExpression="attribute_not_exists(pk) OR reservation_id = :previous",
+                    ExpressionAttributeValues={":previous": {"S": previous_id}},
+                )
+            except Exception as error:
+                if not is_condition_failure(error):
+                    raise
+                continue  # another identical request came meanwhile: read again
+            return candidate
+        raise Busy()
 
     def reservation(self, reservation_id: str) -> RefundReservation | None:
         result = self._client.get_item(TableName=self._table, Key=_key("refund_reservation", reservation_id), ConsistentRead=True)
