@@ -69,11 +69,6 @@ def _reconcile() -> Any:
 
 
 # PayPal ----------------------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack: a PAYMENT.CAPTURE.REVERSED delivered before the capture is recorded is marked processed "
-    "as 'skipped'; the reconciliation then finds it a duplicate and the order lists no reversal: never recorded",
-)
 def test_reversal_delivered_before_its_capture_is_known_counts_as_money_returned(
     paypal_fake: PayPalFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:

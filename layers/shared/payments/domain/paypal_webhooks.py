@@ -19,7 +19,7 @@ from payments.domain.ports import (
     TransmissionStore,
     VerifiedDelivery,
 )
-from payments.domain.webhooks import Handler, WebhookLedger, WebhookResult, parse_event
+from payments.domain.webhooks import DEFERRED, Handler, WebhookLedger, WebhookResult, parse_event
 from payments.errors import BadRequest
 from payments.observability import audit, logger
 from payments.secrets import resolve_secret
@@ -147,7 +147,9 @@ class PayPalWebhooks:
         capture_id = refunded_capture_id(resource)
         capture = self._objects.get(CAPTURE, capture_id) if capture_id else None
         if capture is None:
-            return "skipped"  # a capture made outside this API
+            # Made outside this API, or its capture's webhook (and our capture call's answer) not in
+            # yet: never marked processed, so the reconciliation's listing applies it once it is.
+            return DEFERRED
         refund = PayPalRefund.from_paypal(resource, str(capture_id), str(capture["currency"]))
         return "applied" if self._refunds.record(refund, str(capture["owner"])) else "skipped"
 
@@ -161,6 +163,8 @@ class PayPalWebhooks:
         capture_id = refunded_capture_id(resource)
         capture = self._objects.get(CAPTURE, capture_id) if capture_id else None
         if capture is None:
-            return "skipped"  # a capture made outside this API
+            # As a refund above: a reversal cannot be read back from the order later (PayPal lists
+            # only refunds there), so its event must stay unprocessed until its capture is known.
+            return DEFERRED
         reversal = PayPalRefund.from_paypal(resource, str(capture_id), str(capture["currency"]), reason=REASON_REVERSAL)
         return "applied" if self._refunds.record(reversal, str(capture["owner"])) else "skipped"

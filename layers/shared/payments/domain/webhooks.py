@@ -21,6 +21,10 @@ from payments.json_input import load_json
 from payments.observability import logger
 
 PERMANENT_REJECTIONS = (NotApplicable, UnknownObject)
+# A handler's outcome for an event that names an object not recorded yet (a PayPal refund or
+# reversal overtaking its capture's webhook, PayPal promising no order): acknowledged, but not
+# marked processed, so that the reconciliation's listing applies it again once the object is known.
+DEFERRED = "deferred"
 
 Handler = Callable[[dict[str, Any]], str]
 
@@ -61,7 +65,8 @@ class WebhookLedger:
                 extra={"provider": provider, "event_id": event_id, "event_type": event_type, "reason": rejection.message},
             )
             outcome = "rejected"
-        self._processed.mark_processed(provider, event_id, event_type, int(self._clock()))
+        if outcome != DEFERRED:
+            self._processed.mark_processed(provider, event_id, event_type, int(self._clock()))
         logger.info(
             "Webhook event applied", extra={"provider": provider, "event_id": event_id, "event_type": event_type, "outcome": outcome}
         )
