@@ -6,14 +6,44 @@ itself keeps checking all of it."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from local import moto_patches
 from local.paypal_fake import PayPalFake
+from tests.integration.test_money_model import TicketMoneyModel, model_world
 from tests.support.dynamo import PAYMENTS, items_with_prefix
 from tests.support.flows import deliver_paypal_webhook, paypal_call
 from tests.support.lambdas import LambdaContext, load_module, sample_event
+from tests.support.money_world import providers_in_process
+from tests.support.moto_direct import MotoDirect
+
+__all__ = ["model_world"]  # the money model's fixture, for the replays below
+
+
+class _Draws:
+    """What a rule draws, given in advance: the model's failing sequence replayed by hand."""
+
+    def __init__(self, *values: Any) -> None:
+        self.values = list(values)
+
+    def draw(self, strategy: Any, label: str | None = None) -> Any:
+        return self.values.pop(0)
+
+
+@contextlib.contextmanager
+def _fast_model() -> Iterator[TicketMoneyModel]:
+    """One sequence of the money model in its fast world (its teardown and the fixture undo it)."""
+    fake, paypal = TicketMoneyModel.fake, TicketMoneyModel.paypal
+    TicketMoneyModel.make_store = MotoDirect
+    moto_patches.install()
+    try:
+        with providers_in_process({fake.public_url: fake, paypal.public_url: paypal}):
+            yield TicketMoneyModel()
+    finally:
+        moto_patches.uninstall()
 
 
 def _captured(paypal: PayPalFake, amount: str = "25.50", user: str = "user-b") -> str:
@@ -57,9 +87,6 @@ def test_a_paypal_reversal_reaches_the_capture_record(dynamodb: Any, stripe_fake
     assert record["status"] == paypal_fake.captures[capture_id]["status"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="model finding 4: the reconciliation never brings a PENDING PayPal capture's denial to our records (owner: G)"
-)
 def test_the_reconciliation_finds_a_pending_capture_denied(dynamodb: Any, stripe_fake: Any, paypal_fake: PayPalFake) -> None:
     # Given a capture PayPal holds as PENDING, its webhooks delivered
     paypal_fake.pend_next()
@@ -72,3 +99,20 @@ def test_the_reconciliation_finds_a_pending_capture_denied(dynamodb: Any, stripe
     _reconcile()
     # Then our record says what PayPal says
     assert _capture_record(dynamodb, capture_id)["status"] == paypal_fake.captures[capture_id]["status"] == "DECLINED"
+
+
+@pytest.mark.xfail(
+    strict=False,  # order-dependent: it reproduces run alone, and passed once after the other tests of this file
+    reason="model finding 5: a lost dispute whose webhook met a throttled store (5xx, not redelivered) after a reconciliation "
+    "cut short is never recorded, though every later webhook is delivered and the reconciliation runs (owner: F/G)",
+)
+def test_a_lost_dispute_whose_webhook_failed_is_recorded(model_world: None) -> None:
+    """The model's shrunk sequence, replayed through the model itself."""
+    with _fast_model() as model:
+        model.events_on_sale()
+        model.reconciliation_cut_short(calls=2)
+        model.dynamodb_fault(kind="throttled")
+        model.dispute_opened(data=_Draws(0))  # ticket 1's payment
+        model.dispute_decided(data=_Draws(0), won=False)
+        model.the_newest_webhook_is_delivered_first()  # charge.dispute.closed, answered 503 under the throttling
+        model.teardown()  # every other webhook delivered, the reconciliation run; then the exact check of the refund records
