@@ -226,11 +226,6 @@ def _intent_record(intent_id: str) -> dict[str, Any]:
     return dict(record)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack: a direct payment intent's Dashboard refund that fails later stays recorded as refunded "
-    "(StripeObjectSync.charge_refunded only raises amount_refunded; refund failures are 'noted' for non-tickets)",
-)
 def test_direct_intent_refund_that_failed_later_is_not_recorded_as_refunded(stripe_fake: StripeFake) -> None:
     """A direct payment intent (seed 000's endpoints) is refunded in the Dashboard; its webhook
     comes. Days later the bank returns the refund (``refund.failed``, ``charge.refund.updated``,
@@ -255,11 +250,6 @@ def test_direct_intent_refund_that_failed_later_is_not_recorded_as_refunded(stri
     assert int(_intent_record(intent_id).get("amount_refunded", 0)) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack: a lost dispute of a direct payment intent returns its money but StripeWebhooks._dispute_closed "
-    "asks only the tickets: for an intent of the direct endpoints it is 'noted' and the record never learns it",
-)
 def test_direct_intent_lost_in_a_dispute_is_recorded_as_money_returned(stripe_fake: StripeFake) -> None:
     """A direct payment intent is disputed and the dispute lost: the money went back to the customer
     as with a refund. Every webhook is delivered, then the reconciliation runs. Our record of the
@@ -534,11 +524,6 @@ def test_a_malformed_listed_paypal_event_does_not_stop_every_run(
 
 
 # DynamoDB contention during a run ------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack: a write that meets a concurrent transaction on one PayPal capture (TransactionConflict) "
-    "raises out of Reconciler.run: _guarded catches only StateChanged and ApiError, and apply_state does not retry",
-)
 def test_contention_on_one_capture_does_not_end_the_run(paypal_fake: PayPalFake, monkeypatch: pytest.MonkeyPatch) -> None:
     """A capture answered PENDING completes at PayPal; its webhook is lost. The reconciliation applies
     the listed PAYMENT.CAPTURE.COMPLETED while a staff refund's transaction holds the capture's item:

@@ -48,8 +48,16 @@ def listed(event_type: str, status: str, payment_intent: object = "pi_1") -> dic
     return {"id": f"evt_{event_type}_{status}", "type": event_type, "created": 1_700_000_000, "data": {"object": refund}}
 
 
+class NoObjects:
+    """No direct payment intent recorded: a payment that is no ticket's is then only noted."""
+
+    def get(self, kind: str, object_id: str) -> None:
+        return None
+
+
 def webhooks(tickets: Tickets) -> StripeWebhooks:
-    return StripeWebhooks(tickets, objects=None, ledger=WebhookLedger(Processed(), clock=lambda: 0.0), signatures=None)  # type: ignore[arg-type]
+    ledger = WebhookLedger(Processed(), clock=lambda: 0.0)
+    return StripeWebhooks(tickets, objects=NoObjects(), ledger=ledger, signatures=None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("event_type", ["refund.failed", "refund.updated", "charge.refund.updated"])

@@ -3,11 +3,15 @@ whatever order the events arrive in."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from payments.domain.ports import PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectStore
 from payments.domain.stripe_objects import expandable_id, subscription_periods
 from payments.observability import audit
+
+if TYPE_CHECKING:
+    from payments.domain.lifecycle import StripeRefund
 
 # Within one second, a later state of the life cycle wins over an earlier one.
 INTENT_RANK = {
@@ -29,6 +33,13 @@ SUBSCRIPTION_RANK = {
     "incomplete_expired": 8,
     "canceled": 9,
 }
+
+
+# What a payment intent's refunds and lost disputes returned is its own aspect, ordered by time: an
+# event's figure (rank 0) or Stripe's lists read after an event (rank 1, newer at the same second).
+REFUNDS = "refunds"
+EVENT_RANK = 0
+READ_RANK = 1
 
 
 def _outcome(applied: object) -> str:
@@ -67,17 +78,39 @@ class StripeObjectSync:
         if not intent_id:
             return "skipped"
         # StripeWebhooks has refused a refunded amount larger than the charge before calling here.
+        # The charge's amount_refunded is Stripe's word as of the event, up or down (a refund that
+        # fails later lowers it): the newest event's (or read's) wins, an older one is skipped.
         refunded = int(charge.get("amount_refunded") or 0)
-        applied = self._objects.raise_to(PAYMENT_INTENT, intent_id, "amount_refunded", refunded)
-        record = self._objects.get(PAYMENT_INTENT, intent_id) if applied else None
-        if record:
+        applied = self._objects.apply_state(
+            PAYMENT_INTENT, intent_id, {"amount_refunded": refunded}, as_of=int(event["created"]), rank=EVENT_RANK, aspect=REFUNDS
+        )
+        if applied:
             audit(
                 "stripe.charge_refunded",
-                user_id=record["owner"],
+                user_id=applied["owner"],
                 payment_intent=intent_id,
                 charge=charge.get("id"),
                 amount_refunded=charge.get("amount_refunded"),
             )
+        return _outcome(applied)
+
+    def money_back(self, intent_id: str, read: Callable[[], list[StripeRefund]], now: int) -> str:
+        """What went back of a direct payment intent, read from Stripe (``read``: its refunds, any
+        status, and its lost disputes) after an event that changes it without giving the sum: a
+        refund that failed or was canceled later, a dispute lost. ``amount_refunded`` is what its
+        refunds returned (or are returning), ``amount_disputed_lost`` what lost disputes took back.
+        Read now, it is as new as any event created before now: at the same second it outranks an
+        event's own figure. "noted" for an intent not created through this API (nothing read)."""
+        if self._objects.get(PAYMENT_INTENT, intent_id) is None:
+            return "noted"
+        facts = read()
+        state = {
+            "amount_refunded": sum(fact.amount for fact in facts if fact.returned and fact.status != "lost"),
+            "amount_disputed_lost": sum(fact.amount for fact in facts if fact.status == "lost"),
+        }
+        applied = self._objects.apply_state(PAYMENT_INTENT, intent_id, state, as_of=now, rank=READ_RANK, aspect=REFUNDS)
+        if applied:
+            audit("stripe.payment_intent_money_back", user_id=applied["owner"], payment_intent=intent_id, **state)
         return _outcome(applied)
 
     def subscription_changed(self, event: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from payments.context import system_time
 from payments.domain.ports import ProviderObjectStore, SignatureRefused, StripeSignatures
 from payments.domain.stripe_objects import checkout_session_from_dict, expandable_id
 from payments.domain.stripe_sync import StripeObjectSync
@@ -129,7 +130,7 @@ class StripeWebhooks:
             return "noted"
         # The event only says which payment to look at: Stripe's lists of its refunds and disputes say what went back.
         settled = self._tickets.refunded_at_provider(intent)
-        return str(settled.outcome) if settled else "noted"
+        return str(settled.outcome) if settled else self._direct_money_back(intent)
 
     def _dispute_opened(self, event: dict[str, Any]) -> str:
         dispute = _object(event)
@@ -160,4 +161,9 @@ class StripeWebhooks:
         if dispute.get("status") != "lost" or not intent:
             return "noted"
         settled = self._tickets.refunded_at_provider(intent, str(dispute["id"]), int(dispute.get("amount") or 0), REASON_DISPUTE_LOST)
-        return str(settled.outcome) if settled else "noted"
+        return str(settled.outcome) if settled else self._direct_money_back(intent)
+
+    def _direct_money_back(self, intent: str) -> str:
+        """A payment that is no ticket's: one of the direct endpoints' payment intents (if we made
+        it) follows what Stripe lists as gone back of it."""
+        return self._sync.money_back(intent, lambda: self._tickets.money_back(intent), int(system_time()))

@@ -437,6 +437,11 @@ class TicketService:
             return None
         return ticket
 
+    def money_back(self, payment_intent: str) -> list[StripeRefund]:
+        """What went back of any payment, a ticket's or not (the direct endpoints' payment intents
+        are kept true with it too, ``StripeObjectSync.money_back``)."""
+        return self._money_back(payment_intent)
+
     def _money_back(self, payment_intent: str) -> list[StripeRefund]:
         """Every refund of the payment (any status) and every lost dispute, as Stripe has them now."""
         gateway = self._gateway()

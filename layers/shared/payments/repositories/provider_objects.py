@@ -2,7 +2,10 @@
 captures, refunds), each with its owner and the latest state the provider told us.
 
 A webhook's state is applied only if it is not older than the one recorded: events arrive in any
-order, and a stale one must never overwrite a newer state."""
+order, and a stale one must never overwrite a newer state. A write that meets another writer's
+transaction on the same item (DynamoDB's TransactionConflict) is StateChanged, caused by that
+conflict: the object moved on under us, the reconciliation skips it for its next run, and a webhook
+answers 503 (``dynamodb.is_unavailable`` reads the cause) so that the provider retries."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from payments.dynamodb import all_items, from_item, is_condition_failure, to_attributes
+from payments.domain.ports import StateChanged
+from payments.dynamodb import all_items, from_item, is_condition_failure, is_contention, to_attributes
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -46,6 +50,8 @@ class ProviderObjectRepository:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
+            if is_contention(error):
+                raise StateChanged() from error
             if not is_condition_failure(error):
                 raise
             recorded = from_item(error.response.get("Item") or {})  # type: ignore[arg-type]
@@ -79,6 +85,8 @@ class ProviderObjectRepository:
         except ClientError as error:
             if is_condition_failure(error):
                 return None
+            if is_contention(error):
+                raise StateChanged() from error
             raise
         return from_item(result["Attributes"])
 
@@ -112,5 +120,7 @@ class ProviderObjectRepository:
         except ClientError as error:
             if is_condition_failure(error):
                 return False
+            if is_contention(error):
+                raise StateChanged() from error
             raise
         return True
