@@ -250,17 +250,21 @@ class PayPalRefundService:
             repaired += self.catch_up({**capture, "status": recorded})
         return repaired
 
-    def settle_unanswered(self) -> list[str]:
-        """Reservations whose PayPal answer never came: the order's refunds tell whether the money
-        went back (recorded, which settles the reservation) or not (released)."""
+    def unanswered(self) -> list[RefundReservation]:
+        """Reservations whose PayPal answer has not come for ``UNANSWERED_AFTER_SECONDS``."""
+        return self._refunds.unsettled_reservations(int(self._clock()) - UNANSWERED_AFTER_SECONDS)
+
+    def settle_unanswered(self, reservation: RefundReservation) -> list[str]:
+        """One reservation whose PayPal answer never came (each its own step: one PayPal cannot
+        answer for holds no other): the order's refunds tell whether the money went back (recorded,
+        which settles the reservation) or not (released)."""
         repaired: list[str] = []
-        for reservation in self._refunds.unsettled_reservations(int(self._clock()) - UNANSWERED_AFTER_SECONDS):
-            capture = self._objects.get(CAPTURE, reservation.capture_id)
-            if capture is None:
-                continue
-            repaired += self.catch_up(capture)
-            settled = self._refunds.reservation(reservation.reservation_id)
-            if settled is not None and settled.state == ReservationState.RESERVED:
-                self._refunds.release(settled, "PayPal made no refund for this request")
-                repaired.append(f"refund reservation {reservation.reservation_id} released")
+        capture = self._objects.get(CAPTURE, reservation.capture_id)
+        if capture is None:
+            return repaired
+        repaired += self.catch_up(capture)
+        settled = self._refunds.reservation(reservation.reservation_id)
+        if settled is not None and settled.state == ReservationState.RESERVED:
+            self._refunds.release(settled, "PayPal made no refund for this request")
+            repaired.append(f"refund reservation {reservation.reservation_id} released")
         return repaired

@@ -181,6 +181,8 @@ class StripePayments(Protocol):
 
     def cancel_subscription(self, subscription_id: str) -> dict[str, Any]: ...
 
+    def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]: ...
+
 
 class StripeCheckout(Protocol):
     """Stripe Checkout for tickets, and what a ticket's payment became (its refunds and disputes)."""

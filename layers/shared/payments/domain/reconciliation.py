@@ -241,10 +241,14 @@ class Reconciler:
         since = started - PAYPAL_LOOKBACK_SECONDS
         self._paypal_orders(since, report, out_of_time, cut)
         self._paypal_captures(since, report, out_of_time, cut)
-        if out_of_time():
-            cut()
-        for repair in self._guarded(report, "paypal refund reservations", "*", self._paypal_refund_service.settle_unanswered) or []:
-            report.repair(repair)
+        refunds = self._paypal_refund_service
+        for reservation in self._guarded(report, "paypal refund reservations", "*", refunds.unanswered) or []:
+            if out_of_time():
+                cut()
+            report.checked += 1
+            step = functools.partial(refunds.settle_unanswered, reservation)
+            for repair in self._guarded(report, "paypal refund reservation", reservation.reservation_id, step) or []:
+                report.repair(repair, capture_id=reservation.capture_id)
 
     def _paypal_events_since(
         self, current: _Pass, started: int, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]

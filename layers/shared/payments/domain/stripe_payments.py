@@ -13,7 +13,7 @@ from payments.domain.ownership import owned, record_owned
 from payments.domain.ports import CUSTOMER, PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectStore, StripePayments
 from payments.domain.stripe_objects import expandable_id, subscription_periods
 from payments.domain.stripe_sync import INTENT_RANK, SUBSCRIPTION_RANK
-from payments.errors import InvalidField
+from payments.errors import InvalidField, ProviderRejected
 from payments.idempotency import run_once
 from payments.models.common import payload
 from payments.observability import audit
@@ -189,7 +189,15 @@ class StripePaymentsService:
 
     def cancel_subscription(self, caller: Caller, request: CancelSubscriptionRequest) -> dict[str, Any]:
         owned(self._objects, caller, SUBSCRIPTION, request.subscription_id)
-        subscription = self._gateway().cancel_subscription(request.subscription_id)
+        gateway = self._gateway()
+        try:
+            subscription = gateway.cancel_subscription(request.subscription_id)
+        except ProviderRejected:
+            # Stripe refuses to cancel a canceled subscription: a retry after a lost answer (the
+            # first call canceled it). Stripe's state then answers, as the first call would have.
+            subscription = gateway.retrieve_subscription(request.subscription_id)
+            if subscription.get("status") != "canceled":
+                raise
         # Recorded as Stripe answered, as of Stripe's own time of the cancellation: the webhook of the
         # same change, whenever it comes, finds it applied, and an older one cannot undo it.
         state = {"status": subscription["status"], "canceled_at": subscription.get("canceled_at")}

@@ -130,6 +130,9 @@ class StripeGateway:
     def cancel_subscription(self, subscription_id: str) -> dict[str, Any]:
         return self._call("subscriptions.cancel", lambda: self._client.v1.subscriptions.cancel(subscription_id)).to_dict()
 
+    def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
+        return self._call("subscriptions.retrieve", lambda: self._client.v1.subscriptions.retrieve(subscription_id)).to_dict()
+
     # checkout sessions -------------------------------------------------------------------------
 
     def create_checkout_session(
