@@ -465,11 +465,6 @@ def _malformed(fake: PayPalFake, case: str) -> dict[str, Any]:
     return event
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack: a signed PayPal event not shaped as its handler reads it is a 500 (KeyError, "
-    "decimal.InvalidOperation, ValueError), where a signed malformed Stripe event is a 400 since db41e5a",
-)
 @pytest.mark.parametrize("case", sorted(MALFORMED_PAYPAL))
 def test_signed_malformed_paypal_event_is_a_400_not_a_500(paypal_fake: PayPalFake, case: str) -> None:
     """PayPal's signature holds, the body is JSON, but the event is not shaped as PayPal documents it
@@ -485,11 +480,6 @@ def test_signed_malformed_paypal_event_is_a_400_not_a_500(paypal_fake: PayPalFak
     assert result.status < 500, result.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack: a listed PayPal event not shaped as its handler reads it raises out of Reconciler.run "
-    "(only StateChanged and ApiError are guarded): every run crashes on it, nothing after it is reconciled",
-)
 def test_a_malformed_listed_paypal_event_does_not_stop_every_run(
     paypal_fake: PayPalFake, stripe_fake: StripeFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,7 +16,18 @@ key's lifetime); without one, identical requests (capture, amount, note) within
 ``REQUEST_WINDOW_SECONDS``, or later while the first one's reservation is unsettled (PayPal's answer
 lost: the money may have moved): a double click or a retry after a timeout refunds once, under the
 same PayPal-Request-Id, and the same refund asked for again after the window, once the first is
-settled, is a new refund."""
+settled, is a new refund.
+
+A refund (or reversal) PayPal reports is taken as PayPal's word, but never lets our counters leave
+their range. Its amount must be money greater than zero (a webhook's is checked by
+``models.paypal_events``; any other is refused here, never recorded). One beyond what remains of the
+capture (PayPal and our records disagree; only PayPal can have made it) is recorded with the amount
+PayPal reports, while the capture's counters are held in range: ``refunded_minor`` grows to at most
+``amount_minor``; ``refundable_minor`` becomes what the capture less the refunds recorded less the
+reservations still open leaves, and zero when that is less (PayPal took more back than our open
+reservations left: they are refused or settle, and give back no more than is left). So no counter
+goes negative, and our refunds, recorded, reserved and asked for later, can never together exceed
+the capture. The excess is logged for a person to look at."""
 
 from __future__ import annotations
 
@@ -31,7 +42,7 @@ from payments.auth import Caller
 from payments.context import system_time
 from payments.domain.paypal_objects import CAPTURE_RANK, first_refunds, minor_units, paypal_money, refunded_capture_id
 from payments.domain.ports import CAPTURE, PayPalGateway, ProviderObjectStore
-from payments.errors import InvalidField, NotFound, ProviderRejected
+from payments.errors import InvalidField, NotApplicable, NotFound, ProviderRejected
 from payments.idempotency import run_once
 from payments.models.common import payload
 from payments.observability import audit
@@ -78,10 +89,13 @@ class PayPalRefund:
     @classmethod
     def from_paypal(cls, refund: dict[str, Any], capture_id: str, currency: str, reason: str | None = None) -> PayPalRefund:
         amount = refund.get("amount") or {}
+        amount_minor = minor_units(amount, currency)
+        if amount_minor <= 0:
+            raise NotApplicable("Refund amount is not greater than zero")
         return cls(
             refund_id=str(refund["id"]),
             capture_id=capture_id,
-            amount_minor=minor_units(amount, currency),
+            amount_minor=amount_minor,
             value=str(amount.get("value")),
             currency=str(amount.get("currency_code", currency)),
             status=str(refund.get("status", "COMPLETED")),

@@ -4,11 +4,10 @@ each event id applied once, the records kept true whatever order the events arri
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from payments.context import system_time
-from payments.domain.paypal_objects import CAPTURE_RANK, capture_state, refunded_capture_id
+from payments.domain.paypal_objects import CAPTURE_RANK, capture_state, paypal_epoch, refunded_capture_id
 from payments.domain.paypal_refunds import REASON_REVERSAL, PayPalRefund, PayPalRefundService
 from payments.domain.ports import (
     CAPTURE,
@@ -19,8 +18,8 @@ from payments.domain.ports import (
     TransmissionStore,
     VerifiedDelivery,
 )
-from payments.domain.webhooks import DEFERRED, Handler, WebhookLedger, WebhookResult, parse_event
-from payments.errors import BadRequest
+from payments.domain.webhooks import DEFERRED, MALFORMED, Handler, WebhookLedger, WebhookResult, parse_event
+from payments.errors import BadRequest, NotApplicable
 from payments.observability import audit, logger
 from payments.secrets import resolve_secret
 from payments.settings import Settings
@@ -33,9 +32,15 @@ ORDER_RANK = {"CREATED": 0, "PAYER_ACTION_REQUIRED": 0, "SAVED": 1, "APPROVED": 
 
 
 def _epoch(timestamp: str | None, now: int) -> int:
-    if not timestamp:
-        return now
-    return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp())
+    """The event's time (checked by ``check_event``: a timestamp, and not in the future)."""
+    return paypal_epoch(timestamp) if timestamp else now
+
+
+def _check_event(event: dict[str, Any], now: int) -> None:
+    # Imported here: pydantic and the models are loaded by the first event, not at cold start.
+    from payments.models.paypal_events import check_event
+
+    check_event(event, now)
 
 
 class PayPalWebhooks:
@@ -68,6 +73,9 @@ class PayPalWebhooks:
     def handle(self, payload: bytes, headers: dict[str, str]) -> WebhookResult:
         delivery = self._authenticate(payload, headers)
         event = parse_event(payload, "event_type", "PayPal")  # only once PayPal's signature holds
+        # Signed is not well-formed: a malformed event is a 400, and nothing is written, not even
+        # the transmission record.
+        _check_event(event, self._now())
         self._refuse_replays(delivery)
         return self._ledger.apply_once(PROVIDER, event, event["id"], event["event_type"], self._handlers)
 
@@ -81,7 +89,14 @@ class PayPalWebhooks:
 
     def apply_listed(self, event: dict[str, Any]) -> str:
         """An event the reconciliation read from PayPal's API (over TLS with our credentials: no
-        signature to check), applied once through the same ledger and handlers as a delivery."""
+        signature to check), applied once through the same ledger and handlers as a delivery. One
+        not shaped as the handlers read it can never be applied (it is not ours to fix): logged and
+        answered MALFORMED, never a failure that would stop every later run."""
+        try:
+            _check_event(event, self._now())
+        except BadRequest as malformed:
+            logger.error("Listed PayPal event malformed", extra={"reason": malformed.message})
+            return MALFORMED
         return self._ledger.apply_once(PROVIDER, event, str(event["id"]), str(event["event_type"]), self._handlers).outcome
 
     def _authenticate(self, payload: bytes, headers: dict[str, str]) -> VerifiedDelivery:
@@ -150,7 +165,7 @@ class PayPalWebhooks:
             # Made outside this API, or its capture's webhook (and our capture call's answer) not in
             # yet: never marked processed, so the reconciliation's listing applies it once it is.
             return DEFERRED
-        refund = PayPalRefund.from_paypal(resource, str(capture_id), str(capture["currency"]))
+        refund = PayPalRefund.from_paypal(resource, str(capture_id), _same_currency(resource, capture))
         return "applied" if self._refunds.record(refund, str(capture["owner"])) else "skipped"
 
     def _capture_reversed(self, event: dict[str, Any]) -> str:
@@ -166,5 +181,14 @@ class PayPalWebhooks:
             # As a refund above: a reversal cannot be read back from the order later (PayPal lists
             # only refunds there), so its event must stay unprocessed until its capture is known.
             return DEFERRED
-        reversal = PayPalRefund.from_paypal(resource, str(capture_id), str(capture["currency"]), reason=REASON_REVERSAL)
+        reversal = PayPalRefund.from_paypal(resource, str(capture_id), _same_currency(resource, capture), reason=REASON_REVERSAL)
         return "applied" if self._refunds.record(reversal, str(capture["owner"])) else "skipped"
+
+
+def _same_currency(refund: dict[str, Any], capture: dict[str, Any]) -> str:
+    """The capture's currency, which a refund of it is in: one in another currency cannot be counted
+    against the capture's amounts (a permanent rejection, logged for a person)."""
+    currency = str(capture["currency"])
+    if refund["amount"]["currency_code"] != currency:
+        raise NotApplicable("Refund currency differs from the capture's")
+    return currency

@@ -29,6 +29,7 @@ from payments.domain.paypal_objects import capture_state, first_capture
 from payments.domain.paypal_refunds import PayPalRefundService
 from payments.domain.ports import CAPTURE, ORDER, CheckpointStore, PayPalGateway, ProviderObjectStore, StateChanged, UnsettledTickets
 from payments.domain.tickets import TicketService
+from payments.domain.webhooks import MALFORMED
 from payments.errors import ApiError
 from payments.observability import audit, logger
 
@@ -69,6 +70,8 @@ class ReconciliationReport:
     failed: int = 0
     # Objects that moved on between our read and our write: whoever moved them handles them.
     skipped: int = 0
+    # Listed events not shaped as the handlers read them: logged and skipped (not ours to fix).
+    malformed: int = 0
     complete: bool = True
     repairs: list[str] = field(default_factory=list)
 
@@ -103,6 +106,12 @@ class _Pass:
 
 class _OutOfTime(Exception):
     pass
+
+
+def _listed_id(event: Any) -> str:
+    """A listed event's id for the log, whatever the event holds (its shape is checked by apply_listed)."""
+    found = event.get("id") if isinstance(event, dict) else None
+    return found[:255] if isinstance(found, str) else "?"
 
 
 def _rfc3339(moment: int) -> str:
@@ -219,10 +228,14 @@ class Reconciler:
                 if out_of_time():
                     cut()
                 report.checked += 1
-                outcome = self._guarded(report, event.get("type", "event"), str(event["id"]), functools.partial(events.apply_listed, event))
+                step = functools.partial(events.apply_listed, event)
+                outcome = self._guarded(report, str(event.get("type", "event")), _listed_id(event), step)
+                if outcome == MALFORMED:
+                    report.malformed += 1
                 if outcome in REPAIRING_OUTCOMES:
                     report.repair(f"{event['type']} {event['id']} {outcome}", event_id=event["id"], event_type=event["type"])
-                current.after = str(event["id"])
+                if isinstance(event.get("id"), str):  # a malformed event has none to continue after
+                    current.after = event["id"]
         except ApiError:
             # Stripe could not list: this pass has a gap, so the next pass lists the same window again.
             report.failed += 1
@@ -267,7 +280,9 @@ class Reconciler:
                     if out_of_time():
                         cut()
                     report.checked += 1
-                    outcome = self._guarded(report, event_type, str(event["id"]), functools.partial(events.apply_listed, event))
+                    outcome = self._guarded(report, event_type, _listed_id(event), functools.partial(events.apply_listed, event))
+                    if outcome == MALFORMED:
+                        report.malformed += 1
                     if outcome in REPAIRING_OUTCOMES:
                         report.repair(f"{event_type} {event['id']} {outcome}", event_id=event["id"], event_type=event_type)
             except ApiError:

@@ -14,7 +14,7 @@ from payments.domain.ports import ProviderObjectStore, SignatureRefused, StripeS
 from payments.domain.stripe_objects import checkout_session_from_dict, expandable_id
 from payments.domain.stripe_sync import StripeObjectSync
 from payments.domain.tickets import REASON_DASHBOARD, REASON_DISPUTE_LOST, TicketService
-from payments.domain.webhooks import Handler, WebhookLedger, WebhookResult, parse_event
+from payments.domain.webhooks import MALFORMED, Handler, WebhookLedger, WebhookResult, parse_event
 from payments.errors import BadRequest, NotApplicable
 from payments.models.stripe_events import check_event
 from payments.observability import audit, logger
@@ -78,13 +78,14 @@ class StripeWebhooks:
     def apply_listed(self, event: dict[str, Any]) -> str:
         """An event the reconciliation read from Stripe's API (over TLS with our key: no signature to
         check), applied once through the same ledger and handlers as a delivery; its outcome. One
-        that is not shaped as the handlers read it can never be applied: "rejected", logged for a
-        person, rather than a failure that would hold every later pass's window."""
+        that is not shaped as the handlers read it can never be applied: MALFORMED, logged for a
+        person (by check_event, without values), rather than a failure that would hold every later
+        pass's window."""
         try:
             check_event(event)
         except BadRequest as malformed:
-            logger.error("Listed Stripe event malformed", extra={"event_id": event.get("id"), "reason": malformed.message})
-            return "rejected"
+            logger.error("Listed Stripe event malformed", extra={"reason": malformed.message})
+            return MALFORMED
         return self._ledger.apply_once(PROVIDER, event, str(event["id"]), str(event["type"]), self._handlers).outcome
 
     # checkout sessions -----------------------------------------------------------------------

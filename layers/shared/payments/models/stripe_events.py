@@ -8,7 +8,9 @@ three days. ``check_event`` validates it first, right after the signature and be
 read or written: a malformed event is a 400, logged by its id, type and the field at fault (never
 the values, which may hold personal or card data), and nothing is recorded, not even the event as
 processed. Unknown fields are ignored (Stripe adds fields without notice); ``null`` is accepted
-wherever Stripe may send it and the handlers cope.
+wherever Stripe may send it and the handlers cope. ``created`` is refused when it is later than now
+plus a day's tolerance: an event's time orders its object's states, and one created at 10**99
+would make every genuine later event look older and freeze the object.
 
 Which model reads ``data.object`` goes by the event type's prefix, so an event type a handler
 starts to take is checked with the object it names; a type no model names is held to the envelope
@@ -20,6 +22,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr, ValidationError
 
+from payments.context import system_time
+from payments.domain.webhooks import FUTURE_TOLERANCE_SECONDS
 from payments.errors import BadRequest
 from payments.models.common import LenientModel
 from payments.observability import logger
@@ -155,12 +159,14 @@ def object_model(event_type: str) -> type[_Object] | None:
     return next((model for prefix, model in OBJECTS_BY_PREFIX if event_type.startswith(prefix)), None)
 
 
-def check_event(event: Any) -> None:
+def check_event(event: Any, now: float | None = None) -> None:
     """Raises BadRequest (logged without values) unless ``event`` is a Stripe event whose fields we
-    read have the types Stripe gives them."""
+    read have the types Stripe gives them, created no later than ``now`` plus the tolerance."""
     where = ""
     try:
         envelope = StripeEvent.model_validate(event)
+        if envelope.created is not None and envelope.created > (system_time() if now is None else now) + FUTURE_TOLERANCE_SECONDS:
+            raise _refused(event, "created", "in the future")
         model = object_model(envelope.type)
         if model is not None:
             if model.needs_created and envelope.created is None:

@@ -57,10 +57,19 @@ CERTIFICATE_PATH = "/v1/notifications/certs/"
 CERTIFICATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 MAX_CERTIFICATE_BYTES = 64 * 1024  # a PEM chain is a few kilobytes
 MAX_CERTIFICATES = 8
+SIGNED_HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url", "paypal-auth-algo")
 MAX_TRANSMISSION_ID = 128  # PayPal's own limit is 50; the id becomes a DynamoDB key
 CONNECT_TIMEOUT_SECONDS = 1.5
 READ_TIMEOUT_SECONDS = 3.0
 TOTAL_TIMEOUT_SECONDS = 4.0
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -170,6 +179,10 @@ class PayPalSignatureVerifier:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+        # A header that is not Unicode text (a lone surrogate) can be neither encoded into the
+        # signed message nor stored: refused as any bad signature is, before anything reads it.
+        if not all(_is_text(headers.get(name, "")) for name in SIGNED_HEADERS):
+            raise SignatureRefused("a signature header is not Unicode text")
         if headers.get("paypal-auth-algo") != ALGORITHM:
             raise SignatureRefused("unsupported signature algorithm")
         address = certificate_address(headers.get("paypal-cert-url", ""), self._api_base)

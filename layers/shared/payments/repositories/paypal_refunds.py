@@ -1,19 +1,23 @@
 """PayPal refunds in the payments table: reservations, refund records and the capture's counters.
 
-A capture record (``PAYPAL#capture#<id>``) holds three counters in minor units: ``amount_minor``
-(captured), ``refunded_minor`` (refunds recorded) and ``refundable_minor`` (captured, less the
-refunds recorded, less the refunds reserved and not yet settled). Each write below is one
+A capture record (``PAYPAL#capture#<id>``) holds four counters in minor units: ``amount_minor``
+(captured), ``refunded_minor`` (refunds recorded, at most ``amount_minor``), ``reserved_minor``
+(refunds reserved and not yet settled) and ``refundable_minor`` (captured, less the refunds
+recorded, less those reserved; never below zero: when PayPal reports more refunded than that left,
+it is zero until the reservations settle, domain.paypal_refunds). Each write below is one
 conditional write or one transaction, so that two refunds at once can never both take the same
 remainder and a refund is never counted twice."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from payments.domain.paypal_refunds import NotRefundable, PayPalRefund, RefundReservation, ReservationState
 from payments.dynamodb import all_items, cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
 from payments.errors import Busy
+from payments.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -27,6 +31,27 @@ REFUND_STATUSES = (
     ("REFUNDED", 4, "refunded_minor >= amount_minor"),
     ("PARTIALLY_REFUNDED", 3, "refunded_minor > :zero AND refunded_minor < amount_minor"),
 )
+
+
+@dataclass(frozen=True)
+class _Counters:
+    """A capture's counters as read, and the condition that they are still so when written."""
+
+    amount: int
+    refunded: int
+    refundable: int
+    reserved: int
+    has_reserved: bool  # captures recorded before reserved_minor was kept have none until a reservation
+
+    @property
+    def unchanged(self) -> str:
+        reserved = "reserved_minor = :was_reserved" if self.has_reserved else "attribute_not_exists(reserved_minor)"
+        return f"refunded_minor = :was_refunded AND refundable_minor = :was_refundable AND {reserved}"
+
+    @property
+    def values(self) -> dict[str, int]:
+        values = {":was_refunded": self.refunded, ":was_refundable": self.refundable}
+        return values | ({":was_reserved": self.reserved} if self.has_reserved else {})
 
 
 def _key(kind: str, object_id: str) -> dict[str, Any]:
@@ -130,7 +155,7 @@ class PayPalRefundRepository:
                     "Update": {
                         "TableName": self._table,
                         "Key": _key("capture", capture_id),
-                        "UpdateExpression": "SET refundable_minor = refundable_minor - :amount",
+                        "UpdateExpression": "SET refundable_minor = refundable_minor - :amount ADD reserved_minor :amount",
                         "ConditionExpression": "refundable_minor >= :amount AND #status IN (:completed, :partially)",
                         "ExpressionAttributeNames": {"#status": "status"},
                         "ExpressionAttributeValues": to_attributes(
@@ -149,7 +174,20 @@ class PayPalRefundRepository:
         raise Busy()
 
     def release(self, reservation: RefundReservation, refusal: str) -> None:
-        """PayPal refused the refund: the reserved amount goes back to the remainder, once."""
+        """PayPal refused the refund: the reserved amount goes back to the remainder, once, never
+        beyond what the refunds recorded leave of the capture."""
+        for _ in range(ATTEMPTS):
+            counters = self._counters(reservation.capture_id)
+            if counters is None:
+                return
+            if self._release(reservation, refusal, counters):
+                return
+        raise Busy()
+
+    def _release(self, reservation: RefundReservation, refusal: str, counters: _Counters) -> bool:
+        """One attempt; False when the counters moved meanwhile."""
+        reserved = max(0, counters.reserved - reservation.amount_minor)
+        back = max(0, min(counters.refundable + reservation.amount_minor, counters.amount - counters.refunded - reserved))
         try:
             self._transact(
                 [
@@ -173,17 +211,20 @@ class PayPalRefundRepository:
                         "Update": {
                             "TableName": self._table,
                             "Key": _key("capture", reservation.capture_id),
-                            "UpdateExpression": "ADD refundable_minor :amount",
-                            "ConditionExpression": "attribute_exists(pk)",
-                            "ExpressionAttributeValues": {":amount": {"N": str(reservation.amount_minor)}},
+                            "UpdateExpression": "SET refundable_minor = :back, reserved_minor = :reserved",
+                            "ConditionExpression": counters.unchanged,
+                            "ExpressionAttributeValues": to_attributes({":back": back, ":reserved": reserved} | counters.values),
                         }
                     },
                 ]
             )
         except Exception as error:
-            # A failed condition: released already, or settled by the refund after all; nothing to give back.
             if not is_condition_failure(error):
                 raise
+            # The reservation released already, or settled by the refund after all: nothing to give
+            # back. Otherwise the counters moved meanwhile: read them again.
+            return cancellation_reasons(error)[:1] == ["ConditionalCheckFailed"]
+        return True
 
     def record(self, refund: PayPalRefund, owner: str, now: int) -> bool:
         """The refund and the capture's counters in one transaction, once per refund id. A refund
@@ -195,6 +236,20 @@ class PayPalRefundRepository:
             if reservation is not None and (reservation.capture_id != refund.capture_id or reservation.state != ReservationState.RESERVED):
                 reservation = None
             taken = reservation.amount_minor if reservation else 0
+            counters = self._counters(refund.capture_id)
+            if counters is None:
+                raise NotRefundable(0, f"capture {refund.capture_id} is not recorded")
+            # PayPal's word on the refund is recorded as it is; the counters are held in range
+            # (domain.paypal_refunds: a refund beyond what remains).
+            new_refunded = min(counters.refunded + refund.amount_minor, counters.amount)
+            new_reserved = max(0, counters.reserved - taken)
+            left = counters.refundable + taken - (new_refunded - counters.refunded)
+            new_refundable = max(0, min(left, counters.amount - new_refunded - new_reserved))
+            if refund.amount_minor > counters.refundable + taken:
+                logger.warning(
+                    "PayPal refund beyond the capture's remainder",
+                    extra={"capture_id": refund.capture_id, "refund_id": refund.refund_id, "amount_minor": refund.amount_minor},
+                )
             transaction: list[Any] = [
                 {
                     "Put": {
@@ -211,9 +266,11 @@ class PayPalRefundRepository:
                     "Update": {
                         "TableName": self._table,
                         "Key": _key("capture", refund.capture_id),
-                        "UpdateExpression": "ADD refunded_minor :amount, refundable_minor :back",
-                        "ConditionExpression": "attribute_exists(pk)",
-                        "ExpressionAttributeValues": to_attributes({":amount": refund.amount_minor, ":back": taken - refund.amount_minor}),
+                        "UpdateExpression": "SET refunded_minor = :refunded, refundable_minor = :refundable, reserved_minor = :reserved",
+                        "ConditionExpression": counters.unchanged,
+                        "ExpressionAttributeValues": to_attributes(
+                            {":refunded": new_refunded, ":refundable": new_refundable, ":reserved": new_reserved} | counters.values
+                        ),
                     }
                 },
             ]
@@ -241,14 +298,24 @@ class PayPalRefundRepository:
             except Exception as error:
                 if not is_condition_failure(error):
                     raise
-                reasons = cancellation_reasons(error)
-                if reasons[:1] == ["ConditionalCheckFailed"]:
+                if cancellation_reasons(error)[:1] == ["ConditionalCheckFailed"]:
                     return False
-                if reasons[1:2] == ["ConditionalCheckFailed"]:
-                    raise NotRefundable(0, f"capture {refund.capture_id} is not recorded") from None
-                continue  # the reservation was settled meanwhile: read again
+                continue  # the counters moved or the reservation was settled meanwhile: read again
             return True
         raise Busy()
+
+    def _counters(self, capture_id: str) -> _Counters | None:
+        result = self._client.get_item(TableName=self._table, Key=_key("capture", capture_id), ConsistentRead=True)
+        if "Item" not in result:
+            return None
+        capture = from_item(result["Item"])
+        return _Counters(
+            int(capture.get("amount_minor", 0)),
+            int(capture.get("refunded_minor", 0)),
+            int(capture.get("refundable_minor", 0)),
+            int(capture.get("reserved_minor", 0)),
+            "reserved_minor" in capture,
+        )
 
     def settle_status(self, capture_id: str, now: int) -> str | None:
         """The capture's status as its counters say after a refund: REFUNDED or PARTIALLY_REFUNDED."""
