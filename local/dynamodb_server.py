@@ -1,7 +1,9 @@
 """Embedded DynamoDB: moto's server, in memory, one request at a time.
 
 moto has no locks: concurrent TransactWriteItems against it lose updates and oversell, where real
-DynamoDB's per-item guarantees would not. Serialising every request restores those guarantees."""
+DynamoDB's per-item guarantees would not. Serialising every request restores those guarantees.
+moto checks no signature: only requests for the address it listens on (or a loopback name) are
+served, so that a page whose name was rebound to this address cannot read or write the tables."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from local import moto_patches
+from local.hosts import OnlyServedHosts
 
 
 class SerialisedApp:
@@ -28,5 +31,5 @@ class SerialisedApp:
 
 def make_dynamodb_server(host: str, port: int) -> BaseWSGIServer:
     moto_patches.install()  # a transaction's cost stays flat however much is stored
-    app = SerialisedApp(DomainDispatcherApplication(create_backend_app))
+    app = OnlyServedHosts(SerialisedApp(DomainDispatcherApplication(create_backend_app)), [host])
     return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)

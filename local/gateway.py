@@ -13,15 +13,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import unquote_to_bytes
 
-from werkzeug.sansio.utils import host_is_trusted
 from werkzeug.wrappers import Request, Response
 
 from local import site
 from local.functions import LocalApp, LocalFunction, Route
+from local.hosts import LOOPBACK_HOSTS, refusal, served_names
 from local.jwt_keys import LocalAuthority, TokenRejected, claims_as_http_api_passes_them
-from payments.errors import UNAUTHORIZED_BODY
+from payments.errors import UNAUTHORIZED_BODY, BadRequest
+from payments.json_input import load_json
 
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
 
@@ -122,29 +123,12 @@ def response_from_result(result: Any) -> Response:
 MAX_HEADER_BYTES = 10_240
 
 
-# The names a browser on this machine reaches the local runner by. Any other Host header is a page
-# elsewhere whose name was rebound to this address (DNS rebinding): it would read /_local/token.
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _error(status: int, message: str) -> Response:
     return Response(json.dumps({"error": message}), status=status, mimetype="application/json")
-
-
-def host_name(host_header: str | None) -> str | None:
-    """The name of a ``Host`` header (lower-cased, an IPv6 address without brackets), or None when the
-    header is missing or malformed (werkzeug's own check of its characters and port, then the URL
-    parser's reading of the name)."""
-    if not host_header or not host_is_trusted(host_header):
-        return None
-    try:
-        parts = urlsplit(f"//{host_header}")
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
-        return None
-    return parts.hostname
 
 
 def _sent_bytes(raw: str) -> bytes:
@@ -178,8 +162,9 @@ class LocalGateway:
         self.app = app
         self.authority = authority
         self.log = log
-        # The configured name (--host) too; an IPv6 one without its brackets, as host_name reads it.
-        self.hosts = frozenset(name.strip("[]").lower() for name in (*LOOPBACK_HOSTS, *hosts))
+        # The configured name (--host) too. Any other Host header is a page elsewhere whose name was
+        # rebound to this address (DNS rebinding): it would read /_local/token.
+        self.hosts = served_names(hosts)
         # Handlers share one process; their first import must not race.
         self._import_lock = threading.Lock()
 
@@ -193,8 +178,11 @@ class LocalGateway:
 
     def handle(self, request: Request) -> Response:
         # Before anything is served: only the names this runner answers to, only paths that can name something.
-        if host_name(request.headers.get("Host")) not in self.hosts:
-            return _error(421, "This server does not serve that host")
+        # The check every local server makes (local.hosts), here inside the gateway so that its
+        # refusal is logged like any other answer.
+        refused = refusal(request.environ, self.hosts)
+        if refused is not None:
+            return refused
         problem = path_problem(request.environ)
         if problem is not None:
             return _error(400, problem)
@@ -206,7 +194,13 @@ class LocalGateway:
             return Response(json.dumps({"ok": True, "routes": [route.route_key for route in self.app.routes]}), mimetype="application/json")
         if request.path == "/_local/token" and request.method == "POST":
             # The demo's sign-in: development tokens for anyone who can reach this local-only server.
-            wanted = request.get_json(silent=True) or {}
+            try:
+                # Bounded as every body the API reads: depth, numbers, text (a JSON 400, never a 500).
+                wanted = load_json(request.get_data(), "Token request") if request.is_json and request.get_data() else {}
+            except BadRequest as refused_body:
+                return _error(400, refused_body.message)
+            if not isinstance(wanted, dict):
+                return _error(400, "Token request must be a JSON object")
             user = str(wanted.get("user_id") or "demo-user")[:64]
             return Response(json.dumps({"token": self.authority.issue(user, staff=bool(wanted.get("staff")))}), mimetype="application/json")
         page = site.serve(request, request.host_url.rstrip("/"))

@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import ClosingIterator
 
+from local.hosts import refusal, served_names
 from local.webhook_delivery import Disorder, Headers, Transport, WebhookSender, default_disorder
 
 
@@ -264,6 +266,10 @@ class ProviderFake:
 
     # WSGI ------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        # Only the loopback names and the one public_url gives (local.hosts: DNS rebinding).
+        refused = refusal(environ, served_names([urlsplit(self.public_url).hostname or ""]))
+        if refused is not None:
+            return refused(environ, start_response)
         request = Request(environ)
         try:
             index, args = self._map.bind_to_environ(environ).match()
