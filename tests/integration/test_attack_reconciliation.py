@@ -363,11 +363,6 @@ def test_a_paypal_phase_longer_than_a_run_still_completes(stripe_fake: StripeFak
 
 
 # PayPal's event listing ------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack: PayPalClient.list_events pages by narrowing end_time to the oldest event of a full page; "
-    "a full page within one second is listed again and the listing stops: the rest of that second is never seen",
-)
 def test_paypal_events_of_one_second_beyond_a_page_are_all_listed(paypal_fake: PayPalFake, monkeypatch: pytest.MonkeyPatch) -> None:
     """PayPal stamps its events to the second. 301 refund events in one second (a staff tool refunding
     a batch; the same holds for any full page sharing its last second) are listed for the
