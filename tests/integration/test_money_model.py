@@ -753,7 +753,11 @@ class TicketMoneyModel(RuleBasedStateMachine):
             if dispute["status"] not in ("won", "lost"):
                 self.fake.close_dispute(dispute["id"], won=True)
         _clock.offset += 3 * 3600  # past every reservation's expiry and the sweep's grace
-        for _ in range(3):
+        # A run that finishes a pass cut short earlier lists only up to when that pass began: what changed
+        # after it is the next pass's (as the next scheduled run would). Settled once a complete run that
+        # repairs nothing follows another complete run, i.e. a whole pass from the cut one's start to now.
+        complete_before = False
+        for _ in range(5):
             self._collect()
             while self.pending:
                 self._answer(deliver_webhook(self.pending.pop(0)))
@@ -767,8 +771,10 @@ class TicketMoneyModel(RuleBasedStateMachine):
             report = self._scheduled("reconcile_payments")
             self._collect()
             self._collect_paypal()
-            if report and report.get("complete") and not report.get("repaired") and not self.pending and not self.paypal_pending:
-                break  # a whole run that found nothing to repair, and nothing left to deliver: settled
+            complete = bool(report and report.get("complete"))
+            if complete and complete_before and not report.get("repaired") and not self.pending and not self.paypal_pending:
+                break  # a whole fresh pass found nothing to repair, and nothing is left to deliver: settled
+            complete_before = complete
 
     def _check_eventually(self) -> None:
         self._check_always()
