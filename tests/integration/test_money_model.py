@@ -772,7 +772,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
             self._collect()
             self._collect_paypal()
             complete = bool(report and report.get("complete"))
-            if complete and complete_before and not report.get("repaired") and not self.pending and not self.paypal_pending:
+            if report and complete and complete_before and not report.get("repaired") and not self.pending and not self.paypal_pending:
                 break  # a whole fresh pass found nothing to repair, and nothing is left to deliver: settled
             complete_before = complete
 
