@@ -274,11 +274,6 @@ def _budget(objects: int) -> Any:
     return lambda: next(asked, objects) >= objects
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack: every run, cut or resumed, settles our unsettled tickets again before it resumes Stripe's "
-    "listing; bank debits still processing eat each run's time and the resumed pass never moves",
-)
 def test_a_cut_pass_moves_on_even_when_our_unsettled_tickets_fill_a_run(stripe_fake: StripeFake) -> None:
     """Two tickets paid by bank debit stay ``processing`` for days (Stripe settles them later: there is
     nothing to repair in them). A direct payment intent is refunded in the Dashboard and the webhook is
@@ -331,11 +326,6 @@ def test_a_stripe_pass_cut_before_every_object_in_turn_finds_every_lost_webhook(
     assert again.complete and again.repaired == 0, again.repairs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack: the PayPal phase keeps no place: a resumed run lists PayPal's events and re-reads every "
-    "recent capture from the start, so a phase longer than one run never completes and the pass never ends",
-)
 def test_a_paypal_phase_longer_than_a_run_still_completes(stripe_fake: StripeFake, paypal_fake: PayPalFake) -> None:
     """Three PayPal payments captured in the last days (their webhooks delivered or not, nothing to
     repair) and runs with time for three objects each. The pass must resume where it stopped and

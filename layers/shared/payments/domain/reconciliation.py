@@ -11,14 +11,15 @@ after the reconciliation applied its event is one too.
 
 Every repair goes through the same conditional writes as the webhooks, so a second run repairs and
 reports nothing. A run that nears its time limit stops between two objects and leaves a
-checkpoint: the window of its pass, the phase, the last event it handled, and whether anything
-failed so far; the next run continues from it. A pass that had any failure (an object, a listing)
+checkpoint: the window of its pass, the phase (our unsettled tickets, Stripe's listings, PayPal),
+the last event or object it handled, and whether anything failed so far; the next run continues
+from it, so no phase is done again by every run. A pass that had any failure (an object, a listing)
 keeps its window for the next pass instead of moving it on."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -50,6 +51,10 @@ OVERLAP_SECONDS = 3600
 # Reservations past their expiry by this much are settled here too (Stripe's own expiry goes first).
 EXPIRY_GRACE_SECONDS = 300
 PAYPAL_PHASE = "paypal"
+# Our own unsettled tickets: the first phase of a pass (once per pass, not once per run).
+TICKETS_PHASE = "tickets"
+# The PayPal phase's steps after its event listings (one per event type), in order.
+PAYPAL_STEPS = ("orders", "pending captures", "captures", "reservations")
 # Webhook outcomes that changed our records (anything else: a duplicate, ignored, nothing to do).
 REPAIRING_OUTCOMES = frozenset({str(outcome) for outcome in Outcome if outcome.changed} | {"applied"})
 
@@ -114,6 +119,55 @@ def _listed_id(event: Any) -> str:
     return found[:255] if isinstance(found, str) else "?"
 
 
+class _Place:
+    """Where a phase cut short continues within its steps: the pass's ``after`` holds
+    "<step>/<object id>", the last object handled, and the steps are taken in the phase's order.
+    Our own records are taken sorted by id and continue after that id (a record that left the
+    listing meanwhile, settled, does not lose the place); a provider's listing (PayPal's events,
+    newest first, in a fixed window) continues after the object with that id, or from its start
+    again if that object is no longer listed (each event is applied once anyway)."""
+
+    def __init__(self, current: _Pass, steps: list[str]) -> None:
+        self._current = current
+        self._steps = steps
+        step, _, done = (current.after or "").partition("/")
+        self._done_at = steps.index(step) if step in steps else -1
+        self._done = done
+
+    def resumed[T](self, step: str, listing: Callable[[], Iterable[T]], key: Callable[[T], str], *, ours: bool) -> Iterator[T]:
+        """The step's objects not handled yet in this pass; each one's place is kept once the
+        caller asks for the next (it is handled by then), so a cut names the last one handled."""
+        at = self._steps.index(step)
+        if at < self._done_at:
+            return
+        if ours:
+            items: Iterator[T] = iter(sorted(listing(), key=key))
+            if at == self._done_at:
+                items = (item for item in items if key(item) > self._done)
+        else:
+            items = _after_seen(listing, key, self._done) if at == self._done_at else iter(listing())
+        for item in items:
+            yield item
+            self._current.after = f"{step}/{key(item)}"
+
+
+def _after_seen[T](listing: Callable[[], Iterable[T]], key: Callable[[T], str], done: str) -> Iterator[T]:
+    items = iter(listing())
+    for item in items:
+        if key(item) == done:
+            yield from items
+            return
+    yield from listing()
+
+
+def _ticket_key(ticket: Any) -> str:
+    return f"{int(ticket.ticket_id):012d}"  # zero-padded: sorted as strings, in id order
+
+
+def _object_key(record: dict[str, Any]) -> str:
+    return str(record["object_id"])
+
+
 def _rfc3339(moment: int) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -174,11 +228,12 @@ class Reconciler:
             raise _OutOfTime()
 
         try:
-            self._our_unsettled_tickets(report, out_of_time, cut)
             for phase in phases[phases.index(current.phase) :]:
                 if phase != current.phase:
                     current.phase, current.after = phase, None
-                if phase == PAYPAL_PHASE:
+                if phase == TICKETS_PHASE:
+                    self._our_unsettled_tickets(current, report, out_of_time, cut)
+                elif phase == PAYPAL_PHASE:
                     self._paypal_side(current, started, report, out_of_time, cut)
                 else:
                     self._stripe_side(current, report, out_of_time, cut)
@@ -193,10 +248,11 @@ class Reconciler:
         return report
 
     def _phases(self) -> list[str]:
-        """One listing per group of event types Stripe takes at once, then PayPal."""
+        """Our unsettled tickets, then one listing per group of event types Stripe takes at once,
+        then PayPal: each phase keeps its place when a run is cut, so no phase eats every run."""
         types = sorted(self._stripe_events().event_types())
         groups = -(-len(types) // TYPES_PER_LISTING)
-        return [f"stripe.events.{group}" for group in range(groups)] + [PAYPAL_PHASE]
+        return [TICKETS_PHASE] + [f"stripe.events.{group}" for group in range(groups)] + [PAYPAL_PHASE]
 
     def _event_types(self, phase: str) -> list[str]:
         group = int(phase.rsplit(".", 1)[1])
@@ -204,11 +260,16 @@ class Reconciler:
         return types[group * TYPES_PER_LISTING : (group + 1) * TYPES_PER_LISTING]
 
     # our side --------------------------------------------------------------------------------
-    def _our_unsettled_tickets(self, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]) -> None:
+    def _our_unsettled_tickets(
+        self, current: _Pass, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]
+    ) -> None:
         now = int(self._clock())
         reserved_cutoff = now - EXPIRY_GRACE_SECONDS
-        for status, cutoff in ((TicketStatus.RESERVED, reserved_cutoff), (TicketStatus.PROCESSING, None), (TicketStatus.REFUNDING, None)):
-            for ticket in self._ticket_repository.unsettled(status, expired_before=cutoff, limit=1000):
+        statuses = ((TicketStatus.RESERVED, reserved_cutoff), (TicketStatus.PROCESSING, None), (TicketStatus.REFUNDING, None))
+        place = _Place(current, [str(status) for status, _ in statuses])
+        for status, cutoff in statuses:
+            listing = functools.partial(self._ticket_repository.unsettled, status, expired_before=cutoff, limit=1000)
+            for ticket in place.resumed(str(status), listing, _ticket_key, ours=True):
                 if out_of_time():
                     cut()
                 report.checked += 1
@@ -248,14 +309,20 @@ class Reconciler:
     ) -> None:
         """PayPal's events of the pass's window first (a reversal, a capture completed, its webhook
         lost), applied as their webhooks would be; then our own unsettled records, over PayPal's
-        whole webhook retry period every run, not the checkpoint's: a refund made in PayPal's
-        dashboard on an older capture, its webhook lost, is still found."""
-        self._paypal_events_since(current, started, report, out_of_time, cut)
+        whole webhook retry period every pass, not the checkpoint's window: a refund made in PayPal's
+        dashboard on an older capture, its webhook lost, is still found. A run cut short resumes
+        at the step and object it stopped after (``_Place``)."""
+        place = _Place(current, [f"events:{event_type}" for event_type in self._paypal_events().event_types()] + list(PAYPAL_STEPS))
+        self._paypal_events_since(current, place, started, report, out_of_time, cut)
         since = started - PAYPAL_LOOKBACK_SECONDS
-        self._paypal_orders(since, report, out_of_time, cut)
-        self._paypal_captures(since, report, out_of_time, cut)
+        self._paypal_orders(place, since, report, out_of_time, cut)
+        self._paypal_captures(place, since, report, out_of_time, cut)
         refunds = self._paypal_refund_service
-        for reservation in self._guarded(report, "paypal refund reservations", "*", refunds.unanswered) or []:
+
+        def unanswered() -> list[Any]:
+            return self._guarded(report, "paypal refund reservations", "*", refunds.unanswered) or []
+
+        for reservation in place.resumed("reservations", unanswered, lambda reservation: str(reservation.reservation_id), ours=True):
             if out_of_time():
                 cut()
             report.checked += 1
@@ -264,11 +331,18 @@ class Reconciler:
                 report.repair(repair, capture_id=reservation.capture_id)
 
     def _paypal_events_since(
-        self, current: _Pass, started: int, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]
+        self,
+        current: _Pass,
+        place: _Place,
+        started: int,
+        report: ReconciliationReport,
+        out_of_time: Callable[[], bool],
+        cut: Callable[[], None],
     ) -> None:
-        """One listing per type (PayPal filters by one); a run cut short lists them again when it
-        resumes (each event is applied once, by the ledger). A listing PayPal could not answer is
-        a failure of the pass, which then keeps its window."""
+        """One listing per type (PayPal filters by one); a run cut short resumes after the last
+        event it handled (listing that type again and skipping to it; each event is applied once,
+        by the ledger). A listing PayPal could not answer is a failure of the pass, which then
+        keeps its window."""
         listing = self._paypal_listing
         if listing is None:
             return
@@ -276,7 +350,8 @@ class Reconciler:
         start_time, end_time = _rfc3339(current.since), _rfc3339(started)
         for event_type in events.event_types():
             try:
-                for event in listing(event_type, start_time, end_time):
+                listed = functools.partial(listing, event_type, start_time, end_time)
+                for event in place.resumed(f"events:{event_type}", listed, lambda event: str(event.get("id")), ours=False):
                     if out_of_time():
                         cut()
                     report.checked += 1
@@ -290,9 +365,12 @@ class Reconciler:
                 current.failed = True
                 logger.exception("Reconciliation could not list PayPal events", extra={"event_type": event_type})
 
-    def _paypal_orders(self, since: int, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]) -> None:
+    def _paypal_orders(
+        self, place: _Place, since: int, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]
+    ) -> None:
         now = int(self._clock())
-        for record in self._paypal_objects.unsettled(ORDER, ORDER_FINAL, since):
+        orders = functools.partial(self._paypal_objects.unsettled, ORDER, ORDER_FINAL, since)
+        for record in place.resumed("orders", orders, _object_key, ours=True):
             if out_of_time():
                 cut()
             report.checked += 1
@@ -308,17 +386,21 @@ class Reconciler:
             if capture and self._paypal_objects.record(CAPTURE, capture["id"], str(record["owner"]), capture_state(capture, order_id), now):
                 report.repair(f"capture {capture['id']} recorded", order_id=order_id, capture_id=capture["id"])
 
-    def _paypal_captures(self, since: int, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]) -> None:
+    def _paypal_captures(
+        self, place: _Place, since: int, report: ReconciliationReport, out_of_time: Callable[[], bool], cut: Callable[[], None]
+    ) -> None:
         """Captures still pending, whatever their age, looked up for the status PayPal gave them since;
         and the refunds whose webhook or answer was lost, of captures not yet fully refunded."""
-        for capture in self._paypal_objects.unsettled(CAPTURE, NOT_PENDING, 0):
+        pending = functools.partial(self._paypal_objects.unsettled, CAPTURE, NOT_PENDING, 0)
+        for capture in place.resumed("pending captures", pending, _object_key, ours=True):
             if out_of_time():
                 cut()
             report.checked += 1
             step = functools.partial(self._paypal_refund_service.refresh_capture, capture)
             for repair in self._guarded(report, "paypal capture", str(capture["object_id"]), step) or []:
                 report.repair(repair, capture_id=capture["object_id"])
-        for capture in self._paypal_objects.unsettled(CAPTURE, CAPTURE_FINAL, since):
+        captures = functools.partial(self._paypal_objects.unsettled, CAPTURE, CAPTURE_FINAL, since)
+        for capture in place.resumed("captures", captures, _object_key, ours=True):
             if out_of_time():
                 cut()
             report.checked += 1
