@@ -13,7 +13,7 @@ from payments.domain.ownership import owned, record_owned
 from payments.domain.ports import CUSTOMER, PAYMENT_INTENT, SUBSCRIPTION, ProviderObjectStore, StripePayments
 from payments.domain.stripe_objects import expandable_id, subscription_periods
 from payments.domain.stripe_sync import INTENT_RANK, SUBSCRIPTION_RANK
-from payments.errors import InvalidField, ProviderRejected
+from payments.errors import ApiError, InvalidField, ProviderRejected
 from payments.idempotency import run_once
 from payments.models.common import payload
 from payments.observability import audit
@@ -192,10 +192,14 @@ class StripePaymentsService:
         gateway = self._gateway()
         try:
             subscription = gateway.cancel_subscription(request.subscription_id)
-        except ProviderRejected:
+        except ProviderRejected as refusal:
             # Stripe refuses to cancel a canceled subscription: a retry after a lost answer (the
-            # first call canceled it). Stripe's state then answers, as the first call would have.
-            subscription = gateway.retrieve_subscription(request.subscription_id)
+            # first call canceled it). Stripe's state then answers, as the first call would have;
+            # any other refusal (or a state Stripe cannot give now) is Stripe's refusal.
+            try:
+                subscription = gateway.retrieve_subscription(request.subscription_id)
+            except ApiError:
+                raise refusal from None
             if subscription.get("status") != "canceled":
                 raise
         # Recorded as Stripe answered, as of Stripe's own time of the cancellation: the webhook of the
