@@ -461,13 +461,13 @@ class TicketRepository:
         condition = "#status = :source"
         if "session_id" in changes:
             condition += " AND (attribute_not_exists(session_id) OR session_id = :session_id)"
+        if expired_before is not None:
+            condition += " AND expires_at <= :cutoff"
+            values |= _values(cutoff=expired_before)
         if row.trigger == Trigger.GIVE_BACK:
             # Only a free ticket is given back, and only while nobody it admits has come in.
             condition += " AND unit_amount = :nothing AND (attribute_not_exists(checked_in) OR checked_in = :nothing)"
             values |= _values(nothing=0)
-        if expired_before is not None:
-            condition += " AND expires_at <= :cutoff"
-            values |= _values(cutoff=expired_before)
         if row.seats in (Seats.TAKE, Seats.RETURN):
             # The seats moved are those of people not admitted as read: a door admitting someone
             # meanwhile makes this write fail and the caller decide again.
