@@ -72,27 +72,20 @@ class StripeObjectSync:
             )
         return _outcome(applied)
 
-    def charge_refunded(self, event: dict[str, Any]) -> str:
+    def charge_refunded(self, event: dict[str, Any], read: Callable[[], list[StripeRefund]], now: int) -> str:
+        """A refund of a direct payment intent. The event's own ``amount_refunded`` is not taken: two
+        events of one second cannot be ordered (an older one would lower the sum) and a refund may
+        fail later; what went back is read from Stripe's lists (``money_back``), whatever the order."""
         charge = event["data"]["object"]
         intent_id = expandable_id(charge.get("payment_intent"))
         if not intent_id:
             return "skipped"
-        # StripeWebhooks has refused a refunded amount larger than the charge before calling here.
-        # The charge's amount_refunded is Stripe's word as of the event, up or down (a refund that
-        # fails later lowers it): the newest event's (or read's) wins, an older one is skipped.
-        refunded = int(charge.get("amount_refunded") or 0)
-        applied = self._objects.apply_state(
-            PAYMENT_INTENT, intent_id, {"amount_refunded": refunded}, as_of=int(event["created"]), rank=EVENT_RANK, aspect=REFUNDS
-        )
-        if applied:
+        outcome = self.money_back(intent_id, read, now)
+        if outcome == "applied":
             audit(
-                "stripe.charge_refunded",
-                user_id=applied["owner"],
-                payment_intent=intent_id,
-                charge=charge.get("id"),
-                amount_refunded=charge.get("amount_refunded"),
+                "stripe.charge_refunded", payment_intent=intent_id, charge=charge.get("id"), amount_refunded=charge.get("amount_refunded")
             )
-        return _outcome(applied)
+        return outcome
 
     def money_back(self, intent_id: str, read: Callable[[], list[StripeRefund]], now: int) -> str:
         """What went back of a direct payment intent, read from Stripe (``read``: its refunds, any

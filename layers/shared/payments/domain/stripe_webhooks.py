@@ -108,11 +108,12 @@ class StripeWebhooks:
         refunded = int(charge.get("amount_refunded") or 0)
         if refunded > int(charge.get("amount_captured") or charge.get("amount") or 0):
             raise NotApplicable("Refunded amount exceeds the charge")
-        if intent:
-            settled = self._tickets.refunded_at_provider(intent, None, refunded, REASON_DASHBOARD)
-            if settled is not None:
-                return str(settled.outcome)
-        return self._sync.charge_refunded(event)
+        if not intent:
+            return "skipped"
+        settled = self._tickets.refunded_at_provider(intent, None, refunded, REASON_DASHBOARD)
+        if settled is not None:
+            return str(settled.outcome)
+        return self._sync.charge_refunded(event, lambda: self._tickets.money_back(intent), int(system_time()))
 
     def _refund_changed(self, event: dict[str, Any]) -> str:
         """A refund changed after it was made: one that failed or was canceled did not return the
