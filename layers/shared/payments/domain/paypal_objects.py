@@ -4,7 +4,6 @@ PayPal services use them without importing the provider's client."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,16 +11,6 @@ from payments import money
 
 # Within one second, a later status of a capture wins over an earlier one.
 CAPTURE_RANK = {"PENDING": 0, "COMPLETED": 1, "DECLINED": 2, "FAILED": 2, "PARTIALLY_REFUNDED": 3, "REFUNDED": 4}
-
-
-def paypal_epoch(timestamp: str) -> int:
-    """A PayPal timestamp (RFC 3339, "2026-01-01T10:00:00Z") in seconds since 1970; one without a
-    zone is read as UTC. Raises ValueError for text that is no timestamp."""
-    moment = datetime.fromisoformat(timestamp)
-    try:
-        return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
-    except OverflowError:  # year 1 with an eastern offset lies before datetime's range
-        raise ValueError("timestamp out of range") from None
 
 
 def paypal_value(amount: Decimal, currency: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from payments.context import system_time
-from payments.domain.paypal_objects import CAPTURE_RANK, capture_state, paypal_epoch, refunded_capture_id
+from payments.domain.paypal_objects import CAPTURE_RANK, capture_state, refunded_capture_id
 from payments.domain.paypal_refunds import REASON_REVERSAL, PayPalRefund, PayPalRefundService
 from payments.domain.ports import (
     CAPTURE,
@@ -23,6 +23,7 @@ from payments.errors import BadRequest, NotApplicable
 from payments.observability import audit, logger
 from payments.secrets import resolve_secret
 from payments.settings import Settings
+from payments.timestamps import paypal_epoch
 
 PROVIDER = "paypal"
 SIGNATURE_HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url", "paypal-auth-algo")

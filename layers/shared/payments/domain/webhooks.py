@@ -21,10 +21,6 @@ from payments.json_input import load_json
 from payments.observability import logger
 
 PERMANENT_REJECTIONS = (NotApplicable, UnknownObject)
-# An event's time orders the states of its object (an older event is skipped): one dated far ahead
-# would make every genuine later event look older and freeze the object. Later than now by more
-# than this (clock skew with room to spare), an event is malformed.
-FUTURE_TOLERANCE_SECONDS = 24 * 3600
 # What the reconciliation's apply_listed answers for a listed event not shaped as the handlers read
 # it: never applicable, so logged and counted, not a failure that would hold every later pass.
 MALFORMED = "malformed"

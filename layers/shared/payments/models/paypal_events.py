@@ -28,11 +28,11 @@ from typing import Annotated, Any
 from pydantic import Field, StrictStr, ValidationError, model_validator
 
 from payments import money
-from payments.domain.paypal_objects import paypal_epoch
-from payments.domain.webhooks import FUTURE_TOLERANCE_SECONDS
 from payments.errors import BadRequest
+from payments.limits import FUTURE_TOLERANCE_SECONDS
 from payments.models.common import LenientModel
 from payments.observability import logger
+from payments.timestamps import paypal_epoch
 
 # PayPal's ids are 17 to 40 characters or so; 255 is room for any of them, far below DynamoDB's key limit.
 PayPalId = Annotated[StrictStr, Field(min_length=1, max_length=255)]

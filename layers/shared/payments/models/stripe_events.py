@@ -23,8 +23,8 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from payments.context import system_time
-from payments.domain.webhooks import FUTURE_TOLERANCE_SECONDS
 from payments.errors import BadRequest
+from payments.limits import FUTURE_TOLERANCE_SECONDS
 from payments.models.common import LenientModel
 from payments.observability import logger
 
