@@ -21,11 +21,12 @@ def items_with_prefix(client: Any, table: str, prefix: str) -> list[dict[str, An
 
 class SerialisedClient:
     """Real DynamoDB applies each request atomically; moto does not lock, so concurrent tests pass
-    every call through one lock (as the local stack's embedded DynamoDB does)."""
+    every call through one lock (as the local stack's embedded DynamoDB does). Reentrant: the money
+    model's interleaving runner and its own reads pass through it too."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)

@@ -12,7 +12,6 @@ loopback: the two worlds cross-check each other."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -90,23 +89,3 @@ def providers_in_process(apps: dict[str, WsgiApp]) -> Iterator[None]:
         yield
     finally:
         requests.Session.get_adapter = stock  # type: ignore[method-assign]
-
-
-class Locked:
-    """moto has no locks: every call through one lock (a request of the interleaving runner and the
-    model's own reads never overlap inside moto)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.RLock()
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return attribute(*args, **kwargs)
-
-        return call
