@@ -134,23 +134,9 @@ class TicketService:
             raise BadRequest("Not enough tickets available") from None
         except FreeSeatLimit as over:
             # A free ticket cannot be cancelled unpaid nor refunded: without this, one account could take every seat.
-            if not over.held:
-                raise InvalidField(
-                    "quantity", f"you may hold at most {free_limit} free seats for this event, not {request.quantity}"
-                ) from None
-            raise InvalidField(
-                "quantity",
-                f"you already hold {over.held} free seats for this event and may hold at most {free_limit}; give some back first",
-            ) from None
+            raise _over_limit("free", over.held, free_limit, request.quantity, "give some back first") from None
         except UnpaidLimit as over:
-            if not over.held:
-                raise InvalidField(
-                    "quantity", f"you may hold at most {limit} unpaid seats for this event, not {request.quantity}"
-                ) from None
-            raise InvalidField(
-                "quantity",
-                f"you already hold {over.held} unpaid seats for this event and may hold at most {limit}; pay for or cancel them first",
-            ) from None
+            raise _over_limit("unpaid", over.held, limit, request.quantity, "pay for or cancel them first") from None
         if event.is_free:
             audit(
                 "ticket.issued_free", user_id=caller.user_id, ticket_id=ticket.ticket_id, event_id=event.event_id, quantity=ticket.quantity
@@ -729,3 +715,10 @@ class TicketService:
         except Exception:
             # The sweep releases it at its expiry; the original error is the one to report.
             logger.exception("Could not release a reservation after a checkout failure", extra={"ticket_id": ticket.ticket_id})
+
+
+def _over_limit(kind: str, held: int, limit: int, quantity: int, remedy: str) -> InvalidField:
+    """The refusal of an order past the seats of ``kind`` (free, unpaid) one account may hold for an event."""
+    if not held:
+        return InvalidField("quantity", f"you may hold at most {limit} {kind} seats for this event, not {quantity}")
+    return InvalidField("quantity", f"you already hold {held} {kind} seats for this event and may hold at most {limit}; {remedy}")
