@@ -75,7 +75,9 @@ format:  ## ruff format and ruff check --fix over the tree
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-check: lint test  ## lint, then the whole suite: what CI runs
+# The suite in random order (pytest-randomly): a test that leans on another's leftovers is found in CI,
+# and the printed seed replays the order (make check RANDOM_SEED=n; make test keeps file order).
+check: lint test-random  ## lint, then the whole suite in random order (seed printed): what CI runs
 
 # NO_MKDOCS_2_WARNING: mkdocs-material's notice about its successor, printed on every build.
 docs:  ## the documentation site into site/ (mkdocs, --strict: a broken link or a page left out fails)
