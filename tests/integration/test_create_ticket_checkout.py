@@ -61,10 +61,15 @@ def test_paid_event_reserves_and_opens_a_checkout_session_as_the_seed_shows(dyna
 
 
 def test_a_client_cannot_set_the_price(dynamodb, stripe_fake):
+    """Seed 004 tells the frontend it need not send ``total_amount`` (the backend prices the order):
+    a frontend that still sends it is served at the event's price; a ``price`` is refused."""
     event_id = create_event(price=25, capacity=10)
-    result = call("create_ticket_checkout", {"event_id": event_id, "quantity": 1, "total_amount": 0.01, "price": 0})
+    result = call("create_ticket_checkout", {"event_id": event_id, "quantity": 1, "total_amount": 0.01})
     assert result.status == 200
     assert stripe_fake.sessions[result.body["session_id"]]["amount_total"] == 2500
+    refused = call("create_ticket_checkout", {"event_id": event_id, "quantity": 1, "total_amount": 0.01, "price": 0})
+    assert (refused.status, refused.body) == (400, {"error": "price: unknown field"})
+    assert len(stripe_fake.sessions) == 1
 
 
 def test_zero_decimal_currency_goes_to_stripe_unscaled(dynamodb, stripe_fake):

@@ -1,12 +1,22 @@
 from decimal import Decimal
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from payments.errors import InvalidField
-from payments.models.common import payload, validate
+from payments.models.common import ProviderPayload, RequestModel, payload, validate
 from payments.models.paypal import CreateOrderRequest, RefundRequest
 from payments.models.stripe import CreateCustomerRequest, CreatePaymentIntentRequest
-from payments.models.tickets import CheckInRequest, CreateEventRequest, PageQuery, PurchaseRequest, VerifyRequest
+from payments.models.tickets import (
+    CancelRequest,
+    CheckInRequest,
+    CreateEventRequest,
+    EventPath,
+    PageQuery,
+    PurchaseRequest,
+    TicketPath,
+    VerifyRequest,
+)
 
 CODE = "6e40a178-b56f-42e2-8264-77af31d21c3d"
 
@@ -125,9 +135,66 @@ def test_url_parameters_become_numbers_and_defaults_apply():
     assert (query.limit, query.after) == (20, 42)
 
 
-def test_unknown_query_parameters_are_ignored_but_unknown_body_fields_are_not():
-    assert validate(PageQuery, {"limit": "5", "_": "1700000000"}).limit == 5
+def test_unknown_fields_are_refused_in_a_query_a_path_and_a_body_alike():
+    assert error_of(PageQuery, {"limit": "5", "_": "1700000000"}) == "_: unknown field"
+    assert error_of(EventPath, {"event_id": "15", "ticket_id": "31"}) == "ticket_id: unknown field"
+    assert error_of(PurchaseRequest, {"event_id": 15, "quantity": 1, "phone": "1"}) == "phone: unknown field"
+    assert error_of(VerifyRequest, {"session_id": "cs_test_a1", "ticket_id": 31, "phone": "1"}) == "phone: unknown field"
+    assert error_of(CancelRequest, {"ticket_id": 31, "phone": "1"}) == "phone: unknown field"
     assert error_of(CreateCustomerRequest, {"email": "a@b.co", "phone": "1"}) == "phone: unknown field"
+
+
+def _subclasses(base):
+    for model in base.__subclasses__():
+        yield model
+        yield from _subclasses(model)
+
+
+def _every_model():
+    from payments.models import paypal, paypal_events, stripe, stripe_events, tickets
+
+    modules = (tickets, stripe, paypal, stripe_events, paypal_events)
+    return {
+        model
+        for module in modules
+        for model in vars(module).values()
+        if isinstance(model, type) and issubclass(model, BaseModel) and model.__module__ == module.__name__
+    }
+
+
+def test_every_request_model_refuses_unknown_fields():
+    """One rule for every route's body, path and query; a model cannot opt out of it."""
+    requests = set(_subclasses(RequestModel))
+    assert {PurchaseRequest, VerifyRequest, CancelRequest, EventPath, TicketPath, PageQuery} <= requests
+    for model in requests:
+        errors = _errors(model, {"phone": "1"})
+        assert {"type": "extra_forbidden", "loc": ("phone",)} in errors, model.__name__
+
+
+def test_only_the_providers_webhook_payloads_ignore_fields_they_add():
+    """Stripe and PayPal add fields to their events without notice: those models, and only those,
+    ignore what they do not read. Every other model in payments.models is a request model."""
+    providers = {model for model in _every_model() if model.__module__.endswith("_events")}
+    assert providers and all(issubclass(model, ProviderPayload) for model in providers)
+    assert {model for model in _every_model() if issubclass(model, ProviderPayload)} == providers
+    assert all(issubclass(model, RequestModel) for model in _every_model() - providers)
+    assert not set(_subclasses(RequestModel)) & set(_subclasses(ProviderPayload))
+
+
+def test_a_provider_payload_with_a_field_we_do_not_read_is_taken():
+    from payments.models.paypal_events import Money
+    from payments.models.stripe_events import EventData
+
+    assert EventData.model_validate({"object": {"id": "cs_1"}, "previous_attributes": {}}).object == {"id": "cs_1"}
+    assert Money.model_validate({"currency_code": "USD", "value": "1.00", "breakdown": {}}).value == "1.00"
+
+
+def _errors(model, data):
+    try:
+        model.model_validate(data)
+    except ValidationError as error:
+        return [{"type": item["type"], "loc": item["loc"]} for item in error.errors(include_url=False)]
+    return []
 
 
 def test_the_idempotency_payload_keeps_amounts_exact_and_is_plain_json():

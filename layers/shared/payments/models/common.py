@@ -5,6 +5,7 @@ validates on its first request, not for every model of its module at import. A m
 in two steps by ``validate``: pydantic checks the parsed JSON against the model (types, lengths,
 patterns, unknown fields refused; the field types below for what JSON numbers and URL parameters
 need), then the model's ``check`` applies the rules that need the handler's limits or another field.
+The providers' webhook payloads (``ProviderPayload``) are the one kind of model that ignores fields.
 
 Every failure names its field: the message is built from pydantic's structured error (its ``loc``
 and ``type``, and for our own field types the ``ValueError`` they raised), never from its text, in
@@ -33,7 +34,8 @@ Context = Mapping[str, Any]
 
 
 class RequestModel(BaseModel):
-    """A request body, path or query; unknown fields are refused unless a model says otherwise."""
+    """A request body, path or query of our API: a field it does not declare is refused (a 400 naming
+    it), on every route alike. A field an existing client sends is declared, never let through."""
 
     # strict: no coercion behind our back ("5" is not 5, true is not 1); the field types below say
     # where a string of digits (a URL parameter) or a whole Decimal is welcome.
@@ -43,11 +45,12 @@ class RequestModel(BaseModel):
         """Rules that need the handler's limits (``context``) or more than one field."""
 
 
-class LenientModel(RequestModel):
-    """A body or query whose unknown fields are ignored (a cache buster, a tracking tag, a field
-    the seed's frontend sends that this route does not need)."""
+class ProviderPayload(BaseModel):
+    """What Stripe or PayPal sends us (a webhook event, a listed event): not our contract but theirs,
+    and they add fields without notice, so what a model does not read is ignored. The one exception
+    to refusing unknown fields; never a base for our own requests."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True, defer_build=True)
 
 
 # The JSON types of what came in, named as the API's messages always named them.

@@ -30,7 +30,7 @@ from pydantic import Field, StrictStr, ValidationError, model_validator
 from payments import money
 from payments.errors import BadRequest
 from payments.limits import FUTURE_TOLERANCE_SECONDS
-from payments.models.common import LenientModel
+from payments.models.common import ProviderPayload
 from payments.observability import logger
 from payments.timestamps import paypal_epoch
 
@@ -41,7 +41,7 @@ Text = Annotated[StrictStr, Field(max_length=255)]
 VALUE_PATTERN = r"^((-?[0-9]+)|(-?([0-9]+)?[.][0-9]+))$"
 
 
-class Money(LenientModel):
+class Money(ProviderPayload):
     """A PayPal money object, an amount greater than zero in its currency's decimals."""
 
     currency_code: Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
@@ -56,7 +56,7 @@ class Money(LenientModel):
         return self
 
 
-class _Resource(LenientModel):
+class _Resource(ProviderPayload):
     id: PayPalId
 
 
@@ -64,11 +64,11 @@ class OrderResource(_Resource):
     status: Text | None = None
 
 
-class _RelatedIds(LenientModel):
+class _RelatedIds(ProviderPayload):
     order_id: PayPalId | None = None
 
 
-class _SupplementaryData(LenientModel):
+class _SupplementaryData(ProviderPayload):
     related_ids: _RelatedIds | None = None
 
 
@@ -78,7 +78,7 @@ class CaptureResource(_Resource):
     amount: Money | None = None
 
 
-class _Link(LenientModel):
+class _Link(ProviderPayload):
     rel: Text | None = None
     href: Annotated[StrictStr, Field(max_length=2048)] | None = None
 
@@ -93,7 +93,7 @@ class RefundResource(_Resource):
     custom_id: Text | None = None
 
 
-class PayPalEvent(LenientModel):
+class PayPalEvent(ProviderPayload):
     """The envelope: what every event has, whatever its type."""
 
     id: PayPalId

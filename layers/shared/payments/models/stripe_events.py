@@ -25,7 +25,7 @@ from pydantic import Field, StrictBool, StrictInt, StrictStr, ValidationError
 from payments.context import system_time
 from payments.errors import BadRequest
 from payments.limits import FUTURE_TOLERANCE_SECONDS
-from payments.models.common import LenientModel
+from payments.models.common import ProviderPayload
 from payments.observability import logger
 
 StripeId = Annotated[StrictStr, Field(min_length=1, max_length=255)]
@@ -34,7 +34,7 @@ StripeId = Annotated[StrictStr, Field(min_length=1, max_length=255)]
 Count = Annotated[StrictInt, Field(ge=0)]
 
 
-class _Expanded(LenientModel):
+class _Expanded(ProviderPayload):
     """An id Stripe sent expanded, as the object itself."""
 
     id: StripeId
@@ -43,7 +43,7 @@ class _Expanded(LenientModel):
 Expandable = StripeId | _Expanded
 
 
-class _Object(LenientModel):
+class _Object(ProviderPayload):
     id: StripeId
     # The objects whose state is ordered by when their event was created.
     needs_created: ClassVar[bool] = False
@@ -81,7 +81,7 @@ class DisputeObject(_Object):
     reason: StrictStr | None = None
 
 
-class _PaymentError(LenientModel):
+class _PaymentError(ProviderPayload):
     code: StrictStr | None = None
 
 
@@ -94,12 +94,12 @@ class PaymentIntentObject(_Object):
     last_payment_error: _PaymentError | None = None
 
 
-class _Period(LenientModel):
+class _Period(ProviderPayload):
     current_period_start: Count | None = None
     current_period_end: Count | None = None
 
 
-class _SubscriptionItems(LenientModel):
+class _SubscriptionItems(ProviderPayload):
     data: list[_Period] = Field(default_factory=list)
 
 
@@ -113,11 +113,11 @@ class SubscriptionObject(_Object):
     items: _SubscriptionItems | None = None
 
 
-class _SubscriptionDetails(LenientModel):
+class _SubscriptionDetails(ProviderPayload):
     subscription: Expandable | None = None
 
 
-class _InvoiceParent(LenientModel):
+class _InvoiceParent(ProviderPayload):
     subscription_details: _SubscriptionDetails | None = None
 
 
@@ -128,11 +128,11 @@ class InvoiceObject(_Object):
     amount_due: Count | None = None
 
 
-class EventData(LenientModel):
+class EventData(ProviderPayload):
     object: dict[str, Any]
 
 
-class StripeEvent(LenientModel):
+class StripeEvent(ProviderPayload):
     """The envelope: what every event has, whatever its type."""
 
     id: StripeId
