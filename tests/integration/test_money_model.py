@@ -715,7 +715,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
                 "held": sum(int(t["quantity"]) for t in mine if t["status"] in ("reserved", "processing")),
                 "refunded": sum(int(t["quantity"]) for t in mine if t["status"] in ("refunding", "refunded")),
                 "checked_in": sum(int(t.get("checked_in") or 0) for t in mine),
-                "available": sum(int(i["available"]) for i in items if i["pk"] == f"EVENT#{event_id}" and "available" in i),
+                "available": sum(int(i["available"]) for i in items if "shard_capacity" in i and int(i["event_id"]) == event_id),
                 "gross": Decimal(sum(self._amount(t) for t in mine if t["status"] in ("paid", "refunding", "refunded"))) / 100,
                 "refunded_amount": Decimal(sum(sum(back.get(int(t["ticket_id"]), {}).values()) for t in mine)) / 100,
             }
@@ -906,7 +906,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
 
     def _available(self, event_id: int) -> int:
         items = self._scan(self.tables["TicketsTable"])
-        return sum(int(item["available"]) for item in items if item["pk"] == f"EVENT#{event_id}" and "available" in item)
+        return sum(int(item["available"]) for item in items if "shard_capacity" in item and int(item["event_id"]) == event_id)
 
     def _disputes_of(self, intent_id: str) -> list[dict[str, Any]]:
         return [d for d in self.fake.disputes.values() if d["payment_intent"] == intent_id]

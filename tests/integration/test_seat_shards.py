@@ -19,7 +19,8 @@ from tests.support.lambdas import call
 def shards(dynamodb: Any, event_id: int) -> dict[int, dict[str, Any]]:
     return {
         0 if item["sk"] == "EVENT" else int(item["sk"].removeprefix("SEATS#")): item
-        for item in items_with_prefix(dynamodb, TICKETS, f"EVENT#{event_id}")
+        for item in scan(dynamodb, TICKETS)
+        if "shard_capacity" in item and int(item["event_id"]) == event_id  # the event's item and its shards' items
     }
 
 

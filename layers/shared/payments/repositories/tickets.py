@@ -6,6 +6,7 @@ happens at most once whoever tries it and whenever."""
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import secrets
 import threading
@@ -13,6 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from payments.domain.lifecycle import (
     UNPAID_HOLDS,
@@ -30,11 +33,16 @@ from payments.domain.lifecycle import (
 )
 from payments.domain.ports import FreeSeatLimit, SoldOut, StateChanged, UnpaidLimit
 from payments.dynamodb import all_items, cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
+from payments.retries import with_backoff
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 UNSETTLED_INDEX = "UnsettledTicketsByExpiry"
+# The unsettled index is keyed by "<status>#<bucket>" (the ticket id modulo this), not by the bare
+# status: a paid on-sale's reservations then write to this many index partitions, not all to one
+# (each bounded to 1,000 write units a second); its readers query every bucket and merge.
+UNSETTLED_BUCKETS = 16
 EVENTS_INDEX = "EventsById"
 OWNER_INDEX = "TicketsByOwner"
 # Keyed by event and seat shard, so that an on-sale's ticket writes spread over the index's
@@ -48,6 +56,8 @@ PROVIDER = "stripe"
 ID_BLOCK = 100
 # A purchase that finds its planned shard emptied meanwhile plans again from a fresh read.
 SEAT_ATTEMPTS = 4
+# BatchGetItem may leave keys unprocessed (throttling): they are asked again within this budget.
+BATCH_READ_BUDGET_SECONDS = 2.0
 
 
 def _event_key(event_id: int) -> dict[str, Any]:
@@ -55,8 +65,17 @@ def _event_key(event_id: int) -> dict[str, Any]:
 
 
 def _shard_key(event_id: int, shard: int) -> dict[str, Any]:
-    """Shard 0 is the event item itself, so that a one-shard event is exactly one item."""
-    return {"pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": "EVENT" if shard == 0 else f"SEATS#{shard}"}}
+    """Shard 0 is the event item itself, so that a one-shard event is exactly one item. Every other
+    shard is an item under a partition key of its own (``EVENT#<id>#SEATS#<n>``): DynamoDB bounds
+    each partition key to 1,000 write units a second, and the shards exist to multiply that bound."""
+    if shard == 0:
+        return {"pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": "EVENT"}}
+    return {"pk": {"S": f"EVENT#{event_id}#SEATS#{shard}"}, "sk": {"S": f"SEATS#{shard}"}}
+
+
+def _unsettled_key(status: TicketStatus | str, ticket_id: int) -> str:
+    """The ticket's key in the unsettled index: its status and its bucket."""
+    return f"{status}#{ticket_id % UNSETTLED_BUCKETS}"
 
 
 def _shard_of(item: dict[str, Any]) -> int:
@@ -221,27 +240,56 @@ class TicketRepository:
         self._client.transact_write_items(TransactItems=items)
 
     def get_event(self, event_id: int) -> Event | None:
-        """The event with its seats left over all its shards, in one query."""
-        items = self._event_items(event_id)
-        event_item = next((item for item in items if _shard_of(item) == 0), None)
+        """The event with its seats left over all its shards: its item, then (when it has more than
+        one shard) its other shards' items in one batch read."""
+        event_item = self._event_item(event_id)
         if event_item is None:
             return None
-        return _event_from_item(event_item, {_shard_of(item): int(item["available"]["N"]) for item in items})
+        return _event_from_item(event_item, self._seats(event_item))
 
     def availability(self, event_id: int) -> dict[int, int]:
         """Seats left by shard."""
-        return {_shard_of(item): int(item["available"]["N"]) for item in self._event_items(event_id)}
+        event_item = self._event_item(event_id)
+        return {} if event_item is None else self._seats(event_item)
 
-    def _event_items(self, event_id: int) -> list[dict[str, Any]]:
-        return list(
-            all_items(
-                self._client.query,
-                TableName=self._tickets,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues=_values(pk=f"EVENT#{event_id}"),
-                ConsistentRead=True,
-            )
-        )
+    def _event_item(self, event_id: int) -> dict[str, Any] | None:
+        result = self._client.get_item(TableName=self._tickets, Key=_event_key(event_id), ConsistentRead=True)
+        item: dict[str, Any] | None = result.get("Item")
+        return item
+
+    def _seats(self, event_item: dict[str, Any]) -> dict[int, int]:
+        """Seats left by shard: shard 0's from the event's own item, the others' read, consistently."""
+        event_id, shards = int(event_item["event_id"]["N"]), int(event_item.get("seat_shards", {}).get("N", "1"))
+        seats = {0: int(event_item["available"]["N"])}
+        for item in self._batch_get([_shard_key(event_id, shard) for shard in range(1, shards)]):
+            seats[_shard_of(item)] = int(item["available"]["N"])
+        return dict(sorted(seats.items()))
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The items of ``keys`` (at most 100: an event has at most 64 shards), read consistently;
+        keys DynamoDB leaves unprocessed are asked again with backoff, then the read fails as
+        throttled (a 503), never answers with seats missing."""
+        found: list[dict[str, Any]] = []
+        pending: dict[str, Any] = {self._tickets: {"Keys": keys, "ConsistentRead": True}} if keys else {}
+
+        class Unprocessed(Exception):
+            pass
+
+        def read() -> None:
+            nonlocal pending
+            result = self._client.batch_get_item(RequestItems=pending)
+            found.extend(result.get("Responses", {}).get(self._tickets, []))
+            pending = {table: request for table, request in (result.get("UnprocessedKeys") or {}).items() if request.get("Keys")}
+            if pending:
+                raise Unprocessed()
+
+        while pending:
+            try:
+                with_backoff(read, Unprocessed, BATCH_READ_BUDGET_SECONDS)
+            except Unprocessed:
+                throttled: Any = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "seat shards unread"}}
+                raise ClientError(throttled, "BatchGetItem") from None
+        return found
 
     def list_events(self, limit: int, after: int | None = None) -> tuple[list[Event], int | None]:
         """Events by id, newest first, a page at a time; the second value is where the next page starts."""
@@ -260,7 +308,7 @@ class TicketRepository:
         for item in result.get("Items", []):
             event = _event_from_item(item)
             # A sharded event's own item holds only shard 0's seats: the others are read by shard.
-            events.append(_event_from_item(item, self.availability(event.event_id)) if event.seat_shards > 1 else event)
+            events.append(_event_from_item(item, self._seats(item)) if event.seat_shards > 1 else event)
         last = result.get("LastEvaluatedKey")
         return events, (int(last["event_id"]["N"]) if last else None)
 
@@ -366,7 +414,7 @@ class TicketRepository:
             placed, known = self._placed(ticket, sharded, known), None
             attributes = _ticket_attributes(placed)
             if placed.status in UNSETTLED:
-                attributes["unsettled_status"] = str(placed.status)
+                attributes["unsettled_status"] = _unsettled_key(placed.status, placed.ticket_id)
             items: list[Any] = self._seat_updates(placed, Seats.TAKE)
             seats = range(len(items))
             items.append(
@@ -485,7 +533,10 @@ class TicketRepository:
         cleared = [f"#{name}" for name in removed if name not in changes]
         names |= {f"#{name}": name for name in removed if name not in changes}
         if row.target in UNSETTLED:
-            update += ", unsettled_status = :status"
+            update, values = (
+                update + ", unsettled_status = :unsettled",
+                values | _values(unsettled=_unsettled_key(row.target, ticket.ticket_id)),
+            )
         else:
             cleared.append("unsettled_status")
         if cleared:
@@ -552,21 +603,27 @@ class TicketRepository:
 
     def unsettled(self, status: TicketStatus, expired_before: int | None = None, limit: int = 100) -> list[Ticket]:
         """Tickets in ``status`` (reserved, processing or refunding), oldest expiry first; with a
-        cutoff, only those whose reservation expired before it."""
+        cutoff, only those whose reservation expired before it. Every bucket of the index is read
+        (and the bare status, as entries were keyed before the buckets), each in expiry order,
+        merged, a page at a time as the merge needs it."""
         condition = "unsettled_status = :state"
-        values = _values(state=str(status))
+        cutoff = {} if expired_before is None else _values(cutoff=expired_before)
         if expired_before is not None:
             condition += " AND expires_at <= :cutoff"
-            values |= _values(cutoff=expired_before)
-        items = all_items(
-            self._client.query,
-            TableName=self._tickets,
-            IndexName=UNSETTLED_INDEX,
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=values,
-            Limit=limit,
-        )
-        return [_ticket_from_item(item) for item in itertools.islice(items, limit)]
+
+        def bucket(state: str) -> Iterator[dict[str, Any]]:
+            return all_items(
+                self._client.query,
+                TableName=self._tickets,
+                IndexName=UNSETTLED_INDEX,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=_values(state=state) | cutoff,
+                Limit=limit,
+            )
+
+        states = [str(status)] + [_unsettled_key(status, number) for number in range(UNSETTLED_BUCKETS)]
+        merged = heapq.merge(*(bucket(state) for state in states), key=lambda item: int(item["expires_at"]["N"]))
+        return [_ticket_from_item(item) for item in itertools.islice(merged, limit)]
 
     # helpers ---------------------------------------------------------------------------------
     def _placed(self, ticket: Ticket, sharded: bool, known: dict[int, int] | None = None) -> Ticket:
