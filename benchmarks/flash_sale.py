@@ -10,9 +10,19 @@ lacks:
 - a transactional write holds each item it names for ``--service-ms``; a transaction or single write
   naming an item held by an overlapping transaction is refused with ``TransactionConflict``, as
   DynamoDB refuses it (it does not queue);
-- each item takes at most 1,000 write units a second; a transactional write costs 2 per item (items
-  under 1 KB); beyond the ceiling the write is refused with throttling;
+- writes are charged per partition key, as DynamoDB bounds them: each partition key (of the table,
+  and of each global secondary index an item written has a key for) takes at most 1,000 write units
+  a second, shared by every item under it; a transactional write costs 2 units per item (items
+  under 1 KB), a single write 1, and each index entry a put writes 1; beyond the ceiling the write
+  is refused with throttling (the whole transaction);
+- reads are charged likewise: at most 3,000 read units a second per partition key, 1 per item read
+  (strongly consistent, under 4 KB); a read beyond it is refused with throttling (a batch read
+  returns those keys unprocessed, as DynamoDB does);
 - reads take 3 ms and single writes 5 ms.
+
+``--shared-event-partition`` charges an event's seat shards to the event's own partition key, as
+the layout before issue 31 keyed them (``EVENT#<id>``, sort keys ``SEATS#n``): the comparison shows
+what a partition key per shard buys.
 
 Assumptions, besides those: the repository's own backoff (``write_with_retry``) sleeps in virtual
 time; botocore's retries are not modelled (a refused write reaches the repository at once, so the
@@ -36,6 +46,7 @@ import argparse
 import heapq
 import os
 import random
+import re
 import statistics
 import sys
 import types
@@ -48,7 +59,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from local import moto_patches
-from local.template import create_tables
+from local.template import create_table_requests, create_tables, load_template
 from tests.support.moto_direct import MotoDirect
 
 TABLES = {"TicketsTable": "sale-tickets", "PaymentsTable": "sale-payments", "IdempotencyTable": "sale-idempotency"}
@@ -58,9 +69,14 @@ ENVIRONMENT = {
     "PAYMENTS_TABLE": TABLES["PaymentsTable"],
     "IDEMPOTENCY_TABLE": TABLES["IdempotencyTable"],
 }
-WRITE_UNITS_PER_ITEM_SECOND = 1000
+WRITE_UNITS_PER_PARTITION_SECOND = 1000
+READ_UNITS_PER_PARTITION_SECOND = 3000
 OPENS_AT = 1.0  # the sale opens a second after the event was created
 TRANSACTION_UNITS_PER_ITEM = 2
+SHARD_KEY = re.compile(r"^(EVENT#\d+)#SEATS#\d+$")
+
+# A partition key: (table, index or "" for the table itself, the key's value).
+Partition = tuple[str, str, str]
 
 
 class VirtualClock:
@@ -80,6 +96,17 @@ def _item_key(table: str, key: dict[str, Any]) -> tuple[str, str, str]:
     return table, str(key["pk"]["S"]), str(key["sk"]["S"])
 
 
+def index_keys() -> dict[str, list[tuple[str, str]]]:
+    """Per table of the sale, its global secondary indexes: (index name, partition key attribute)."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for request, _ in create_table_requests(load_template(), TABLES):
+        found[request["TableName"]] = [
+            (index["IndexName"], next(part["AttributeName"] for part in index["KeySchema"] if part["KeyType"] == "HASH"))
+            for index in request.get("GlobalSecondaryIndexes", [])
+        ]
+    return found
+
+
 def _refused(code: str, reasons: list[str] | None = None) -> ClientError:
     response: dict[str, Any] = {"Error": {"Code": code, "Message": code}}
     if reasons is not None:
@@ -96,9 +123,56 @@ class ContendedDynamoDB:
     service_seconds: float = 0.010
     read_seconds: float = 0.003
     write_seconds: float = 0.005
+    shared_event_partition: bool = False
     held: dict[tuple[str, str, str], list[tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))
-    units: Counter[tuple[tuple[str, str, str], int]] = field(default_factory=Counter)
+    write_units: Counter[tuple[Partition, int]] = field(default_factory=Counter)
+    read_units: Counter[tuple[Partition, int]] = field(default_factory=Counter)
     counts: Counter[str] = field(default_factory=Counter)
+    indexes: dict[str, list[tuple[str, str]]] = field(default_factory=index_keys)
+
+    def _partition(self, table: str, key: dict[str, Any]) -> Partition:
+        value = str(key["pk"]["S"])
+        if self.shared_event_partition:
+            value = SHARD_KEY.sub(r"\1", value)
+        return table, "", value
+
+    def _write_charges(self, table: str, op_type: str, op: dict[str, Any], units: int) -> Counter[Partition]:
+        """The write units an operation charges, by partition key: the item's own, and for a put,
+        one per index entry it writes (an index whose key attribute the item has)."""
+        item = op["Item"] if op_type == "Put" else op["Key"]
+        charges = Counter({self._partition(table, item): units})
+        if op_type == "Put":
+            for index, attribute in self.indexes.get(table, []):
+                if attribute in item:
+                    charges[(table, index, str(next(iter(item[attribute].values()))))] += 1
+        return charges
+
+    def _throttled(self, ledger: Counter[tuple[Partition, int]], charges: Counter[Partition], at: float, ceiling: int) -> bool:
+        """Whether any partition key would go over its ceiling this second; if none, charged."""
+        second = int(at)
+        if any(ledger[(partition, second)] + units > ceiling for partition, units in charges.items()):
+            return True
+        for partition, units in charges.items():
+            ledger[(partition, second)] += units
+        return False
+
+    def _read(self, table: str, key: dict[str, Any], at: float) -> bool:
+        """Charges one read unit to the key's partition; False when it is over its ceiling."""
+        charges = Counter({self._partition(table, key): 1})
+        if self._throttled(self.read_units, charges, at, READ_UNITS_PER_PARTITION_SECOND):
+            self.counts["read_throttled"] += 1
+            return False
+        return True
+
+    def peak(self, ledger: Counter[tuple[Partition, int]]) -> tuple[int, str]:
+        """The most units any one partition key took in any one second, and what that key is."""
+        if not ledger:
+            return 0, "-"
+        ((table, index, value), _), units = max(ledger.items(), key=lambda entry: entry[1])
+        kind = index or value.split("#")[0]
+        if not index and SHARD_KEY.match(value):
+            kind = "SEATS"
+        return units, f"{kind}{'' if table == TABLES['TicketsTable'] else ' (' + table + ')'}"
 
     def _overlaps(self, key: tuple[str, str, str], start: float, end: float) -> bool:
         spans = self.held[key]
@@ -106,21 +180,45 @@ class ContendedDynamoDB:
             spans.pop(0)
         return any(begin < end and start < finish for begin, finish in spans)
 
-    def _over_ceiling(self, key: tuple[str, str, str], at: float, units: int) -> bool:
-        return self.units[(key, int(at))] + units > WRITE_UNITS_PER_ITEM_SECOND
-
     # reads --------------------------------------------------------------------------------------
     def query(self, **request: Any) -> Any:
+        # The model's purchase path does not query; a query is charged one unit on its table.
         self.clock.sleep(self.read_seconds)
         return self.inner.query(**request)
 
     def get_item(self, **request: Any) -> Any:
+        start = self.clock.now
         self.clock.sleep(self.read_seconds)
+        if not self._read(request["TableName"], request["Key"], start):
+            raise _refused("ProvisionedThroughputExceededException")
         return self.inner.get_item(**request)
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> Any:
+        """Keys whose partition key is over its read ceiling come back unprocessed, as DynamoDB
+        returns them; the rest are read."""
+        start = self.clock.now
+        self.clock.sleep(self.read_seconds)
+        processed: dict[str, Any] = {}
+        unprocessed: dict[str, Any] = {}
+        for table, request in RequestItems.items():
+            for key in request["Keys"]:
+                target = processed if self._read(table, key, start) else unprocessed
+                target.setdefault(table, {**request, "Keys": []})["Keys"].append(key)
+        if not processed:
+            raise _refused("ProvisionedThroughputExceededException")
+        result = dict(self.inner.batch_get_item(RequestItems=processed))
+        result["UnprocessedKeys"] = unprocessed
+        return result
 
     # writes -------------------------------------------------------------------------------------
     def put_item(self, **request: Any) -> Any:
+        start = self.clock.now
         self.clock.sleep(self.write_seconds)
+        if self._throttled(
+            self.write_units, self._write_charges(request["TableName"], "Put", request, 1), start, WRITE_UNITS_PER_PARTITION_SECOND
+        ):
+            self.counts["throttled"] += 1
+            raise _refused("ThrottlingException")
         return self.inner.put_item(**request)
 
     def update_item(self, **request: Any) -> Any:
@@ -130,18 +228,21 @@ class ContendedDynamoDB:
         if self._overlaps(key, start, self.clock.now):
             self.counts["conflicts"] += 1
             raise _refused("TransactionConflictException")
-        if self._over_ceiling(key, start, 1):
+        if self._throttled(
+            self.write_units, self._write_charges(request["TableName"], "Update", request, 1), start, WRITE_UNITS_PER_PARTITION_SECOND
+        ):
             self.counts["throttled"] += 1
             raise _refused("ThrottlingException")
-        self.units[(key, int(start))] += 1
         return self.inner.update_item(**request)
 
     def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> Any:
         self.counts["transactions"] += 1
         keys = []
+        charges: Counter[Partition] = Counter()
         for entry in TransactItems:
             op_type, op = next(iter(entry.items()))
             keys.append(_item_key(op["TableName"], op["Item"] if op_type == "Put" else op["Key"]))
+            charges += self._write_charges(op["TableName"], op_type, op, TRANSACTION_UNITS_PER_ITEM)
         start = self.clock.now
         self.clock.sleep(self.service_seconds)
         end = self.clock.now
@@ -149,13 +250,11 @@ class ContendedDynamoDB:
         if "TransactionConflict" in conflicts:
             self.counts["conflicts"] += 1
             raise _refused("TransactionCanceledException", conflicts)
-        throttled = ["ThrottlingError" if self._over_ceiling(key, start, TRANSACTION_UNITS_PER_ITEM) else "None" for key in keys]
-        if "ThrottlingError" in throttled:
+        if self._throttled(self.write_units, charges, start, WRITE_UNITS_PER_PARTITION_SECOND):
             self.counts["throttled"] += 1
-            raise _refused("TransactionCanceledException", throttled)
+            raise _refused("TransactionCanceledException", ["ThrottlingError"] * len(keys))
         for key in keys:
             self.held[key].append((start, end))
-            self.units[(key, int(start))] += TRANSACTION_UNITS_PER_ITEM
         return self.inner.transact_write_items(TransactItems=TransactItems)
 
 
@@ -171,13 +270,23 @@ class Outcome:
     conflicts: int = 0
     throttled: int = 0
     retries: int = 0
+    read_throttled: int = 0
+    peak_write_units: tuple[int, str] = (0, "-")
+    peak_read_units: tuple[int, str] = (0, "-")
     containers: int = 0
     seconds_to_ticket: list[float] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
 
 
 def run_sale(
-    seats: int, buyers: int, rate: float, shards: int, seed: int = 7, contended: bool = True, service_seconds: float = 0.010
+    seats: int,
+    buyers: int,
+    rate: float,
+    shards: int,
+    seed: int = 7,
+    contended: bool = True,
+    service_seconds: float = 0.010,
+    shared_event_partition: bool = False,
 ) -> tuple[Outcome, Any]:
     """The sale; returns its outcome and the moto client holding the final records."""
     from payments import retries
@@ -196,7 +305,11 @@ def run_sale(
     clock = VirtualClock()
     inner = boto3.client("dynamodb", region_name="eu-west-1")
     create_tables(inner, TABLES)
-    client: Any = ContendedDynamoDB(MotoDirect(), clock, service_seconds=service_seconds) if contended else inner
+    client: Any = (
+        ContendedDynamoDB(MotoDirect(), clock, service_seconds=service_seconds, shared_event_partition=shared_event_partition)
+        if contended
+        else inner
+    )
     settings = Settings.model_validate(ENVIRONMENT)
     # The real backoff, in virtual time.
     stock_time, stock_random, stock_secrets = retries.time, retries.random, tickets_repository.secrets  # type: ignore[attr-defined]
@@ -254,6 +367,9 @@ def run_sale(
             outcome.conflicts = client.counts["conflicts"]
             outcome.throttled = client.counts["throttled"]
             outcome.retries = client.counts["transactions"] - transactions_before - outcome.answers[200]
+            outcome.read_throttled = client.counts["read_throttled"]
+            outcome.peak_write_units = client.peak(client.write_units)
+            outcome.peak_read_units = client.peak(client.read_units)
         outcome.oversold = oversold(inner, event.event_id, seats)
         return outcome, inner
     finally:
@@ -270,7 +386,7 @@ def oversold(client: Any, event_id: int, capacity: int) -> int:
     shards: dict[int, dict[str, Any]] = {}
     for raw in all_items(client.scan, TableName=TABLES["TicketsTable"]):
         item = from_item(raw)
-        if item["pk"] == f"EVENT#{event_id}":
+        if "shard_capacity" in item and int(item["event_id"]) == event_id:  # the event's item or a shard's
             shards[0 if item["sk"] == "EVENT" else int(item["sk"].removeprefix("SEATS#"))] = item
         elif item["sk"] == "TICKET" and int(item["event_id"]) == event_id and item["status"] in ("reserved", "processing", "paid"):
             for shard, count in (item.get("seat_parts") or {"0": item["quantity"]}).items():
@@ -286,15 +402,17 @@ def oversold(client: Any, event_id: int, capacity: int) -> int:
 def report(outcomes: list[Outcome]) -> None:
     print(
         f"{'shards':>6} {'sold':>7} {'oversold':>8} {'5xx':>5} {'503':>6} {'400':>7} {'conflicts':>9} {'throttled':>9} "
-        f"{'retries':>8} {'containers':>10} {'p50 s':>7} {'p99 s':>7}"
+        f"{'retries':>8} {'containers':>10} {'p50 s':>7} {'p99 s':>7}  {'peak WCU/s on one key':<28} peak RCU/s on one key"
     )
     for o in outcomes:
         times = sorted(o.seconds_to_ticket) or [float("nan")]
         p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
         five = sum(count for status, count in o.answers.items() if status >= 500 and status != 503)
+        writes = f"{o.peak_write_units[0]} ({o.peak_write_units[1]})"
+        reads = f"{o.peak_read_units[0]} ({o.peak_read_units[1]})"
         print(
             f"{o.shards:>6} {o.sold:>7} {o.oversold:>8} {five:>5} {o.answers[503]:>6} {o.answers[400]:>7} {o.conflicts:>9} "
-            f"{o.throttled:>9} {o.retries:>8} {o.containers:>10} {statistics.median(times):>7.3f} {p99:>7.3f}"
+            f"{o.throttled:>9} {o.retries:>8} {o.containers:>10} {statistics.median(times):>7.3f} {p99:>7.3f}  {writes:<28} {reads}"
         )
 
 
@@ -306,6 +424,11 @@ def main() -> int:
     parser.add_argument("--shards", default="1,4,16,64")
     parser.add_argument("--service-ms", type=float, default=10.0, help="how long a transaction holds its items")
     parser.add_argument("--check", action="store_true", help="first compare the stand-in with plain moto on a slow sale")
+    parser.add_argument(
+        "--shared-event-partition",
+        action="store_true",
+        help="charge the seat shards to the event's partition key (the layout before issue 31), for comparison",
+    )
     args = parser.parse_args()
     # A log line per purchase (the audit trail) would be most of the run's time.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
@@ -318,11 +441,19 @@ def main() -> int:
     outcomes = []
     for shards in (int(value) for value in args.shards.split(",")):
         with mock_aws():
-            outcome, _ = run_sale(args.seats, args.buyers, args.rate, shards, service_seconds=args.service_ms / 1000)
+            outcome, _ = run_sale(
+                args.seats,
+                args.buyers,
+                args.rate,
+                shards,
+                service_seconds=args.service_ms / 1000,
+                shared_event_partition=args.shared_event_partition,
+            )
         outcomes.append(outcome)
     print(
         f"Flash sale, simulated: {args.seats} seats, {args.buyers} buyers (1 or 2 seats each) arriving at {args.rate:.0f}/s; "
-        f"a transaction holds its items {args.service_ms:.0f} ms, reads 3 ms, single writes 5 ms, 1,000 write units/s per item"
+        f"a transaction holds its items {args.service_ms:.0f} ms, reads 3 ms, single writes 5 ms; per partition key 1,000 write "
+        f"and 3,000 read units/s{' (seat shards charged to the event partition key, the old layout)' if args.shared_event_partition else ''}"
     )
     report(outcomes)
     failed = any(o.oversold or any(status >= 500 and status != 503 for status in o.answers) or o.busy_without_retry_after for o in outcomes)

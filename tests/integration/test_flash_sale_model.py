@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import boto3
 import pytest
 from moto import mock_aws
 
@@ -38,3 +39,31 @@ def test_a_contended_sale_never_oversells_nor_answers_5xx_and_shards_sell_more()
     one, sixteen = outcomes
     assert one.conflicts > 0 and one.answers[503] > sixteen.answers[503]  # one item for every purchase: contention
     assert sixteen.sold == 1000  # spread over sixteen items, the sale sells out
+
+
+def test_the_stand_in_charges_writes_per_partition_key_not_per_item() -> None:
+    """DynamoDB's ceiling of 1,000 write units a second is a partition key's: items of one key share
+    it, whatever their sort keys; an item under another key has its own."""
+    from botocore.exceptions import ClientError
+
+    from local.template import create_tables
+    from tests.support.moto_direct import MotoDirect
+
+    with mock_aws():
+        create_tables(boto3.client("dynamodb", region_name="eu-west-1"), flash_sale.TABLES)
+        client = flash_sale.ContendedDynamoDB(MotoDirect(), flash_sale.VirtualClock(), write_seconds=0.0)
+        table = flash_sale.TABLES["TicketsTable"]
+
+        def add(pk: str, sk: str) -> None:
+            client.update_item(
+                TableName=table,
+                Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                UpdateExpression="ADD n :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+        for number in range(1000):  # a thousand items, one write each, all in the first second
+            add("EVENT#1", f"SEATS#{number}")
+        with pytest.raises(ClientError, match="Throttling"):
+            add("EVENT#1", "SEATS#1000")
+        add("EVENT#1#SEATS#1000", "SEATS#1000")  # a partition key of its own: its own ceiling
