@@ -25,9 +25,7 @@ def test_each_seat_shard_is_an_item_under_a_partition_key_of_its_own(dynamodb, s
     assert len(items) == 4
     assert len({item["pk"] for item in items}) == 4  # no two shards share a partition key
     keys = sorted((item["pk"], item["sk"]) for item in items)
-    assert keys == sorted(
-        [(f"EVENT#{event_id}", "EVENT")] + [(f"EVENT#{event_id}#SEATS#{shard}", f"SEATS#{shard}") for shard in (1, 2, 3)]
-    )
+    assert keys == sorted([(f"EVENT#{event_id}", "EVENT")] + [(f"EVENT#{event_id}#SEATS#{shard}", f"SEATS#{shard}") for shard in (1, 2, 3)])
     # The purchase took its seats from these items (no item written elsewhere), and reads add them up.
     assert sum(int(item["available"]) for item in items) == 38
     assert get_event(event_id)["available"] == 38
@@ -74,3 +72,27 @@ def test_an_entry_written_before_the_index_was_spread_is_still_listed(dynamodb, 
     )
     listed = wiring.ticket_repository().unsettled(TicketStatus.RESERVED)
     assert [ticket.ticket_id for ticket in listed] == [ticket_id]
+
+
+def test_ticket_ids_come_from_counters_under_several_partition_keys_unique_and_increasing_per_container(dynamodb):
+    """Each new container reserves its first block of ticket ids at scale-out: the blocks come from
+    several counter items, each under a partition key of its own, not one."""
+    from payments.repositories.tickets import TicketRepository
+
+    containers = [TicketRepository(dynamodb, TICKETS, "payments") for _ in range(40)]
+    ids = [[container.next_id("ticket") for _ in range(3)] for container in containers]
+    flat = [number for mine in ids for number in mine]
+    assert len(set(flat)) == len(flat)
+    assert all(mine == sorted(mine) for mine in ids)
+    counters = {item["pk"] for item in scan(dynamodb, TICKETS) if str(item["pk"]).startswith("COUNTER#ticket")}
+    assert len(counters) > 1
+
+
+def test_ticket_ids_stay_above_those_a_single_counter_gave_before(dynamodb):
+    """A table whose one counter item already gave ids 1..5000 (the layout before the counter was
+    spread): the spread counters start above them."""
+    from payments.repositories.tickets import TicketRepository
+
+    dynamodb.put_item(TableName=TICKETS, Item={"pk": {"S": "COUNTER#ticket"}, "sk": {"S": "COUNTER"}, "value": {"N": "5000"}})
+    containers = [TicketRepository(dynamodb, TICKETS, "payments") for _ in range(20)]
+    assert min(container.next_id("ticket") for container in containers) > 5000
