@@ -10,6 +10,7 @@ from collections.abc import Generator, Iterator
 
 import boto3
 import pytest
+from hypothesis import settings as hypothesis_settings
 from moto import mock_aws
 
 from local.paypal_fake import PayPalFake
@@ -47,6 +48,13 @@ os.environ.update(
 # run starts, so that WEBHOOK_DISORDER_SEED=<printed seed> replays a failing run's deliveries.
 if not default_disorder().ordered:
     os.environ[SEED_VARIABLE] = str(default_disorder().seed)
+
+
+# Hypothesis holds each example to 200 ms of wall clock by default: on a shared machine an example
+# the scheduler paused fails as "flaky", whatever the code did. No deadline; a test for which speed
+# is the point measures the work's own CPU time (tests/unit/test_number_bounds.py).
+hypothesis_settings.register_profile("suite", deadline=None)
+hypothesis_settings.load_profile("suite")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from local.stripe_fake import billing, payment_intents
+from tests.conftest import TABLES
 from tests.support.dynamo import PAYMENTS, SerialisedClient, items_with_prefix
 from tests.support.flows import deliver_webhook, stripe_call
 from tests.support.lambdas import call
@@ -169,10 +170,16 @@ def test_a_duplicate_while_the_first_is_running_is_409_with_retry_after(dynamodb
     from payments import idempotency
 
     idempotency.persistence_layer.cache_clear()  # rebuilt on the serialised client
-    stripe_fake.delay_next("/v1/payment_intents", 1.0)
+    stripe_fake.delay_next("/v1/payment_intents", 2.0)
     with ThreadPoolExecutor(max_workers=2) as pool:
         slow = pool.submit(create_intent, 10, "usd", "user-alice", "order-44")
-        time.sleep(0.3)
+        # The duplicate is sent once the first has recorded that it is in progress (it is then held
+        # at Stripe for 2 s), not after a fixed pause: on a busy machine the first may not have
+        # started within any pause, and the duplicate would have become the first.
+        deadline = time.monotonic() + 30
+        while not serialised.scan(TableName=TABLES["IdempotencyTable"])["Items"]:
+            assert time.monotonic() < deadline, "the first request never started"
+            time.sleep(0.01)
         duplicate = create_intent(10, key="order-44")
     assert slow.result().status == 200
     assert (duplicate.status, duplicate.headers.get("Retry-After")) == (409, "1")

@@ -42,8 +42,9 @@ BODY_FUNCTIONS = [
     "stripe_retrieve_payment",
     "verify_ticket_payment",
 ]
-# A generous ceiling for "milliseconds" on a shared two-core machine; the work it guards against
-# took 30 s.
+# A generous ceiling for "milliseconds"; the work it guards against took 30 s. Measured as this
+# thread's CPU time (``time.thread_time``), the work's own: wall-clock time on a shared two-core
+# machine also counts the moments the scheduler gave the core to someone else.
 FAST_S = 0.25
 
 
@@ -81,9 +82,9 @@ def _in_bounds(literal: str) -> bool:
 
 def _call(function: str, event: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
     handler = load_module(function).lambda_handler
-    started = time.perf_counter()
+    started = time.thread_time()
     response = handler(event, LambdaContext())
-    return response["statusCode"], json.loads(response["body"]), time.perf_counter() - started
+    return response["statusCode"], json.loads(response["body"]), time.thread_time() - started
 
 
 def _event_with(function: str, field: str, literal: str) -> dict[str, Any]:
@@ -141,14 +142,14 @@ def test_any_number_in_any_field_is_the_model_or_a_400_naming_the_field_within_m
     literal = data.draw(number_literals(long=data.draw(st.booleans())))
     raw = json.dumps({name: value for name, value in body.items() if name != field})[:-1]
     raw = (raw + ", " if body.keys() - {field} else raw) + f'"{field}": {literal}' + "}"
-    started = time.perf_counter()
+    started = time.thread_time()
     try:
         validate(model, load_json(raw.encode()), context)
     except InvalidField as error:
         assert error.field in (field, "event_id", "ticket_code"), error  # another required field may be missing
     except BadRequest as error:  # only the body as a whole
         pytest.fail(f"a number refused without naming its field: {error}")
-    assert time.perf_counter() - started < FAST_S
+    assert time.thread_time() - started < FAST_S
 
 
 # Named cases ------------------------------------------------------------------------------------
@@ -246,19 +247,19 @@ def test_query_numbers_out_of_range_are_a_400_naming_the_parameter(query: dict[s
 
 
 def test_a_million_digit_integer_is_refused_by_its_length_in_milliseconds() -> None:
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(InvalidField) as refused:
         load_json(b'{"event_id": 1, "quantity": 1' + b"0" * 1_000_000 + b"}")
     assert str(refused.value) == "quantity: must be a number of at most 100 characters"
-    assert time.perf_counter() - started < FAST_S
+    assert time.thread_time() - started < FAST_S
 
 
 def test_a_body_full_of_numbers_is_parsed_in_milliseconds() -> None:
     # 64 KiB, the most a body may hold, of small numbers: one call of the hook each.
     for data in (b"[" + b"1," * 32_000 + b"1]", b"[" + b"1.5," * 16_000 + b"1]"):
-        started = time.perf_counter()
+        started = time.thread_time()
         load_json(data)
-        assert time.perf_counter() - started < FAST_S
+        assert time.thread_time() - started < FAST_S
 
 
 def test_numbers_within_bounds_keep_their_exact_value() -> None:

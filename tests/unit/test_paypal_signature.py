@@ -432,13 +432,15 @@ def test_a_slow_certificate_server_is_given_up_on(monkeypatch):
     monkeypatch.setattr(paypal_signature, "TOTAL_TIMEOUT_SECONDS", 0.3)
 
     def slow(request):
-        time.sleep(1.0)
+        time.sleep(3.0)
         return Response("late")
 
+    # Given up on at 0.3 s, long before the answer: the 1.7 s between the bound and the answer are
+    # room for a busy machine, not a limit the code is held to.
     started = time.monotonic()
     refused, _ = downloaded(slow)
     assert isinstance(refused, SignatureRefused)
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 2.0
 
 
 def test_a_refused_download_is_a_refused_delivery_and_is_not_cached(fake):
