@@ -54,6 +54,12 @@ PROVIDER = "stripe"
 # Ids are reserved a block at a time per container, so that the counter item sees a hundredth of
 # the traffic; unique always, increasing within a container.
 ID_BLOCK = 100
+# Ticket ids come from this many counter items, each under a partition key of its own: at scale-out
+# every new container reserves its first block at once, and one item takes at most 1,000 writes a
+# second. Counter n hands out the blocks n, n + 16, n + 32 ... (ids b * ID_BLOCK + 1 ... of block b),
+# so no two counters ever give the same id; a container keeps to one counter, so its ids increase.
+# Events (a few a day) keep the one counter: their ids stay in creation order across containers.
+COUNTER_SHARDS = {"ticket": 16}
 # A purchase that finds its planned shard emptied meanwhile plans again from a fresh read.
 SEAT_ATTEMPTS = 4
 # BatchGetItem may leave keys unprocessed (throttling): they are asked again within this budget.
@@ -191,6 +197,7 @@ class TicketRepository:
         self._payments = payments_table
         self._id_blocks: dict[str, tuple[int, int]] = {}  # kind -> (next id, last id of the block)
         self._id_lock = threading.Lock()  # the local runner serves several requests at once
+        self._counter_shard: dict[str, int] = {}  # kind -> the counter this container reserves from
 
     # ids -------------------------------------------------------------------------------------
     def next_id(self, kind: str) -> int:
@@ -204,17 +211,64 @@ class TicketRepository:
 
     def _reserve_ids(self, kind: str) -> int:
         """One atomic update reserves the next block; returns its last id."""
+        shards = COUNTER_SHARDS.get(kind, 1)
+        if shards == 1:
+            return self._add_to_counter(kind, ID_BLOCK)
+        shard = self._counter_shard.setdefault(kind, secrets.randbelow(shards))
+        block = self._next_block(kind, shard) * shards + shard
+        return (block + 1) * ID_BLOCK
+
+    def _add_to_counter(self, kind: str, amount: int) -> int:
+        """The one counter of ``kind`` (``COUNTER#<kind>``): the ids given so far, ``amount`` more."""
         result = write_with_retry(
             lambda: self._client.update_item(
                 TableName=self._tickets,
                 Key={"pk": {"S": f"COUNTER#{kind}"}, "sk": {"S": "COUNTER"}},
                 UpdateExpression="ADD #value :block",
                 ExpressionAttributeNames={"#value": "value"},
-                ExpressionAttributeValues={":block": {"N": str(ID_BLOCK)}},
+                ExpressionAttributeValues={":block": {"N": str(amount)}},
                 ReturnValues="UPDATED_NEW",
             )
         )
         return int(result["Attributes"]["value"]["N"])
+
+    def _next_block(self, kind: str, shard: int) -> int:
+        """The counter ``shard``'s next round of blocks (``COUNTER#<kind>#<shard>``). A counter is
+        created starting above every block the one counter of ``kind`` gave (a table from before the
+        spread), read only then."""
+        key = {"pk": {"S": f"COUNTER#{kind}#{shard}"}, "sk": {"S": "COUNTER"}}
+        names = {"#value": "value"}
+        try:
+            result = write_with_retry(
+                lambda: self._client.update_item(
+                    TableName=self._tickets,
+                    Key=key,
+                    UpdateExpression="ADD #value :one",
+                    ConditionExpression="attribute_exists(#value)",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                    ReturnValues="UPDATED_NEW",
+                )
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+            given = self._client.get_item(
+                TableName=self._tickets, Key={"pk": {"S": f"COUNTER#{kind}"}, "sk": {"S": "COUNTER"}}, ConsistentRead=True
+            )
+            # The rounds below this one hold every block the one counter gave: -(-n // d) rounds up.
+            floor = -(-int(given.get("Item", {}).get("value", {}).get("N", "0")) // (ID_BLOCK * COUNTER_SHARDS[kind]))
+            result = write_with_retry(
+                lambda: self._client.update_item(
+                    TableName=self._tickets,
+                    Key=key,
+                    UpdateExpression="SET #value = if_not_exists(#value, :floor) + :one",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={":floor": {"N": str(floor)}, ":one": {"N": "1"}},
+                    ReturnValues="UPDATED_NEW",
+                )
+            )
+        return int(result["Attributes"]["value"]["N"]) - 1
 
     # events ----------------------------------------------------------------------------------
     def put_event(self, event: Event) -> None:
