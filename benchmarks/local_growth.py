@@ -1,7 +1,8 @@
 """Whether the local stack holds its speed as data grows: free-ticket purchases per second and the
 process's resident memory with 0, 10,000 and 100,000 tickets already stored in its embedded DynamoDB.
 Stored tickets are written directly (batches of 25, shaped as the API writes them); each purchase is
-a real request through the local API (a two-item transaction). With ``--stock``, the same at 0 and
+a real request through the local API (a two-item transaction), by as many buyers as the template's
+limit of free seats per account and event needs (each within it). With ``--stock``, the same at 0 and
 4,000 tickets with moto's own TransactWriteItems, which backs up every table it touches.
 
     python -m benchmarks.local_growth [--purchases 200] [--concurrency 4] [--stock]
@@ -12,7 +13,6 @@ purchases themselves (not the stored tickets) add more than 32 MiB of resident m
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -27,6 +27,7 @@ import requests
 from local import moto_patches
 from local.jwt_keys import LocalAuthority
 from local.stack import Stack, StackConfig
+from local.template import load_template
 
 SIZES = (0, 10_000, 100_000)
 STOCK_SIZES = (0, 4_000)
@@ -67,19 +68,20 @@ def seed(client: Any, table: str, first: int, count: int, event_id: int) -> None
         client.batch_write_item(RequestItems={table: requests_})
 
 
-def purchases_per_second(api: str, event_id: int, headers: dict[str, str], purchases: int, concurrency: int) -> tuple[float, int]:
+def purchases_per_second(api: str, event_id: int, buyers: list[dict[str, str]], concurrency: int) -> tuple[float, int]:
+    """One purchase of one seat per entry of ``buyers`` (its authorization header)."""
     sessions = [requests.Session() for _ in range(concurrency)]
 
     def buy(index: int) -> int:
         response = sessions[index % concurrency].post(
-            f"{api}/api/payments/create-payment-intent/", json={"event_id": event_id, "quantity": 1}, headers=headers, timeout=120
+            f"{api}/api/payments/create-payment-intent/", json={"event_id": event_id, "quantity": 1}, headers=buyers[index], timeout=120
         )
         return response.status_code
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        statuses = list(pool.map(buy, range(purchases)))
-    return purchases / (time.perf_counter() - started), sum(1 for status in statuses if status != 200)
+        statuses = list(pool.map(buy, range(len(buyers))))
+    return len(buyers) / (time.perf_counter() - started), sum(1 for status in statuses if status != 200)
 
 
 def measure(sizes: tuple[int, ...], purchases: int, concurrency: int, stock: bool) -> list[dict[str, Any]]:
@@ -88,9 +90,6 @@ def measure(sizes: tuple[int, ...], purchases: int, concurrency: int, stock: boo
         authority = LocalAuthority.load_or_create(Path(workdir) / "key.pem")
         stack = Stack(StackConfig(port=0, stripe_port=0, paypal_port=0, dynamodb_port=0, demo_data=False, quiet=True), authority)
         stack.start()
-        # One user buys every ticket here, standing for many buyers: the per-account limit on free
-        # seats (10 by default) would refuse all but the first purchases.
-        os.environ["MAX_FREE_SEATS_PER_EVENT"] = "100000"
         # The functions run in this process: their per-container clients would still point at the
         # previous measurement's DynamoDB.
         from payments import wiring
@@ -102,7 +101,7 @@ def measure(sizes: tuple[int, ...], purchases: int, concurrency: int, stock: boo
             client = boto3.client("dynamodb", endpoint_url=stack.dynamodb_url, region_name="eu-west-1")
             table = next(name for name in client.list_tables()["TableNames"] if "ticket" in name.lower())
             staff = {"Authorization": f"Bearer {authority.issue('growth-staff', staff=True)}"}
-            user = {"Authorization": f"Bearer {authority.issue('growth-user')}"}
+            per_buyer = int(load_template()["Parameters"]["MaxFreeSeatsPerEvent"]["Default"])
             event = requests.post(
                 f"{stack.api_url}/api/events/",
                 json={"name": "Growth", "price": 0, "currency": "usd", "capacity": 100_000, "seat_shards": 1},
@@ -113,8 +112,13 @@ def measure(sizes: tuple[int, ...], purchases: int, concurrency: int, stock: boo
             for size in sizes:
                 seed(client, table, 10_000_000 + stored, size - stored, int(event["event_id"]))
                 stored = size
+                tokens = {
+                    buyer: {"Authorization": f"Bearer {authority.issue(f'growth-{size}-{buyer}')}"}
+                    for buyer in range(-(-purchases // per_buyer))
+                }
+                buyers = [tokens[index // per_buyer] for index in range(purchases)]
                 before = resident_mib()
-                rate, errors = purchases_per_second(stack.api_url, int(event["event_id"]), user, purchases, concurrency)
+                rate, errors = purchases_per_second(stack.api_url, int(event["event_id"]), buyers, concurrency)
                 after = resident_mib()
                 moto = "stock" if stock else "patched"
                 rows.append({"moto": moto, "tickets": size, "rps": rate, "rss": after, "added": after - before, "errors": errors})
@@ -150,7 +154,10 @@ def main() -> int:
         f"{'yes' if flat else 'NO'}); memory added by the purchases at most {max(row['added'] for row in patched):.0f} MiB "
         f"(at most {PURCHASES_MEMORY_MIB}: {'yes' if bounded else 'NO'}); a stored ticket costs {stored_cost:.0f} bytes in moto"
     )
-    return 0 if flat and bounded and not any(row["errors"] for row in rows) else 1
+    # Errors fail the run on the stack as the local runner serves it (patched); stock moto is the
+    # contrast the patches are measured against: at 4,000 tickets its transactions can outlast the
+    # functions' 2-second DynamoDB read timeout on a loaded machine (503), which is its slowness shown.
+    return 0 if flat and bounded and not any(row["errors"] for row in patched) else 1
 
 
 if __name__ == "__main__":
