@@ -92,8 +92,9 @@ def test_reserve_cancel_pay_expire_and_webhooks_conserve_seats(stack):
     assert all(r.status_code in (200, 303) for _, r in settled)
     paid = sum(1 for outcome, _ in settled if outcome == "paid")
 
-    # Let the webhooks land, then count: every seat is sold, held or free, never twice
-    deadline = time.monotonic() + 20
+    # Let the webhooks land, then count: every seat is sold, held or free, never twice (the deadline
+    # is for webhooks that never land, not a pace: retried deliveries on a busy machine take seconds)
+    deadline = time.monotonic() + 60
     held_by_second = sum(2 for r in second if r.status_code == 200)
     while available(stack, event_id) != capacity - 2 * paid - held_by_second:
         assert time.monotonic() < deadline, (available(stack, event_id), paid, held_by_second)
