@@ -337,12 +337,13 @@ class TicketRepository:
             if pending:
                 raise Unprocessed()
 
-        while pending:
-            try:
-                with_backoff(read, Unprocessed, BATCH_READ_BUDGET_SECONDS)
-            except Unprocessed:
-                throttled: Any = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "seat shards unread"}}
-                raise ClientError(throttled, "BatchGetItem") from None
+        if not pending:
+            return found
+        try:
+            with_backoff(read, Unprocessed, BATCH_READ_BUDGET_SECONDS)
+        except Unprocessed:
+            throttled: Any = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "seat shards unread"}}
+            raise ClientError(throttled, "BatchGetItem") from None
         return found
 
     def list_events(self, limit: int, after: int | None = None) -> tuple[list[Event], int | None]:
