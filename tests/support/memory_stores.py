@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 # The repositories' own constants, repeated rather than imported (importing them loads botocore).
 SEAT_ATTEMPTS = 4  # repositories.tickets: a purchase whose planned shard emptied plans again
+UNSETTLED_BUCKETS = 16  # repositories.tickets: the unsettled index's partitions per status
 # (repositories.paypal_refunds retries its reads and writes when another writer moved the capture
 # meanwhile, and answers Busy after 5 rounds; alone in memory no writer contends, so none here.)
 PAYPAL_REFUNDING = ("COMPLETED", "PARTIALLY_REFUNDED")
@@ -149,8 +150,9 @@ class MemoryTicketStore:
 
     # ids -------------------------------------------------------------------------------------
     def next_id(self, kind: str) -> int:
-        """1, 2, 3 ... per kind. The repository reserves blocks of 100 per container: one instance
-        hands them out in this order too; two instances would not interleave (unique, not dense)."""
+        """1, 2, 3 ... per kind. The repository reserves blocks of 100 per container (a ticket's
+        from one of 16 counters, drawn at random: pinned to the first, its first block is 1 ... 100
+        too); its ids are unique and increasing per container, not dense."""
         self._counters[kind] = self._counters.get(kind, 0) + 1
         return self._counters[kind]
 
@@ -271,7 +273,16 @@ class MemoryTicketStore:
             and "expires_at" in item
             and (expired_before is None or int(item["expires_at"]) <= expired_before)
         ]
-        found.sort(key=lambda item: (int(item["expires_at"]), _ticket_key_string(int(item["ticket_id"]))))
+        # The repository reads its index buckets (``<status>#<ticket id mod 16>``) each in expiry
+        # order and merges them by expiry alone: a tie goes by bucket, then by the key as moto orders
+        # a bucket (a string).
+        found.sort(
+            key=lambda item: (
+                int(item["expires_at"]),
+                int(item["ticket_id"]) % UNSETTLED_BUCKETS,
+                _ticket_key_string(int(item["ticket_id"])),
+            )
+        )
         return [self._ticket_of(item) for item in found[:limit]]
 
     def unpaid_seats(self, event_id: int, owner: str) -> int:
