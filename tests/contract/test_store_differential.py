@@ -147,7 +147,7 @@ class Replay:
     # what every read shows ---------------------------------------------------------------------------
     def observe(self) -> dict[str, Any]:
         tickets = self.world.tickets
-        pages = {}
+        pages: dict[str, list[Any]] = {}
         for owner in OWNERS:
             pages[owner], after = [], None
             while True:
@@ -156,7 +156,7 @@ class Replay:
                 if cursor is None:
                     break
                 after = tickets.get_ticket(cursor)
-        listed = []
+        listed: list[Any] = []
         page_events, after_event = tickets.list_events(2)
         listed.append(page_events)
         while after_event is not None:
