@@ -29,7 +29,7 @@ OWNERS = ("user-alice", "user-bob")
 # (capacity, shards, price): one shard, three shards, and a free event.
 EVENTS = ((6, 1, "25.00"), (7, 3, "25.00"), (5, 1, "0"))
 EXPIRIES = (NOW + 50, NOW + 100, NOW + 150)
-FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def outcome(call: Callable[[], Any]) -> tuple[str, Any]:
