@@ -21,8 +21,10 @@ lacks:
 - reads take 3 ms and single writes 5 ms.
 
 ``--shared-event-partition`` charges an event's seat shards to the event's own partition key, as
-the layout before issue 31 keyed them (``EVENT#<id>``, sort keys ``SEATS#n``): the comparison shows
-what a partition key per shard buys.
+the layout before issue 31 keyed them (``EVENT#<id>``, sort keys ``SEATS#n``), and their batch read
+as the one query that layout read them with: the comparison shows what a partition key per shard
+buys. (The code is today's: the event item and the shards are two reads where that layout's query
+was one, a unit more per purchase on the event's key.)
 
 Assumptions, besides those: the repository's own backoff (``write_with_retry``) sleeps in virtual
 time; botocore's retries are not modelled (a refused write reaches the repository at once, so the
@@ -73,6 +75,8 @@ WRITE_UNITS_PER_PARTITION_SECOND = 1000
 READ_UNITS_PER_PARTITION_SECOND = 3000
 OPENS_AT = 1.0  # the sale opens a second after the event was created
 TRANSACTION_UNITS_PER_ITEM = 2
+# A seat shard's item: its keys, event id, seats left and capacity (for the old layout's query).
+SHARD_ITEM_BYTES = 100
 SHARD_KEY = re.compile(r"^(EVENT#\d+)#SEATS#\d+$")
 
 # A partition key: (table, index or "" for the table itself, the key's value).
@@ -156,9 +160,9 @@ class ContendedDynamoDB:
             ledger[(partition, second)] += units
         return False
 
-    def _read(self, table: str, key: dict[str, Any], at: float) -> bool:
-        """Charges one read unit to the key's partition; False when it is over its ceiling."""
-        charges = Counter({self._partition(table, key): 1})
+    def _read(self, table: str, key: dict[str, Any], at: float, units: int = 1) -> bool:
+        """Charges ``units`` read units to the key's partition; False when it is over its ceiling."""
+        charges = Counter({self._partition(table, key): units})
         if self._throttled(self.read_units, charges, at, READ_UNITS_PER_PARTITION_SECOND):
             self.counts["read_throttled"] += 1
             return False
@@ -195,15 +199,21 @@ class ContendedDynamoDB:
 
     def batch_get_item(self, RequestItems: dict[str, Any]) -> Any:
         """Keys whose partition key is over its read ceiling come back unprocessed, as DynamoDB
-        returns them; the rest are read."""
+        returns them; the rest are read, one unit each. With ``shared_event_partition``, the keys
+        of one (folded) partition key are charged as the one query the old layout read them with:
+        their sizes summed (``SHARD_ITEM_BYTES`` each), rounded up to 4 KB."""
         start = self.clock.now
         self.clock.sleep(self.read_seconds)
-        processed: dict[str, Any] = {}
-        unprocessed: dict[str, Any] = {}
+        groups: dict[tuple[str, Partition], list[dict[str, Any]]] = defaultdict(list)
         for table, request in RequestItems.items():
             for key in request["Keys"]:
-                target = processed if self._read(table, key, start) else unprocessed
-                target.setdefault(table, {**request, "Keys": []})["Keys"].append(key)
+                groups[(table, self._partition(table, key))].append(key)
+        processed: dict[str, Any] = {}
+        unprocessed: dict[str, Any] = {}
+        for (table, _), keys in groups.items():
+            units = -(-len(keys) * SHARD_ITEM_BYTES // 4096) if self.shared_event_partition else len(keys)
+            target = processed if self._read(table, keys[0], start, units) else unprocessed
+            target.setdefault(table, {**RequestItems[table], "Keys": []})["Keys"].extend(keys)
         if not processed:
             raise _refused("ProvisionedThroughputExceededException")
         result = dict(self.inner.batch_get_item(RequestItems=processed))
