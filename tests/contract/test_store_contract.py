@@ -473,6 +473,28 @@ def test_records_are_kept_as_written_without_none(world: StoreWorld) -> None:
     }
 
 
+def test_a_write_dynamodb_refuses_as_malformed_writes_nothing(world: StoreWorld) -> None:
+    # Two records under one key, or more than 100 actions in one transaction (a payment with about
+    # 100 refunds and lost disputes): refused before any condition, whatever the state; the port
+    # names no exception (botocore's ClientError in DynamoDB, ValueError in memory).
+    event = new_event(world)
+    ticket = ticket_in(world, event, S.PAID)
+    before = observe(world, event, ticket)
+    twice = [refund_record(ticket, f"re_{ticket.ticket_id}", 1), refund_record(ticket, f"re_{ticket.ticket_id}", 2)]
+    many = [refund_record(ticket, f"re_{ticket.ticket_id}_{n}", 1) for n in range(100)]
+    for records in (twice, many):
+        with pytest.raises(Exception):  # noqa: B017 - the port names none
+            world.tickets.record_money_back(ticket, 2, records)
+        with pytest.raises(Exception):  # noqa: B017
+            world.tickets.apply(ticket, Trigger.REFUNDED, {"refund_amount": 5000}, records)
+        with pytest.raises(Exception):  # noqa: B017 - even from a state the write does not leave
+            world.tickets.apply(replace(ticket, status=S.REFUNDING), Trigger.REFUNDED, {}, records)
+    assert observe(world, event, ticket) == before
+    # 99 records and the ticket are 100 actions: written
+    world.tickets.record_money_back(ticket, 99, many[:99])
+    assert world.inspect.record(f"REFUND#stripe#re_{ticket.ticket_id}_98", "REFUND") is not None
+
+
 # the door ---------------------------------------------------------------------------------------
 def test_check_in_counts_people_up_to_the_quantity_on_a_paid_ticket_of_the_event(world: StoreWorld) -> None:
     event, other = new_event(world), new_event(world)

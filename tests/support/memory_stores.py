@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 # The repositories' own constants, repeated rather than imported (importing them loads botocore).
 SEAT_ATTEMPTS = 4  # repositories.tickets: a purchase whose planned shard emptied plans again
 UNSETTLED_BUCKETS = 16  # repositories.tickets: the unsettled index's partitions per status
+MAX_TRANSACTION_ACTIONS = 100  # DynamoDB's TransactWriteItems
 # (repositories.paypal_refunds retries its reads and writes when another writer moved the capture
 # meanwhile, and answers Busy after 5 rounds; alone in memory no writer contends, so none here.)
 PAYPAL_REFUNDING = ("COMPLETED", "PARTIALLY_REFUNDED")
@@ -102,6 +103,17 @@ def _stored(value: Any) -> Any:
 def _item(values: Mapping[str, Any]) -> dict[str, Any]:
     """What ``to_attributes`` keeps: top-level None values are not written at all."""
     return {name: _stored(value) for name, value in values.items() if value is not None}
+
+
+def _well_formed(actions: int, records: list[dict[str, Any]]) -> None:
+    """What DynamoDB refuses before any condition is read (a ValidationException: botocore's
+    ClientError there, a ValueError here; the port names neither), and nothing is written: more than
+    100 actions in one transaction, or two on one item (two records under one key)."""
+    keys = [(str(record["pk"]), str(record["sk"])) for record in records]
+    if actions > MAX_TRANSACTION_ACTIONS:
+        raise ValueError(f"{actions} actions in one transaction")
+    if len(set(keys)) != len(keys):
+        raise ValueError("two records under one key in one transaction")
 
 
 def _copy(item: dict[str, Any]) -> dict[str, Any]:
@@ -436,6 +448,11 @@ class MemoryTicketStore:
         changes["status"] = str(row.target)
         if row.seats == Seats.TAKE and ticket.seat_parts is not None:
             changes["seat_parts"] = {str(shard): count for shard, count in ticket.seat_parts.items()}
+        moves = row.seats in (Seats.TAKE, Seats.RETURN)
+        releases_unpaid = ticket.status in UNPAID_HOLDS and row.target not in UNPAID_HOLDS
+        releases_free = ticket.is_free and row.seats == Seats.RETURN
+        actions = 1 + (len(ticket.unadmitted_parts) if moves else 0) + releases_unpaid + releases_free + bool(changes.get("payment_intent"))
+        _well_formed(actions + len(records or []), records or [])
         item = self._tickets.get(ticket.ticket_id)
         ticket_ok = item is not None and item["status"] == str(ticket.status)
         if item is not None and ticket_ok:
@@ -450,7 +467,6 @@ class MemoryTicketStore:
                 ticket_ok = False
             if money_as_read and not self._money_holds(item, ticket):
                 ticket_ok = False
-        moves = row.seats in (Seats.TAKE, Seats.RETURN)
         seats_ok = not moves or self._seats_hold(ticket, row.seats)
         if not ticket_ok:
             raise StateChanged()
@@ -469,9 +485,9 @@ class MemoryTicketStore:
             item.pop("unsettled_status", None)
         if moves:
             self._move_seats(ticket, row.seats)
-        if ticket.status in UNPAID_HOLDS and row.target not in UNPAID_HOLDS:
+        if releases_unpaid:
             self._add_held("UNPAID", ticket, -ticket.quantity)
-        if ticket.is_free and row.seats == Seats.RETURN:
+        if releases_free:
             self._add_held("FREE", ticket, -ticket.quantity)
         if changes.get("payment_intent"):
             self.payments.put(
@@ -495,6 +511,7 @@ class MemoryTicketStore:
     ) -> Ticket:
         """The sum is set (not added: the domain computes it from Stripe's refunds), conditioned on
         the status and on what went back as read."""
+        _well_formed(1 + len(records), records)
         item = self._tickets.get(ticket.ticket_id)
         if item is None or item["status"] != str(ticket.status) or not self._money_holds(item, ticket):
             raise StateChanged()
