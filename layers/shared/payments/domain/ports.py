@@ -86,8 +86,9 @@ class UnsettledTickets(Protocol):
 
 class TicketStore(TicketReader, UnsettledTickets, Protocol):
     """The ticket life cycle's writes: each transition one conditional write on the state it leaves
-    (StateChanged when the ticket moved on; SoldOut or UnpaidLimit, and nothing written, when seats
-    cannot be taken)."""
+    (StateChanged when the ticket moved on; SoldOut, UnpaidLimit or FreeSeatLimit, and nothing
+    written, when seats cannot be taken). ``tests/contract`` holds the DynamoDB repository and the
+    in-memory twin (``tests/support/memory_stores.py``) to the same answers."""
 
     def next_id(self, kind: str) -> int: ...
 
