@@ -721,6 +721,17 @@ def test_a_provider_objects_state_is_never_set_back_to_an_older_one(world: Store
     assert kept is not None and (kept["status"], kept["invoice"], kept["state_rank"]) == ("VOIDED", "in_1", 3)
 
 
+def test_a_state_the_store_cannot_write_is_refused_and_writes_nothing(world: StoreWorld) -> None:
+    objects = world.stripe_objects
+    objects.record("subscription", "sub_1", OWNER, {"status": "incomplete"}, NOW)
+    before = objects.get("subscription", "sub_1")
+    with pytest.raises(Exception):  # noqa: B017 - the port names none: a None value has no attribute type
+        objects.apply_state("subscription", "sub_1", {"status": None, "latest_invoice": "in_1"}, as_of=NOW)
+    with pytest.raises(Exception):  # noqa: B017 - an empty IN () is no expression
+        objects.unsettled("subscription", (), 0)
+    assert objects.get("subscription", "sub_1") == before
+
+
 def test_a_counter_is_only_raised(world: StoreWorld) -> None:
     objects = world.paypal_objects
     assert not objects.raise_to("capture", "c_unknown", "refunded_seen", 5)

@@ -632,6 +632,10 @@ class MemoryProviderObjects:
         return _copy(kept)
 
     def unsettled(self, kind: str, settled_statuses: tuple[str, ...], created_since: int) -> list[dict[str, Any]]:
+        """An object without a status is unsettled (``NOT #status IN (...)`` holds of a missing one).
+        No settled status at all is refused, as DynamoDB refuses the empty ``IN ()``."""
+        if not settled_statuses:
+            raise ValueError("no settled status")
         prefix = f"{self._prefix}#{kind}#"
         return [
             _copy(item)
