@@ -14,8 +14,9 @@ from payments.domain import door
 from payments.domain.door import ATTEMPTS, DoorService
 from payments.domain.lifecycle import Ticket, TicketStatus
 from payments.domain.ports import StateChanged
-from payments.errors import Conflict
+from payments.errors import BadRequest, Conflict, NotFound
 from payments.models.tickets import CheckInRequest
+from payments.qr import qr_png_base64
 
 STAFF = Caller("staff-1", frozenset({"staff"}))
 CODE = "5d1c3b3e-8f0a-4d7e-9c55-0a8e4f1b2c3d"
@@ -115,3 +116,60 @@ def test_more_people_than_are_left_is_a_conflict_saying_what_was_admitted_and_wh
     assert full.value.fields == {"ticket_id": 7, "quantity": 3, "checked_in": 3, "checked_in_at": 1_240}
     assert tickets.admissions == []
     assert audited == []
+
+
+def test_an_unknown_pass_is_not_found_and_admits_nobody(audited):
+    tickets = Tickets(ticket(), lost=0)
+
+    with pytest.raises(NotFound) as unknown:
+        DoorService(tickets).check_in(STAFF, CheckInRequest(ticket_code="0b3c1f4e-2a6d-4c8e-9f10-2b3c4d5e6f70", event_id=3))
+
+    assert unknown.value.message == "Ticket not found"
+    assert tickets.admissions == []
+    assert audited == []
+
+
+def test_a_pass_of_another_event_is_refused_naming_both_doors(audited):
+    tickets = Tickets(ticket(), lost=0)
+
+    with pytest.raises(BadRequest) as elsewhere:
+        DoorService(tickets).check_in(STAFF, CheckInRequest(ticket_code=CODE, event_id=4))
+
+    assert elsewhere.value.message == "Ticket is for event 3, not event 4: it does not admit anyone here"
+    assert tickets.admissions == []
+    assert audited == []
+
+
+@pytest.mark.parametrize("status", [status for status in TicketStatus if status != TicketStatus.PAID])
+def test_a_ticket_not_valid_at_the_door_admits_nobody_and_says_its_state(status, audited):
+    tickets = Tickets(ticket(status=status), lost=0)
+
+    with pytest.raises(BadRequest) as refused:
+        DoorService(tickets).check_in(STAFF, CheckInRequest(ticket_code=CODE, event_id=3, count=1))
+
+    assert refused.value.message == f"Ticket is {status}: it does not admit anyone"
+    assert tickets.admissions == []
+    assert audited == []
+
+
+def test_a_paid_ticket_kept_without_a_pass_is_shown_with_its_code_drawn():
+    # Paid before passes were kept: the pass is drawn from its own code, and nothing else changes
+    paid = ticket()
+
+    shown = door.with_door_pass(paid)
+
+    assert shown.qr_png == qr_png_base64(CODE)
+    assert replace(shown, qr_png=None) == paid
+
+
+def test_a_kept_pass_is_shown_as_kept_not_drawn_again():
+    kept = ticket(qr_png="the-pass-drawn-when-it-was-paid")
+
+    assert door.with_door_pass(kept) == kept
+
+
+@pytest.mark.parametrize("status", [status for status in TicketStatus if status != TicketStatus.PAID])
+def test_a_ticket_not_valid_at_the_door_has_no_pass_to_show(status):
+    unpaid = ticket(status=status)
+
+    assert door.with_door_pass(unpaid).qr_png is None

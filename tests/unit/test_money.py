@@ -69,6 +69,8 @@ def test_each_provider_writes_the_same_amount_its_own_way(amount, currency, stri
         ("45.50", "isk", money.Provider.STRIPE, "ISK amounts allow at most 0 decimal places"),
         ("1.005", "kwd", money.Provider.STRIPE, "KWD amounts must be a multiple of 0.010"),
         ("10.5", "ugx", money.Provider.STRIPE, "UGX amounts allow at most 0 decimal places"),
+        ("29.999", "usd", money.Provider.PAYPAL, "USD amounts allow at most 2 decimal places"),
+        ("1.234", "kwd", money.Provider.PAYPAL, "KWD amounts allow at most 2 decimal places"),  # no thousandths at PayPal
     ],
 )
 def test_amounts_finer_than_the_provider_takes_are_refused(amount, currency, provider, says):
