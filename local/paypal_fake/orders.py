@@ -90,7 +90,8 @@ def approve(fake: PayPalFake, order_id: str) -> dict[str, Any]:
 def capture(fake: PayPalFake, body: Body, order_id: str) -> dict[str, Any]:
     order = order_of(fake, order_id)
     if order["status"] == "COMPLETED":
-        raise unprocessable("ORDER_ALREADY_CAPTURED", "Order already captured. If 'intent=CAPTURE' only one capture per order is allowed.")
+        # PayPal's own text, without a space after the full stop (its description of orders.capture-422).
+        raise unprocessable("ORDER_ALREADY_CAPTURED", "Order already captured.If 'intent=CAPTURE' only one capture per order is allowed.")
     if order["status"] != "APPROVED":
         raise unprocessable(
             "ORDER_NOT_APPROVED",

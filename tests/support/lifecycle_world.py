@@ -6,6 +6,7 @@ invariants of the whole world, read through the ports and the world's inspector.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -27,7 +28,7 @@ from payments.domain.lifecycle import (
 )
 from payments.domain.ports import StripeCheckout, TicketStore
 from payments.domain.tickets import CheckoutStarted, TicketService
-from payments.errors import BadRequest, ChargeDisputed
+from payments.errors import BadRequest, ChargeDisputed, ProviderRejected, Unprocessable
 from payments.models.tickets import CancelRequest, PurchaseRequest, RefundTicketRequest
 from payments.settings import get_settings
 from tests.support.store_worlds import StoreWorld, Tickets
@@ -41,57 +42,113 @@ NOW = 1_700_000_000
 
 
 class Stripe:
-    """Stripe Checkout as the ticket service sees it: sessions, their payments, refunds and disputes."""
+    """Stripe Checkout as the ticket service sees it: sessions, their payments, refunds and disputes.
+    Held to the gateway's own contract (``tests/contract/test_provider_contract.py`` runs one suite
+    on this stub and on the SDK against the local Stripe): idempotency keys per account (the same key
+    and request: the first answer; another request: refused), ``expires_at`` within 30 minutes to 24
+    hours of creation, nothing refunded when nothing remains, a payment not taken never refunded.
+    The controls (``pay``, ``debit``, ``refund`` as the Dashboard, ``fail``, ``dispute``) are what
+    happens at Stripe without our API; they are as permissive as the rows need."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = lambda: float(NOW)) -> None:
+        self.clock = clock
         self.sessions: dict[str, CheckoutSession] = {}
         self.metadata: dict[str, dict[str, str]] = {}
+        self.intent_status: dict[str, str] = {}  # a completed session's payment intent: its status
         self.refunds: dict[str, list[StripeRefund]] = {}
         self.disputes: dict[str, list[dict[str, Any]]] = {}
         self.disputed: set[str] = set()
+        self._keys: dict[str, tuple[Any, Any]] = {}  # idempotency key -> (the request, its answer)
+
+    def _replayed(self, key: str, request: Any) -> tuple[bool, Any]:
+        if key not in self._keys:
+            return False, None
+        first, answer = self._keys[key]
+        if first != request:
+            raise Unprocessable("Idempotency-Key was already used with a different request body")
+        return True, answer
+
+    @staticmethod
+    def intent_of(session_id: str) -> str:
+        return "pi_" + session_id.removeprefix("cs_")
 
     def create_checkout_session(self, **order: Any) -> CheckoutSession:
+        key = order.pop("idempotency_key")
+        request = ("checkout.sessions.create", order)
+        seen, answer = self._replayed(key, request)
+        if seen:
+            return typing.cast(CheckoutSession, answer)
+        now = int(self.clock())
+        if not now + 1800 <= order["expires_at"] <= now + 86400:
+            raise ProviderRejected("The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.")
         ticket_id = order["ticket_id"]
+        made = sum(1 for s in self.sessions.values() if s.ticket_id == ticket_id)
+        session_id = f"cs_{ticket_id}" + (f"_{made + 1}" if made else "")
         session = CheckoutSession(
-            f"cs_{ticket_id}",
-            f"https://stripe/cs_{ticket_id}",
+            session_id,
+            f"https://stripe/{session_id}",
             "open",
             "unpaid",
             None,
             ticket_id,
             order["unit_amount"] * order["quantity"],
-            order["currency"],
+            order["currency"].lower(),
         )
         self.sessions[session.id] = session
-        self.metadata[f"pi_{ticket_id}"] = order["metadata"]
+        self.metadata[self.intent_of(session.id)] = order["metadata"]
+        self._keys[key] = (request, session)
         return session
 
-    def _set(self, session_id: str, status: str, payment_status: str) -> CheckoutSession:
+    def _set(self, session_id: str, status: str, payment_status: str, intent_status: str) -> CheckoutSession:
         session = self.sessions[session_id]
-        self.sessions[session_id] = replace(session, status=status, payment_status=payment_status, payment_intent=f"pi_{session.ticket_id}")
+        intent = self.intent_of(session_id)
+        self.sessions[session_id] = replace(session, status=status, payment_status=payment_status, payment_intent=intent, url=None)
+        self.intent_status[intent] = intent_status
         return self.sessions[session_id]
 
     def pay(self, session_id: str) -> CheckoutSession:
-        return self._set(session_id, "complete", "paid")
+        return self._set(session_id, "complete", "paid", "succeeded")
 
     def debit(self, session_id: str) -> CheckoutSession:
         """Complete, its bank debit not settled yet."""
-        return self._set(session_id, "complete", "unpaid")
+        return self._set(session_id, "complete", "unpaid", "processing")
+
+    def settle_debit(self, session_id: str, succeeded: bool) -> None:
+        """The bank debit settles (the session is paid) or fails (the payment needs another method)."""
+        if succeeded:
+            self.pay(session_id)
+        else:
+            self.intent_status[self.intent_of(session_id)] = "requires_payment_method"
 
     def retrieve_checkout_session(self, session_id: str) -> CheckoutSession | None:
         return self.sessions.get(session_id)
 
     def expire_checkout_session(self, session_id: str) -> CheckoutSession:
-        session = self.sessions[session_id]
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise ProviderRejected(f"No such checkout.session: '{session_id}'")
         if session.status == "open":
-            self.sessions[session_id] = replace(session, status="expired")
+            self.sessions[session_id] = replace(session, status="expired", url=None)
         return self.sessions[session_id]
 
     def retrieve_payment_intent(self, intent_id: str) -> dict[str, Any]:
-        return {"id": intent_id, "metadata": self.metadata.get(intent_id, {})}
+        status = self.intent_status.get(intent_id)
+        session = next((s for s in self.sessions.values() if s.payment_intent == intent_id), None)
+        if status is None or session is None:
+            raise ProviderRejected(f"No such payment_intent: '{intent_id}'")
+        amount = session.amount_total or 0
+        return {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": amount if status == "succeeded" else 0,
+            "currency": session.currency,
+            "status": status,
+            "metadata": self.metadata.get(intent_id, {}),
+        }
 
     def retrieve_payment_intent_status(self, intent_id: str) -> str:
-        return "processing"
+        return str(self.retrieve_payment_intent(intent_id)["status"])
 
     def refunds_of(self, payment_intent: str) -> list[StripeRefund]:
         return list(self.refunds.get(payment_intent, []))
@@ -102,11 +159,20 @@ class Stripe:
     def amount_of(self, payment_intent: str) -> int:
         return next(s.amount_total or 0 for s in self.sessions.values() if s.payment_intent == payment_intent)
 
+    def _currency_of(self, payment_intent: str) -> str:
+        return next(s.currency or "eur" for s in self.sessions.values() if s.payment_intent == payment_intent)
+
+    def _left(self, payment_intent: str) -> int:
+        return self.amount_of(payment_intent) - sum(r.amount for r in self.refunds.get(payment_intent, []) if r.returned)
+
     def refund(self, payment_intent: str, amount: int | None = None, reason: str | None = None) -> StripeRefund:
         """A refund made (ours, or in the Dashboard): Stripe lists refunds newest first."""
         made = self.refunds.setdefault(payment_intent, [])
-        returned = sum(r.amount for r in made if r.returned)
-        refund = StripeRefund(f"re_{payment_intent}_{len(made)}", amount or self.amount_of(payment_intent) - returned, "eur", reason=reason)
+        left = self._left(payment_intent)
+        amount = left if amount is None else amount
+        if not 0 < amount <= left:
+            raise ValueError(f"Stripe refunds {left} at most of {payment_intent}, not {amount}")
+        refund = StripeRefund(f"re_{payment_intent}_{len(made)}", amount, self._currency_of(payment_intent), reason=reason)
         made.insert(0, refund)
         return refund
 
@@ -114,10 +180,41 @@ class Stripe:
         """Every refund of the payment failed later."""
         self.refunds[payment_intent] = [replace(r, status="failed") for r in self.refunds[payment_intent]]
 
+    def fail_refund(self, refund_id: str) -> None:
+        """The card's bank returns one refund that had succeeded."""
+        for intent, made in self.refunds.items():
+            self.refunds[intent] = [replace(r, status="failed") if r.id == refund_id else r for r in made]
+
+    def dispute(self, payment_intent: str) -> dict[str, Any]:
+        """The customer's bank disputes what is left of the charge: Stripe refuses refunds from then on."""
+        made = self.disputes.setdefault(payment_intent, [])
+        dispute = {
+            "id": f"dp_{payment_intent}_{len(made)}",
+            "object": "dispute",
+            "payment_intent": payment_intent,
+            "amount": self._left(payment_intent),
+            "currency": self._currency_of(payment_intent),
+            "status": "needs_response",
+            "created": int(self.clock()),
+        }
+        made.insert(0, dispute)
+        self.disputed.add(payment_intent)
+        return dispute
+
     def refund_rest(self, payment_intent: str, *, metadata: dict[str, str], idempotency_key: str) -> StripeRefund | None:
+        request = ("refunds.create", payment_intent, metadata)
+        seen, answer = self._replayed(idempotency_key, request)
+        if seen:
+            return typing.cast(StripeRefund, answer)
         if payment_intent in self.disputed:
             raise ChargeDisputed("The charge is disputed")
-        return self.refund(payment_intent, reason=metadata.get("reason"))
+        if self.retrieve_payment_intent(payment_intent)["status"] != "succeeded":
+            raise ProviderRejected(f"This PaymentIntent ({payment_intent}) does not have a successful charge to refund.")
+        if self._left(payment_intent) <= 0:
+            return None  # Stripe's charge_already_refunded, which the gateway answers as None
+        made = self.refund(payment_intent, reason=metadata.get("reason"))
+        self._keys[idempotency_key] = (request, made)
+        return made
 
 
 class Recording:
@@ -177,8 +274,8 @@ class World:
     def __init__(self, stores: StoreWorld, capacity: int = 4) -> None:
         self.stores = stores
         self.store = Recording(stores.tickets)
-        self.stripe = Stripe()
         self.clock = float(NOW)
+        self.stripe = Stripe(clock=lambda: self.clock)
         gateway: StripeCheckout = self.stripe
         store: TicketStore = self.store
         self.service = TicketService(store, lambda: gateway, get_settings(), clock=lambda: self.clock)
