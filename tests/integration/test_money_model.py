@@ -43,6 +43,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -56,18 +57,23 @@ from local import moto_patches
 from local.paypal_fake import PayPalFake
 from local.paypal_fake.objects import unprocessable
 from local.stripe_fake import StripeFake
-from local.template import create_tables, load_template
 from tests.support import proof
-from tests.support.dynamo import SerialisedClient
-from tests.support.faults import FaultInjectingClient, conflict, throttled
+from tests.support.faults import conflict, throttled
 from tests.support.flows import STAFF, buy, cancel, create_event, deliver_paypal_webhook, deliver_webhook, paypal_call, stripe_call, verify
-from tests.support.interleave import InterleavingClient
 from tests.support.lambdas import ApiResult, LambdaContext, call, load_module, sample_event
-from tests.support.money_world import providers_in_process
+from tests.support.money_world import (
+    MemoryModelStores,
+    ModelStores,
+    MotoModelStores,
+    Shards,
+    memory_repositories,
+    providers_in_process,
+)
 from tests.support.moto_direct import MotoDirect
 
 EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "500"))
 STEPS = int(os.environ.get("MODEL_STEPS", "30"))
+MOTO_EXAMPLES = int(os.environ.get("MODEL_MOTO_EXAMPLES", "10"))
 HTTP_EXAMPLES = int(os.environ.get("MODEL_HTTP_EXAMPLES", "6"))
 SEATED = ("reserved", "processing", "paid")
 USERS = ("user-a", "user-b")
@@ -128,7 +134,6 @@ RULES = (
 INTERLEAVED = ("staff refund", "check-in", "verify", "cancel", "webhook", "purchase", "paypal refund", "sweep", "reconciliation")
 fired: Counter[str] = Counter()
 figures: Counter[str] = Counter()
-TEMPLATE = load_template()
 
 
 class CountdownContext(LambdaContext):
@@ -147,7 +152,8 @@ class TicketMoneyModel(RuleBasedStateMachine):
     # Set by the test for its world.
     fake: StripeFake
     paypal: PayPalFake
-    make_store: Callable[[], Any]
+    make_world: Callable[[], ModelStores]
+    current: ModelStores  # the running sequence's stores (the in-memory repositories' factories read it)
 
     def __init__(self) -> None:
         super().__init__()
@@ -155,18 +161,15 @@ class TicketMoneyModel(RuleBasedStateMachine):
         from payments import dynamodb as layer_dynamodb
         from payments import wiring
 
-        suffix = str(figures["sequences"])
-        names = {"TicketsTable": f"m-tickets-{suffix}", "PaymentsTable": f"m-payments-{suffix}", "IdempotencyTable": f"m-idem-{suffix}"}
-        self.store = SerialisedClient(self.make_store())
-        create_tables(self.store, names, TEMPLATE)
+        self.world = TicketMoneyModel.current = self.make_world()
+        names = self.world.env
         os.environ.update(
             TICKETS_TABLE=names["TicketsTable"], PAYMENTS_TABLE=names["PaymentsTable"], IDEMPOTENCY_TABLE=names["IdempotencyTable"]
         )
-        self.tables = names
         self.fake.reset()
         self.paypal.reset()
-        self.interleaving = InterleavingClient(self.store)
-        self.faults = FaultInjectingClient(self.interleaving)
+        self.interleaving = self.world.interleaving
+        self.faults = self.world.faults
         wiring.reset()
         self._real_get_client = layer_dynamodb.get_client
         layer_dynamodb.get_client = lambda: self.faults  # type: ignore[assignment]
@@ -192,8 +195,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
             layer_dynamodb.get_client = self._real_get_client
             wiring.reset()
             _clock.offset = 0.0
-            for table in self.tables.values():
-                self.store.delete_table(TableName=table)
+            self.world.close()
 
     # set-up ----------------------------------------------------------------------------------
     @initialize()
@@ -608,20 +610,15 @@ class TicketMoneyModel(RuleBasedStateMachine):
         figures["faults survived"] += met  # only reached when the checks held after the fault
 
     def _check_always(self) -> None:
-        items = self._scan(self.tables["TicketsTable"])
-        records = self._scan(self.tables["PaymentsTable"])
-        tickets = [item for item in items if item["sk"] == "TICKET"]
-        self._check_seats(items, tickets)
+        shards = self.world.shards()
+        records = self.world.records()
+        tickets = self.world.tickets()
+        self._check_seats(shards, tickets)
         self._check_stripe_money(tickets, records)
-        self._check_sales(items, tickets, records)
+        self._check_sales(shards, tickets, records)
         self._check_paypal(records)
 
-    def _check_seats(self, items: list[dict[str, Any]], tickets: list[dict[str, Any]]) -> None:
-        shards = {
-            (int(item["event_id"]), 0 if item["sk"] == "EVENT" else int(item["sk"].removeprefix("SEATS#"))): item
-            for item in items
-            if item["sk"] == "EVENT" or item["sk"].startswith("SEATS#")
-        }
+    def _check_seats(self, shards: Shards, tickets: list[dict[str, Any]]) -> None:
         held_by_shard = Counter[tuple[int, int]]()
         held_unpaid = Counter[tuple[int, str]]()
         admitted = Counter[int]()
@@ -643,17 +640,13 @@ class TicketMoneyModel(RuleBasedStateMachine):
             checked_in = int(ticket.get("checked_in") or 0)
             assert checked_in <= int(ticket["quantity"]), f"ticket {ticket['ticket_id']} admitted more people than it has"
             admitted[int(ticket["event_id"])] += checked_in
-        for (event_id, shard), item in shards.items():
-            assert int(item["available"]) >= 0
-            assert held_by_shard[(event_id, shard)] + int(item["available"]) == int(item["shard_capacity"]), f"seats of {event_id}/{shard}"
+        for (event_id, shard), (left, shard_capacity) in shards.items():
+            assert left >= 0
+            assert held_by_shard[(event_id, shard)] + left == shard_capacity, f"seats of {event_id}/{shard}"
         for event_id, capacity in self.events.items():
-            assert sum(int(item["shard_capacity"]) for (event, _), item in shards.items() if event == event_id) == capacity
+            assert sum(shard_capacity for (event, _), (_, shard_capacity) in shards.items() if event == event_id) == capacity
             assert admitted[event_id] <= capacity, f"event {event_id} admitted {admitted[event_id]} of {capacity}"
-        counters = {
-            (int(item["pk"].split("#")[1]), item["pk"].split("#", 2)[2]): int(item.get("held", 0))
-            for item in items
-            if item["sk"] == "UNPAID"
-        }
+        counters = self.world.unpaid_counters()
         for holder in set(held_unpaid) | set(counters):
             assert counters.get(holder, 0) == held_unpaid[holder], f"unpaid seats of {holder}"
 
@@ -703,7 +696,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
             if status == "paid":
                 assert recorded_back < amount, f"ticket {ticket_id} valid at the door with all its money back"
 
-    def _check_sales(self, items: list[dict[str, Any]], tickets: list[dict[str, Any]], records: list[dict[str, Any]]) -> None:
+    def _check_sales(self, shards: Shards, tickets: list[dict[str, Any]], records: list[dict[str, Any]]) -> None:
         """The staff's sales view equals a recount of the event's tickets and refund records."""
         back = self._refund_records(records)
         for event_id in self.events:
@@ -715,7 +708,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
                 "held": sum(int(t["quantity"]) for t in mine if t["status"] in ("reserved", "processing")),
                 "refunded": sum(int(t["quantity"]) for t in mine if t["status"] in ("refunding", "refunded")),
                 "checked_in": sum(int(t.get("checked_in") or 0) for t in mine),
-                "available": sum(int(i["available"]) for i in items if "shard_capacity" in i and int(i["event_id"]) == event_id),
+                "available": sum(left for (event, _), (left, _) in shards.items() if event == event_id),
                 "gross": Decimal(sum(self._amount(t) for t in mine if t["status"] in ("paid", "refunding", "refunded"))) / 100,
                 "refunded_amount": Decimal(sum(sum(back.get(int(t["ticket_id"]), {}).values()) for t in mine)) / 100,
             }
@@ -779,7 +772,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
 
     def _check_eventually(self) -> None:
         self._check_always()
-        records = self._scan(self.tables["PaymentsTable"])
+        records = self.world.records()
         back = self._refund_records(records)
         for ticket in self._tickets():
             ticket_id, status = int(ticket["ticket_id"]), ticket["status"]
@@ -860,21 +853,8 @@ class TicketMoneyModel(RuleBasedStateMachine):
         self.pending += self.fake.events[self.delivered :]
         self.delivered = len(self.fake.events)
 
-    def _scan(self, table: str) -> list[dict[str, Any]]:
-        """Every item of a table, read from moto's own store (both worlds keep their data there):
-        the model's reads after every step cost no request."""
-        from moto.dynamodb.models import dynamodb_backends
-
-        from payments.dynamodb import from_item
-
-        stored = dynamodb_backends["123456789012"]["eu-west-1"].tables[table]
-        # Unsorted (moto's all_items sorts every item by its typed keys, most of a read's cost).
-        partitions: list[Any] = list(stored.items.values())
-        items = [item for partition in partitions for item in partition.values()] if stored.range_key_attr else partitions
-        return [from_item(item.to_json()["Attributes"]) for item in items]
-
     def _record(self, pk: str) -> dict[str, Any] | None:
-        return next((item for item in self._scan(self.tables["PaymentsTable"]) if item["pk"] == pk and item["sk"] == "OBJECT"), None)
+        return next((item for item in self.world.records() if item["pk"] == pk and item["sk"] == "OBJECT"), None)
 
     def _paypal_record(self, kind: str, object_id: str) -> dict[str, Any] | None:
         return self._record(f"PAYPAL#{kind}#{object_id}")
@@ -892,7 +872,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
         return back
 
     def _recorded_back(self, ticket_id: int) -> int:
-        return sum(self._refund_records(self._scan(self.tables["PaymentsTable"])).get(ticket_id, {}).values())
+        return sum(self._refund_records(self.world.records()).get(ticket_id, {}).values())
 
     @staticmethod
     def _amount(ticket: dict[str, Any]) -> int:
@@ -905,8 +885,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
         return candidates[data.draw(st.integers(0, len(candidates) - 1), label="which one")]
 
     def _available(self, event_id: int) -> int:
-        items = self._scan(self.tables["TicketsTable"])
-        return sum(int(item["available"]) for item in items if "shard_capacity" in item and int(item["event_id"]) == event_id)
+        return sum(left for (event, _), (left, _) in self.world.shards().items() if event == event_id)
 
     def _disputes_of(self, intent_id: str) -> list[dict[str, Any]]:
         return [d for d in self.fake.disputes.values() if d["payment_intent"] == intent_id]
@@ -947,7 +926,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
         return self.fake.refunded_amount(intent["id"]) if intent is not None else 0
 
     def _tickets(self) -> list[dict[str, Any]]:
-        return [item for item in self._scan(self.tables["TicketsTable"]) if item["sk"] == "TICKET"]
+        return self.world.tickets()
 
     def _ticket(self, ticket_id: int) -> dict[str, Any] | None:
         return next((t for t in self._tickets() if int(t["ticket_id"]) == ticket_id), None) if ticket_id else None
@@ -1081,25 +1060,41 @@ def _report(world: str, timing: tuple[float, float]) -> None:
     )
 
 
-@pytest.mark.money_model
-def test_the_money_model_in_the_fast_world(model_world: None) -> None:
-    """The main run: DynamoDB and the providers called in process."""
-    TicketMoneyModel.make_store = MotoDirect
+@contextmanager
+def _providers_in_process() -> Iterator[None]:
+    """The fakes called in process. Their answers are checked against the providers' definitions
+    in the HTTP slice (and the rest of the suite); here that check would be most of a step's time."""
     fake, paypal = TicketMoneyModel.fake, TicketMoneyModel.paypal
-    # The fakes' answers are checked against the providers' definitions in the HTTP slice (and the
-    # rest of the suite); here that check would be most of a step's time.
     inspectors = fake.inspector, paypal.inspector
     fake.inspector = paypal.inspector = None
-    # moto's partition reads and transactions at a cost that does not grow with the data, as the
-    # local stack runs them (local/moto_patches.py, checked against stock moto by its own tests).
-    moto_patches.install()
     try:
         with providers_in_process({fake.public_url: fake, paypal.public_url: paypal}):
-            timing = _run(EXAMPLES)
+            yield
     finally:
-        moto_patches.uninstall()
         fake.inspector, paypal.inspector = inspectors
-    _report("fast world", timing)
+
+
+def _current_memory_world() -> MemoryModelStores:
+    world = TicketMoneyModel.current
+    assert isinstance(world, MemoryModelStores)
+    return world
+
+
+def _memory_world() -> ModelStores:
+    return MemoryModelStores()
+
+
+def _moto_direct_world() -> ModelStores:
+    return MotoModelStores(MotoDirect())
+
+
+@pytest.mark.money_model
+def test_the_money_model_in_memory(model_world: None) -> None:
+    """The main run: the in-memory twins of the stores, the providers' fakes called in process."""
+    TicketMoneyModel.make_world = staticmethod(_memory_world)
+    with memory_repositories(_current_memory_world), _providers_in_process():
+        timing = _run(EXAMPLES)
+    _report("in memory", timing)
     proof.add("model_sequences", figures["sequences"])
     proof.add("model_steps", figures["steps"])
     proof.add("model_faults_injected", figures["faults injected"])
@@ -1109,9 +1104,25 @@ def test_the_money_model_in_the_fast_world(model_world: None) -> None:
     assert not never, f"rules that never took effect in {figures['sequences']} sequences: {never}"
 
 
+def test_the_money_model_on_moto(model_world: None) -> None:
+    """The drift guard: the same rules over the DynamoDB repositories (moto's handler called
+    directly), the providers' fakes in process, a few sequences in the default suite."""
+    TicketMoneyModel.make_world = staticmethod(_moto_direct_world)
+    # moto's partition reads and transactions at a cost that does not grow with the data, as the
+    # local stack runs them (local/moto_patches.py, checked against stock moto by its own tests).
+    moto_patches.install()
+    try:
+        with _providers_in_process():
+            timing = _run(MOTO_EXAMPLES)
+    finally:
+        moto_patches.uninstall()
+    _report("moto", timing)
+    assert figures["sequences"] >= MOTO_EXAMPLES
+
+
 def test_the_money_model_over_http(model_world: None, dynamodb: Any) -> None:
     """The cross-check: the same rules through boto3 into moto and over loopback to the fakes."""
-    TicketMoneyModel.make_store = staticmethod(lambda: dynamodb)
+    TicketMoneyModel.make_world = staticmethod(lambda: MotoModelStores(dynamodb))
     timing = _run(HTTP_EXAMPLES)
     _report("HTTP world", timing)
     assert figures["sequences"] >= HTTP_EXAMPLES

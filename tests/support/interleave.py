@@ -1,10 +1,16 @@
 """Two requests interleaved at their store calls, in an order the test chooses.
 
 Each request runs in a thread of its own, but only one thread runs at a time: a request runs until
-it is about to call DynamoDB, hands the turn back, and waits until the schedule gives it the turn
+it is about to call a store, hands the turn back, and waits until the schedule gives it the turn
 again; then its call goes ahead. The schedule (a list of 0s and 1s, drawn by the test) names, at
 each turn, which of the requests still running goes next. The same schedule gives the same
-interleaving every time, so a failure found this way replays and shrinks like any other."""
+interleaving every time, so a failure found this way replays and shrinks like any other.
+
+A store is anything whose method calls are the points where another request may come in: a DynamoDB
+client (``InterleavingClient``: a turn at every request to DynamoDB), or the in-memory twins of the
+store ports (``Interleaving.wrap``: a turn at every port call; a port call is atomic in memory, as one
+DynamoDB request is atomic, so a port that makes several DynamoDB requests interleaves more finely
+over moto than in memory). One ``Interleaving`` may wrap several stores: they share its turns."""
 
 from __future__ import annotations
 
@@ -26,32 +32,32 @@ class Interleaved:
     errors: dict[str, BaseException] = field(default_factory=dict)
     trace: list[tuple[str, str]] = field(default_factory=list)
 
+    def overlapped(self) -> bool:
+        """Whether the requests' store calls really interleaved (one request called a store between
+        two calls of the other), rather than one running wholly before the other."""
+        runs = [name for index, (name, _) in enumerate(self.trace) if index == 0 or self.trace[index - 1][0] != name]
+        return len(runs) > len(set(runs))
 
-class InterleavingClient:
-    """Wraps a DynamoDB client: calls made from a thread that ``run`` started wait for their turn;
-    calls from any other thread (the test's own reads) go straight through."""
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
+class Interleaving:
+    """The turns: ``wrap`` a store so that its calls from a thread ``run`` started wait for their
+    turn; calls from any other thread (the test's own reads) go straight through."""
+
+    def __init__(self) -> None:
         self._turns = threading.Condition()
         self._turn: str | None = None
         self._local = threading.local()
         self._trace: list[tuple[str, str]] | None = None
 
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if not callable(attribute):
-            return attribute
+    def wrap(self, store: Any) -> Any:
+        return _Turns(self, store)
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            me = getattr(self._local, "name", None)
-            if me is not None:
-                self._hand_back(me)
-                if self._trace is not None:
-                    self._trace.append((me, name))
-            return attribute(*args, **kwargs)
-
-        return call
+    def before_call(self, operation: str) -> None:
+        me = getattr(self._local, "name", None)
+        if me is not None:
+            self._hand_back(me)
+            if self._trace is not None:
+                self._trace.append((me, operation))
 
     def _hand_back(self, me: str) -> None:
         with self._turns:
@@ -101,3 +107,33 @@ class InterleavingClient:
             for thread in threads:
                 thread.join(timeout=STUCK_SECONDS)
         return outcome
+
+
+class _Turns:
+    """A store whose method calls wait for their turn."""
+
+    def __init__(self, interleaving: Interleaving, store: Any) -> None:
+        self._interleaving = interleaving
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._interleaving.before_call(name)
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+class InterleavingClient(_Turns):
+    """A DynamoDB client whose requests wait for their turn, with turns of its own (``run``)."""
+
+    def __init__(self, client: Any) -> None:
+        self.interleaving = Interleaving()
+        super().__init__(self.interleaving, client)
+
+    def run(self, requests: dict[str, Callable[[], Any]], schedule: Sequence[int]) -> Interleaved:
+        return self.interleaving.run(requests, schedule)
