@@ -27,6 +27,7 @@ from local.stripe_fake.objects import (
     public,
     too_large,
 )
+from local.stripe_fake.payment_intents import MINIMUM_AMOUNTS
 
 if TYPE_CHECKING:
     from local.stripe_fake.app import StripeFake
@@ -59,6 +60,14 @@ def create(fake: StripeFake, params: Params) -> dict[str, Any]:
         total += unit_amount * quantity
     if total > MAXIMUM_AMOUNT:
         raise too_large("line_items")
+    minimum = MINIMUM_AMOUNTS.get(currency, 50)
+    if total < minimum:
+        # Stripe's own refusal names the minimum with the currency's symbol ("at least €0.50 eur").
+        raise StripeError(
+            400,
+            "invalid_request_error",
+            f"The Checkout Session's total amount due must add up to at least {major_units(minimum, currency)}",
+        )
     now = int(fake.now())
     expires_at = int_param(params, "expires_at", required=False) or now + MAX_EXPIRY
     if not now + MIN_EXPIRY <= expires_at <= now + MAX_EXPIRY:

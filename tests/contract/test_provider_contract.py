@@ -95,6 +95,35 @@ def test_a_session_is_open_and_unpaid_for_its_ticket_in_minor_units(
     assert world.checkout.retrieve_checkout_session(session.id) == session
 
 
+@pytest.mark.parametrize(
+    ("currency", "unit_amount", "quantity"),
+    [("eur", 25, 2), ("gbp", 30, 1), ("jpy", 50, 1), ("kwd", 200, 1), ("eur", 33_333_333, 3)],
+)
+def test_a_total_from_stripes_minimum_charge_to_its_maximum_is_taken(
+    world: CheckoutWorld, currency: str, unit_amount: int, quantity: int
+) -> None:
+    assert open_session(world, currency=currency, unit_amount=unit_amount, quantity=quantity).amount_total == unit_amount * quantity
+
+
+@pytest.mark.parametrize(
+    ("currency", "unit_amount", "quantity"),
+    [
+        # below Stripe's minimum charge (docs.stripe.com/currencies#minimum-and-maximum-charge-amounts:
+        # "The Checkout Session's total amount due must add up to at least €0.50 eur")
+        ("eur", 49, 1),
+        ("eur", 12, 4),
+        ("gbp", 29, 1),
+        ("jpy", 49, 1),
+        # a three-decimal currency's amount must end in 0; above eight digits of minor units
+        ("kwd", 1255, 1),
+        ("eur", 50_000_000, 2),
+    ],
+)
+def test_a_total_stripe_does_not_charge_is_refused(world: CheckoutWorld, currency: str, unit_amount: int, quantity: int) -> None:
+    with pytest.raises(ProviderRejected):
+        open_session(world, currency=currency, unit_amount=unit_amount, quantity=quantity)
+
+
 def test_the_same_key_and_order_answer_the_same_session(world: CheckoutWorld) -> None:
     first = open_session(world)
     assert open_session(world) == first

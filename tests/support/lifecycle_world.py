@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from payments import money
 from payments.auth import Caller
 from payments.domain.lifecycle import (
     HOLDS_SEATS,
@@ -78,6 +79,7 @@ class Stripe:
         seen, answer = self._replayed(key, request)
         if seen:
             return typing.cast(CheckoutSession, answer)
+        self._check_chargeable(order["currency"], order["unit_amount"], order["quantity"])
         now = int(self.clock())
         if not now + 1800 <= order["expires_at"] <= now + 86400:
             raise ProviderRejected("The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.")
@@ -98,6 +100,18 @@ class Stripe:
         self.metadata[self.intent_of(session.id)] = order["metadata"]
         self._keys[key] = (request, session)
         return session
+
+    @staticmethod
+    def _check_chargeable(currency: str, unit_amount: int, quantity: int) -> None:
+        """Stripe charges from its minimum to eight digits of minor units, each unit amount a
+        multiple of the currency's step (a three-decimal currency's amounts end in 0): the domain's
+        own money tables, which the contract holds to what the local Stripe refuses."""
+        currency_rule = money.rule(currency)
+        total = unit_amount * quantity
+        if unit_amount % 10 ** (currency_rule.exponent - currency_rule.places):
+            raise ProviderRejected(f"Invalid amount. Currency {currency.upper()} amounts must be evenly divisible")
+        if not money.to_minor_units(money.minimum_charge(currency), currency) <= total <= 99_999_999:
+            raise ProviderRejected("The Checkout Session's total amount due is not one Stripe charges")
 
     def _set(self, session_id: str, status: str, payment_status: str, intent_status: str) -> CheckoutSession:
         session = self.sessions[session_id]
