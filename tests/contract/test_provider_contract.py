@@ -275,6 +275,33 @@ def test_a_refund_that_fails_later_shows_failed_and_what_it_held_can_be_refunded
     assert [r.id for r in world.checkout.refunds_of(intent)] == [again.id, refund.id]
 
 
+def test_a_refusal_is_answered_again_under_its_key(world: CheckoutWorld) -> None:
+    """Stripe saves the first answer under a key once the endpoint began, a refusal too ("including
+    500 errors"; only parameters that fail validation are not saved): docs.stripe.com/idempotency."""
+    session = open_session(world)
+    intent = world.debit(session.id)
+    with pytest.raises(ProviderRejected):
+        refund_rest(world, intent)  # not taken yet
+    world.settle_debit(session.id, succeeded=True)
+    with pytest.raises(ProviderRejected):
+        refund_rest(world, intent)
+    later = refund_rest(world, intent, key="ticket-refund-7-later")
+    assert later is not None and later.amount == 5000
+
+
+def test_nothing_left_under_a_key_is_refused_under_it_once_the_money_is_back(world: CheckoutWorld) -> None:
+    """Stripe saves ``charge_already_refunded`` under the key (the gateway answers it None while
+    nothing is left); once the Dashboard's refund failed, the saved refusal is all the key gets."""
+    intent = paid(world)
+    elsewhere = world.refund_elsewhere(intent)
+    assert refund_rest(world, intent) is None
+    world.fail_refund(elsewhere)
+    with pytest.raises(ProviderRejected):
+        refund_rest(world, intent)
+    again = refund_rest(world, intent, key="ticket-refund-7-after-1-failed")
+    assert again is not None and again.amount == 5000
+
+
 def test_a_payment_not_taken_cannot_be_refunded(world: CheckoutWorld) -> None:
     processing = world.debit(open_session(world).id)
     for intent in (processing, "pi_unknown"):

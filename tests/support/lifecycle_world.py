@@ -40,6 +40,7 @@ ALICE = Caller("user-alice", frozenset())
 BOB = Caller("user-bob", frozenset())
 STAFF = Caller("staff-1", frozenset({"staff"}))
 NOW = 1_700_000_000
+ALREADY_REFUNDED = object()  # Stripe's charge_already_refunded, saved under a refund's key
 
 
 class Stripe:
@@ -219,16 +220,35 @@ class Stripe:
         request = ("refunds.create", payment_intent, metadata)
         seen, answer = self._replayed(idempotency_key, request)
         if seen:
-            return typing.cast(StripeRefund, answer)
+            return self._answered_again(payment_intent, answer)
+        try:
+            made = self._refund_what_is_left(payment_intent, metadata)
+        except (ChargeDisputed, ProviderRejected) as refused:
+            # Stripe saves a refusal under the key as it saves a refund (docs.stripe.com/idempotency).
+            self._keys[idempotency_key] = (request, refused)
+            raise
+        self._keys[idempotency_key] = (request, ALREADY_REFUNDED if made is None else made)
+        return made
+
+    def _refund_what_is_left(self, payment_intent: str, metadata: dict[str, str]) -> StripeRefund | None:
         if payment_intent in self.disputed:
             raise ChargeDisputed("The charge is disputed")
         if self.retrieve_payment_intent(payment_intent)["status"] != "succeeded":
             raise ProviderRejected(f"This PaymentIntent ({payment_intent}) does not have a successful charge to refund.")
         if self._left(payment_intent) <= 0:
             return None  # Stripe's charge_already_refunded, which the gateway answers as None
-        made = self.refund(payment_intent, reason=metadata.get("reason"))
-        self._keys[idempotency_key] = (request, made)
-        return made
+        return self.refund(payment_intent, reason=metadata.get("reason"))
+
+    def _answered_again(self, payment_intent: str, answer: Any) -> StripeRefund | None:
+        """The answer saved under a key, as the gateway reads it: a refusal again, and Stripe's
+        charge_already_refunded None only while nothing is left of the payment."""
+        if answer is ALREADY_REFUNDED:
+            if self._left(payment_intent) <= 0:
+                return None
+            raise ProviderRejected(f"The charge of {payment_intent} has already been refunded.")
+        if isinstance(answer, Exception):
+            raise type(answer)(*answer.args)
+        return typing.cast(StripeRefund, answer)
 
 
 class Recording:
