@@ -26,6 +26,13 @@ def retrieve_capture(fake: PayPalFake, body: Body, capture_id: str) -> dict[str,
 
 def refund_capture(fake: PayPalFake, body: Body, capture_id: str) -> dict[str, Any]:
     capture = capture_of(fake, capture_id)
+    if capture["status"] == "PENDING":
+        # PayPal's own issue for it (captures.refund-422 in its Payments v2 description).
+        raise unprocessable(
+            "PENDING_CAPTURE",
+            "Cannot initiate a refund as the capture is pending. Capture is typically pending when the payer has funded "
+            "the transaction using e-check/bank funded.",
+        )
     if capture["status"] not in ("COMPLETED", "PARTIALLY_REFUNDED"):
         fully = capture["status"] == "REFUNDED"
         raise unprocessable(

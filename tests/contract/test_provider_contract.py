@@ -495,7 +495,9 @@ def test_a_pending_capture_completes_later(paypal: PayPalGateway, paypal_fake: P
     paypal_fake.pend_next("PENDING_REVIEW")
     _, capture = captured(paypal, paypal_fake)
     assert (capture["status"], capture["status_details"]) == ("PENDING", {"reason": "PENDING_REVIEW"})
-    with pytest.raises(ProviderRejected):
+    # PayPal's own refusal for it (captures.refund-422 in payments_payment_v2.json), which the
+    # client passes on as the reason
+    with pytest.raises(ProviderRejected, match=r"^PENDING_CAPTURE: Cannot initiate a refund as the capture is pending"):
         paypal.refund_capture(capture["id"], {}, "refund-1")
     paypal_fake.complete_capture(capture["id"])
     assert paypal.get_capture(capture["id"])["status"] == "COMPLETED"
