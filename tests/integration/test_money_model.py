@@ -130,8 +130,18 @@ RULES = (
     "dynamodb fault armed",
     "stripe failure armed",
     "interleaved requests",
+    "race on one ticket",
+    "race on one PayPal capture",
 )
 INTERLEAVED = ("staff refund", "check-in", "verify", "cancel", "webhook", "purchase", "paypal refund", "sweep", "reconciliation")
+# Two requests at one ticket, each of which ends in a conditional write on it: the races that matter.
+RACES = ("check-in", "staff refund", "verify", "cancel", "payment webhook", "refund webhook", "dispute webhook", "sweep", "reconciliation")
+# Which of Stripe's events each kind of webhook delivers (by the event type's start).
+WEBHOOK_KINDS = {
+    "payment webhook": ("checkout.session.", "payment_intent."),
+    "refund webhook": ("charge.refund", "refund."),
+    "dispute webhook": ("charge.dispute.",),
+}
 fired: Counter[str] = Counter()
 figures: Counter[str] = Counter()
 
@@ -560,7 +570,75 @@ class TicketMoneyModel(RuleBasedStateMachine):
         fired["interleaved requests"] += 1
         figures[f"interleaved {first} with {second}"] += 1
 
-    def _request(self, data: st.DataObject, kind: str) -> Callable[[], Any] | None:
+    @rule(
+        data=st.data(),
+        first=st.sampled_from(RACES),
+        second=st.sampled_from(RACES),
+        schedule=st.lists(st.integers(0, 1), min_size=2, max_size=40),
+    )
+    def two_requests_race_on_one_ticket(self, data: st.DataObject, first: str, second: str, schedule: list[int]) -> None:
+        """Two requests at the same ticket at once (two check-ins, a refund and a check-in, a webhook
+        and verify, a refund and a dispute ...), their store calls interleaved in the drawn order:
+        the race at the ticket's conditional write, explored on purpose."""
+        self._collect()
+        webhooks = {kind for kind in (first, second) if kind in WEBHOOK_KINDS}
+        candidates = [t for t in self._tickets() if all(self._pending_about(kind, int(t["ticket_id"])) for kind in webhooks)]
+        ticket = self._pick(data, candidates)
+        if not ticket:
+            return
+        requests = {f"A {first}": self._request(data, first, ticket), f"B {second}": self._request(data, second, ticket)}
+        runnable = {name: request for name, request in requests.items() if request}
+        if len(runnable) < 2:
+            return
+        self._race(runnable, schedule)
+        fired["race on one ticket"] += 1
+        figures[f"race {first} with {second}"] += 1
+
+    @rule(data=st.data(), parts=st.tuples(st.sampled_from([None, "5.00", "20.00"]), st.sampled_from([None, "5.00", "20.00"])))
+    def two_refunds_race_on_one_paypal_capture(self, data: st.DataObject, parts: tuple[str | None, str | None]) -> None:
+        """Two staff refunds of one PayPal capture at once, their store calls interleaved: the
+        capture's remainder is reserved once, never refunded beyond it."""
+        capture = self._pick(data, [c for c in self.paypal.captures.values() if c["status"] in ("COMPLETED", "PARTIALLY_REFUNDED")])
+        if not capture:
+            return
+        schedule = data.draw(st.lists(st.integers(0, 1), min_size=2, max_size=40), label="schedule")
+        bodies = [self._paypal_refund_body(capture, part) for part in parts]
+        self._race(
+            {
+                f"{name} paypal refund": (lambda body=body: paypal_call("paypal_refund_payment", body, user="user-staff", groups=STAFF))
+                for name, body in zip("AB", bodies, strict=True)
+            },
+            schedule,
+        )
+        fired["race on one PayPal capture"] += 1
+
+    def _race(self, requests: dict[str, Callable[[], Any]], schedule: list[int]) -> None:
+        outcome = self.interleaving.run(requests, schedule)
+        for name, error in outcome.errors.items():
+            if isinstance(error, _ScheduledRunFailed):
+                continue
+            raise AssertionError(f"{name} raised {error!r} (store calls: {outcome.trace})") from error
+        for name, result in outcome.results.items():
+            if isinstance(result, ApiResult):
+                assert result.status != 500, f"{name}: {result.body} (store calls: {outcome.trace})"
+        figures["races"] += 1
+        # Overlapped: one request called a store between two store calls of the other.
+        figures["races overlapped"] += outcome.overlapped()
+
+    def _pending_about(self, kind: str, ticket_id: int) -> list[int]:
+        """Where in the pending webhooks those of ``kind`` about the ticket are."""
+        intent = self._intent(ticket_id)
+        found = []
+        for index, event in enumerate(self.pending):
+            if not str(event["type"]).startswith(WEBHOOK_KINDS[kind]):
+                continue
+            about = event["data"]["object"]
+            mine = (about.get("metadata") or {}).get("ticket_id") == str(ticket_id)
+            if mine or (intent is not None and intent["id"] in (about.get("payment_intent"), about.get("id"))):
+                found.append(index)
+        return found
+
+    def _request(self, data: st.DataObject, kind: str, target: dict[str, Any] | None = None) -> Callable[[], Any] | None:
         """One request of ``kind``, its target drawn now, to run later."""
         staff = {"user": "user-staff", "groups": STAFF}
         if kind == "purchase":
@@ -570,6 +648,13 @@ class TicketMoneyModel(RuleBasedStateMachine):
             return lambda: self._scheduled("sweep_reservations", raise_failures=True)
         if kind == "reconciliation":
             return lambda: self._scheduled("reconcile_payments", raise_failures=True)
+        if kind in WEBHOOK_KINDS:
+            assert target is not None
+            found = self._pending_about(kind, int(target["ticket_id"]))
+            if not found:
+                return None
+            event = self.pending.pop(found[data.draw(st.integers(0, len(found) - 1), label="which webhook")])
+            return lambda: deliver_webhook(event)
         if kind == "webhook":
             self._collect()
             if not self.pending:
@@ -582,7 +667,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
                 return None
             body = self._paypal_refund_body(capture, data.draw(st.sampled_from([None, "5.00"])))
             return lambda: paypal_call("paypal_refund_payment", body, user="user-staff", groups=STAFF)
-        ticket = self._pick(data, self._tickets())
+        ticket = target or self._pick(data, self._tickets())
         if not ticket:
             return None
         ticket_id, owner = int(ticket["ticket_id"]), ticket["owner"]
