@@ -138,14 +138,14 @@ deploy:  ## sam deploy to the dev environment (see samconfig.toml)
 flash-sale:  ## the simulated on-sale: 50,000 seats, 100,000 buyers at 2,000/s, for 1, 4, 16 and 64 seat shards (about 15 minutes)
 	$(BIN)/python -m benchmarks.flash_sale --check
 
-model:  ## the money model's main run: 500 seeded sequences in the fast world, every rule fired (a few minutes; CI runs it)
+model:  ## the money model's main run: 500 seeded sequences in memory (the in-memory store twins), every rule fired (a few minutes; CI runs it)
 	$(BIN)/pytest -q -s -m money_model tests/integration/test_money_model.py
 
 proof:  ## load, faults, attacks, fuzzing and log scanning, then the summary table
 	rm -f test-artifacts/proof.json
 	$(BIN)/pytest -q tests/e2e/test_proof_concurrency.py tests/e2e/test_proof_attacks.py tests/e2e/test_proof_fuzz.py tests/e2e/test_local_stack.py \
 		tests/integration/test_faults_and_reconciliation.py tests/integration/test_ticket_races.py tests/integration/test_logs.py
-	# The money model with many more sequences than CI's seeded run (500 in the fast world, 6 over HTTP); MODEL_RANDOM=1 for a fresh random draw instead of the seeded one.
+	# The money model with many more sequences than CI's seeded run (2000 in memory, 10 on moto, 20 over HTTP); MODEL_RANDOM=1 for a fresh random draw instead of the seeded one.
 	MODEL_EXAMPLES=$(or $(MODEL_EXAMPLES),2000) MODEL_HTTP_EXAMPLES=$(or $(MODEL_HTTP_EXAMPLES),20) MODEL_STEPS=40 $(BIN)/pytest -q -s -m 'not sam_local' tests/integration/test_money_model.py
 	$(BIN)/python -m benchmarks.proof_summary
 

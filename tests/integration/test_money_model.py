@@ -1,11 +1,15 @@
 """A stateful model of the ticket money paths (hypothesis ``RuleBasedStateMachine``): the real
-handlers, repositories and domain, against DynamoDB (moto) and the local Stripe and PayPal.
+handlers and domain, over either store world, against the local Stripe and PayPal.
 
-Two worlds run the same rules. The fast world (CI's main run: ``MODEL_EXAMPLES``, 500 by default)
-calls moto's DynamoDB handler and the fakes' WSGI applications in process
-(``tests/support/money_world.py``): a step costs a few milliseconds. The HTTP world (a smaller
-slice, ``MODEL_HTTP_EXAMPLES``) goes through boto3 into moto and over loopback to the fakes, as the
-rest of the integration suite does, so the fast world's shortcuts are cross-checked.
+Three runs drive the same rules (``tests/support/money_world.py``):
+
+- in memory (CI's main run, ``make model``: ``MODEL_EXAMPLES``, 500 by default): the in-memory twins
+  of every store port (``tests/support/memory_stores.py``, held to the DynamoDB repositories by
+  ``tests/contract``), the fakes' WSGI applications called in process;
+- on moto (``MODEL_MOTO_EXAMPLES``, 10, in the default suite): the DynamoDB repositories over moto's
+  handler called directly, the fakes in process: the drift guard of the in-memory world;
+- over HTTP (``MODEL_HTTP_EXAMPLES``, 6, in the default suite): boto3 into moto and loopback to the
+  fakes, as the rest of the integration suite does, so the shortcuts of both are cross-checked.
 
 Rules: purchases (free and paid), payment at Stripe (at once, or by a bank debit that later settles
 or fails), expiry at Stripe, time passing, verify, cancel, webhooks delivered in any order (the
@@ -18,7 +22,9 @@ captured (and the capture replayed), refunds by staff (partial, full, double cli
 without a key) and in PayPal's dashboard, PayPal refusing, failing or losing the answer to a
 refund, PayPal webhooks delivered, duplicated, reordered or lost; DynamoDB faults (a write refused,
 or applied and its answer lost) and Stripe failures armed for a later step; and two requests
-interleaved at their DynamoDB calls in an order the model draws (``tests/support/interleave.py``).
+interleaved at their store calls in an order the model draws (``tests/support/interleave.py``):
+any two, or two at one ticket on purpose (two check-ins, a refund and a check-in, a webhook and
+verify, a refund and a dispute ...), or two staff refunds of one PayPal capture.
 
 After every step, what must always hold: no 500; seats balance on every shard and unpaid counters
 equal unpaid seats; admissions never exceed a ticket's quantity nor an event's capacity; per
@@ -37,6 +43,7 @@ The run prints how often each rule took effect and fails when one never did. CI 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -79,7 +86,7 @@ SEATED = ("reserved", "processing", "paid")
 USERS = ("user-a", "user-b")
 
 # What each rule did, counted when it took effect (a rule drawn with nothing to act on does not count).
-# Every one of these must have fired in a run of the fast world, or the run fails: a rule that never
+# Every one of these must have fired in the main run (in memory), or the run fails: a rule that never
 # fires checks nothing.
 RULES = (
     "free purchase",
@@ -605,7 +612,7 @@ class TicketMoneyModel(RuleBasedStateMachine):
         bodies = [self._paypal_refund_body(capture, part) for part in parts]
         self._race(
             {
-                f"{name} paypal refund": (lambda body=body: paypal_call("paypal_refund_payment", body, user="user-staff", groups=STAFF))
+                f"{name} paypal refund": functools.partial(paypal_call, "paypal_refund_payment", body, user="user-staff", groups=STAFF)
                 for name, body in zip("AB", bodies, strict=True)
             },
             schedule,
