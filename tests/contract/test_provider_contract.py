@@ -154,6 +154,16 @@ def test_an_expiry_outside_30_minutes_to_24_hours_is_refused(world: CheckoutWorl
         open_session(world, expires_in=expires_in)
 
 
+def test_an_open_session_expires_at_its_expires_at(world: CheckoutWorld) -> None:
+    session = open_session(world, expires_in=1860)
+    world.pass_time(1800)
+    assert world.checkout.retrieve_checkout_session(session.id) == session
+    world.pass_time(61)
+    expired = world.checkout.retrieve_checkout_session(session.id)
+    assert expired is not None and expired.is_expired and expired.url is None
+    assert world.checkout.expire_checkout_session(session.id) == expired
+
+
 def test_expiring_an_open_session_closes_it_and_again_answers_it_expired(world: CheckoutWorld) -> None:
     session = open_session(world)
     expired = world.checkout.expire_checkout_session(session.id)

@@ -57,6 +57,7 @@ class Stripe:
         self.sessions: dict[str, CheckoutSession] = {}
         self.metadata: dict[str, dict[str, str]] = {}
         self.intent_status: dict[str, str] = {}  # a completed session's payment intent: its status
+        self.expires_at: dict[str, int] = {}
         self.refunds: dict[str, list[StripeRefund]] = {}
         self.disputes: dict[str, list[dict[str, Any]]] = {}
         self.disputed: set[str] = set()
@@ -98,6 +99,7 @@ class Stripe:
             order["currency"].lower(),
         )
         self.sessions[session.id] = session
+        self.expires_at[session.id] = order["expires_at"]
         self.metadata[self.intent_of(session.id)] = order["metadata"]
         self._keys[key] = (request, session)
         return session
@@ -135,10 +137,19 @@ class Stripe:
         else:
             self.intent_status[self.intent_of(session_id)] = "requires_payment_method"
 
+    def _expire_due(self) -> None:
+        """Stripe expires an open session at its ``expires_at``."""
+        now = self.clock()
+        for session_id, session in list(self.sessions.items()):
+            if session.status == "open" and self.expires_at[session_id] <= now:
+                self.sessions[session_id] = replace(session, status="expired", url=None)
+
     def retrieve_checkout_session(self, session_id: str) -> CheckoutSession | None:
+        self._expire_due()
         return self.sessions.get(session_id)
 
     def expire_checkout_session(self, session_id: str) -> CheckoutSession:
+        self._expire_due()
         session = self.sessions.get(session_id)
         if session is None:
             raise ProviderRejected(f"No such checkout.session: '{session_id}'")

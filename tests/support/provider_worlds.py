@@ -20,6 +20,10 @@ class CheckoutWorld(Protocol):
         """Stripe's time, for ``expires_at``."""
         ...
 
+    def pass_time(self, seconds: int) -> None:
+        """Stripe's time moves on (and expires the sessions whose time is up)."""
+        ...
+
     def pay(self, session_id: str) -> str:
         """The customer pays on the Checkout page: the payment intent."""
         ...
@@ -50,6 +54,10 @@ class FakeCheckoutWorld:
 
     def now(self) -> int:
         return int(self.fake.now())
+
+    def pass_time(self, seconds: int) -> None:
+        self.fake.clock_offset += seconds
+        self.fake.expire_due_sessions()
 
     def _intent(self, session_id: str) -> str:
         return str(self.fake.sessions[session_id]["payment_intent"])
@@ -83,6 +91,9 @@ class StubCheckoutWorld:
 
     def now(self) -> int:
         return int(self.clock)
+
+    def pass_time(self, seconds: int) -> None:
+        self.clock += seconds
 
     def pay(self, session_id: str) -> str:
         return str(self.stub.pay(session_id).payment_intent)
