@@ -34,6 +34,26 @@ def counted(monkeypatch):
     return outcomes
 
 
+class Lines:
+    """The ledger's log lines: (level, message, extra)."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, dict[str, object]]] = []
+
+    def info(self, message: str, extra: dict[str, object]) -> None:
+        self.lines.append(("info", message, extra))
+
+    def error(self, message: str, extra: dict[str, object]) -> None:
+        self.lines.append(("error", message, extra))
+
+
+@pytest.fixture
+def logged(monkeypatch):
+    lines = Lines()
+    monkeypatch.setattr(webhooks, "logger", lines)
+    return lines.lines
+
+
 EVENT = {"id": "evt_1", "type": "checkout.session.completed"}
 
 
@@ -120,3 +140,60 @@ def test_an_event_is_read_with_its_providers_type_key():
     assert parse_event(body, "event_type", "PayPal") == {"id": "WH-1", "event_type": "PAYMENT.CAPTURE.COMPLETED", "resource": {}}
     with pytest.raises(BadRequest, match="not a PayPal event"):
         parse_event(body, "type", "PayPal")
+
+
+def test_each_applied_event_leaves_one_line_with_its_outcome_and_a_rejection_one_more_with_why(counted, logged):
+    # Given an event its handler applies, and one the handler rejects for good
+    def reject(event: dict[str, object]) -> str:
+        raise UnknownObject("no ticket 9 of ours")
+
+    ledger = WebhookLedger(Processed())
+    ledger.apply_once("stripe", EVENT, "evt_1", EVENT["type"], {EVENT["type"]: lambda event: "paid"})
+    ledger.apply_once("paypal", EVENT, "WH-2", "PAYMENT.CAPTURE.REFUNDED", {"PAYMENT.CAPTURE.REFUNDED": reject})
+
+    # Then the applied one is logged with what it did; the rejected one says why, for a person, then that it was applied
+    assert logged == [
+        ("info", "Webhook event applied", {"provider": "stripe", "event_id": "evt_1", "event_type": EVENT["type"], "outcome": "paid"}),
+        (
+            "error",
+            "Webhook event rejected for good",
+            {"provider": "paypal", "event_id": "WH-2", "event_type": "PAYMENT.CAPTURE.REFUNDED", "reason": "no ticket 9 of ours"},
+        ),
+        (
+            "info",
+            "Webhook event applied",
+            {"provider": "paypal", "event_id": "WH-2", "event_type": "PAYMENT.CAPTURE.REFUNDED", "outcome": "rejected"},
+        ),
+    ]
+
+
+def test_a_deferred_event_is_acknowledged_but_not_recorded_so_that_it_is_applied_again(counted, logged):
+    # Given a handler that finds the event names an object not recorded yet
+    processed = Processed()
+    ledger = WebhookLedger(processed, clock=lambda: 7.0)
+
+    result = ledger.apply_once(
+        "paypal", EVENT, "WH-3", "PAYMENT.CAPTURE.REFUNDED", {"PAYMENT.CAPTURE.REFUNDED": lambda event: webhooks.DEFERRED}
+    )
+
+    # Then it is answered and counted as deferred, and not marked processed: the next delivery applies it
+    assert result == WebhookResult("WH-3", "PAYMENT.CAPTURE.REFUNDED", "deferred")
+    assert processed.marked == []
+    assert counted == [("paypal", "PAYMENT.CAPTURE.REFUNDED", "deferred")]
+    assert logged[-1][2]["outcome"] == "deferred"
+
+
+def test_a_duplicate_or_ignored_event_is_counted_but_not_logged_as_applied(counted, logged):
+    ledger = WebhookLedger(Processed(("stripe", "evt_1")))
+
+    ledger.apply_once("stripe", EVENT, "evt_1", EVENT["type"], {EVENT["type"]: lambda event: "paid"})
+    ledger.apply_once("stripe", EVENT, "evt_2", "customer.created", {EVENT["type"]: lambda event: "paid"})
+
+    assert counted == [("stripe", EVENT["type"], "duplicate"), ("stripe", "customer.created", "ignored")]
+    assert logged == []
+
+
+def test_a_body_that_is_not_json_is_a_400_naming_the_webhook_body():
+    with pytest.raises(BadRequest) as refused:
+        parse_event(b"{not json", "type", "Stripe")
+    assert refused.value.message == "Webhook body is not valid JSON"
