@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -37,17 +38,31 @@ from payments.providers.paypal_signature import PayPalSignatureVerifier
 from payments.providers.stripe_gateway import WebhookSignatures
 from payments.settings import get_settings
 from tests.conftest import WEBHOOK_SECRET
+from tests.support.money_world import providers_in_process
 from tests.support.provider_worlds import CheckoutWorld, FakeCheckoutWorld, StubCheckoutWorld
 
 METADATA = {"ticket_id": "7", "event_id": "3"}
 
 
-@pytest.fixture(params=["sdk+fake", "stub"])
-def world(request: pytest.FixtureRequest) -> CheckoutWorld:
+@contextmanager
+def transport(request: pytest.FixtureRequest, fake: StripeFake | PayPalFake) -> Iterator[None]:
+    """Over loopback HTTP, or handed to the fake's WSGI application in process (the money model's
+    fast world, ``tests.support.money_world``): both must answer alike."""
+    if request.param.endswith("in-process"):
+        with providers_in_process({fake.public_url: fake}):
+            yield
+    else:
+        yield
+
+
+@pytest.fixture(params=["sdk+fake", "sdk+fake in-process", "stub"])
+def world(request: pytest.FixtureRequest) -> Iterator[CheckoutWorld]:
     if request.param == "stub":
-        return StubCheckoutWorld()
+        yield StubCheckoutWorld()
+        return
     fake: StripeFake = request.getfixturevalue("stripe_fake")
-    return FakeCheckoutWorld(fake, wiring.stripe_gateway())
+    with transport(request, fake):
+        yield FakeCheckoutWorld(fake, wiring.stripe_gateway())
 
 
 def open_session(
@@ -427,9 +442,10 @@ def test_customers_and_subscriptions_keep_their_keys_and_a_cancel_is_final(payme
 
 
 # PayPalGateway (PayPalClient against the local PayPal) -------------------------------------------
-@pytest.fixture
-def paypal(paypal_fake: PayPalFake) -> PayPalGateway:
-    return wiring.paypal_client()
+@pytest.fixture(params=["client+fake", "client+fake in-process"])
+def paypal(request: pytest.FixtureRequest, paypal_fake: PayPalFake) -> Iterator[PayPalGateway]:
+    with transport(request, paypal_fake):
+        yield wiring.paypal_client()
 
 
 def order_body(value: str = "25.00", currency: str = "EUR", custom_id: str = "ticket-7") -> dict[str, Any]:
