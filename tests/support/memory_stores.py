@@ -391,9 +391,7 @@ class MemoryTicketStore:
             raise FreeSeatLimit(self.free_seats(ticket.event_id, ticket.owner)) from None
 
     def attach_session(self, ticket_id: int, session_id: str, checkout_url: str) -> None:
-        """Refused when the ticket is unknown or bound to another session. The port names no
-        exception: this raises StateChanged; the repository lets botocore's ClientError
-        (ConditionalCheckFailedException) through (the contract suite records the difference)."""
+        """StateChanged, nothing written, when the ticket is unknown or bound to another session."""
         item = self._tickets.get(ticket_id)
         if item is None or item.get("session_id", session_id) != session_id:
             raise StateChanged()
@@ -524,10 +522,11 @@ class MemoryTicketStore:
 
     def check_in(self, ticket: Ticket, count: int, now: int, *, event_id: int) -> Ticket:
         """Subtle, as in the repository: the room is counted from the quantity of the ticket passed
-        in, and ``count`` itself is not checked (the door checks it)."""
+        in; a count below 1 is refused before anything is read."""
         item = self._tickets.get(ticket.ticket_id)
         if (
-            item is None
+            count < 1
+            or item is None
             or item["status"] != str(TicketStatus.PAID)
             or item["event_id"] != event_id
             or ("checked_in" in item and item["checked_in"] > ticket.quantity - count)

@@ -98,7 +98,9 @@ class TicketStore(TicketReader, UnsettledTickets, Protocol):
 
     def create(self, ticket: Ticket, unpaid_limit: int, seats_by_shard: dict[int, int] | None = None, *, free_limit: int) -> Ticket: ...
 
-    def attach_session(self, ticket_id: int, session_id: str, checkout_url: str) -> None: ...
+    def attach_session(self, ticket_id: int, session_id: str, checkout_url: str) -> None:
+        """StateChanged, nothing written, for an unknown ticket or one bound to another session."""
+        ...
 
     def apply(
         self,

@@ -428,7 +428,10 @@ class TicketRepository:
         """Admits ``count`` more people on a ticket of ``event_id`` (the door's event) that is valid
         at the door, never more than its quantity in all: one conditional write, so that two doors
         scanning one pass at the same instant admit it once. StateChanged, nothing written, when the
-        ticket is of another event, not valid at the door, or has fewer than ``count`` admissions left."""
+        ticket is of another event, not valid at the door, or has fewer than ``count`` admissions left,
+        or when ``count`` is below 1 (a negative count would give admissions back)."""
+        if count < 1:
+            raise StateChanged()
         try:
             result = write_with_retry(
                 lambda: self._client.update_item(
@@ -506,15 +509,21 @@ class TicketRepository:
         return int(result.get("Item", {}).get("held", {}).get("N", "0"))
 
     def attach_session(self, ticket_id: int, session_id: str, checkout_url: str) -> None:
-        write_with_retry(
-            lambda: self._client.update_item(
-                TableName=self._tickets,
-                Key=_ticket_key(ticket_id),
-                UpdateExpression="SET session_id = :sid, checkout_url = :url",
-                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(session_id) OR session_id = :sid)",
-                ExpressionAttributeValues=_values(sid=session_id, url=checkout_url),
+        """StateChanged, nothing written, for an unknown ticket or one bound to another session."""
+        try:
+            write_with_retry(
+                lambda: self._client.update_item(
+                    TableName=self._tickets,
+                    Key=_ticket_key(ticket_id),
+                    UpdateExpression="SET session_id = :sid, checkout_url = :url",
+                    ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(session_id) OR session_id = :sid)",
+                    ExpressionAttributeValues=_values(sid=session_id, url=checkout_url),
+                )
             )
-        )
+        except Exception as error:
+            if is_condition_failure(error):
+                raise StateChanged() from None
+            raise
 
     def apply(
         self,
