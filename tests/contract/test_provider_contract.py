@@ -29,6 +29,7 @@ import pytest
 import stripe
 
 from local.paypal_fake import PayPalFake
+from local.paypal_fake.objects import PayPalError
 from local.stripe_fake import StripeFake
 from local.stripe_fake.app import sign_payload
 from payments import wiring
@@ -527,6 +528,28 @@ def test_a_pending_capture_completes_later(paypal: PayPalGateway, paypal_fake: P
         paypal.refund_capture(capture["id"], {}, "refund-1")
     paypal_fake.complete_capture(capture["id"])
     assert paypal.get_capture(capture["id"])["status"] == "COMPLETED"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ProviderRejected,
+    reason="finding: PayPal's Payments v2 answers 409 RESOURCE_CONFLICT / PREVIOUS_REQUEST_IN_PROGRESS ('Please wait for "
+    "sometime and try again') while a call under the same PayPal-Request-Id is in progress; PayPalClient treats 409 as a "
+    "final refusal (ProviderRejected) instead of retrying it under the same request id",
+)
+def test_a_refund_still_in_progress_is_waited_for_under_its_request_id(paypal: PayPalGateway, paypal_fake: PayPalFake) -> None:
+    _, capture = captured(paypal, paypal_fake)
+    in_progress = PayPalError(
+        409,
+        "RESOURCE_CONFLICT",
+        "The server has detected a conflict while processing this request.",
+        "PREVIOUS_REQUEST_IN_PROGRESS",
+        "A previous request on this resource is currently in progress. Please wait for sometime and try again. It is best to "
+        "space out the initial and the subsequent request(s) to avoid receiving this error.",
+    )
+    paypal_fake.fail_next(f"/v2/payments/captures/{capture['id']}/refund", in_progress)
+    refund = paypal.refund_capture(capture["id"], {}, "refund-1")
+    assert refund["amount"] == {"currency_code": "EUR", "value": "25.00"}
 
 
 @pytest.mark.parametrize(("status", "raised"), [(429, ProviderUnavailable), (500, ProviderFailure), (503, ProviderUnavailable)])
