@@ -152,6 +152,13 @@ def test_the_same_key_with_another_order_is_refused_and_the_first_session_stays(
     assert world.checkout.retrieve_checkout_session(first.id) == first
 
 
+def test_a_key_is_the_accounts_and_refused_on_another_endpoint(world: CheckoutWorld) -> None:
+    intent = paid(world, key="shared-key")
+    with pytest.raises(Unprocessable):
+        refund_rest(world, intent, key="shared-key")
+    assert world.checkout.refunds_of(intent) == []
+
+
 def test_another_key_makes_another_session(world: CheckoutWorld) -> None:
     first = open_session(world)
     second = open_session(world, key="ticket-checkout-7-again")
@@ -243,12 +250,13 @@ def refund_rest(world: CheckoutWorld, intent: str, key: str = "ticket-refund-7",
     return world.checkout.refund_rest(intent, metadata={"ticket_id": "7", "reason": reason}, idempotency_key=key)
 
 
-def test_refund_rest_refunds_all_that_was_paid_with_our_reason(world: CheckoutWorld) -> None:
-    intent = paid(world)
+@pytest.mark.parametrize(("currency", "unit_amount", "total"), [("eur", 2500, 5000), ("jpy", 2500, 5000), ("kwd", 1250, 2500)])
+def test_refund_rest_refunds_all_that_was_paid_with_our_reason(world: CheckoutWorld, currency: str, unit_amount: int, total: int) -> None:
+    intent = paid(world, currency=currency, unit_amount=unit_amount)
     assert world.checkout.refunds_of(intent) == []
     refund = refund_rest(world, intent)
     assert refund is not None
-    assert (refund.amount, refund.currency, refund.status, refund.reason, refund.returned) == (5000, "eur", "succeeded", "staff", True)
+    assert (refund.amount, refund.currency, refund.status, refund.reason, refund.returned) == (total, currency, "succeeded", "staff", True)
     assert world.checkout.refunds_of(intent) == [refund]
 
 
@@ -498,7 +506,7 @@ def test_unknown_orders_and_captures_are_not_found(paypal: PayPalGateway) -> Non
 
 
 def test_refunds_add_up_to_the_capture_and_never_beyond(paypal: PayPalGateway, paypal_fake: PayPalFake) -> None:
-    _, capture = captured(paypal, paypal_fake)
+    order_id, capture = captured(paypal, paypal_fake)
 
     def refund(value: str | None, request_id: str) -> dict[str, Any]:
         body = {"amount": {"currency_code": "EUR", "value": value}} if value else {}
@@ -516,6 +524,10 @@ def test_refunds_add_up_to_the_capture_and_never_beyond(paypal: PayPalGateway, p
     assert paypal.get_capture(capture["id"])["status"] == "REFUNDED"
     with pytest.raises(ProviderRejected):
         refund("0.01", "refund-4")
+    # The order shows its capture as it now is, and each refund once.
+    payments = paypal.get_order(order_id)["purchase_units"][0]["payments"]
+    assert [c["status"] for c in payments["captures"]] == ["REFUNDED"]
+    assert sorted(r["amount"]["value"] for r in payments["refunds"]) == ["10.00", "15.00"]
 
 
 def test_a_pending_capture_completes_later(paypal: PayPalGateway, paypal_fake: PayPalFake) -> None:
