@@ -18,10 +18,13 @@ Stripe's and PayPal's definitions by the fixtures that serve them (``tests/conft
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -613,7 +616,9 @@ class PayPalSigned:
 
     def verify(self, headers: dict[str, str], body: bytes, age: int = 0) -> None:
         delivery = self.port(age).verify(headers, body, self.fake.webhook_id)
-        assert delivery.transmission_id == headers["paypal-transmission-id"]
+        sent_at = datetime.fromisoformat(headers["paypal-transmission-time"].replace("Z", "+00:00")).timestamp()
+        assert (delivery.transmission_id, delivery.body_sha256) == (headers["paypal-transmission-id"], hashlib.sha256(body).hexdigest())
+        assert delivery.acceptable_until == math.ceil(sent_at + self.tolerance)
 
 
 Signed = StripeSigned | PayPalSigned
