@@ -545,13 +545,6 @@ def test_a_pending_capture_completes_later(paypal: PayPalGateway, paypal_fake: P
     assert paypal.get_capture(capture["id"])["status"] == "COMPLETED"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ProviderRejected,
-    reason="finding: PayPal's Payments v2 answers 409 RESOURCE_CONFLICT / PREVIOUS_REQUEST_IN_PROGRESS ('Please wait for "
-    "sometime and try again') while a call under the same PayPal-Request-Id is in progress; PayPalClient treats 409 as a "
-    "final refusal (ProviderRejected) instead of retrying it under the same request id",
-)
 def test_a_refund_still_in_progress_is_waited_for_under_its_request_id(paypal: PayPalGateway, paypal_fake: PayPalFake) -> None:
     _, capture = captured(paypal, paypal_fake)
     in_progress = PayPalError(

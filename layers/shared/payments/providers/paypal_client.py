@@ -139,6 +139,10 @@ class PayPalClient:
             "PayPal refused a request",
             extra={"path": path, "status": response.status_code, "paypal_name": body.get("name"), "debug_id": debug_id},
         )
+        if response.status_code == 409 and _in_progress(body):
+            # The same PayPal-Request-Id is still being worked on by PayPal: asked again under that
+            # id after a wait, as PayPal says, never refused (a refused refund would be given up).
+            raise _Retryable(ProviderUnavailable())
         if response.status_code in RETRYABLE_STATUSES:
             raise _Retryable(ProviderUnavailable() if response.status_code in (429, 503) else ProviderFailure())
         if response.status_code == 404:
@@ -176,3 +180,11 @@ class PayPalClient:
 
     def refund_capture(self, capture_id: str, refund: dict[str, Any], request_id: str) -> dict[str, Any]:
         return self._request("POST", f"/v2/payments/captures/{capture_id}/refund", body=refund, request_id=request_id)
+
+
+def _in_progress(body: Any) -> bool:
+    """PayPal's 409 RESOURCE_CONFLICT whose issue is PREVIOUS_REQUEST_IN_PROGRESS."""
+    details = body.get("details") if isinstance(body, dict) else None
+    return isinstance(details, list) and any(
+        isinstance(detail, dict) and detail.get("issue") == "PREVIOUS_REQUEST_IN_PROGRESS" for detail in details
+    )
