@@ -499,6 +499,20 @@ class TicketMoneyModel(RuleBasedStateMachine):
                 self.paypal.deny_capture(capture["id"])
             fired["paypal pending capture completed" if completed else "paypal pending capture denied"] += 1
 
+    @rule(amount=st.sampled_from(["25.50", "40.00"]), user=st.sampled_from(USERS), completed=st.booleans())
+    def paypal_capture_pending_then_settled(self, amount: str, user: str, completed: bool) -> None:
+        """A capture held pending, then completed or denied at PayPal (drawn as a chain, so that
+        both ends are met in every run, whatever else the run draws)."""
+        before = set(self.paypal.captures)
+        self.paypal_order_paid(amount, user, pending=True)
+        held = [c for capture_id, c in self.paypal.captures.items() if capture_id not in before and c["status"] == "PENDING"]
+        for capture in held:
+            if completed:
+                self.paypal.complete_capture(capture["id"])
+            else:
+                self.paypal.deny_capture(capture["id"])
+            fired["paypal pending capture completed" if completed else "paypal pending capture denied"] += 1
+
     @rule(data=st.data())
     def paypal_capture_reversed(self, data: st.DataObject) -> None:
         """The buyer's bank takes back what is left of a capture (PAYMENT.CAPTURE.REVERSED)."""
