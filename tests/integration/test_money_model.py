@@ -143,6 +143,23 @@ RULES = (
 INTERLEAVED = ("staff refund", "check-in", "verify", "cancel", "webhook", "purchase", "paypal refund", "sweep", "reconciliation")
 # Two requests at one ticket, each of which ends in a conditional write on it: the races that matter.
 RACES = ("check-in", "staff refund", "verify", "cancel", "payment webhook", "refund webhook", "dispute webhook", "sweep", "reconciliation")
+# The pairs drawn half the time, so that each is met in every run (drawn freely, a pair that needs
+# two facts pending at one ticket is rare). A webhook the pair needs is made to happen at Stripe
+# first when none is pending for the ticket: the customer pays, a Dashboard refund, a dispute.
+RACE_PAIRS = (
+    ("check-in", "check-in"),
+    ("staff refund", "check-in"),
+    ("refund webhook", "check-in"),
+    ("dispute webhook", "check-in"),
+    ("payment webhook", "verify"),
+    ("payment webhook", "cancel"),
+    ("payment webhook", "sweep"),
+    ("staff refund", "dispute webhook"),
+    ("staff refund", "refund webhook"),
+    ("refund webhook", "dispute webhook"),
+    ("staff refund", "staff refund"),
+    ("staff refund", "reconciliation"),
+)
 # Which of Stripe's events each kind of webhook delivers (by the event type's start).
 WEBHOOK_KINDS = {
     "payment webhook": ("checkout.session.", "payment_intent."),
@@ -633,20 +650,21 @@ class TicketMoneyModel(RuleBasedStateMachine):
 
     @rule(
         data=st.data(),
-        first=st.sampled_from(RACES),
-        second=st.sampled_from(RACES),
+        pair=st.one_of(st.sampled_from(RACE_PAIRS), st.tuples(st.sampled_from(RACES), st.sampled_from(RACES))),
         schedule=st.lists(st.integers(0, 1), min_size=2, max_size=40),
     )
-    def two_requests_race_on_one_ticket(self, data: st.DataObject, first: str, second: str, schedule: list[int]) -> None:
+    def two_requests_race_on_one_ticket(self, data: st.DataObject, pair: tuple[str, str], schedule: list[int]) -> None:
         """Two requests at the same ticket at once (two check-ins, a refund and a check-in, a webhook
         and verify, a refund and a dispute ...), their store calls interleaved in the drawn order:
         the race at the ticket's conditional write, explored on purpose."""
+        first, second = pair
         self._collect()
         webhooks = {kind for kind in (first, second) if kind in WEBHOOK_KINDS}
-        candidates = [t for t in self._tickets() if all(self._pending_about(kind, int(t["ticket_id"])) for kind in webhooks)]
-        ticket = self._pick(data, candidates)
+        ticket = self._pick(data, [t for t in self._tickets() if all(self._can_provoke(kind, t) for kind in webhooks)])
         if not ticket:
             return
+        for kind in webhooks:
+            self._provoke(kind, ticket)
         requests = {f"A {first}": self._request(data, first, ticket), f"B {second}": self._request(data, second, ticket)}
         runnable = {name: request for name, request in requests.items() if request}
         if len(runnable) < 2:
@@ -685,6 +703,43 @@ class TicketMoneyModel(RuleBasedStateMachine):
         figures["races"] += 1
         # Overlapped: one request called a store between two store calls of the other.
         figures["races overlapped"] += outcome.overlapped()
+
+    def _can_provoke(self, kind: str, ticket: dict[str, Any]) -> bool:
+        """Whether a webhook of ``kind`` about the ticket is pending, or can be made to happen."""
+        ticket_id = int(ticket["ticket_id"])
+        if self._pending_about(kind, ticket_id):
+            return True
+        if kind == "payment webhook":
+            session = self._session(ticket_id)
+            return session is not None and session["status"] == "open"
+        intent = self._intent(ticket_id)
+        return intent is not None and intent["status"] == "succeeded" and self._left(intent) > 0 and not self._disputes_of(intent["id"])
+
+    def _provoke(self, kind: str, ticket: dict[str, Any]) -> None:
+        """Makes a webhook of ``kind`` about the ticket happen at Stripe, unless one is pending."""
+        ticket_id = int(ticket["ticket_id"])
+        if self._pending_about(kind, ticket_id):
+            return
+        if kind == "payment webhook":
+            session = self._session(ticket_id)
+            assert session is not None
+            self.fake.complete_session(session["id"])
+            fired["paid at once"] += 1
+        else:
+            intent = self._intent(ticket_id)
+            assert intent is not None
+            overtook = "refund overtook the payment's webhook" if kind == "refund webhook" else "dispute overtook the payment's webhook"
+            self._overtaking(intent, overtook)
+            if kind == "refund webhook":
+                half = self._left(intent) // 2
+                self.fake.dashboard_refund(intent["id"], half or None)
+                fired["dashboard refund, partial" if half else "dashboard refund, whole"] += 1
+            else:
+                if self.fake.refunded_amount(intent["id"]) > 0:
+                    fired["dispute opened after a partial refund"] += 1
+                self.fake.open_dispute(intent["id"])
+                fired["dispute opened"] += 1
+        self._collect()
 
     def _pending_about(self, kind: str, ticket_id: int) -> list[int]:
         """Where in the pending webhooks those of ``kind`` about the ticket are."""
