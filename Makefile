@@ -138,7 +138,7 @@ deploy:  ## sam deploy to the dev environment (see samconfig.toml)
 flash-sale:  ## the simulated on-sale: 50,000 seats, 100,000 buyers at 2,000/s, for 1, 4, 16 and 64 seat shards (about 15 minutes)
 	$(BIN)/python -m benchmarks.flash_sale --check
 
-model:  ## the money model's main run: 500 seeded sequences in memory (the in-memory store twins), every rule fired (a few minutes; CI runs it)
+model:  ## the money model's main run: 1000 seeded sequences in memory (the in-memory store twins), every rule fired (a few minutes; CI runs it)
 	$(BIN)/pytest -q -s -m money_model tests/integration/test_money_model.py
 
 proof:  ## load, faults, attacks, fuzzing and log scanning, then the summary table

@@ -3,7 +3,7 @@ handlers and domain, over either store world, against the local Stripe and PayPa
 
 Three runs drive the same rules (``tests/support/money_world.py``):
 
-- in memory (CI's main run, ``make model``: ``MODEL_EXAMPLES``, 500 by default): the in-memory twins
+- in memory (CI's main run, ``make model``: ``MODEL_EXAMPLES``, 1000 by default): the in-memory twins
   of every store port (``tests/support/memory_stores.py``, held to the DynamoDB repositories by
   ``tests/contract``), the fakes' WSGI applications called in process;
 - on moto (``MODEL_MOTO_EXAMPLES``, 10, in the default suite): the DynamoDB repositories over moto's
@@ -78,7 +78,7 @@ from tests.support.money_world import (
 )
 from tests.support.moto_direct import MotoDirect
 
-EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "500"))
+EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "1000"))
 STEPS = int(os.environ.get("MODEL_STEPS", "30"))
 MOTO_EXAMPLES = int(os.environ.get("MODEL_MOTO_EXAMPLES", "10"))
 HTTP_EXAMPLES = int(os.environ.get("MODEL_HTTP_EXAMPLES", "6"))
