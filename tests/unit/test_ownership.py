@@ -28,7 +28,7 @@ class Objects:
         return self.kept.get((kind, object_id))
 
     def record(self, kind: str, object_id: str, owner: str, state: dict[str, Any], now: int) -> bool:
-        kept = self.kept.setdefault((kind, object_id), {"owner": owner, **state})
+        kept = self.kept.setdefault((kind, object_id), {"owner": owner, "recorded_at": now, **state})
         if kept["owner"] != owner:
             raise PermissionError(object_id)
         return True
@@ -38,7 +38,11 @@ def test_an_object_is_its_owners_and_refused_to_anyone_else_in_words():
     objects = Objects()
     record_owned(objects, ALICE, "payment_intent", "pi_1", {"status": "requires_payment_method"}, 1_000)
 
-    assert owned(objects, ALICE, "payment_intent", "pi_1") == {"owner": "user-alice", "status": "requires_payment_method"}
+    assert owned(objects, ALICE, "payment_intent", "pi_1") == {
+        "owner": "user-alice",
+        "recorded_at": 1_000,
+        "status": "requires_payment_method",
+    }
     with pytest.raises(Forbidden) as not_hers:
         owned(objects, BOB, "payment_intent", "pi_1")
     assert not_hers.value.message == "You do not have permission to access this payment intent"

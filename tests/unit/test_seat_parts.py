@@ -26,6 +26,7 @@ def test_the_start_spreads_buyers_over_the_shards_with_enough():
     available = {0: 5, 1: 0, 2: 5, 3: 5}
     assert [seat_parts(available, 2, start) for start in range(4)] == [{0: 2}, {2: 2}, {2: 2}, {3: 2}]
     assert seat_parts({0: 1, 1: 3, 2: 2}, 5, 0) == {1: 3, 2: 2}  # fullest first: as few shards as possible
+    assert seat_parts({0: 2, 1: 5}, 2, 0) == {0: 2}  # exactly enough is enough: the start's shard, not the fullest
 
 
 @given(capacity=st.integers(1, 100_000), shards=st.integers(1, MAX_SEAT_SHARDS))
