@@ -663,7 +663,10 @@ class TicketMoneyModel(RuleBasedStateMachine):
         ticket = self._pick(data, [t for t in self._tickets() if all(self._can_provoke(kind, t) for kind in webhooks)])
         if not ticket:
             return
-        for kind in webhooks:
+        # In this order: a refund can be made before a dispute, not after it.
+        for kind in sorted(webhooks, key=list(WEBHOOK_KINDS).index):
+            if not self._can_provoke(kind, ticket):
+                return
             self._provoke(kind, ticket)
         requests = {f"A {first}": self._request(data, first, ticket), f"B {second}": self._request(data, second, ticket)}
         runnable = {name: request for name, request in requests.items() if request}
