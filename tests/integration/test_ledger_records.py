@@ -16,6 +16,8 @@ def test_a_processed_event_is_kept_under_its_provider_and_id_for_thirty_days(dyn
     ledger = WebhookEventRepository(dynamodb, PAYMENTS)
 
     assert ledger.mark_processed("stripe", "evt_1", "checkout.session.completed", 1_000)
+    # a concurrent delivery of the same event that got there second is told so, and changes nothing
+    assert not ledger.mark_processed("stripe", "evt_1", "checkout.session.completed", 1_005)
 
     assert scan(dynamodb, PAYMENTS) == [
         {
