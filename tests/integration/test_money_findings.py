@@ -10,12 +10,11 @@ from typing import Any
 
 from local import moto_patches
 from local.paypal_fake import PayPalFake
-from tests.integration.test_money_model import TicketMoneyModel, model_world
+from tests.integration.test_money_model import TicketMoneyModel, _moto_direct_world, model_world
 from tests.support.dynamo import PAYMENTS, items_with_prefix
 from tests.support.flows import deliver_paypal_webhook, paypal_call
 from tests.support.lambdas import LambdaContext, load_module, sample_event
 from tests.support.money_world import providers_in_process
-from tests.support.moto_direct import MotoDirect
 
 __all__ = ["model_world"]  # the money model's fixture, for the replays below
 
@@ -34,7 +33,8 @@ class _Draws:
 def _fast_model() -> Iterator[TicketMoneyModel]:
     """One sequence of the money model in its fast world (its teardown and the fixture undo it)."""
     fake, paypal = TicketMoneyModel.fake, TicketMoneyModel.paypal
-    TicketMoneyModel.make_store = MotoDirect
+    # The moto world, whatever a model test that ran before this one chose (random order).
+    TicketMoneyModel.make_world = staticmethod(_moto_direct_world)
     moto_patches.install()
     try:
         with providers_in_process({fake.public_url: fake, paypal.public_url: paypal}):
