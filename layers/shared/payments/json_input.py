@@ -60,11 +60,34 @@ def _parse_float(literal: str) -> Decimal | RefusedNumber:
     return value
 
 
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: JSON leaves a repeated key's meaning open, and the
+    parser's "last one wins" would let a body say two things (``"quantity": 50, "quantity": 1``,
+    or a key spelled again with an escape) where a log or a firewall reads the first."""
+    built = dict(pairs)
+    if len(built) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return built
+
+
 def load_json(data: bytes, what: str = "Request body") -> Any:
     try:
-        parsed = json.loads(data, parse_float=_parse_float, parse_int=_parse_int)
+        parsed = json.loads(data, parse_float=_parse_float, parse_int=_parse_int, object_pairs_hook=_object_without_repeats)
     except RecursionError:
         raise BadRequest(f"{what} is nested too deeply") from None
+    except _RepeatedKey as repeated:
+        # The key is named only when it is a plain field name: it has not been checked as text yet.
+        plain = repeated.key.isascii() and repeated.key.replace("_", "").isalnum() and len(repeated.key) <= 64
+        raise BadRequest(f"{repeated.key}: repeated field" if plain else f"{what} repeats a field") from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequest(f"{what} is not valid JSON") from None
     _check_structure(parsed, what)
