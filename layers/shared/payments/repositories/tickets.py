@@ -70,6 +70,10 @@ def _event_key(event_id: int) -> dict[str, Any]:
     return _shard_key(event_id, 0)
 
 
+class _Unprocessed(Exception):
+    """A batch read left keys unprocessed (throttled): asked again within the budget."""
+
+
 def _shard_key(event_id: int, shard: int) -> dict[str, Any]:
     """Shard 0 is the event item itself, so that a one-shard event is exactly one item. Every other
     shard is an item under a partition key of its own (``EVENT#<id>#SEATS#<n>``): DynamoDB bounds
@@ -324,10 +328,9 @@ class TicketRepository:
         keys DynamoDB leaves unprocessed are asked again with backoff, then the read fails as
         throttled (a 503), never answers with seats missing."""
         found: list[dict[str, Any]] = []
-        pending: dict[str, Any] = {self._tickets: {"Keys": keys, "ConsistentRead": True}} if keys else {}
-
-        class Unprocessed(Exception):
-            pass
+        if not keys:
+            return found
+        pending: dict[str, Any] = {self._tickets: {"Keys": keys, "ConsistentRead": True}}
 
         def read() -> None:
             nonlocal pending
@@ -335,13 +338,11 @@ class TicketRepository:
             found.extend(result.get("Responses", {}).get(self._tickets, []))
             pending = {table: request for table, request in (result.get("UnprocessedKeys") or {}).items() if request.get("Keys")}
             if pending:
-                raise Unprocessed()
+                raise _Unprocessed()
 
-        if not pending:
-            return found
         try:
-            with_backoff(read, Unprocessed, BATCH_READ_BUDGET_SECONDS)
-        except Unprocessed:
+            with_backoff(read, _Unprocessed, BATCH_READ_BUDGET_SECONDS)
+        except _Unprocessed:
             throttled: Any = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "seat shards unread"}}
             raise ClientError(throttled, "BatchGetItem") from None
         return found
