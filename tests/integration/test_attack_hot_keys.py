@@ -91,10 +91,6 @@ def test_throttled_batch_read_is_a_503_code_not_missing_seats(world: DynamoWorld
     assert raised.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_seats trusts the batch answer: a shard key that comes back with no item is dropped, the event read with seats missing",
-)
 def test_shard_item_absent_fails_the_read_not_undercounts(world: DynamoWorld) -> None:
     repo = _repo(world)
     repo.put_event(_event(3, 40, 4))
@@ -148,11 +144,6 @@ def test_reservation_made_before_the_change_expires_and_gives_its_seats_back(wor
     assert expired.status == TicketStatus.EXPIRED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sweep catches StateChanged and ApiError, not SoldOut: one reservation whose seats cannot go back "
-    "(here a shard at its pre-change key) raises out of sweep_expired, and being oldest it blocks every later one",
-)
 def test_one_stuck_reservation_does_not_stop_the_sweep(world: DynamoWorld) -> None:
     from payments.domain.tickets import TicketService
     from payments.settings import get_settings

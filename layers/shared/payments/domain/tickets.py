@@ -627,7 +627,9 @@ class TicketService:
                 report.skipped += 1
                 logger.info("Sweep skipped a reservation that changed meanwhile", extra={"ticket_id": ticket.ticket_id})
                 continue
-            except ApiError:
+            except (ApiError, SoldOut):
+                # SoldOut: its seats had nowhere to go back to (a shard item missing). Counted as a
+                # failure for a person, and the reservations behind it are still settled.
                 report.failed += 1
                 logger.exception("Sweep could not settle a reservation", extra={"ticket_id": ticket.ticket_id})
                 continue

@@ -321,6 +321,10 @@ class TicketRepository:
         seats = {0: int(event_item["available"]["N"])}
         for item in self._batch_get([_shard_key(event_id, shard) for shard in range(1, shards)]):
             seats[_shard_of(item)] = int(item["available"]["N"])
+        if len(seats) != shards:
+            # Written with the event in one transaction: a shard missing is our bug (or a table
+            # from before the shards had keys of their own), never fewer seats to sell.
+            raise RuntimeError(f"Event {event_id} has {len(seats)} of its {shards} seat shards")
         return dict(sorted(seats.items()))
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
