@@ -320,9 +320,13 @@ def test_new_counters_start_above_the_legacy_counter_plus_the_margin(world: Dyna
         container = TicketRepository(_client(world), _table(world), repo._payments)
         container._counter_shard["ticket"] = shard
         new_ids |= {container.next_id("ticket") for _ in range(150)}
-    assert min(new_ids) > 3250 + ID_MARGIN
-    old_ids = _old_container_blocks(repo, ID_MARGIN // repo_module.ID_BLOCK)  # the whole margin's worth
+    assert ID_MARGIN == 1_000_000  # as docs/operations.md states it
+    assert min(new_ids) > 3250 + 1_000_000  # the old code climbs from 3250: a million ids before it could reach them
+    old_ids = _old_container_blocks(repo, 40)
     assert not new_ids & old_ids
+    # The last block the old code gives inside the margin is still below every new id.
+    _client(world).put_item(TableName=_table(world), Item={**LEGACY_COUNTER, "value": {"N": str(3250 + 1_000_000 - 100)}})
+    assert max(_old_container_blocks(repo, 1)) < min(new_ids)
 
 
 def test_a_run_while_the_new_code_serves_raises_the_legacy_counter_above_its_ids(world: DynamoWorld) -> None:
