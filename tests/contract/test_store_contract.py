@@ -279,6 +279,27 @@ def test_seats_given_back_are_those_of_people_not_admitted(world: StoreWorld) ->
     assert world.inspect.seats(event.event_id) == {0: 4}
 
 
+def test_seats_given_back_are_those_the_ticket_holds_now_not_as_read_before_it_moved(world: StoreWorld) -> None:
+    """Found by the money model (stop 33): two staff refunds of one disputed payment. One read the
+    paid ticket on one shard; the other gave that seat back, was refused by Stripe and took a seat
+    again, from the other shard. The status read (paid) still matched, so the first gave its seat
+    back to a shard where the ticket no longer held one: the other shard lost a seat for good."""
+    event = new_event(world, capacity=4, shards=2)
+    ticket = ticket_in(world, event, S.PAID, quantity=1)
+    assert ticket.seat_parts is not None and len(ticket.seat_parts) == 1
+    [(shard, _)] = ticket.seat_parts.items()
+    stale = replace(ticket, seat_parts={1 - shard: 1})  # the same ticket, read when its seat was on the other shard
+    before = world.inspect.seats(event.event_id)
+    with pytest.raises(StateChanged):
+        world.tickets.apply(stale, Trigger.REFUND_DUE)
+    assert world.inspect.seats(event.event_id) == before
+    found = world.tickets.get_ticket(ticket.ticket_id)
+    assert found is not None and found.status == S.PAID
+    # from the ticket as it is, its own seat goes back
+    world.tickets.apply(ticket, Trigger.REFUND_DUE)
+    assert world.inspect.seats(event.event_id) == {0: 2, 1: 2}
+
+
 # limits -----------------------------------------------------------------------------------------
 def test_the_unpaid_seat_limit_per_account_and_event(world: StoreWorld) -> None:
     event, other = new_event(world, capacity=20), new_event(world)

@@ -55,8 +55,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import hypothesis
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, reproduce_failure, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
@@ -1235,8 +1236,11 @@ def _run(examples: int) -> tuple[float, float]:
     fired.clear()
     figures.clear()
     proof.add("model_violations")  # taken back below only when every sequence held
+    machine: Any = TicketMoneyModel
+    if blob := os.environ.get("MODEL_REPRODUCE"):  # the blob a failing run printed: replays that sequence
+        machine = reproduce_failure(hypothesis.__version__, blob.encode())(type("Replayed", (TicketMoneyModel,), {}))
     run_state_machine_as_test(
-        TicketMoneyModel,
+        machine,
         settings=settings(
             max_examples=examples,
             stateful_step_count=STEPS,
@@ -1245,6 +1249,7 @@ def _run(examples: int) -> tuple[float, float]:
             suppress_health_check=list(HealthCheck),
             database=None,
             report_multiple_bugs=False,
+            print_blob=True,
             phases=[Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if os.environ.get("MODEL_SHRINK") else []),
         ),
     )

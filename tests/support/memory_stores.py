@@ -463,6 +463,9 @@ class MemoryTicketStore:
             # The seats moved are those not admitted as read (an item without checked_in passes).
             if row.seats in (Seats.TAKE, Seats.RETURN) and "checked_in" in item and item["checked_in"] != ticket.checked_in:
                 ticket_ok = False
+            if row.seats == Seats.RETURN and ticket.seat_parts is not None:
+                stored = {int(shard): int(count) for shard, count in (item.get("seat_parts") or {}).items()}
+                ticket_ok = ticket_ok and stored == ticket.seat_parts
             if money_as_read and not self._money_holds(item, ticket):
                 ticket_ok = False
         seats_ok = not moves or self._seats_hold(ticket, row.seats)

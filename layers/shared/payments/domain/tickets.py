@@ -292,8 +292,12 @@ class TicketService:
             return Settlement(ticket, Outcome.ALREADY_REFUNDED)
         # What already went back of this payment (a Dashboard refund before this fact reached us) is
         # applied in the same step: a payment all gone back never seats the ticket. One Stripe call,
-        # the payment's refunds; a lost dispute is weeks away and comes with its own webhook.
-        facts = self._gateway().refunds_of(session.payment_intent) if session.payment_intent else []
+        # the payment's refunds; a lost dispute is weeks away and comes with its own webhook. A
+        # ticket that already holds money-back facts (a dispute's webhook came first) is brought to
+        # all of them, disputes too: the write below replaces the sum, it must not forget one.
+        facts: list[StripeRefund] = []
+        if session.payment_intent:
+            facts = self._money_back(session.payment_intent) if ticket.refunds_seen else self._gateway().refunds_of(session.payment_intent)
         returned = sum(fact.amount for fact in facts if fact.returned)
         if facts and session.payment_intent and returned >= ticket.amount_total:
             return self._money_step(ticket, session.payment_intent, facts, None)

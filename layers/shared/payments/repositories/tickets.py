@@ -194,6 +194,19 @@ def _parts_map(parts: dict[int, int]) -> dict[str, int]:
     return {str(shard): count for shard, count in parts.items()}
 
 
+def _seats_as_read(ticket: Ticket, seats: Seats) -> tuple[str, dict[str, Any]]:
+    """The condition of a transition that moves seats: they are those of people not admitted as
+    read (a door admitting someone meanwhile makes the write fail and the caller decide again), and
+    seats go back to the shards they are on as read (a ticket that gave its seats back and took
+    others since, refunding, refused and paid again, is in the status read on other shards)."""
+    if seats not in (Seats.TAKE, Seats.RETURN):
+        return "", {}
+    condition, values = "(attribute_not_exists(checked_in) OR checked_in = :admitted)", _values(admitted=ticket.checked_in)
+    if seats == Seats.RETURN and ticket.seat_parts is not None:
+        condition, values = f"{condition} AND seat_parts = :parts_read", values | _values(parts_read=_parts_map(ticket.seat_parts))
+    return condition, values
+
+
 class TicketRepository:
     def __init__(self, client: DynamoDBClient, tickets_table: str, payments_table: str) -> None:
         self._client = client
@@ -585,14 +598,9 @@ class TicketRepository:
             # Only a free ticket is given back, and only while nobody it admits has come in.
             condition += " AND unit_amount = :nothing AND (attribute_not_exists(checked_in) OR checked_in = :nothing)"
             values |= _values(nothing=0)
-        if row.seats in (Seats.TAKE, Seats.RETURN):
-            # The seats moved are those of people not admitted as read: a door admitting someone
-            # meanwhile makes this write fail and the caller decide again.
-            condition += " AND (attribute_not_exists(checked_in) OR checked_in = :admitted)"
-            values |= _values(admitted=ticket.checked_in)
-        if money_as_read:
-            money, money_values = _money_as_read(ticket)
-            condition, values = f"{condition} AND {money}", values | money_values
+        for extra, extra_values in (_seats_as_read(ticket, row.seats), _money_as_read(ticket) if money_as_read else ("", {})):
+            if extra:
+                condition, values = f"{condition} AND {extra}", values | extra_values
         assignments = []
         for name, value in changes.items():
             names[f"#{name}"] = name
