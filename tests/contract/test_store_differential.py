@@ -22,6 +22,7 @@ from payments.domain.lifecycle import TRANSITIONS, UNSETTLED, Event, Ticket, Tic
 from payments.domain.paypal_objects import capture_state
 from payments.domain.paypal_refunds import PayPalRefund
 from payments.domain.ports import CAPTURE
+from payments.domain.records import RefundRecord
 from tests.support.store_worlds import MemoryWorld, StoreWorld, moto_world
 
 NOW = 1_700_000_000
@@ -104,9 +105,7 @@ class Replay:
             self.intents.add(f"pi_{ticket.ticket_id}")
         elif trigger in (Trigger.REFUNDED, Trigger.REFUND_DUE, Trigger.REFUND_FAILED):
             changes = {"refund_amount": (variant % 3) * 1000 or None, "refund_id": f"re_{variant}", "refunded_at": NOW + variant}
-        key = (f"REFUND#stripe#re_{ticket.ticket_id}_{variant % 2}", "REFUND")
-        self.records.add(key)
-        record = {"pk": key[0], "sk": key[1], "amount": variant * 100, "status": "succeeded"}
+        record = self.refund(ticket, variant % 2, variant * 100, "succeeded")
         return outcome(
             lambda: self.seen(
                 self.world.tickets.apply(
@@ -125,11 +124,15 @@ class Replay:
         ticket = self.read(pick, age)
         if ticket is None:
             return None
-        key = (f"REFUND#stripe#re_{ticket.ticket_id}_{amount % 2}", "REFUND")
-        self.records.add(key)
-        record = {"pk": key[0], "sk": key[1], "amount": amount, "status": "failed" if seen % 2 else "succeeded"}
+        record = self.refund(ticket, amount % 2, amount, "failed" if seen % 2 else "succeeded")
         changes = {"refunds_seen": ("a", "b", None)[seen % 3]}
         return outcome(lambda: self.seen(self.world.tickets.record_money_back(ticket, amount, [record], changes)))
+
+    def refund(self, ticket: Ticket, number: int, amount: int, status: str) -> RefundRecord:
+        """A refund record of the ticket's (one of two per ticket, so that one is rewritten), noted to compare."""
+        refund_id = f"re_{ticket.ticket_id}_{number}"
+        self.records.add((f"REFUND#stripe#{refund_id}", "REFUND"))
+        return RefundRecord(refund_id, ticket.ticket_id, ticket.owner, None, None, amount, "eur", "staff", status, NOW)
 
     def check_in(self, pick: int, age: int, count: int, other_event: bool) -> Any:
         ticket = self.read(pick, age)

@@ -16,6 +16,7 @@ import pytest
 
 from payments import money
 from payments.auth import Caller
+from payments.domain.admission import Admission
 from payments.domain.lifecycle import (
     HOLDS_SEATS,
     UNPAID_HOLDS,
@@ -28,6 +29,7 @@ from payments.domain.lifecycle import (
     Trigger,
 )
 from payments.domain.ports import StripeCheckout, TicketStore
+from payments.domain.records import MoneyRecord
 from payments.domain.tickets import CheckoutStarted, TicketService
 from payments.errors import BadRequest, ChargeDisputed, ProviderRejected, Unprocessable
 from payments.models.tickets import CancelRequest, PurchaseRequest, RefundTicketRequest
@@ -268,9 +270,19 @@ class Recording:
     def __init__(self, store: Tickets) -> None:
         self._store = store
         self.rows: list[tuple[TicketStatus | None, Trigger]] = []
+        # Each write's money records as planned by the domain: its row, or None for a money-back write.
+        self.plans: list[tuple[tuple[TicketStatus | None, Trigger] | None, list[MoneyRecord]]] = []
 
-    def create(self, ticket: Ticket, unpaid_limit: int, seats_by_shard: dict[int, int] | None = None, *, free_limit: int) -> Ticket:
-        made = self._store.create(ticket, unpaid_limit, seats_by_shard, free_limit=free_limit)
+    def create(
+        self,
+        ticket: Ticket,
+        unpaid_limit: int,
+        seats_by_shard: dict[int, int] | None = None,
+        *,
+        free_limit: int,
+        admission: Admission | None = None,
+    ) -> Ticket:
+        made = self._store.create(ticket, unpaid_limit, seats_by_shard, free_limit=free_limit, admission=admission)
         self.rows.append((None, T.ISSUE_FREE if made.status == S.PAID else T.RESERVE))
         return made
 
@@ -279,19 +291,22 @@ class Recording:
         ticket: Ticket,
         trigger: Trigger,
         changes: dict[str, Any] | None = None,
-        records: list[dict[str, Any]] | None = None,
+        records: list[MoneyRecord] | None = None,
         expired_before: int | None = None,
         removed: tuple[str, ...] = (),
         money_as_read: bool = False,
     ) -> Ticket:
         written = self._store.apply(ticket, trigger, changes, records, expired_before, removed, money_as_read)
         self.rows.append((ticket.status, trigger))
+        self.plans.append(((ticket.status, trigger), list(records or [])))
         return written
 
     def record_money_back(
-        self, ticket: Ticket, refund_amount: int, records: list[dict[str, Any]], changes: dict[str, Any] | None = None
+        self, ticket: Ticket, refund_amount: int, records: list[MoneyRecord], changes: dict[str, Any] | None = None
     ) -> Ticket:
-        return self._store.record_money_back(ticket, refund_amount, records, changes)
+        written = self._store.record_money_back(ticket, refund_amount, records, changes)
+        self.plans.append((None, list(records)))
+        return written
 
     def next_id(self, kind: str) -> int:
         return self._store.next_id(kind)

@@ -18,11 +18,13 @@ from payments.context import system_time
 from payments.domain.door import door_pass, with_door_pass
 from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketStatus, Trigger
 from payments.domain.ownership import owned_ticket
-from payments.domain.ports import FreeSeatLimit, SoldOut, StateChanged, StripeCheckout, TicketStore, UnpaidLimit
+from payments.domain.ports import AdmissionRefused, FreeSeatLimit, SoldOut, StateChanged, StripeCheckout, TicketStore, UnpaidLimit
+from payments.domain.records import MoneyRecord, PaymentRecord, RefundRecord
 from payments.errors import (
     ApiError,
     BadRequest,
     ChargeDisputed,
+    ConfigurationError,
     Conflict,
     InvalidField,
     NotApplicable,
@@ -31,11 +33,13 @@ from payments.errors import (
     UnknownObject,
 )
 from payments.observability import audit, logger
-from payments.repositories.tickets import payment_record, refund_record
 from payments.settings import Settings
 
 # Request models only annotate here: a function that validates none (a webhook) never imports them.
 if TYPE_CHECKING:
+    from payments.domain.admission import Admission
+    from payments.domain.lifecycle import Event
+    from payments.domain.queue import QueueService
     from payments.models.tickets import CancelRequest, PurchaseRequest, RefundTicketRequest, VerifyRequest
 
 # How often a settlement re-reads a ticket that changed under it before giving up (and letting the
@@ -91,11 +95,13 @@ class TicketService:
         gateway: Callable[[], StripeCheckout],
         settings: Settings,
         clock: Callable[[], float] = system_time,
+        queue: Callable[[], QueueService] | None = None,
     ) -> None:
         self._repository = repository
         self._gateway = gateway  # resolved on first use: free tickets never need Stripe
         self._settings = settings
         self._clock = clock
+        self._queue = queue  # resolved on first use: only an event sold through a queue needs it
 
     def _now(self) -> int:
         return int(self._clock())
@@ -111,6 +117,7 @@ class TicketService:
         if event.price * request.quantity > money.maximum_charge(event.currency):
             most = int(money.maximum_charge(event.currency) // event.price)
             raise InvalidField("quantity", f"at most {most} tickets of this event fit in one payment")
+        admission = self._admission(caller, event, request) if event.on_sale_queue else None
         now = self._now()
         ticket = Ticket(
             ticket_id=self._repository.next_id("ticket"),
@@ -129,7 +136,12 @@ class TicketService:
             ticket.qr_png = door_pass(ticket)  # valid at the door from the start: its pass is kept with it
         limit, free_limit = self._settings.unpaid_seat_limit, self._settings.free_seat_limit
         try:
-            ticket = self._repository.create(ticket, unpaid_limit=limit, seats_by_shard=event.seats_by_shard, free_limit=free_limit)
+            ticket = self._repository.create(
+                ticket, unpaid_limit=limit, seats_by_shard=event.seats_by_shard, free_limit=free_limit, admission=admission
+            )
+        except AdmissionRefused:
+            assert admission is not None and self._queue is not None  # only a queued purchase carries one
+            raise self._queue().refused(admission) from None
         except SoldOut:
             raise BadRequest("Not enough tickets available") from None
         except FreeSeatLimit as over:
@@ -172,6 +184,12 @@ class TicketService:
             session_id=session.id,
         )
         return CheckoutStarted(ticket=ticket, session=session)
+
+    def _admission(self, caller: Caller, event: Event, request: PurchaseRequest) -> Admission:
+        """A queued event's buyer's admission (their ``queue_pass``), refused before anything is written."""
+        if self._queue is None:
+            raise ConfigurationError("An event sold through a queue, and no queue configured")
+        return self._queue().admission(caller, event, request.queue_pass)
 
     # verify ----------------------------------------------------------------------------------
     def verify(self, caller: Caller, request: VerifyRequest) -> Ticket:
@@ -303,8 +321,8 @@ class TicketService:
             return self._money_step(ticket, session.payment_intent, facts, None)
         late = ticket.status in RELEASED
         now = self._now()
-        records = [
-            payment_record(ticket, session.id, session.payment_intent, now),
+        records: list[MoneyRecord] = [
+            PaymentRecord.of(ticket, session.id, session.payment_intent, now),
             *self._refund_records(ticket, session.payment_intent, facts, now),
         ]
         changes = {
@@ -325,7 +343,7 @@ class TicketService:
                 ticket,
                 Trigger.REFUND_DUE,
                 {"session_id": session.id, "payment_intent": session.payment_intent, "refund_reason": REASON_SOLD_OUT},
-                [payment_record(ticket, session.id, session.payment_intent, now)],
+                [PaymentRecord.of(ticket, session.id, session.payment_intent, now)],
             )
             return self._finish_refund(refunding)
         audit(
@@ -459,11 +477,9 @@ class TicketService:
         raise Conflict("Ticket changed while recording a refund; retry")
 
     @staticmethod
-    def _refund_records(ticket: Ticket, payment_intent: str | None, facts: list[StripeRefund], now: int) -> list[dict[str, Any]]:
+    def _refund_records(ticket: Ticket, payment_intent: str | None, facts: list[StripeRefund], now: int) -> list[MoneyRecord]:
         """One record per refund and lost dispute of the payment, each with its status as Stripe has it."""
-        return [
-            refund_record(ticket, fact.id, fact.amount, fact.reason or REASON_DASHBOARD, now, fact.status, payment_intent) for fact in facts
-        ]
+        return [RefundRecord.of(ticket, fact, fact.reason or REASON_DASHBOARD, payment_intent, now) for fact in facts]
 
     def _money_step(self, ticket: Ticket, payment_intent: str, facts: list[StripeRefund], refunded_by: str | None) -> Settlement:
         """One conditional write of what went back of the payment (on the sum and the facts as read):
@@ -493,7 +509,7 @@ class TicketService:
                 # Its money went back before its payment reached it (no PAID, no REFUND_DUE of a late
                 # payment wrote its record): the payment is recorded here, exactly once, so that money
                 # taken = money kept + money returned holds in the payments table.
-                records.append(payment_record(ticket, ticket.session_id, payment_intent, now))
+                records.append(PaymentRecord.of(ticket, ticket.session_id, payment_intent, now))
             refunded = self._repository.apply(
                 ticket,
                 Trigger.REFUNDED,
@@ -538,7 +554,7 @@ class TicketService:
         return Settlement(ticket, Outcome.NOTHING)
 
     def _refund_failed(
-        self, ticket: Ticket, payment_intent: str, returned: int, records: list[dict[str, Any]], seen: str | None
+        self, ticket: Ticket, payment_intent: str, returned: int, records: list[MoneyRecord], seen: str | None
     ) -> Settlement:
         """A refunded ticket whose money is no longer all back (a refund failed later): paid again
         while its seats are free, else its refund is owed again (the reconciliation makes it)."""

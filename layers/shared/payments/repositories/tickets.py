@@ -31,12 +31,16 @@ from payments.domain.lifecycle import (
     shard_capacities,
     transition,
 )
-from payments.domain.ports import FreeSeatLimit, SoldOut, StateChanged, UnpaidLimit
+from payments.domain.ports import AdmissionRefused, FreeSeatLimit, SoldOut, StateChanged, UnpaidLimit
 from payments.dynamodb import all_items, cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
+from payments.repositories.records import PROVIDER, record_item
 from payments.retries import with_backoff
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from payments.domain.admission import Admission
+    from payments.domain.records import MoneyRecord
 
 UNSETTLED_INDEX = "UnsettledTicketsByExpiry"
 # The unsettled index is keyed by "<status>#<bucket>" (the ticket id modulo this), not by the bare
@@ -50,7 +54,6 @@ OWNER_INDEX = "TicketsByOwner"
 EVENT_SHARD_INDEX = "TicketsByEventShard"
 CODE_INDEX = "TicketsByCode"
 EVENT_ENTITY = "EVENT"
-PROVIDER = "stripe"
 # Ids are reserved a block at a time per container, so that the counter item sees a hundredth of
 # the traffic; unique always, increasing within a container.
 ID_BLOCK = 100
@@ -131,6 +134,7 @@ def _event_from_item(item: dict[str, Any], seats_by_shard: dict[int, int] | None
         created_at=int(data["created_at"]),
         seat_shards=int(data.get("seat_shards", 1)),
         seats_by_shard=seats_by_shard,
+        on_sale_queue=bool(data.get("on_sale_queue", False)),
     )
 
 
@@ -302,6 +306,10 @@ class TicketRepository:
         for shard in range(1, event.seat_shards):
             shard_item = {"event_id": event.event_id, "available": capacities[shard], "shard_capacity": capacities[shard]}
             puts.append({**_shard_key(event.event_id, shard), **to_attributes(shard_item)})
+        if event.on_sale_queue:
+            from payments.repositories.queue import new_queue_items
+
+            puts += new_queue_items(event.event_id)
         if len(puts) == 1:
             self._client.put_item(TableName=self._tickets, Item=puts[0], ConditionExpression="attribute_not_exists(pk)")
             return
@@ -472,10 +480,19 @@ class TicketRepository:
             raise
         return _ticket_from_item(result["Attributes"])
 
-    def create(self, ticket: Ticket, unpaid_limit: int, seats_by_shard: dict[int, int] | None = None, *, free_limit: int) -> Ticket:
+    def create(
+        self,
+        ticket: Ticket,
+        unpaid_limit: int,
+        seats_by_shard: dict[int, int] | None = None,
+        *,
+        free_limit: int,
+        admission: Admission | None = None,
+    ) -> Ticket:
         """A new ticket (free and paid, or reserved) and its seats taken, both or neither; a reserved
         one also counts against its owner's unpaid seats for the event, at most ``unpaid_limit``, and
-        a free one against their free seats of the event, at most ``free_limit``.
+        a free one against their free seats of the event, at most ``free_limit``. With ``admission``
+        (a queued event's), the buyer's admission is used in the same transaction (AdmissionRefused).
         ``seats_by_shard`` (as read with the event) plans the first attempt; a retry reads afresh.
         Returns the ticket as written (with the shards its seats came from); SoldOut, UnpaidLimit
         or FreeSeatLimit, and nothing written."""
@@ -509,7 +526,20 @@ class TicketRepository:
             elif placed.is_free:
                 free_index = len(items)
                 items.append({"Update": self._free(placed, take=True, limit=free_limit)})
-            self._transact(items, seats, ticket_index=len(seats), unpaid_index=unpaid_index, free_index=free_index)
+            admission_indexes = range(0)
+            if admission is not None:
+                from payments.repositories.queue import admission_items
+
+                admission_indexes = range(len(items), len(items) + 2)  # the buyer's item and the state's check
+                items += admission_items(self._tickets, admission, placed.ticket_id, placed.created_at)
+            self._transact(
+                items,
+                seats,
+                ticket_index=len(seats),
+                unpaid_index=unpaid_index,
+                free_index=free_index,
+                admission_indexes=admission_indexes,
+            )
             return placed
 
         try:
@@ -548,7 +578,7 @@ class TicketRepository:
         ticket: Ticket,
         trigger: Trigger,
         changes: dict[str, Any] | None = None,
-        records: list[dict[str, Any]] | None = None,
+        records: list[MoneyRecord] | None = None,
         expired_before: int | None = None,
         removed: tuple[str, ...] = (),
         money_as_read: bool = False,
@@ -557,9 +587,9 @@ class TicketRepository:
         the ticket conditioned on that status (and on its session, when ``changes`` binds one; on
         its admissions as read, when seats move; with ``money_as_read``, on what went back of its
         payment as read: ``refund_amount`` and ``refunds_seen``), the event's seats, and the money
-        ``records`` for the payments table; ``removed`` fields are cleared. Returns the ticket as
-        written; raises StateChanged when the ticket moved on, SoldOut when seats were to be taken
-        and are gone."""
+        ``records`` the domain planned, as the payments table's items (``repositories.records``);
+        ``removed`` fields are cleared. Returns the ticket as written; raises StateChanged when the
+        ticket moved on, SoldOut when seats were to be taken and are gone."""
         row = transition(ticket.status, trigger)
         if row is None:
             raise ValueError(f"{trigger} does not apply to a {ticket.status} ticket")
@@ -577,7 +607,7 @@ class TicketRepository:
         ticket: Ticket,
         row: Transition,
         changes: dict[str, Any] | None,
-        records: list[dict[str, Any]] | None,
+        records: list[MoneyRecord] | None,
         expired_before: int | None,
         removed: tuple[str, ...] = (),
         money_as_read: bool = False,
@@ -644,14 +674,14 @@ class TicketRepository:
                 {"Put": {"TableName": self._payments, "Item": {**_intent_link_key(changes["payment_intent"]), **to_attributes(link)}}}
             )
         for record in records or []:
-            items.append({"Put": {"TableName": self._payments, "Item": to_attributes(record)}})
+            items.append({"Put": {"TableName": self._payments, "Item": to_attributes(record_item(record))}})
         self._transact(items, seats, ticket_index=0)
         written = {name: value for name, value in changes.items() if name not in ("seat_parts", "status")}
         written |= {name: None for name in removed if name not in changes}
         return replace(ticket, **written, status=row.target)
 
     def record_money_back(
-        self, ticket: Ticket, refund_amount: int, records: list[dict[str, Any]], changes: dict[str, Any] | None = None
+        self, ticket: Ticket, refund_amount: int, records: list[MoneyRecord], changes: dict[str, Any] | None = None
     ) -> Ticket:
         """What went back of a ticket's payment changed without changing its state (a partial
         refund, one that failed later, another refund in place of a failed one): its sum and the
@@ -674,7 +704,7 @@ class TicketRepository:
                 }
             }
         ]
-        items += [{"Put": {"TableName": self._payments, "Item": to_attributes(record)}} for record in records]
+        items += [{"Put": {"TableName": self._payments, "Item": to_attributes(record_item(record))}} for record in records]
         self._transact(items, range(0), ticket_index=0)
         return replace(ticket, **fields)
 
@@ -768,10 +798,16 @@ class TicketRepository:
         }
 
     def _transact(
-        self, items: list[Any], seats: range, ticket_index: int, unpaid_index: int | None = None, free_index: int | None = None
+        self,
+        items: list[Any],
+        seats: range,
+        ticket_index: int,
+        unpaid_index: int | None = None,
+        free_index: int | None = None,
+        admission_indexes: range = range(0),
     ) -> None:
-        """Which condition failed says why: the ticket moved on (it wins), the owner's unpaid or
-        free seats limit, or the seats."""
+        """Which condition failed says why: the ticket moved on (it wins), the queue admission (used
+        or lapsed), the owner's unpaid or free seats limit, or the seats."""
         try:
             write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
         except Exception as error:
@@ -780,6 +816,8 @@ class TicketRepository:
             failed = {index for index, reason in enumerate(cancellation_reasons(error)) if reason == "ConditionalCheckFailed"}
             if ticket_index in failed:
                 raise StateChanged() from None
+            if failed & set(admission_indexes):
+                raise AdmissionRefused() from None
             if unpaid_index in failed:
                 raise UnpaidLimit(0) from None
             if free_index in failed:
@@ -800,45 +838,3 @@ def _money_as_read(ticket: Ticket) -> tuple[str, dict[str, Any]]:
             parts.append(f"{name} = :read_{name}")
             values[f"read_{name}"] = value
     return " AND ".join(parts), _values(**values)
-
-
-def payment_record(ticket: Ticket, session_id: str, payment_intent: str | None, now: int) -> dict[str, Any]:
-    """What the payments table keeps of a ticket's payment."""
-    return {
-        "pk": f"PAYMENT#{PROVIDER}#{session_id}",
-        "sk": "PAYMENT",
-        "provider": PROVIDER,
-        "kind": "ticket_checkout",
-        "owner": ticket.owner,
-        "ticket_id": ticket.ticket_id,
-        "event_id": ticket.event_id,
-        "session_id": session_id,
-        "payment_intent": payment_intent,
-        "amount": ticket.amount_total,
-        "currency": ticket.currency,
-        "status": "succeeded",
-        "created_at": now,
-    }
-
-
-def refund_record(
-    ticket: Ticket, refund_id: str, amount: int, reason: str, now: int, status: str = "succeeded", payment_intent: str | None = None
-) -> dict[str, Any]:
-    """What the payments table keeps of a ticket's refund (or lost dispute): one record per refund,
-    its ``status`` as Stripe last said (``failed``: the money did not go back after all)."""
-    return {
-        "pk": f"REFUND#{PROVIDER}#{refund_id}",
-        "sk": "REFUND",
-        "provider": PROVIDER,
-        "kind": "ticket_refund",
-        "reason": reason,
-        "refund_id": refund_id,
-        "ticket_id": ticket.ticket_id,
-        "owner": ticket.owner,
-        "session_id": ticket.session_id,
-        "payment_intent": payment_intent or ticket.payment_intent,
-        "amount": amount,
-        "currency": ticket.currency,
-        "status": status,
-        "created_at": now,
-    }
