@@ -9,7 +9,7 @@ SECURITY := .security/bin
 # No telemetry calls from aws-sam-cli (CI and these machines have no way out but the package registries).
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup tools run demo token test quick test-random unit integration e2e lint format check docs docs-serve security validate build sam-local sam-e2e lambda-image bench deploy model proof flash-sale mutation mutation-ci
+.PHONY: help setup tools run demo token test quick test-random unit integration e2e lint format check docs docs-serve security validate build sam-local sam-e2e lambda-image bench deploy migrate model proof flash-sale mutation mutation-ci
 
 # A bare `make` lists the commands rather than running the first.
 .DEFAULT_GOAL := help
@@ -67,7 +67,7 @@ sam-e2e:  ## the API through sam local start-api in Docker (after make tools bui
 lint:  ## ruff, mypy (strict), the import contracts (import-linter, pyproject.toml) and cfn-lint on the template
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/shared functions local tests benchmarks
+	$(BIN)/mypy layers/shared functions local tests benchmarks migrations
 	PYTHONPATH=layers/shared $(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/cfn-lint template.yaml
 
@@ -134,6 +134,12 @@ bench:  ## cold start through the first request against each function's floor, r
 
 deploy:  ## sam deploy to the dev environment (see samconfig.toml)
 	$(TOOLS)/sam deploy --config-env dev
+
+# A stage of samconfig.toml names its stack (whose output TicketsTableName is the table) and region;
+# TABLE=name migrates a table by name instead. Run order around a deploy: docs/operations.md.
+migrate:  ## move a tickets table from before the hot-key change to its new keys: make migrate STAGE=dev|prod (or TABLE=name) [DRY_RUN=1] [ONLY=counters]
+	@test -n "$(STAGE)$(TABLE)" || { echo "make migrate needs STAGE=dev|prod (a stage of samconfig.toml) or TABLE=name" >&2; exit 1; }
+	$(BIN)/python -m migrations.hot_keys $(if $(TABLE),--table $(TABLE),--stage $(STAGE)) $(if $(DRY_RUN),--dry-run) $(if $(ONLY),--only $(ONLY))
 
 flash-sale:  ## the simulated on-sale: 50,000 seats, 100,000 buyers at 2,000/s, for 1, 4, 16 and 64 seat shards (about 15 minutes)
 	$(BIN)/python -m benchmarks.flash_sale --check

@@ -175,6 +175,9 @@ class Stack:
             "PAYPAL_CLIENT_ID_PARAMETER": "",
             "PAYPAL_CLIENT_SECRET_PARAMETER": "",
             "PAYPAL_WEBHOOK_ID_PARAMETER": "",
+            "QUEUE_PASS_KEY_PARAMETER": "",
+            # The on-sale queue's passes are signed with a key of this run's own.
+            "QUEUE_PASS_KEY": os.urandom(32).hex(),
         }
         env.update(self._paypal_environment())
         if os.environ.get("STRIPE_SECRET_KEY"):

@@ -58,7 +58,7 @@ from typing import Any
 
 import migrations  # noqa: F401 - puts the layer's package on the path when run as python -m
 from payments.domain.lifecycle import UNSETTLED
-from payments.dynamodb import all_items, cancellation_reasons, is_condition_failure, write_with_retry
+from payments.dynamodb import cancellation_reasons, is_condition_failure, write_with_retry
 from payments.repositories.tickets import COUNTER_SHARDS, ID_BLOCK, _shard_key, _ticket_key, _unsettled_key
 
 KINDS = ("counters", "seats", "index")
@@ -82,6 +82,7 @@ class Report:
 
     dry_run: bool
     scanned: int = 0
+    legacy_found: int = 0
     seat_shards_moved: int = 0
     seats_moved: int = 0
     index_entries_rekeyed: int = 0
@@ -95,7 +96,7 @@ class Report:
     seconds: float = 0.0
 
     def lines(self, table: str) -> list[str]:
-        head = f"table {table}: {self.scanned} items scanned in {self.seconds:.1f} s"
+        head = f"table {table}: {self.scanned} items scanned, {self.legacy_found} in a legacy shape, in {self.seconds:.1f} s"
         lines = [head + (" (dry run: nothing written)" if self.dry_run else "")]
         lines.append(f"seat shards moved: {self.seat_shards_moved} ({self.seats_moved} seats left on them)")
         lines.append(f"unsettled index entries re-keyed: {self.index_entries_rekeyed} (moved on meanwhile: {self.index_entries_moved_on})")
@@ -126,7 +127,7 @@ class HotKeyMigration:
                 self._secure_counters(kind, shards)
         if self._kinds & {"seats", "index"}:
             for item in self._legacy_items():
-                self.report.scanned += 1
+                self.report.legacy_found += 1
                 if item["sk"]["S"].startswith("SEATS#"):
                     self._move_shard(item)
                 else:
@@ -151,7 +152,8 @@ class HotKeyMigration:
 
     # the scan ----------------------------------------------------------------------------------
     def _legacy_items(self) -> Iterator[dict[str, Any]]:
-        """Every item in a shape only the code before the change wrote, a page at a time."""
+        """Every item in a shape only the code before the change wrote, a page of the scan at a time
+        (items this run moves or re-keys no longer match the filter if the scan meets them again)."""
         parts: list[str] = []
         values: dict[str, Any] = {}
         if "seats" in self._kinds:
@@ -162,9 +164,14 @@ class HotKeyMigration:
             names = [f":bare{number}" for number in range(len(statuses))]
             parts.append(f"(begins_with(pk, :ticket) AND unsettled_status IN ({', '.join(names)}))")
             values |= {":ticket": {"S": "TICKET#"}} | {name: {"S": status} for name, status in zip(names, statuses, strict=True)}
-        yield from all_items(
-            self._client.scan, TableName=self._table, FilterExpression=" OR ".join(parts), ExpressionAttributeValues=values
-        )
+        request: dict[str, Any] = {"TableName": self._table, "FilterExpression": " OR ".join(parts), "ExpressionAttributeValues": values}
+        while True:
+            page = self._client.scan(**request)
+            self.report.scanned += int(page.get("ScannedCount", 0))
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # seats -------------------------------------------------------------------------------------
     def _move_shard(self, item: dict[str, Any]) -> None:

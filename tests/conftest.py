@@ -41,6 +41,7 @@ os.environ.update(
         "STRIPE_MAX_NETWORK_RETRIES": "0",
         "STRIPE_RETRY_BUDGET_SECONDS": "1",
         "IDEMPOTENCY_TABLE": TABLES["IdempotencyTable"],
+        "QUEUE_PASS_KEY": "queue-pass-key-local-only",
     }
 )
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from payments.domain.admission import PLACE_COUNTERS, Admission, QueueEntry, QueueState
 from payments.domain.lifecycle import (
     TRANSITIONS,
     UNPAID_HOLDS,
@@ -33,8 +34,7 @@ from payments.domain.lifecycle import (
 )
 from payments.domain.paypal_objects import capture_state
 from payments.domain.paypal_refunds import NotRefundable, PayPalRefund, ReservationState
-from payments.domain.ports import CAPTURE, FreeSeatLimit, SoldOut, StateChanged, UnpaidLimit
-from payments.domain.records import MoneyRecord, PaymentRecord, RefundRecord
+from payments.domain.ports import CAPTURE, AdmissionRefused, FreeSeatLimit, SoldOut, StateChanged, UnpaidLimit
 from tests.support.store_worlds import MemoryWorld, StoreWorld, moto_world
 
 S = TicketStatus
@@ -92,10 +92,12 @@ def new_ticket(
     return world.tickets.create(ticket, unpaid_limit, event.seats_by_shard, free_limit=free_limit)
 
 
-def refund_record(ticket: Ticket, refund_id: str, amount: int, status: str = "succeeded") -> RefundRecord:
-    """A refund of the ticket's payment, as the domain plans its record."""
-    intent = ticket.payment_intent
-    return RefundRecord(refund_id, ticket.ticket_id, ticket.owner, ticket.session_id, intent, amount, ticket.currency, "staff", status, NOW)
+def payment_record(ticket: Ticket, session_id: str) -> dict[str, Any]:
+    return {"pk": f"PAYMENT#stripe#{session_id}", "sk": "PAYMENT", "ticket_id": ticket.ticket_id, "amount": ticket.amount_total}
+
+
+def refund_record(ticket: Ticket, refund_id: str, amount: int, status: str = "succeeded") -> dict[str, Any]:
+    return {"pk": f"REFUND#stripe#{refund_id}", "sk": "REFUND", "ticket_id": ticket.ticket_id, "amount": amount, "status": status}
 
 
 def changes_for(row: Transition, ticket: Ticket) -> dict[str, Any]:
@@ -462,36 +464,19 @@ def test_money_back_sets_the_sum_and_rewrites_the_records_conditioned_on_the_rea
     assert [line.refund_amount for line in world.tickets.ticket_lines(event)] == [1000]
 
 
-def test_records_are_kept_as_the_payments_table_items_they_always_were(world: StoreWorld) -> None:
-    # The store builds the items from the domain's facts: keys and attributes as the domain's own
-    # item builders wrote them before (existing tables read the same), None attributes not written.
+def test_records_are_kept_as_written_without_none(world: StoreWorld) -> None:
     event = new_event(world)
     ticket = new_ticket(world, event)
-    payment = PaymentRecord.of(ticket, "cs_1", None, NOW)
-    paid = world.tickets.apply(ticket, Trigger.PAID, {"session_id": "cs_1"}, [payment])
-    refund = RefundRecord("du_1", ticket.ticket_id, ticket.owner, None, "pi_1", 2500, "eur", "dispute_lost", "lost", NOW + 1)
-    world.tickets.record_money_back(paid, 2500, [refund])
-    common = {"provider": "stripe", "ticket_id": Decimal(ticket.ticket_id), "owner": ticket.owner, "currency": "eur"}
-    assert world.inspect.record("PAYMENT#stripe#cs_1", "PAYMENT") == common | {
+    record = payment_record(ticket, "cs_1") | {"payment_intent": None, "late": True, "nested": {"a": 1, "b": None}}
+    world.tickets.apply(ticket, Trigger.PAID, {"session_id": "cs_1"}, [record])
+    kept = world.inspect.record("PAYMENT#stripe#cs_1", "PAYMENT")
+    assert kept == {
         "pk": "PAYMENT#stripe#cs_1",
         "sk": "PAYMENT",
-        "kind": "ticket_checkout",
-        "event_id": Decimal(event.event_id),
-        "session_id": "cs_1",
+        "ticket_id": Decimal(ticket.ticket_id),
         "amount": Decimal(2500),
-        "status": "succeeded",
-        "created_at": Decimal(NOW),
-    }
-    assert world.inspect.record("REFUND#stripe#du_1", "REFUND") == common | {
-        "pk": "REFUND#stripe#du_1",
-        "sk": "REFUND",
-        "kind": "ticket_refund",
-        "reason": "dispute_lost",
-        "refund_id": "du_1",
-        "payment_intent": "pi_1",
-        "amount": Decimal(2500),
-        "status": "lost",
-        "created_at": Decimal(NOW + 1),
+        "late": True,
+        "nested": {"a": Decimal(1), "b": None},
     }
 
 
@@ -502,8 +487,8 @@ def test_a_write_dynamodb_refuses_as_malformed_writes_nothing(world: StoreWorld)
     event = new_event(world)
     ticket = ticket_in(world, event, S.PAID)
     before = observe(world, event, ticket)
-    twice: list[MoneyRecord] = [refund_record(ticket, f"re_{ticket.ticket_id}", 1), refund_record(ticket, f"re_{ticket.ticket_id}", 2)]
-    many: list[MoneyRecord] = [refund_record(ticket, f"re_{ticket.ticket_id}_{n}", 1) for n in range(100)]
+    twice = [refund_record(ticket, f"re_{ticket.ticket_id}", 1), refund_record(ticket, f"re_{ticket.ticket_id}", 2)]
+    many = [refund_record(ticket, f"re_{ticket.ticket_id}_{n}", 1) for n in range(100)]
     for records in (twice, many):
         with pytest.raises(Exception):  # noqa: B017 - the port names none
             world.tickets.record_money_back(ticket, 2, records)
@@ -882,3 +867,107 @@ def test_the_ticket_twins_share_ids_and_nothing_else(world: StoreWorld) -> None:
     ids = [world.tickets.next_id("ticket") for _ in range(150)]
     assert ids == sorted(set(ids))
     assert all(isinstance(i, int) for i in itertools.islice(ids, 3))
+
+
+# the on-sale queues ---------------------------------------------------------------------------------
+def queued_event(world: StoreWorld, capacity: int = 10) -> Event:
+    event_id = world.tickets.next_id("event")
+    world.tickets.put_event(
+        Event(event_id, f"On-sale {event_id}", Decimal("25.00"), "eur", capacity, capacity, "staff-1", NOW, on_sale_queue=True)
+    )
+    found = world.tickets.get_event(event_id)
+    assert found is not None and found.on_sale_queue
+    return found
+
+
+def admit_to(world: StoreWorld, event: Event, admitted_to: int, epoch: int = 7, lapsed_to: int = 0) -> QueueState:
+    read = world.queues.state(event.event_id)
+    wanted = QueueState(admitted_to=admitted_to, lapsed_to=lapsed_to, credited_ms=1, epochs={epoch: admitted_to}, updated_ms=1)
+    assert world.queues.save(event.event_id, read, wanted)
+    return world.queues.state(event.event_id)
+
+
+def test_a_queued_event_starts_an_empty_queue_the_admitter_steps(world: StoreWorld) -> None:
+    plain = new_event(world)
+    event = queued_event(world)
+    assert not plain.on_sale_queue
+    assert world.queues.active_queues() == [event.event_id]
+    assert world.queues.state(event.event_id) == QueueState()
+    assert world.queues.handed(event.event_id) == dict.fromkeys(range(PLACE_COUNTERS), 0)
+
+
+def test_one_place_per_account_from_the_counter_behind(world: StoreWorld) -> None:
+    event = queued_event(world)
+    alice, new = world.queues.join(event.event_id, "user-alice", 1000)
+    assert new and alice == QueueEntry(event.event_id, "user-alice", 1, 1000)
+    again, new = world.queues.join(event.event_id, "user-alice", 2000)
+    assert (again, new) == (alice, False)
+    # The two counters compared (pinned: 0 and 1) hand out in turn, each time from the one behind.
+    places = [world.queues.join(event.event_id, f"user-{number}", 3000)[0].place for number in range(3)]
+    assert places == [2, 9, 10]
+    assert world.queues.handed(event.event_id) == {0: 2, 1: 2} | dict.fromkeys(range(2, PLACE_COUNTERS), 0)
+    assert world.queues.entry(event.event_id, "user-alice") == alice
+    assert world.queues.entry(event.event_id, "user-nobody") is None
+
+
+def test_the_state_is_saved_only_over_the_state_read(world: StoreWorld) -> None:
+    event = queued_event(world)
+    read = world.queues.state(event.event_id)
+    saved = admit_to(world, event, 5)
+    assert (saved.admitted_to, dict(saved.epochs), saved.version) == (5, {7: 5}, 1)
+    assert world.queues.view(event.event_id) == saved
+    # A second admitter that read the state before: refused, nothing written.
+    assert not world.queues.save(event.event_id, read, QueueState(admitted_to=9, epochs={7: 9}))
+    assert world.queues.state(event.event_id) == saved
+
+
+def test_places_are_closed_up_to_a_floor_and_never_lowered(world: StoreWorld) -> None:
+    event = queued_event(world)
+    world.queues.join(event.event_id, "user-alice", 1000)  # counter 0
+    world.queues.close_places(event.event_id, {0: 1, 1: 2, 2: 0})
+    assert world.queues.handed(event.event_id) == {0: 1, 1: 2} | dict.fromkeys(range(2, PLACE_COUNTERS), 0)
+    world.queues.close_places(event.event_id, {1: 1})
+    assert world.queues.handed(event.event_id)[1] == 2
+    # The next join compares counters 0 and 1: 0 is behind, its second place is 9.
+    assert world.queues.join(event.event_id, "user-bob", 2000)[0].place == 9
+
+
+def test_a_reservation_uses_its_admission_once(world: StoreWorld) -> None:
+    event = queued_event(world)
+    entry, _ = world.queues.join(event.event_id, OWNER, 1000)
+    admit_to(world, event, 1)
+    admission = Admission(event.event_id, OWNER, entry.place, 7)
+    ticket = Ticket(world.tickets.next_id("ticket"), event.event_id, OWNER, 1, S.RESERVED, "code-q", "eur", 2500, NOW, NOW + 1800)
+    made = world.tickets.create(ticket, LIMIT, event.seats_by_shard, free_limit=LIMIT, admission=admission)
+    used = world.queues.entry(event.event_id, OWNER)
+    assert used is not None and (used.used_ms, used.ticket_id) == (NOW * 1000, made.ticket_id)
+    assert world.queues.used(event.event_id, [7, 8]) == {7: 1}
+    # The same admission again (another tab): refused, nothing written.
+    before = (world.inspect.seats(event.event_id), world.inspect.unpaid(event.event_id, OWNER))
+    second = replace(ticket, ticket_id=world.tickets.next_id("ticket"), ticket_code="code-q2")
+    with pytest.raises(AdmissionRefused):
+        world.tickets.create(second, LIMIT, event.seats_by_shard, free_limit=LIMIT, admission=admission)
+    assert world.tickets.get_ticket(second.ticket_id) is None
+    assert (world.inspect.seats(event.event_id), world.inspect.unpaid(event.event_id, OWNER)) == before
+    assert world.queues.used(event.event_id, [7]) == {7: 1}
+
+
+@pytest.mark.parametrize("why", ["not admitted", "lapsed", "another place"])
+def test_an_admission_the_queue_does_not_hold_is_refused_and_writes_nothing(world: StoreWorld, why: str) -> None:
+    event = queued_event(world)
+    entry, _ = world.queues.join(event.event_id, OWNER, 1000)
+    place = entry.place
+    if why == "not admitted":
+        admit_to(world, event, 0)
+    elif why == "lapsed":
+        admit_to(world, event, 3, lapsed_to=2)
+    else:
+        admit_to(world, event, 3)
+        place = 2
+    ticket = Ticket(world.tickets.next_id("ticket"), event.event_id, OWNER, 1, S.RESERVED, "code-r", "eur", 2500, NOW, NOW + 1800)
+    with pytest.raises(AdmissionRefused):
+        world.tickets.create(ticket, LIMIT, event.seats_by_shard, free_limit=LIMIT, admission=Admission(event.event_id, OWNER, place, 7))
+    assert world.tickets.get_ticket(ticket.ticket_id) is None
+    assert world.inspect.seats(event.event_id) == {0: 10}
+    assert world.queues.entry(event.event_id, OWNER) == entry
+    assert world.queues.used(event.event_id, [7]) == {}

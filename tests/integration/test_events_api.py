@@ -21,6 +21,7 @@ def test_staff_create_an_event_and_anyone_signed_in_reads_it(dynamodb):
         "capacity": 40,
         "available": 40,
         "is_free": False,
+        "on_sale_queue": False,
     }
 
 

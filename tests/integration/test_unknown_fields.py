@@ -94,6 +94,17 @@ ROUTES: dict[str, Callable[[Any, Any], Request]] = {
     "create_event": lambda s, p: Request(
         "create_event", "body", {"name": "Jazz", "price": 25, "currency": "usd", "capacity": 10}, 201, "user-staff", STAFF
     ),
+    "create_event (queued)": lambda s, p: Request(
+        "create_event",
+        "body",
+        {"name": "Jazz", "price": 25, "currency": "usd", "capacity": 10, "on_sale_queue": True},
+        201,
+        "user-staff",
+        STAFF,
+    ),
+    # the on-sale queue
+    "join_event_queue": lambda s, p: Request("join_event_queue", "path", {"event_id": str(_queued_event())}),
+    "get_event_queue_place": lambda s, p: _queue_place(),
     "list_events": lambda s, p: Request("list_events", "query", {"limit": "20", "after": str(create_event())}),
     "get_event": lambda s, p: Request("get_event", "path", {"event_id": str(create_event())}),
     "get_event_sales": lambda s, p: Request("get_event_sales", "path", {"event_id": str(create_event())}, 200, "user-staff", STAFF),
@@ -137,6 +148,24 @@ def _verify(stripe_fake: Any) -> Request:
     _, ticket = reserved_checkout(stripe_fake)
     pay(stripe_fake, ticket["session_id"])
     return Request("verify_ticket_payment", "body", {"session_id": ticket["session_id"], "ticket_id": ticket["ticket_id"]})
+
+
+def _queued_event() -> int:
+    created = call(
+        "create_event",
+        {"name": "On-sale", "price": 25, "currency": "usd", "capacity": 10, "on_sale_queue": True},
+        user="user-staff",
+        groups=STAFF,
+    )
+    assert created.status == 201, created.body
+    return int(created.body["event_id"])
+
+
+def _queue_place() -> Request:
+    event_id = _queued_event()
+    joined = call("join_event_queue", path_params={"event_id": str(event_id)})
+    assert joined.status == 200, joined.body
+    return Request("get_event_queue_place", "path", {"event_id": str(event_id)})
 
 
 def _check_in(stripe_fake: Any) -> Request:

@@ -16,6 +16,7 @@ import pytest
 
 from payments import money
 from payments.auth import Caller
+from payments.domain.admission import Admission
 from payments.domain.lifecycle import (
     HOLDS_SEATS,
     UNPAID_HOLDS,
@@ -272,8 +273,16 @@ class Recording:
         # Each write's money records as planned by the domain: its row, or None for a money-back write.
         self.plans: list[tuple[tuple[TicketStatus | None, Trigger] | None, list[MoneyRecord]]] = []
 
-    def create(self, ticket: Ticket, unpaid_limit: int, seats_by_shard: dict[int, int] | None = None, *, free_limit: int) -> Ticket:
-        made = self._store.create(ticket, unpaid_limit, seats_by_shard, free_limit=free_limit)
+    def create(
+        self,
+        ticket: Ticket,
+        unpaid_limit: int,
+        seats_by_shard: dict[int, int] | None = None,
+        *,
+        free_limit: int,
+        admission: Admission | None = None,
+    ) -> Ticket:
+        made = self._store.create(ticket, unpaid_limit, seats_by_shard, free_limit=free_limit, admission=admission)
         self.rows.append((None, T.ISSUE_FREE if made.status == S.PAID else T.RESERVE))
         return made
 

@@ -25,6 +25,7 @@ from dataclasses import asdict, fields, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from payments.domain.admission import PLACE_COUNTERS, Admission, QueueEntry, QueueState, place_of
 from payments.domain.lifecycle import (
     UNPAID_HOLDS,
     UNSETTLED,
@@ -40,7 +41,7 @@ from payments.domain.lifecycle import (
     transition,
 )
 from payments.domain.paypal_refunds import NotRefundable, PayPalRefund, RefundReservation, ReservationState
-from payments.domain.ports import FreeSeatLimit, SoldOut, StateChanged, UnpaidLimit
+from payments.domain.ports import AdmissionRefused, FreeSeatLimit, SoldOut, StateChanged, UnpaidLimit
 from payments.repositories.records import record_item, record_key
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
         DoorTickets,
         EventStore,
         ProviderObjectStore,
+        QueueStore,
         TicketStore,
         TransmissionStore,
         UnsettledTickets,
@@ -162,6 +164,7 @@ class MemoryTicketStore:
         self._seats: dict[int, dict[int, int]] = {}  # event -> shard -> seats left (shard 0 is the event item's)
         self._tickets: dict[int, dict[str, Any]] = {}  # attributes as stored, plus event_shard and unsettled_status
         self._held: dict[tuple[str, int, str], int] = {}  # ("UNPAID" | "FREE", event, owner) -> seats held
+        self.queues = MemoryQueues()  # the on-sale queues, in the same table (a reservation uses an admission)
 
     # ids -------------------------------------------------------------------------------------
     def next_id(self, kind: str) -> int:
@@ -181,6 +184,8 @@ class MemoryTicketStore:
         attributes = {**asdict(event), "price": str(event.price), "seats_by_shard": None}
         self._events[event.event_id] = _item(attributes)
         self._seats[event.event_id] = dict(enumerate(shard_capacities(event.capacity, event.seat_shards)))
+        if event.on_sale_queue:
+            self.queues.states[event.event_id] = QueueState()
 
     def _event(self, event_id: int, seats_by_shard: dict[int, int] | None) -> Event:
         data = self._events[event_id]
@@ -196,6 +201,7 @@ class MemoryTicketStore:
             created_at=int(data["created_at"]),
             seat_shards=int(data.get("seat_shards", 1)),
             seats_by_shard=seats_by_shard,
+            on_sale_queue=bool(data.get("on_sale_queue", False)),
         )
 
     def get_event(self, event_id: int) -> Event | None:
@@ -349,7 +355,15 @@ class MemoryTicketStore:
         key = (kind, ticket.event_id, ticket.owner)
         self._held[key] = self._held.get(key, 0) + quantity
 
-    def create(self, ticket: Ticket, unpaid_limit: int, seats_by_shard: dict[int, int] | None = None, *, free_limit: int) -> Ticket:
+    def create(
+        self,
+        ticket: Ticket,
+        unpaid_limit: int,
+        seats_by_shard: dict[int, int] | None = None,
+        *,
+        free_limit: int,
+        admission: Admission | None = None,
+    ) -> Ticket:
         trigger = Trigger.ISSUE_FREE if ticket.status == TicketStatus.PAID else Trigger.RESERVE
         row = transition(None, trigger)
         assert row is not None and row.target == ticket.status
@@ -363,9 +377,11 @@ class MemoryTicketStore:
             ticket_ok = placed.ticket_id not in self._tickets
             unpaid_ok = placed.status not in UNPAID_HOLDS or self._limit_holds("UNPAID", placed, unpaid_limit)
             free_ok = placed.status in UNPAID_HOLDS or not placed.is_free or self._limit_holds("FREE", placed, free_limit)
-            # The repository's order: the ticket, the unpaid limit, the free limit, the seats.
+            # The repository's order: the ticket, the admission, the unpaid limit, the free limit, the seats.
             if not ticket_ok:
                 raise StateChanged()
+            if admission is not None and not self.queues.admits(admission):
+                raise AdmissionRefused()
             if not unpaid_ok:
                 raise UnpaidLimit(0)
             if not free_ok:
@@ -380,6 +396,8 @@ class MemoryTicketStore:
             if placed.status in UNSETTLED:
                 attributes["unsettled_status"] = str(placed.status)
             self._tickets[placed.ticket_id] = _item(attributes)
+            if admission is not None:
+                self.queues.use(admission, placed.ticket_id, placed.created_at * 1000)
             if placed.status in UNPAID_HOLDS:
                 self._add_held("UNPAID", placed, placed.quantity)
             elif placed.is_free:
@@ -811,6 +829,89 @@ class MemoryPayPalRefunds:
         return [reservation for reservation in found if reservation is not None]
 
 
+class MemoryQueues:
+    """The on-sale queues' items: each queue's state, the buyers' places, the place counters and
+    the uses of each epoch's admissions (the table's ``QUEUE#...`` items)."""
+
+    def __init__(self) -> None:
+        self.states: dict[int, QueueState] = {}
+        self.buyers: dict[tuple[int, str], QueueEntry] = {}
+        self.counters: dict[tuple[int, int], int] = {}
+        self.used: dict[tuple[int, int], int] = {}
+
+    def admits(self, admission: Admission) -> bool:
+        """The repository's conditions: the buyer's place, unused; the state still admitting it."""
+        entry = self.buyers.get((admission.event_id, admission.owner))
+        state = self.states.get(admission.event_id)
+        return (
+            entry is not None
+            and entry.place == admission.place
+            and entry.used_ms is None
+            and state is not None
+            and state.lapsed_to < admission.place <= state.admitted_to
+        )
+
+    def use(self, admission: Admission, ticket_id: int, now_ms: int) -> None:
+        key = (admission.event_id, admission.owner)
+        self.buyers[key] = replace(self.buyers[key], used_ms=now_ms, ticket_id=ticket_id)
+        self.used[(admission.event_id, admission.epoch)] = self.used.get((admission.event_id, admission.epoch), 0) + 1
+
+
+class MemoryQueueStore:
+    """``repositories.queue.QueueRepository`` without DynamoDB, over a ticket store's queues (whose
+    ``create`` uses an admission). ``draw`` picks the first of the two counters a join compares
+    (the repository draws at random; the contract suite pins both to 0, the second being the next)."""
+
+    def __init__(self, tickets: MemoryTicketStore, draw: Callable[[int], int] | None = None) -> None:
+        self._queues = tickets.queues
+        self._draw = draw or (lambda counters: 0)
+
+    def join(self, event_id: int, owner: str, now_ms: int) -> tuple[QueueEntry, bool]:
+        held = self._queues.buyers.get((event_id, owner))
+        if held is not None:
+            return held, False
+        first = self._draw(PLACE_COUNTERS)
+        second = (first + 1) % PLACE_COUNTERS
+        counter = second if self._value(event_id, second) < self._value(event_id, first) else first
+        value = self._value(event_id, counter) + 1
+        self._queues.counters[(event_id, counter)] = value
+        entry = QueueEntry(event_id, owner, place_of(counter, value), now_ms)
+        self._queues.buyers[(event_id, owner)] = entry
+        return entry, True
+
+    def _value(self, event_id: int, counter: int) -> int:
+        return self._queues.counters.get((event_id, counter), 0)
+
+    def entry(self, event_id: int, owner: str) -> QueueEntry | None:
+        return self._queues.buyers.get((event_id, owner))
+
+    def view(self, event_id: int) -> QueueState:
+        return self.state(event_id)
+
+    def state(self, event_id: int) -> QueueState:
+        return self._queues.states.get(event_id, QueueState())
+
+    def handed(self, event_id: int) -> dict[int, int]:
+        return {counter: self._value(event_id, counter) for counter in range(PLACE_COUNTERS)}
+
+    def close_places(self, event_id: int, floors: dict[int, int]) -> None:
+        for counter, floor in floors.items():
+            if floor >= 1 and self._value(event_id, counter) < floor:
+                self._queues.counters[(event_id, counter)] = floor
+
+    def used(self, event_id: int, epochs: list[int]) -> dict[int, int]:
+        return {epoch: self._queues.used[(event_id, epoch)] for epoch in epochs if (event_id, epoch) in self._queues.used}
+
+    def save(self, event_id: int, read: QueueState, new: QueueState) -> bool:
+        if event_id not in self._queues.states or self._queues.states[event_id].version != read.version:
+            return False
+        self._queues.states[event_id] = replace(new, version=read.version + 1)
+        return True
+
+    def active_queues(self) -> list[int]:
+        return sorted(self._queues.states)
+
+
 class MemoryStores:
     """Every store of one world, the payments table shared as in DynamoDB."""
 
@@ -822,6 +923,7 @@ class MemoryStores:
         self.stripe_objects = MemoryProviderObjects(self.payments, "stripe")
         self.paypal_objects = MemoryProviderObjects(self.payments, "paypal")
         self.paypal_refunds = MemoryPayPalRefunds(self.payments)
+        self.queues = MemoryQueueStore(self.tickets)
 
 
 if TYPE_CHECKING:
@@ -838,4 +940,5 @@ if TYPE_CHECKING:
         checkpoints: CheckpointStore = stores.checkpoints
         objects: ProviderObjectStore = stores.paypal_objects
         refunds: PayPalRefundStore = stores.paypal_refunds
-        del ticket_store, event_store, door, customer, unsettled, ledger, transmissions, checkpoints, objects, refunds
+        queues: QueueStore = stores.queues
+        del queues, ticket_store, event_store, door, customer, unsettled, ledger, transmissions, checkpoints, objects, refunds

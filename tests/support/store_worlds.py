@@ -17,6 +17,7 @@ from payments.domain.ports import (
     DoorTickets,
     EventStore,
     ProviderObjectStore,
+    QueueStore,
     TicketStore,
     TransmissionStore,
     WebhookEventStore,
@@ -50,6 +51,7 @@ class StoreWorld(Protocol):
     stripe_objects: ProviderObjectStore
     paypal_objects: ProviderObjectStore
     paypal_refunds: PayPalRefundStore
+    queues: QueueStore
     inspect: Inspector
 
 
@@ -81,6 +83,7 @@ class MemoryWorld:
         self.stripe_objects: ProviderObjectStore = stores.stripe_objects
         self.paypal_objects: ProviderObjectStore = stores.paypal_objects
         self.paypal_refunds: PayPalRefundStore = stores.paypal_refunds
+        self.queues: QueueStore = stores.queues
         self.inspect: Inspector = MemoryInspector(stores)
 
 
@@ -119,6 +122,7 @@ class DynamoWorld:
         from payments.repositories.checkpoints import CheckpointRepository
         from payments.repositories.paypal_refunds import PayPalRefundRepository
         from payments.repositories.provider_objects import ProviderObjectRepository
+        from payments.repositories.queue import QueueRepository
         from payments.repositories.tickets import TicketRepository
         from payments.repositories.webhook_events import WebhookEventRepository
 
@@ -128,6 +132,7 @@ class DynamoWorld:
         self.stripe_objects: ProviderObjectStore = ProviderObjectRepository(client, payments_table, "stripe")
         self.paypal_objects: ProviderObjectStore = ProviderObjectRepository(client, payments_table, "paypal")
         self.paypal_refunds: PayPalRefundStore = PayPalRefundRepository(client, payments_table)
+        self.queues: QueueStore = QueueRepository(client, tickets_table)
         self.inspect: Inspector = DynamoInspector(client, tickets_table, payments_table)
 
 

@@ -72,6 +72,7 @@ def test_every_route_that_writes_has_its_own_limit_and_the_expensive_ones_lower(
     assert sorted(route for route, limit in limits.items() if limit is None) == [
         "GET /api/events/",
         "GET /api/events/{event_id}/",
+        "GET /api/events/{event_id}/queue/",
         "GET /api/tickets/",
         "GET /api/tickets/{ticket_id}/",
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from payments.domain.lifecycle import Event, Ticket, TicketLine
+from payments.domain.queue import QueueAnswer
 
 
 def ticket_with_qr(detail: str, ticket: Ticket) -> dict[str, Any]:
@@ -44,4 +45,19 @@ def event_body(event: Event) -> dict[str, Any]:
         "capacity": event.capacity,
         "available": event.available,
         "is_free": event.is_free,
+        "on_sale_queue": event.on_sale_queue,
+    }
+
+
+def queue_place_body(answer: QueueAnswer) -> dict[str, Any]:
+    """A buyer's place in an event's queue, with the pass to send with the purchase once admitted."""
+    return {
+        "event_id": answer.event_id,
+        "place": answer.place,
+        "status": answer.status,
+        "admitted_to": answer.admitted_to,
+        "estimated_wait_seconds": answer.estimated_wait_seconds,
+        "admission_expires_at": None if answer.admission_expires_ms is None else answer.admission_expires_ms // 1000,
+        "queue_pass": answer.queue_pass,
+        "queue_pass_expires_at": answer.pass_expires_ms // 1000,
     }

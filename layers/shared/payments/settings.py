@@ -103,6 +103,19 @@ class Settings(BaseModel):
     paypal_timeout_seconds: Annotated[float, Field(gt=0)] = 4.0  # read timeout of one request
     paypal_retry_budget_seconds: Annotated[float, Field(ge=0)] = 2.0
     max_payment_amount: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] = Decimal("10000")
+    # The on-sale queue (payments.domain.queue): admissions a second at most, Stripe's Checkout
+    # Session rate (its default per endpoint; raise it when Stripe raises yours), the minutes an
+    # admitted buyer has to reserve, the admissions beyond the seats left allowed for buyers who
+    # never complete (percent), how long a queue pass lasts (each poll answers a fresh one), and
+    # the pass's HMAC key (from SSM in AWS).
+    stripe_session_rate_per_second: Annotated[int, Field(ge=1, le=10_000)] = 25
+    queue_admission_window_seconds: Annotated[int, Field(ge=60, le=3600)] = 600
+    queue_admission_margin_percent: Annotated[int, Field(ge=0, le=100)] = 0
+    queue_pass_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900
+    queue_pass_key: Secret | None = None
+    queue_pass_key_parameter: str | None = None
+    # How long one scheduled admitter run steps its queues (once a second), within its timeout.
+    queue_admitter_seconds: Annotated[float, Field(ge=0, le=840)] = 58
     idempotency_table: str | None = None
     idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = 24 * 3600
 

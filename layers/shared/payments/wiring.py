@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from payments.domain.paypal_orders import PayPalOrdersService
     from payments.domain.paypal_refunds import PayPalRefundService
     from payments.domain.paypal_webhooks import PayPalWebhooks
+    from payments.domain.queue import QueueService
     from payments.domain.reconciliation import Reconciler
     from payments.domain.stripe_payments import StripePaymentsService
     from payments.domain.stripe_webhooks import StripeWebhooks
@@ -113,7 +114,37 @@ def ticket_service() -> TicketService:
     from payments.domain.tickets import TicketService
 
     _with_provider("payments.providers.stripe_gateway")
-    return TicketService(ticket_repository(), stripe_gateway, settings.get_settings())
+    return TicketService(ticket_repository(), stripe_gateway, settings.get_settings(), queue=queue_service)
+
+
+@_component
+def queue_service() -> QueueService:
+    """The on-sale queues: joins and polls, the admission a queued purchase uses, and the admitter."""
+    from payments.domain.admission import AdmissionPolicy
+    from payments.domain.queue import QueueService
+    from payments.repositories.queue import QueueRepository
+
+    config = settings.get_settings()
+    tickets = ticket_repository()
+    policy = AdmissionPolicy(
+        rate_per_second=config.stripe_session_rate_per_second,
+        window_ms=config.queue_admission_window_seconds * 1000,
+        margin_percent=config.queue_admission_margin_percent,
+    )
+    return QueueService(
+        tickets.get_event,
+        lambda event_id: sum(tickets.availability(event_id).values()),
+        QueueRepository(dynamodb.get_client(), config.tickets_table),
+        _queue_pass_key,
+        policy,
+        config.queue_pass_seconds,
+    )
+
+
+def _queue_pass_key() -> bytes:
+    """The queue pass's HMAC key: the environment's locally, SSM's in AWS (cached, as the other secrets)."""
+    config = settings.get_settings()
+    return secrets.resolve_secret(config.queue_pass_key, config.queue_pass_key_parameter, "Queue pass key").encode()
 
 
 @_component

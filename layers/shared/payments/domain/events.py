@@ -59,6 +59,7 @@ class EventService:
             created_by=caller.user_id,
             created_at=int(self._clock()),
             seat_shards=request.seat_shards or seat_shards_for(request.capacity),
+            on_sale_queue=bool(request.on_sale_queue),
         )
         self._repository.put_event(event)
         return event

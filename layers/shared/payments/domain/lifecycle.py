@@ -252,6 +252,8 @@ class Event:
     seat_shards: int = 1
     # Seats left by shard, as read with the event (None until read): a purchase plans from them.
     seats_by_shard: dict[int, int] | None = None
+    # Sold through an admission queue (payments.domain.queue): only admitted buyers reserve.
+    on_sale_queue: bool = False
 
     @property
     def is_free(self) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from payments.domain.admission import Admission, QueueEntry, QueueState
     from payments.domain.lifecycle import CheckoutSession, Event, StripeRefund, Ticket, TicketLine, TicketStatus, Trigger
     from payments.domain.records import MoneyRecord
 
@@ -47,6 +48,10 @@ class FreeSeatLimit(Exception):
 
 class StateChanged(Exception):
     """The ticket was no longer in the state the write left from; re-read it."""
+
+
+class AdmissionRefused(Exception):
+    """A reservation's queue admission no longer holds (used already, or lapsed): nothing written."""
 
 
 class TicketReader(Protocol):
@@ -97,7 +102,18 @@ class TicketStore(TicketReader, UnsettledTickets, Protocol):
 
     def ticket_for_payment_intent(self, payment_intent: str) -> Ticket | None: ...
 
-    def create(self, ticket: Ticket, unpaid_limit: int, seats_by_shard: dict[int, int] | None = None, *, free_limit: int) -> Ticket: ...
+    def create(
+        self,
+        ticket: Ticket,
+        unpaid_limit: int,
+        seats_by_shard: dict[int, int] | None = None,
+        *,
+        free_limit: int,
+        admission: Admission | None = None,
+    ) -> Ticket:
+        """With ``admission`` (a queued event), the buyer's admission is used in the same
+        transaction: AdmissionRefused, nothing written, when it was used already or has lapsed."""
+        ...
 
     def attach_session(self, ticket_id: int, session_id: str, checkout_url: str) -> None:
         """StateChanged, nothing written, for an unknown ticket or one bound to another session."""
@@ -121,6 +137,44 @@ class TicketStore(TicketReader, UnsettledTickets, Protocol):
     def record_money_back(
         self, ticket: Ticket, refund_amount: int, records: list[MoneyRecord], changes: dict[str, Any] | None = None
     ) -> Ticket: ...
+
+
+class QueueStore(Protocol):
+    """The on-sale queues (``payments.domain.queue``): the buyers' places, each queue's admitter
+    state and the uses of its admissions. ``tests/contract`` holds the DynamoDB repository and its
+    in-memory twin to the same answers."""
+
+    def join(self, event_id: int, owner: str, now_ms: int) -> tuple[QueueEntry, bool]:
+        """The owner's place, taken now in arrival order, or the one they hold (False: not new)."""
+        ...
+
+    def entry(self, event_id: int, owner: str) -> QueueEntry | None: ...
+
+    def view(self, event_id: int) -> QueueState:
+        """The queue's state for a buyer's poll: a copy, possibly a step behind."""
+        ...
+
+    def state(self, event_id: int) -> QueueState:
+        """The queue's state as the admitter last wrote it, read consistently."""
+        ...
+
+    def handed(self, event_id: int) -> dict[int, int]:
+        """How many places each place counter has handed out (or skipped)."""
+        ...
+
+    def close_places(self, event_id: int, floors: dict[int, int]) -> None:
+        """Raises each place counter below its floor to it: the places skipped are never handed out."""
+        ...
+
+    def used(self, event_id: int, epochs: list[int]) -> dict[int, int]:
+        """How many admissions of each of ``epochs`` were used."""
+        ...
+
+    def save(self, event_id: int, read: QueueState, new: QueueState) -> bool:
+        """``new`` written when the state is still ``read`` (False, nothing written, otherwise)."""
+        ...
+
+    def active_queues(self) -> list[int]: ...
 
 
 class WebhookEventStore(Protocol):

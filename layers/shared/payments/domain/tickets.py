@@ -18,12 +18,13 @@ from payments.context import system_time
 from payments.domain.door import door_pass, with_door_pass
 from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketStatus, Trigger
 from payments.domain.ownership import owned_ticket
-from payments.domain.ports import FreeSeatLimit, SoldOut, StateChanged, StripeCheckout, TicketStore, UnpaidLimit
+from payments.domain.ports import AdmissionRefused, FreeSeatLimit, SoldOut, StateChanged, StripeCheckout, TicketStore, UnpaidLimit
 from payments.domain.records import MoneyRecord, PaymentRecord, RefundRecord
 from payments.errors import (
     ApiError,
     BadRequest,
     ChargeDisputed,
+    ConfigurationError,
     Conflict,
     InvalidField,
     NotApplicable,
@@ -36,6 +37,9 @@ from payments.settings import Settings
 
 # Request models only annotate here: a function that validates none (a webhook) never imports them.
 if TYPE_CHECKING:
+    from payments.domain.admission import Admission
+    from payments.domain.lifecycle import Event
+    from payments.domain.queue import QueueService
     from payments.models.tickets import CancelRequest, PurchaseRequest, RefundTicketRequest, VerifyRequest
 
 # How often a settlement re-reads a ticket that changed under it before giving up (and letting the
@@ -91,11 +95,13 @@ class TicketService:
         gateway: Callable[[], StripeCheckout],
         settings: Settings,
         clock: Callable[[], float] = system_time,
+        queue: Callable[[], QueueService] | None = None,
     ) -> None:
         self._repository = repository
         self._gateway = gateway  # resolved on first use: free tickets never need Stripe
         self._settings = settings
         self._clock = clock
+        self._queue = queue  # resolved on first use: only an event sold through a queue needs it
 
     def _now(self) -> int:
         return int(self._clock())
@@ -111,6 +117,7 @@ class TicketService:
         if event.price * request.quantity > money.maximum_charge(event.currency):
             most = int(money.maximum_charge(event.currency) // event.price)
             raise InvalidField("quantity", f"at most {most} tickets of this event fit in one payment")
+        admission = self._admission(caller, event, request) if event.on_sale_queue else None
         now = self._now()
         ticket = Ticket(
             ticket_id=self._repository.next_id("ticket"),
@@ -129,7 +136,12 @@ class TicketService:
             ticket.qr_png = door_pass(ticket)  # valid at the door from the start: its pass is kept with it
         limit, free_limit = self._settings.unpaid_seat_limit, self._settings.free_seat_limit
         try:
-            ticket = self._repository.create(ticket, unpaid_limit=limit, seats_by_shard=event.seats_by_shard, free_limit=free_limit)
+            ticket = self._repository.create(
+                ticket, unpaid_limit=limit, seats_by_shard=event.seats_by_shard, free_limit=free_limit, admission=admission
+            )
+        except AdmissionRefused:
+            assert admission is not None and self._queue is not None  # only a queued purchase carries one
+            raise self._queue().refused(admission) from None
         except SoldOut:
             raise BadRequest("Not enough tickets available") from None
         except FreeSeatLimit as over:
@@ -172,6 +184,12 @@ class TicketService:
             session_id=session.id,
         )
         return CheckoutStarted(ticket=ticket, session=session)
+
+    def _admission(self, caller: Caller, event: Event, request: PurchaseRequest) -> Admission:
+        """A queued event's buyer's admission (their ``queue_pass``), refused before anything is written."""
+        if self._queue is None:
+            raise ConfigurationError("An event sold through a queue, and no queue configured")
+        return self._queue().admission(caller, event, request.queue_pass)
 
     # verify ----------------------------------------------------------------------------------
     def verify(self, caller: Caller, request: VerifyRequest) -> Ticket:

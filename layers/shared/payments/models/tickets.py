@@ -24,6 +24,10 @@ from payments.models.common import (
 )
 
 SessionId = Annotated[str, StringConstraints(pattern=r"^cs_[A-Za-z0-9_]{1,250}$")]
+# What joining an event's queue answered (payments.domain.queue.sign_pass): two base64url parts.
+QueuePassText = Annotated[
+    str, Text(1000, pattern=r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", says="must be the queue_pass that joining the event's queue answered")
+]
 EventName = Annotated[str, Text(200)]
 RefundReason = Annotated[str, Text(200)]
 # What a ticket's QR code holds: its code, a UUID as the purchase wrote it. Any length up to a pasted
@@ -46,6 +50,8 @@ class PurchaseRequest(RequestModel):
     # handles it"): one that still does is served, and the figure is never read. The price is
     # the event's; any other field (``price``, ``amount``) is refused as unknown.
     total_amount: Amount | None = None
+    # An event sold through a queue: the buyer's pass, from joining it (or their last poll).
+    queue_pass: QueuePassText | None = None
 
     def check(self, context: Context) -> None:
         check_range("quantity", self.quantity, 1, context.get("max_quantity", 10))
@@ -72,6 +78,8 @@ class CreateEventRequest(RequestModel):
     capacity: WholeNumber
     # How many items the seats are spread over (default: one per thousand seats); more for an on-sale.
     seat_shards: WholeNumber | None = None
+    # Sell through an admission queue (docs/on-sales.md): buyers join, and reserve once admitted.
+    on_sale_queue: bool | None = None
 
     def check(self, context: Context) -> None:
         # currency before price: the price is checked against the currency's exponent.

@@ -31,7 +31,7 @@ from payments.domain.lifecycle import (
     shard_capacities,
     transition,
 )
-from payments.domain.ports import FreeSeatLimit, SoldOut, StateChanged, UnpaidLimit
+from payments.domain.ports import AdmissionRefused, FreeSeatLimit, SoldOut, StateChanged, UnpaidLimit
 from payments.dynamodb import all_items, cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
 from payments.repositories.records import PROVIDER, record_item
 from payments.retries import with_backoff
@@ -39,6 +39,7 @@ from payments.retries import with_backoff
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from payments.domain.admission import Admission
     from payments.domain.records import MoneyRecord
 
 UNSETTLED_INDEX = "UnsettledTicketsByExpiry"
@@ -133,6 +134,7 @@ def _event_from_item(item: dict[str, Any], seats_by_shard: dict[int, int] | None
         created_at=int(data["created_at"]),
         seat_shards=int(data.get("seat_shards", 1)),
         seats_by_shard=seats_by_shard,
+        on_sale_queue=bool(data.get("on_sale_queue", False)),
     )
 
 
@@ -304,6 +306,10 @@ class TicketRepository:
         for shard in range(1, event.seat_shards):
             shard_item = {"event_id": event.event_id, "available": capacities[shard], "shard_capacity": capacities[shard]}
             puts.append({**_shard_key(event.event_id, shard), **to_attributes(shard_item)})
+        if event.on_sale_queue:
+            from payments.repositories.queue import new_queue_items
+
+            puts += new_queue_items(event.event_id)
         if len(puts) == 1:
             self._client.put_item(TableName=self._tickets, Item=puts[0], ConditionExpression="attribute_not_exists(pk)")
             return
@@ -474,10 +480,19 @@ class TicketRepository:
             raise
         return _ticket_from_item(result["Attributes"])
 
-    def create(self, ticket: Ticket, unpaid_limit: int, seats_by_shard: dict[int, int] | None = None, *, free_limit: int) -> Ticket:
+    def create(
+        self,
+        ticket: Ticket,
+        unpaid_limit: int,
+        seats_by_shard: dict[int, int] | None = None,
+        *,
+        free_limit: int,
+        admission: Admission | None = None,
+    ) -> Ticket:
         """A new ticket (free and paid, or reserved) and its seats taken, both or neither; a reserved
         one also counts against its owner's unpaid seats for the event, at most ``unpaid_limit``, and
-        a free one against their free seats of the event, at most ``free_limit``.
+        a free one against their free seats of the event, at most ``free_limit``. With ``admission``
+        (a queued event's), the buyer's admission is used in the same transaction (AdmissionRefused).
         ``seats_by_shard`` (as read with the event) plans the first attempt; a retry reads afresh.
         Returns the ticket as written (with the shards its seats came from); SoldOut, UnpaidLimit
         or FreeSeatLimit, and nothing written."""
@@ -511,7 +526,20 @@ class TicketRepository:
             elif placed.is_free:
                 free_index = len(items)
                 items.append({"Update": self._free(placed, take=True, limit=free_limit)})
-            self._transact(items, seats, ticket_index=len(seats), unpaid_index=unpaid_index, free_index=free_index)
+            admission_indexes = range(0)
+            if admission is not None:
+                from payments.repositories.queue import admission_items
+
+                admission_indexes = range(len(items), len(items) + 2)  # the buyer's item and the state's check
+                items += admission_items(self._tickets, admission, placed.ticket_id, placed.created_at)
+            self._transact(
+                items,
+                seats,
+                ticket_index=len(seats),
+                unpaid_index=unpaid_index,
+                free_index=free_index,
+                admission_indexes=admission_indexes,
+            )
             return placed
 
         try:
@@ -770,10 +798,16 @@ class TicketRepository:
         }
 
     def _transact(
-        self, items: list[Any], seats: range, ticket_index: int, unpaid_index: int | None = None, free_index: int | None = None
+        self,
+        items: list[Any],
+        seats: range,
+        ticket_index: int,
+        unpaid_index: int | None = None,
+        free_index: int | None = None,
+        admission_indexes: range = range(0),
     ) -> None:
-        """Which condition failed says why: the ticket moved on (it wins), the owner's unpaid or
-        free seats limit, or the seats."""
+        """Which condition failed says why: the ticket moved on (it wins), the queue admission (used
+        or lapsed), the owner's unpaid or free seats limit, or the seats."""
         try:
             write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
         except Exception as error:
@@ -782,6 +816,8 @@ class TicketRepository:
             failed = {index for index, reason in enumerate(cancellation_reasons(error)) if reason == "ConditionalCheckFailed"}
             if ticket_index in failed:
                 raise StateChanged() from None
+            if failed & set(admission_indexes):
+                raise AdmissionRefused() from None
             if unpaid_index in failed:
                 raise UnpaidLimit(0) from None
             if free_index in failed:
@@ -802,4 +838,3 @@ def _money_as_read(ticket: Ticket) -> tuple[str, dict[str, Any]]:
             parts.append(f"{name} = :read_{name}")
             values[f"read_{name}"] = value
     return " AND ".join(parts), _values(**values)
-

@@ -1,0 +1,16 @@
+"""POST /api/events/{event_id}/queue/ — a buyer joins an event's on-sale queue: one place per account."""
+
+from typing import Any
+
+from payments import wiring
+from payments.auth import caller_from_event
+from payments.http import Event, Response, api_handler, json_response, parse_path
+from payments.models.tickets import EventPath
+from payments.presenters import queue_place_body
+
+
+@api_handler
+def lambda_handler(event: Event, context: Any) -> Response:
+    caller = caller_from_event(event)
+    path = parse_path(event, EventPath)
+    return json_response(200, queue_place_body(wiring.queue_service().join(caller, path.event_id)), {"Cache-Control": "no-store"})

@@ -1,0 +1,286 @@
+"""The on-sale queue's rules, pure (no I/O, no clock): buyers of an event that enables it join in arrival order, and an admitter lets
+them through to the reservation path at the rate the slowest dependency sustains (Stripe's Checkout
+Session rate) and never beyond the seats left (docs/on-sales.md#the-on-sale-queue).
+
+Admission is a watermark: the queue's state says "admitted up to place N"; the buyer with place
+<= N is admitted, and nothing is written per buyer when that happens. The admitter moves N on
+(``advance``, a pure function of the state, the time, the seats left, the places handed out and the
+admissions used) and records, per epoch of ``EPOCH_SECONDS``, the last place it admitted then: an
+admission's window to reserve ends ``window`` after its epoch ends. An admission is used once, in
+the reservation's own transaction (a condition on the buyer's queue item), so two tabs cannot
+reserve on one admission. An admission that lapses unused returns its room to the queue.
+
+The queue pass is the buyer's place signed with HMAC-SHA256 (the standard library's ``hmac``) under
+a key from SSM, bound to the event and the account, and expiring: the reservation path refuses a
+buyer whose pass is missing, forged or expired, or whose place is not admitted, before any write.
+Every time here is in integer milliseconds, so that the rate holds exactly (no float drift).
+``payments.domain.queue`` is the service that reads and writes through the ``QueueStore`` port."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+# Admissions are grouped by the epoch (of this many seconds) in which they were granted: the
+# queue's state keeps one entry per open epoch (not one per second or per buyer), and the uses of
+# an epoch's admissions are counted on an item of their own.
+EPOCH_SECONDS = 10
+EPOCH_MS = EPOCH_SECONDS * 1000
+
+
+class PlaceStatus(StrEnum):
+    WAITING = "waiting"  # place beyond the watermark
+    ADMITTED = "admitted"  # place within it, window open, not used: may reserve now
+    SOLD_OUT = "sold_out"  # no seat left for a buyer not yet served (the queue moves again if seats come back)
+    EXPIRED = "expired"  # admitted, but the window to reserve closed unused
+    USED = "used"  # the admission reserved a ticket
+
+
+@dataclass(frozen=True)
+class AdmissionPolicy:
+    """How fast and how far the admitter may go: ``rate_per_second`` admissions a second at most
+    (Stripe's Checkout Session rate), ``window_ms`` for an admitted buyer to reserve, admissions
+    outstanding at most the seats left plus ``margin_percent`` of them (for buyers who never
+    complete), and at most ``burst_ms`` of unused rate carried over an idle spell."""
+
+    rate_per_second: int
+    window_ms: int
+    margin_percent: int = 0
+    burst_ms: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.rate_per_second < 1 or self.window_ms < 1 or self.margin_percent < 0 or self.burst_ms < 0:
+            raise ValueError("an admission policy needs a positive rate and window, and no negative margin or burst")
+
+
+# Places come from this many counters (each under a partition key of its own, so that joins spread
+# over them): counter c hands out places c + 1, c + 1 + K, c + 1 + 2K ... A place's counter and its
+# value (the how-manieth of that counter's places it is) follow from the place alone.
+PLACE_COUNTERS = 8
+
+
+def place_of(counter: int, value: int, counters: int = PLACE_COUNTERS) -> int:
+    """The place the ``value``-th draw of ``counter`` stands for (values start at 1)."""
+    return (value - 1) * counters + counter + 1
+
+
+def counter_of(place: int, counters: int = PLACE_COUNTERS) -> tuple[int, int]:
+    """The counter and value of ``place``."""
+    return (place - 1) % counters, (place - 1) // counters + 1
+
+
+def counter_floors(admitted_to: int, counters: int = PLACE_COUNTERS) -> dict[int, int]:
+    """How many values each counter must have handed out (or skipped) so that no place up to
+    ``admitted_to`` is handed out any more: a buyer who joins later never gets an admitted place
+    ahead of those waiting."""
+    return {counter: max(0, (admitted_to - counter - 1) // counters + 1) for counter in range(counters)}
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """One event's queue as the admitter keeps it. ``epochs`` maps each epoch (time // EPOCH_MS)
+    whose admissions may still be used to the last place admitted in it, and ``holes`` to how many
+    of its admitted places nobody held (a counter behind the others: the place is skipped, never
+    handed out afterwards, and takes no room); every place up to ``lapsed_to`` belongs to an epoch
+    whose window closed. ``credited_ms``: the rate has been spent up to this time. ``version``
+    counts the admitter's writes (each conditioned on the one it read)."""
+
+    admitted_to: int = 0
+    lapsed_to: int = 0
+    credited_ms: int = 0
+    epochs: Mapping[int, int] = field(default_factory=dict)
+    holes: Mapping[int, int] = field(default_factory=dict)
+    sold_out: bool = False
+    version: int = 0
+    updated_ms: int = 0
+
+    def epoch_of(self, place: int) -> int | None:
+        """The open epoch that admitted ``place``; None when it is not admitted or its epoch closed."""
+        if place <= self.lapsed_to or place > self.admitted_to:
+            return None
+        for epoch in sorted(self.epochs):
+            if self.epochs[epoch] >= place:
+                return epoch
+        return None
+
+
+def window_end_ms(epoch: int, policy: AdmissionPolicy) -> int:
+    """When the admissions of ``epoch`` lapse: ``window`` after the epoch's end (so a buyer admitted
+    early in an epoch has up to EPOCH_SECONDS more; never less than the window)."""
+    return (epoch + 1) * EPOCH_MS + policy.window_ms
+
+
+def outstanding(state: QueueState, used_by_epoch: Mapping[int, int]) -> int:
+    """Admissions granted to buyers, still open and not used: the room they may still take from the seats."""
+    total, previous = 0, state.lapsed_to
+    for epoch in sorted(state.epochs):
+        buyers = state.epochs[epoch] - previous - state.holes.get(epoch, 0)
+        total += max(0, buyers - max(used_by_epoch.get(epoch, 0), 0))
+        previous = state.epochs[epoch]
+    return total
+
+
+def advance(
+    state: QueueState,
+    *,
+    now_ms: int,
+    seats_left: int,
+    handed: Mapping[int, int],
+    used_by_epoch: Mapping[int, int],
+    policy: AdmissionPolicy,
+    counters: int = PLACE_COUNTERS,
+) -> QueueState:
+    """The admitter's one step: epochs whose window closed are dropped (their unused admissions
+    lapse and give their room back), then the watermark moves on over as many buyers as all of
+    these allow: the rate credited since the last admission (at most ``burst_ms`` of idle credit),
+    and the seats left (plus the margin) less the admissions still outstanding. ``handed``: how many
+    places each counter has handed out; a place beyond its counter's is a hole (nobody holds it):
+    passed over at no cost, and closed by the caller (``counter_floors``). The watermark never
+    passes the last place handed out, so a place nobody holds yet is never admitted ahead. Pure."""
+    open_epochs = {epoch: last for epoch, last in state.epochs.items() if window_end_ms(epoch, policy) > now_ms}
+    closed = [last for epoch, last in state.epochs.items() if epoch not in open_epochs]
+    lapsed_to = max([state.lapsed_to, *closed])
+    # An epoch older than one that closed closes with it (epochs close in time order).
+    open_epochs = {epoch: last for epoch, last in open_epochs.items() if last > lapsed_to}
+    open_holes = {epoch: count for epoch, count in state.holes.items() if epoch in open_epochs}
+    closing = replace(state, lapsed_to=lapsed_to, epochs=open_epochs, holes=open_holes)
+    room = max(seats_left, 0) * (100 + policy.margin_percent) // 100 - outstanding(closing, used_by_epoch)
+    credit_from = min(max(state.credited_ms, now_ms - policy.burst_ms), now_ms)
+    budget = max(0, min(room, (now_ms - credit_from) * policy.rate_per_second // 1000))
+    last = max((place_of(counter, value, counters) for counter, value in handed.items() if value > 0), default=0)
+    place, buyers, holes = state.admitted_to, 0, 0
+    while place < last:
+        counter, value = counter_of(place + 1, counters)
+        if value <= handed.get(counter, 0):
+            if buyers == budget:
+                break
+            buyers += 1
+        else:
+            holes += 1
+        place += 1
+    epochs, hole_counts = dict(open_epochs), dict(open_holes)
+    if place > state.admitted_to:
+        epoch = now_ms // EPOCH_MS
+        epochs[epoch] = place
+        hole_counts[epoch] = hole_counts.get(epoch, 0) + holes
+    # The credit is spent by exactly the buyers admitted, rounded up: the rate holds over any stretch.
+    spent = -(-buyers * 1000 // policy.rate_per_second)
+    return QueueState(
+        admitted_to=place,
+        lapsed_to=lapsed_to,
+        credited_ms=max(state.credited_ms, credit_from + spent),
+        epochs=epochs,
+        holes={epoch: count for epoch, count in hole_counts.items() if count},
+        sold_out=seats_left <= 0,
+        version=state.version,
+        updated_ms=now_ms,
+    )
+
+
+def moved(before: QueueState, after: QueueState) -> bool:
+    """Whether a step changed what buyers see (else nothing is written: the rate's credit is
+    recomputed from the time at the next step, within ``burst_ms``)."""
+    return (before.admitted_to, before.lapsed_to, dict(before.epochs), before.sold_out) != (
+        after.admitted_to,
+        after.lapsed_to,
+        dict(after.epochs),
+        after.sold_out,
+    )
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A buyer's place in an event's queue (their item), and the use of its admission, if any."""
+
+    event_id: int
+    owner: str
+    place: int
+    joined_ms: int
+    used_ms: int | None = None
+    ticket_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What a reservation consumes, in its own transaction: the buyer's place, unused, and still
+    admitted in the queue's state; ``epoch`` counts the use."""
+
+    event_id: int
+    owner: str
+    place: int
+    epoch: int
+
+
+def place_status(state: QueueState, entry: QueueEntry, now_ms: int, policy: AdmissionPolicy) -> PlaceStatus:
+    if entry.used_ms is not None:
+        return PlaceStatus.USED
+    if entry.place > state.admitted_to:
+        return PlaceStatus.SOLD_OUT if state.sold_out else PlaceStatus.WAITING
+    epoch = state.epoch_of(entry.place)
+    if epoch is None or window_end_ms(epoch, policy) <= now_ms:
+        return PlaceStatus.EXPIRED
+    return PlaceStatus.SOLD_OUT if state.sold_out else PlaceStatus.ADMITTED
+
+
+# the queue pass ----------------------------------------------------------------------------------
+class PassRefused(Exception):
+    """A queue pass that is not ours, not this buyer's or this event's, or expired; ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class QueuePass:
+    event_id: int
+    owner: str
+    place: int
+    expires_ms: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign_pass(key: bytes, queue_pass: QueuePass) -> str:
+    """``<payload>.<signature>``, both base64url: the payload the pass's fields as compact JSON, the
+    signature HMAC-SHA256 over the payload's text under ``key``."""
+    body = {"e": queue_pass.event_id, "u": queue_pass.owner, "p": queue_pass.place, "x": queue_pass.expires_ms}
+    payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
+    signature = hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest()
+    return f"{payload}.{_b64(signature)}"
+
+
+def read_pass(key: bytes, token: str, *, event_id: int, owner: str, now_ms: int) -> QueuePass:
+    """The pass, when ``token`` is one we signed for this event and account and it has not expired;
+    else PassRefused. The signature is compared in constant time before anything in it is read."""
+    payload, _, signature = token.partition(".")
+    expected = hmac.new(key, payload.encode("ascii", "replace"), hashlib.sha256).digest()
+    try:
+        given = _unb64(signature)
+    except (binascii.Error, ValueError):
+        raise PassRefused("not a queue pass of ours") from None
+    if not payload or not hmac.compare_digest(expected, given):
+        raise PassRefused("not a queue pass of ours")
+    try:
+        body = json.loads(_unb64(payload))
+        found = QueuePass(event_id=int(body["e"]), owner=str(body["u"]), place=int(body["p"]), expires_ms=int(body["x"]))
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        # Signed by us yet unreadable: only a key shared with something else could do that.
+        raise PassRefused("not a queue pass of ours") from None
+    if found.event_id != event_id or found.owner != owner:
+        raise PassRefused("a queue pass of another event or account")
+    if found.expires_ms <= now_ms:
+        raise PassRefused("expired; ask for your place again for a new one")
+    return found

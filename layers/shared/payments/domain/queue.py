@@ -1,0 +1,227 @@
+"""The on-sale queue's service: buyers join and poll, a queued purchase is checked for its
+admission, and the admitter steps every queue; the rules are ``payments.domain.admission``'s
+(docs/on-sales.md#the-on-sale-queue)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from payments.auth import Caller
+from payments.context import system_time
+from payments.domain.admission import (
+    EPOCH_MS,
+    Admission,
+    AdmissionPolicy,
+    PassRefused,
+    PlaceStatus,
+    QueueEntry,
+    QueuePass,
+    QueueState,
+    advance,
+    counter_floors,
+    moved,
+    place_status,
+    read_pass,
+    sign_pass,
+    window_end_ms,
+)
+from payments.domain.lifecycle import Event
+from payments.errors import ApiError, Conflict, Forbidden, NotFound
+from payments.observability import audit, logger
+
+if TYPE_CHECKING:
+    from payments.domain.ports import QueueStore
+
+
+# the service -------------------------------------------------------------------------------------
+class NotAdmitted(Forbidden):
+    """A buyer of a queued event without a usable admission: nothing is written."""
+
+
+@dataclass(frozen=True)
+class QueueAnswer:
+    """What a buyer is told of their place: answered by join and by every poll."""
+
+    event_id: int
+    place: int
+    status: PlaceStatus
+    admitted_to: int
+    estimated_wait_seconds: int | None
+    admission_expires_ms: int | None
+    queue_pass: str
+    pass_expires_ms: int
+
+
+@dataclass
+class AdmitterReport:
+    ticks: int = 0
+    admitted: int = 0
+    writes: int = 0
+    conflicts: int = 0
+    events: set[int] = field(default_factory=set)
+    # Queues stepped at the last step: none, and the scheduled run ends at once.
+    active: int = 0
+
+
+class QueueService:
+    def __init__(
+        self,
+        events: Callable[[int], Event | None],
+        seats_left: Callable[[int], int],
+        store: QueueStore,
+        pass_key: Callable[[], bytes],
+        policy: AdmissionPolicy,
+        pass_seconds: int,
+        clock: Callable[[], float] = system_time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._events = events
+        self._seats_left = seats_left
+        self._store = store
+        self._pass_key = pass_key  # resolved on first use (SSM in AWS): the admitter never needs it
+        self._policy = policy
+        self._pass_ms = pass_seconds * 1000
+        self._clock = clock
+        self._sleep = sleep
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _queued_event(self, event_id: int) -> Event:
+        event = self._events(event_id)
+        if event is None:
+            raise NotFound("Event not found")
+        if not event.on_sale_queue:
+            raise NotFound("This event has no queue: buy directly")
+        return event
+
+    # buyers --------------------------------------------------------------------------------------
+    def join(self, caller: Caller, event_id: int) -> QueueAnswer:
+        """A place for the caller, in arrival order; joining again answers the same place."""
+        self._queued_event(event_id)
+        now = self._now_ms()
+        entry, new = self._store.join(event_id, caller.user_id, now)
+        if new:
+            audit("queue.joined", user_id=caller.user_id, event_id=event_id, place=entry.place)
+        return self._answer(entry, self._store.view(event_id), now)
+
+    def place(self, caller: Caller, event_id: int) -> QueueAnswer:
+        """The caller's place as the queue stands: reads only (the buyer's item, a copy of the state)."""
+        self._queued_event(event_id)
+        entry = self._store.entry(event_id, caller.user_id)
+        if entry is None:
+            raise NotFound("You have not joined this event's queue")
+        now = self._now_ms()
+        return self._answer(entry, self._store.view(event_id), now)
+
+    def _answer(self, entry: QueueEntry, state: QueueState, now_ms: int) -> QueueAnswer:
+        status = place_status(state, entry, now_ms, self._policy)
+        wait: int | None = 0
+        expires: int | None = None
+        if status == PlaceStatus.WAITING:
+            wait = -(-(entry.place - state.admitted_to) // self._policy.rate_per_second)
+        elif status == PlaceStatus.SOLD_OUT:
+            wait = None
+        elif status == PlaceStatus.ADMITTED:
+            epoch = state.epoch_of(entry.place)
+            expires = None if epoch is None else window_end_ms(epoch, self._policy)
+        pass_expires = now_ms + self._pass_ms
+        token = sign_pass(self._pass_key(), QueuePass(entry.event_id, entry.owner, entry.place, pass_expires))
+        return QueueAnswer(
+            event_id=entry.event_id,
+            place=entry.place,
+            status=status,
+            admitted_to=state.admitted_to,
+            estimated_wait_seconds=wait,
+            admission_expires_ms=expires,
+            queue_pass=token,
+            pass_expires_ms=pass_expires,
+        )
+
+    # the reservation path --------------------------------------------------------------------------
+    def admission(self, caller: Caller, event: Event, token: str | None) -> Admission:
+        """The admission a reservation of a queued event consumes; NotAdmitted (403), before any
+        write, when the pass is missing, forged, expired, or its place not admitted now; Conflict
+        (409) when the admission was used already."""
+        if token is None:
+            raise NotAdmitted("This event sells through its queue: join it, and send your queue_pass once admitted")
+        now = self._now_ms()
+        try:
+            queue_pass = read_pass(self._pass_key(), token, event_id=event.event_id, owner=caller.user_id, now_ms=now)
+        except PassRefused as refused:
+            raise NotAdmitted(f"queue_pass: {refused.reason}") from None
+        state = self._store.state(event.event_id)
+        entry = QueueEntry(event.event_id, caller.user_id, queue_pass.place, 0)
+        status = place_status(state, entry, now, self._policy)
+        if status == PlaceStatus.WAITING:
+            raise NotAdmitted(
+                f"Not admitted yet: your place is {queue_pass.place}, admitted up to {state.admitted_to}",
+                place=queue_pass.place,
+                admitted_to=state.admitted_to,
+            )
+        if status == PlaceStatus.EXPIRED:
+            raise NotAdmitted("Your admission expired before you reserved", place=queue_pass.place)
+        epoch = state.epoch_of(queue_pass.place)
+        assert epoch is not None  # admitted or sold out within the watermark: its epoch is open
+        return Admission(event.event_id, caller.user_id, queue_pass.place, epoch)
+
+    def refused(self, admission: Admission) -> ApiError:
+        """Why a reservation's admission failed in its transaction (read again: its use, or a lapse)."""
+        entry = self._store.entry(admission.event_id, admission.owner)
+        if entry is not None and entry.used_ms is not None:
+            return Conflict(f"Your admission was already used (ticket {entry.ticket_id})", ticket_id=entry.ticket_id)
+        if entry is None or entry.place != admission.place:
+            return NotAdmitted("queue_pass: not a queue pass of ours")
+        return NotAdmitted("Your admission expired before you reserved", place=admission.place)
+
+    # the admitter --------------------------------------------------------------------------------
+    def admit_once(self, report: AdmitterReport | None = None) -> AdmitterReport:
+        """One step of every active queue: read its state, the seats left, the places handed out
+        and the uses of its open epochs; move the watermark; write it conditioned on the state read
+        (a second admitter running meanwhile makes this write fail, never admits twice)."""
+        report = report or AdmitterReport()
+        report.ticks += 1
+        queues = self._store.active_queues()
+        report.active = len(queues)
+        for event_id in queues:
+            now = self._now_ms()
+            state = self._store.state(event_id)
+            handed = self._store.handed(event_id)
+            after = advance(
+                state,
+                now_ms=now,
+                seats_left=self._seats_left(event_id),
+                handed=handed,
+                used_by_epoch=self._store.used(event_id, sorted(state.epochs)),
+                policy=self._policy,
+            )
+            if moved(state, after):
+                if not self._store.save(event_id, state, after):
+                    report.conflicts += 1
+                    logger.info("Another admitter moved the queue meanwhile", extra={"event_id": event_id})
+                    continue
+                report.writes += 1
+                epoch = now // EPOCH_MS  # the step's holes are counted in its epoch
+                report.admitted += after.admitted_to - state.admitted_to - after.holes.get(epoch, 0) + state.holes.get(epoch, 0)
+                report.events.add(event_id)
+            # The places admitted that nobody held are closed: no later joiner gets one (also after a
+            # run that stopped between its two writes).
+            below = {counter: floor for counter, floor in counter_floors(after.admitted_to).items() if handed.get(counter, 0) < floor}
+            if below and handed:
+                self._store.close_places(event_id, below)
+        return report
+
+    def admit_for(self, seconds: float, step_seconds: float = 1.0) -> AdmitterReport:
+        """Steps every ``step_seconds`` for ``seconds``: the scheduled run's minute. Returns at once
+        when no event has a queue."""
+        report = AdmitterReport()
+        end = self._clock() + seconds
+        while True:
+            started = self._clock()
+            self.admit_once(report)
+            if not report.active or started + step_seconds >= end:
+                return report
+            self._sleep(max(0.0, started + step_seconds - self._clock()))

@@ -1,0 +1,297 @@
+"""The on-sale queues in the tickets table (``payments.domain.queue``), each hot item under a
+partition key of its own:
+
+- ``QUEUE#<event>`` / ``QUEUE``: the admitter's state (watermark, open epochs, sold out, version),
+  written about once a second by the admitter, read consistently by the reservation path;
+- ``QUEUE#<event>#VIEW#<n>`` / ``VIEW`` (``VIEW_COPIES`` of them): copies of the state written with
+  it, one read at random by each buyer's poll, so that 100,000 buyers polling do not all read one key
+  (3,000 strongly or 6,000 eventually consistent reads a second per key);
+- ``QUEUE#<event>#PLACES#<n>`` / ``COUNTER`` (``PLACE_COUNTERS`` of them): the places, counter *n*
+  handing out places n + 1, n + 1 + K, n + 1 + 2K ... (K counters), so that joins spread over K
+  keys (each at most 1,000 writes a second). A join reads two counters drawn at random and takes
+  from the one behind (the "power of two choices"): the counters stay level, so a place is never
+  far from its buyer's arrival rank, however long the queue (a counter drawn alone drifts like a
+  random walk: about 2,500 places out of order after 200,000 joins; two choices keep it to the
+  joins in flight, docs/on-sales.md);
+- ``QUEUE#<event>#BUYER#<owner>`` / ``BUYER``: a buyer's place, written once (conditional put),
+  and marked used by the reservation that consumes the admission;
+- ``QUEUE#<event>#USED#<epoch>`` / ``USED``: how many admissions of an epoch were used (added to in
+  the reservation's transaction);
+- ``QUEUES`` / ``EVENT#<event>``: the queues the admitter steps (written with the event)."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from payments.domain.admission import PLACE_COUNTERS, Admission, QueueEntry, QueueState, place_of
+from payments.dynamodb import from_item, is_condition_failure, to_attributes, write_with_retry
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+VIEW_COPIES = 16
+REGISTRY = "QUEUES"
+
+
+def state_key(event_id: int) -> dict[str, Any]:
+    return {"pk": {"S": f"QUEUE#{event_id}"}, "sk": {"S": "QUEUE"}}
+
+
+def _view_key(event_id: int, copy: int) -> dict[str, Any]:
+    return {"pk": {"S": f"QUEUE#{event_id}#VIEW#{copy}"}, "sk": {"S": "VIEW"}}
+
+
+def _counter_key(event_id: int, counter: int) -> dict[str, Any]:
+    return {"pk": {"S": f"QUEUE#{event_id}#PLACES#{counter}"}, "sk": {"S": "COUNTER"}}
+
+
+def buyer_key(event_id: int, owner: str) -> dict[str, Any]:
+    return {"pk": {"S": f"QUEUE#{event_id}#BUYER#{owner}"}, "sk": {"S": "BUYER"}}
+
+
+def used_key(event_id: int, epoch: int) -> dict[str, Any]:
+    return {"pk": {"S": f"QUEUE#{event_id}#USED#{epoch}"}, "sk": {"S": "USED"}}
+
+
+def registry_key(event_id: int) -> dict[str, Any]:
+    return {"pk": {"S": REGISTRY}, "sk": {"S": f"EVENT#{event_id}"}}
+
+
+def new_queue_items(event_id: int) -> list[dict[str, Any]]:
+    """The items an event sold through a queue is created with (in the event's own transaction):
+    its empty state and its entry in the admitter's registry."""
+    return [
+        {**state_key(event_id), **to_attributes(_state_attributes(event_id, QueueState()))},
+        {**registry_key(event_id), **to_attributes({"event_id": event_id})},
+    ]
+
+
+def admission_items(table: str, admission: Admission, ticket_id: int, now: int) -> list[dict[str, Any]]:
+    """What a reservation adds to its transaction to use its admission once: the buyer's item marked
+    used (conditioned on their place, unused), the state still admitting the place (not lapsed), and
+    the epoch's count of uses."""
+    return [
+        {
+            "Update": {
+                "TableName": table,
+                "Key": buyer_key(admission.event_id, admission.owner),
+                "UpdateExpression": "SET used_ms = :now, ticket_id = :ticket",
+                "ConditionExpression": "place = :place AND attribute_not_exists(used_ms)",
+                "ExpressionAttributeValues": to_attributes({":now": now * 1000, ":ticket": ticket_id, ":place": admission.place}),
+            }
+        },
+        {
+            "ConditionCheck": {
+                "TableName": table,
+                "Key": state_key(admission.event_id),
+                "ConditionExpression": "admitted_to >= :place AND lapsed_to < :place",
+                "ExpressionAttributeValues": to_attributes({":place": admission.place}),
+            }
+        },
+        {
+            "Update": {
+                "TableName": table,
+                "Key": used_key(admission.event_id, admission.epoch),
+                "UpdateExpression": "ADD used :one",
+                "ExpressionAttributeValues": to_attributes({":one": 1}),
+            }
+        },
+    ]
+
+
+def _state_attributes(event_id: int, state: QueueState) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "admitted_to": state.admitted_to,
+        "lapsed_to": state.lapsed_to,
+        "credited_ms": state.credited_ms,
+        "epochs": {str(epoch): last for epoch, last in state.epochs.items()},
+        "holes": {str(epoch): count for epoch, count in state.holes.items()},
+        "sold_out": state.sold_out,
+        "version": state.version,
+        "updated_ms": state.updated_ms,
+    }
+
+
+def _state_of(item: dict[str, Any] | None) -> QueueState:
+    if item is None:
+        return QueueState()
+    data = from_item(item)
+    return QueueState(
+        admitted_to=int(data["admitted_to"]),
+        lapsed_to=int(data["lapsed_to"]),
+        credited_ms=int(data["credited_ms"]),
+        epochs={int(epoch): int(last) for epoch, last in data.get("epochs", {}).items()},
+        holes={int(epoch): int(count) for epoch, count in data.get("holes", {}).items()},
+        sold_out=bool(data["sold_out"]),
+        version=int(data["version"]),
+        updated_ms=int(data["updated_ms"]),
+    )
+
+
+def _entry_of(item: dict[str, Any]) -> QueueEntry:
+    data = from_item(item)
+
+    def number(name: str) -> int | None:
+        value = data.get(name)
+        return None if value is None else int(value)
+
+    return QueueEntry(
+        event_id=int(data["event_id"]),
+        owner=str(data["owner"]),
+        place=int(data["place"]),
+        joined_ms=int(data["joined_ms"]),
+        used_ms=number("used_ms"),
+        ticket_id=number("ticket_id"),
+    )
+
+
+class QueueRepository:
+    def __init__(self, client: DynamoDBClient, tickets_table: str) -> None:
+        self._client = client
+        self._table = tickets_table
+
+    def _get(self, key: dict[str, Any], consistent: bool = True) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=consistent).get("Item")
+        return item
+
+    # buyers ----------------------------------------------------------------------------------------
+    def join(self, event_id: int, owner: str, now_ms: int) -> tuple[QueueEntry, bool]:
+        """The owner's place: read first, so that joining again takes no place from the counters; a
+        new one from a counter drawn at random, kept by a conditional put (a second tab joining at
+        the same instant finds the first's place, and the place it drew is left unused)."""
+        held = self.entry(event_id, owner)
+        if held is not None:
+            return held, False
+        counter = self._counter_behind(event_id)
+        drawn = write_with_retry(
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key=_counter_key(event_id, counter),
+                UpdateExpression="ADD #value :one",
+                ExpressionAttributeNames={"#value": "value"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="UPDATED_NEW",
+            )
+        )
+        entry = QueueEntry(event_id, owner, place_of(counter, int(drawn["Attributes"]["value"]["N"])), now_ms)
+        attributes = {"event_id": event_id, "owner": owner, "place": entry.place, "joined_ms": now_ms}
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={**buyer_key(event_id, owner), **to_attributes(attributes)},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+            found = self.entry(event_id, owner)
+            assert found is not None  # the condition failed on it: it exists
+            return found, False
+        return entry, True
+
+    def _counter_behind(self, event_id: int) -> int:
+        """Of two counters drawn at random, the one that has handed out fewer places (either on a tie)."""
+        first = secrets.randbelow(PLACE_COUNTERS)
+        second = (first + 1 + secrets.randbelow(PLACE_COUNTERS - 1)) % PLACE_COUNTERS
+        keys = [_counter_key(event_id, first), _counter_key(event_id, second)]
+        found = self._client.batch_get_item(RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}})
+        values = {first: 0, second: 0}
+        for item in found.get("Responses", {}).get(self._table, []):
+            values[int(str(item["pk"]["S"]).rsplit("#", 1)[1])] = int(item["value"]["N"])
+        # A key left unprocessed reads as 0: the join still gets a place, at worst from the counter ahead.
+        return second if values[second] < values[first] else first
+
+    def entry(self, event_id: int, owner: str) -> QueueEntry | None:
+        item = self._get(buyer_key(event_id, owner))
+        return None if item is None else _entry_of(item)
+
+    # the state -------------------------------------------------------------------------------------
+    def view(self, event_id: int) -> QueueState:
+        """A copy drawn at random, eventually consistent (half a read unit); the state itself while
+        no copy is written yet (before the admitter's first step)."""
+        copy = self._get(_view_key(event_id, secrets.randbelow(VIEW_COPIES)), consistent=False)
+        return _state_of(copy) if copy is not None else self.state(event_id)
+
+    def state(self, event_id: int) -> QueueState:
+        return _state_of(self._get(state_key(event_id)))
+
+    def handed(self, event_id: int) -> dict[int, int]:
+        keys = [_counter_key(event_id, counter) for counter in range(PLACE_COUNTERS)]
+        found = self._client.batch_get_item(RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}})
+        if found.get("UnprocessedKeys"):
+            # A counter unread would read as holes: skip this step rather than pass over its buyers.
+            return {}
+        handed = dict.fromkeys(range(PLACE_COUNTERS), 0)
+        for item in found.get("Responses", {}).get(self._table, []):
+            handed[int(str(item["pk"]["S"]).rsplit("#", 1)[1])] = int(item["value"]["N"])
+        return handed
+
+    def close_places(self, event_id: int, floors: dict[int, int]) -> None:
+        """Each counter below its floor raised to it, conditioned on being below (a join that took a
+        value meanwhile keeps it: that buyer's place is admitted at once, counted as a hole)."""
+        for counter, floor in floors.items():
+            if floor < 1:
+                continue
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_counter_key(event_id, counter),
+                    UpdateExpression="SET #value = :floor",
+                    ConditionExpression="attribute_not_exists(#value) OR #value < :floor",
+                    ExpressionAttributeNames={"#value": "value"},
+                    ExpressionAttributeValues={":floor": {"N": str(floor)}},
+                )
+            except Exception as error:
+                if not is_condition_failure(error):
+                    raise
+
+    def used(self, event_id: int, epochs: list[int]) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for start in range(0, len(epochs), 100):
+            keys = [used_key(event_id, epoch) for epoch in epochs[start : start + 100]]
+            found = self._client.batch_get_item(RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}})
+            for item in found.get("Responses", {}).get(self._table, []):
+                counts[int(str(item["pk"]["S"]).rsplit("#", 1)[1])] = int(Decimal(item["used"]["N"]))
+        return counts
+
+    def save(self, event_id: int, read: QueueState, new: QueueState) -> bool:
+        """The new state, conditioned on the version read; then its copies for the buyers' polls."""
+        written = QueueState(
+            admitted_to=new.admitted_to,
+            lapsed_to=new.lapsed_to,
+            credited_ms=new.credited_ms,
+            epochs=new.epochs,
+            holes=new.holes,
+            sold_out=new.sold_out,
+            version=read.version + 1,
+            updated_ms=new.updated_ms,
+        )
+        attributes = to_attributes(_state_attributes(event_id, written))
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={**state_key(event_id), **attributes},
+                ConditionExpression="version = :read",
+                ExpressionAttributeValues={":read": {"N": str(read.version)}},
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        # The copies trail the state by this write: a poll may see the step before, never a state
+        # the admitter did not write. Unprocessed copies keep the step before until the next step.
+        requests: list[Any] = [{"PutRequest": {"Item": {**_view_key(event_id, copy), **attributes}}} for copy in range(VIEW_COPIES)]
+        self._client.batch_write_item(RequestItems={self._table: requests})
+        return True
+
+    def active_queues(self) -> list[int]:
+        found = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :registry",
+            ExpressionAttributeValues={":registry": {"S": REGISTRY}},
+            ConsistentRead=True,
+        )
+        return sorted(int(item["event_id"]["N"]) for item in found.get("Items", []))

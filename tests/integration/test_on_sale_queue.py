@@ -1,0 +1,253 @@
+"""The on-sale queue through the handlers (moto, the local Stripe): joining, polling, the admitter,
+and the reservation path of a queued event (issue 27)."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from payments import dynamodb, wiring
+from tests.support.dynamo import TICKETS, items_with_prefix, scan
+from tests.support.flows import STAFF, buy, cancel, create_event, get_event
+from tests.support.lambdas import ApiResult, LambdaContext, call, load_module, sample_event
+
+KEY = "queue-pass-key-of-the-tests"
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """The time every clock of the layer reads (``time.time``), moved by the test."""
+    now = [time.time()]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    yield now
+
+
+@pytest.fixture
+def queue_env(monkeypatch: pytest.MonkeyPatch, dynamodb: Any, stripe_fake: Any) -> Any:
+    monkeypatch.setenv("QUEUE_PASS_KEY", KEY)
+    monkeypatch.setenv("QUEUE_PASS_SECONDS", "60")
+    monkeypatch.setenv("QUEUE_ADMISSION_WINDOW_SECONDS", "600")
+    monkeypatch.setenv("STRIPE_SESSION_RATE_PER_SECOND", "25")
+    # Two counters drawn per join, from a seeded draw: a run is the same every time.
+    draw = random.Random(27)
+    monkeypatch.setattr(secrets, "randbelow", draw.randrange)
+    wiring.reset()
+    return dynamodb
+
+
+def queued_event(capacity: int = 100, price: Any = 25) -> int:
+    body = {"name": "Stadium On-Sale", "price": price, "currency": "usd", "capacity": capacity, "on_sale_queue": True}
+    result = call("create_event", body, user="user-staff", groups=STAFF)
+    assert result.status == 201, result.body
+    assert result.body["on_sale_queue"] is True
+    return int(result.body["event_id"])
+
+
+def join(event_id: int, user: str) -> ApiResult:
+    return call("join_event_queue", path_params={"event_id": str(event_id)}, user=user)
+
+
+def poll(event_id: int, user: str) -> ApiResult:
+    return call("get_event_queue_place", path_params={"event_id": str(event_id)}, user=user)
+
+
+def purchase(event_id: int, user: str, queue_pass: str | None, quantity: int = 1) -> ApiResult:
+    body: dict[str, Any] = {"event_id": event_id, "quantity": quantity}
+    if queue_pass is not None:
+        body["queue_pass"] = queue_pass
+    return call("create_ticket_checkout", body, user=user)
+
+
+def admit(clock: list[float], seconds: float = 1.0) -> None:
+    clock[0] += seconds
+    wiring.queue_service().admit_once()
+
+
+def buyer_item(client: Any, event_id: int, user: str) -> dict[str, Any]:
+    [item] = items_with_prefix(client, TICKETS, f"QUEUE#{event_id}#BUYER#{user}")
+    return item
+
+
+def nothing_written(client: Any, event_id: int, before: list[dict[str, Any]]) -> None:
+    assert scan(client, TICKETS) == before
+    assert items_with_prefix(client, TICKETS, "TICKET#") == []
+
+
+# events without the queue ---------------------------------------------------------------------------
+def test_an_event_without_the_queue_sells_as_the_seed_says_and_has_no_queue(queue_env, stripe_fake, clock):
+    event_id = create_event(price=25, capacity=10)
+    assert get_event(event_id)["on_sale_queue"] is False
+    bought = buy(event_id, 2)
+    assert bought.status == 200 and set(bought.body) >= {"checkout_url", "session_id", "ticket_id", "ticket_code"}
+    assert (join(event_id, "user-bob").status, join(event_id, "user-bob").body) == (404, {"error": "This event has no queue: buy directly"})
+    assert items_with_prefix(queue_env, TICKETS, "QUEUE") == []
+
+
+def test_the_queue_field_is_a_boolean(queue_env):
+    body = {"name": "x", "price": 25, "currency": "usd", "capacity": 5, "on_sale_queue": "yes"}
+    result = call("create_event", body, user="user-staff", groups=STAFF)
+    assert result.status == 400 and result.body["error"].startswith("on_sale_queue:")
+
+
+# joining ------------------------------------------------------------------------------------------------
+def test_joining_twice_answers_the_same_place_and_writes_nothing_the_second_time(queue_env, clock):
+    event_id = queued_event()
+    first = join(event_id, "user-alice")
+    assert first.status == 200 and first.headers["Cache-Control"] == "no-store"
+    assert first.body["status"] == "waiting" and first.body["admitted_to"] == 0
+    assert first.body["estimated_wait_seconds"] == 1  # one place at 25 a second
+    before = scan(queue_env, TICKETS)
+    again = join(event_id, "user-alice")
+    assert again.body["place"] == first.body["place"]
+    assert scan(queue_env, TICKETS) == before
+
+
+def test_places_follow_arrival_order_within_a_few_rounds_of_the_counters(queue_env, clock):
+    """Places come from 8 counters, each join taking from the one behind of two drawn: the counters
+    stay within two or three places of each other, so buyers are in arrival order but for the joins
+    of the last few rounds (24 joins: the counters' draw among near-ties), however long the queue."""
+    event_id = queued_event()
+    places = [join(event_id, f"user-{number}").body["place"] for number in range(60)]
+    assert len(set(places)) == 60
+    rank = {place: position for position, place in enumerate(sorted(places))}
+    displacement = [abs(rank[place] - arrival) for arrival, place in enumerate(places)]
+    assert max(displacement) < 24, displacement
+    # Two buyers three rounds (24 joins) apart are always in order.
+    assert all(places[early] < places[late] for early in range(60) for late in range(early + 24, 60))
+
+
+def test_a_poll_reads_only_and_may_be_kept_a_second(queue_env, clock):
+    event_id = queued_event()
+    joined = join(event_id, "user-alice")
+    operations: list[str] = []
+    client = dynamodb.get_client()
+    client.meta.events.register("before-call.dynamodb.*", lambda model, **_: operations.append(model.name))
+    polled = poll(event_id, "user-alice")
+    assert polled.status == 200 and polled.headers["Cache-Control"] == "private, max-age=1"
+    assert polled.body["place"] == joined.body["place"] and polled.body["status"] == "waiting"
+    assert operations and set(operations) <= {"GetItem", "BatchGetItem"}, operations
+    assert poll(event_id, "user-bob").status == 404
+
+
+# the reservation path of a queued event ---------------------------------------------------------------
+def test_a_buyer_not_admitted_is_refused_and_nothing_is_written(queue_env, stripe_fake, clock):
+    event_id = queued_event(capacity=10)
+    queue_pass = join(event_id, "user-alice").body["queue_pass"]
+    before = scan(queue_env, TICKETS)
+    refused = purchase(event_id, "user-alice", queue_pass)
+    assert refused.status == 403
+    assert refused.body["error"].startswith("Not admitted yet: your place is ")
+    assert refused.body["admitted_to"] == 0
+    without = purchase(event_id, "user-alice", None)
+    assert (without.status, without.body["error"]) == (
+        403,
+        "This event sells through its queue: join it, and send your queue_pass once admitted",
+    )
+    nothing_written(queue_env, event_id, before)
+    assert get_event(event_id)["available"] == 10
+    assert stripe_fake.requests == []
+
+
+@pytest.mark.parametrize("tamper", ["signature", "other_buyer", "expired"])
+def test_a_forged_foreign_or_expired_pass_is_refused_and_nothing_is_written(queue_env, stripe_fake, clock, tamper):
+    event_id = queued_event(capacity=10)
+    queue_pass = join(event_id, "user-alice").body["queue_pass"]
+    bob_pass = join(event_id, "user-bob").body["queue_pass"]
+    admit(clock)
+    assert poll(event_id, "user-alice").body["status"] == "admitted"
+    if tamper == "signature":
+        payload, signature = queue_pass.split(".")
+        queue_pass = f"{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+        expected = "queue_pass: not a queue pass of ours"
+    elif tamper == "other_buyer":
+        queue_pass = bob_pass
+        expected = "queue_pass: a queue pass of another event or account"
+    else:
+        clock[0] += 61  # the pass lasts 60 s here; the admission 600 s
+        expected = "queue_pass: expired; ask for your place again for a new one"
+    before = scan(queue_env, TICKETS)
+    refused = purchase(event_id, "user-alice", queue_pass)
+    assert (refused.status, refused.body) == (403, {"error": expected})
+    nothing_written(queue_env, event_id, before)
+    assert stripe_fake.requests == []
+
+
+def test_an_admission_is_used_once(queue_env, stripe_fake, clock):
+    event_id = queued_event(capacity=10)
+    queue_pass = join(event_id, "user-alice").body["queue_pass"]
+    admit(clock)
+    admitted = poll(event_id, "user-alice").body
+    assert admitted["status"] == "admitted" and admitted["admission_expires_at"] > clock[0]
+    bought = purchase(event_id, "user-alice", admitted["queue_pass"])
+    assert bought.status == 200 and set(bought.body) >= {"checkout_url", "session_id", "ticket_id", "ticket_code"}
+    item = buyer_item(queue_env, event_id, "user-alice")
+    assert item["ticket_id"] == bought.body["ticket_id"] and item["used_ms"] is not None
+    # A second tab with the same pass reaches the transaction and is refused there: nothing written.
+    before = scan(queue_env, TICKETS)
+    again = purchase(event_id, "user-alice", queue_pass)
+    assert (again.status, again.body) == (
+        409,
+        {"error": f"Your admission was already used (ticket {bought.body['ticket_id']})", "ticket_id": bought.body["ticket_id"]},
+    )
+    assert scan(queue_env, TICKETS) == before
+    assert get_event(event_id)["available"] == 9
+    assert poll(event_id, "user-alice").body["status"] == "used"
+
+
+def test_lapsed_admissions_let_others_in(queue_env, stripe_fake, clock):
+    event_id = queued_event(capacity=2)
+    passes = {user: join(event_id, user).body for user in ("user-a", "user-b", "user-c")}
+    admit(clock, 1.0)
+    statuses = {user: poll(event_id, user).body["status"] for user in passes}
+    # Two seats: two admitted, the third waits.
+    assert sorted(statuses.values()) == ["admitted", "admitted", "waiting"]
+    [waiting] = [user for user, status in statuses.items() if status == "waiting"]
+    admit(clock, 300)
+    assert poll(event_id, waiting).body["status"] == "waiting"
+    admit(clock, 320)  # past the window (600 s after the epoch's end)
+    after = {user: poll(event_id, user).body["status"] for user in passes}
+    assert after[waiting] == "admitted"
+    assert sorted(after.values()) == ["admitted", "expired", "expired"]
+    [late] = [user for user, status in after.items() if status == "expired"][:1]
+    lapsed = purchase(event_id, late, poll(event_id, late).body["queue_pass"])
+    assert (lapsed.status, lapsed.body["error"]) == (403, "Your admission expired before you reserved")
+    assert purchase(event_id, waiting, poll(event_id, waiting).body["queue_pass"]).status == 200
+
+
+def test_waiting_buyers_hear_sold_out_and_the_queue_moves_when_seats_come_back(queue_env, stripe_fake, clock):
+    event_id = queued_event(capacity=1)
+    join(event_id, "user-a")
+    join(event_id, "user-b")
+    admit(clock)
+    first = next(user for user in ("user-a", "user-b") if poll(event_id, user).body["status"] == "admitted")
+    second = "user-b" if first == "user-a" else "user-a"
+    bought = purchase(event_id, first, poll(event_id, first).body["queue_pass"])
+    assert bought.status == 200
+    admit(clock)
+    told = poll(event_id, second).body
+    assert (told["status"], told["estimated_wait_seconds"]) == ("sold_out", None)
+    # The reservation is cancelled: its seat comes back, and the queue moves again.
+    assert cancel(bought.body["ticket_id"], user=first).status == 200
+    admit(clock)
+    assert poll(event_id, second).body["status"] == "admitted"
+
+
+def test_the_scheduled_admitter_steps_every_queue(queue_env, clock, monkeypatch):
+    monkeypatch.setenv("QUEUE_ADMITTER_SECONDS", "0")
+    wiring.reset()
+    event_id = queued_event()
+    join(event_id, "user-alice")
+    clock[0] += 1
+    report = load_module("admit_event_queues").lambda_handler(sample_event("admit_event_queues"), LambdaContext("admit_event_queues"))
+    assert report["admitted"] == 1 and report["events"] == [event_id] and report["ticks"] == 1
+    assert poll(event_id, "user-alice").body["status"] == "admitted"
+
+
+def test_the_admitter_without_queues_returns_at_once(queue_env, clock):
+    report = wiring.queue_service().admit_for(58)
+    assert (report.ticks, report.active, report.admitted) == (1, 0, 0)

@@ -1,0 +1,251 @@
+"""The on-sale queue's rules without AWS (payments.domain.admission): how far the admitter moves the
+watermark, what a buyer's place says, and the queue pass."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from payments.domain.admission import (
+    EPOCH_MS,
+    AdmissionPolicy,
+    PassRefused,
+    PlaceStatus,
+    QueueEntry,
+    QueuePass,
+    QueueState,
+    advance,
+    counter_floors,
+    counter_of,
+    outstanding,
+    place_status,
+    read_pass,
+    sign_pass,
+    window_end_ms,
+)
+
+KEY = b"queue-pass-key-for-tests"
+START = 1_800_000_000_000  # ms
+POLICY = AdmissionPolicy(rate_per_second=25, window_ms=600_000)
+
+
+def fresh(at: int = START) -> QueueState:
+    return QueueState(credited_ms=at, updated_ms=at)
+
+
+def handed(places: int) -> dict[int, int]:
+    """The counters after ``places`` joins that kept them level (places 1 .. ``places`` handed out)."""
+    return {counter: value for counter, value in counter_floors(places).items()}
+
+
+def step(state: QueueState, now: int, *, seats: int = 10_000, issued: int = 100_000, used: dict[int, int] | None = None) -> QueueState:
+    return advance(state, now_ms=now, seats_left=seats, handed=handed(issued), used_by_epoch=used or {}, policy=POLICY)
+
+
+# the watermark -------------------------------------------------------------------------------------
+def test_a_second_admits_the_rate_and_no_more():
+    state = step(fresh(), START + 1000)
+    assert state.admitted_to == 25
+    # Asked again at once, nothing more: the credit is spent.
+    assert step(state, START + 1000).admitted_to == 25
+    # Half a second later, half the rate.
+    assert step(state, START + 1500).admitted_to == 37
+
+
+def test_idle_credit_is_capped_at_the_burst():
+    # Nobody waited for a minute: the first second after it admits one second's worth, not sixty.
+    state = step(fresh(), START + 60_000, issued=0)
+    assert state.admitted_to == 0
+    assert step(state, START + 60_000, issued=1000).admitted_to == 25
+
+
+def test_never_beyond_the_places_handed_out():
+    assert step(fresh(), START + 10_000, issued=7).admitted_to == 7
+
+
+def test_never_beyond_the_seats_left_less_the_admissions_outstanding():
+    state = step(fresh(), START + 1000, seats=10)
+    assert state.admitted_to == 10
+    # Ten admitted, none used yet: no room for more while they may still reserve.
+    later = step(state, START + 5000, seats=10)
+    assert later.admitted_to == 10
+    # Four of them reserved (their seats are gone, their admissions no longer outstanding): still no room ...
+    assert step(state, START + 5000, seats=6, used={START // EPOCH_MS: 4}).admitted_to == 10
+    # ... and a cancelled reservation's seats come back: room for one more.
+    assert step(state, START + 5000, seats=7, used={START // EPOCH_MS: 4}).admitted_to == 11
+
+
+def test_the_margin_admits_a_share_beyond_the_seats():
+    policy = AdmissionPolicy(rate_per_second=25, window_ms=600_000, margin_percent=20)
+    state = advance(fresh(), now_ms=START + 1000, seats_left=10, handed=handed(100), used_by_epoch={}, policy=policy)
+    assert state.admitted_to == 12
+
+
+def test_lapsed_admissions_give_their_room_back():
+    state = step(fresh(), START + 1000, seats=10)
+    epoch = START // EPOCH_MS
+    assert dict(state.epochs) == {epoch: 10}
+    # Until the window ends, none of the ten unused admissions lapses ...
+    end = window_end_ms(epoch, POLICY)
+    assert step(state, end - 1, seats=10).admitted_to == 10
+    # ... then all of them: ten more are admitted, the first ten's place is lapsed.
+    after = step(state, end, seats=10)
+    assert (after.lapsed_to, after.admitted_to) == (10, 20)
+    assert after.epoch_of(5) is None and after.epoch_of(15) == end // EPOCH_MS
+
+
+def test_sold_out_when_no_seat_is_left_and_moving_again_when_seats_come_back():
+    state = step(fresh(), START + 1000, seats=0)
+    assert state.sold_out and state.admitted_to == 0
+    back = step(state, START + 2000, seats=3)
+    assert not back.sold_out and back.admitted_to == 3
+
+
+def test_places_nobody_holds_are_passed_over_at_no_cost_and_closed():
+    # Three buyers drew counters 7, 4 and 1 (places 8, 5 and 2); the others handed out nothing yet.
+    counters = {7: 1, 4: 1, 1: 1}
+    state = advance(fresh(), now_ms=START + 1000, seats_left=2, handed=counters, used_by_epoch={}, policy=POLICY)
+    # Two seats: the buyers at 2 and 5 are admitted, and the holes up to the third buyer with them.
+    assert state.admitted_to == 7 and dict(state.holes) == {START // EPOCH_MS: 5}
+    assert outstanding(state, {}) == 2
+    # The counters behind are raised so that nobody joining later gets an admitted place.
+    assert counter_floors(7) == {0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 0}
+    # With seats for everyone, the watermark stops at the last place handed out.
+    assert advance(fresh(), now_ms=START + 1000, seats_left=9, handed=counters, used_by_epoch={}, policy=POLICY).admitted_to == 8
+
+
+def test_a_place_names_its_counter():
+    assert [counter_of(place) for place in (1, 8, 9, 17)] == [(0, 1), (7, 1), (0, 2), (0, 3)]
+
+
+def test_the_window_ends_a_window_after_the_epoch():
+    assert window_end_ms(5, POLICY) == 6 * EPOCH_MS + 600_000
+
+
+ticks = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=5_000),  # ms since the previous step
+        st.integers(min_value=-5, max_value=200),  # seats left
+        st.lists(st.integers(min_value=0, max_value=7), max_size=60),  # the counters new buyers drew
+        st.integers(min_value=0, max_value=40),  # admissions used since
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@given(ticks, st.integers(min_value=1, max_value=200), st.integers(min_value=0, max_value=50))
+def test_properties_of_any_run(run, rate, margin):
+    """Over any run of steps, with buyers drawing counters at random: never beyond the seats (plus
+    the margin), never faster than the rate, the watermark and the lapses only move on, the
+    admitted are always the first places (arrival order), a place handed out is never passed over
+    as a hole, and never a place beyond the last one handed out."""
+    policy = AdmissionPolicy(rate_per_second=rate, window_ms=30_000, margin_percent=margin)
+    state, now = fresh(), START
+    counters = dict.fromkeys(range(8), 0)
+    buyers: set[int] = set()  # the places real buyers hold
+    used: dict[int, int] = {}
+    admitted_at: dict[int, int] = {}  # place -> the step's time it was admitted
+    for elapsed, seats, draws, uses_drawn in run:
+        uses = uses_drawn
+        now += elapsed
+        for counter in draws:
+            counters[counter] += 1
+            buyers.add((counters[counter] - 1) * 8 + counter + 1)
+        # Uses happen among the open admissions of buyers not used yet.
+        for epoch in sorted(state.epochs):
+            room = outstanding(
+                replace(
+                    state,
+                    epochs={epoch: state.epochs[epoch]},
+                    lapsed_to=max([state.lapsed_to, *[last for e, last in state.epochs.items() if e < epoch]]),
+                    holes={epoch: state.holes.get(epoch, 0)},
+                ),
+                {epoch: used.get(epoch, 0)},
+            )
+            taken = min(uses, room)
+            used[epoch] = used.get(epoch, 0) + taken
+            uses -= taken
+        before = state
+        state = advance(state, now_ms=now, seats_left=seats, handed=counters, used_by_epoch=used, policy=policy)
+        # The caller closes the places passed over.
+        for counter, floor in counter_floors(state.admitted_to).items():
+            counters[counter] = max(counters[counter], floor)
+        new_places = range(before.admitted_to + 1, state.admitted_to + 1)
+        new_buyers = [place for place in new_places if place in buyers]
+        # monotonic
+        assert state.admitted_to >= before.admitted_to and state.lapsed_to >= before.lapsed_to
+        assert state.credited_ms >= before.credited_ms and state.credited_ms <= now
+        # never beyond the seats: what may still reserve fits the seats left and the margin
+        if new_buyers:
+            assert outstanding(state, used) <= max(seats, 0) * (100 + margin) // 100
+        # holes are exactly the places passed over that nobody held
+        epoch = now // EPOCH_MS
+        if new_places:
+            assert state.holes.get(epoch, 0) - before.holes.get(epoch, 0) == len(new_places) - len(new_buyers)
+        # never beyond the last place handed out
+        assert state.admitted_to <= max([before.admitted_to, *buyers])
+        # never faster than the rate, from the start of the run
+        assert len([place for place in admitted_at if place in buyers] + new_buyers) * 1000 <= rate * (now - START)
+        # arrival order: the admitted are exactly places 1 .. N, each admitted once, in order
+        for place in new_places:
+            admitted_at[place] = now
+        assert sorted(admitted_at) == list(range(1, state.admitted_to + 1))
+        assert all(admitted_at[place] <= admitted_at[place + 1] for place in range(1, state.admitted_to))
+        assert state.sold_out == (seats <= 0)
+
+
+# a buyer's place -----------------------------------------------------------------------------------
+def entry(place: int, used: bool = False) -> QueueEntry:
+    return QueueEntry(15, "user-alice", place, START, used_ms=START if used else None, ticket_id=31 if used else None)
+
+
+def test_a_place_is_waiting_admitted_expired_used_or_sold_out():
+    state = step(fresh(), START + 1000)  # places 1..25 admitted
+    epoch = START // EPOCH_MS
+    assert place_status(state, entry(26), START + 1000, POLICY) == PlaceStatus.WAITING
+    assert place_status(state, entry(25), START + 1000, POLICY) == PlaceStatus.ADMITTED
+    assert place_status(state, entry(25, used=True), START + 1000, POLICY) == PlaceStatus.USED
+    assert place_status(state, entry(25), window_end_ms(epoch, POLICY), POLICY) == PlaceStatus.EXPIRED
+    gone = step(state, START + 2000, seats=0)
+    assert place_status(gone, entry(26), START + 2000, POLICY) == PlaceStatus.SOLD_OUT
+    assert place_status(gone, entry(3), START + 2000, POLICY) == PlaceStatus.SOLD_OUT
+
+
+# the queue pass --------------------------------------------------------------------------------------
+def signed(**changes: object) -> str:
+    fields = {"event_id": 15, "owner": "user-alice", "place": 42, "expires_ms": START + 60_000} | changes
+    return sign_pass(KEY, QueuePass(**fields))  # type: ignore[arg-type]
+
+
+def test_a_pass_reads_back_as_signed():
+    assert read_pass(KEY, signed(), event_id=15, owner="user-alice", now_ms=START) == QueuePass(15, "user-alice", 42, START + 60_000)
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        pytest.param(lambda: signed()[:-2] + ("AA" if not signed().endswith("AA") else "BB"), "not a queue pass of ours", id="signature"),
+        pytest.param(
+            lambda: sign_pass(b"another key", QueuePass(15, "user-alice", 1, START + 60_000)), "not a queue pass of ours", id="key"
+        ),
+        pytest.param(lambda: signed(place=1).split(".")[0] + "." + signed().split(".")[1], "not a queue pass of ours", id="place"),
+        pytest.param(lambda: "not-a-pass", "not a queue pass of ours", id="shape"),
+        pytest.param(lambda: "e30.!!", "not a queue pass of ours", id="base64"),
+        pytest.param(lambda: signed(event_id=16), "a queue pass of another event or account", id="event"),
+        pytest.param(lambda: signed(owner="user-bob"), "a queue pass of another event or account", id="owner"),
+        pytest.param(lambda: signed(expires_ms=START), "expired; ask for your place again for a new one", id="expired"),
+    ],
+)
+def test_a_forged_altered_foreign_or_expired_pass_is_refused(token, reason):
+    with pytest.raises(PassRefused) as refused:
+        read_pass(KEY, token(), event_id=15, owner="user-alice", now_ms=START)
+    assert refused.value.reason == reason
+
+
+def test_a_policy_needs_a_rate_and_a_window():
+    with pytest.raises(ValueError):
+        AdmissionPolicy(rate_per_second=0, window_ms=1)
