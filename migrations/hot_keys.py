@@ -164,7 +164,13 @@ class HotKeyMigration:
             names = [f":bare{number}" for number in range(len(statuses))]
             parts.append(f"(begins_with(pk, :ticket) AND unsettled_status IN ({', '.join(names)}))")
             values |= {":ticket": {"S": "TICKET#"}} | {name: {"S": status} for name, status in zip(names, statuses, strict=True)}
-        request: dict[str, Any] = {"TableName": self._table, "FilterExpression": " OR ".join(parts), "ExpressionAttributeValues": values}
+        # Consistent: an item the old code wrote a moment ago is seen by this run, not only the next.
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": " OR ".join(parts),
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": True,
+        }
         while True:
             page = self._client.scan(**request)
             self.report.scanned += int(page.get("ScannedCount", 0))

@@ -372,6 +372,15 @@ def test_the_command_prints_counts_per_kind_and_a_dry_run_says_so(world: DynamoW
     assert "seat shards moved: 5" in out and "unsettled index entries re-keyed: 0" in out and "id counters floored: 0" in out
 
 
+def test_the_command_refuses_an_unknown_kind_and_writes_nothing(world: DynamoWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    _legacy_table(world)
+    before = _snapshot(world)
+    with pytest.raises(SystemExit) as refused:
+        main(["--table", _table(world), "--only", "seats,tickets"], client=_client(world))
+    assert refused.value.code == 2 and "--only" in capsys.readouterr().err
+    assert _snapshot(world) == before
+
+
 def test_a_stage_names_its_stack_and_region_in_samconfig() -> None:
     asked: list[str] = []
 
