@@ -39,6 +39,7 @@ def test_environment_and_schedules_come_from_the_template():
     assert function.environment["FRONTEND_URL"] == "http://localhost:5173"
     assert function.environment["STRIPE_SECRET_KEY_PARAMETER"] == "/payments/dev/stripe-secret-key"
     assert sorted((s.function, s.seconds) for s in APP.schedules) == [
+        ("AdmitEventQueuesFunction", 60),
         ("ReconcilePaymentsFunction", 3600),
         ("SweepReservationsFunction", 300),
     ]
