@@ -909,6 +909,8 @@ def test_a_queued_event_starts_an_empty_queue_the_admitter_steps(world: StoreWor
     assert not plain.on_sale_queue
     assert world.queues.active_queues() == [event.event_id]
     assert world.queues.state(event.event_id) == QueueState()
+    assert world.queues.view(event.event_id) == QueueState()
+    assert world.queues.view(plain.event_id) is None
     assert world.queues.handed(event.event_id) == dict.fromkeys(range(PLACE_COUNTERS), 0)
 
 

@@ -124,14 +124,20 @@ def test_places_follow_arrival_order_within_a_few_rounds_of_the_counters(queue_e
 def test_a_poll_reads_only_and_may_be_kept_a_second(queue_env, clock):
     event_id = queued_event()
     joined = join(event_id, "user-alice")
+    admit(clock)  # the admitter's first step writes the state's copies
     operations: list[str] = []
     client = dynamodb.get_client()
     client.meta.events.register("before-call.dynamodb.*", lambda model, **_: operations.append(model.name))
     polled = poll(event_id, "user-alice")
     assert polled.status == 200 and polled.headers["Cache-Control"] == "private, max-age=1"
-    assert polled.body["place"] == joined.body["place"] and polled.body["status"] == "waiting"
-    assert operations and set(operations) <= {"GetItem", "BatchGetItem"}, operations
-    assert poll(event_id, "user-bob").status == 404
+    assert polled.body["place"] == joined.body["place"] and polled.body["status"] == "admitted"
+    # The buyer's item and a copy of the state: never the event's item nor its seat shards.
+    assert operations == ["GetItem", "GetItem"], operations
+    assert (poll(event_id, "user-bob").status, poll(event_id, "user-bob").body) == (
+        404,
+        {"error": "You have not joined this event's queue"},
+    )
+    assert (poll(999, "user-alice").status, poll(999, "user-alice").body) == (404, {"error": "Event not found"})
 
 
 # the reservation path of a queued event ---------------------------------------------------------------

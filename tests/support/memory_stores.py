@@ -885,8 +885,8 @@ class MemoryQueueStore:
     def entry(self, event_id: int, owner: str) -> QueueEntry | None:
         return self._queues.buyers.get((event_id, owner))
 
-    def view(self, event_id: int) -> QueueState:
-        return self.state(event_id)
+    def view(self, event_id: int) -> QueueState | None:
+        return self._queues.states.get(event_id)
 
     def state(self, event_id: int) -> QueueState:
         return self._queues.states.get(event_id, QueueState())

@@ -150,8 +150,8 @@ class QueueStore(Protocol):
 
     def entry(self, event_id: int, owner: str) -> QueueEntry | None: ...
 
-    def view(self, event_id: int) -> QueueState:
-        """The queue's state for a buyer's poll: a copy, possibly a step behind."""
+    def view(self, event_id: int) -> QueueState | None:
+        """The queue's state for a buyer's poll: a copy, possibly a step behind; None: no queue."""
         ...
 
     def state(self, event_id: int) -> QueueState:

@@ -90,32 +90,32 @@ class QueueService:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def _queued_event(self, event_id: int) -> Event:
-        event = self._events(event_id)
-        if event is None:
-            raise NotFound("Event not found")
-        if not event.on_sale_queue:
-            raise NotFound("This event has no queue: buy directly")
-        return event
+    def _view(self, event_id: int) -> QueueState:
+        """A copy of the queue's state; 404 when the event has none. Joins and polls never read the
+        event itself: its item (and its seat shards) would be one key read by every buyer. Only a
+        request for an event without a queue reads it, to say which of the two it is."""
+        state = self._store.view(event_id)
+        if state is None:
+            raise NotFound("Event not found" if self._events(event_id) is None else "This event has no queue: buy directly")
+        return state
 
     # buyers --------------------------------------------------------------------------------------
     def join(self, caller: Caller, event_id: int) -> QueueAnswer:
         """A place for the caller, in arrival order; joining again answers the same place."""
-        self._queued_event(event_id)
+        state = self._view(event_id)
         now = self._now_ms()
         entry, new = self._store.join(event_id, caller.user_id, now)
         if new:
             audit("queue.joined", user_id=caller.user_id, event_id=event_id, place=entry.place)
-        return self._answer(entry, self._store.view(event_id), now)
+        return self._answer(entry, state, now)
 
     def place(self, caller: Caller, event_id: int) -> QueueAnswer:
-        """The caller's place as the queue stands: reads only (the buyer's item, a copy of the state)."""
-        self._queued_event(event_id)
+        """The caller's place as the queue stands: two reads (the buyer's item, a copy of the state)."""
         entry = self._store.entry(event_id, caller.user_id)
+        state = self._view(event_id)
         if entry is None:
             raise NotFound("You have not joined this event's queue")
-        now = self._now_ms()
-        return self._answer(entry, self._store.view(event_id), now)
+        return self._answer(entry, state, self._now_ms())
 
     def _answer(self, entry: QueueEntry, state: QueueState, now_ms: int) -> QueueAnswer:
         status = place_status(state, entry, now_ms, self._policy)

@@ -209,11 +209,14 @@ class QueueRepository:
         return None if item is None else _entry_of(item)
 
     # the state -------------------------------------------------------------------------------------
-    def view(self, event_id: int) -> QueueState:
+    def view(self, event_id: int) -> QueueState | None:
         """A copy drawn at random, eventually consistent (half a read unit); the state itself while
-        no copy is written yet (before the admitter's first step)."""
+        no copy is written yet (before the admitter's first step); None when the event has no queue."""
         copy = self._get(_view_key(event_id, secrets.randbelow(VIEW_COPIES)), consistent=False)
-        return _state_of(copy) if copy is not None else self.state(event_id)
+        if copy is not None:
+            return _state_of(copy)
+        state = self._get(state_key(event_id))
+        return None if state is None else _state_of(state)
 
     def state(self, event_id: int) -> QueueState:
         return _state_of(self._get(state_key(event_id)))
