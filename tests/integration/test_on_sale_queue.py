@@ -7,12 +7,13 @@ import random
 import secrets
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from payments import dynamodb, wiring
-from tests.support.dynamo import TICKETS, items_with_prefix, scan
+from tests.support.dynamo import TICKETS, SerialisedClient, items_with_prefix, scan
 from tests.support.flows import STAFF, buy, cancel, create_event, get_event
 from tests.support.lambdas import ApiResult, LambdaContext, call, load_module, sample_event
 
@@ -257,3 +258,42 @@ def test_the_scheduled_admitter_steps_every_queue(queue_env, clock, monkeypatch)
 def test_the_admitter_without_queues_returns_at_once(queue_env, clock):
     report = wiring.queue_service().admit_for(58)
     assert (report.ticks, report.active, report.admitted) == (1, 0, 0)
+
+
+# at once -------------------------------------------------------------------------------------------------
+@pytest.fixture
+def serialised(queue_env: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Each DynamoDB request atomic, as in AWS (moto itself does not lock)."""
+    client = SerialisedClient(queue_env)
+    wiring.reset()
+    monkeypatch.setattr(dynamodb, "get_client", lambda: client)
+    return queue_env
+
+
+def test_buyers_joining_at_once_get_one_place_each_and_no_two_the_same(serialised, clock):
+    event_id = queued_event()
+    users = [f"user-{number % 30}" for number in range(45)]  # 15 of them join twice, at the same time
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda user: (user, join(event_id, user)), users))
+    assert {answer.status for _, answer in answers} == {200}
+    place_of_user: dict[str, set[int]] = {}
+    for user, answer in answers:
+        place_of_user.setdefault(user, set()).add(answer.body["place"])
+    assert all(len(places) == 1 for places in place_of_user.values()), place_of_user
+    assert len({next(iter(places)) for places in place_of_user.values()}) == 30
+    assert len(items_with_prefix(serialised, TICKETS, f"QUEUE#{event_id}#BUYER#")) == 30
+
+
+def test_two_tabs_racing_on_one_admission_reserve_once(serialised, stripe_fake, clock):
+    event_id = queued_event(capacity=20)
+    users = [f"user-{number}" for number in range(5)]
+    for user in users:
+        join(event_id, user)
+    admit(clock)
+    for user in users:
+        queue_pass = poll(event_id, user).body["queue_pass"]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            tabs = [tab.result() for tab in [pool.submit(purchase, event_id, user, queue_pass) for _ in range(2)]]
+        assert sorted(tab.status for tab in tabs) == [200, 409], [tab.body for tab in tabs]
+    assert get_event(event_id)["available"] == 15
+    assert len(items_with_prefix(serialised, TICKETS, "TICKET#")) == 5
