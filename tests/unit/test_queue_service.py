@@ -1,0 +1,145 @@
+"""The on-sale queue as a whole, without AWS: the queue and ticket services over the in-memory twins
+of the stores (held to the DynamoDB repositories by tests/contract) and the Stripe stub, driven by
+hypothesis through joins, admitter steps, time, purchases with good and forged passes, and
+cancellations that give seats back. After every step: no seat sold twice, one reservation per
+admission, every reservation by a buyer admitted then, admissions at most at the rate and (when
+the admitter admits) within the seats left, places unique and stable."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from payments.auth import Caller
+from payments.domain.admission import AdmissionPolicy, PlaceStatus, outstanding, place_status
+from payments.domain.lifecycle import HOLDS_SEATS, Event
+from payments.domain.queue import QueueService
+from payments.domain.tickets import CheckoutStarted, TicketService
+from payments.errors import ApiError
+from payments.models.tickets import CancelRequest, PurchaseRequest
+from payments.settings import get_settings
+from tests.support.lifecycle_world import NOW, Stripe
+from tests.support.memory_stores import MemoryStores
+
+RATE = 2
+POLICY = AdmissionPolicy(rate_per_second=RATE, window_ms=30_000)
+KEY = b"queue-pass-key-of-the-model"
+USERS = [f"user-{number}" for number in range(10)]
+
+
+class OnSale(RuleBasedStateMachine):
+    @initialize(capacity=st.integers(min_value=1, max_value=6))
+    def start(self, capacity: int) -> None:
+        self.clock = float(NOW)
+        self.stores = MemoryStores()
+        tickets = self.stores.tickets
+        self.stripe = Stripe(clock=lambda: self.clock)
+        self.queue = QueueService(
+            tickets.get_event,
+            lambda event_id: sum(tickets.availability(event_id).values()),
+            self.stores.queues,
+            lambda: KEY,
+            POLICY,
+            pass_seconds=60,
+            clock=lambda: self.clock,
+        )
+        self.tickets = TicketService(tickets, lambda: self.stripe, get_settings(), clock=lambda: self.clock, queue=lambda: self.queue)
+        self.event = Event(
+            tickets.next_id("event"), "On-sale", Decimal("25.00"), "eur", capacity, capacity, "staff-1", NOW, on_sale_queue=True
+        )
+        tickets.put_event(self.event)
+        self.capacity = capacity
+        self.places: dict[str, int] = {}
+        self.passes: dict[str, str] = {}
+        self.reserved: dict[str, int] = {}  # user -> ticket id
+        self.admitted_buyers = 0  # real buyers admitted so far (a place some user holds)
+
+    def _caller(self, user: str) -> Caller:
+        return Caller(user, frozenset())
+
+    @rule(user=st.sampled_from(USERS))
+    def join(self, user: str) -> None:
+        answer = self.queue.join(self._caller(user), self.event.event_id)
+        if user in self.places:
+            assert answer.place == self.places[user]
+        assert answer.place not in {place for other, place in self.places.items() if other != user}
+        self.places[user] = answer.place
+        self.passes[user] = answer.queue_pass
+
+    @rule(seconds=st.sampled_from([0.0, 0.4, 1.0, 1.0, 3.0, 31.0]))
+    def step(self, seconds: float) -> None:
+        self.clock += seconds
+        before = self.stores.queues.state(self.event.event_id)
+        self.queue.admit_once()
+        after = self.stores.queues.state(self.event.event_id)
+        held = set(self.places.values())
+        newly = [place for place in range(before.admitted_to + 1, after.admitted_to + 1) if place in held]
+        self.admitted_buyers += len(newly)
+        # Never faster than the rate: one second's credit at the start, then the rate.
+        assert self.admitted_buyers <= RATE * (self.clock - NOW + 1)
+        if newly:
+            event("step admitted buyers")
+            used = self.stores.queues.used(self.event.event_id, sorted(after.epochs))
+            seats_left = sum(self.stores.tickets.availability(self.event.event_id).values())
+            assert outstanding(after, used) <= seats_left
+
+    @rule(user=st.sampled_from(USERS), quantity=st.integers(min_value=1, max_value=2))
+    def buy(self, user: str, quantity: int) -> None:
+        if user in self.places:
+            # The buyer polls for a fresh pass, then buys with it.
+            self.passes[user] = self.queue.place(self._caller(user), self.event.event_id).queue_pass
+        entry = self.stores.queues.entry(self.event.event_id, user)
+        state = self.stores.queues.state(self.event.event_id)
+        status = None if entry is None else place_status(state, entry, int(self.clock * 1000), POLICY)
+        seats_before = self.stores.tickets.availability(self.event.event_id)
+        request = PurchaseRequest(event_id=self.event.event_id, quantity=quantity, queue_pass=self.passes.get(user))
+        try:
+            started = self.tickets.purchase(self._caller(user), request)
+        except ApiError as refused:
+            assert refused.status_code in (400, 403, 409), refused
+            event(f"purchase refused {refused.status_code}")
+            assert self.stores.tickets.availability(self.event.event_id) == seats_before
+            assert self.stores.queues.entry(self.event.event_id, user) == entry
+            return
+        assert isinstance(started, CheckoutStarted)
+        # Only a buyer admitted at that moment reserves, once.
+        assert status == PlaceStatus.ADMITTED
+        assert user not in self.reserved
+        self.reserved[user] = started.ticket.ticket_id
+        event("purchase reserved")
+
+    @rule(user=st.sampled_from(USERS))
+    def forged(self, user: str) -> None:
+        token = self.passes.get(user, "e30.AAAA")
+        payload, _, signature = token.partition(".")
+        forged = f"{payload}.{'A' if not signature.startswith('A') else 'B'}{signature[1:]}"
+        before = self.stores.tickets.availability(self.event.event_id)
+        try:
+            self.tickets.purchase(self._caller(user), PurchaseRequest(event_id=self.event.event_id, quantity=1, queue_pass=forged))
+        except ApiError as refused:
+            assert refused.status_code in (400, 403), refused
+        else:
+            raise AssertionError("a forged pass reserved")
+        assert self.stores.tickets.availability(self.event.event_id) == before
+
+    @rule(user=st.sampled_from(USERS))
+    def cancel(self, user: str) -> None:
+        if user in self.reserved:
+            self.tickets.cancel(self._caller(user), CancelRequest(ticket_id=self.reserved[user]))
+
+    @invariant()
+    def seats_are_never_sold_twice(self) -> None:
+        if not hasattr(self, "event"):
+            return
+        held = sum(line.quantity for line in self.stores.tickets.ticket_lines(self.event) if line.status in HOLDS_SEATS)
+        assert held + sum(self.stores.tickets.availability(self.event.event_id).values()) == self.capacity
+        # One admission, one reservation: every ticket of the event is its buyer's only one.
+        owners = [ticket.owner for ticket in map(self.stores.tickets.get_ticket, self.reserved.values()) if ticket is not None]
+        assert len(owners) == len(set(owners)) == len(self.reserved)
+
+
+OnSale.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+TestOnSale = OnSale.TestCase
