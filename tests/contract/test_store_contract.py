@@ -989,3 +989,20 @@ def test_an_admission_the_queue_does_not_hold_is_refused_and_writes_nothing(worl
     assert world.inspect.seats(event.event_id) == {0: 10}
     assert world.queues.entry(event.event_id, OWNER) == entry
     assert world.queues.used(event.event_id, [7]) == {}
+
+
+def test_an_admission_given_back_is_unused_again_and_only_by_its_ticket(world: StoreWorld) -> None:
+    event = queued_event(world)
+    entry, _ = world.queues.join(event.event_id, OWNER, 1000)
+    admit_to(world, event, 1)
+    admission = Admission(event.event_id, OWNER, entry.place, 7)
+    ticket = Ticket(world.tickets.next_id("ticket"), event.event_id, OWNER, 1, S.RESERVED, "code-g", "eur", 2500, NOW, NOW + 1800)
+    made = world.tickets.create(ticket, LIMIT, event.seats_by_shard, free_limit=LIMIT, admission=admission)
+    # Another ticket's release gives nothing back.
+    assert not world.queues.give_back(admission, made.ticket_id + 1)
+    assert world.queues.used(event.event_id, [7]) == {7: 1}
+    assert world.queues.give_back(admission, made.ticket_id)
+    assert world.queues.entry(event.event_id, OWNER) == entry
+    assert world.queues.used(event.event_id, [7]) == {7: 0}
+    # Given back once: a second time finds no use.
+    assert not world.queues.give_back(admission, made.ticket_id)

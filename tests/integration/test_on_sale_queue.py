@@ -206,6 +206,24 @@ def test_an_admission_is_used_once(queue_env, stripe_fake, clock):
     assert poll(event_id, "user-alice").body["status"] == "used"
 
 
+def test_an_admission_whose_checkout_stripe_refused_is_given_back(queue_env, stripe_fake, clock):
+    """Stripe refusing the Checkout Session releases the reservation; the admission is not spent on
+    it: the buyer may try again within the window."""
+    event_id = queued_event(capacity=10)
+    join(event_id, "user-alice")
+    admit(clock)
+    queue_pass = poll(event_id, "user-alice").body["queue_pass"]
+    stripe_fake.fail_next("/v1/checkout/sessions", status=400, type_="invalid_request_error", message="Invalid currency.", code=None)
+    failed = purchase(event_id, "user-alice", queue_pass)
+    assert (failed.status, failed.body) == (400, {"error": "Invalid currency."})
+    assert get_event(event_id)["available"] == 10
+    assert "used_ms" not in buyer_item(queue_env, event_id, "user-alice")
+    assert poll(event_id, "user-alice").body["status"] == "admitted"
+    again = purchase(event_id, "user-alice", queue_pass)
+    assert again.status == 200
+    assert buyer_item(queue_env, event_id, "user-alice")["ticket_id"] == again.body["ticket_id"]
+
+
 def test_lapsed_admissions_let_others_in(queue_env, stripe_fake, clock):
     event_id = queued_event(capacity=2)
     passes = {user: join(event_id, user).body for user in ("user-a", "user-b", "user-c")}

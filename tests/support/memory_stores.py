@@ -908,6 +908,16 @@ class MemoryQueueStore:
         self._queues.states[event_id] = replace(new, version=read.version + 1)
         return True
 
+    def give_back(self, admission: Admission, ticket_id: int) -> bool:
+        key = (admission.event_id, admission.owner)
+        entry = self._queues.buyers.get(key)
+        if entry is None or entry.ticket_id != ticket_id or entry.place != admission.place:
+            return False
+        self._queues.buyers[key] = replace(entry, used_ms=None, ticket_id=None)
+        used = (admission.event_id, admission.epoch)
+        self._queues.used[used] = self._queues.used.get(used, 0) - 1
+        return True
+
     def active_queues(self) -> list[int]:
         return sorted(self._queues.states)
 

@@ -174,6 +174,12 @@ class QueueStore(Protocol):
         """``new`` written when the state is still ``read`` (False, nothing written, otherwise)."""
         ...
 
+    def give_back(self, admission: Admission, ticket_id: int) -> bool:
+        """The admission ``ticket_id``'s reservation used, unused again (its checkout never opened):
+        the buyer's item, conditioned on naming that ticket, and the epoch's count of uses, in one
+        write; False, nothing written, when the item names no such use."""
+        ...
+
     def active_queues(self) -> list[int]: ...
 
 

@@ -177,6 +177,18 @@ class QueueService:
             return NotAdmitted("queue_pass: not a queue pass of ours")
         return NotAdmitted("Your admission expired before you reserved", place=admission.place)
 
+    def give_back(self, admission: Admission, ticket_id: int) -> None:
+        """The admission a reservation used whose checkout never opened (the reservation released):
+        the buyer may reserve again within its window. Quiet: the checkout's own error is the one to
+        report, and an admission left used costs the buyer this one attempt, never a seat."""
+        try:
+            given = self._store.give_back(admission, ticket_id)
+        except Exception:
+            logger.exception("Could not give a queue admission back", extra={"event_id": admission.event_id, "ticket_id": ticket_id})
+            return
+        if given:
+            audit("queue.admission_given_back", user_id=admission.owner, event_id=admission.event_id, ticket_id=ticket_id)
+
     # the admitter --------------------------------------------------------------------------------
     def admit_once(self, report: AdmitterReport | None = None) -> AdmitterReport:
         """One step of every active queue: read its state, the seats left, the places handed out

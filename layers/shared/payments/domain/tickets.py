@@ -171,6 +171,11 @@ class TicketService:
             )
         except ApiError:
             self._release_quietly(ticket)
+            if admission is not None and self._queue is not None:
+                released = self._repository.get_ticket(ticket.ticket_id)
+                if released is not None and released.status in RELEASED:
+                    # No checkout opened: the queue admission is not spent on it.
+                    self._queue().give_back(admission, ticket.ticket_id)
             raise
         self._repository.attach_session(ticket.ticket_id, session.id, session.url or "")
         ticket.session_id, ticket.checkout_url = session.id, session.url

@@ -290,6 +290,34 @@ class QueueRepository:
         self._client.batch_write_item(RequestItems={self._table: requests})
         return True
 
+    def give_back(self, admission: Admission, ticket_id: int) -> bool:
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": buyer_key(admission.event_id, admission.owner),
+                    "UpdateExpression": "REMOVE used_ms, ticket_id",
+                    "ConditionExpression": "ticket_id = :ticket AND place = :place",
+                    "ExpressionAttributeValues": to_attributes({":ticket": ticket_id, ":place": admission.place}),
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": used_key(admission.event_id, admission.epoch),
+                    "UpdateExpression": "ADD used :minus",
+                    "ExpressionAttributeValues": to_attributes({":minus": -1}),
+                }
+            },
+        ]
+        try:
+            write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
+        except Exception as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
     def active_queues(self) -> list[int]:
         found = self._client.query(
             TableName=self._table,
