@@ -1,0 +1,226 @@
+"""Attacks on today's changes: the pay path reading every money-back fact (47174eb), seats given
+back conditioned on the shards as read, the money records as typed facts (65a1722, fb40a54) and
+the hot-key migration (439748d, 6fffcd9). Each test drives the handlers over moto and the local
+Stripe, then checks the contract from the outside: per payment, what Stripe took = what it kept +
+what went back, at Stripe and in our records; seats never lost or doubled, shard by shard; the
+sales view equal to a recount of the tickets and of Stripe. A strict xfail is a break found."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from local.stripe_fake import StripeFake
+from tests.support.flows import STAFF, buy, create_event, deliver_webhook, pay
+from tests.support.lambdas import call
+
+TICKETS, PAYMENTS = "test-tickets", "test-payments"
+HOLDING = ("reserved", "processing", "paid")
+RETURNED = ("succeeded", "pending", "requires_action")
+
+
+# the world, read from outside ------------------------------------------------------------------
+def staff(function: str, body: Any = None, **options: Any) -> Any:
+    return call(function, body, user="user-staff", groups=STAFF, **options)
+
+
+def sales(event_id: int) -> dict[str, Any]:
+    result = staff("get_event_sales", path_params={"event_id": str(event_id)})
+    assert result.status == 200, result.body
+    return dict(result.body)
+
+
+def _plain(value: Any) -> Any:
+    from payments.dynamodb import from_item
+
+    return from_item(value)
+
+
+def scan(client: Any, table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = client.scan(**request)
+        items += [_plain(item) for item in page.get("Items", [])]
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def tickets_of(client: Any, event_id: int) -> list[dict[str, Any]]:
+    return [item for item in scan(client, TICKETS) if item["sk"] == "TICKET" and int(item["event_id"]) == event_id]
+
+
+def ticket_item(client: Any, ticket_id: int) -> dict[str, Any]:
+    found = client.get_item(TableName=TICKETS, Key={"pk": {"S": f"TICKET#{ticket_id}"}, "sk": {"S": "TICKET"}}, ConsistentRead=True)
+    return dict(_plain(found["Item"]))
+
+
+def shard_seats(client: Any, event_id: int) -> dict[int, int]:
+    """Every shard item of the event, wherever it lives (the event item is shard 0)."""
+    seats: dict[int, int] = {}
+    for item in scan(client, TICKETS):
+        if item["sk"] == "EVENT" and item["pk"] == f"EVENT#{event_id}":
+            seats[0] = int(item["available"])
+        elif str(item["sk"]).startswith("SEATS#") and int(item.get("event_id", -1)) == event_id:
+            shard = int(str(item["sk"]).removeprefix("SEATS#"))
+            assert shard not in seats, f"shard {shard} of event {event_id} at two keys"
+            seats[shard] = int(item["available"])
+    return seats
+
+
+def held_by_shard(ticket: dict[str, Any]) -> dict[int, int]:
+    """The seats a ticket holds, by shard: all of them while it holds seats, else its admitted
+    people's, counted from the lowest shard up (``Ticket.unadmitted_parts``)."""
+    parts = {int(shard): int(count) for shard, count in (ticket.get("seat_parts") or {"0": ticket["quantity"]}).items()}
+    if ticket["status"] in HOLDING:
+        return parts
+    admitted, held = int(ticket.get("checked_in", 0)), {}
+    for shard in sorted(parts):
+        held[shard] = min(admitted, parts[shard])
+        admitted -= held[shard]
+    return held
+
+
+def capacities(client: Any, event_id: int) -> dict[int, int]:
+    caps: dict[int, int] = {}
+    for item in scan(client, TICKETS):
+        if item["pk"] == f"EVENT#{event_id}" and item["sk"] == "EVENT":
+            caps[0] = int(item["shard_capacity"])
+        elif str(item["sk"]).startswith("SEATS#") and int(item.get("event_id", -1)) == event_id:
+            caps[int(str(item["sk"]).removeprefix("SEATS#"))] = int(item["shard_capacity"])
+    return caps
+
+
+def assert_seats_conserved(client: Any, event_id: int) -> None:
+    seats, caps = shard_seats(client, event_id), capacities(client, event_id)
+    held = dict.fromkeys(caps, 0)
+    for ticket in tickets_of(client, event_id):
+        for shard, count in held_by_shard(ticket).items():
+            held[shard] += count
+    assert {shard: seats[shard] + held[shard] for shard in caps} == caps, f"seats {seats} held {held} capacity {caps}"
+
+
+def stripe_returned(fake: StripeFake, intent: str) -> int:
+    refunds = sum(int(r["amount"]) for r in fake.refunds.values() if r["payment_intent"] == intent and r["status"] in RETURNED)
+    lost = sum(int(d["amount"]) for d in fake.disputes.values() if d["payment_intent"] == intent and d["status"] == "lost")
+    return refunds + lost
+
+
+def stripe_facts(fake: StripeFake, intent: str) -> dict[str, tuple[int, str]]:
+    facts = {r["id"]: (int(r["amount"]), str(r["status"])) for r in fake.refunds.values() if r["payment_intent"] == intent}
+    facts |= {d["id"]: (int(d["amount"]), "lost") for d in fake.disputes.values() if d["payment_intent"] == intent and d["status"] == "lost"}
+    return facts
+
+
+def assert_money_adds_up(fake: StripeFake, client: Any, event_id: int) -> None:
+    """Per payment: the ticket's sum and its records are Stripe's; one payment record per payment;
+    a ticket whose money all went back is refunded; the sales view is the recount."""
+    records = scan(client, PAYMENTS)
+    payments = [r for r in records if r.get("kind") == "ticket_checkout"]
+    refunds = [r for r in records if r.get("kind") == "ticket_refund"]
+    gross = returned_total = 0
+    for ticket in tickets_of(client, event_id):
+        session = fake.sessions.get(str(ticket.get("session_id")))
+        intent = session.get("payment_intent") if session else None
+        if not intent or fake.payment_intents[intent]["status"] != "succeeded":
+            continue
+        taken, back = int(fake.payment_intents[intent]["amount_received"]), stripe_returned(fake, intent)
+        label = f"ticket {ticket['ticket_id']} ({ticket['status']})"
+        mine = [p for p in payments if int(p["ticket_id"]) == int(ticket["ticket_id"])]
+        assert len(mine) == 1 and int(mine[0]["amount"]) == taken, f"{label}: payment records {mine}"
+        kept = {r["refund_id"]: (int(r["amount"]), str(r["status"])) for r in refunds if int(r["ticket_id"]) == int(ticket["ticket_id"])}
+        assert kept == stripe_facts(fake, intent), f"{label}: refund records {kept} vs Stripe {stripe_facts(fake, intent)}"
+        assert int(ticket.get("refund_amount") or 0) == back, f"{label}: refund_amount {ticket.get('refund_amount')} vs Stripe {back}"
+        if back >= taken:
+            assert ticket["status"] == "refunded", f"{label}: all {taken} back and still {ticket['status']}"
+        gross += taken
+        returned_total += back
+    view = sales(event_id)
+    assert Decimal(str(view["gross"])) * 100 == gross, f"sales gross {view['gross']} vs taken {gross}"
+    assert Decimal(str(view["refunded_amount"])) * 100 == returned_total, f"sales refunded {view['refunded_amount']} vs {returned_total}"
+
+
+class Deliveries:
+    """Stripe's events as the fake emits them, delivered when the test says (late, reordered)."""
+
+    def __init__(self, fake: StripeFake) -> None:
+        self.fake = fake
+        self.seen = len(fake.events)
+
+    def new(self) -> list[dict[str, Any]]:
+        events = self.fake.events[self.seen :]
+        self.seen = len(self.fake.events)
+        return list(events)
+
+    @staticmethod
+    def deliver(events: list[dict[str, Any]]) -> None:
+        for event in events:
+            result = deliver_webhook(event)
+            assert result.status == 200, (event["type"], result.status, result.body)
+
+
+def paid_ticket(fake: StripeFake, event_id: int, quantity: int = 1, user: str = "user-alice") -> tuple[int, str, str]:
+    """A ticket bought and paid (its webhook delivered): (ticket id, session id, payment intent)."""
+    bought = buy(event_id, quantity, user=user)
+    assert bought.status == 200, bought.body
+    completed = pay(fake, bought.body["session_id"])
+    deliver_webhook(completed)
+    intent = fake.sessions[bought.body["session_id"]]["payment_intent"]
+    return int(bought.body["ticket_id"]), bought.body["session_id"], str(intent)
+
+
+@pytest.fixture
+def world(dynamodb: Any, stripe_fake: StripeFake) -> Iterator[tuple[StripeFake, Any]]:
+    yield stripe_fake, dynamodb
+
+
+# 1. money-back facts in every order around the payment's webhook ---------------------------------
+# Stripe-side steps on one 25.00 payment: a partial Dashboard refund, a dispute of the rest, the
+# dispute lost, then the partial refund failing. The payment's webhook (and each step's events) are
+# delivered at a chosen point: the sum, the records and the sales view must end as Stripe has it.
+STEPS = ("refund_part", "dispute", "lose", "refund_fails")
+
+
+def _run_steps(fake: StripeFake, intent: str, until: int, state: dict[str, Any]) -> None:
+    for step in STEPS[state.get("done", 0) : until]:
+        if step == "refund_part":
+            state["refund"] = fake.dashboard_refund(intent, 1000)["id"]
+        elif step == "dispute":
+            state["dispute"] = fake.open_dispute(intent)["id"]
+        elif step == "lose":
+            fake.close_dispute(state["dispute"], won=False)
+        elif step == "refund_fails":
+            fake.fail_refund(state["refund"])
+    state["done"] = until
+
+
+@pytest.mark.parametrize("payment_at", range(len(STEPS) + 1))
+@pytest.mark.parametrize("order", ["as_they_come", "reversed"])
+def test_money_back_in_any_order_around_the_payment_webhook(world: tuple[StripeFake, Any], payment_at: int, order: str) -> None:
+    fake, client = world
+    event_id = create_event(price=25, capacity=10)
+    bought = buy(event_id, 1)
+    assert bought.status == 200
+    deliveries = Deliveries(fake)
+    payment = [pay(fake, bought.body["session_id"])]
+    deliveries.new()
+    intent = str(fake.sessions[bought.body["session_id"]]["payment_intent"])
+    state: dict[str, Any] = {}
+    held: list[dict[str, Any]] = []
+    _run_steps(fake, intent, payment_at, state)
+    held += deliveries.new()
+    # Everything up to here happened at Stripe before the payment's webhook reached us.
+    first = held if order == "as_they_come" else held[::-1]
+    deliveries.deliver(first)
+    deliveries.deliver(payment)
+    _run_steps(fake, intent, len(STEPS), state)
+    rest = deliveries.new()
+    deliveries.deliver(rest if order == "as_they_come" else rest[::-1])
+    assert_money_adds_up(fake, client, event_id)
+    assert_seats_conserved(client, event_id)
+    # 1500 of 2500 went back (the dispute), the partial refund failed: a paid ticket again.
+    assert ticket_item(client, bought.body["ticket_id"])["status"] == "paid"
