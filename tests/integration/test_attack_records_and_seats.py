@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from local.stripe_fake import StripeFake
-from tests.support.flows import STAFF, buy, create_event, deliver_webhook, pay
+from tests.support.flows import STAFF, buy, cancel, create_event, deliver_webhook, pay
 from tests.support.lambdas import call
 
 TICKETS, PAYMENTS = "test-tickets", "test-payments"
@@ -432,3 +432,134 @@ def test_sales_never_show_more_back_than_taken_when_a_refund_overtakes_its_payme
     back = sum(int(r["amount"]) for r in records if r.get("kind") == "ticket_refund" and r["status"] in RETURNED)
     assert Decimal(str(view["refunded_amount"])) <= Decimal(str(view["gross"])), view
     assert back <= taken, records
+
+
+# 4. the hot-key migration ------------------------------------------------------------------------
+def to_legacy(client: Any, event_id: int, extra: dict[str, Any] | None = None) -> None:
+    """The event's shard items 1.. put back where the code before the change kept them (pk
+    ``EVENT#<id>``, sk ``SEATS#<n>``), with ``extra`` attributes; its unsettled tickets' index entries
+    bare, as that code wrote them."""
+    for item in client.scan(TableName=TICKETS, ConsistentRead=True)["Items"]:
+        pk, sk = item["pk"]["S"], item["sk"]["S"]
+        if pk.startswith(f"EVENT#{event_id}#SEATS#"):
+            client.delete_item(TableName=TICKETS, Key={"pk": item["pk"], "sk": item["sk"]})
+            client.put_item(TableName=TICKETS, Item={**item, **(extra or {}), "pk": {"S": f"EVENT#{event_id}"}})
+        elif sk == "TICKET" and "unsettled_status" in item and int(item["event_id"]["N"]) == event_id:
+            bare = item["unsettled_status"]["S"].split("#")[0]
+            client.update_item(
+                TableName=TICKETS,
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET unsettled_status = :bare",
+                ExpressionAttributeValues={":bare": {"S": bare}},
+            )
+
+
+def legacy_event(fake: StripeFake, client: Any) -> int:
+    """A three-shard event with paid and reserved tickets, written as the code before the change did."""
+    event_id = create_event(price=25, capacity=30, seat_shards=3)
+    paid_ticket(fake, event_id, 4)
+    paid_ticket(fake, event_id, 3, user="user-bob")
+    for user in ("user-carol", "user-dave"):
+        assert buy(event_id, 2, user=user).status == 200
+    return event_id
+
+
+def assert_migrated(client: Any, event_id: int, taken: int = 11) -> None:
+    items = scan(client, TICKETS)
+    assert not [i for i in items if i["pk"] == f"EVENT#{event_id}" and str(i["sk"]).startswith("SEATS#")], "legacy shards left"
+    assert not [i for i in items if i["sk"] == "TICKET" and i.get("unsettled_status") in ("reserved", "processing", "refunding")]
+    assert_seats_conserved(client, event_id)
+    assert sum(shard_seats(client, event_id).values()) == 30 - taken
+
+
+def old_code_buys(fake: StripeFake, monkeypatch: pytest.MonkeyPatch, event_id: int, shard: int) -> None:
+    """An old container sells 2 seats on ``shard`` at its legacy key, with a bare index entry: the
+    repository with the keys of the code before the change."""
+    from payments.repositories import tickets as repository
+
+    with monkeypatch.context() as old:
+        old.setattr(repository, "_shard_key", lambda event, n: {"pk": {"S": f"EVENT#{event}"}, "sk": {"S": "EVENT" if n == 0 else f"SEATS#{n}"}})
+        old.setattr(repository, "_unsettled_key", lambda status, ticket_id: str(status))
+        old.setattr(repository, "secrets", type("Drawn", (), {"randbelow": staticmethod(lambda n: shard % n)}))
+        bought = buy(event_id, 2, user="user-frank")
+        assert bought.status == 200, bought.body
+
+
+def test_two_migrations_interleaved_item_by_item_lose_and_double_nothing(
+    world: tuple[StripeFake, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run A scans the legacy items, run B migrates everything, then A works through what it read
+    (and an old container sells a seat on a legacy shard in between): every shard at one key with
+    its seats, no entry bare, and a third run writes nothing."""
+    from migrations.hot_keys import HotKeyMigration, migrate
+
+    fake, client = world
+    event_id = legacy_event(fake, client)
+    to_legacy(client, event_id)
+    first = HotKeyMigration(client, TICKETS, kinds=("seats", "index"))
+    read = list(first._legacy_items())
+    assert len(read) == 2 + 2  # two legacy shards, two bare entries
+    old_code_buys(fake, monkeypatch, event_id, 1)
+    frank = [t for t in tickets_of(client, event_id) if t["owner"] == "user-frank"][0]
+    assert frank["seat_parts"] == {"1": 2} and frank["unsettled_status"] == "reserved"
+    assert migrate(client, TICKETS).writes > 0
+    for item in read:
+        (first._move_shard if str(item["sk"]["S"]).startswith("SEATS#") else first._rekey)(item)
+    assert first.report.writes == 0
+    assert_migrated(client, event_id, taken=13)
+    again = migrate(client, TICKETS)
+    assert (again.writes, again.conflicts) == (0, [])
+    # The old container's reservation is released by the new code, its seats back at the new key.
+    assert cancel(int(frank["ticket_id"]), user="user-frank").status == 200
+    assert_migrated(client, event_id, taken=11)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A run that read a legacy shard which another run (or step 4 overlapping step 3) has "
+    "moved since reports 'an item is at its new key too; neither touched' and exits 1: "
+    "_move_shard checks the new key before re-reading the legacy one, so a shard at exactly one key "
+    "is called a conflict for a person to settle",
+)
+def test_a_shard_another_run_moved_is_not_reported_as_a_conflict(world: tuple[StripeFake, Any]) -> None:
+    from migrations.hot_keys import HotKeyMigration, migrate
+
+    fake, client = world
+    event_id = legacy_event(fake, client)
+    to_legacy(client, event_id)
+    first = HotKeyMigration(client, TICKETS, kinds=("seats",))
+    read = list(first._legacy_items())
+    migrate(client, TICKETS)
+    for item in read:
+        first._move_shard(item)
+    assert_migrated(client, event_id)
+    assert first.report.conflicts == []
+
+
+def test_legacy_shard_with_unexpected_attributes_moves_whole(world: tuple[StripeFake, Any]) -> None:
+    """A legacy shard item carrying attributes of every DynamoDB type (a map, a list, a set, a bool, a
+    null, binary, a name with a dot and one with a reserved word) moves in one piece, its seats
+    intact, and the event is sold from it after."""
+    from migrations.hot_keys import migrate
+
+    fake, client = world
+    event_id = legacy_event(fake, client)
+    extra = {
+        "note": {"M": {"by": {"S": "ops"}, "n": {"N": "1"}}},
+        "history": {"L": [{"N": "1"}, {"S": "x"}]},
+        "tags": {"SS": ["a", "b"]},
+        "flag": {"BOOL": True},
+        "gone": {"NULL": True},
+        "blob": {"B": b"\x00\x01"},
+        "a.b": {"S": "dotted"},
+        "size": {"N": "3"},
+    }
+    to_legacy(client, event_id, extra)
+    report = migrate(client, TICKETS)
+    assert report.conflicts == [] and report.seat_shards_moved == 2
+    assert_migrated(client, event_id)
+    moved = client.get_item(TableName=TICKETS, Key={"pk": {"S": f"EVENT#{event_id}#SEATS#1"}, "sk": {"S": "SEATS#1"}})["Item"]
+    assert {name: moved[name] for name in extra} == extra
+    ticket_id, _, _ = paid_ticket(fake, event_id, 5, user="user-erin")
+    assert ticket_item(client, ticket_id)["status"] == "paid"
+    assert_seats_conserved(client, event_id)
