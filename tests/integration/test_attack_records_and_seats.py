@@ -589,3 +589,27 @@ def test_second_staff_refund_of_a_disputed_ticket_with_another_reason(world: tup
     assert second.status == 400, second.body
     assert ticket_item(client, ticket_id)["status"] == "paid", second.body
     assert "disputed" in second.body["error"], second.body
+
+
+def test_refused_refund_reseats_a_ticket_on_another_shard_and_the_sales_recount(
+    world: tuple[StripeFake, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three shards of 3: Alice's 3 seats on one; her refund's first call fails (refunding, seats back
+    on sale), Bob buys that shard out, Stripe then refuses (disputed): Alice is paid again on another
+    shard, no shard over or under, and the sales view is the recount."""
+    fake, client = world
+    event_id = create_event(price=25, capacity=9, seat_shards=3)
+    ticket_id, _, intent = paid_ticket(fake, event_id, 3)
+    shard = int(next(iter(ticket_item(client, ticket_id)["seat_parts"])))
+    fake.open_dispute(intent)
+    fake.fail_next("/v1/refunds", status=500, type_="api_error", message="An unknown error occurred", code=None)
+    assert staff("refund_ticket", {"ticket_id": ticket_id}).status >= 500
+    _fill(fake, event_id, shard, monkeypatch)
+    refused = staff("refund_ticket", {"ticket_id": ticket_id})
+    assert refused.status == 400 and "disputed" in refused.body["error"], refused.body
+    after = ticket_item(client, ticket_id)
+    assert after["status"] == "paid" and shard not in {int(s) for s in after["seat_parts"]}
+    assert_seats_conserved(client, event_id)
+    assert_money_adds_up(fake, client, event_id)
+    view = sales(event_id)
+    assert (view["sold"], view["held"], view["available"], view["refunded"]) == (6, 0, 3, 0)
