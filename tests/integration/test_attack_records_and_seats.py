@@ -613,3 +613,51 @@ def test_refused_refund_reseats_a_ticket_on_another_shard_and_the_sales_recount(
     assert_money_adds_up(fake, client, event_id)
     view = sales(event_id)
     assert (view["sold"], view["held"], view["available"], view["refunded"]) == (6, 0, 3, 0)
+
+
+def test_two_staff_refunds_interleaved_make_one_refund(world: tuple[StripeFake, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Staff A reads the ticket paid; staff B refunds it in full before A writes; then, before A's
+    last write, the payment's webhook is delivered again: one refund at Stripe, both answered with
+    it, the records and the sales view the recount."""
+    fake, client = world
+    event_id = create_event(price=25, capacity=5)
+    bought = buy(event_id, 2)
+    completed = pay(fake, bought.body["session_id"])
+    deliver_webhook(completed)
+    ticket_id = int(bought.body["ticket_id"])
+    answers: list[Any] = []
+    interleave(monkeypatch, "refund_due", lambda: answers.append(staff("refund_ticket", {"ticket_id": ticket_id})))
+    first = staff("refund_ticket", {"ticket_id": ticket_id})
+    assert [a.status for a in answers] == [200] and first.status == 200, (answers[0].body, first.body)
+    assert first.body["refund_id"] == answers[0].body["refund_id"]
+    assert deliver_webhook(completed).status == 200
+    assert len(fake.refunds) == 1
+    assert_seats_conserved(client, event_id)
+    assert_money_adds_up(fake, client, event_id)
+
+
+def test_reconciliation_finishes_the_same_refund_during_a_staff_refund(
+    world: tuple[StripeFake, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff refund in flight (refunding, its refund made at Stripe); before its last write the
+    reconciliation's step settles the refunding ticket (the same refund, same key): one refund, the
+    ticket refunded once, both writers agreeing, nothing recorded twice."""
+    from payments import wiring
+
+    fake, client = world
+    event_id = create_event(price=25, capacity=5)
+    ticket_id, _, _ = paid_ticket(fake, event_id, 2)
+    deliveries = Deliveries(fake)
+
+    def meanwhile() -> None:
+        ticket = wiring.ticket_repository().get_ticket(ticket_id)
+        assert ticket is not None and str(ticket.status) == "refunding"
+        assert str(wiring.ticket_service().settle_open_ticket(ticket)) == "refunded"
+
+    ran = interleave(monkeypatch, "refunded", meanwhile)
+    refunded = staff("refund_ticket", {"ticket_id": ticket_id})
+    assert ran and refunded.status == 200, refunded.body
+    deliveries.deliver(deliveries.new())
+    assert len(fake.refunds) == 1 and refunded.body["refund_id"] in fake.refunds
+    assert_seats_conserved(client, event_id)
+    assert_money_adds_up(fake, client, event_id)
