@@ -262,6 +262,24 @@ def test_waiting_buyers_hear_sold_out_and_the_queue_moves_when_seats_come_back(q
     assert poll(event_id, second).body["status"] == "admitted"
 
 
+def test_a_waiting_buyer_told_sold_out_is_not_admitted_when_a_seat_comes_back_before_the_next_step(queue_env, stripe_fake, clock):
+    event_id = queued_event(capacity=1)
+    join(event_id, "user-a")
+    join(event_id, "user-b")
+    admit(clock)
+    first = next(user for user in ("user-a", "user-b") if poll(event_id, user).body["status"] == "admitted")
+    second = "user-b" if first == "user-a" else "user-a"
+    bought = purchase(event_id, first, poll(event_id, first).body["queue_pass"])
+    admit(clock)
+    waiting = poll(event_id, second).body
+    assert waiting["status"] == "sold_out"
+    # The seat comes back; the admitter has not stepped yet: the state still says sold out.
+    assert cancel(bought.body["ticket_id"], user=first).status == 200
+    refused = purchase(event_id, second, waiting["queue_pass"])
+    assert refused.status == 403 and refused.body["error"].startswith("Not admitted yet"), refused.body
+    assert get_event(event_id)["available"] == 1
+
+
 def test_the_scheduled_admitter_steps_every_queue(queue_env, clock, monkeypatch):
     monkeypatch.setenv("QUEUE_ADMITTER_SECONDS", "0")
     wiring.reset()

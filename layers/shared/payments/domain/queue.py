@@ -153,19 +153,18 @@ class QueueService:
             queue_pass = read_pass(self._pass_key(), token, event_id=event.event_id, owner=caller.user_id, now_ms=now)
         except PassRefused as refused:
             raise NotAdmitted(f"queue_pass: {refused.reason}") from None
+        # Decided by the watermark and the window alone, not by ``sold_out``: seats may have come back
+        # since the admitter's last step, and whether any is left is the reservation's to find.
         state = self._store.state(event.event_id)
-        entry = QueueEntry(event.event_id, caller.user_id, queue_pass.place, 0)
-        status = place_status(state, entry, now, self._policy)
-        if status == PlaceStatus.WAITING:
+        if queue_pass.place > state.admitted_to:
             raise NotAdmitted(
                 f"Not admitted yet: your place is {queue_pass.place}, admitted up to {state.admitted_to}",
                 place=queue_pass.place,
                 admitted_to=state.admitted_to,
             )
-        if status == PlaceStatus.EXPIRED:
-            raise NotAdmitted("Your admission expired before you reserved", place=queue_pass.place)
         epoch = state.epoch_of(queue_pass.place)
-        assert epoch is not None  # admitted or sold out within the watermark: its epoch is open
+        if epoch is None or window_end_ms(epoch, self._policy) <= now:
+            raise NotAdmitted("Your admission expired before you reserved", place=queue_pass.place)
         return Admission(event.event_id, caller.user_id, queue_pass.place, epoch)
 
     def refused(self, admission: Admission) -> ApiError:
