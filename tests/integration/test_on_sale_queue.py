@@ -291,6 +291,19 @@ def test_the_scheduled_admitter_steps_every_queue(queue_env, clock, monkeypatch)
     assert poll(event_id, "user-alice").body["status"] == "admitted"
 
 
+def test_the_scheduled_admitter_stops_stepping_in_time_for_its_timeout(queue_env, clock, monkeypatch):
+    """58 seconds of steps asked, 10.5 s of the function's time left: one step, then it returns
+    (a step is never started within 10 s of the timeout)."""
+    monkeypatch.setenv("QUEUE_ADMITTER_SECONDS", "58")
+    wiring.reset()
+    event_id = queued_event()
+    join(event_id, "user-alice")
+    clock[0] += 1
+    context = LambdaContext("admit_event_queues", remaining_millis=10_500)
+    report = load_module("admit_event_queues").lambda_handler(sample_event("admit_event_queues"), context)
+    assert (report["ticks"], report["admitted"]) == (1, 1)
+
+
 def test_the_admitter_without_queues_returns_at_once(queue_env, clock):
     report = wiring.queue_service().admit_for(58)
     assert (report.ticks, report.active, report.admitted) == (1, 0, 0)
