@@ -684,3 +684,29 @@ def test_a_payment_with_a_hundred_partial_refunds_is_still_recorded(world: tuple
     assert result.status == 200, result.body
     assert ticket_item(client, ticket_id)["refund_amount"] == 100
     assert_money_adds_up(fake, client, event_id)
+
+
+def test_dispute_lost_between_stripes_refusal_and_the_refused_write(world: tuple[StripeFake, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Staff refund a disputed ticket; Stripe refuses; before the ticket is written paid again the
+    dispute is lost and its webhook lands: the ticket ends refunded (never paid with all its money
+    back), one dispute record, the seats back once; staff told to retry, and the retry answers the
+    dispute that completed it."""
+    fake, client = world
+    event_id = create_event(price=25, capacity=5)
+    ticket_id, _, intent = paid_ticket(fake, event_id, 2)
+    dispute = fake.open_dispute(intent)
+    deliveries = Deliveries(fake)
+
+    def meanwhile() -> None:
+        fake.close_dispute(dispute["id"], won=False)
+        deliveries.deliver(deliveries.new())
+
+    ran = interleave(monkeypatch, "refund_refused", meanwhile)
+    first = staff("refund_ticket", {"ticket_id": ticket_id})
+    assert ran and first.status in (200, 409), first.body
+    assert ticket_item(client, ticket_id)["status"] == "refunded"
+    again = staff("refund_ticket", {"ticket_id": ticket_id})
+    assert again.status == 200 and again.body["refund_id"] == dispute["id"], again.body
+    assert not fake.refunds
+    assert_seats_conserved(client, event_id)
+    assert_money_adds_up(fake, client, event_id)
