@@ -346,3 +346,32 @@ def test_two_tabs_racing_on_one_admission_reserve_once(serialised, stripe_fake, 
         assert sorted(tab.status for tab in tabs) == [200, 409], [tab.body for tab in tabs]
     assert get_event(event_id)["available"] == 15
     assert len(items_with_prefix(serialised, TICKETS, "TICKET#")) == 5
+
+
+# what the template lets each function do --------------------------------------------------------------
+def allowed(function: str) -> set[str]:
+    """The DynamoDB actions the template's policy statements grant ``function`` (its own statements only)."""
+    from local.template import load_template, resources_of_type
+
+    policies = resources_of_type(load_template(), "AWS::Serverless::Function")[function]["Properties"]["Policies"]
+    return {action for policy in policies for statement in policy.get("Statement", []) for action in statement["Action"]}
+
+
+def test_the_queue_functions_call_only_what_their_policies_grant(queue_env, stripe_fake, clock):
+    event_id = queued_event()
+    client = dynamodb.get_client()
+    calls: list[str] = []
+    client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(f"dynamodb:{model.name}"))
+    join(event_id, "user-alice")  # a new buyer: reads, a counter, a put
+    join(event_id, "user-alice")  # again: reads only
+    join(999, "user-alice")  # no such event: the event read that tells which 404
+    joined, calls[:] = set(calls), []
+    admit(clock)  # a step that admits past places nobody holds, and closes them
+    admitted, calls[:] = set(calls), []
+    poll(event_id, "user-alice")
+    poll(999, "user-alice")
+    polled = set(calls)
+    assert "dynamodb:UpdateItem" in admitted  # the step did close places
+    assert joined <= allowed("JoinEventQueueFunction"), joined
+    assert admitted <= allowed("AdmitEventQueuesFunction"), admitted
+    assert polled <= allowed("GetEventQueuePlaceFunction"), polled
