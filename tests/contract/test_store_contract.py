@@ -1006,3 +1006,27 @@ def test_an_admission_given_back_is_unused_again_and_only_by_its_ticket(world: S
     assert world.queues.used(event.event_id, [7]) == {7: 0}
     # Given back once: a second time finds no use.
     assert not world.queues.give_back(admission, made.ticket_id)
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_a_queue_is_enabled_only_while_no_seat_is_taken(world: StoreWorld, shards: int) -> None:
+    event = new_event(world, capacity=6, shards=shards)
+    world.tickets.enable_queue(event)
+    found = world.tickets.get_event(event.event_id)
+    assert found is not None and found.on_sale_queue
+    assert world.queues.active_queues() == [event.event_id]
+    assert world.queues.state(event.event_id) == QueueState()
+    # Enabled already: refused, nothing written.
+    with pytest.raises(StateChanged):
+        world.tickets.enable_queue(event)
+    # Another event whose sale has begun (one seat taken, on any shard): refused, nothing written.
+    begun = new_event(world, capacity=6, shards=shards)
+    new_ticket(world, begun)
+    seats = world.inspect.seats(begun.event_id)
+    with pytest.raises(StateChanged):
+        world.tickets.enable_queue(begun)
+    after = world.tickets.get_event(begun.event_id)
+    assert after is not None and not after.on_sale_queue
+    assert world.inspect.seats(begun.event_id) == seats
+    assert world.queues.active_queues() == [event.event_id]
+    assert world.queues.view(begun.event_id) is None

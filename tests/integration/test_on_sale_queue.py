@@ -95,6 +95,48 @@ def test_the_queue_field_is_a_boolean(queue_env):
     assert result.status == 400 and result.body["error"].startswith("on_sale_queue:")
 
 
+def enable(event_id: int, user: str = "user-staff", groups: str = STAFF) -> ApiResult:
+    return call("enable_event_queue", path_params={"event_id": str(event_id)}, user=user, groups=groups)
+
+
+def test_staff_enable_the_queue_before_the_sale_opens(queue_env, stripe_fake, clock):
+    event_id = create_event(price=25, capacity=10, seat_shards=2)
+    assert (enable(event_id, user="user-alice", groups="[customers]").status) == 403
+    enabled = enable(event_id)
+    assert enabled.status == 200 and enabled.body["on_sale_queue"] is True and enabled.body["available"] == 10
+    assert get_event(event_id)["on_sale_queue"] is True
+    assert (enable(event_id).status, enable(event_id).body["on_sale_queue"]) == (200, True)  # again: as it is
+    # From now on only admitted buyers reserve.
+    assert purchase(event_id, "user-alice", None).status == 403
+    join(event_id, "user-alice")
+    admit(clock)
+    assert purchase(event_id, "user-alice", poll(event_id, "user-alice").body["queue_pass"]).status == 200
+
+
+def test_a_queue_cannot_be_enabled_once_the_sale_has_begun(queue_env, stripe_fake, clock):
+    event_id = create_event(price=25, capacity=10)
+    assert buy(event_id, 1).status == 200
+    before = scan(queue_env, TICKETS)
+    refused = enable(event_id)
+    assert (refused.status, refused.body) == (
+        409,
+        {"error": "The sale has begun (1 of 10 seats taken): a queue can be enabled only before it"},
+    )
+    assert scan(queue_env, TICKETS) == before
+    assert (enable(404404).status, enable(404404).body) == (404, {"error": "Event not found"})
+
+
+def test_a_seat_taken_on_any_shard_means_the_sale_has_begun(queue_env, stripe_fake, clock, monkeypatch):
+    event_id = create_event(price=25, capacity=10, seat_shards=2)
+    monkeypatch.setattr(secrets, "randbelow", lambda n: n - 1)  # the purchase looks from the last shard
+    assert buy(event_id, 1).status == 200
+    [ticket] = items_with_prefix(queue_env, TICKETS, "TICKET#")
+    assert ticket["seat_parts"] == {"1": 1}  # the event's own item (shard 0) is untouched
+    before = scan(queue_env, TICKETS)
+    assert enable(event_id).status == 409
+    assert scan(queue_env, TICKETS) == before
+
+
 # joining ------------------------------------------------------------------------------------------------
 def test_joining_twice_answers_the_same_place_and_writes_nothing_the_second_time(queue_env, clock):
     event_id = queued_event()
@@ -357,6 +399,14 @@ def allowed(function: str) -> set[str]:
     return {action for policy in policies for statement in policy.get("Statement", []) for action in statement["Action"]}
 
 
+def granted(calls: set[str], function: str) -> bool:
+    """A transaction is authorised item by item (UpdateItem, PutItem, ConditionCheckItem), not as itself."""
+    actions = allowed(function)
+    if "dynamodb:TransactWriteItems" in calls:
+        calls = (calls - {"dynamodb:TransactWriteItems"}) | {"dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"}
+    return calls <= actions
+
+
 def test_the_queue_functions_call_only_what_their_policies_grant(queue_env, stripe_fake, clock):
     event_id = queued_event()
     client = dynamodb.get_client()
@@ -370,8 +420,13 @@ def test_the_queue_functions_call_only_what_their_policies_grant(queue_env, stri
     admitted, calls[:] = set(calls), []
     poll(event_id, "user-alice")
     poll(999, "user-alice")
-    polled = set(calls)
+    polled, calls[:] = set(calls), []
+    enable(create_event(price=25, capacity=10, seat_shards=2))
+    enable(event_id)
+    enabled = set(calls)
     assert "dynamodb:UpdateItem" in admitted  # the step did close places
+    assert "dynamodb:TransactWriteItems" in enabled
+    assert granted(enabled, "EnableEventQueueFunction"), enabled
     assert joined <= allowed("JoinEventQueueFunction"), joined
     assert admitted <= allowed("AdmitEventQueuesFunction"), admitted
     assert polled <= allowed("GetEventQueuePlaceFunction"), polled

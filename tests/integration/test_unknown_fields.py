@@ -105,6 +105,7 @@ ROUTES: dict[str, Callable[[Any, Any], Request]] = {
     # the on-sale queue
     "join_event_queue": lambda s, p: Request("join_event_queue", "path", {"event_id": str(_queued_event())}),
     "get_event_queue_place": lambda s, p: _queue_place(),
+    "enable_event_queue": lambda s, p: Request("enable_event_queue", "path", {"event_id": str(create_event())}, 200, "user-staff", STAFF),
     "list_events": lambda s, p: Request("list_events", "query", {"limit": "20", "after": str(create_event())}),
     "get_event": lambda s, p: Request("get_event", "path", {"event_id": str(create_event())}),
     "get_event_sales": lambda s, p: Request("get_event_sales", "path", {"event_id": str(create_event())}, 200, "user-staff", STAFF),

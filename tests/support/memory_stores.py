@@ -187,6 +187,14 @@ class MemoryTicketStore:
         if event.on_sale_queue:
             self.queues.states[event.event_id] = QueueState()
 
+    def enable_queue(self, event: Event) -> None:
+        item = self._events[event.event_id]
+        capacities = dict(enumerate(shard_capacities(int(item["capacity"]), int(item.get("seat_shards", 1)))))
+        if item.get("on_sale_queue") or self._seats[event.event_id] != capacities:
+            raise StateChanged()
+        item["on_sale_queue"] = True
+        self.queues.states[event.event_id] = QueueState()
+
     def _event(self, event_id: int, seats_by_shard: dict[int, int] | None) -> Event:
         data = self._events[event_id]
         return Event(

@@ -4,7 +4,7 @@ seats left."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -12,8 +12,9 @@ from payments import money
 from payments.auth import Caller
 from payments.context import system_time
 from payments.domain.lifecycle import UNPAID_HOLDS, Event, TicketStatus, seat_shards_for
-from payments.domain.ports import EventStore
-from payments.errors import NotFound
+from payments.domain.ports import EventStore, StateChanged
+from payments.errors import Conflict, NotFound
+from payments.observability import audit
 
 # Request models only annotate here: a function that validates none (a webhook) never imports them.
 if TYPE_CHECKING:
@@ -63,6 +64,24 @@ class EventService:
         )
         self._repository.put_event(event)
         return event
+
+    def enable_queue(self, caller: Caller, event_id: int) -> Event:
+        """The event sold through an on-sale queue from now on: only before its sale has begun (no
+        seat taken), so that no buyer is served outside the queue's order. An event queued already
+        is answered as it is."""
+        event = self.get(event_id)
+        if event.on_sale_queue:
+            return event
+        try:
+            self._repository.enable_queue(event)
+        except StateChanged:
+            event = self.get(event_id)
+            if event.on_sale_queue:  # enabled meanwhile by another request
+                return event
+            taken = event.capacity - event.available
+            raise Conflict(f"The sale has begun ({taken} of {event.capacity} seats taken): a queue can be enabled only before it") from None
+        audit("event.queue_enabled", user_id=caller.user_id, event_id=event_id)
+        return replace(event, on_sale_queue=True)
 
     def get(self, event_id: int) -> Event:
         event = self._repository.get_event(event_id)

@@ -318,6 +318,38 @@ class TicketRepository:
         ]
         self._client.transact_write_items(TransactItems=items)
 
+    def enable_queue(self, event: Event) -> None:
+        """The event's item marked queued and its queue's items put, conditioned on every shard
+        holding its capacity still (no seat taken) and on no queue yet: StateChanged otherwise."""
+        from payments.repositories.queue import new_queue_items
+
+        full = "available = shard_capacity"
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self._tickets,
+                    "Key": _event_key(event.event_id),
+                    "UpdateExpression": "SET on_sale_queue = :queued",
+                    "ConditionExpression": f"{full} AND (attribute_not_exists(on_sale_queue) OR on_sale_queue = :unqueued)",
+                    "ExpressionAttributeValues": _values(queued=True, unqueued=False),
+                }
+            }
+        ]
+        items += [
+            {"ConditionCheck": {"TableName": self._tickets, "Key": _shard_key(event.event_id, shard), "ConditionExpression": full}}
+            for shard in range(1, event.seat_shards)
+        ]
+        items += [
+            {"Put": {"TableName": self._tickets, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+            for item in new_queue_items(event.event_id)
+        ]
+        try:
+            write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
+        except Exception as error:
+            if is_condition_failure(error):
+                raise StateChanged() from None
+            raise
+
     def get_event(self, event_id: int) -> Event | None:
         """The event with its seats left over all its shards: its item, then (when it has more than
         one shard) its other shards' items in one batch read."""
