@@ -112,7 +112,9 @@ def stripe_returned(fake: StripeFake, intent: str) -> int:
 
 def stripe_facts(fake: StripeFake, intent: str) -> dict[str, tuple[int, str]]:
     facts = {r["id"]: (int(r["amount"]), str(r["status"])) for r in fake.refunds.values() if r["payment_intent"] == intent}
-    facts |= {d["id"]: (int(d["amount"]), "lost") for d in fake.disputes.values() if d["payment_intent"] == intent and d["status"] == "lost"}
+    facts |= {
+        d["id"]: (int(d["amount"]), "lost") for d in fake.disputes.values() if d["payment_intent"] == intent and d["status"] == "lost"
+    }
     return facts
 
 
@@ -271,7 +273,9 @@ def _fill(fake: StripeFake, event_id: int, shard: int, monkeypatch: pytest.Monke
     "(staff get 400 'sold out') while the event's other shard has every seat it needs; the contract "
     "says paid again unless its seats were sold",
 )
-def test_refused_refund_of_an_admitted_ticket_takes_seats_from_any_shard(world: tuple[StripeFake, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refused_refund_of_an_admitted_ticket_takes_seats_from_any_shard(
+    world: tuple[StripeFake, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake, client = world
     event_id, ticket_id, intent, shard = _admitted_ticket_on_a_full_shard(fake, client, monkeypatch)
     fake.open_dispute(intent)
@@ -300,7 +304,7 @@ def test_failed_refund_of_an_admitted_ticket_is_paid_again_when_seats_are_free(
     world: tuple[StripeFake, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake, client = world
-    event_id, ticket_id, intent, shard = _admitted_ticket_on_a_full_shard(fake, client, monkeypatch)
+    event_id, ticket_id, _, shard = _admitted_ticket_on_a_full_shard(fake, client, monkeypatch)
     deliveries = Deliveries(fake)
     refunded = staff("refund_ticket", {"ticket_id": ticket_id})
     assert refunded.status == 200, refunded.body
@@ -351,12 +355,13 @@ def test_stale_staff_refund_after_the_ticket_moved_to_another_shard_gives_back_t
         deliveries.deliver(held)
         assert ticket_item(client, ticket_id)["status"] == "refunded"
         fake.fail_refund(dashboard["id"])
+        import secrets
+
         from payments.repositories import tickets as repository
 
-        original = repository.secrets
         _into_shard(monkeypatch, 1 - shard)
         deliveries.deliver(deliveries.new())
-        monkeypatch.setattr(repository, "secrets", original)
+        monkeypatch.setattr(repository, "secrets", secrets)
         moved = ticket_item(client, ticket_id)
         assert moved["status"] == "paid" and set(moved["seat_parts"]) == {str(1 - shard)}
 
@@ -478,7 +483,9 @@ def old_code_buys(fake: StripeFake, monkeypatch: pytest.MonkeyPatch, event_id: i
     from payments.repositories import tickets as repository
 
     with monkeypatch.context() as old:
-        old.setattr(repository, "_shard_key", lambda event, n: {"pk": {"S": f"EVENT#{event}"}, "sk": {"S": "EVENT" if n == 0 else f"SEATS#{n}"}})
+        old.setattr(
+            repository, "_shard_key", lambda event, n: {"pk": {"S": f"EVENT#{event}"}, "sk": {"S": "EVENT" if n == 0 else f"SEATS#{n}"}}
+        )
         old.setattr(repository, "_unsettled_key", lambda status, ticket_id: str(status))
         old.setattr(repository, "secrets", type("Drawn", (), {"randbelow": staticmethod(lambda n: shard % n)}))
         bought = buy(event_id, 2, user="user-frank")
@@ -500,7 +507,7 @@ def test_two_migrations_interleaved_item_by_item_lose_and_double_nothing(
     read = list(first._legacy_items())
     assert len(read) == 2 + 2  # two legacy shards, two bare entries
     old_code_buys(fake, monkeypatch, event_id, 1)
-    frank = [t for t in tickets_of(client, event_id) if t["owner"] == "user-frank"][0]
+    frank = next(t for t in tickets_of(client, event_id) if t["owner"] == "user-frank")
     assert frank["seat_parts"] == {"1": 2} and frank["unsettled_status"] == "reserved"
     assert migrate(client, TICKETS).writes > 0
     for item in read:
