@@ -8,6 +8,7 @@ sales view equal to a recount of the tickets and of Stripe. A strict xfail is a 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -477,9 +478,10 @@ def assert_migrated(client: Any, event_id: int, taken: int = 11) -> None:
     assert sum(shard_seats(client, event_id).values()) == 30 - taken
 
 
-def old_code_buys(fake: StripeFake, monkeypatch: pytest.MonkeyPatch, event_id: int, shard: int) -> None:
-    """An old container sells 2 seats on ``shard`` at its legacy key, with a bare index entry: the
-    repository with the keys of the code before the change."""
+@contextmanager
+def old_code(monkeypatch: pytest.MonkeyPatch, shard: int = 0) -> Iterator[None]:
+    """An old container: the repository with the keys of the code before the change (seat shards
+    under the event's partition key, bare index entries), purchases looking at ``shard`` first."""
     from payments.repositories import tickets as repository
 
     with monkeypatch.context() as old:
@@ -488,6 +490,12 @@ def old_code_buys(fake: StripeFake, monkeypatch: pytest.MonkeyPatch, event_id: i
         )
         old.setattr(repository, "_unsettled_key", lambda status, ticket_id: str(status))
         old.setattr(repository, "secrets", type("Drawn", (), {"randbelow": staticmethod(lambda n: shard % n)}))
+        yield
+
+
+def old_code_buys(fake: StripeFake, monkeypatch: pytest.MonkeyPatch, event_id: int, shard: int) -> None:
+    """An old container sells 2 seats on ``shard`` at its legacy key, with a bare index entry."""
+    with old_code(monkeypatch, shard):
         bought = buy(event_id, 2, user="user-frank")
         assert bought.status == 200, bought.body
 
@@ -717,3 +725,26 @@ def test_dispute_lost_between_stripes_refusal_and_the_refused_write(world: tuple
     assert not fake.refunds
     assert_seats_conserved(client, event_id)
     assert_money_adds_up(fake, client, event_id)
+
+
+def test_old_code_gives_seats_back_between_the_scan_and_the_move(world: tuple[StripeFake, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An old container's reservation on a legacy shard is cancelled (by the old code, 2 seats back at
+    the legacy key, its bare entry removed) after the migration read the shard and the entry: the
+    shard moves with those 2 seats, the entry is left to the code that settled it."""
+    from migrations.hot_keys import HotKeyMigration, migrate
+
+    fake, client = world
+    event_id = legacy_event(fake, client)
+    to_legacy(client, event_id)
+    old_code_buys(fake, monkeypatch, event_id, 2)
+    frank = next(t for t in tickets_of(client, event_id) if t["owner"] == "user-frank")
+    run = HotKeyMigration(client, TICKETS)
+    read = list(run._legacy_items())
+    with old_code(monkeypatch):
+        assert cancel(int(frank["ticket_id"]), user="user-frank").status == 200
+    for item in read:
+        (run._move_shard if str(item["sk"]["S"]).startswith("SEATS#") else run._rekey)(item)
+    assert run.report.conflicts == [] and run.report.seat_shards_moved == 2
+    assert run.report.index_entries_moved_on == 1
+    assert_migrated(client, event_id, taken=11)
+    assert migrate(client, TICKETS).writes == 0
