@@ -105,6 +105,22 @@ def assert_seats_conserved(client: Any, event_id: int) -> None:
     assert {shard: seats[shard] + held[shard] for shard in caps} == caps, f"seats {seats} held {held} capacity {caps}"
 
 
+def assert_sales_seats(client: Any, event_id: int) -> None:
+    """The sales view's seats are the recount: sold (paid), held (reserved, processing), refunded
+    (refunding, refunded) and checked in, as the tickets say; sold + held + available is the
+    capacity less the seats of refunded tickets whose people were admitted."""
+    tickets = tickets_of(client, event_id)
+    count = {kind: sum(int(t["quantity"]) for t in tickets if t["status"] in statuses) for kind, statuses in SALES_KINDS.items()}
+    kept = sum(int(t.get("checked_in", 0)) for t in tickets if t["status"] in ("refunding", "refunded"))
+    view = sales(event_id)
+    assert {kind: view[kind] for kind in SALES_KINDS} == count, (view, count)
+    assert view["checked_in"] == sum(int(t.get("checked_in", 0)) for t in tickets), view
+    assert view["sold"] + view["held"] + view["available"] + kept == view["capacity"], view
+
+
+SALES_KINDS = {"sold": ("paid",), "held": ("reserved", "processing"), "refunded": ("refunding", "refunded")}
+
+
 def stripe_returned(fake: StripeFake, intent: str) -> int:
     refunds = sum(int(r["amount"]) for r in fake.refunds.values() if r["payment_intent"] == intent and r["status"] in RETURNED)
     lost = sum(int(d["amount"]) for d in fake.disputes.values() if d["payment_intent"] == intent and d["status"] == "lost")
@@ -145,6 +161,7 @@ def assert_money_adds_up(fake: StripeFake, client: Any, event_id: int) -> None:
     view = sales(event_id)
     assert Decimal(str(view["gross"])) * 100 == gross, f"sales gross {view['gross']} vs taken {gross}"
     assert Decimal(str(view["refunded_amount"])) * 100 == returned_total, f"sales refunded {view['refunded_amount']} vs {returned_total}"
+    assert_sales_seats(client, event_id)
 
 
 class Deliveries:
