@@ -765,3 +765,82 @@ def test_old_code_gives_seats_back_between_the_scan_and_the_move(world: tuple[St
     assert run.report.index_entries_moved_on == 1
     assert_migrated(client, event_id, taken=11)
     assert migrate(client, TICKETS).writes == 0
+
+
+# 7. a small random walk over the handlers, on a sharded event nearly sold out ---------------------
+@pytest.mark.parametrize("seed", range(8))
+def test_random_walk_of_payments_refunds_disputes_and_the_door(world: tuple[StripeFake, Any], seed: int) -> None:
+    """Purchases, payments (their webhooks held and delivered in a drawn order), Dashboard partial
+    refunds, staff refunds, disputes won and lost, refunds failing, the door and cancels, drawn from a
+    seed on an event of two shards of 5: no answer is a 500, seats are conserved shard by shard after
+    every step, and once every webhook is in, money adds up per payment and the sales view is the recount."""
+    import random
+
+    fake, client = world
+    draw = random.Random(seed)
+    event_id = create_event(price=10, capacity=10, seat_shards=2)
+    deliveries = Deliveries(fake)
+    pending: list[dict[str, Any]] = []
+    users = ["user-alice", "user-bob", "user-carol", "user-dave"]
+
+    def paid_intents() -> list[str]:
+        return sorted(i["id"] for i in fake.payment_intents.values() if i["status"] == "succeeded")
+
+    def step() -> None:
+        tickets = tickets_of(client, event_id)
+        action = draw.choice(["buy", "buy", "deliver", "deliver", "partial", "staff", "dispute", "close", "fail", "door", "cancel"])
+        if action == "buy":
+            bought = buy(event_id, draw.randint(1, 3), user=draw.choice(users))
+            assert bought.status in (200, 400), bought.body
+            if bought.status == 200 and draw.random() < 0.8:
+                pay(fake, bought.body["session_id"])
+        elif action == "deliver" and pending:
+            event = pending.pop(draw.randrange(len(pending)))
+            result = deliver_webhook(event)
+            assert result.status < 500, (event["type"], result.body)
+            if result.status != 200:
+                pending.append(event)  # Stripe retries
+        elif action == "partial" and paid_intents():
+            intent = draw.choice(paid_intents())
+            left = fake.payment_intents[intent]["amount_received"] - stripe_returned(fake, intent)
+            if left > 1 and not any(d["payment_intent"] == intent for d in fake.disputes.values()):
+                fake.dashboard_refund(intent, draw.randint(1, left - 1))
+        elif action == "staff" and tickets:
+            result = staff("refund_ticket", {"ticket_id": int(draw.choice(tickets)["ticket_id"])})
+            assert result.status < 500 or result.status in (502, 503), result.body
+        elif action == "dispute" and paid_intents():
+            intent = draw.choice(paid_intents())
+            left = fake.payment_intents[intent]["amount_received"] - stripe_returned(fake, intent)
+            if left > 0 and not any(d["payment_intent"] == intent for d in fake.disputes.values()):
+                fake.open_dispute(intent)
+        elif action == "close":
+            open_ = [d for d in fake.disputes.values() if d["status"] not in ("won", "lost")]
+            if open_:
+                fake.close_dispute(draw.choice(open_)["id"], won=draw.random() < 0.5)
+        elif action == "fail":
+            made = [r for r in fake.refunds.values() if r["status"] == "succeeded"]
+            if made:
+                fake.fail_refund(draw.choice(made)["id"])
+        elif action == "door":
+            paid = [t for t in tickets if t["status"] == "paid" and int(t.get("checked_in", 0)) < int(t["quantity"])]
+            if paid:
+                ticket = draw.choice(paid)
+                result = staff("check_in_ticket", {"ticket_code": ticket["ticket_code"], "event_id": event_id, "count": 1})
+                assert result.status in (200, 400, 409), result.body
+        elif action == "cancel":
+            reserved = [t for t in tickets if t["status"] == "reserved"]
+            if reserved:
+                ticket = draw.choice(reserved)
+                assert cancel(int(ticket["ticket_id"]), user=ticket["owner"]).status in (200, 400)
+        pending.extend(deliveries.new())
+
+    for _ in range(40):
+        step()
+        assert_seats_conserved(client, event_id)
+    draw.shuffle(pending)
+    for event in pending:
+        assert deliver_webhook(event).status < 500, event["type"]
+    pending.clear()
+    deliveries.deliver(deliveries.new())
+    assert_seats_conserved(client, event_id)
+    assert_money_adds_up(fake, client, event_id)
