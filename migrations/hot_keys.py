@@ -191,6 +191,8 @@ class HotKeyMigration:
             if current is None:
                 return  # moved meanwhile (another run): nothing left here
             if self._get(new_key) is not None:
+                if self._get(legacy_key) is None:
+                    return  # another run moved it after this one's scan: at exactly one key, no conflict
                 self.report.conflicts.append(f"{where}: an item is at its new key {new_key['pk']['S']} too; neither touched")
                 return
             read = current
