@@ -546,13 +546,6 @@ def test_two_migrations_interleaved_item_by_item_lose_and_double_nothing(
     assert_migrated(client, event_id, taken=11)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A run that read a legacy shard which another run (or step 4 overlapping step 3) has "
-    "moved since reports 'an item is at its new key too; neither touched' and exits 1: "
-    "_move_shard checks the new key before re-reading the legacy one, so a shard at exactly one key "
-    "is called a conflict for a person to settle",
-)
 def test_a_shard_another_run_moved_is_not_reported_as_a_conflict(world: tuple[StripeFake, Any]) -> None:
     from migrations.hot_keys import HotKeyMigration, migrate
 
