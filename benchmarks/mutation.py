@@ -155,9 +155,18 @@ def generated_names() -> list[str]:
     return sorted(m.name for m in results())
 
 
-def select(base: str, sample: int, seed: int) -> int:
-    touched = sorted({module_of(p) for p in changed_files(base) if in_scope(p)})
+def select(base: str, sample: int, seed: int, scope: list[str]) -> int:
+    """``scope``: fnmatch patterns of the layer's files (layers/shared/...) the slice draws from
+    (default: everything [tool.mutmut] mutates); CI's slice narrows it to the files its fast tests
+    are meant to hold."""
+
+    def wanted(path: str) -> bool:
+        return in_scope(path) and (not scope or any(fnmatch.fnmatch(path, pattern) for pattern in scope))
+
+    touched = sorted({module_of(p) for p in changed_files(base) if wanted(p)})
     names = generated_names()
+    if not touched and scope:
+        names = [n for n in names if any(fnmatch.fnmatch(LAYER + n.rsplit(".", 1)[0].replace(".", "/") + ".py", p) for p in scope)]
     pool = [n for n in names if any(n.startswith(module + ".") for module in touched)] if touched else names
     why = f"the {len(pool)} mutants of {', '.join(touched)}" if touched else f"no file in scope changed since {base}: the whole scope"
     # A reproducible sample (the seed), not a secret.
@@ -178,9 +187,10 @@ def main() -> int:
     picking.add_argument("--base", default="HEAD~1", help="the change is HEAD against its merge base with this ref")
     picking.add_argument("--sample", type=int, default=60)
     picking.add_argument("--seed", type=int, default=24)
+    picking.add_argument("--scope", nargs="*", default=[], help="fnmatch patterns of layers/shared/... files to draw from")
     args = parser.parse_args()
     if args.command == "select":
-        return select(args.base, args.sample, args.seed)
+        return select(args.base, args.sample, args.seed, args.scope)
     patterns = list(args.only) + (args.only_from.read_text().split() if args.only_from else [])
     return report(patterns, args.goal)
 
