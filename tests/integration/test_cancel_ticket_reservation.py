@@ -91,3 +91,53 @@ def test_a_free_ticket_is_given_back_through_cancel(dynamodb, stripe_fake):
     ticket_id = buy(event_id, 1).body["ticket_id"]
     assert cancel(ticket_id).body == {"detail": "Payment cancelled", "ticket_id": ticket_id}
     assert get_event(event_id)["available"] == 4
+
+
+# what mutation testing found unasserted ---------------------------------------------------------
+def refusing_ticket_writes(dynamodb, monkeypatch, times):
+    """The next ``times`` ticket transactions are refused as DynamoDB refuses a write whose ticket
+    moved on (its condition failed: StateChanged), before DynamoDB applies anything."""
+    from payments import dynamodb as layer_dynamodb
+    from payments import wiring
+    from tests.support.faults import FaultInjectingClient, client_error
+
+    client = FaultInjectingClient(dynamodb)
+    wiring.reset()
+    monkeypatch.setattr(layer_dynamodb, "get_client", lambda: client)
+
+    def moved_on(operation):
+        return client_error(operation, "TransactionCanceledException", ["ConditionalCheckFailed"])
+
+    client.refuse(moved_on, operations=frozenset({"transact_write_items"}), times=times)
+    return client
+
+
+def test_a_cancel_whose_write_lost_to_a_change_reads_the_ticket_again_and_releases_it(dynamodb, stripe_fake, monkeypatch):
+    event_id, body = reserved_checkout(stripe_fake, quantity=3, capacity=10)
+    faults = refusing_ticket_writes(dynamodb, monkeypatch, times=1)
+    result = cancel(body["ticket_id"])
+    assert faults.injected == 1
+    assert (result.status, result.body["detail"]) == (200, "Payment cancelled")
+    assert get_event(event_id)["available"] == 10
+
+
+def test_a_cancel_that_keeps_losing_is_a_409_saying_to_retry_and_releases_nothing(dynamodb, stripe_fake, monkeypatch):
+    from payments.domain.tickets import MAX_STATE_RETRIES
+
+    event_id, body = reserved_checkout(stripe_fake, quantity=3, capacity=10)
+    refusing_ticket_writes(dynamodb, monkeypatch, times=MAX_STATE_RETRIES)
+    result = cancel(body["ticket_id"])
+    assert (result.status, result.body) == (409, {"error": "Ticket changed while cancelling; retry"})
+    assert get_event(event_id)["available"] == 7
+
+
+def test_a_free_ticket_given_back_is_audited_naming_the_ticket_its_event_and_holder(dynamodb, stripe_fake, monkeypatch):
+    from payments.domain import tickets
+
+    lines = []
+    monkeypatch.setattr(tickets, "audit", lambda action, **fields: lines.append((action, fields)))
+    event_id = create_event(price=0, capacity=4)
+    ticket_id = buy(event_id, 2).body["ticket_id"]
+    assert cancel(ticket_id).status == 200
+    given_back = [fields for action, fields in lines if action == "ticket.given_back"]
+    assert given_back == [{"user_id": "user-alice", "ticket_id": ticket_id, "event_id": event_id, "quantity": 2}]
