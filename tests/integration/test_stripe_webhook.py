@@ -143,3 +143,24 @@ def test_events_arriving_after_verify_change_nothing(dynamodb, stripe_fake):
     assert deliver_webhook(event).body["outcome"] == "already_paid"
     assert get_event(event_id)["available"] == 2
     assert len(items_with_prefix(dynamodb, PAYMENTS, "PAYMENT#")) == 1
+
+
+def test_a_bank_debit_seen_by_verify_first_leaves_its_webhook_nothing_to_do(dynamodb, stripe_fake):
+    _, body = reserved_checkout(stripe_fake)
+    completed = stripe_fake.complete_session(body["session_id"], paid=False)
+    assert verify(body["session_id"], body["ticket_id"]).status == 400  # "Payment is processing"
+    assert ticket_status(body["ticket_id"]) == "processing"
+    result = deliver_webhook(completed)
+    assert (result.status, result.body["outcome"]) == (200, "nothing")
+    assert ticket_status(body["ticket_id"]) == "processing"
+
+
+def test_a_bank_debit_under_way_is_audited_naming_the_ticket_its_holder_and_session(dynamodb, stripe_fake, monkeypatch):
+    from payments.domain import tickets
+
+    lines = []
+    monkeypatch.setattr(tickets, "audit", lambda action, **fields: lines.append((action, fields)))
+    _, body = reserved_checkout(stripe_fake)
+    assert deliver_webhook(stripe_fake.complete_session(body["session_id"], paid=False)).body["outcome"] == "processing"
+    processing = [fields for action, fields in lines if action == "ticket.payment_processing"]
+    assert processing == [{"user_id": "user-alice", "ticket_id": body["ticket_id"], "session_id": body["session_id"]}]
