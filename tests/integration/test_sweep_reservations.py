@@ -114,3 +114,20 @@ def test_a_reservation_changed_meanwhile_is_skipped_and_the_sweep_goes_on(later,
     assert (report["released"], report["ticket_ids"], report["failed"]) == (1, [body["ticket_id"]], 0)
     assert (ticket(crashed.ticket_id).status, ticket(body["ticket_id"]).status) == ("cancelled", "expired")
     assert get_event(event_id)["available"] == 5
+
+
+def test_a_run_that_could_not_settle_one_of_two_counts_both_examined_and_one_failed(later, stripe_fake, caplog):
+    """The run's report (its log line, and the error that fails it for the sweep alarm) counts every
+    reservation it looked at and the ones it could not settle."""
+    from tests.support.flows import buy
+
+    event_id, first = reserved_checkout(stripe_fake, quantity=2, capacity=5)
+    second = buy(event_id, 1).body
+    stripe_fake.fail_next("/v1/checkout/sessions/", status=500, type_="api_error", message="boom", code=None)
+    with pytest.raises(RuntimeError) as failed:
+        later()
+    assert str(failed.value).startswith("1 reservations could not be settled")
+    [finished] = [record for record in caplog.records if record.getMessage() == "Reservation sweep finished"]
+    assert (finished.examined, finished.failed, finished.released) == (2, 1, 1)
+    statuses = sorted(ticket(body["ticket_id"]).status for body in (first, second))
+    assert statuses == ["expired", "reserved"]
