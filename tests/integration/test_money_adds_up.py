@@ -431,3 +431,28 @@ def test_money_adds_up_whatever_happens_and_in_whatever_order_stripe_tells(dynam
     figures = sales(event_id)
     assert Decimal(str(figures["refunded_amount"])) * 100 == back
     assert Decimal(str(figures["gross"])) * 100 == taken
+
+
+# 7. a refund that fails later, on a ticket that never had a door pass -------------------------
+def test_a_ticket_paid_again_after_a_refund_failed_gets_the_door_pass_it_never_had(dynamodb, stripe_fake, monkeypatch):
+    """Refunded in the Dashboard before its payment's webhook, the ticket was never valid at the door
+    and has no pass; the refund then fails at the bank: paid again, its pass is drawn into that write
+    and kept with it, and the audit line for a person says what the ticket became."""
+    from payments.domain import tickets
+    from payments.qr import qr_png_base64
+
+    lines = []
+    monkeypatch.setattr(tickets, "audit", lambda action, **fields: lines.append((action, fields)))
+    event_id, body = reserved_checkout(stripe_fake, quantity=2, capacity=5)
+    pay(stripe_fake, body["session_id"])  # its webhook not delivered
+    refund = stripe_fake.dashboard_refund(intent_of(stripe_fake, body))
+    assert deliver_last(stripe_fake, "charge.refunded").body["outcome"] == "refunded"
+    assert ticket(body["ticket_id"]).qr_png is None
+    fail_refund_at_stripe(stripe_fake, refund["id"])
+    result = deliver_webhook(refund_event(stripe_fake, refund["id"], "refund.updated", "evt_dashboard_refund_failed"))
+    assert (result.status, result.body["outcome"]) == (200, "refund_failed")
+    again = ticket(body["ticket_id"])
+    assert (again.status, again.qr_png) == ("paid", qr_png_base64(body["ticket_code"]))
+    assert get_event(event_id)["available"] == 3
+    [failed] = [fields for action, fields in lines if action == "ticket.refund_failed"]
+    assert (failed["ticket_id"], failed["user_id"], failed["status"], failed["returned"]) == (body["ticket_id"], "user-alice", "paid", 0)
