@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 class Sales:
     """An event's sales counted from its tickets: seats ``sold`` (paid or free), ``held`` (reserved
     or with a payment processing), ``refunded`` (or being refunded), ``checked_in``; money ``gross``
-    (every payment taken) and ``refunded_amount`` (what went back: refunds made and disputes lost,
-    in exact minor units summed before conversion), in the event's currency.
+    (every payment taken, one whose refund overtook its webhook included) and ``refunded_amount``
+    (what went back: refunds made and disputes lost, never more than ``gross``), in exact minor units
+    summed before conversion, in the event's currency.
     ``available`` is the seat shards' own count: at rest, sold + held + available == capacity, less
     the seats of refunded tickets whose people were admitted before the refund (they keep them)."""
 
@@ -106,7 +107,11 @@ class EventService:
                 held += line.quantity
             elif line.status in MONEY_BACK:
                 refunded += line.quantity
-            if line.status in MONEY_TAKEN:
+            # A ticket still reserved (or released) whose money went back in part before its
+            # payment's webhook came holds a sum of money back: its payment was taken (Stripe
+            # refunds nothing else) and is recorded with that refund, so it counts here too, and
+            # the view never shows more back than taken.
+            if line.status in MONEY_TAKEN or line.refund_amount is not None:
                 gross += line.unit_amount * line.quantity
             # What went back, as the ticket sums it (refunds made and disputes lost, partial ones of a
             # ticket still paid included); a ticket refunded before the sum was kept went back in full.

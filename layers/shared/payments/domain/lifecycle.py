@@ -65,7 +65,12 @@ the ticket's ``checked_in`` as read, so an admission racing a refund is never gi
 reconciliation) can seat a ticket whose money is going back. Our refund returns what has not gone
 back yet (Stripe refunds the rest of the charge), under the idempotency key
 ``ticket-refund-{ticket}``, suffixed by the number of the payment's refunds that failed, so that a
-refund made again after a failure is a new refund and not the failed one replayed. After the call
+refund made again after a failure is a new refund and not the failed one replayed, and by a digest
+of the request (payment and metadata, our reason included), so that a retry of the same request
+gets Stripe's replay while another one (a second reason after Stripe refused a disputed charge) is
+never answered ``idempotency_error``; no key refunds twice, since once nothing is left Stripe
+answers ``charge_already_refunded``. Should Stripe still answer ``idempotency_error``, nothing moved:
+the caller gets a 409 and the ticket stays ``refunding`` for the reconciliation. After the call
 what went back is read again (a refund may have failed, or another been made, meanwhile), never
 added to a list read before it. A staff refund of a ticket already ``refunded`` (a double click, a
 retry after a lost answer) answers the refund that completed it and moves no money. A refund call

@@ -7,6 +7,7 @@ Every state change goes through ``TicketRepository.apply`` with a trigger of the
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from payments.errors import (
     NotFound,
     ProviderRejected,
     UnknownObject,
+    Unprocessable,
 )
 from payments.observability import audit, logger
 from payments.settings import Settings
@@ -86,6 +88,20 @@ def _seen(facts: list[StripeRefund]) -> str | None:
         return None
     listed = "\n".join(sorted(f"{fact.id}:{fact.status}:{fact.amount}" for fact in facts))
     return hashlib.sha256(listed.encode()).hexdigest()
+
+
+def _refund_key(ticket_id: int, payment_intent: str, metadata: dict[str, str], failed: int) -> str:
+    """The idempotency key of our refund of a ticket's payment. Stripe keeps a key's answer (a
+    refund, or a refusal such as ``charge_disputed``) for 24 hours and answers ``idempotency_error``
+    to the same key with other parameters: the key names the request whole (a digest of the payment
+    and the metadata, our reason included), so that a retry of the same request gets Stripe's replay
+    and a different one (another reason after a refusal) is a request of its own. A refund made
+    again after ``failed`` refunds of the payment failed is new too: under the old key Stripe would
+    replay the one that failed. No key can refund twice: we refund the rest of the charge, and once
+    nothing is left Stripe answers ``charge_already_refunded`` (``refund_rest``: None)."""
+    request = json.dumps({"payment_intent": payment_intent, "metadata": metadata}, sort_keys=True)
+    digest = hashlib.sha256(request.encode()).hexdigest()[:16]
+    return f"ticket-refund-{ticket_id}" + (f"-after-{failed}-failed" if failed else "") + f"-{digest}"
 
 
 class TicketService:
@@ -486,6 +502,17 @@ class TicketService:
         """One record per refund and lost dispute of the payment, each with its status as Stripe has it."""
         return [RefundRecord.of(ticket, fact, fact.reason or REASON_DASHBOARD, payment_intent, now) for fact in facts]
 
+    @staticmethod
+    def _payment_overtaken(ticket: Ticket, payment_intent: str, now: int) -> list[MoneyRecord]:
+        """The payment's record, when money went back of it before the payment reached the ticket
+        (no PAID, no REFUND_DUE of a late payment wrote it): written with the first refund record,
+        so that money taken = money kept + money returned holds in the payments table at every step.
+        A refund proves the money was taken; the payment's own webhook later writes the same record
+        (one per session) again."""
+        if ticket.status in (S.RESERVED, S.PROCESSING, S.CANCELLED, S.EXPIRED) and ticket.session_id:
+            return [PaymentRecord.of(ticket, ticket.session_id, payment_intent, now)]
+        return []
+
     def _money_step(self, ticket: Ticket, payment_intent: str, facts: list[StripeRefund], refunded_by: str | None) -> Settlement:
         """One conditional write of what went back of the payment (on the sum and the facts as read):
         the records mirror Stripe's refunds and lost disputes one to one, rewritten whenever any of
@@ -510,11 +537,7 @@ class TicketService:
             # The reason of the fact that completed it: ours from our refund's metadata (the staff's,
             # a late payment's), a lost dispute's, or the Dashboard's, never one left from before.
             reason = last.reason or REASON_DASHBOARD
-            if ticket.status in (S.RESERVED, S.PROCESSING, S.CANCELLED, S.EXPIRED) and ticket.session_id:
-                # Its money went back before its payment reached it (no PAID, no REFUND_DUE of a late
-                # payment wrote its record): the payment is recorded here, exactly once, so that money
-                # taken = money kept + money returned holds in the payments table.
-                records.append(PaymentRecord.of(ticket, ticket.session_id, payment_intent, now))
+            records += self._payment_overtaken(ticket, payment_intent, now)
             refunded = self._repository.apply(
                 ticket,
                 Trigger.REFUNDED,
@@ -545,6 +568,8 @@ class TicketService:
             return self._refund_failed(ticket, payment_intent, returned, records, seen)
         if seen != ticket.refunds_seen or (ticket.refund_amount or 0) != returned or (records and ticket.refund_amount is None):
             dropped = returned < (ticket.refund_amount or 0)
+            if records:
+                records += self._payment_overtaken(ticket, payment_intent, now)
             ticket = self._repository.record_money_back(ticket, returned, records, {"refunds_seen": seen})
             if dropped:
                 audit(
@@ -601,14 +626,18 @@ class TicketService:
         facts = self._money_back(intent)
         if sum(fact.amount for fact in facts if fact.returned) < ticket.amount_total:
             failed = sum(1 for fact in facts if fact.status in ("failed", "canceled"))
-            # A refund made again after one failed is a new refund: under the old key Stripe would
-            # replay the failed one for 24 hours.
-            key = f"ticket-refund-{ticket.ticket_id}" + (f"-after-{failed}-failed" if failed else "")
-            reason = ticket.refund_reason or REASON_STAFF
+            metadata = {"ticket_id": str(ticket.ticket_id), "reason": ticket.refund_reason or REASON_STAFF}
+            key = _refund_key(ticket.ticket_id, intent, metadata, failed)
             try:
-                made = self._gateway().refund_rest(
-                    intent, metadata={"ticket_id": str(ticket.ticket_id), "reason": reason}, idempotency_key=key
-                )
+                made = self._gateway().refund_rest(intent, metadata=metadata, idempotency_key=key)
+            except Unprocessable:
+                # Stripe holds another request under the key. Our keys are drawn from the request
+                # itself, so this is a bug or a key some other code used: nothing moved, the ticket
+                # stays refunding (the reconciliation retries; Stripe forgets a key after 24 hours).
+                logger.error("Stripe holds another request under a refund's key", extra={"ticket_id": ticket.ticket_id})
+                raise Conflict(
+                    "Stripe refused this refund as a repeat of another request; the ticket stays refunding, retry later"
+                ) from None
             except ChargeDisputed:
                 facts = self._money_back(intent)
                 if sum(fact.amount for fact in facts if fact.returned) < ticket.amount_total:
