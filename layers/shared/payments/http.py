@@ -16,7 +16,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from payments import metrics
 from payments.context import current_lambda_context
 from payments.dynamodb import is_unavailable
-from payments.errors import UNAUTHORIZED_BODY, ApiError, AuthorizerRefused, BadRequest, PayloadTooLarge
+from payments.errors import UNAUTHORIZED_BODY, ApiError, AuthorizerRefused, BadRequest, InvalidField, PayloadTooLarge
 from payments.json_input import load_json
 from payments.models.common import Context, RequestModel, validate
 from payments.observability import logger
@@ -77,7 +77,15 @@ def json_body(event: Event) -> dict[str, Any]:
 
 
 def parse_body[ModelT: RequestModel](event: Event, model: type[ModelT], context: Context | None = None) -> ModelT:
-    return validate(model, json_body(event), context)
+    try:
+        body = json_body(event)
+    except InvalidField as refused:
+        # A number refused while parsing, in a field the request does not have: the field is what is
+        # wrong, whatever it holds (the same answer as for any unknown field).
+        if model.model_config.get("extra") == "forbid" and refused.field not in model.model_fields and refused.field != "body":
+            raise InvalidField(refused.field, "unknown field") from None
+        raise
+    return validate(model, body, context)
 
 
 def parse_path[ModelT: RequestModel](event: Event, model: type[ModelT]) -> ModelT:
