@@ -387,3 +387,93 @@ def test_a_queued_free_event_admits_once(dynamodb: Any, stripe_fake: StripeFake)
     token = admitted_pass(event_id, "user-alice")
     assert buy(event_id, "user-alice", queue_pass=token).status == 200
     assert buy(event_id, "user-alice", queue_pass=token).status == 409
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Joins of one account in flight at once each draw a place from the counters before one of them "
+    "writes the account's item: the draws not kept are places nobody holds, which the admitter cannot tell "
+    "from buyers, so one account takes many admissions' room (and rate) for a whole window: honest buyers "
+    "behind it wait though seats are free",
+)
+def test_one_account_joining_in_parallel_takes_one_place_of_room(
+    dynamodb: Any, stripe_fake: StripeFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments import wiring
+
+    event_id = queued_event(capacity=3)
+    store: Any = wiring.queue_service()._store
+    original = store.entry
+    first_read = [False]
+
+    def entry(wanted: int, owner: str) -> Any:
+        # Each of the attacker's requests read the account's item before any of them had written it.
+        if first_read[0]:
+            first_read[0] = False
+            return None
+        return original(wanted, owner)
+
+    monkeypatch.setattr(store, "entry", entry)
+    for _ in range(6):
+        first_read[0] = True
+        assert join(event_id, "user-mallory").status == 200
+    monkeypatch.setattr(store, "entry", original)
+    for user in ("user-bob", "user-carol"):
+        assert join(event_id, user).status == 200
+    admit()
+    # Three seats, three accounts: everyone is admitted (or at least nobody waits behind places nobody holds).
+    statuses = {user: poll(event_id, user).body["status"] for user in ("user-mallory", "user-bob", "user-carol")}
+    assert statuses == dict.fromkeys(statuses, "admitted"), statuses
+
+
+def test_create_event_refuses_a_non_boolean_on_sale_queue(dynamodb: Any) -> None:
+    before = table(dynamodb)
+    for value in ("yes", 1, "true", [], {}):
+        body = {"name": "On-sale", "price": 25, "currency": "usd", "capacity": 3, "on_sale_queue": value}
+        result = call("create_event", body, user="user-staff", groups=STAFF)
+        assert result.status == 400, (value, result.body)
+        assert "on_sale_queue" in result.body["error"], result.body
+    assert table(dynamodb) == before
+
+
+@pytest.mark.parametrize("route", ["join_event_queue", "get_event_queue_place", "enable_event_queue"])
+def test_queue_routes_without_a_caller_are_401_and_write_nothing(dynamodb: Any, route: str) -> None:
+    event_id = queued_event(queued=route in {"get_event_queue_place", "join_event_queue"})
+    before = table(dynamodb)
+    result = call(route, path_params={"event_id": str(event_id)}, user=None)
+    assert result.status == 401, result.body
+    assert table(dynamodb) == before
+
+
+def test_answers_are_not_cached_by_shared_caches(dynamodb: Any) -> None:
+    event_id = queued_event()
+    joined = join(event_id, "user-alice")
+    polled = poll(event_id, "user-alice")
+    assert joined.headers.get("Cache-Control") == "no-store"
+    assert "private" in polled.headers.get("Cache-Control", "")  # it carries the caller's pass
+
+
+# the admitter's rules, pure: a clock a little behind across an epoch's boundary -------------------
+@pytest.mark.xfail(
+    strict=True,
+    reason="Epochs are keyed by the stepping admitter's clock: a second admitter run whose clock is a few "
+    "milliseconds behind, stepping just after an epoch boundary, records its admissions under the earlier "
+    "epoch; epoch_of then attributes the places admitted in the later epoch to it, and their window ends "
+    "10 s before the admission_expires_at their buyers were told",
+)
+def test_an_admitter_a_little_behind_never_shortens_a_window_already_told() -> None:
+    from payments.domain.admission import AdmissionPolicy, QueueState, advance, window_end_ms
+
+    policy = AdmissionPolicy(rate_per_second=25, window_ms=600_000)
+    # Run A steps at 50.000 s (epoch 5): five buyers handed out, five admitted, credit left over.
+    handed = {counter: 1 if counter < 5 else 0 for counter in range(8)}
+    a = advance(QueueState(), now_ms=50_000, seats_left=100, handed=handed, used_by_epoch={}, policy=policy)
+    a = QueueState(**{**a.__dict__, "version": 1})
+    told = window_end_ms(a.epoch_of(3) or 0, policy)
+    assert a.admitted_to == 5 and told == 660_000
+    # More buyers join; run B (its clock 5 ms behind A's) steps at what it reads as 49.995 s.
+    handed = {counter: 2 for counter in range(8)}
+    b = advance(a, now_ms=49_995, seats_left=100, handed=handed, used_by_epoch={}, policy=policy)
+    assert b.admitted_to > a.admitted_to
+    epoch = b.epoch_of(3)
+    assert epoch is not None and window_end_ms(epoch, policy) >= told, (b.epochs, epoch)
