@@ -150,3 +150,36 @@ def test_invoices_record_the_latest_outcome_without_touching_the_status(dynamodb
     assert deliver_webhook(events_of(stripe_fake, "customer.subscription.updated")[-1]).body["outcome"] == "applied"
     state = record("subscription", sub_id)
     assert (state["latest_invoice"], state["latest_invoice_status"], state["status"]) == (paid["data"]["object"]["id"], "paid", "active")
+
+
+def test_a_subscription_canceled_at_stripe_is_recorded_with_when_from_its_webhook(dynamodb, stripe_fake):
+    from local.stripe_fake import billing
+
+    sub_id = subscription(stripe_fake)
+    canceled = billing.cancel_subscription(stripe_fake, {}, sub_id)  # in the Dashboard: our API never saw it
+    deleted = events_of(stripe_fake, "customer.subscription.deleted")[-1]
+    assert deliver_webhook(deleted).body["outcome"] == "applied"
+    state = record("subscription", sub_id)
+    assert (state["status"], int(state["canceled_at"])) == ("canceled", canceled["canceled_at"])
+
+
+def test_a_subscription_set_to_end_with_its_period_is_recorded_so(dynamodb, stripe_fake):
+    sub_id = subscription(stripe_fake)
+    # Stripe creates a subscription with cancel_at_period_end false (the fake's fixture says true)
+    activated = with_changes(events_of(stripe_fake, "customer.subscription.updated")[-1], "evt_sub_active", cancel_at_period_end=False)
+    ending = with_changes(activated, "evt_sub_cancel_at_end", created=activated["created"] + 5, cancel_at_period_end=True)
+    assert deliver_webhook(activated).body["outcome"] == "applied"
+    assert record("subscription", sub_id)["cancel_at_period_end"] is False
+    assert deliver_webhook(ending).body["outcome"] == "applied"
+    state = record("subscription", sub_id)
+    assert (state["status"], state["cancel_at_period_end"]) == ("active", True)
+
+
+def test_in_the_same_second_a_paid_invoice_outranks_a_failed_one(dynamodb, stripe_fake):
+    sub_id = subscription(stripe_fake)
+    paid = events_of(stripe_fake, "invoice.paid")[-1]
+    failed_same_second = with_changes(paid, "evt_inv_failed_same_second", status="open")
+    failed_same_second["type"] = "invoice.payment_failed"
+    assert deliver_webhook(paid).body["outcome"] == "applied"
+    assert deliver_webhook(failed_same_second).body["outcome"] == "skipped"
+    assert record("subscription", sub_id)["latest_invoice_status"] == "paid"
