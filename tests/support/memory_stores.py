@@ -20,6 +20,7 @@ then the table key as a string), which is what the contract suite compares again
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, fields, replace
 from decimal import Decimal
@@ -42,6 +43,7 @@ from payments.domain.lifecycle import (
 )
 from payments.domain.paypal_refunds import NotRefundable, PayPalRefund, RefundReservation, ReservationState
 from payments.domain.ports import AdmissionRefused, FreeSeatLimit, SoldOut, StateChanged, UnpaidLimit
+from payments.domain.records import RefundRecord
 from payments.repositories.records import record_item, record_key
 
 if TYPE_CHECKING:
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
 SEAT_ATTEMPTS = 4  # repositories.tickets: a purchase whose planned shard emptied plans again
 UNSETTLED_BUCKETS = 16  # repositories.tickets: the unsettled index's partitions per status
 MAX_TRANSACTION_ACTIONS = 100  # DynamoDB's TransactWriteItems
+RECORDS_WRITER = "records_writer"  # repositories.tickets: the writer of the records written ahead
 # (repositories.paypal_refunds retries its reads and writes when another writer moved the capture
 # meanwhile, and answers Busy after 5 rounds; alone in memory no writer contends, so none here.)
 PAYPAL_REFUNDING = ("COMPLETED", "PARTIALLY_REFUNDED")
@@ -119,6 +122,19 @@ def _well_formed(actions: int, records: list[MoneyRecord]) -> None:
         raise ValueError(f"{actions} actions in one transaction")
     if len(set(keys)) != len(keys):
         raise ValueError("two records under one key in one transaction")
+
+
+def _admitted_parts(ticket: Ticket) -> dict[int, int]:
+    """The admitted people's seats by shard, as the repository counts them (lowest shard up)."""
+    left = ticket.unadmitted_parts
+    return {shard: count - left.get(shard, 0) for shard, count in ticket.parts.items() if count > left.get(shard, 0)}
+
+
+def _taken(read: Ticket, placed: Ticket) -> dict[int, int]:
+    """The seats a TAKE takes, as the repository's: all the placed ticket holds less its admitted
+    people's as read (not ``placed.unadmitted_parts``: the rest may lie below their shard)."""
+    kept = _admitted_parts(read)
+    return {shard: count - kept.get(shard, 0) for shard, count in placed.parts.items() if count > kept.get(shard, 0)}
 
 
 def _copy(item: dict[str, Any]) -> dict[str, Any]:
@@ -322,13 +338,20 @@ class MemoryTicketStore:
 
     # tickets: writes -------------------------------------------------------------------------
     def _placed(self, ticket: Ticket, sharded: bool, known: dict[int, int] | None = None) -> Ticket:
-        if not sharded or ticket.checked_in:
+        """The admitted people's seats stay where they are; the rest are placed like a purchase's."""
+        if not sharded:
+            return ticket
+        kept = _admitted_parts(ticket)
+        wanted = ticket.quantity - sum(kept.values())
+        if not wanted:
             return ticket
         available = known if known is not None else self.availability(ticket.event_id)
-        parts = seat_parts(available, ticket.quantity, start=self._start(max(len(available), 1)))
+        parts = seat_parts(available, wanted, start=self._start(max(len(available), 1)))
         if parts is None:
             raise SoldOut()
-        return replace(ticket, seat_parts=parts)
+        for shard, count in kept.items():
+            parts[shard] = parts.get(shard, 0) + count
+        return replace(ticket, seat_parts=dict(sorted(parts.items())))
 
     @staticmethod
     def _taking_seats(attempt: Callable[[], Ticket], sharded: bool) -> Ticket:
@@ -339,15 +362,15 @@ class MemoryTicketStore:
                 continue
         return attempt()
 
-    def _seats_hold(self, ticket: Ticket, seats: Seats) -> bool:
+    def _seats_hold(self, event_id: int, parts: dict[int, int], seats: Seats) -> bool:
         """Every shard the seats move on exists, and, when they are taken, has that many left."""
-        shards = self._seats.get(ticket.event_id, {})
-        return all(shard in shards and (seats != Seats.TAKE or shards[shard] >= count) for shard, count in ticket.unadmitted_parts.items())
+        shards = self._seats.get(event_id, {})
+        return all(shard in shards and (seats != Seats.TAKE or shards[shard] >= count) for shard, count in parts.items())
 
-    def _move_seats(self, ticket: Ticket, seats: Seats) -> None:
+    def _move_seats(self, event_id: int, parts: dict[int, int], seats: Seats) -> None:
         sign = -1 if seats == Seats.TAKE else 1
-        for shard, count in ticket.unadmitted_parts.items():
-            self._seats[ticket.event_id][shard] += sign * count
+        for shard, count in parts.items():
+            self._seats[event_id][shard] += sign * count
 
     def _limit_holds(self, kind: str, ticket: Ticket, limit: int) -> bool:
         """``attribute_not_exists(held) OR held <= :room`` (a missing counter holds nothing, so a first
@@ -381,7 +404,7 @@ class MemoryTicketStore:
         def attempt() -> Ticket:
             nonlocal known
             placed, known = self._placed(ticket, sharded, known), None
-            seats_ok = self._seats_hold(placed, Seats.TAKE)
+            seats_ok = self._seats_hold(placed.event_id, placed.parts, Seats.TAKE)
             ticket_ok = placed.ticket_id not in self._tickets
             unpaid_ok = placed.status not in UNPAID_HOLDS or self._limit_holds("UNPAID", placed, unpaid_limit)
             free_ok = placed.status in UNPAID_HOLDS or not placed.is_free or self._limit_holds("FREE", placed, free_limit)
@@ -396,7 +419,7 @@ class MemoryTicketStore:
                 raise FreeSeatLimit(0)
             if not seats_ok:
                 raise SoldOut()
-            self._move_seats(placed, Seats.TAKE)
+            self._move_seats(placed.event_id, placed.parts, Seats.TAKE)
             attributes = {name: getattr(placed, name) for name in _TICKET_FIELDS}
             attributes |= {"status": str(placed.status), "event_shard": f"{placed.event_id}#{min(placed.parts)}"}
             if placed.seat_parts is not None:
@@ -442,7 +465,9 @@ class MemoryTicketStore:
         if row.seats == Seats.TAKE:
             sharded = ticket.seat_parts is not None
             return self._taking_seats(
-                lambda: self._apply(self._placed(ticket, sharded), row, changes, records, expired_before, removed, money_as_read),
+                lambda: self._apply(
+                    self._placed(ticket, sharded), row, changes, records, expired_before, removed, money_as_read, read=ticket
+                ),
                 sharded,
             )
         return self._apply(ticket, row, changes, records, expired_before, removed, money_as_read)
@@ -467,7 +492,9 @@ class MemoryTicketStore:
         expired_before: int | None,
         removed: tuple[str, ...] = (),
         money_as_read: bool = False,
+        read: Ticket | None = None,
     ) -> Ticket:
+        read = read or ticket  # as read; ``ticket`` as to be written (seats taken: placed)
         # Subtle, as in the repository: a change whose value is None is not written at all (it does
         # not clear the attribute; ``removed`` does), and the ticket returned is the one passed in
         # with the changes, not the item as stored.
@@ -476,10 +503,12 @@ class MemoryTicketStore:
         if row.seats == Seats.TAKE and ticket.seat_parts is not None:
             changes["seat_parts"] = {str(shard): count for shard, count in ticket.seat_parts.items()}
         moves = row.seats in (Seats.TAKE, Seats.RETURN)
+        moved = _taken(read, ticket) if row.seats == Seats.TAKE else ticket.unadmitted_parts if moves else {}
         releases_unpaid = ticket.status in UNPAID_HOLDS and row.target not in UNPAID_HOLDS
         releases_free = ticket.is_free and row.seats == Seats.RETURN
-        actions = 1 + (len(ticket.unadmitted_parts) if moves else 0) + releases_unpaid + releases_free + bool(changes.get("payment_intent"))
-        _well_formed(actions + len(records or []), records or [])
+        actions = 1 + len(moved) + releases_unpaid + releases_free + bool(changes.get("payment_intent"))
+        records, writer = self._records_ahead(read, actions, records or [])
+        _well_formed(actions + len(records), records)
         item = self._tickets.get(ticket.ticket_id)
         ticket_ok = item is not None and item["status"] == str(ticket.status)
         if item is not None and ticket_ok:
@@ -492,12 +521,15 @@ class MemoryTicketStore:
             # The seats moved are those not admitted as read (an item without checked_in passes).
             if row.seats in (Seats.TAKE, Seats.RETURN) and "checked_in" in item and item["checked_in"] != ticket.checked_in:
                 ticket_ok = False
-            if row.seats == Seats.RETURN and ticket.seat_parts is not None:
+            # On the shards as read when they go back, or when seats are taken around admitted ones.
+            if read.seat_parts is not None and (row.seats == Seats.RETURN or (row.seats == Seats.TAKE and _admitted_parts(read))):
                 stored = {int(shard): int(count) for shard, count in (item.get("seat_parts") or {}).items()}
-                ticket_ok = ticket_ok and stored == ticket.seat_parts
+                ticket_ok = ticket_ok and stored == read.seat_parts
             if money_as_read and not self._money_holds(item, ticket):
                 ticket_ok = False
-        seats_ok = not moves or self._seats_hold(ticket, row.seats)
+            if writer is not None and item.get(RECORDS_WRITER) != writer:
+                ticket_ok = False
+        seats_ok = not moves or self._seats_hold(ticket.event_id, moved, row.seats)
         if not ticket_ok:
             raise StateChanged()
         if not seats_ok:
@@ -513,8 +545,10 @@ class MemoryTicketStore:
             item["unsettled_status"] = str(row.target)
         else:
             item.pop("unsettled_status", None)
+        if writer is not None:
+            item.pop(RECORDS_WRITER, None)
         if moves:
-            self._move_seats(ticket, row.seats)
+            self._move_seats(ticket.event_id, moved, row.seats)
         if releases_unpaid:
             self._add_held("UNPAID", ticket, -ticket.quantity)
         if releases_free:
@@ -530,7 +564,7 @@ class MemoryTicketStore:
             )
         # Records are put unconditionally, as in the repository: one per payment or refund because
         # each is keyed by its session or refund id; a later write of the same refund replaces it.
-        for record in records or []:
+        for record in records:
             self.payments.put(record_item(record))
         written = {name: value for name, value in changes.items() if name not in ("seat_parts", "status")}
         written |= {name: None for name in removed if name not in changes}
@@ -541,16 +575,44 @@ class MemoryTicketStore:
     ) -> Ticket:
         """The sum is set (not added: the domain computes it from Stripe's refunds), conditioned on
         the status and on what went back as read."""
+        records, writer = self._records_ahead(ticket, 1, records)
         _well_formed(1 + len(records), records)
         item = self._tickets.get(ticket.ticket_id)
         if item is None or item["status"] != str(ticket.status) or not self._money_holds(item, ticket):
             raise StateChanged()
+        if writer is not None and item.get(RECORDS_WRITER) != writer:
+            raise StateChanged()
+        item.pop(RECORDS_WRITER, None)
         written = {name: value for name, value in (changes or {}).items() if value is not None} | {"refund_amount": refund_amount}
         for name, value in written.items():
             item[name] = _stored(value)
         for record in records:
             self.payments.put(record_item(record))
         return replace(ticket, **written)
+
+    def _records_ahead(self, read: Ticket, actions: int, records: list[MoneyRecord]) -> tuple[list[MoneyRecord], str | None]:
+        """The repository's ``_with_records``: the records that fit with the change's ``actions``
+        stay with it (the payment's first); the rest are written ahead, 99 a transaction, each
+        conditioned on the ticket's status and money as read and claiming the ticket for this writer
+        (the first claims it, the next only while still claimed). Returns the records left for the
+        change and the claim its write is conditioned on (None: nothing written ahead)."""
+        room = MAX_TRANSACTION_ACTIONS - actions
+        if len(records) <= room:
+            return records, None
+        ordered = sorted(records, key=lambda record: isinstance(record, RefundRecord))
+        ahead, writer, size = ordered[room:], uuid.uuid4().hex, MAX_TRANSACTION_ACTIONS - 1
+        for start in range(0, len(ahead), size):
+            chunk = ahead[start : start + size]
+            _well_formed(1 + len(chunk), chunk)
+            item = self._tickets.get(read.ticket_id)
+            if item is None or item["status"] != str(read.status) or not self._money_holds(item, read):
+                raise StateChanged()
+            if start and item.get(RECORDS_WRITER) != writer:
+                raise StateChanged()
+            item[RECORDS_WRITER] = writer
+            for record in chunk:
+                self.payments.put(record_item(record))
+        return ordered[:room], writer
 
     def check_in(self, ticket: Ticket, count: int, now: int, *, event_id: int) -> Ticket:
         """Subtle, as in the repository: the room is counted from the quantity of the ticket passed

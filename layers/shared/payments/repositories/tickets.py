@@ -10,6 +10,7 @@ import heapq
 import itertools
 import secrets
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields, replace
 from decimal import Decimal
@@ -32,6 +33,7 @@ from payments.domain.lifecycle import (
     transition,
 )
 from payments.domain.ports import AdmissionRefused, FreeSeatLimit, SoldOut, StateChanged, UnpaidLimit
+from payments.domain.records import RefundRecord
 from payments.dynamodb import all_items, cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
 from payments.repositories.records import PROVIDER, record_item
 from payments.retries import with_backoff
@@ -67,6 +69,11 @@ COUNTER_SHARDS = {"ticket": 16}
 SEAT_ATTEMPTS = 4
 # BatchGetItem may leave keys unprocessed (throttling): they are asked again within this budget.
 BATCH_READ_BUDGET_SECONDS = 2.0
+# DynamoDB's TransactWriteItems takes at most this many actions: a money write's refund records
+# beyond what fits with the ticket's change are written ahead of it (``_records_ahead``).
+MAX_TRANSACTION_ACTIONS = 100
+# The ticket attribute naming the writer whose records are being written ahead of its change.
+RECORDS_WRITER = "records_writer"
 
 
 def _event_key(event_id: int) -> dict[str, Any]:
@@ -199,16 +206,35 @@ def _parts_map(parts: dict[int, int]) -> dict[str, int]:
 
 
 def _seats_as_read(ticket: Ticket, seats: Seats) -> tuple[str, dict[str, Any]]:
-    """The condition of a transition that moves seats: they are those of people not admitted as
-    read (a door admitting someone meanwhile makes the write fail and the caller decide again), and
-    seats go back to the shards they are on as read (a ticket that gave its seats back and took
-    others since, refunding, refused and paid again, is in the status read on other shards)."""
+    """The condition of a transition that moves seats, on ``ticket`` as read: they are those of
+    people not admitted as read (a door admitting someone meanwhile makes the write fail and the
+    caller decide again), and seats go back to the shards they are on as read (a ticket that gave
+    its seats back and took others since, refunding, refused and paid again, is in the status read
+    on other shards). Seats taken again by a ticket whose admitted people kept theirs are placed
+    around those as read (``_admitted_parts``): on the shards as read too."""
     if seats not in (Seats.TAKE, Seats.RETURN):
         return "", {}
     condition, values = "(attribute_not_exists(checked_in) OR checked_in = :admitted)", _values(admitted=ticket.checked_in)
-    if seats == Seats.RETURN and ticket.seat_parts is not None:
+    if ticket.seat_parts is not None and (seats == Seats.RETURN or _admitted_parts(ticket)):
         condition, values = f"{condition} AND seat_parts = :parts_read", values | _values(parts_read=_parts_map(ticket.seat_parts))
     return condition, values
+
+
+def _admitted_parts(ticket: Ticket) -> dict[int, int]:
+    """The seats of the ticket's admitted people, by shard: what ``Ticket.unadmitted_parts`` leaves
+    out (counted from the lowest shard up). They never move: no RETURN gives them back."""
+    left = ticket.unadmitted_parts
+    return {shard: count - left.get(shard, 0) for shard, count in ticket.parts.items() if count > left.get(shard, 0)}
+
+
+def _taken(read: Ticket, placed: Ticket) -> dict[int, int]:
+    """The seats a TAKE takes, by shard: all the placed ticket holds less what its admitted people
+    held as read (still theirs). With someone admitted this is not ``placed.unadmitted_parts``: the
+    rest may have been placed below the admitted people's shard, and the lowest-first count then
+    names other shards; the ticket's whole ``seat_parts`` still holds exactly, shard by shard, and
+    a later RETURN gives back its ``unadmitted_parts`` from what it holds then."""
+    kept = _admitted_parts(read)
+    return {shard: count - kept.get(shard, 0) for shard, count in placed.parts.items() if count > kept.get(shard, 0)}
 
 
 class TicketRepository:
@@ -540,7 +566,7 @@ class TicketRepository:
             attributes = _ticket_attributes(placed)
             if placed.status in UNSETTLED:
                 attributes["unsettled_status"] = _unsettled_key(placed.status, placed.ticket_id)
-            items: list[Any] = self._seat_updates(placed, Seats.TAKE)
+            items: list[Any] = self._seat_updates(placed.event_id, placed.parts, Seats.TAKE)
             seats = range(len(items))
             items.append(
                 {
@@ -629,7 +655,9 @@ class TicketRepository:
             # Seats taken again (a late payment, a refused refund) come from wherever they are left now.
             sharded = ticket.seat_parts is not None
             return self._taking_seats(
-                lambda: self._apply(self._placed(ticket, sharded), row, changes, records, expired_before, removed, money_as_read),
+                lambda: self._apply(
+                    self._placed(ticket, sharded), row, changes, records, expired_before, removed, money_as_read, read=ticket
+                ),
                 sharded,
             )
         return self._apply(ticket, row, changes, records, expired_before, removed, money_as_read)
@@ -643,7 +671,10 @@ class TicketRepository:
         expired_before: int | None,
         removed: tuple[str, ...] = (),
         money_as_read: bool = False,
+        read: Ticket | None = None,
     ) -> Ticket:
+        """``ticket`` as it is to be written (seats taken: placed), ``read`` as it was read."""
+        read = read or ticket
         changes = {name: value for name, value in (changes or {}).items() if value is not None}
         changes["status"] = str(row.target)
         if row.seats == Seats.TAKE and ticket.seat_parts is not None:
@@ -660,7 +691,7 @@ class TicketRepository:
             # Only a free ticket is given back, and only while nobody it admits has come in.
             condition += " AND unit_amount = :nothing AND (attribute_not_exists(checked_in) OR checked_in = :nothing)"
             values |= _values(nothing=0)
-        for extra, extra_values in (_seats_as_read(ticket, row.seats), _money_as_read(ticket) if money_as_read else ("", {})):
+        for extra, extra_values in (_seats_as_read(read, row.seats), _money_as_read(ticket) if money_as_read else ("", {})):
             if extra:
                 condition, values = f"{condition} AND {extra}", values | extra_values
         assignments = []
@@ -694,8 +725,9 @@ class TicketRepository:
         ]
         seats = range(0)
         if row.seats in (Seats.TAKE, Seats.RETURN):
-            seats = range(len(items), len(items) + len(ticket.unadmitted_parts))
-            items += self._seat_updates(ticket, row.seats)
+            moved = _taken(read, ticket) if row.seats == Seats.TAKE else ticket.unadmitted_parts
+            seats = range(len(items), len(items) + len(moved))
+            items += self._seat_updates(ticket.event_id, moved, row.seats)
         if ticket.status in UNPAID_HOLDS and row.target not in UNPAID_HOLDS:
             items.append({"Update": self._unpaid(ticket, take=False)})
         if ticket.is_free and row.seats == Seats.RETURN:
@@ -705,8 +737,7 @@ class TicketRepository:
             items.append(
                 {"Put": {"TableName": self._payments, "Item": {**_intent_link_key(changes["payment_intent"]), **to_attributes(link)}}}
             )
-        for record in records or []:
-            items.append({"Put": {"TableName": self._payments, "Item": to_attributes(record_item(record))}})
+        self._with_records(read, items, records or [])
         self._transact(items, seats, ticket_index=0)
         written = {name: value for name, value in changes.items() if name not in ("seat_parts", "status")}
         written |= {name: None for name in removed if name not in changes}
@@ -736,7 +767,7 @@ class TicketRepository:
                 }
             }
         ]
-        items += [{"Put": {"TableName": self._payments, "Item": to_attributes(record_item(record))}} for record in records]
+        self._with_records(ticket, items, records)
         self._transact(items, range(0), ticket_index=0)
         return replace(ticket, **fields)
 
@@ -768,15 +799,22 @@ class TicketRepository:
     def _placed(self, ticket: Ticket, sharded: bool, known: dict[int, int] | None = None) -> Ticket:
         """The ticket with the shards its seats are to come from (a one-shard event has only one),
         planned from the seats ``known`` to be left, or else from a fresh read. A ticket some of
-        whose people were admitted takes back the very seats it gave back: its admitted ones stay
-        where they are."""
-        if not sharded or ticket.checked_in:
+        whose people were admitted keeps their seats where they are (``_admitted_parts``, as read)
+        and places the rest on any shard with room, like a purchase: its ``seat_parts`` are then
+        both, exactly what it holds (``_taken`` is what the write takes)."""
+        if not sharded:
+            return ticket
+        kept = _admitted_parts(ticket)
+        wanted = ticket.quantity - sum(kept.values())
+        if not wanted:
             return ticket
         available = known if known is not None else self.availability(ticket.event_id)
-        parts = seat_parts(available, ticket.quantity, start=secrets.randbelow(max(len(available), 1)))
+        parts = seat_parts(available, wanted, start=secrets.randbelow(max(len(available), 1)))
         if parts is None:
             raise SoldOut()
-        return replace(ticket, seat_parts=parts)
+        for shard, count in kept.items():
+            parts[shard] = parts.get(shard, 0) + count
+        return replace(ticket, seat_parts=dict(sorted(parts.items())))
 
     @staticmethod
     def _taking_seats(attempt: Callable[[], Ticket], sharded: bool) -> Ticket:
@@ -788,22 +826,82 @@ class TicketRepository:
                 continue
         return attempt()
 
-    def _seat_updates(self, ticket: Ticket, seats: Seats) -> list[Any]:
-        """The event's side of a transition, shard by shard: seats taken only while enough are left
-        there, or given back to the shards they came from; the admitted people's seats never move."""
+    def _seat_updates(self, event_id: int, parts: dict[int, int], seats: Seats) -> list[Any]:
+        """The event's side of a transition, shard by shard (``parts``): seats taken only while
+        enough are left there, or given back to the shards they came from; the admitted people's
+        seats never move."""
         take = seats == Seats.TAKE
         return [
             {
                 "Update": {
                     "TableName": self._tickets,
-                    "Key": _shard_key(ticket.event_id, shard),
+                    "Key": _shard_key(event_id, shard),
                     "UpdateExpression": f"SET available = available {'-' if take else '+'} :q",
                     "ConditionExpression": "attribute_exists(pk) AND available >= :q" if take else "attribute_exists(pk)",
                     "ExpressionAttributeValues": _values(q=count),
                 }
             }
-            for shard, count in ticket.unadmitted_parts.items()
+            for shard, count in parts.items()
         ]
+
+    def _with_records(self, read: Ticket, items: list[Any], records: list[MoneyRecord]) -> None:
+        """Adds the puts of ``records`` to ``items``, the transaction whose first item is the change
+        of the ticket (``read`` as read). Those that do not fit in it (DynamoDB takes 100 actions a
+        transaction; a payment may have more refunds and lost disputes than that) are written first,
+        in transactions of their own (``_records_ahead``), and the change is then conditioned on no
+        other writer having written ahead since: every record this writer put is still its own when
+        its sum and ``refunds_seen`` land, so they agree as if written in one transaction.
+
+        A record is keyed by its refund's (or session's) id and put whole: writing it again is
+        harmless. A writer that stops in between (a crash, a timeout, its change refused) leaves
+        some records newer than the ticket's sum and ``refunds_seen``, never older than the ticket's
+        read (each transaction ahead is conditioned on the sum and digest as read). Then the digest
+        Stripe's facts give differs from the ticket's, so the next step on the payment (the webhook
+        Stripe retries, having had no 200; the domain's own retry of a refused change; the
+        reconciliation of a refunding ticket; the next fact of the payment) writes them all again
+        with the sum, and a change refused stays refused: nothing else of it was written."""
+        room = MAX_TRANSACTION_ACTIONS - len(items)
+        if len(records) <= room:
+            items += self._record_puts(records)
+            return
+        # The payment's record stays with the change that brings the payment; of the refunds, those
+        # Stripe lists last (the oldest, the most likely settled) go ahead.
+        ordered = sorted(records, key=lambda record: isinstance(record, RefundRecord))
+        writer = self._records_ahead(read, ordered[room:])
+        items += self._record_puts(ordered[:room])
+        update = items[0]["Update"]
+        update["ConditionExpression"] += " AND #records_writer = :records_writer"
+        update["ExpressionAttributeNames"] = update.get("ExpressionAttributeNames", {}) | {"#records_writer": RECORDS_WRITER}
+        update["ExpressionAttributeValues"] = update["ExpressionAttributeValues"] | _values(records_writer=writer)
+        expression = str(update["UpdateExpression"])
+        update["UpdateExpression"] = expression + (", " if " REMOVE " in expression else " REMOVE ") + "#records_writer"
+
+    def _records_ahead(self, read: Ticket, records: list[MoneyRecord]) -> str:
+        """Writes ``records`` ahead of the ticket's change, 99 a transaction, each with the ticket
+        conditioned on its status and what went back of its payment as read (a writer whose read is
+        stale writes nothing) and claimed for this writer (``records_writer``): the first claims it,
+        the next only while it is still claimed, so that of two writers writing ahead at once only
+        the last to claim writes on, and only its change can land. Returns the claim."""
+        writer = uuid.uuid4().hex
+        money, values = _money_as_read(read)
+        size = MAX_TRANSACTION_ACTIONS - 1
+        for start in range(0, len(records), size):
+            still_mine = "" if start == 0 else " AND #writer = :writer"
+            claim = {
+                "Update": {
+                    "TableName": self._tickets,
+                    "Key": _ticket_key(read.ticket_id),
+                    "UpdateExpression": "SET #writer = :writer",
+                    "ConditionExpression": f"#status = :source AND {money}{still_mine}",
+                    "ExpressionAttributeNames": {"#status": "status", "#writer": RECORDS_WRITER},
+                    "ExpressionAttributeValues": values | _values(source=str(read.status), writer=writer),
+                }
+            }
+            self._transact([claim, *self._record_puts(records[start : start + size])], range(0), ticket_index=0)
+        return writer
+
+    def _record_puts(self, records: list[MoneyRecord]) -> list[Any]:
+        return [{"Put": {"TableName": self._payments, "Item": to_attributes(record_item(record))}} for record in records]
 
     def _unpaid(self, ticket: Ticket, *, take: bool, limit: int = 0) -> dict[str, Any]:
         """The owner's unpaid seats for the event: taken only while the limit allows, or given back."""
