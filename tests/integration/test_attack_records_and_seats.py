@@ -283,14 +283,6 @@ def _fill(fake: StripeFake, event_id: int, shard: int, monkeypatch: pytest.Monke
     monkeypatch.undo()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A partly admitted ticket of a sharded event takes back exactly the shard it gave back "
-    "(repositories.tickets._placed keeps seat_parts when checked_in): Stripe refusing the refund of "
-    "a disputed charge after that shard was bought again leaves the ticket refunding 'for a person' "
-    "(staff get 400 'sold out') while the event's other shard has every seat it needs; the contract "
-    "says paid again unless its seats were sold",
-)
 def test_refused_refund_of_an_admitted_ticket_takes_seats_from_any_shard(
     world: tuple[StripeFake, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -311,13 +303,6 @@ def test_refused_refund_of_an_admitted_ticket_takes_seats_from_any_shard(
     assert ticket_item(client, ticket_id)["status"] == "paid", again.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Same root cause for a refund that fails later: REFUND_FAILED of a partly admitted ticket "
-    "of a sharded event needs its old shard, finds it bought again and goes refunding (a second "
-    "refund is made by the reconciliation) though the other shard has the seats: the contract says "
-    "paid again when its seats are free",
-)
 def test_failed_refund_of_an_admitted_ticket_is_paid_again_when_seats_are_free(
     world: tuple[StripeFake, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -693,14 +678,6 @@ def test_reconciliation_finishes_the_same_refund_during_a_staff_refund(
 
 
 # 6. one money write carries every refund's record --------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="Every money write puts one record per refund of the payment in the same transaction "
-    "(TicketService._refund_records: all of Stripe's list, not the changed ones), and DynamoDB takes "
-    "at most 100 actions a transaction: a payment with 100 partial refunds (Dashboard, cents each) "
-    "can never have its sum or records written again; every webhook of it answers 500 for Stripe's "
-    "3 days of retries and the ticket keeps a sum Stripe no longer has",
-)
 def test_a_payment_with_a_hundred_partial_refunds_is_still_recorded(world: tuple[StripeFake, Any]) -> None:
     fake, client = world
     event_id = create_event(price=25, capacity=5)
