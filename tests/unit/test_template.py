@@ -2,6 +2,7 @@
 and only the table permissions its code needs."""
 
 import ast
+from typing import Any
 
 from local.template import ROOT, load_template, resources_of_type
 
@@ -48,6 +49,12 @@ def test_seed_paths_are_routed_with_their_trailing_slash():
     } <= paths
 
 
+def limit_parameter(value: dict[str, Any]) -> str:
+    """The parameter a limit is set by: its Ref, or for ``!If [follows, X, !Ref P]`` the route's own P
+    (what the limit is when set; tests/unit/test_template_on_sale.py resolves the condition)."""
+    return str(value["Ref"] if "Ref" in value else value["Fn::If"][2]["Ref"])
+
+
 def route_limits() -> dict[str, tuple[str, str] | None]:
     """Each route's throttling parameters (rate, burst), or None where the stage's default applies."""
     limits: dict[str, tuple[str, str] | None] = {}
@@ -57,7 +64,11 @@ def route_limits() -> dict[str, tuple[str, str] | None]:
                 continue
             settings = event["Properties"].get("RouteSettings")
             route = f"{event['Properties']['Method']} {event['Properties']['Path']}"
-            limits[route] = None if settings is None else (settings["ThrottlingRateLimit"]["Ref"], settings["ThrottlingBurstLimit"]["Ref"])
+            limits[route] = (
+                None
+                if settings is None
+                else (limit_parameter(settings["ThrottlingRateLimit"]), limit_parameter(settings["ThrottlingBurstLimit"]))
+            )
             assert settings is None or settings.get("DetailedMetricsEnabled") is True, route  # a route's settings replace the default's
     return limits
 
@@ -72,16 +83,24 @@ def test_every_route_that_writes_has_its_own_limit_and_the_expensive_ones_lower(
     assert sorted(route for route, limit in limits.items() if limit is None) == [
         "GET /api/events/",
         "GET /api/events/{event_id}/",
-        "GET /api/events/{event_id}/queue/",
         "GET /api/tickets/",
         "GET /api/tickets/{ticket_id}/",
     ]
     assert limits["POST /api/tickets/check-in/"] == ("DoorRateLimit", "DoorBurstLimit")
     assert limits["GET /api/events/{event_id}/sales/"] == ("StaffRateLimit", "StaffBurstLimit")
-    for rate, burst in filter(None, limits.values()):
-        assert default(burst) >= default(rate) > 0
-        assert default(rate) <= default("ThrottlingRateLimit")
-    assert limits["POST /api/payments/create-payment-intent/"] == ("PurchaseRateLimit", "PurchaseBurstLimit")
+    # The queue's polls are its own reads, not the event page's.
+    assert limits["GET /api/events/{event_id}/queue/"] == ("QueuePollRateLimit", "QueuePollBurstLimit")
+    # The purchase: StripeSessionRate unless its own limit is set (0 by default).
+    purchase = "POST /api/payments/create-payment-intent/"
+    assert limits[purchase] == ("CheckoutRateLimit", "CheckoutBurstLimit") and default("CheckoutRateLimit") == 0
+    assert limits["POST /api/payments/verify/"] == limits["POST /api/payments/cancel/"] == ("PurchaseRateLimit", "PurchaseBurstLimit")
+    for route, limit in limits.items():
+        if limit is None or route == purchase:
+            continue
+        rate, burst = limit
+        assert default(burst) >= default(rate) > 0, route
+        # A route's own limit replaces the default route's; none may pass API Gateway's account rate.
+        assert default(rate) <= 10_000, route
     provider_routes = [
         route for route in limits if "/payments/stripe/" in route or route.endswith(("/create-order/", "/capture-order/", "/get-order/"))
     ]
