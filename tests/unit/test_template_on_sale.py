@@ -134,6 +134,29 @@ def test_prod_reserves_concurrency_for_the_functions_a_burst_must_not_starve_and
     assert sum(reserved.values()) <= ACCOUNT_CONCURRENCY // 5
 
 
+# Seconds a request of a reserved function takes, warm, by the round trips it makes
+# (docs/performance.md): a webhook one Stripe call and a few DynamoDB ones, verify two Stripe reads.
+# Assumed, not measured against the real providers: Stripe answers in 0.1-0.3 s from AWS.
+RESERVED_ROUTES = {
+    "StripeWebhookFunction": (("POST", "/api/v1/payments/webhooks/stripe/"), 0.3),
+    "PayPalWebhookFunction": (("POST", "/api/v1/payments/webhooks/paypal/"), 0.3),
+    "VerifyTicketPaymentFunction": (("POST", "/api/payments/verify/"), 0.6),
+}
+
+
+def test_a_reserved_functions_route_throttle_refuses_before_its_reservation_does():
+    # Beyond its reservation Lambda refuses, and API Gateway answers that as a 500; the route's own
+    # throttle answers 429 without running anything. So the route's rate, at the function's duration,
+    # must fit the reservation, and the purchases' sessions must fit the webhooks' and verify's routes.
+    deployed = stack("prod")
+    reserved = reservations(deployed)
+    sessions = float(deployed.parameters["StripeSessionRate"])
+    for function, (route, seconds) in RESERVED_ROUTES.items():
+        rate, _ = route_throttle(deployed, *route)
+        assert rate * seconds <= reserved[function], (function, rate, reserved[function])
+        assert rate >= 2 * sessions, function  # two deliveries, or a return and a retry, a session
+
+
 def test_dev_and_the_templates_defaults_reserve_nothing_and_one_switch_turns_every_reservation_on_and_off():
     # A fresh account's quota is often 10 in all: any reservation would fail the deploy there.
     assert reservations(stack("dev")) == reservations(stack(None)) == {}
