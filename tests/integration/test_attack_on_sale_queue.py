@@ -7,6 +7,7 @@ other tests are attacks that held."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -428,7 +429,8 @@ def test_one_account_joining_in_parallel_takes_one_place_of_room(
 
 def test_create_event_refuses_a_non_boolean_on_sale_queue(dynamodb: Any) -> None:
     before = table(dynamodb)
-    for value in ("yes", 1, "true", [], {}):
+    values: list[Any] = ["yes", 1, "true", [], {}]
+    for value in values:
         body = {"name": "On-sale", "price": 25, "currency": "usd", "capacity": 3, "on_sale_queue": value}
         result = call("create_event", body, user="user-staff", groups=STAFF)
         assert result.status == 400, (value, result.body)
@@ -477,3 +479,36 @@ def test_an_admitter_a_little_behind_never_shortens_a_window_already_told() -> N
     assert b.admitted_to > a.admitted_to
     epoch = b.epoch_of(3)
     assert epoch is not None and window_end_ms(epoch, policy) >= told, (b.epochs, epoch)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="One queue's DynamoDB error (a throttled read of its hot state during its on-sale) escapes "
+    "admit_once and ends the scheduled run: every other event's queue stops moving (and stops hearing "
+    "sold out) until the next minute's run",
+)
+def test_one_queues_throttled_read_does_not_stop_the_other_queues(
+    dynamodb: Any, stripe_fake: StripeFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from payments import wiring
+
+    hot, other = queued_event(), queued_event()
+    for event_id in (hot, other):
+        assert join(event_id, "user-alice").status == 200
+    store: Any = wiring.queue_service()._store
+    original = store.state
+
+    def state(event_id: int) -> Any:
+        if event_id == hot:
+            error = {
+                "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds the allowed throughput"}
+            }
+            raise ClientError(error, "GetItem")  # type: ignore[arg-type]
+        return original(event_id)
+
+    monkeypatch.setattr(store, "state", state)
+    with contextlib.suppress(ClientError):  # the run may end here: what matters is what it did for the other queue
+        admit()
+    assert poll(other, "user-alice").body["status"] == "admitted"
