@@ -401,3 +401,46 @@ def test_a_confirmed_payment_is_recorded_as_stripe_answered_without_its_webhook(
     assert confirm(intent_id, payment_method="pm_card_visa").body["confirmed"] is True  # its webhook is lost
     record = wiring.stripe_objects().get("payment_intent", intent_id)
     assert (record["status"], record["amount_received"]) == ("succeeded", 2000)
+
+
+# what mutation testing found unasserted ---------------------------------------------------------
+def test_a_subscription_carries_its_subscribers_user_id_to_stripe_with_the_callers_metadata(dynamodb, stripe_fake):
+    customer_id = create_customer().body["customer_id"]
+    result = stripe_call(
+        "stripe_create_subscription", {"customer_id": customer_id, "price_id": "price_local_monthly", "metadata": {"plan": "pro"}}
+    )
+    assert result.status == 200, result.body
+    assert stripe_fake.subscriptions[result.body["subscription_id"]]["metadata"] == {"plan": "pro", "user_id": "user-alice"}
+
+
+def test_a_confirm_is_audited_with_stripes_answer(dynamodb, stripe_fake, monkeypatch):
+    from payments.domain import stripe_payments
+
+    lines = []
+    monkeypatch.setattr(stripe_payments, "audit", lambda action, **fields: lines.append((action, fields)))
+    intent_id = create_intent(20).body["payment_intent_id"]
+    assert confirm(intent_id, payment_method="pm_card_threeDSecure2Required").body["status"] == "requires_action"
+    confirmed = [fields for action, fields in lines if action == "stripe.payment_intent_confirmed"]
+    assert confirmed == [{"user_id": "user-alice", "payment_intent": intent_id, "amount": 2000, "status": "requires_action"}]
+
+
+def test_a_confirms_answer_outranks_an_earlier_state_of_the_same_second_arriving_after_it(dynamodb, stripe_fake):
+    """The answer is dated at the intent's creation: a webhook of that same second saying an earlier
+    state of the life cycle (a first card declined, then another card paid) arriving late does not
+    overwrite it."""
+    from payments import wiring
+
+    intent_id = create_intent(20).body["payment_intent_id"]
+    assert confirm(intent_id, payment_method="pm_card_visa").body["status"] == "succeeded"  # its webhook is lost
+    intent = stripe_fake.payment_intents[intent_id]
+    declined = {**intent, "status": "requires_payment_method", "amount_received": 0, "last_payment_error": {"code": "card_declined"}}
+    failed = {
+        "id": "evt_declined_same_second",
+        "object": "event",
+        "type": "payment_intent.payment_failed",
+        "created": intent["created"],
+        "data": {"object": declined},
+    }
+    assert deliver_webhook(failed).body["outcome"] == "skipped"
+    record = wiring.stripe_objects().get("payment_intent", intent_id)
+    assert (record["status"], record["amount_received"]) == ("succeeded", 2000)
