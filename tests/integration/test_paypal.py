@@ -190,6 +190,14 @@ def test_get_order_answers_the_seed_fields(dynamodb, paypal_fake):
     assert isinstance(body["create_time"], str) and isinstance(body["update_time"], str)
 
 
+def test_an_order_paypal_never_updated_answers_its_creation_time_as_its_update_time(dynamodb, paypal_fake):
+    order_id = create_order().body["order_id"]
+    assert "update_time" not in paypal_fake.orders[order_id]  # optional in PayPal's description: none before a change
+    result = paypal_call("paypal_get_order", {"order_id": order_id})
+    assert (result.status, result.body["status"]) == (200, "CREATED")
+    assert result.body["update_time"] == result.body["create_time"] == paypal_fake.orders[order_id]["create_time"]
+
+
 # refunds ------------------------------------------------------------------------------------------
 def test_a_full_refund_answers_the_seed_fields(dynamodb, paypal_fake):
     _, capture_id = approved_and_captured(paypal_fake)
