@@ -512,3 +512,31 @@ def test_one_queues_throttled_read_does_not_stop_the_other_queues(
     with contextlib.suppress(ClientError):  # the run may end here: what matters is what it did for the other queue
         admit()
     assert poll(other, "user-alice").body["status"] == "admitted"
+
+
+def test_a_buyer_joining_after_a_step_never_gets_a_place_already_admitted(dynamodb: Any, stripe_fake: StripeFake) -> None:
+    event_id = queued_event(capacity=50)
+    for n in range(3):
+        assert join(event_id, f"user-early-{n}").status == 200
+    admit()  # passes over the places nobody holds below the last handed out, and closes them
+    admitted_to = poll(event_id, "user-early-0").body["admitted_to"]
+    for n in range(12):
+        answer = join(event_id, f"user-late-{n}")
+        assert answer.status == 200
+        assert answer.body["place"] > admitted_to, (answer.body, admitted_to)
+        assert answer.body["status"] == "waiting", answer.body
+
+
+def test_enable_of_an_unknown_event_is_404_and_writes_nothing(dynamodb: Any) -> None:
+    before = table(dynamodb)
+    result = call("enable_event_queue", path_params={"event_id": "424242"}, user="user-staff", groups=STAFF)
+    assert result.status == 404, result.body
+    assert table(dynamodb) == before
+
+
+def test_enable_of_a_queued_event_again_is_200_and_writes_nothing(dynamodb: Any) -> None:
+    event_id = queued_event()
+    before = table(dynamodb)
+    result = call("enable_event_queue", path_params={"event_id": str(event_id)}, user="user-staff", groups=STAFF)
+    assert result.status == 200 and result.body["on_sale_queue"] is True, result.body
+    assert table(dynamodb) == before
