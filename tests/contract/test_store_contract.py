@@ -335,8 +335,13 @@ def test_seats_taken_again_by_a_partly_admitted_ticket_come_from_any_shard(world
     # seats + held = capacity on each shard: Alice holds one on each, Carol one on shard 1
     assert world.inspect.seats(event.event_id) == {0: 1, 1: 0}
     # her next refund gives back one seat (her admitted person's is counted on the lowest shard)
-    world.tickets.apply(found, Trigger.REFUND_DUE)
+    given = world.tickets.apply(found, Trigger.REFUND_DUE)
     assert world.inspect.seats(event.event_id) == {0: 1, 1: 1}
+    # taken again while the seat it gave back is free, it is that very seat, not the first shard with room
+    if trigger == Trigger.REFUND_FAILED:
+        given = world.tickets.apply(given, Trigger.REFUNDED)
+    back = world.tickets.apply(given, trigger)
+    assert back.seat_parts == {0: 1, 1: 1} and world.inspect.seats(event.event_id) == {0: 1, 1: 0}
 
 
 # limits -----------------------------------------------------------------------------------------

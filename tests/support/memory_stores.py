@@ -338,7 +338,8 @@ class MemoryTicketStore:
 
     # tickets: writes -------------------------------------------------------------------------
     def _placed(self, ticket: Ticket, sharded: bool, known: dict[int, int] | None = None) -> Ticket:
-        """The admitted people's seats stay where they are; the rest are placed like a purchase's."""
+        """The admitted people's seats stay where they are; the rest go back to the shards they were
+        given back to while all still free there, else are placed like a purchase's."""
         if not sharded:
             return ticket
         kept = _admitted_parts(ticket)
@@ -346,7 +347,11 @@ class MemoryTicketStore:
         if not wanted:
             return ticket
         available = known if known is not None else self.availability(ticket.event_id)
-        parts = seat_parts(available, wanted, start=self._start(max(len(available), 1)))
+        given = ticket.unadmitted_parts if kept else {}
+        if given and all(available.get(shard, 0) >= count for shard, count in given.items()):
+            parts: dict[int, int] | None = dict(given)  # the very seats it gave back, still free
+        else:
+            parts = seat_parts(available, wanted, start=self._start(max(len(available), 1)))
         if parts is None:
             raise SoldOut()
         for shard, count in kept.items():

@@ -800,8 +800,9 @@ class TicketRepository:
         """The ticket with the shards its seats are to come from (a one-shard event has only one),
         planned from the seats ``known`` to be left, or else from a fresh read. A ticket some of
         whose people were admitted keeps their seats where they are (``_admitted_parts``, as read)
-        and places the rest on any shard with room, like a purchase: its ``seat_parts`` are then
-        both, exactly what it holds (``_taken`` is what the write takes)."""
+        and takes back the very seats it gave back while they are all still free, else places the
+        rest on any shard with room, like a purchase (its old shard may have been sold meanwhile):
+        its ``seat_parts`` are then both, exactly what it holds (``_taken`` is what the write takes)."""
         if not sharded:
             return ticket
         kept = _admitted_parts(ticket)
@@ -809,7 +810,11 @@ class TicketRepository:
         if not wanted:
             return ticket
         available = known if known is not None else self.availability(ticket.event_id)
-        parts = seat_parts(available, wanted, start=secrets.randbelow(max(len(available), 1)))
+        given = ticket.unadmitted_parts if kept else {}
+        if given and all(available.get(shard, 0) >= count for shard, count in given.items()):
+            parts: dict[int, int] | None = dict(given)  # the very seats it gave back, still free
+        else:
+            parts = seat_parts(available, wanted, start=secrets.randbelow(max(len(available), 1)))
         if parts is None:
             raise SoldOut()
         for shard, count in kept.items():
