@@ -10,7 +10,9 @@ they are in the venue), so admissions never exceed capacity. For every event, se
 ``available`` == ``capacity``. A large event's seats are split across shards (see ``seat_parts``),
 each its own item, so that an on-sale's purchases do not all write one item; the same holds for
 every shard, and a ticket gives its seats back to the shards it took them from (the admitted ones
-counted first, shard by shard: ``Ticket.unadmitted_parts``).
+counted first, shard by shard: ``Ticket.unadmitted_parts``); a partly admitted ticket taking seats
+again keeps its admitted people's and takes the rest back where it gave them while all still free
+there, else from any shard with room, its ``seat_parts`` then naming both.
 
 Money per payment adds up, at Stripe and in our records: money taken = money kept + money returned,
 where money returned is the sum of the payment's refunds made (succeeded or on their way) and of its
