@@ -394,13 +394,6 @@ def test_a_queued_free_event_admits_once(dynamodb: Any, stripe_fake: StripeFake)
     assert buy(event_id, "user-alice", queue_pass=token).status == 409
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Joins of one account in flight at once each draw a place from the counters before one of them "
-    "writes the account's item: the draws not kept are places nobody holds, which the admitter cannot tell "
-    "from buyers, so one account takes many admissions' room (and rate) for a whole window: honest buyers "
-    "behind it wait though seats are free",
-)
 def test_one_account_joining_in_parallel_takes_one_place_of_room(
     dynamodb: Any, stripe_fake: StripeFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,8 +13,8 @@ partition key of its own:
   far from its buyer's arrival rank, however long the queue (a counter drawn alone drifts like a
   random walk: about 2,500 places out of order after 200,000 joins; two choices keep it to the
   joins in flight, docs/on-sales.md);
-- ``QUEUE#<event>#BUYER#<owner>`` / ``BUYER``: a buyer's place, written once (conditional put),
-  and marked used by the reservation that consumes the admission;
+- ``QUEUE#<event>#BUYER#<owner>`` / ``BUYER``: a buyer's place, claimed first (conditional put,
+  no place yet), then its place drawn and recorded on it, once per account; marked used by the reservation that consumes the admission;
 - ``QUEUE#<event>#USED#<epoch>`` / ``USED``: how many admissions of an epoch were used (added to in
   the reservation's transaction);
 - ``QUEUES`` / ``EVENT#<event>``: the queues the admitter steps (written with the event)."""
@@ -22,16 +22,23 @@ partition key of its own:
 from __future__ import annotations
 
 import secrets
+import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from payments.domain.admission import PLACE_COUNTERS, Admission, QueueEntry, QueueState, place_of
 from payments.dynamodb import from_item, is_condition_failure, to_attributes, write_with_retry
+from payments.errors import Busy
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 VIEW_COPIES = 16
+# A buyer's item claimed and left without a place this long: its request died between its claim and
+# its place (a Lambda's timeout is far shorter), and another request of the account takes it over.
+STALE_CLAIM_MS = 60_000
+# How long a join waits for the place another request of the same account is recording (seconds).
+CLAIM_WAITS = (0.02, 0.05, 0.1, 0.2, 0.4)
 REGISTRY = "QUEUES"
 
 
@@ -159,12 +166,40 @@ class QueueRepository:
 
     # buyers ----------------------------------------------------------------------------------------
     def join(self, event_id: int, owner: str, now_ms: int) -> tuple[QueueEntry, bool]:
-        """The owner's place: read first, so that joining again takes no place from the counters; a
-        new one from a counter drawn at random, kept by a conditional put (a second tab joining at
-        the same instant finds the first's place, and the place it drew is left unused)."""
-        held = self.entry(event_id, owner)
-        if held is not None:
-            return held, False
+        """The owner's place, one per account however many of their requests are in flight: read
+        first, so that joining again takes no place from the counters; else the account's item is
+        claimed (a conditional write, no place yet) before any place is drawn, so that only the
+        request holding the claim draws one, and records it on the item conditioned on its claim.
+        Places drawn and never held would count as buyers for a whole window (the admitter cannot
+        tell them from buyers): one account's parallel joins would take that many admissions' room.
+        A request that finds another's claim waits for its place; a claim left without one for
+        ``STALE_CLAIM_MS`` (its request died between the two writes) is taken over, conditioned on it."""
+        item = self._get(buyer_key(event_id, owner))
+        if item is not None and "place" in item:
+            return _entry_of(item), False
+        claim = secrets.token_hex(8)
+        try:
+            if item is None:
+                attributes = {"event_id": event_id, "owner": owner, "joined_ms": now_ms, "claim": claim}
+                self._client.put_item(
+                    TableName=self._table,
+                    Item={**buyer_key(event_id, owner), **to_attributes(attributes)},
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            elif int(from_item(item)["joined_ms"]) + STALE_CLAIM_MS > now_ms:
+                return self._placed_by_another(event_id, owner), False
+            else:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=buyer_key(event_id, owner),
+                    UpdateExpression="SET claim = :claim, joined_ms = :now",
+                    ConditionExpression="claim = :read AND attribute_not_exists(place)",
+                    ExpressionAttributeValues=to_attributes({":claim": claim, ":now": now_ms, ":read": str(from_item(item)["claim"])}),
+                )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+            return self._placed_by_another(event_id, owner), False
         counter = self._counter_behind(event_id)
         drawn = write_with_retry(
             lambda: self._client.update_item(
@@ -177,20 +212,32 @@ class QueueRepository:
             )
         )
         entry = QueueEntry(event_id, owner, place_of(counter, int(drawn["Attributes"]["value"]["N"])), now_ms)
-        attributes = {"event_id": event_id, "owner": owner, "place": entry.place, "joined_ms": now_ms}
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={**buyer_key(event_id, owner), **to_attributes(attributes)},
-                ConditionExpression="attribute_not_exists(pk)",
+            write_with_retry(
+                lambda: self._client.update_item(
+                    TableName=self._table,
+                    Key=buyer_key(event_id, owner),
+                    UpdateExpression="SET place = :place REMOVE claim",
+                    ConditionExpression="claim = :claim AND attribute_not_exists(place)",
+                    ExpressionAttributeValues=to_attributes({":place": entry.place, ":claim": claim}),
+                )
             )
         except Exception as error:
             if not is_condition_failure(error):
                 raise
-            found = self.entry(event_id, owner)
-            assert found is not None  # the condition failed on it: it exists
-            return found, False
+            # Our claim was taken over as stale (this request stalled that long): the place drawn is left unheld.
+            return self._placed_by_another(event_id, owner), False
         return entry, True
+
+    def _placed_by_another(self, event_id: int, owner: str) -> QueueEntry:
+        """The place another of the account's requests holds the claim for: it is between its claim
+        and its place (milliseconds), so waited for briefly; else 503, to ask again."""
+        for pause in CLAIM_WAITS:
+            item = self._get(buyer_key(event_id, owner))
+            if item is not None and "place" in item:
+                return _entry_of(item)
+            time.sleep(pause)
+        raise Busy("Your place is being taken by another of your requests: ask for it again in a moment")
 
     def _counter_behind(self, event_id: int) -> int:
         """Of two counters drawn at random, the one that has handed out fewer places (either on a tie)."""
@@ -205,8 +252,9 @@ class QueueRepository:
         return second if values[second] < values[first] else first
 
     def entry(self, event_id: int, owner: str) -> QueueEntry | None:
+        """The owner's place; None also while their item is only claimed (no place recorded yet)."""
         item = self._get(buyer_key(event_id, owner))
-        return None if item is None else _entry_of(item)
+        return None if item is None or "place" not in item else _entry_of(item)
 
     # the state -------------------------------------------------------------------------------------
     def view(self, event_id: int) -> QueueState | None:
