@@ -478,12 +478,6 @@ def test_an_admitter_a_little_behind_never_shortens_a_window_already_told() -> N
     assert epoch is not None and window_end_ms(epoch, policy) >= told, (b.epochs, epoch)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="One queue's DynamoDB error (a throttled read of its hot state during its on-sale) escapes "
-    "admit_once and ends the scheduled run: every other event's queue stops moving (and stops hearing "
-    "sold out) until the next minute's run",
-)
 def test_one_queues_throttled_read_does_not_stop_the_other_queues(
     dynamodb: Any, stripe_fake: StripeFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:

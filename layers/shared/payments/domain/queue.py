@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from payments import metrics
 from payments.auth import Caller
 from payments.context import system_time
 from payments.domain.admission import (
@@ -64,6 +65,8 @@ class AdmitterReport:
     events: set[int] = field(default_factory=set)
     # Queues stepped at the last step: none, and the scheduled run ends at once.
     active: int = 0
+    # Steps of one queue that failed (each logged and counted; the other queues went on).
+    failures: int = 0
 
 
 class QueueService:
@@ -198,32 +201,44 @@ class QueueService:
         queues = self._store.active_queues()
         report.active = len(queues)
         for event_id in queues:
-            now = self._now_ms()
-            state = self._store.state(event_id)
-            handed = self._store.handed(event_id)
-            after = advance(
-                state,
-                now_ms=now,
-                seats_left=self._seats_left(event_id),
-                handed=handed,
-                used_by_epoch=self._store.used(event_id, sorted(state.epochs)),
-                policy=self._policy,
-            )
-            if moved(state, after):
-                if not self._store.save(event_id, state, after):
-                    report.conflicts += 1
-                    logger.info("Another admitter moved the queue meanwhile", extra={"event_id": event_id})
-                    continue
-                report.writes += 1
-                epoch = now // EPOCH_MS  # the step's holes are counted in its epoch
-                report.admitted += after.admitted_to - state.admitted_to - after.holes.get(epoch, 0) + state.holes.get(epoch, 0)
-                report.events.add(event_id)
-            # The places admitted that nobody held are closed: no later joiner gets one (also after a
-            # run that stopped between its two writes).
-            below = {counter: floor for counter, floor in counter_floors(after.admitted_to).items() if handed.get(counter, 0) < floor}
-            if below and handed:
-                self._store.close_places(event_id, below)
+            # One queue's failure (a throttled read of its hot state at its on-sale) is that queue's:
+            # logged and counted, and the run goes on to the other queues and to its next step.
+            try:
+                self._step(event_id, report)
+            except Exception:
+                report.failures += 1
+                metrics.count("QueueAdmitterStepFailures")
+                logger.exception("A queue's admitter step failed; the other queues go on", extra={"event_id": event_id})
         return report
+
+    def _step(self, event_id: int, report: AdmitterReport) -> None:
+        """One queue's step: its state, seats left, places handed and uses read; the watermark moved,
+        written conditioned on the state read."""
+        now = self._now_ms()
+        state = self._store.state(event_id)
+        handed = self._store.handed(event_id)
+        after = advance(
+            state,
+            now_ms=now,
+            seats_left=self._seats_left(event_id),
+            handed=handed,
+            used_by_epoch=self._store.used(event_id, sorted(state.epochs)),
+            policy=self._policy,
+        )
+        if moved(state, after):
+            if not self._store.save(event_id, state, after):
+                report.conflicts += 1
+                logger.info("Another admitter moved the queue meanwhile", extra={"event_id": event_id})
+                return
+            report.writes += 1
+            epoch = now // EPOCH_MS  # the step's holes are counted in its epoch
+            report.admitted += after.admitted_to - state.admitted_to - after.holes.get(epoch, 0) + state.holes.get(epoch, 0)
+            report.events.add(event_id)
+        # The places admitted that nobody held are closed: no later joiner gets one (also after a
+        # run that stopped between its two writes).
+        below = {counter: floor for counter, floor in counter_floors(after.admitted_to).items() if handed.get(counter, 0) < floor}
+        if below and handed:
+            self._store.close_places(event_id, below)
 
     def admit_for(self, seconds: float, step_seconds: float = 1.0) -> AdmitterReport:
         """Steps every ``step_seconds`` for ``seconds``: the scheduled run's minute. Returns at once
