@@ -186,12 +186,14 @@ class TicketService:
                 idempotency_key=f"ticket-checkout-{ticket.ticket_id}",
             )
         except ApiError:
-            self._release_quietly(ticket)
             if admission is not None and self._queue is not None:
-                released = self._repository.get_ticket(ticket.ticket_id)
-                if released is not None and released.status in RELEASED:
-                    # No checkout opened: the queue admission is not spent on it.
-                    self._queue().give_back(admission, ticket.ticket_id)
+                # No checkout opened: the queue admission is not spent on it. Given back before the
+                # seat is released, so that no admitter step sees the seat free while the admission
+                # still counts as used (it would admit a second buyer for that seat). Should the
+                # release fail, the sweep releases the seat at its expiry: until then the seat and
+                # the admission both count against the room (the safe side).
+                self._queue().give_back(admission, ticket.ticket_id)
+            self._release_quietly(ticket)
             raise
         self._repository.attach_session(ticket.ticket_id, session.id, session.url or "")
         ticket.session_id, ticket.checkout_url = session.id, session.url
