@@ -147,8 +147,9 @@ class QueueService:
     # the reservation path --------------------------------------------------------------------------
     def admission(self, caller: Caller, event: Event, token: str | None) -> Admission:
         """The admission a reservation of a queued event consumes; NotAdmitted (403), before any
-        write, when the pass is missing, forged, expired, or its place not admitted now; Conflict
-        (409) when the admission was used already."""
+        write, when the pass is missing, forged, expired, names a place the account does not hold,
+        or its place is not admitted now; Conflict (409), before any write, when the admission was
+        used already."""
         if token is None:
             raise NotAdmitted("This event sells through its queue: join it, and send your queue_pass once admitted")
         now = self._now_ms()
@@ -156,6 +157,14 @@ class QueueService:
             queue_pass = read_pass(self._pass_key(), token, event_id=event.event_id, owner=caller.user_id, now_ms=now)
         except PassRefused as refused:
             raise NotAdmitted(f"queue_pass: {refused.reason}") from None
+        # The buyer's item first (one read): an admission used already (a second tab) or a place the
+        # account does not hold is refused here, before the reservation draws a ticket id (a write).
+        # The reservation's transaction stays the guard against a use racing this read.
+        entry = self._store.entry(event.event_id, caller.user_id)
+        if entry is not None and entry.used_ms is not None:
+            raise Conflict(f"Your admission was already used (ticket {entry.ticket_id})", ticket_id=entry.ticket_id)
+        if entry is None or entry.place != queue_pass.place:
+            raise NotAdmitted("queue_pass: not a queue pass of ours")
         # Decided by the watermark and the window alone, not by ``sold_out``: seats may have come back
         # since the admitter's last step, and whether any is left is the reservation's to find.
         state = self._store.state(event.event_id)
