@@ -86,3 +86,32 @@ def test_a_refund_of_no_payment_is_only_noted(audited):
     assert audited == [
         ("stripe.refund_failed", {"refund": "re_1", "payment_intent": None, "amount": 2500, "failure_reason": "expired_or_canceled_card"})
     ]
+
+
+# disputes: Stripe holds the disputed amount meanwhile (noted), a lost one returns it ------------
+def disputed(event_type: str, status: str, payment_intent: object = "pi_1") -> dict[str, object]:
+    dispute = {"id": "dp_1", "object": "dispute", "payment_intent": payment_intent, "amount": 2500, "status": status}
+    dispute["reason"] = "fraudulent"
+    return {"id": f"evt_{event_type}_{status}", "type": event_type, "created": 1_700_000_000, "data": {"object": dispute}}
+
+
+@pytest.mark.parametrize("event_type", ["charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated"])
+def test_disputed_funds_moving_is_audited_naming_the_dispute_its_payment_and_amount(audited, event_type):
+    # an expanded payment intent is named by its id, as a string one is
+    for payment_intent in ("pi_1", {"id": "pi_1", "object": "payment_intent"}):
+        tickets = Tickets("refunded")
+        audited.clear()
+        event = {**disputed(event_type, "needs_response", payment_intent), "id": f"evt_{event_type}_{type(payment_intent).__name__}"}
+        assert webhooks(tickets).apply_listed(event) == "noted"
+        action = "stripe." + event_type.removeprefix("charge.").replace(".", "_")
+        assert audited == [(action, {"dispute": "dp_1", "payment_intent": "pi_1", "amount": 2500})]
+        assert tickets.read == []  # not money returned: the ticket is not read again
+
+
+@pytest.mark.parametrize(("status", "outcome", "read"), [("lost", "refunded", [("pi_1",)]), ("won", "noted", [])])
+def test_a_closed_dispute_is_audited_naming_the_dispute_and_a_lost_one_has_the_ticket_follow_stripe(audited, status, outcome, read):
+    tickets = Tickets("refunded")
+    assert webhooks(tickets).apply_listed(disputed("charge.dispute.closed", status)) == outcome
+    assert audited == [("stripe.dispute_closed", {"dispute": "dp_1", "payment_intent": "pi_1", "status": status})]
+    # the event only says which payment to look at: Stripe's lists of its refunds and disputes say what went back
+    assert tickets.read == read

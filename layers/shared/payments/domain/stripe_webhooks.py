@@ -13,7 +13,7 @@ from payments.context import system_time
 from payments.domain.ports import ProviderObjectStore, SignatureRefused, StripeSignatures
 from payments.domain.stripe_objects import checkout_session_from_dict, expandable_id
 from payments.domain.stripe_sync import StripeObjectSync
-from payments.domain.tickets import REASON_DASHBOARD, REASON_DISPUTE_LOST, TicketService
+from payments.domain.tickets import TicketService
 from payments.domain.webhooks import MALFORMED, Handler, WebhookLedger, WebhookResult, parse_event
 from payments.errors import BadRequest, NotApplicable
 from payments.models.stripe_events import check_event
@@ -110,7 +110,7 @@ class StripeWebhooks:
             raise NotApplicable("Refunded amount exceeds the charge")
         if not intent:
             return "skipped"
-        settled = self._tickets.refunded_at_provider(intent, None, refunded, REASON_DASHBOARD)
+        settled = self._tickets.refunded_at_provider(intent)
         if settled is not None:
             return str(settled.outcome)
         return self._sync.charge_refunded(event, lambda: self._tickets.money_back(intent), int(system_time()))
@@ -162,7 +162,7 @@ class StripeWebhooks:
         audit("stripe.dispute_closed", dispute=dispute.get("id"), payment_intent=intent, status=dispute.get("status"))
         if dispute.get("status") != "lost" or not intent:
             return "noted"
-        settled = self._tickets.refunded_at_provider(intent, str(dispute["id"]), int(dispute.get("amount") or 0), REASON_DISPUTE_LOST)
+        settled = self._tickets.refunded_at_provider(intent)
         return str(settled.outcome) if settled else self._direct_money_back(intent)
 
     def _direct_money_back(self, intent: str) -> str:

@@ -429,13 +429,12 @@ class TicketService:
             return refunded, settlement.refund
         raise Conflict("Ticket changed while refunding; retry")
 
-    def refunded_at_provider(
-        self, payment_intent: str, refund_id: str | None = None, amount: int = 0, reason: str = ""
-    ) -> Settlement | None:
+    def refunded_at_provider(self, payment_intent: str) -> Settlement | None:
         """A refund or a dispute of a payment changed at Stripe (made in the Dashboard, by us, lost,
-        failed later): what went back of the payment is read from Stripe and applied to its ticket
-        (``refund_id``, ``amount`` and ``reason`` name the fact that prompted it; Stripe's lists are
-        the truth). None when the payment is not a ticket's."""
+        failed later): what went back of the payment is read from Stripe and applied to its ticket.
+        The fact that prompted it is not taken from the event (its amount, its reason): Stripe's
+        lists of the payment's refunds and disputes are the truth. None when the payment is not a
+        ticket's."""
         ticket = self._ticket_paid_by(payment_intent)
         if ticket is None:
             return None
