@@ -645,6 +645,23 @@ def test_a_pending_capture_completed_later_with_its_webhook_lost_is_found_by_the
     assert_counters_add_up(dynamodb, paypal_fake, capture_id)
 
 
+def test_a_pending_capture_refunded_since_reports_its_completion_and_its_refund_as_repaired(dynamodb, paypal_fake):
+    """The reconciliation's step for a capture we hold as pending: PayPal completed it and a refund
+    was made in its dashboard since, both webhooks lost. The capture is recorded completed, then its
+    refund; what was repaired lists both (the run's ``repaired`` counts them)."""
+    from payments import wiring
+
+    _, capture_id = captured_pending(paypal_fake)
+    paypal_fake.complete_capture(capture_id)
+    refund_id = paypal_fake.dashboard_refund(capture_id, "20.00")["id"]
+    pending = capture_record(dynamodb, capture_id)
+    assert pending["status"] == "PENDING"
+    repaired = wiring.paypal_refund_service().refresh_capture(pending)
+    assert repaired == [f"capture {capture_id} PENDING -> COMPLETED", f"refund {refund_id} recorded"]
+    capture, [recorded], _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (capture["status"], capture["refunded_minor"], recorded["object_id"]) == ("PARTIALLY_REFUNDED", 2000, refund_id)
+
+
 def test_a_refund_of_a_capture_we_hold_as_pending_asks_paypal_first(dynamodb, paypal_fake):
     _, capture_id = captured_pending(paypal_fake)
     still_pending = refund(capture_id, amount=20, currency="USD")

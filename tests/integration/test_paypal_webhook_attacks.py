@@ -120,6 +120,23 @@ def test_a_genuine_signature_replayed_over_another_body_with_its_crc32_is_refuse
     assert scan(dynamodb, PAYMENTS) == before
 
 
+def test_a_replayed_transmission_is_told_apart_from_a_bad_signature_in_the_log(dynamodb, paypal_fake, caplog):
+    # The caller gets a forged delivery's answer either way; the log is the operator's only sign that
+    # a genuine signature was replayed over another body, not merely a bad signature.
+    event = approved_event(paypal_fake)
+    genuine = json.dumps(event).encode()
+    headers = {name.lower(): value for name, value in paypal_fake.sign(genuine, event).items()}
+    assert deliver(genuine, headers).body["outcome"] == "applied"
+    # another body with the same CRC32, so that the signature itself checks out
+    template = json.dumps({**event, "id": "WH-REPLAYED-0000000000-0000000001", "pad": attacks.SLOT.decode()}).encode()
+    forged = attacks.same_crc32(template, zlib.crc32(genuine))
+    caplog.clear()
+    result = deliver(forged, headers)
+    assert (result.status, result.body) == FORGED
+    reasons = [getattr(record, "reason", None) for record in caplog.records if record.getMessage() == "PayPal webhook refused"]
+    assert reasons == ["transmission id already delivered with another body"]
+
+
 def test_a_genuine_retransmission_with_the_same_id_and_body_still_passes(dynamodb, paypal_fake):
     event = approved_event(paypal_fake)
     body = json.dumps(event).encode()
