@@ -627,12 +627,6 @@ def test_many_accounts_joining_at_once_get_distinct_places_and_one_each(dynamodb
     assert sorted(int(item["place"]) for item in buyers) == sorted(kept)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The estimated wait counts the rate alone ((place - admitted_to) / rate): a buyer behind the seat "
-    "bound (every seat left covered by open admissions) is told about a second, for as long as those admissions "
-    "stay open (up to the 600 s window), not an honest wait",
-)
 def test_a_buyer_behind_the_seat_bound_is_not_told_a_one_second_wait(
     dynamodb: Any, stripe_fake: StripeFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:

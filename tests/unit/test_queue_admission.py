@@ -104,6 +104,18 @@ def test_sold_out_when_no_seat_is_left_and_moving_again_when_seats_come_back():
     assert not back.sold_out and back.admitted_to == 3
 
 
+def test_a_step_stopped_by_the_seats_says_so_and_one_stopped_by_the_rate_does_not():
+    # Three seats, a hundred thousand waiting: the seats stop the step, not the rate.
+    bound = step(fresh(), START + 1000, seats=3)
+    assert bound.admitted_to == 3 and bound.seat_bound
+    # The next second the rate would admit more, the open admissions still cover the seats.
+    assert step(bound, START + 2000, seats=3).seat_bound
+    # Plenty of seats: the rate stops it.
+    assert not step(fresh(), START + 1000).seat_bound
+    # Nobody left waiting: not bound by anything.
+    assert not step(fresh(), START + 1000, seats=3, issued=3).seat_bound
+
+
 def test_places_nobody_holds_are_passed_over_at_no_cost_and_closed():
     # Three buyers drew counters 7, 4 and 1 (places 8, 5 and 2); the others handed out nothing yet.
     counters = {7: 1, 4: 1, 1: 1}

@@ -99,6 +99,10 @@ class QueueState:
     sold_out: bool = False
     version: int = 0
     updated_ms: int = 0
+    # The last step stopped at the seats (every seat left covered by admissions still open) with
+    # buyers still waiting: those wait for open admissions to lapse (up to the window) or seats to
+    # come back, not for the rate, and are promised no wait.
+    seat_bound: bool = False
 
     def epoch_of(self, place: int) -> int | None:
         """The open epoch that admitted ``place``; None when it is not admitted or its epoch closed."""
@@ -152,13 +156,15 @@ def advance(
     closing = replace(state, lapsed_to=lapsed_to, epochs=open_epochs, holes=open_holes)
     room = max(seats_left, 0) * (100 + policy.margin_percent) // 100 - outstanding(closing, used_by_epoch)
     credit_from = min(max(state.credited_ms, now_ms - policy.burst_ms), now_ms)
-    budget = max(0, min(room, (now_ms - credit_from) * policy.rate_per_second // 1000))
+    rate_budget = (now_ms - credit_from) * policy.rate_per_second // 1000
+    budget = max(0, min(room, rate_budget))
     last = max((place_of(counter, value, counters) for counter, value in handed.items() if value > 0), default=0)
-    place, buyers, holes = state.admitted_to, 0, 0
+    place, buyers, holes, stopped = state.admitted_to, 0, 0, False
     while place < last:
         counter, value = counter_of(place + 1, counters)
         if value <= handed.get(counter, 0):
             if buyers == budget:
+                stopped = True  # a buyer is left waiting
                 break
             buyers += 1
         else:
@@ -180,17 +186,19 @@ def advance(
         sold_out=seats_left <= 0,
         version=state.version,
         updated_ms=now_ms,
+        seat_bound=stopped and room <= rate_budget,
     )
 
 
 def moved(before: QueueState, after: QueueState) -> bool:
     """Whether a step changed what buyers see (else nothing is written: the rate's credit is
     recomputed from the time at the next step, within ``burst_ms``)."""
-    return (before.admitted_to, before.lapsed_to, dict(before.epochs), before.sold_out) != (
+    return (before.admitted_to, before.lapsed_to, dict(before.epochs), before.sold_out, before.seat_bound) != (
         after.admitted_to,
         after.lapsed_to,
         dict(after.epochs),
         after.sold_out,
+        after.seat_bound,
     )
 
 

@@ -125,7 +125,9 @@ class QueueService:
         wait: int | None = 0
         expires: int | None = None
         if status == PlaceStatus.WAITING:
-            wait = -(-(entry.place - state.admitted_to) // self._policy.rate_per_second)
+            # At the rate, unless the queue stopped at the seats: then it moves only as open
+            # admissions lapse unused (up to the window) or seats come back, and no wait is promised.
+            wait = None if state.seat_bound else -(-(entry.place - state.admitted_to) // self._policy.rate_per_second)
         elif status == PlaceStatus.SOLD_OUT:
             wait = None
         elif status == PlaceStatus.ADMITTED:

@@ -119,6 +119,7 @@ def _state_attributes(event_id: int, state: QueueState) -> dict[str, Any]:
         "sold_out": state.sold_out,
         "version": state.version,
         "updated_ms": state.updated_ms,
+        "seat_bound": state.seat_bound,
     }
 
 
@@ -135,6 +136,7 @@ def _state_of(item: dict[str, Any] | None) -> QueueState:
         sold_out=bool(data["sold_out"]),
         version=int(data["version"]),
         updated_ms=int(data["updated_ms"]),
+        seat_bound=bool(data.get("seat_bound", False)),  # absent on a state written before it was kept
     )
 
 
@@ -319,6 +321,7 @@ class QueueRepository:
             sold_out=new.sold_out,
             version=read.version + 1,
             updated_ms=new.updated_ms,
+            seat_bound=new.seat_bound,
         )
         attributes = to_attributes(_state_attributes(event_id, written))
         try:
