@@ -449,13 +449,6 @@ def test_answers_are_not_cached_by_shared_caches(dynamodb: Any) -> None:
 
 
 # the admitter's rules, pure: a clock a little behind across an epoch's boundary -------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="Epochs are keyed by the stepping admitter's clock: a second admitter run whose clock is a few "
-    "milliseconds behind, stepping just after an epoch boundary, records its admissions under the earlier "
-    "epoch; epoch_of then attributes the places admitted in the later epoch to it, and their window ends "
-    "10 s before the admission_expires_at their buyers were told",
-)
 def test_an_admitter_a_little_behind_never_shortens_a_window_already_told() -> None:
     from payments.domain.admission import AdmissionPolicy, QueueState, advance, window_end_ms
 

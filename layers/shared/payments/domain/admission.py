@@ -120,6 +120,14 @@ def window_end_ms(epoch: int, policy: AdmissionPolicy) -> int:
     return (epoch + 1) * EPOCH_MS + policy.window_ms
 
 
+def step_time_ms(state: QueueState, now_ms: int) -> int:
+    """The time a step runs at: the stepping admitter's clock, never before the state's own last
+    step. Two runs' clocks differ by a few milliseconds; a run a little behind must never file its
+    admissions under an epoch before the state's last (``epoch_of`` would then give the places
+    admitted in the later epoch the earlier one's window, ending before what their buyers were told)."""
+    return max(now_ms, state.updated_ms)
+
+
 def outstanding(state: QueueState, used_by_epoch: Mapping[int, int]) -> int:
     """Admissions granted to buyers, still open and not used: the room they may still take from the seats."""
     total, previous = 0, state.lapsed_to
@@ -146,7 +154,9 @@ def advance(
     and the seats left (plus the margin) less the admissions still outstanding. ``handed``: how many
     places each counter has handed out; a place beyond its counter's is a hole (nobody holds it):
     passed over at no cost, and closed by the caller (``counter_floors``). The watermark never
-    passes the last place handed out, so a place nobody holds yet is never admitted ahead. Pure."""
+    passes the last place handed out, so a place nobody holds yet is never admitted ahead. The
+    step's time never goes back (``step_time_ms``). Pure."""
+    now_ms = step_time_ms(state, now_ms)
     open_epochs = {epoch: last for epoch, last in state.epochs.items() if window_end_ms(epoch, policy) > now_ms}
     closed = [last for epoch, last in state.epochs.items() if epoch not in open_epochs]
     lapsed_to = max([state.lapsed_to, *closed])

@@ -27,6 +27,7 @@ from payments.domain.admission import (
     place_status,
     read_pass,
     sign_pass,
+    step_time_ms,
     window_end_ms,
 )
 from payments.domain.lifecycle import Event
@@ -242,7 +243,7 @@ class QueueService:
                 logger.info("Another admitter moved the queue meanwhile", extra={"event_id": event_id})
                 return
             report.writes += 1
-            epoch = now // EPOCH_MS  # the step's holes are counted in its epoch
+            epoch = step_time_ms(state, now) // EPOCH_MS  # the step's holes are counted in its epoch
             report.admitted += after.admitted_to - state.admitted_to - after.holes.get(epoch, 0) + state.holes.get(epoch, 0)
             report.events.add(event_id)
         # The places admitted that nobody held are closed: no later joiner gets one (also after a
