@@ -157,6 +157,8 @@ def create_subscription(fake: StripeFake, params: Params) -> dict[str, Any]:
         billing_cycle_anchor=now,
         canceled_at=None,
         cancel_at=None,
+        # Stripe's example is a subscription set to end; a new one renews unless asked otherwise.
+        cancel_at_period_end=str(params.get("cancel_at_period_end", "false")).lower() == "true",
         ended_at=None,
         currency=price["currency"],
         latest_invoice=invoice["id"],

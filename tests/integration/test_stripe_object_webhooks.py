@@ -163,10 +163,19 @@ def test_a_subscription_canceled_at_stripe_is_recorded_with_when_from_its_webhoo
     assert (state["status"], int(state["canceled_at"])) == ("canceled", canceled["canceled_at"])
 
 
+def test_a_new_subscription_is_recorded_as_renewing(dynamodb, stripe_fake):
+    # Stripe creates a subscription with cancel_at_period_end false unless asked otherwise (its
+    # example object, which the fake starts from, is one set to end)
+    sub_id = subscription(stripe_fake, pay=False)
+    created = events_of(stripe_fake, "customer.subscription.created")[-1]
+    assert created["data"]["object"]["cancel_at_period_end"] is False
+    assert deliver_webhook(created).body["outcome"] == "applied"
+    assert record("subscription", sub_id)["cancel_at_period_end"] is False
+
+
 def test_a_subscription_set_to_end_with_its_period_is_recorded_so(dynamodb, stripe_fake):
     sub_id = subscription(stripe_fake)
-    # Stripe creates a subscription with cancel_at_period_end false (the fake's fixture says true)
-    activated = with_changes(events_of(stripe_fake, "customer.subscription.updated")[-1], "evt_sub_active", cancel_at_period_end=False)
+    activated = events_of(stripe_fake, "customer.subscription.updated")[-1]
     ending = with_changes(activated, "evt_sub_cancel_at_end", created=activated["created"] + 5, cancel_at_period_end=True)
     assert deliver_webhook(activated).body["outcome"] == "applied"
     assert record("subscription", sub_id)["cancel_at_period_end"] is False
