@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from payments.domain.admission import PLACE_COUNTERS, Admission, QueueEntry, QueueState
+from payments.domain.admission import PLACE_COUNTERS, QUIET_MS, Admission, QueueEntry, QueueState
 from payments.domain.lifecycle import (
     TRANSITIONS,
     UNPAID_HOLDS,
@@ -1022,8 +1022,18 @@ def test_places_are_closed_up_to_a_floor_and_never_lowered(world: StoreWorld) ->
     assert world.queues.handed(event.event_id) == {0: 1, 1: 2} | dict.fromkeys(range(2, PLACE_COUNTERS), 0)
     world.queues.close_places(event.event_id, {1: 1})
     assert world.queues.handed(event.event_id)[1] == 2
-    # The next join compares counters 0 and 1: 0 is behind, its second place is 9.
-    assert world.queues.join(event.event_id, "user-bob", 2000)[0].place == 9
+    # The next join, within QUIET_MS of alice's, compares counters 0 and 1: 0 is behind, its second place is 9.
+    assert world.queues.join(event.event_id, "user-bob", 1000 + QUIET_MS - 1)[0].place == 9
+    # A join after a quiet spell takes the lowest next place of all: counter 2's first, 3.
+    assert world.queues.join(event.event_id, "user-carol", 1000 + 2 * QUIET_MS)[0].place == 3
+
+
+def test_joins_after_a_quiet_spell_are_placed_in_arrival_order(world: StoreWorld) -> None:
+    event = queued_event(world)
+    # Each join comes QUIET_MS after the one before: the lowest place each time, in arrival order.
+    places = [world.queues.join(event.event_id, f"user-{n}", 1000 + n * QUIET_MS)[0].place for n in range(10)]
+    assert places == list(range(1, 11))
+    assert world.queues.handed(event.event_id) == {0: 2, 1: 2} | dict.fromkeys(range(2, PLACE_COUNTERS), 1)
 
 
 def test_a_reservation_uses_its_admission_once(world: StoreWorld) -> None:

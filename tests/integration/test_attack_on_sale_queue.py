@@ -308,13 +308,6 @@ def test_the_admitter_admits_no_more_buyers_than_seats_in_place_order(dynamodb: 
     assert statuses == ["admitted"] * 3 + ["waiting"] * 9, statuses
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Places come from 8 counters drawn at random (two choices): buyers who join one after another, "
-    "seconds apart, while the queue cannot move (sold out, seats held) get places in random order within "
-    "each round of 8, so a buyer who joined a minute later is admitted first when a seat comes back: not "
-    "arrival order, and not a tie of the opening instant",
-)
 def test_buyers_joining_seconds_apart_are_admitted_in_arrival_order(
     dynamodb: Any, stripe_fake: StripeFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:

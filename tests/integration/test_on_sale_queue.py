@@ -407,12 +407,16 @@ def granted(calls: set[str], function: str) -> bool:
     return calls <= actions
 
 
-def test_the_queue_functions_call_only_what_their_policies_grant(queue_env, stripe_fake, clock):
+def test_the_queue_functions_call_only_what_their_policies_grant(queue_env, stripe_fake, clock, monkeypatch):
     event_id = queued_event()
     client = dynamodb.get_client()
     calls: list[str] = []
     client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(f"dynamodb:{model.name}"))
-    join(event_id, "user-alice")  # a new buyer: reads, a counter, a put
+    join(event_id, "user-alice")  # a new buyer: reads, a claim, a counter, the place
+    # Another at the same instant: the one behind of two counters drawn (pinned: 3 and 7, both at 0),
+    # which leaves places nobody holds below it (2, 3) for the step to close.
+    monkeypatch.setattr(secrets, "randbelow", lambda bound: 3)
+    assert join(event_id, "user-bob").body["place"] == 4
     join(event_id, "user-alice")  # again: reads only
     join(999, "user-alice")  # no such event: the event read that tells which 404
     joined, calls[:] = set(calls), []

@@ -26,7 +26,7 @@ from dataclasses import asdict, fields, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from payments.domain.admission import PLACE_COUNTERS, Admission, QueueEntry, QueueState, place_of
+from payments.domain.admission import PLACE_COUNTERS, QUIET_MS, Admission, QueueEntry, QueueState, lowest_next, place_of
 from payments.domain.lifecycle import (
     UNPAID_HOLDS,
     UNSETTLED,
@@ -940,6 +940,7 @@ class MemoryQueueStore:
     def __init__(self, tickets: MemoryTicketStore, draw: Callable[[int], int] | None = None) -> None:
         self._queues = tickets.queues
         self._draw = draw or (lambda counters: 0)
+        self._last: dict[tuple[int, int], int] = {}  # when a join last took from each counter
 
     def join(self, event_id: int, owner: str, now_ms: int) -> tuple[QueueEntry, bool]:
         held = self._queues.buyers.get((event_id, owner))
@@ -947,9 +948,14 @@ class MemoryQueueStore:
             return held, False
         first = self._draw(PLACE_COUNTERS)
         second = (first + 1) % PLACE_COUNTERS
-        counter = second if self._value(event_id, second) < self._value(event_id, first) else first
+        if all(now_ms - self._last.get((event_id, counter), 0) >= QUIET_MS for counter in range(PLACE_COUNTERS)):
+            # No join for QUIET_MS: the lowest next place of all (the repository's ordered take).
+            counter = lowest_next(self.handed(event_id))
+        else:
+            counter = min((first, second), key=lambda drawn: place_of(drawn, self._value(event_id, drawn) + 1))
         value = self._value(event_id, counter) + 1
         self._queues.counters[(event_id, counter)] = value
+        self._last[(event_id, counter)] = now_ms
         entry = QueueEntry(event_id, owner, place_of(counter, value), now_ms)
         self._queues.buyers[(event_id, owner)] = entry
         return entry, True

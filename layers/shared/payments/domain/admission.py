@@ -75,6 +75,18 @@ def counter_of(place: int, counters: int = PLACE_COUNTERS) -> tuple[int, int]:
     return (place - 1) % counters, (place - 1) // counters + 1
 
 
+# A join that finds no place counter written for this long (no other join in that time) takes the
+# lowest place the counters can give, conditioned on the counter as read: it is placed behind every
+# buyer who joined before it. Joins closer together take the one behind of two counters drawn at
+# random (the counters' keys spread a burst; its places are ties within a round of K).
+QUIET_MS = 250
+
+
+def lowest_next(values: Mapping[int, int], counters: int = PLACE_COUNTERS) -> int:
+    """The counter whose next place is the lowest of all (``values``: each counter's value read)."""
+    return min(range(counters), key=lambda counter: place_of(counter, values.get(counter, 0) + 1, counters))
+
+
 def counter_floors(admitted_to: int, counters: int = PLACE_COUNTERS) -> dict[int, int]:
     """How many values each counter must have handed out (or skipped) so that no place up to
     ``admitted_to`` is handed out any more: a buyer who joins later never gets an admitted place

@@ -12,7 +12,9 @@ partition key of its own:
   from the one behind (the "power of two choices"): the counters stay level, so a place is never
   far from its buyer's arrival rank, however long the queue (a counter drawn alone drifts like a
   random walk: about 2,500 places out of order after 200,000 joins; two choices keep it to the
-  joins in flight, docs/on-sales.md);
+  joins in flight, docs/on-sales.md). After a quiet spell (no counter written for ``QUIET_MS``) a
+  join reads all of them and takes the lowest next place, conditioned on the counter as read, so
+  buyers joining seconds apart are placed in arrival order; each counter keeps ``last_ms``;
 - ``QUEUE#<event>#BUYER#<owner>`` / ``BUYER``: a buyer's place, claimed first (conditional put,
   no place yet), then its place drawn and recorded on it, once per account; marked used by the reservation that consumes the admission;
 - ``QUEUE#<event>#USED#<epoch>`` / ``USED``: how many admissions of an epoch were used (added to in
@@ -26,8 +28,8 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from payments.domain.admission import PLACE_COUNTERS, Admission, QueueEntry, QueueState, place_of
-from payments.dynamodb import from_item, is_condition_failure, to_attributes, write_with_retry
+from payments.domain.admission import PLACE_COUNTERS, QUIET_MS, Admission, QueueEntry, QueueState, lowest_next, place_of
+from payments.dynamodb import from_item, is_condition_failure, is_contention, to_attributes, write_with_retry
 from payments.errors import Busy
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ VIEW_COPIES = 16
 STALE_CLAIM_MS = 60_000
 # How long a join waits for the place another request of the same account is recording (seconds).
 CLAIM_WAITS = (0.02, 0.05, 0.1, 0.2, 0.4)
+# Ordered takes tried before a join falls back to the one behind of two (each a race lost to another join).
+ORDERED_TRIES = 3
 REGISTRY = "QUEUES"
 
 
@@ -202,18 +206,7 @@ class QueueRepository:
             if not is_condition_failure(error):
                 raise
             return self._placed_by_another(event_id, owner), False
-        counter = self._counter_behind(event_id)
-        drawn = write_with_retry(
-            lambda: self._client.update_item(
-                TableName=self._table,
-                Key=_counter_key(event_id, counter),
-                UpdateExpression="ADD #value :one",
-                ExpressionAttributeNames={"#value": "value"},
-                ExpressionAttributeValues={":one": {"N": "1"}},
-                ReturnValues="UPDATED_NEW",
-            )
-        )
-        entry = QueueEntry(event_id, owner, place_of(counter, int(drawn["Attributes"]["value"]["N"])), now_ms)
+        entry = QueueEntry(event_id, owner, self._draw(event_id, now_ms), now_ms)
         try:
             write_with_retry(
                 lambda: self._client.update_item(
@@ -241,17 +234,62 @@ class QueueRepository:
             time.sleep(pause)
         raise Busy("Your place is being taken by another of your requests: ask for it again in a moment")
 
-    def _counter_behind(self, event_id: int) -> int:
-        """Of two counters drawn at random, the one that has handed out fewer places (either on a tie)."""
-        first = secrets.randbelow(PLACE_COUNTERS)
-        second = (first + 1 + secrets.randbelow(PLACE_COUNTERS - 1)) % PLACE_COUNTERS
-        keys = [_counter_key(event_id, first), _counter_key(event_id, second)]
+    def _draw(self, event_id: int, now_ms: int) -> int:
+        """A place: reads two counters drawn at random (consistently). When neither was written for
+        ``QUIET_MS``, reads the other six too, and when no counter was (no other join meanwhile),
+        takes the lowest next place of all, conditioned on its counter as read (a join racing it:
+        read again), so that a buyer joining after a quiet spell is placed behind everyone before
+        them. Else (joins closer together) the one behind of the two: the counters stay level and
+        a burst's joins spread over their keys."""
+        for _ in range(ORDERED_TRIES):
+            first = secrets.randbelow(PLACE_COUNTERS)
+            second = (first + 1 + secrets.randbelow(PLACE_COUNTERS - 1)) % PLACE_COUNTERS
+            read = self._counters(event_id, [first, second])
+            if all(now_ms - last >= QUIET_MS for _, last in read.values()):
+                read |= self._counters(event_id, [counter for counter in range(PLACE_COUNTERS) if counter not in read])
+            if any(now_ms - last < QUIET_MS for _, last in read.values()):
+                break
+            values = {counter: value for counter, (value, _) in read.items()}
+            counter = lowest_next(values)
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_counter_key(event_id, counter),
+                    UpdateExpression="SET #value = :next, last_ms = :now",
+                    ConditionExpression="attribute_not_exists(#value) OR #value = :read" if not values[counter] else "#value = :read",
+                    ExpressionAttributeNames={"#value": "value"},
+                    ExpressionAttributeValues=to_attributes({":next": values[counter] + 1, ":now": now_ms, ":read": values[counter]}),
+                )
+            except Exception as error:
+                if not is_condition_failure(error) and not is_contention(error):
+                    raise
+                continue
+            return place_of(counter, values[counter] + 1)
+        # The one behind; of two level, the lower next place (fewer places left open below it).
+        counter = min((first, second), key=lambda drawn: place_of(drawn, read[drawn][0] + 1))
+        drawn = write_with_retry(
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key=_counter_key(event_id, counter),
+                UpdateExpression="ADD #value :one SET last_ms = :now",
+                ExpressionAttributeNames={"#value": "value"},
+                ExpressionAttributeValues=to_attributes({":one": 1, ":now": now_ms}),
+                ReturnValues="UPDATED_NEW",
+            )
+        )
+        return place_of(counter, int(drawn["Attributes"]["value"]["N"]))
+
+    def _counters(self, event_id: int, counters: list[int]) -> dict[int, tuple[int, int]]:
+        """Each counter's value and when a join last wrote it (a key left unprocessed reads as 0,
+        never written: the ordered take's condition then fails, and the one behind of two still
+        gets a place, at worst from the counter ahead)."""
+        keys = [_counter_key(event_id, counter) for counter in counters]
         found = self._client.batch_get_item(RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}})
-        values = {first: 0, second: 0}
+        read = dict.fromkeys(counters, (0, 0))
         for item in found.get("Responses", {}).get(self._table, []):
-            values[int(str(item["pk"]["S"]).rsplit("#", 1)[1])] = int(item["value"]["N"])
-        # A key left unprocessed reads as 0: the join still gets a place, at worst from the counter ahead.
-        return second if values[second] < values[first] else first
+            last = item.get("last_ms")
+            read[int(str(item["pk"]["S"]).rsplit("#", 1)[1])] = (int(item["value"]["N"]), int(last["N"]) if last else 0)
+        return read
 
     def entry(self, event_id: int, owner: str) -> QueueEntry | None:
         """The owner's place; None also while their item is only claimed (no place recorded yet)."""
