@@ -434,3 +434,27 @@ def test_the_queue_functions_call_only_what_their_policies_grant(queue_env, stri
     assert joined <= allowed("JoinEventQueueFunction"), joined
     assert admitted <= allowed("AdmitEventQueuesFunction"), admitted
     assert polled <= allowed("GetEventQueuePlaceFunction"), polled
+
+
+def test_a_claim_left_without_a_place_is_waited_for_then_taken_over(queue_env, clock, monkeypatch):
+    """A join claims the account's item before drawing a place. A claim found without one (another
+    request of the account between its two writes) is waited for, briefly, and answers 503 with
+    nothing drawn; a claim left placeless for a minute (its request died) is taken over."""
+    from payments.repositories import queue as queue_repository
+
+    event_id = queued_event()
+    now_ms = int(clock[0] * 1000)
+    claimed = {"event_id": event_id, "owner": "user-alice", "joined_ms": now_ms, "claim": "another-request"}
+    queue_env.put_item(TableName=TICKETS, Item={**queue_repository.buyer_key(event_id, "user-alice"), **dynamodb.to_attributes(claimed)})
+    monkeypatch.setattr(queue_repository, "CLAIM_WAITS", (0.0, 0.0))
+    before = scan(queue_env, TICKETS)
+    waiting = join(event_id, "user-alice")
+    assert waiting.status == 503 and waiting.headers.get("Retry-After") == "1", waiting.body
+    assert poll(event_id, "user-alice").status == 404  # a claim is not a place
+    assert scan(queue_env, TICKETS) == before  # nothing drawn from the counters, nothing written
+    clock[0] += queue_repository.STALE_CLAIM_MS / 1000
+    taken = join(event_id, "user-alice")
+    assert taken.status == 200 and taken.body["place"] == 1, taken.body
+    item = buyer_item(queue_env, event_id, "user-alice")
+    assert int(item["place"]) == 1 and "claim" not in item
+    assert join(event_id, "user-alice").body["place"] == 1  # held now: the same place
