@@ -151,7 +151,7 @@ class ContendedDynamoDB:
                     charges[(table, index, str(next(iter(item[attribute].values()))))] += 1
         return charges
 
-    def _throttled(self, ledger: Counter[tuple[Partition, int]], charges: Counter[Partition], at: float, ceiling: int) -> bool:
+    def _throttled(self, ledger: Counter[tuple[Partition, int]], charges: Counter[Partition], at: float, ceiling: float) -> bool:
         """Whether any partition key would go over its ceiling this second; if none, charged."""
         second = int(at)
         if any(ledger[(partition, second)] + units > ceiling for partition, units in charges.items()):
@@ -160,7 +160,7 @@ class ContendedDynamoDB:
             ledger[(partition, second)] += units
         return False
 
-    def _read(self, table: str, key: dict[str, Any], at: float, units: int = 1) -> bool:
+    def _read(self, table: str, key: dict[str, Any], at: float, units: float = 1) -> bool:
         """Charges ``units`` read units to the key's partition; False when it is over its ceiling."""
         charges = Counter({self._partition(table, key): units})
         if self._throttled(self.read_units, charges, at, READ_UNITS_PER_PARTITION_SECOND):
@@ -193,7 +193,8 @@ class ContendedDynamoDB:
     def get_item(self, **request: Any) -> Any:
         start = self.clock.now
         self.clock.sleep(self.read_seconds)
-        if not self._read(request["TableName"], request["Key"], start):
+        # An eventually consistent read costs half a unit (DynamoDB's pricing of reads).
+        if not self._read(request["TableName"], request["Key"], start, 1 if request.get("ConsistentRead") else 0.5):
             raise _refused("ProvisionedThroughputExceededException")
         return self.inner.get_item(**request)
 
@@ -230,6 +231,23 @@ class ContendedDynamoDB:
             self.counts["throttled"] += 1
             raise _refused("ThrottlingException")
         return self.inner.put_item(**request)
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> Any:
+        """Each put charged as a single put (1 unit, and its index entries); those over their
+        partition key's ceiling come back unprocessed, as DynamoDB returns them."""
+        start = self.clock.now
+        self.clock.sleep(self.write_seconds)
+        processed: dict[str, Any] = {}
+        unprocessed: dict[str, Any] = {}
+        for table, requests in RequestItems.items():
+            for request in requests:
+                charges = self._write_charges(table, "Put", request["PutRequest"], 1)
+                throttled = self._throttled(self.write_units, charges, start, WRITE_UNITS_PER_PARTITION_SECOND)
+                self.counts["throttled"] += throttled
+                (unprocessed if throttled else processed).setdefault(table, []).append(request)
+        if processed:
+            self.inner.batch_write_item(RequestItems=processed)
+        return {"UnprocessedItems": unprocessed}
 
     def update_item(self, **request: Any) -> Any:
         key = _item_key(request["TableName"], request["Key"])

@@ -1,0 +1,568 @@
+"""A paid on-sale through the on-sale queue, simulated in virtual time with the real code: buyers
+join the queue (``QueueService.join``), the admitter steps once a virtual second
+(``QueueService.admit_once``, hence ``payments.domain.admission.advance``), admitted buyers reserve
+(``TicketService.purchase`` with their queue pass) and open a Checkout Session through the real
+``StripeGateway`` (its backoff on 429 included), against the flash-sale model's contended DynamoDB
+stand-in (``benchmarks.flash_sale.ContendedDynamoDB``: per-partition-key write and read ceilings,
+transaction conflicts) and a Stripe stand-in that answers 429 as Stripe does.
+
+What is modelled, besides the flash-sale model's DynamoDB:
+
+- **Stripe** (``StripeStandIn``): per endpoint at most ``--stripe-rate`` requests in any sliding
+  second (Checkout Session creation; Stripe's default 25), and the account at most 100 requests in
+  any sliding second (live mode). Beyond either, the request is refused with ``stripe.RateLimitError``
+  (HTTP 429), which the gateway backs off from (``with_backoff``, 6 s budget, in virtual time) and
+  then raises as ``ProviderUnavailable``: our 503 with ``Retry-After``. A refused request is not
+  counted in the window (Stripe does not document whether it is). A paid session costs the account
+  3 more requests at payment time (the webhook's read of the session, verify's two), not run
+  through the code: they share the account's 100 a second.
+- **API Gateway** route throttles (token buckets, rate and burst, template.yaml's defaults): join
+  4,000 (4,000), poll 4,000 (4,000), purchase ``StripeSessionRate`` (its burst too). Beyond them,
+  429 before any function runs; the buyer tries again a second later (a refused join keeps the
+  time of its first try as the buyer's arrival: an inversion if it is placed behind later arrivals).
+- **Lambda**: per function at most 1,000 new environments in any 10 s, and the account at most
+  1,000 running at once; a request that finds neither a free environment nor room for a new one is
+  refused with 429 (modelled so; API Gateway's answer to a throttled integration is a 5xx in some
+  configurations). A new environment adds ``--cold-start-ms`` to its first request. Polls are not
+  run: 4,000 a second of two 3 ms reads take about 24 environments, left out of the account's 1,000.
+- **Buyers**: join at a time drawn uniformly within ``--arrival-seconds``; poll every 2 s, and a
+  poll is answered with probability min(1, poll rate limit x 2 s / buyers waiting) (the route's
+  throttle shared by all), its answer up to 1 s old (``Cache-Control: max-age=1``). An admitted
+  buyer hears it at a poll, then takes 2 to 20 s (uniform) to reserve; ``--abandon`` of them never
+  reserve (10%: an assumption, as in ``benchmarks.queue_sale``; no figure of ours measures it). A
+  reservation refused with 503 is retried after its ``Retry-After``, one refused at the edge (429)
+  a second later, within the admission's window. One seat, or two one time in five. Reservations
+  are not paid nor expired within the run (the sale sells out before 31 minutes, the shortest
+  Checkout Session), so seats do not come back.
+
+Printed per row (Stripe's endpoint rate, the admitter's rate, the purchase route's rate and burst):
+sold, oversold, 5xx, Stripe's 429s (endpoint, account), 503s, the edge's 429s (purchase, join,
+Lambda), the join's answer time p99, admissions out of arrival order beyond ``--tie-seconds``, the
+time to sell out against Stripe's bound (the sessions the seats need, at the sale's seats per order,
+at Stripe's rate), when the waiting buyers heard "sold out" after the last seat (p99, max), and the
+most write and read units one partition key took in one second.
+
+    python -m benchmarks.paid_sale [--seats 2000] [--buyers 8000] [--rows 25:25:25:25 ...]
+
+Exits 1 on any oversell or 5xx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import contextlib
+import functools
+import heapq
+import os
+import random
+import sys
+import types
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import stripe
+from moto import mock_aws
+
+from benchmarks.flash_sale import ENVIRONMENT, TABLES, ContendedDynamoDB, VirtualClock, oversold
+from local import moto_patches
+from local.template import create_tables
+from tests.support.moto_direct import MotoDirect
+
+SESSIONS_CREATE = "checkout.sessions.create"
+SESSIONS_RETRIEVE = "checkout.sessions.retrieve"
+ACCOUNT_RATE = 100  # Stripe's live-mode requests a second per account
+FOLLOW_UPS = 3  # Stripe requests a paid session costs later: the webhook's read, verify's two
+PASS_KEY = b"paid-sale-model-queue-pass-key-32"
+POLL_SECONDS = 2.0
+CACHE_SECONDS = 1.0
+THINK_SECONDS = (2.0, 20.0)
+PAY_SECONDS = (60.0, 300.0)
+EPOCH = 1_800_000_000  # the virtual clock's second 0, as a Unix time
+# template.yaml's route throttles (rate, burst), for the queue's two routes.
+JOIN_ROUTE = (4000, 4000)
+POLL_ROUTE_RATE = 4000
+NEW_ENVIRONMENTS_PER_10_S = 1000
+ACCOUNT_CONCURRENCY = 1000
+
+
+class SlidingLimit:
+    """At most ``limit`` accepted requests in any window of one second, in virtual time; requests may
+    be offered out of time order (a buyer's backoff runs ahead of buyers handled after it), so a
+    request is accepted only if every one-second window containing it stays within the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.times: list[float] = []
+
+    def admit(self, at: float) -> bool:
+        low = bisect.bisect_right(self.times, at - 1.0)
+        high = bisect.bisect_left(self.times, at + 1.0)
+        near = self.times[low:high]
+        # The windows (s - 1, s] holding ``at`` are s in [at, at + 1): the most accepted in one of them.
+        ends = [at] + [t for t in near if t > at]
+        if any(sum(1 for t in near if end - 1.0 < t <= end) + 1 > self.limit for end in ends):
+            return False
+        bisect.insort(self.times, at)
+        while self.times and self.times[0] < at - 30.0 and len(self.times) > 4 * self.limit:
+            self.times.pop(0)  # long past: cannot share a window with any later request
+        return True
+
+
+class StripeStandIn:
+    """What ``StripeGateway`` calls on the SDK's client (``v1.checkout.sessions.create``), answering
+    429 (``stripe.RateLimitError``) beyond the endpoint's or the account's sliding-second limit, as
+    Stripe does; every refusal counted by which limit refused it."""
+
+    def __init__(self, clock: VirtualClock, endpoint_rate: int, account_rate: int = ACCOUNT_RATE) -> None:
+        self.clock = clock
+        self.endpoint_rate = endpoint_rate
+        self.endpoints: dict[str, SlidingLimit] = defaultdict(lambda: SlidingLimit(endpoint_rate))
+        self.account = SlidingLimit(account_rate)
+        self.counts: Counter[str] = Counter()
+        self.per_second: Counter[tuple[str, int]] = Counter()
+        self.v1 = types.SimpleNamespace(checkout=types.SimpleNamespace(sessions=self))
+
+    def request(self, endpoint: str, at: float) -> None:
+        """One request at ``at``: accepted, or 429 (counted) from the first limit it would pass."""
+        if not self.account.admit(at):
+            self.counts["429 account"] += 1
+            raise stripe.RateLimitError("Too many requests hit the API too quickly.", http_status=429, code="rate_limit")
+        if not self.endpoints[endpoint].admit(at):
+            self.account.times.remove(at)  # refused: not counted against the account either
+            self.counts["429 endpoint"] += 1
+            raise stripe.RateLimitError("Too many requests hit the API too quickly.", http_status=429, code="rate_limit")
+        self.counts[endpoint] += 1
+        self.per_second[(endpoint, int(at))] += 1
+
+    def create(self, params: dict[str, Any], options: dict[str, Any]) -> Any:
+        self.request(SESSIONS_CREATE, self.clock.now)
+        session_id = f"cs_test_{options['idempotency_key'].rsplit('-', 1)[-1]}"
+        body = {
+            "id": session_id,
+            "object": "checkout.session",
+            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+            "status": "open",
+            "payment_status": "unpaid",
+            "payment_intent": None,
+            "client_reference_id": params["client_reference_id"],
+            "metadata": params["metadata"],
+            "amount_total": sum(line["price_data"]["unit_amount"] * line["quantity"] for line in params["line_items"]),
+            "currency": params["line_items"][0]["price_data"]["currency"],
+        }
+        return types.SimpleNamespace(to_dict=lambda: body)
+
+    def most_in_a_second(self, endpoint: str) -> int:
+        return max((count for (name, _), count in self.per_second.items() if name == endpoint), default=0)
+
+
+class TokenBucket:
+    """An API Gateway route's throttle: ``rate`` a second, up to ``burst`` at once (times offered in order)."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst, self.tokens, self.at = rate, burst, burst, 0.0
+
+    def take(self, at: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + max(0.0, at - self.at) * self.rate)
+        self.at = max(self.at, at)
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+@dataclass
+class Lambdas:
+    """Lambda's scaling: environments per function (free at), new ones at most 1,000 in any 10 s per
+    function, and at most 1,000 running at once in the account."""
+
+    cold_start: float
+    free: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    created: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
+    running: list[float] = field(default_factory=list)  # when each running request ends (a heap)
+    environments: Counter[str] = field(default_factory=Counter)
+    most_running: int = 0
+
+    def start(self, function: str, at: float) -> float | None:
+        """The extra latency of a request of ``function`` at ``at`` (a cold start or 0), or None: throttled."""
+        while self.running and self.running[0] <= at:
+            heapq.heappop(self.running)
+        if len(self.running) >= ACCOUNT_CONCURRENCY:
+            return None
+        free = self.free[function]
+        if free and free[0] <= at:
+            heapq.heappop(free)
+            return 0.0
+        created = self.created[function]
+        while created and created[0] <= at - 10.0:
+            created.popleft()
+        if len(created) >= NEW_ENVIRONMENTS_PER_10_S:
+            return None
+        created.append(at)
+        self.environments[function] += 1
+        return self.cold_start
+
+    def end(self, function: str, at: float) -> None:
+        heapq.heappush(self.free[function], at)
+        heapq.heappush(self.running, at)
+        self.most_running = max(self.most_running, len(self.running))
+
+
+@dataclass
+class PaidOutcome:
+    stripe_rate: int
+    admit_rate: int
+    route: tuple[int, int]
+    seats: int
+    buyers: int
+    sold: int = 0
+    orders: int = 0
+    oversold: int = 0
+    answers: Counter[str] = field(default_factory=Counter)
+    stripe: Counter[str] = field(default_factory=Counter)
+    edge_429: Counter[str] = field(default_factory=Counter)
+    join_seconds: list[float] = field(default_factory=list)
+    inversions: int = 0
+    sold_out_at: float | None = None
+    heard_after: list[float] = field(default_factory=list)
+    most_sessions_a_second: int = 0
+    peak_write_units: tuple[int, str] = (0, "-")
+    peak_read_units: tuple[int, str] = (0, "-")
+    environments: Counter[str] = field(default_factory=Counter)
+    most_running: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def five_xx(self) -> int:
+        return sum(count for answer, count in self.answers.items() if answer.split()[-1].startswith("5") and not answer.endswith("503"))
+
+    @property
+    def bound_seconds(self) -> float:
+        """What Stripe's rate allows: the sessions these orders took, at Stripe's rate."""
+        return self.orders / self.stripe_rate
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values) or [float("nan")]
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+def run_paid_sale(
+    seats: int,
+    buyers: int,
+    stripe_rate: int = 25,
+    admit_rate: int | None = None,
+    route: tuple[int, int] | None = None,
+    arrival_seconds: float = 60.0,
+    abandon: float = 0.1,
+    margin_percent: int = 0,
+    shards: int = 16,
+    cold_start: float = 0.3,
+    tie: float = 0.1,
+    seed: int = 27,
+    planted: list[float] | None = None,
+) -> PaidOutcome:
+    """The sale, inside ``mock_aws``. ``planted``: extra Checkout Session requests sent to the Stripe
+    stand-in at these virtual times, outside any buyer (to check that its 429s are counted)."""
+    from payments import retries
+    from payments.auth import Caller
+    from payments.domain.admission import AdmissionPolicy, QueuePass, sign_pass
+    from payments.domain.events import EventService
+    from payments.domain.queue import QueueService
+    from payments.domain.tickets import TicketService
+    from payments.dynamodb import is_unavailable
+    from payments.errors import ApiError
+    from payments.models.common import validate
+    from payments.models.tickets import CreateEventRequest, PurchaseRequest
+    from payments.providers.stripe_gateway import StripeGateway
+    from payments.repositories import tickets as tickets_repository
+    from payments.repositories.queue import QueueRepository
+    from payments.repositories.tickets import TicketRepository
+    from payments.settings import Settings
+
+    admit_rate = admit_rate or stripe_rate
+    route = route or (stripe_rate, stripe_rate)
+    draw = random.Random(seed)  # noqa: S311 - a reproducible simulation, not cryptography
+    clock = VirtualClock()
+    inner = boto3.client("dynamodb", region_name="eu-west-1")
+    create_tables(inner, TABLES)
+    client = ContendedDynamoDB(MotoDirect(), clock)
+    settings = Settings.model_validate({**ENVIRONMENT, "STRIPE_SESSION_RATE_PER_SECOND": str(admit_rate)})
+    stripe_api = StripeStandIn(clock, stripe_rate)
+    outcome = PaidOutcome(stripe_rate, admit_rate, route, seats, buyers)
+    stock_time, stock_random, stock_secrets = retries.time, retries.random, tickets_repository.secrets  # type: ignore[attr-defined]
+    vars(retries).update(time=types.SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep), random=draw)
+    starts = random.Random(seed + 1)  # noqa: S311 - where a purchase starts among the shards, reproducibly
+    vars(tickets_repository).update(secrets=types.SimpleNamespace(randbelow=starts.randrange))
+    try:
+        tickets = TicketRepository(
+            client,  # type: ignore[arg-type]
+            TABLES["TicketsTable"],
+            TABLES["PaymentsTable"],
+        )
+        policy = AdmissionPolicy(rate_per_second=admit_rate, window_ms=600_000, margin_percent=margin_percent)
+
+        def now() -> float:
+            return EPOCH + clock.now
+
+        queue = QueueService(
+            tickets.get_event,
+            lambda event_id: sum(tickets.availability(event_id).values()),
+            QueueRepository(client, TABLES["TicketsTable"]),  # type: ignore[arg-type]
+            lambda: PASS_KEY,
+            policy,
+            settings.queue_pass_seconds,
+            clock=now,
+            sleep=clock.sleep,
+        )
+        gateway = StripeGateway(stripe_api)  # type: ignore[arg-type]
+        service = TicketService(tickets, lambda: gateway, settings, clock=now, queue=lambda: queue)
+        staff = Caller(user_id="staff", groups=frozenset({settings.staff_group}))
+        event = EventService(tickets).create(
+            staff,
+            validate(
+                CreateEventRequest,
+                {"name": "Paid on-sale", "price": 40, "currency": "usd", "capacity": seats, "seat_shards": shards, "on_sale_queue": True},
+            ),
+        )
+        join_route, purchase_route = TokenBucket(*JOIN_ROUTE), TokenBucket(*route)
+        lambdas = Lambdas(cold_start)
+        # The buyers' journeys, in virtual time: (time, order, kind, buyer).
+        heap: list[tuple[float, int, str, int]] = []
+        order = 0
+
+        def at(time: float, kind: str, buyer: int) -> None:
+            nonlocal order
+            order += 1
+            heapq.heappush(heap, (time, order, kind, buyer))
+
+        arrivals = sorted(draw.uniform(0, arrival_seconds) for _ in range(buyers))
+        for buyer, arrival in enumerate(arrivals):
+            at(arrival, "join", buyer)
+        for time in planted or []:
+            at(time, "planted", -1)
+        at(0.0, "step", -1)
+        place_of: dict[int, int] = {}
+        buyer_at: dict[int, int] = {}
+        admitted_places: list[int] = []
+        waiting: set[int] = set()  # joined, not admitted yet
+        admitted_at: dict[int, float] = {}
+        done: set[int] = set()
+        sold_out_step: float | None = None
+        last_join = arrivals[-1] if arrivals else 0.0
+        while heap:
+            time, _, kind, buyer = heapq.heappop(heap)
+            clock.now = time
+            caller = Caller(user_id=f"buyer-{buyer}", groups=frozenset())
+            if kind == "planted":
+                with contextlib.suppress(stripe.RateLimitError):  # counted by the stand-in
+                    stripe_api.request(SESSIONS_CREATE, time)
+            elif kind == "follow-up":
+                with contextlib.suppress(stripe.RateLimitError):  # counted by the stand-in
+                    stripe_api.request(SESSIONS_RETRIEVE, time)
+            elif kind == "join":
+                if not join_route.take(time):
+                    outcome.edge_429["join"] += 1
+                    at(time + 1.0, "join", buyer)
+                    continue
+                extra = lambdas.start("join", time)
+                if extra is None:
+                    outcome.edge_429["lambda"] += 1
+                    at(time + 1.0, "join", buyer)
+                    continue
+                clock.now = time + extra
+                code, retry_after, answer = _answered(
+                    functools.partial(queue.join, caller, event.event_id), ApiError, is_unavailable, outcome
+                )
+                lambdas.end("join", clock.now)
+                outcome.answers[f"join {code}"] += 1
+                if code == "503" and retry_after is not None:
+                    at(clock.now + retry_after, "join", buyer)
+                    continue
+                if answer is None:
+                    continue
+                outcome.join_seconds.append(clock.now - arrivals[buyer])
+                place_of[buyer], buyer_at[answer.place] = answer.place, buyer
+                waiting.add(buyer)
+            elif kind == "step":
+                before = queue._store.state(event.event_id).admitted_to  # the model reads what the admitter wrote
+                queue.admit_once()
+                state = queue._store.state(event.event_id)
+                share = min(1.0, POLL_ROUTE_RATE * POLL_SECONDS / max(1, len(waiting)))
+                for place in range(before + 1, state.admitted_to + 1):
+                    if place not in buyer_at:
+                        continue  # a place nobody holds (closed by the step)
+                    admitted = buyer_at[place]
+                    waiting.discard(admitted)
+                    admitted_places.append(place)
+                    admitted_at[admitted] = time
+                    if draw.random() < abandon:
+                        continue
+                    at(time + _heard(draw, share) + draw.uniform(*THINK_SECONDS), "purchase", admitted)
+                if state.sold_out and outcome.sold_out_at is not None and sold_out_step is None:
+                    sold_out_step = time
+                    for _ in waiting:
+                        outcome.heard_after.append(time - outcome.sold_out_at + _heard(draw, share))
+                if (sold_out_step is None or time < last_join) and time < last_join + 3600:
+                    at(time + 1.0, "step", -1)
+            elif kind == "purchase":
+                if buyer in done or time > admitted_at[buyer] + 600:
+                    continue
+                if not purchase_route.take(time):
+                    outcome.edge_429["purchase"] += 1
+                    at(time + 1.0 + draw.random(), "purchase", buyer)
+                    continue
+                extra = lambdas.start("purchase", time)
+                if extra is None:
+                    outcome.edge_429["lambda"] += 1
+                    at(time + 1.0 + draw.random(), "purchase", buyer)
+                    continue
+                clock.now = time + extra
+                token = sign_pass(PASS_KEY, QueuePass(event.event_id, caller.user_id, place_of[buyer], int((now() + 900) * 1000)))
+                quantity = 2 if draw.random() < 0.2 else 1
+                request = {"event_id": event.event_id, "quantity": quantity, "queue_pass": token}
+                answer_code, retry_after, _ = _answered(
+                    functools.partial(service.purchase, caller, validate(PurchaseRequest, request)), ApiError, is_unavailable, outcome
+                )
+                lambdas.end("purchase", clock.now)
+                outcome.answers[f"purchase {answer_code}"] += 1
+                if answer_code == "200":
+                    done.add(buyer)
+                    outcome.sold += quantity
+                    outcome.orders += 1
+                    if outcome.sold == seats and outcome.sold_out_at is None:
+                        outcome.sold_out_at = clock.now
+                    if draw.random() < 0.9:  # paid: the webhook's read and verify's two reach Stripe later
+                        paid = clock.now + draw.uniform(*PAY_SECONDS)
+                        for _ in range(FOLLOW_UPS):
+                            at(paid + draw.uniform(0, 5), "follow-up", buyer)
+                elif answer_code == "503":
+                    # ProviderUnavailable (Stripe's 429 after the gateway's backoff) carries no
+                    # Retry-After: counted, and the buyer's page tries again 2 s later.
+                    outcome.answers["purchase 503 without Retry-After"] += retry_after is None
+                    at(clock.now + (2.0 if retry_after is None else retry_after), "purchase", buyer)
+                else:
+                    done.add(buyer)
+        outcome.stripe = stripe_api.counts
+        outcome.most_sessions_a_second = stripe_api.most_in_a_second(SESSIONS_CREATE)
+        outcome.inversions = _inversions([arrivals[buyer_at[place]] for place in sorted(admitted_places)], tie)
+        outcome.peak_write_units = client.peak(client.write_units)
+        outcome.peak_read_units = client.peak(client.read_units)
+        outcome.environments = lambdas.environments
+        outcome.most_running = lambdas.most_running
+        outcome.oversold = oversold(inner, event.event_id, seats)
+        return outcome
+    finally:
+        vars(retries).update(time=stock_time, random=stock_random)
+        vars(tickets_repository).update(secrets=stock_secrets)
+
+
+def _heard(draw: random.Random, share: float) -> float:
+    """How long after a change a waiting buyer hears it: the next poll (every 2 s) answered (each
+    with probability ``share``, the poll route's throttle shared by all), its answer up to 1 s old."""
+    wait = draw.uniform(0, POLL_SECONDS)
+    while draw.random() >= share:
+        wait += POLL_SECONDS
+    return wait + draw.uniform(0, CACHE_SECONDS)
+
+
+def _answered(call: Any, api_error: type[Exception], is_unavailable: Any, outcome: PaidOutcome) -> tuple[str, float | None, Any]:
+    """A request's answer as ``payments.http`` gives it: the status, its Retry-After if any, and
+    the result (None unless 200). An error that is not an ApiError is a 503 with Retry-After when
+    DynamoDB is unavailable, else a 500 (counted by its message)."""
+    try:
+        return "200", None, call()
+    except api_error as error:
+        retry_after = (getattr(error, "headers", None) or {}).get("Retry-After")
+        return str(getattr(error, "status_code", 500)), None if retry_after is None else float(retry_after), None
+    except Exception as error:  # mapped as payments.http maps it
+        if is_unavailable(error):
+            return "503", 2.0, None
+        outcome.failures[f"{type(error).__name__}: {error}"[:200]] += 1
+        return "500", None, None
+
+
+def _inversions(arrivals_in_admission_order: list[float], tie: float) -> int:
+    """Buyers admitted after one who arrived more than ``tie`` seconds later."""
+    inversions, latest = 0, float("-inf")
+    for arrived in arrivals_in_admission_order:
+        if arrived < latest - tie:
+            inversions += 1
+        latest = max(latest, arrived)
+    return inversions
+
+
+def report(outcomes: list[PaidOutcome]) -> None:
+    print(
+        f"{'Stripe/s':>8} {'admit/s':>7} {'route':>7} {'sold':>6} {'over':>4} {'5xx':>4} {'S429 ep':>7} {'S429 acct':>9} "
+        f"{'503':>5} {'no RA':>6} {'e429 buy':>8} {'e429 join':>9} {'e429 λ':>6} {'join p99':>8} {'inv':>4} {'sold out s':>10} "
+        f"{'bound s':>7} {'excess s':>8} {'heard p99':>9} {'heard max':>9} {'max ses/s':>9} {'WCU/key/s':>16} {'RCU/key/s':>16}"
+    )
+    for o in outcomes:
+        sold_out = "never" if o.sold_out_at is None else f"{o.sold_out_at:.0f}"
+        excess = "" if o.sold_out_at is None else f"{o.sold_out_at - o.bound_seconds:.0f}"
+        heard = o.heard_after or [float("nan")]
+        print(
+            f"{o.stripe_rate:>8} {o.admit_rate:>7} {f'{o.route[0]}/{o.route[1]}':>7} {o.sold:>6} {o.oversold:>4} {o.five_xx:>4} "
+            f"{o.stripe['429 endpoint']:>7} {o.stripe['429 account']:>9} {o.answers['join 503'] + o.answers['purchase 503']:>5} {o.answers['purchase 503 without Retry-After']:>6} {o.edge_429['purchase']:>8} "
+            f"{o.edge_429['join']:>9} {o.edge_429['lambda']:>6} {_p99(o.join_seconds):>8.3f} {o.inversions:>4} {sold_out:>10} "
+            f"{o.bound_seconds:>7.0f} {excess:>8} {_p99(heard):>9.1f} {max(heard):>9.1f} {o.most_sessions_a_second:>9} "
+            f"{f'{o.peak_write_units[0]} ({o.peak_write_units[1]})':>16} {f'{o.peak_read_units[0]} ({o.peak_read_units[1]})':>16}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seats", type=int, default=2000)
+    parser.add_argument("--buyers", type=int, default=8000)
+    parser.add_argument("--arrival-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        default=["25:25:25:25", "25:25:20:5", "100:100:100:100", "100:100:80:20"],
+        help="Stripe's endpoint rate:the admitter's rate:the purchase route's rate:its burst",
+    )
+    parser.add_argument("--abandon", type=float, default=0.1)
+    parser.add_argument("--margin", type=int, default=0, help="QUEUE_ADMISSION_MARGIN_PERCENT")
+    parser.add_argument("--shards", type=int, default=16)
+    parser.add_argument("--cold-start-ms", type=float, default=300.0)
+    parser.add_argument("--seed", type=int, default=27)
+    args = parser.parse_args()
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+    moto_patches.install()
+    outcomes = []
+    for row in args.rows:
+        stripe_rate, admit_rate, route_rate, route_burst = (int(part) for part in row.split(":"))
+        with mock_aws():
+            outcomes.append(
+                run_paid_sale(
+                    args.seats,
+                    args.buyers,
+                    stripe_rate,
+                    admit_rate,
+                    (route_rate, route_burst),
+                    arrival_seconds=args.arrival_seconds,
+                    abandon=args.abandon,
+                    margin_percent=args.margin,
+                    shards=args.shards,
+                    cold_start=args.cold_start_ms / 1000,
+                    seed=args.seed,
+                )
+            )
+    print(
+        f"Paid on-sale through the queue, simulated: {args.seats} seats ({args.shards} shards), {args.buyers} buyers joining within "
+        f"{args.arrival_seconds:.0f} s; {args.abandon:.0%} of the admitted never reserve (assumed); margin {args.margin}%; "
+        f"Stripe: the endpoint's rate per sliding second, the account's {ACCOUNT_RATE}"
+    )
+    report(outcomes)
+    for o in outcomes:
+        if o.failures:
+            print(o.failures.most_common(3))
+    failed = any(o.oversold or o.five_xx for o in outcomes)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
