@@ -173,6 +173,50 @@ class TokenBucket:
         return False
 
 
+class SessionSlots:
+    """Pacing in front of ``create_checkout_session``, as the real code could do it: a second cut
+    into ``limit - 1`` slots, one session each (in DynamoDB, a conditional put of a slot's item,
+    ``attribute_not_exists``, with a TTL). Any one-second window touches at most ``limit`` slots,
+    so at most ``limit`` sessions start in it, however the requests bunch; the rate is ``limit - 1``
+    a second. A purchase takes the first free slot from now and waits for it; a slot further than
+    ``most_wait`` ahead is refused (503 with Retry-After: the buyer comes back)."""
+
+    def __init__(self, limit: int, most_wait: float = 1.0) -> None:
+        self.width = 1.0 / max(1, limit - 1)
+        self.most_wait = most_wait
+        self.taken: set[int] = set()
+        self.waited: list[float] = []
+
+    def wait(self, at: float) -> float | None:
+        """How long to wait for a slot from ``at``; None when none is free within ``most_wait``."""
+        slot = int(at / self.width) + 1  # the slot that starts next: a slot begun may hold a session already sent
+        while slot in self.taken:
+            slot += 1
+        wait = slot * self.width - at
+        if wait > self.most_wait:
+            return None
+        self.taken.add(slot)
+        self.waited.append(wait)
+        return wait
+
+
+class PacedGateway:
+    """The real gateway, its session creation behind ``SessionSlots``."""
+
+    def __init__(self, inner: Any, slots: SessionSlots, clock: VirtualClock, busy: Any) -> None:
+        self._inner, self._slots, self._clock, self._busy = inner, slots, clock, busy
+
+    def create_checkout_session(self, **request: Any) -> Any:
+        wait = self._slots.wait(self._clock.now)
+        if wait is None:
+            raise self._busy("Checkout is busy; please retry", retry_after=1)
+        self._clock.sleep(wait)
+        return self._inner.create_checkout_session(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 @dataclass
 class Lambdas:
     """Lambda's scaling: environments per function (free at), new ones at most 1,000 in any 10 s per
@@ -215,6 +259,7 @@ class PaidOutcome:
     stripe_rate: int
     admit_rate: int
     route: tuple[int, int]
+    pace: bool
     seats: int
     buyers: int
     sold: int = 0
@@ -263,6 +308,7 @@ def run_paid_sale(
     tie: float = 0.1,
     seed: int = 27,
     planted: list[float] | None = None,
+    pace: bool = False,
 ) -> PaidOutcome:
     """The sale, inside ``mock_aws``. ``planted``: extra Checkout Session requests sent to the Stripe
     stand-in at these virtual times, outside any buyer (to check that its 429s are counted)."""
@@ -273,7 +319,7 @@ def run_paid_sale(
     from payments.domain.queue import QueueService
     from payments.domain.tickets import TicketService
     from payments.dynamodb import is_unavailable
-    from payments.errors import ApiError
+    from payments.errors import ApiError, Busy
     from payments.models.common import validate
     from payments.models.tickets import CreateEventRequest, PurchaseRequest
     from payments.providers.stripe_gateway import StripeGateway
@@ -291,7 +337,7 @@ def run_paid_sale(
     client = ContendedDynamoDB(MotoDirect(), clock)
     settings = Settings.model_validate({**ENVIRONMENT, "STRIPE_SESSION_RATE_PER_SECOND": str(admit_rate)})
     stripe_api = StripeStandIn(clock, stripe_rate)
-    outcome = PaidOutcome(stripe_rate, admit_rate, route, seats, buyers)
+    outcome = PaidOutcome(stripe_rate, admit_rate, route, pace, seats, buyers)
     stock_time, stock_random, stock_secrets = retries.time, retries.random, tickets_repository.secrets  # type: ignore[attr-defined]
     vars(retries).update(time=types.SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep), random=draw)
     starts = random.Random(seed + 1)  # noqa: S311 - where a purchase starts among the shards, reproducibly
@@ -317,7 +363,9 @@ def run_paid_sale(
             clock=now,
             sleep=clock.sleep,
         )
-        gateway = StripeGateway(stripe_api)  # type: ignore[arg-type]
+        gateway: Any = StripeGateway(stripe_api)  # type: ignore[arg-type]
+        if pace:
+            gateway = PacedGateway(gateway, SessionSlots(stripe_rate), clock, Busy)
         service = TicketService(tickets, lambda: gateway, settings, clock=now, queue=lambda: queue)
         staff = Caller(user_id="staff", groups=frozenset({settings.staff_group}))
         event = EventService(tickets).create(
@@ -496,7 +544,7 @@ def _inversions(arrivals_in_admission_order: list[float], tie: float) -> int:
 
 def report(outcomes: list[PaidOutcome]) -> None:
     print(
-        f"{'Stripe/s':>8} {'admit/s':>7} {'route':>7} {'sold':>6} {'over':>4} {'5xx':>4} {'S429 ep':>7} {'S429 acct':>9} "
+        f"{'Stripe/s':>8} {'admit/s':>7} {'route':>7} {'paced':>5} {'sold':>6} {'over':>4} {'5xx':>4} {'S429 ep':>7} {'S429 acct':>9} "
         f"{'503':>5} {'no RA':>6} {'e429 buy':>8} {'e429 join':>9} {'e429 λ':>6} {'join p99':>8} {'inv':>4} {'sold out s':>10} "
         f"{'bound s':>7} {'excess s':>8} {'heard p99':>9} {'heard max':>9} {'max ses/s':>9} {'WCU/key/s':>16} {'RCU/key/s':>16}"
     )
@@ -505,7 +553,7 @@ def report(outcomes: list[PaidOutcome]) -> None:
         excess = "" if o.sold_out_at is None else f"{o.sold_out_at - o.bound_seconds:.0f}"
         heard = o.heard_after or [float("nan")]
         print(
-            f"{o.stripe_rate:>8} {o.admit_rate:>7} {f'{o.route[0]}/{o.route[1]}':>7} {o.sold:>6} {o.oversold:>4} {o.five_xx:>4} "
+            f"{o.stripe_rate:>8} {o.admit_rate:>7} {f'{o.route[0]}/{o.route[1]}':>7} {'yes' if o.pace else 'no':>5} {o.sold:>6} {o.oversold:>4} {o.five_xx:>4} "
             f"{o.stripe['429 endpoint']:>7} {o.stripe['429 account']:>9} {o.answers['join 503'] + o.answers['purchase 503']:>5} {o.answers['purchase 503 without Retry-After']:>6} {o.edge_429['purchase']:>8} "
             f"{o.edge_429['join']:>9} {o.edge_429['lambda']:>6} {_p99(o.join_seconds):>8.3f} {o.inversions:>4} {sold_out:>10} "
             f"{o.bound_seconds:>7.0f} {excess:>8} {_p99(heard):>9.1f} {max(heard):>9.1f} {o.most_sessions_a_second:>9} "
@@ -521,8 +569,8 @@ def main() -> int:
     parser.add_argument(
         "--rows",
         nargs="+",
-        default=["25:25:25:25", "25:25:20:5", "100:100:100:100", "100:100:80:20"],
-        help="Stripe's endpoint rate:the admitter's rate:the purchase route's rate:its burst",
+        default=["25:25:25:25", "25:25:20:5", "25:25:25:25:pace", "100:100:100:100", "100:100:100:100:pace"],
+        help="Stripe's endpoint rate:the admitter's rate:the purchase route's rate:its burst[:pace (slots in front of session creation)]",
     )
     parser.add_argument("--abandon", type=float, default=0.1)
     parser.add_argument("--margin", type=int, default=0, help="QUEUE_ADMISSION_MARGIN_PERCENT")
@@ -534,7 +582,8 @@ def main() -> int:
     moto_patches.install()
     outcomes = []
     for row in args.rows:
-        stripe_rate, admit_rate, route_rate, route_burst = (int(part) for part in row.split(":"))
+        parts = row.split(":")
+        stripe_rate, admit_rate, route_rate, route_burst = (int(part) for part in parts[:4])
         with mock_aws():
             outcomes.append(
                 run_paid_sale(
@@ -549,6 +598,7 @@ def main() -> int:
                     shards=args.shards,
                     cold_start=args.cold_start_ms / 1000,
                     seed=args.seed,
+                    pace=parts[4:] == ["pace"],
                 )
             )
     print(

@@ -67,3 +67,63 @@ def test_the_stand_in_charges_writes_per_partition_key_not_per_item() -> None:
         with pytest.raises(ClientError, match="Throttling"):
             add("EVENT#1", "SEATS#1000")
         add("EVENT#1#SEATS#1000", "SEATS#1000")  # a partition key of its own: its own ceiling
+
+
+# The paid on-sale through the queue (benchmarks/paid_sale.py) -------------------------------------
+
+
+def test_the_stripe_stand_in_answers_429_beyond_a_sliding_second_and_the_gateway_surfaces_it_as_503() -> None:
+    """Stripe's per-endpoint limit counts requests in any one second, not per calendar second: 25
+    at 0.6 s fill the windows up to 1.6 s, so a request at 1.2 s is refused though its second (1)
+    is empty. Through the real gateway, with no time left to back off, the 429 is our 503."""
+    import stripe
+
+    from benchmarks import paid_sale
+    from payments.errors import ProviderUnavailable
+    from payments.providers.stripe_gateway import StripeGateway
+
+    clock = flash_sale.VirtualClock()
+    api = paid_sale.StripeStandIn(clock, endpoint_rate=25)
+    for _ in range(25):
+        api.request(paid_sale.SESSIONS_CREATE, 0.6)
+    with pytest.raises(stripe.RateLimitError):
+        api.request(paid_sale.SESSIONS_CREATE, 1.2)
+    api.request(paid_sale.SESSIONS_CREATE, 1.61)  # the burst's second is over
+    assert api.counts["429 endpoint"] == 1 and api.counts[paid_sale.SESSIONS_CREATE] == 26
+
+    clock.now = 1.3  # the burst at 0.6 is within this second
+    gateway = StripeGateway(api, retry_budget_seconds=0)  # type: ignore[arg-type]
+    with pytest.raises(ProviderUnavailable) as refused:
+        gateway.create_checkout_session(
+            ticket_id=7,
+            product_name="On-sale",
+            currency="usd",
+            unit_amount=4000,
+            quantity=1,
+            success_url="https://example.test/ok",
+            cancel_url="https://example.test/cancel",
+            expires_at=1_800_002_000,
+            metadata={"ticket_id": "7"},
+            idempotency_key="ticket-checkout-7",
+        )
+    assert refused.value.status_code == 503
+    assert api.counts["429 endpoint"] == 2
+
+
+def test_a_paid_queued_sale_never_oversells_nor_answers_5xx_and_counts_a_planted_burst_of_stripe_429s() -> None:
+    """A small paid on-sale through the queue, the session creation paced by slots: every seat sold
+    once, no 5xx, and the only Stripe 429s are those of a burst planted before the sale: 30 session
+    requests at one instant, 5 beyond Stripe's 25."""
+    from benchmarks import paid_sale
+
+    with mock_aws():
+        outcome = paid_sale.run_paid_sale(
+            seats=60, buyers=200, stripe_rate=25, arrival_seconds=0.1, shards=4, planted=[0.5] * 30, pace=True
+        )
+    assert outcome.oversold == 0
+    assert outcome.five_xx == 0 and not outcome.failures
+    assert outcome.sold == 60
+    assert outcome.stripe["429 endpoint"] == 5 and outcome.stripe["429 account"] == 0
+    assert outcome.stripe[paid_sale.SESSIONS_CREATE] == 25 + outcome.orders  # one session per order, the burst's 25
+    assert outcome.inversions == 0
+    assert outcome.most_sessions_a_second <= 25
