@@ -9,7 +9,7 @@ SECURITY := .security/bin
 # No telemetry calls from aws-sam-cli (CI and these machines have no way out but the package registries).
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help setup tools run demo token test quick test-random unit integration e2e lint format check docs docs-serve security validate build sam-local sam-e2e lambda-image bench deploy migrate model proof flash-sale mutation mutation-ci
+.PHONY: help setup tools run demo token test quick test-random unit integration e2e lint format check docs docs-serve security validate build sam-local sam-e2e lambda-image bench deploy migrate model proof flash-sale paid-sale mutation mutation-ci
 
 # A bare `make` lists the commands rather than running the first.
 .DEFAULT_GOAL := help
@@ -141,8 +141,12 @@ migrate:  ## move a tickets table from before the hot-key change to its new keys
 	@test -n "$(STAGE)$(TABLE)" || { echo "make migrate needs STAGE=dev|prod (a stage of samconfig.toml) or TABLE=name" >&2; exit 1; }
 	$(BIN)/python -m migrations.hot_keys $(if $(TABLE),--table $(TABLE),--stage $(STAGE)) $(if $(DRY_RUN),--dry-run) $(if $(ONLY),--only $(ONLY))
 
-flash-sale:  ## the simulated on-sale: 50,000 seats, 100,000 buyers at 2,000/s, for 1, 4, 16 and 64 seat shards (about 15 minutes)
+flash-sale:  ## the simulated on-sale: 50,000 seats, 100,000 buyers at 2,000/s, for 1, 4, 16 and 64 seat shards (about 15 minutes), then the paid queued sale (paid-sale)
 	$(BIN)/python -m benchmarks.flash_sale --check
+	$(MAKE) --no-print-directory paid-sale
+
+paid-sale:  ## the paid on-sale through the queue, scaled down 25x (2,000 seats, 8,000 buyers in 2.4 s) at Stripe's 25/s and 100/s (about 5 minutes)
+	$(BIN)/python -m benchmarks.paid_sale --seats 2000 --buyers 8000 --arrival-seconds 2.4
 
 model:  ## the money model's main run: 1000 seeded sequences in memory (the in-memory store twins), every rule fired (a few minutes; CI runs it)
 	$(BIN)/pytest -q -s -m money_model tests/integration/test_money_model.py
