@@ -179,6 +179,23 @@ def test_check_in_admits_everyone_once_and_says_when(dynamodb, stripe_fake):
     assert my_ticket(body["ticket_id"]).body["checked_in"] == 3
 
 
+def test_a_ticket_written_before_the_door_counts_its_admissions_from_none(dynamodb, stripe_fake):
+    """A ticket item written before check-in existed has no ``checked_in`` attribute at all (today's
+    tickets are written with 0): its first admission counts from none, not from one, so the whole
+    group still gets in and no more."""
+    event_id, body = free_ticket(quantity=3)
+    dynamodb.update_item(
+        TableName=TICKETS, Key={"pk": {"S": f"TICKET#{body['ticket_id']}"}, "sk": {"S": "TICKET"}}, UpdateExpression="REMOVE checked_in"
+    )
+    assert "checked_in" not in stored(dynamodb, body["ticket_id"])
+    first = check_in(body["ticket_code"], event_id, count=2)
+    assert (first.status, first.body["checked_in"]) == (200, 2)
+    assert stored(dynamodb, body["ticket_id"])["checked_in"] == 2
+    last = check_in(body["ticket_code"], event_id, count=1)
+    assert (last.status, last.body["checked_in"]) == (200, 3)
+    assert check_in(body["ticket_code"], event_id, count=1).status == 409
+
+
 def test_check_in_by_count_admits_a_group_in_parts(dynamodb, stripe_fake):
     event_id, body = free_ticket(quantity=4)
     assert check_in(body["ticket_code"], event_id, count=1).body["checked_in"] == 1

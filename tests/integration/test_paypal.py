@@ -450,6 +450,29 @@ def test_signed_events_are_applied_once(dynamodb, paypal_fake):
     assert wiring.paypal_objects().get("order", order_id)["status"] == "APPROVED"
 
 
+def test_an_event_without_a_create_time_is_dated_when_it_arrives(dynamodb, paypal_fake):
+    """``create_time`` is optional in PayPal's event: an event without one is applied as of the
+    moment it is received, so that an event dated before it cannot undo it and one after it can."""
+    import time
+
+    from payments import wiring
+
+    order_id = create_order().body["order_id"]
+    paypal_fake.approve(order_id)
+    undated = {name: value for name, value in copy.deepcopy(paypal_fake.events[-1]).items() if name != "create_time"}
+    before = int(time.time())
+    result = deliver_paypal_webhook(paypal_fake, undated)
+    after = int(time.time())
+    assert result.status == 200, result.body
+    assert result.body["outcome"] == "applied"
+    order = wiring.paypal_objects().get("order", order_id)
+    assert order["status"] == "APPROVED"
+    assert before <= order["state_as_of"] <= after
+    older = {"id": "WH-OLDER", "event_type": "CHECKOUT.ORDER.APPROVED", "create_time": "2020-01-01T00:00:00Z"}
+    assert deliver_paypal_webhook(paypal_fake, {**older, "resource": {"id": order_id, "status": "SAVED"}}).body["outcome"] == "skipped"
+    assert wiring.paypal_objects().get("order", order_id)["status"] == "APPROVED"
+
+
 def test_a_capture_webhook_overtaking_the_capture_call_records_it_for_the_orders_owner(dynamodb, paypal_fake):
     order_id = create_order().body["order_id"]
     paypal_fake.approve(order_id)
@@ -458,6 +481,26 @@ def test_a_capture_webhook_overtaking_the_capture_call_records_it_for_the_orders
     assert deliver_paypal_webhook(paypal_fake, completed).body["outcome"] == "applied"
     capture = capture_record(dynamodb, completed["resource"]["id"])
     assert (capture["owner"], capture["status"], capture["order_id"]) == ("user-alice", "COMPLETED", order_id)
+
+
+def test_a_capture_webhook_audits_the_capture_for_the_orders_owner(dynamodb, paypal_fake, monkeypatch):
+    """The audit line of a capture's change names the customer who created the order (the metrics
+    and the money trail are per user), not the webhook's anonymous caller."""
+    from payments.domain import paypal_webhooks
+
+    lines = []
+    monkeypatch.setattr(paypal_webhooks, "audit", lambda action, **fields: lines.append((action, fields)))
+    order_id = create_order(amount=12.5, user="user-carol").body["order_id"]
+    paypal_fake.approve(order_id)
+    orders.capture(paypal_fake, {}, order_id)  # captured at PayPal; only the webhook tells us
+    completed = paypal_fake.events[-1]
+    assert deliver_paypal_webhook(paypal_fake, completed).body["outcome"] == "applied"
+    assert lines == [
+        (
+            "paypal.capture_completed",
+            {"user_id": "user-carol", "order_id": order_id, "capture_id": completed["resource"]["id"], "amount": "12.50"},
+        )
+    ]
 
 
 def test_refund_events_in_any_order_leave_the_capture_refunded(dynamodb, paypal_fake):
