@@ -35,12 +35,16 @@ What is modelled, besides the flash-sale model's DynamoDB:
   are not paid nor expired within the run (the sale sells out before 31 minutes, the shortest
   Checkout Session), so seats do not come back.
 
-Printed per row (Stripe's endpoint rate, the admitter's rate, the purchase route's rate and burst):
-sold, oversold, 5xx, Stripe's 429s (endpoint, account), 503s, the edge's 429s (purchase, join,
-Lambda), the join's answer time p99, admissions out of arrival order beyond ``--tie-seconds``, the
-time to sell out against Stripe's bound (the sessions the seats need, at the sale's seats per order,
-at Stripe's rate), when the waiting buyers heard "sold out" after the last seat (p99, max), and the
-most write and read units one partition key took in one second.
+Printed per row (Stripe's endpoint rate, the admitter's rate, the purchase route's rate and burst,
+whether session creation is paced by ``SessionSlots``): seats sold, oversold, 5xx; Stripe's 429s
+on session creation, on session reads (the follow-ups) and from the account's limit; our 503s and
+those of them without Retry-After; the edge's 429s (purchase route, join route, Lambda); admitted
+buyers who found too few seats (400); the join's answer time p99 (from the first try); admissions
+out of arrival order beyond ``--tie-seconds``; when the last seat was taken, against Stripe's bound
+(the sessions the sale took, at Stripe's rate) and the excess; how long after the last seat the
+waiting buyers heard "sold out" (p99, max); the most sessions opened in one calendar second; the
+most write and read units one partition key took in one second. Then Stripe's side alone at full
+size (``stripe_account_load``).
 
     python -m benchmarks.paid_sale [--seats 2000] [--buyers 8000] [--rows 25:25:25:25 ...]
 
@@ -129,10 +133,12 @@ class StripeStandIn:
         """One request at ``at``: accepted, or 429 (counted) from the first limit it would pass."""
         if not self.account.admit(at):
             self.counts["429 account"] += 1
+            self.counts[f"429 {endpoint}"] += 1
             raise stripe.RateLimitError("Too many requests hit the API too quickly.", http_status=429, code="rate_limit")
         if not self.endpoints[endpoint].admit(at):
             self.account.times.remove(at)  # refused: not counted against the account either
             self.counts["429 endpoint"] += 1
+            self.counts[f"429 {endpoint}"] += 1
             raise stripe.RateLimitError("Too many requests hit the API too quickly.", http_status=429, code="rate_limit")
         self.counts[endpoint] += 1
         self.per_second[(endpoint, int(at))] += 1
@@ -542,10 +548,30 @@ def _inversions(arrivals_in_admission_order: list[float], tie: float) -> int:
     return inversions
 
 
+def stripe_account_load(stripe_rate: int, orders: int, pay: float = 0.9, seed: int = 27) -> Counter[str]:
+    """Stripe's side alone, at any size (no stores): ``orders`` sessions opened in ``stripe_rate - 1``
+    slots a second (paced), 90% of them paid 60 to 300 s later, each payment then 3 more requests
+    (the webhook's read, verify's two) within 5 s, all offered to the stand-in in time order: the
+    429s the account's 100 a second gives once the follow-ups overlap the sessions still opening."""
+    draw = random.Random(seed)  # noqa: S311 - a seeded simulation
+    clock = VirtualClock()
+    api = StripeStandIn(clock, stripe_rate)
+    width = 1.0 / max(1, stripe_rate - 1)
+    requests = [(index * width, SESSIONS_CREATE) for index in range(orders)]
+    for start, _ in list(requests):
+        if draw.random() < pay:
+            paid = start + draw.uniform(*PAY_SECONDS)
+            requests += [(paid + draw.uniform(0, 5), SESSIONS_RETRIEVE) for _ in range(FOLLOW_UPS)]
+    for time, endpoint in sorted(requests):
+        with contextlib.suppress(stripe.RateLimitError):
+            api.request(endpoint, time)
+    return api.counts
+
+
 def report(outcomes: list[PaidOutcome]) -> None:
     print(
-        f"{'Stripe/s':>8} {'admit/s':>7} {'route':>7} {'paced':>5} {'sold':>6} {'over':>4} {'5xx':>4} {'S429 ep':>7} {'S429 acct':>9} "
-        f"{'503':>5} {'no RA':>6} {'e429 buy':>8} {'e429 join':>9} {'e429 λ':>6} {'join p99':>8} {'inv':>4} {'sold out s':>10} "
+        f"{'Stripe/s':>8} {'admit/s':>7} {'route':>7} {'paced':>5} {'sold':>6} {'over':>4} {'5xx':>4} {'S429 cr':>7} {'S429 rd':>7} {'S429 acct':>9} "
+        f"{'503':>5} {'no RA':>6} {'e429 buy':>8} {'e429 join':>9} {'e429 λ':>6} {'no seat':>7} {'join p99':>8} {'inv':>4} {'sold out s':>10} "
         f"{'bound s':>7} {'excess s':>8} {'heard p99':>9} {'heard max':>9} {'max ses/s':>9} {'WCU/key/s':>16} {'RCU/key/s':>16}"
     )
     for o in outcomes:
@@ -554,8 +580,8 @@ def report(outcomes: list[PaidOutcome]) -> None:
         heard = o.heard_after or [float("nan")]
         print(
             f"{o.stripe_rate:>8} {o.admit_rate:>7} {f'{o.route[0]}/{o.route[1]}':>7} {'yes' if o.pace else 'no':>5} {o.sold:>6} {o.oversold:>4} {o.five_xx:>4} "
-            f"{o.stripe['429 endpoint']:>7} {o.stripe['429 account']:>9} {o.answers['join 503'] + o.answers['purchase 503']:>5} {o.answers['purchase 503 without Retry-After']:>6} {o.edge_429['purchase']:>8} "
-            f"{o.edge_429['join']:>9} {o.edge_429['lambda']:>6} {_p99(o.join_seconds):>8.3f} {o.inversions:>4} {sold_out:>10} "
+            f"{o.stripe['429 ' + SESSIONS_CREATE]:>7} {o.stripe['429 ' + SESSIONS_RETRIEVE]:>7} {o.stripe['429 account']:>9} {o.answers['join 503'] + o.answers['purchase 503']:>5} {o.answers['purchase 503 without Retry-After']:>6} {o.edge_429['purchase']:>8} "
+            f"{o.edge_429['join']:>9} {o.edge_429['lambda']:>6} {o.answers['purchase 400']:>7} {_p99(o.join_seconds):>8.3f} {o.inversions:>4} {sold_out:>10} "
             f"{o.bound_seconds:>7.0f} {excess:>8} {_p99(heard):>9.1f} {max(heard):>9.1f} {o.most_sessions_a_second:>9} "
             f"{f'{o.peak_write_units[0]} ({o.peak_write_units[1]})':>16} {f'{o.peak_read_units[0]} ({o.peak_read_units[1]})':>16}"
         )
@@ -577,6 +603,7 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--cold-start-ms", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=27)
+    parser.add_argument("--full-seats", type=int, default=50_000, help="the size of the Stripe-only account check")
     args = parser.parse_args()
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     moto_patches.install()
@@ -607,6 +634,13 @@ def main() -> int:
         f"Stripe: the endpoint's rate per sliding second, the account's {ACCOUNT_RATE}"
     )
     report(outcomes)
+    orders = round(args.full_seats / 1.2)
+    for stripe_rate in sorted({int(row.split(":")[0]) for row in args.rows}):
+        counts = stripe_account_load(stripe_rate, orders)
+        print(
+            f"Stripe's side at full size ({args.full_seats} seats, {orders} sessions paced at {stripe_rate - 1}/s, 90% paid, 3 follow-up"
+            f" requests each): {counts['429 account']} account 429s, {counts['429 endpoint']} endpoint 429s"
+        )
     for o in outcomes:
         if o.failures:
             print(o.failures.most_common(3))
