@@ -109,3 +109,21 @@ def test_verifying_a_free_ticket_is_400(dynamodb, stripe_fake):
     ticket_id = buy(event_id, 1).body["ticket_id"]
     result = verify("cs_test_anything", ticket_id)
     assert (result.status, result.body) == (400, {"error": "This ticket has no payment to verify"})
+
+
+def test_a_late_payment_verified_before_its_webhook_into_a_sold_out_event_says_it_was_refunded(dynamodb, stripe_fake):
+    """The success page reaches verify before Stripe's webhook: verify settles the late payment
+    itself, refunds it (every seat went to somebody else meanwhile) and tells the customer why; the
+    frontend shows ``error`` as it is."""
+    from tests.support.flows import late_payment_into_sold_out
+
+    _, body, _ = late_payment_into_sold_out(stripe_fake)
+    result = verify(body["session_id"], body["ticket_id"])
+    assert (result.status, result.body) == (
+        400,
+        {"error": "The reservation had expired and the event sold out; the payment has been refunded"},
+    )
+    intent = stripe_fake.sessions[body["session_id"]]["payment_intent"]
+    assert [refund["amount"] for refund in stripe_fake.refunds.values() if refund["payment_intent"] == intent] == [5000]
+    again = verify(body["session_id"], body["ticket_id"])
+    assert (again.status, again.body) == (400, {"error": "The payment of this ticket has been refunded"})

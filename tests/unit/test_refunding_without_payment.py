@@ -27,3 +27,13 @@ def test_a_refunding_ticket_without_a_payment_intent_is_refused_and_logged_namin
     assert logged.levelno == logging.ERROR
     assert getattr(logged, "ticket_id", None) == paid.ticket_id
     assert world.ticket(paid.ticket_id) == paid  # refused: nothing written
+
+
+def test_the_refusal_says_the_payment_cannot_be_refunded_automatically() -> None:
+    """The refusal's message is the reason a person reads (the webhook ledger logs a permanent
+    rejection with it, the sweep's failure line carries it): it says what to do, by hand."""
+    world = World(MemoryWorld())
+    broken = replace(world.paid(), status=TicketStatus.REFUNDING, payment_intent=None)
+    with pytest.raises(NotApplicable) as refused:
+        world.service.settle_open_ticket(broken)
+    assert (refused.value.status_code, refused.value.message) == (400, "Payment cannot be refunded automatically")
