@@ -526,3 +526,27 @@ def test_a_malformed_listed_event_is_rejected_and_holds_no_window(dynamodb, stri
     report = reconciler_at(time.time(), listed_first=[malformed]).run()
     assert (report.complete, report.failed, report.repaired) == (True, 0, 1)
     assert ticket(lost["ticket_id"]).status == "paid"
+
+
+def test_a_listed_event_that_cannot_be_applied_is_logged_with_its_type_and_id(dynamodb, stripe_fake, monkeypatch, caplog):
+    """A listed Stripe event whose repair fails is counted, and its line names the event's type and
+    id: what a person needs to find it in Stripe's Dashboard and replay it."""
+    from payments.domain.tickets import TicketService
+    from payments.errors import ProviderUnavailable
+
+    event_id = create_event(price=20, capacity=5)
+    lost = paid_with_webhook_lost(stripe_fake, event_id)
+    [completed] = [e for e in stripe_fake.events if e["type"] == "checkout.session.completed"]
+
+    def stripe_down(*args, **kwargs):
+        raise ProviderUnavailable("Stripe is unavailable")
+
+    monkeypatch.setattr(TicketService, "settle", stripe_down)
+    caplog.clear()
+    report = reconciler_at(time.time()).run()
+    assert report.failed == 1
+    failed = [
+        (record.kind, record.object_id) for record in caplog.records if record.getMessage() == "Reconciliation could not settle an object"
+    ]
+    assert failed == [("checkout.session.completed", completed["id"])]
+    assert ticket(lost["ticket_id"]).status == "reserved"

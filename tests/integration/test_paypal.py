@@ -245,6 +245,30 @@ def assert_counters_add_up(dynamodb, paypal_fake, capture_id):
     return capture, refunds, reservations
 
 
+def test_a_refund_is_audited_with_its_amount_and_currency(dynamodb, paypal_fake, monkeypatch):
+    """A refund's audit line is the money trail: who asked, of which capture, how much of which
+    currency (an amount without its currency is no amount)."""
+    from payments.domain import paypal_refunds
+
+    lines = []
+    monkeypatch.setattr(paypal_refunds, "audit", lambda action, **fields: lines.append((action, fields)))
+    _, capture_id = approved_and_captured(paypal_fake, amount=40, currency="EUR")
+    result = refund(capture_id, amount=12.5, currency="EUR")
+    assert result.status == 200, result.body
+    assert lines == [
+        (
+            "paypal.capture_refunded",
+            {
+                "user_id": "user-staff",
+                "capture_id": capture_id,
+                "refund_id": result.body["refund_id"],
+                "amount": "12.50",
+                "currency": "EUR",
+            },
+        )
+    ]
+
+
 def test_a_double_click_without_a_key_refunds_once(dynamodb, paypal_fake):
     _, capture_id = approved_and_captured(paypal_fake, amount=50)
     first = refund(capture_id, amount=20, currency="USD")
