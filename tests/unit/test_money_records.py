@@ -164,3 +164,24 @@ def test_every_record_written_is_the_item_of_a_fact_the_domain_planned(row: tupl
         last |= {record_key(record): record_item(record) for record in records}
     for (pk, sk), item in last.items():
         assert world.stores.inspect.record(pk, sk) == {name: value for name, value in item.items() if value is not None}
+
+
+def test_money_back_is_written_only_when_what_went_back_changed() -> None:
+    """Every money-back fact re-reads Stripe's lists; the ticket is written (records and sum, one
+    conditional write that races the door and the other facts) only when they say something new. A
+    refund event can come before Stripe lists its refund (the lists lag the events): nothing went
+    back yet, so the paid ticket stays as it was (no sum back, not a sum of 0) and nothing is
+    written; the same facts read again write nothing either."""
+    world = World(MemoryWorld())
+    ticket = world.paid()
+    assert ticket.payment_intent is not None and ticket.refund_amount is None
+    writes = len(world.store.plans)
+    world.service.refunded_at_provider(ticket.payment_intent)  # Stripe lists no refund yet
+    assert (world.ticket(ticket.ticket_id), len(world.store.plans)) == (ticket, writes)
+    made = world.stripe.refund(ticket.payment_intent, 1000)
+    world.service.refunded_at_provider(ticket.payment_intent)
+    partly = world.ticket(ticket.ticket_id)
+    assert (partly.status, partly.refund_amount, len(world.store.plans)) == (S.PAID, 1000, writes + 1)
+    assert [(r.refund_id, r.amount) for r in world.store.plans[-1][1] if isinstance(r, RefundRecord)] == [(made.id, 1000)]
+    world.service.refunded_at_provider(ticket.payment_intent)  # another event of the same refund
+    assert (world.ticket(ticket.ticket_id), len(world.store.plans)) == (partly, writes + 1)
