@@ -630,7 +630,7 @@ def main() -> int:
             )
     print(
         f"Paid on-sale through the queue, simulated: {args.seats} seats ({args.shards} shards), {args.buyers} buyers joining within "
-        f"{args.arrival_seconds:.0f} s; {args.abandon:.0%} of the admitted never reserve (assumed); margin {args.margin}%; "
+        f"{args.arrival_seconds:g} s; {args.abandon:.0%} of the admitted never reserve (assumed); margin {args.margin}%; "
         f"Stripe: the endpoint's rate per sliding second, the account's {ACCOUNT_RATE}"
     )
     report(outcomes)
