@@ -315,6 +315,8 @@ def run_paid_sale(
     seed: int = 27,
     planted: list[float] | None = None,
     pace: bool = False,
+    warm_joins: int = 0,
+    copies_at_creation: bool = False,
 ) -> PaidOutcome:
     """The sale, inside ``mock_aws``. ``planted``: extra Checkout Session requests sent to the Stripe
     stand-in at these virtual times, outside any buyer (to check that its 429s are counted)."""
@@ -381,8 +383,15 @@ def run_paid_sale(
                 {"name": "Paid on-sale", "price": 40, "currency": "usd", "capacity": seats, "seat_shards": shards, "on_sale_queue": True},
             ),
         )
+        if copies_at_creation:
+            # What the queue's creation could do (it does not today): write the state's copies at
+            # once, so that no join reads the state's own key before the admitter's first write.
+            created = queue._store.state(event.event_id)  # the model reaches the store the service holds
+            queue._store.save(event.event_id, created, created)
         join_route, purchase_route = TokenBucket(*JOIN_ROUTE), TokenBucket(*route)
         lambdas = Lambdas(cold_start)
+        lambdas.free["join"] = [0.0] * warm_joins  # provisioned before the sale (a heap of equal times)
+        lambdas.environments["join (provisioned)"] = warm_joins
         # The buyers' journeys, in virtual time: (time, order, kind, buyer).
         heap: list[tuple[float, int, str, int]] = []
         order = 0
@@ -603,6 +612,8 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--cold-start-ms", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=27)
+    parser.add_argument("--warm-joins", type=int, default=0, help="join environments provisioned before the sale")
+    parser.add_argument("--copies-at-creation", action="store_true", help="write the queue state's copies when the queue is created")
     parser.add_argument("--full-seats", type=int, default=50_000, help="the size of the Stripe-only account check")
     args = parser.parse_args()
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
@@ -626,6 +637,8 @@ def main() -> int:
                     cold_start=args.cold_start_ms / 1000,
                     seed=args.seed,
                     pace=parts[4:] == ["pace"],
+                    warm_joins=args.warm_joins,
+                    copies_at_creation=args.copies_at_creation,
                 )
             )
     print(
