@@ -931,6 +931,47 @@ def test_a_dashboard_refund_beyond_the_remainder_holds_the_counters_in_range(wor
     assert store.settle_status("cap_unknown", NOW) is None
 
 
+def test_a_paypal_refund_beyond_the_remainder_is_logged_for_the_operator(caplog: pytest.LogCaptureFixture) -> None:
+    """DynamoDB only (the log line is the repository's): PayPal's word on a dashboard refund beyond
+    what remained is recorded, the counters held in range, and a warning logged naming the refund:
+    the operator's only signal that more went back than we thought remained. A refund within the
+    remainder logs nothing."""
+    with moto_world() as world:
+        store = world.paypal_refunds
+        captured(world)
+        store.reserve("res-1", "cap_1", 800, "staff-1", NOW)
+        with caplog.at_level("WARNING"):
+            assert store.record(refund("r_in", 100), OWNER, NOW)
+            assert caplog.records == []
+            assert store.record(refund("r_dash", 500), OWNER, NOW)
+        assert counters(world)[2:] == (600, 800, 0)
+        logged = [(r.levelname, r.getMessage(), r.__dict__.get("refund_id"), r.__dict__.get("amount_minor")) for r in caplog.records]
+        assert logged == [("WARNING", "PayPal refund beyond the capture's remainder", "r_dash", 500)]
+
+
+def test_a_capture_kept_without_its_remainder_refuses_a_refund_as_busy_not_as_a_crash() -> None:
+    """DynamoDB only: a capture item without ``refundable_minor`` (every capture is written with
+    one; an item edited by hand or from before the counter) reads as nothing remaining, and the
+    counters' condition on it never holds: recording a refund answers ``Busy`` (retry later, a
+    handled error) and writes nothing, rather than failing on the missing number."""
+    from payments.errors import Busy
+    from payments.repositories.paypal_refunds import PayPalRefundRepository
+
+    with moto_world() as world:
+        store = world.paypal_refunds
+        assert isinstance(store, PayPalRefundRepository)
+        captured(world)
+        store._client.update_item(
+            TableName=store._table,
+            Key={"pk": {"S": "PAYPAL#capture#cap_1"}, "sk": {"S": "OBJECT"}},
+            UpdateExpression="REMOVE refundable_minor",
+        )
+        with pytest.raises(Busy):
+            store.record(refund("r_dash", 300), OWNER, NOW)
+        assert counters(world) == ("COMPLETED", 1000, 0, None, None)
+        assert world.paypal_objects.get("refund", "r_dash") is None
+
+
 def test_a_pending_capture_is_not_refundable(world: StoreWorld) -> None:
     captured(world, status="PENDING")
     with pytest.raises(NotRefundable) as refused:

@@ -196,6 +196,20 @@ def test_a_ticket_written_before_the_door_counts_its_admissions_from_none(dynamo
     assert check_in(body["ticket_code"], event_id, count=1).status == 409
 
 
+def test_the_sales_view_counts_no_admission_for_a_ticket_written_before_the_door(dynamodb, stripe_fake):
+    """The sales view reads the same old items (no ``checked_in`` attribute): nobody was admitted
+    on them, so they count none in its ``checked_in``, beside a ticket admitted once today."""
+    event_id, old = free_ticket(quantity=3)
+    dynamodb.update_item(
+        TableName=TICKETS, Key={"pk": {"S": f"TICKET#{old['ticket_id']}"}, "sk": {"S": "TICKET"}}, UpdateExpression="REMOVE checked_in"
+    )
+    assert "checked_in" not in stored(dynamodb, old["ticket_id"])
+    _, new = free_ticket(quantity=2, event_id=event_id)
+    assert check_in(new["ticket_code"], event_id, count=1).status == 200
+    result = sales(event_id)
+    assert (result.status, result.body["sold"], result.body["checked_in"]) == (200, 5, 1)
+
+
 def test_check_in_by_count_admits_a_group_in_parts(dynamodb, stripe_fake):
     event_id, body = free_ticket(quantity=4)
     assert check_in(body["ticket_code"], event_id, count=1).body["checked_in"] == 1

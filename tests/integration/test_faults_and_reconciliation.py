@@ -510,9 +510,10 @@ def test_one_reservation_changed_meanwhile_does_not_stop_the_reconciliation(dyna
     survived("reservation changed during the reconciliation")
 
 
-def test_a_malformed_listed_event_is_rejected_and_holds_no_window(dynamodb, stripe_fake):
+def test_a_malformed_listed_event_is_rejected_and_holds_no_window(dynamodb, stripe_fake, caplog):
     """An event Stripe lists that is not shaped as the handlers read it can never be applied: it is
-    rejected and logged, the others are applied, and the pass completes."""
+    rejected, counted as malformed (each such one, and no other) and logged, the others
+    are applied, and the pass completes."""
     event_id = create_event(price=20, capacity=5)
     lost = paid_with_webhook_lost(stripe_fake, event_id)
     charge = {"id": "ch_malformed", "object": "charge", "payment_intent": "pi_malformed", "amount_refunded": "lots"}
@@ -523,8 +524,14 @@ def test_a_malformed_listed_event_is_rejected_and_holds_no_window(dynamodb, stri
         "created": int(time.time()),
         "data": {"object": charge},
     }
-    report = reconciler_at(time.time(), listed_first=[malformed]).run()
-    assert (report.complete, report.failed, report.repaired) == (True, 0, 1)
+    caplog.clear()
+    twice = malformed | {"id": "evt_malformed_2"}
+    report = reconciler_at(time.time(), listed_first=[malformed, twice]).run()
+    # the two malformed ones counted as such, the session's event applied beside them not
+    assert (report.complete, report.failed, report.repaired, report.checked, report.malformed) == (True, 0, 1, 3, 2)
+    assert [record.getMessage() for record in caplog.records].count("Listed Stripe event malformed") == 2
+    applied = [getattr(record, "event_id", None) for record in caplog.records if record.getMessage() == "Webhook event applied"]
+    assert applied and not {"evt_malformed", "evt_malformed_2"} & set(applied)
     assert ticket(lost["ticket_id"]).status == "paid"
 
 

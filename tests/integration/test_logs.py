@@ -92,3 +92,13 @@ def test_every_money_event_leaves_one_structured_audit_line(dynamodb, stripe_fak
         assert line.get("user_id"), line
         assert any(key in line for key in ("amount", "quantity", "amount_refunded")), line
         assert any(key in line for key in ("session_id", "payment_intent", "order_id", "capture_id", "ticket_id", "subscription")), line
+
+
+def test_a_ticket_paid_audit_line_names_the_payment_currency(dynamodb, stripe_fake, log_lines):
+    # The audit line is the operator's record of the money: its currency is the ticket's, not absent.
+    paid = create_event(price=10, capacity=5)
+    ticket = buy(paid, 1).body
+    deliver_webhook(pay(stripe_fake, ticket["session_id"]))
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines() if line.startswith("{")]
+    (line,) = [line for line in lines if line.get("action") == "ticket.paid"]
+    assert (line["ticket_id"], line["amount"], line["currency"]) == (ticket["ticket_id"], 1000, "usd")

@@ -185,3 +185,20 @@ def test_money_back_is_written_only_when_what_went_back_changed() -> None:
     assert [(r.refund_id, r.amount) for r in world.store.plans[-1][1] if isinstance(r, RefundRecord)] == [(made.id, 1000)]
     world.service.refunded_at_provider(ticket.payment_intent)  # another event of the same refund
     assert (world.ticket(ticket.ticket_id), len(world.store.plans)) == (partly, writes + 1)
+
+
+def test_a_payment_refunded_in_full_before_its_webhook_names_its_payment_intent() -> None:
+    """The whole payment went back (a Dashboard refund) before its webhook: the ticket never seats,
+    it ends refunded, and both it and its refund record name the payment intent the money was on
+    (the only link from the ticket to Stripe's payment)."""
+    world = World(MemoryWorld())
+    ticket = world.reserve()
+    session = world.stripe.pay(world.session(ticket))
+    assert session.payment_intent is not None
+    made = world.stripe.refund(session.payment_intent, 5000)
+    world.service.settle(session)
+    refunded = world.ticket(ticket.ticket_id)
+    assert (refunded.status, refunded.payment_intent, refunded.refund_id) == (S.REFUNDED, session.payment_intent, made.id)
+    [[*records]] = planned(world, (S.RESERVED, T.REFUNDED))
+    refunds = [record for record in records if isinstance(record, RefundRecord)]
+    assert [(r.refund_id, r.payment_intent, r.amount) for r in refunds] == [(made.id, session.payment_intent, 5000)]
