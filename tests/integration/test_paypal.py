@@ -826,3 +826,51 @@ def test_a_reversal_whose_webhook_was_lost_is_found_by_the_reconciliation(dynamo
     assert (capture["status"], capture["refunded_minor"], [r["object_id"] for r in recorded]) == ("REFUNDED", 4000, [reversal["id"]])
     assert reconcile_paypal()["repaired"] == 0
     assert deliver_paypal_webhook(paypal_fake, paypal_fake.events[-1]).body["outcome"] == "duplicate"  # the late delivery
+
+
+def test_each_paypal_event_listing_that_fails_counts_as_one_failure(dynamodb, paypal_fake, stripe_fake, monkeypatch, caplog):
+    """The reconciliation lists PayPal's events one type at a time; each listing PayPal cannot answer
+    (past our retries) is one failure of the run, and logged: two failed, two counted."""
+    from payments import wiring
+    from payments.errors import ProviderUnavailable
+    from payments.providers.paypal_client import PayPalClient
+
+    types = wiring.paypal_webhooks().event_types()
+    assert len(types) >= 2
+    failing = set(types[:2])
+
+    def list_events(self, event_type, start_time, end_time):
+        if event_type in failing:
+            raise ProviderUnavailable("PayPal is unavailable")
+        return iter(())
+
+    monkeypatch.setattr(PayPalClient, "list_events", list_events)
+    caplog.clear()
+    report = wiring.reconciler().run()
+    assert report.failed == 2
+    logged = [getattr(r, "event_type", None) for r in caplog.records if r.getMessage() == "Reconciliation could not list PayPal events"]
+    assert sorted(logged) == sorted(failing)
+
+
+def test_the_reconciliation_records_the_status_paypal_gives_an_order(dynamodb, paypal_fake, stripe_fake, monkeypatch):
+    """The capture call's answer is lost: PayPal completed the order, our record still says it was
+    created, and its webhooks are lost. The reconciliation looks the order up and records PayPal's
+    status on our record."""
+    from payments import wiring
+
+    order_id = create_order(20).body["order_id"]
+    paypal_fake.approve(order_id)
+    monkeypatch.setenv("PAYPAL_RETRY_BUDGET_SECONDS", "0")  # the capture call gives up: no retry into the replay
+    wiring.reset()
+    paypal_fake.lose_next_answer("/v2/checkout/orders/")
+    assert paypal_call("paypal_capture_order", {"order_id": order_id}).status >= 500
+    before = wiring.paypal_objects().get("order", order_id)
+    assert before is not None and before["status"] != "COMPLETED"
+    # its webhooks are lost and PayPal lists none of them: only the order's own look-up can find it
+    from payments.providers.paypal_client import PayPalClient
+
+    monkeypatch.setattr(PayPalClient, "list_events", lambda self, event_type, start_time, end_time: iter(()))
+    report = wiring.reconciler().run()
+    assert f"order {order_id} {before['status']} -> COMPLETED" in report.repairs
+    after = wiring.paypal_objects().get("order", order_id)
+    assert after is not None and after["status"] == "COMPLETED"
