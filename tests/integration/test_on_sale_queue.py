@@ -248,9 +248,13 @@ def test_an_admission_is_used_once(queue_env, stripe_fake, clock):
     assert poll(event_id, "user-alice").body["status"] == "used"
 
 
-def test_an_admission_whose_checkout_stripe_refused_is_given_back(queue_env, stripe_fake, clock):
+def test_an_admission_whose_checkout_stripe_refused_is_given_back(queue_env, stripe_fake, clock, monkeypatch):
     """Stripe refusing the Checkout Session releases the reservation; the admission is not spent on
-    it: the buyer may try again within the window."""
+    it: the buyer may try again within the window. The give-back is audited for its buyer."""
+    from payments.domain import queue
+
+    audited = []
+    monkeypatch.setattr(queue, "audit", lambda action, **fields: audited.append((action, fields)))
     event_id = queued_event(capacity=10)
     join(event_id, "user-alice")
     admit(clock)
@@ -261,6 +265,9 @@ def test_an_admission_whose_checkout_stripe_refused_is_given_back(queue_env, str
     assert get_event(event_id)["available"] == 10
     assert "used_ms" not in buyer_item(queue_env, event_id, "user-alice")
     assert poll(event_id, "user-alice").body["status"] == "admitted"
+    given_back = [fields for action, fields in audited if action == "queue.admission_given_back"]
+    assert given_back == [{"user_id": "user-alice", "event_id": event_id, "ticket_id": given_back[0]["ticket_id"]}]
+    assert isinstance(given_back[0]["ticket_id"], int)
     again = purchase(event_id, "user-alice", queue_pass)
     assert again.status == 200
     assert buyer_item(queue_env, event_id, "user-alice")["ticket_id"] == again.body["ticket_id"]
