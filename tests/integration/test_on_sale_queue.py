@@ -183,6 +183,57 @@ def test_a_poll_reads_only_and_may_be_kept_a_second(queue_env, clock):
     assert (poll(999, "user-alice").status, poll(999, "user-alice").body) == (404, {"error": "Event not found"})
 
 
+def keys_read(operations: list[tuple[str, Any]]) -> list[str]:
+    return [params["Key"]["pk"]["S"] for name, params in operations if name == "GetItem"]
+
+
+def record_requests(client: Any) -> list[tuple[str, Any]]:
+    operations: list[tuple[str, Any]] = []
+    client.meta.events.register("provide-client-params.dynamodb.*", lambda params, model, **_: operations.append((model.name, params)))
+    return operations
+
+
+@pytest.mark.parametrize("how", ["created", "enabled"])
+def test_the_states_copies_are_written_with_the_queue_so_no_join_reads_the_state_itself(queue_env, stripe_fake, clock, how):
+    """Before the admitter's first step, every join and poll reads a copy of the queue's state, never
+    its own key (the opening second's joins would all read that one key, 3,000 units a second)."""
+    from payments.repositories.queue import VIEW_COPIES
+
+    if how == "created":
+        event_id = queued_event(capacity=64)
+    else:
+        event_id = create_event(price=25, capacity=64, seat_shards=64)  # the largest transaction: 64 shards
+        assert enable(event_id).status == 200
+    copies = items_with_prefix(queue_env, TICKETS, f"QUEUE#{event_id}#VIEW#")
+    assert sorted(item["pk"] for item in copies) == sorted(f"QUEUE#{event_id}#VIEW#{copy}" for copy in range(VIEW_COPIES))
+    [state] = [item for item in items_with_prefix(queue_env, TICKETS, f"QUEUE#{event_id}") if item["pk"] == f"QUEUE#{event_id}"]
+
+    def body(item: dict[str, Any]) -> dict[str, Any]:
+        return {name: value for name, value in item.items() if name not in ("pk", "sk")}
+
+    assert all(body(copy) == body(state) for copy in copies)
+    operations = record_requests(dynamodb.get_client())
+    for user in ("user-alice", "user-bob", "user-carol"):
+        assert join(event_id, user).status == 200
+    assert poll(event_id, "user-alice").status == 200
+    read = keys_read(operations)
+    assert f"QUEUE#{event_id}" not in read, read
+    assert sum(1 for key in read if key.startswith(f"QUEUE#{event_id}#VIEW#")) == 4
+
+
+def test_a_queue_created_before_its_copies_were_written_with_it_is_read_from_its_state(queue_env, stripe_fake, clock):
+    event_id = queued_event()
+    for copy in items_with_prefix(queue_env, TICKETS, f"QUEUE#{event_id}#VIEW#"):
+        queue_env.delete_item(TableName=TICKETS, Key={"pk": {"S": copy["pk"]}, "sk": {"S": copy["sk"]}})
+    operations = record_requests(dynamodb.get_client())
+    joined = join(event_id, "user-alice")
+    assert (joined.status, joined.body["status"], joined.body["admitted_to"]) == (200, "waiting", 0)
+    assert f"QUEUE#{event_id}" in keys_read(operations)
+    admit(clock)  # the admitter's first write puts the copies back
+    assert len(items_with_prefix(queue_env, TICKETS, f"QUEUE#{event_id}#VIEW#")) == 16
+    assert poll(event_id, "user-alice").body["status"] == "admitted"
+
+
 # the reservation path of a queued event ---------------------------------------------------------------
 def test_a_buyer_not_admitted_is_refused_and_nothing_is_written(queue_env, stripe_fake, clock):
     event_id = queued_event(capacity=10)
