@@ -123,9 +123,21 @@ async function loadEvents() {
     const item = document.createElement("li");
     item.dataset.eventId = event.event_id;
     const price = event.is_free ? "free" : event.price + " " + event.currency.toUpperCase();
-    item.innerHTML = "<span></span><span><input type='number' min='1' max='10' value='1' size='3' aria-label='Quantity'> <button>Buy</button></span>";
-    item.querySelector("span").textContent = event.name + " — " + price + " — " + event.available + " left";
-    item.querySelector("button").addEventListener("click", () => buy(event, Number(item.querySelector("input").value)));
+    const queued = event.on_sale_queue ? " — sold through a queue" : "";
+    if (event.on_sale_queue) {
+      // A queued event sells only to buyers its queue admitted: the row joins, the queue panel buys.
+      item.innerHTML = "<span></span><span><button class='join'>Join queue</button></span>";
+      item.querySelector("button.join").addEventListener("click", () => joinQueue(event));
+    } else {
+      item.innerHTML = "<span></span><span><input type='number' min='1' max='10' value='1' size='3' aria-label='Quantity'> <button class='buy'>Buy</button></span>";
+      item.querySelector("button.buy").addEventListener("click", () => buy(event, Number(item.querySelector("input").value)));
+      if (localStorage.getItem("staff")) {
+        const enable = Object.assign(document.createElement("button"), { className: "enable", textContent: "Enable queue" });
+        enable.addEventListener("click", () => enableQueue(event));
+        item.lastChild.append(" ", enable);
+      }
+    }
+    item.querySelector("span").textContent = event.name + " — " + price + " — " + event.available + " left" + queued;
     return item;
   }));
   // The door's choice of event, kept across reloads of the list.
@@ -139,9 +151,11 @@ async function loadEvents() {
   if (chosen) $("check-in-event").value = chosen;
 }
 
-async function buy(event, quantity) {
+async function buy(event, quantity, queuePass) {
   try {
-    const data = await call("POST", "/api/payments/create-payment-intent/", { event_id: event.event_id, quantity });
+    const body = { event_id: event.event_id, quantity };
+    if (queuePass) body.queue_pass = queuePass;
+    const data = await call("POST", "/api/payments/create-payment-intent/", body);
     if (data.qr_code_data) {
       showTicket(data.detail, data);
       say("Free ticket issued");
@@ -160,9 +174,75 @@ async function createEvent(event) {
   try {
     const created = await call("POST", "/api/events/", {
       name: $("event-name").value, price: Number($("event-price").value), currency: $("event-currency").value, capacity: Number($("event-capacity").value),
+      on_sale_queue: $("event-queue").checked,
     });
-    say("Event " + created.event_id + " created");
+    say("Event " + created.event_id + " created" + (created.on_sale_queue ? ", sold through its queue" : ""));
     await loadEvents();
+  } catch (error) { say(error.message, true); }
+}
+
+async function enableQueue(event) {
+  try {
+    await call("POST", "/api/events/" + event.event_id + "/queue/enable/");
+    await loadEvents();
+    say("Event " + event.event_id + " now sells through its queue");
+  } catch (error) { say(error.message, true); }
+}
+
+// The on-sale queue: join, then ask for the place again as often as the answer says
+// (poll_after_ms) or every 2 s, until admitted; then buy with the pass of the last answer.
+const QUEUE_POLL_MS = 2000;
+let queue = null; // { event, answer, timer }
+
+function queueText(answer) {
+  if (answer.status === "waiting") {
+    const wait = answer.estimated_wait_seconds === null
+      ? "no estimate: the seats left are held for buyers admitted ahead of you, and the queue moves when they buy or their admission lapses"
+      : "about " + answer.estimated_wait_seconds + " s to go";
+    return "Waiting: admitted up to place " + answer.admitted_to + "; " + wait;
+  }
+  if (answer.status === "admitted") return "Admitted: buy before " + new Date(answer.admission_expires_at * 1000).toLocaleTimeString();
+  if (answer.status === "sold_out") return "Sold out. If seats come back (a checkout left unpaid), the queue moves again: this page keeps asking.";
+  if (answer.status === "expired") return "Your admission expired unused.";
+  if (answer.status === "used") return "You used your admission: your ticket is in My tickets.";
+  return answer.status;
+}
+
+function showPlace(answer) {
+  // The seats left in the list move with the queue: read again when the status changes.
+  if (queue.answer && queue.answer.status !== answer.status) loadEvents().catch((error) => say(error.message, true));
+  queue.answer = answer;
+  $("queue").hidden = false;
+  $("queue").className = answer.status === "sold_out" ? "sold-out" : "";
+  $("queue-title").textContent = "Queue for " + queue.event.name + " — place " + answer.place;
+  $("queue-status").textContent = queueText(answer);
+  $("queue-buy").hidden = answer.status !== "admitted";
+  if (answer.status === "waiting" || answer.status === "sold_out") nextPoll(answer.poll_after_ms);
+}
+
+function nextPoll(hintMs) {
+  // A hint of 0 or less would poll in a loop: a quarter of a second at least.
+  const delay = Number.isFinite(hintMs) ? Math.max(hintMs, 250) : QUEUE_POLL_MS;
+  queue.timer = setTimeout(pollQueue, delay);
+}
+
+async function pollQueue() {
+  const current = queue;
+  try {
+    const answer = await call("GET", "/api/events/" + current.event.event_id + "/queue/");
+    if (queue === current) showPlace(answer);
+  } catch (error) {
+    say(error.message, true);
+    if (queue === current) nextPoll();
+  }
+}
+
+async function joinQueue(event) {
+  if (queue) clearTimeout(queue.timer);
+  queue = { event };
+  try {
+    showPlace(await call("POST", "/api/events/" + event.event_id + "/queue/"));
+    say("");
   } catch (error) { say(error.message, true); }
 }
 
@@ -190,6 +270,7 @@ async function route() {
   $("stripe-pay").addEventListener("click", payWithStripe);
   $("paypal-pay").addEventListener("click", payWithPayPal);
   $("check-in").addEventListener("submit", checkIn);
+  $("queue-buy-button").addEventListener("click", () => buy(queue.event, Number($("queue-quantity").value), queue.answer.queue_pass));
   try {
     if (page === "/payment/success") {
       const verified = await call("POST", "/api/payments/verify/", { session_id: params.get("session_id"), ticket_id: params.get("ticket_id") });
