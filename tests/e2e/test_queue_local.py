@@ -92,6 +92,14 @@ def test_a_queued_event_admits_in_seconds_sells_its_seat_to_the_admitted_and_tel
     sold_out, _ = poll_until(stack, http, "queue-b", event_id, lambda answer: answer["status"] != "waiting", ADMITTED_WITHIN_S)
     assert sold_out["status"] == "sold_out"
     assert sold_out["estimated_wait_seconds"] is None
+
+    # When A leaves the Checkout page and cancels, the seat comes back and the queue moves on to B
+    cancelled = http.post(
+        f"{stack.api}/api/payments/cancel/", json={"ticket_id": bought.json()["ticket_id"]}, headers=stack.headers("queue-a")
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    moved, _ = poll_until(stack, http, "queue-b", event_id, lambda answer: answer["status"] != "sold_out", ADMITTED_WITHIN_S)
+    assert moved["status"] == "admitted"
     print(f"admitted {waited:.1f} s after joining")
 
 
