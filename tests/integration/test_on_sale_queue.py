@@ -234,6 +234,48 @@ def test_a_queue_created_before_its_copies_were_written_with_it_is_read_from_its
     assert poll(event_id, "user-alice").body["status"] == "admitted"
 
 
+def test_a_state_written_before_the_poll_hints_reads_as_no_seat_nor_place_known(queue_env, clock):
+    from payments.repositories.queue import QueueRepository, state_key
+
+    event_id = queued_event()
+    legacy = {"event_id": event_id, "admitted_to": 5, "lapsed_to": 0, "credited_ms": 0, "sold_out": False, "version": 3, "updated_ms": 0}
+    queue_env.put_item(TableName=TICKETS, Item={**state_key(event_id), **dynamodb.to_attributes(legacy)})
+    state = QueueRepository(dynamodb.get_client(), TICKETS).state(event_id)
+    assert (state.admitted_to, state.version, state.seats_left, state.handed_to, state.seat_bound) == (5, 3, 0, 0, False)
+
+
+def test_every_answer_tells_the_page_when_to_poll_again(queue_env, clock, monkeypatch):
+    """``poll_after_ms`` (payments.domain.admission.poll_after_ms, with the settings' rate and poll
+    budget): sooner for the buyers near the front, later further back; a minute once admitted."""
+    from payments.domain.admission import AdmissionPolicy, PlaceStatus, QueueState, poll_after_ms
+    from payments.repositories.queue import QueueRepository
+
+    monkeypatch.setenv("STRIPE_SESSION_RATE_PER_SECOND", "1")
+    monkeypatch.setenv("QUEUE_COMPLETION_PERCENT", "80")
+    monkeypatch.setenv("QUEUE_POLL_BUDGET_PER_SECOND", "7")
+    wiring.reset()
+    policy = AdmissionPolicy(rate_per_second=1, window_ms=600_000, completion_percent=80, poll_budget_per_second=7)
+    assert wiring.queue_service()._policy == policy  # the settings reach the rules
+    event_id = queued_event(capacity=100)
+    users = [f"user-{number}" for number in range(30)]
+    joined = {user: join(event_id, user).body for user in users}
+    # Before the admitter's first step the state knows no seats yet: the rule on the state as created.
+    for answer in joined.values():
+        assert answer["poll_after_ms"] == poll_after_ms(QueueState(), answer["place"], PlaceStatus.WAITING, policy), answer
+    admit(clock)
+    state = QueueRepository(dynamodb.get_client(), TICKETS).state(event_id)
+    last = max(answer["place"] for answer in joined.values())
+    assert (state.admitted_to, state.seats_left, state.handed_to) == (1, 100, last)
+    hints = {}
+    for user in users:
+        answer = poll(event_id, user).body
+        assert answer["poll_after_ms"] == poll_after_ms(state, answer["place"], PlaceStatus(answer["status"]), policy), answer
+        hints[answer["place"]] = answer["poll_after_ms"]
+    assert hints[1] == 60_000  # admitted: nothing more to hear
+    assert hints[2] == 1000  # next in line
+    assert hints[last] == (last - 1) * 500  # half the time until their turn at 1 a second
+
+
 # the reservation path of a queued event ---------------------------------------------------------------
 def test_a_buyer_not_admitted_is_refused_and_nothing_is_written(queue_env, stripe_fake, clock):
     event_id = queued_event(capacity=10)

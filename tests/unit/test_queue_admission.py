@@ -20,8 +20,11 @@ from payments.domain.admission import (
     advance,
     counter_floors,
     counter_of,
+    expected_reservations,
+    moved,
     outstanding,
     place_status,
+    poll_after_ms,
     read_pass,
     sign_pass,
     window_end_ms,
@@ -78,10 +81,36 @@ def test_never_beyond_the_seats_left_less_the_admissions_outstanding():
     assert step(state, START + 5000, seats=7, used={START // EPOCH_MS: 4}).admitted_to == 11
 
 
-def test_the_margin_admits_a_share_beyond_the_seats():
-    policy = AdmissionPolicy(rate_per_second=25, window_ms=600_000, margin_percent=20)
-    state = advance(fresh(), now_ms=START + 1000, seats_left=10, handed=handed(100), used_by_epoch={}, policy=policy)
-    assert state.admitted_to == 12
+def test_an_open_admission_counts_as_the_share_of_admitted_buyers_who_complete():
+    """At 90%, an epoch's admissions are expected to reserve 90 in 100: its open admissions count
+    for what is left of that (never below none), so those who leave give their room back as soon as
+    the others have reserved, not when the window ends."""
+    policy = AdmissionPolicy(rate_per_second=1000, window_ms=180_000, completion_percent=90)
+    epoch = START // EPOCH_MS
+
+    def admit(state: QueueState, seats: int, used: int, at: int = START + 2000, rule: AdmissionPolicy = policy) -> QueueState:
+        return advance(state, now_ms=at, seats_left=seats, handed=handed(1000), used_by_epoch={epoch: used}, policy=rule)
+
+    first = admit(fresh(), 100, 0, START + 1000)
+    assert first.admitted_to == 100  # the new admissions count whole
+    # None used yet: 90 of the 100 are expected to reserve, 10 seats are room.
+    assert expected_reservations(first, {}, 90) == 90
+    second = admit(first, 100, 0)
+    assert second.admitted_to == 110 and expected_reservations(second, {}, 90) == 99
+    # 95 of 100 asked for 95 seats: 5 seats left, the epoch expects 90 - 95 more: none; 5 admitted.
+    assert admit(first, 5, 95).admitted_to == 105
+    # 80 reserved: 10 more expected, on 20 seats left: 10 more admitted.
+    assert admit(first, 20, 80).admitted_to == 110
+    # At 100% an open admission counts whole until its window ends (the rule before the share).
+    exact = replace(policy, completion_percent=100)
+    assert expected_reservations(first, {epoch: 95}, 100) == outstanding(first, {epoch: 95}) == 5
+    assert admit(first, 5, 95, rule=exact).admitted_to == 100
+    assert admit(first, 20, 80, rule=exact).admitted_to == 100
+    # 100 - 90 in every hundred expected to leave, rounded down: 85% of 10 leaves one, not two.
+    assert expected_reservations(first, {}, 85) == 85
+    assert expected_reservations(admit(fresh(), 10, 0, START + 1000), {}, 85) == 9
+    # A count of uses below none (a give-back racing its use) counts as none.
+    assert expected_reservations(first, {epoch: -3}, 100) == 100
 
 
 def test_lapsed_admissions_give_their_room_back():
@@ -94,6 +123,9 @@ def test_lapsed_admissions_give_their_room_back():
     # ... then all of them: ten more are admitted, the first ten's place is lapsed.
     after = step(state, end, seats=10)
     assert (after.lapsed_to, after.admitted_to) == (10, 20)
+    # Two open epochs, each counted from the one before: 10 lapsed, 10 and then 5 more open.
+    two = step(after, end + EPOCH_MS, seats=15)
+    assert len(two.epochs) == 2 and expected_reservations(two, {}, 100) == outstanding(two, {}) == 15
     assert after.epoch_of(5) is None and after.epoch_of(15) == end // EPOCH_MS
 
 
@@ -122,7 +154,7 @@ def test_places_nobody_holds_are_passed_over_at_no_cost_and_closed():
     state = advance(fresh(), now_ms=START + 1000, seats_left=2, handed=counters, used_by_epoch={}, policy=POLICY)
     # Two seats: the buyers at 2 and 5 are admitted, and the holes up to the third buyer with them.
     assert state.admitted_to == 7 and dict(state.holes) == {START // EPOCH_MS: 5}
-    assert outstanding(state, {}) == 2
+    assert outstanding(state, {}) == 2 and expected_reservations(state, {}, 100) == 2
     # The counters behind are raised so that nobody joining later gets an admitted place.
     assert counter_floors(7) == {0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 0}
     # With seats for everyone, the watermark stops at the last place handed out.
@@ -149,13 +181,13 @@ ticks = st.lists(
 )
 
 
-@given(ticks, st.integers(min_value=1, max_value=200), st.integers(min_value=0, max_value=50))
-def test_properties_of_any_run(run, rate, margin):
-    """Over any run of steps, with buyers drawing counters at random: never beyond the seats (plus
-    the margin), never faster than the rate, the watermark and the lapses only move on, the
+@given(ticks, st.integers(min_value=1, max_value=200), st.integers(min_value=1, max_value=100))
+def test_properties_of_any_run(run, rate, completion):
+    """Over any run of steps, with buyers drawing counters at random: never beyond the seats (the
+    open admissions counted at the completion share), never faster than the rate, the watermark and the lapses only move on, the
     admitted are always the first places (arrival order), a place handed out is never passed over
     as a hole, and never a place beyond the last one handed out."""
-    policy = AdmissionPolicy(rate_per_second=rate, window_ms=30_000, margin_percent=margin)
+    policy = AdmissionPolicy(rate_per_second=rate, window_ms=30_000, completion_percent=completion)
     state, now = fresh(), START
     counters = dict.fromkeys(range(8), 0)
     buyers: set[int] = set()  # the places real buyers hold
@@ -191,9 +223,12 @@ def test_properties_of_any_run(run, rate, margin):
         # monotonic
         assert state.admitted_to >= before.admitted_to and state.lapsed_to >= before.lapsed_to
         assert state.credited_ms >= before.credited_ms and state.credited_ms <= now
-        # never beyond the seats: what may still reserve fits the seats left and the margin
+        # never beyond the seats: what is expected still to reserve fits the seats left; at 100%,
+        # every open admission does
         if new_buyers:
-            assert outstanding(state, used) <= max(seats, 0) * (100 + margin) // 100
+            assert expected_reservations(state, used, completion) <= max(seats, 0)
+            assert completion < 100 or outstanding(state, used) <= max(seats, 0)
+        assert (state.seats_left, state.handed_to) == (max(seats, 0), max([before.handed_to, *buyers]))
         # holes are exactly the places passed over that nobody held
         epoch = now // EPOCH_MS
         if new_places:
@@ -261,3 +296,70 @@ def test_a_forged_altered_foreign_or_expired_pass_is_refused(token, reason):
 def test_a_policy_needs_a_rate_and_a_window():
     with pytest.raises(ValueError):
         AdmissionPolicy(rate_per_second=0, window_ms=1)
+
+
+@pytest.mark.parametrize(("completion", "budget"), [(0, 1), (101, 1), (90, 0)])
+def test_a_policy_needs_a_completion_share_of_1_to_100_and_a_poll_budget(completion, budget):
+    with pytest.raises(ValueError):
+        AdmissionPolicy(rate_per_second=1, window_ms=1, completion_percent=completion, poll_budget_per_second=budget)
+    assert AdmissionPolicy(rate_per_second=1, window_ms=1, completion_percent=1, poll_budget_per_second=1).completion_percent == 1
+    assert AdmissionPolicy(rate_per_second=1, window_ms=1, completion_percent=100).completion_percent == 100
+
+
+def test_a_step_that_changes_only_the_seats_left_or_the_places_handed_out_is_written():
+    """The poll hint reads both from the state's copies."""
+    state = step(fresh(), START + 1000, seats=10_000, issued=25)
+    assert (state.seats_left, state.handed_to) == (10_000, 25)
+    assert not moved(state, replace(state, credited_ms=state.credited_ms + 5, updated_ms=state.updated_ms + 5))
+    assert moved(state, replace(state, seats_left=9_999))
+    assert moved(state, replace(state, handed_to=26))
+    # A step that read no counter (a throttled read: nothing handed) keeps the last count it knew.
+    again = advance(state, now_ms=START + 2000, seats_left=10_000, handed={}, used_by_epoch={}, policy=POLICY)
+    assert again.handed_to == 25
+
+
+# the poll hint -------------------------------------------------------------------------------------
+HINTS = AdmissionPolicy(rate_per_second=25, window_ms=180_000, poll_budget_per_second=3000)
+
+
+def hinted(place: int, *, admitted: int = 100, handed_to: int = 1100, seats: int = 10_000, status: str = PlaceStatus.WAITING) -> int:
+    state = QueueState(admitted_to=admitted, handed_to=handed_to, seats_left=seats, sold_out=status == PlaceStatus.SOLD_OUT)
+    return poll_after_ms(state, place, PlaceStatus(status), HINTS)
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs", "expected"),
+    [
+        # next in line: the queue moves once a second, sooner brings no news
+        ("front", {"place": 101}, 1000),
+        # 500 ahead: their turn at the earliest in 20 s at 25 a second: half of that
+        ("middle", {"place": 600}, 10_000),
+        # the same buyer when only 100 seats are left: sold out may come in 4 s: half of that
+        ("seats almost gone", {"place": 600, "seats": 100}, 2000),
+        # 5,000 ahead, plenty of seats: a minute at most ...
+        ("far back", {"place": 5100, "handed_to": 100_100}, 60_000),
+        # ... but never more often than the budget allows: 200,000 waiting at 3,000 polls a second
+        ("far back in a long queue", {"place": 5100, "handed_to": 200_100}, 66_667),
+        ("far back, seats almost gone", {"place": 5100, "handed_to": 200_100, "seats": 50}, 66_667),
+        # within the budget's spread of their turn: the turn decides (4 s away, 12,000 waiting: spread 4 s)
+        ("turn at the spread", {"place": 200, "handed_to": 12_100}, 2000),
+        ("turn past the spread", {"place": 201, "handed_to": 12_100}, 4000),
+        # a copy older than the buyer's place (the counters moved since): the buyer's own place counts
+        ("place beyond the copy", {"place": 30_000, "admitted": 0, "handed_to": 0, "seats": 0}, 10_000),
+        ("sold out", {"place": 600, "status": PlaceStatus.SOLD_OUT}, 60_000),
+        ("sold out, long queue", {"place": 600, "handed_to": 300_100, "status": PlaceStatus.SOLD_OUT}, 100_000),
+        ("admitted", {"place": 50, "status": PlaceStatus.ADMITTED}, 60_000),
+        ("used", {"place": 50, "status": PlaceStatus.USED}, 60_000),
+        ("expired", {"place": 50, "status": PlaceStatus.EXPIRED}, 60_000),
+    ],
+)
+def test_the_poll_hint_is_sooner_near_the_front_or_the_last_seats_and_later_far_back(case, kwargs, expected):
+    assert hinted(**kwargs) == expected, case
+
+
+def test_the_poll_hints_of_a_whole_queue_keep_within_the_budget():
+    """200,000 waiting at 25 admissions a second, 10,000 seats left: the polls a second their hints
+    ask for, all together, stay near the budget (the front's few fast polls on top of it)."""
+    state = QueueState(admitted_to=0, handed_to=200_000, seats_left=10_000)
+    load = sum(1000 / poll_after_ms(state, place, PlaceStatus.WAITING, HINTS) for place in range(1, 200_001))
+    assert 3000 <= load <= 3000 * 1.1, load

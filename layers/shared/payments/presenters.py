@@ -60,4 +60,5 @@ def queue_place_body(answer: QueueAnswer) -> dict[str, Any]:
         "admission_expires_at": None if answer.admission_expires_ms is None else answer.admission_expires_ms // 1000,
         "queue_pass": answer.queue_pass,
         "queue_pass_expires_at": answer.pass_expires_ms // 1000,
+        "poll_after_ms": answer.poll_after_ms,
     }

@@ -104,13 +104,17 @@ class Settings(BaseModel):
     paypal_retry_budget_seconds: Annotated[float, Field(ge=0)] = 2.0
     max_payment_amount: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] = Decimal("10000")
     # The on-sale queue (payments.domain.queue): admissions a second at most, Stripe's Checkout
-    # Session rate (its default per endpoint; raise it when Stripe raises yours), the minutes an
-    # admitted buyer has to reserve, the admissions beyond the seats left allowed for buyers who
-    # never complete (percent), how long a queue pass lasts (each poll answers a fresh one), and
-    # the pass's HMAC key (from SSM in AWS).
+    # Session rate (its default per endpoint; raise it when Stripe raises yours), the seconds an
+    # admitted buyer has to reserve (the reservation then holds the seat on its own: the window
+    # covers the way to the purchase button), the share of admitted buyers who reserve (percent:
+    # an open admission counts for that share; 100 counts it whole until its window ends), the
+    # polls a second the waiting buyers' hints ask for together (below the poll route's
+    # throttle), how long a queue pass lasts (each poll answers a fresh one), and the pass's HMAC
+    # key (from SSM in AWS).
     stripe_session_rate_per_second: Annotated[int, Field(ge=1, le=10_000)] = 25
-    queue_admission_window_seconds: Annotated[int, Field(ge=60, le=3600)] = 600
-    queue_admission_margin_percent: Annotated[int, Field(ge=0, le=100)] = 0
+    queue_admission_window_seconds: Annotated[int, Field(ge=60, le=3600)] = 180
+    queue_completion_percent: Annotated[int, Field(ge=1, le=100)] = 90
+    queue_poll_budget_per_second: Annotated[int, Field(ge=1, le=100_000)] = 3000
     queue_pass_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900
     queue_pass_key: Secret | None = None
     queue_pass_key_parameter: str | None = None

@@ -129,7 +129,8 @@ def queue_service() -> QueueService:
     policy = AdmissionPolicy(
         rate_per_second=config.stripe_session_rate_per_second,
         window_ms=config.queue_admission_window_seconds * 1000,
-        margin_percent=config.queue_admission_margin_percent,
+        completion_percent=config.queue_completion_percent,
+        poll_budget_per_second=config.queue_poll_budget_per_second,
     )
     return QueueService(
         tickets.get_event,

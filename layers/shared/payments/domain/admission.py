@@ -45,18 +45,24 @@ class PlaceStatus(StrEnum):
 @dataclass(frozen=True)
 class AdmissionPolicy:
     """How fast and how far the admitter may go: ``rate_per_second`` admissions a second at most
-    (Stripe's Checkout Session rate), ``window_ms`` for an admitted buyer to reserve, admissions
-    outstanding at most the seats left plus ``margin_percent`` of them (for buyers who never
-    complete), and at most ``burst_ms`` of unused rate carried over an idle spell."""
+    (Stripe's Checkout Session rate), ``window_ms`` for an admitted buyer to reserve, the open
+    admissions counted at ``completion_percent`` (the share of admitted buyers who reserve: 100
+    counts each whole until its window ends; fewer over-admits, and an admitted buyer who then
+    finds no seat is refused by the reservation's own transaction), and at most ``burst_ms`` of
+    unused rate carried over an idle spell. ``poll_budget_per_second``: the polls a second the
+    waiting buyers' hints may ask for together (``poll_after_ms``)."""
 
     rate_per_second: int
     window_ms: int
-    margin_percent: int = 0
+    completion_percent: int = 100
     burst_ms: int = 1000
+    poll_budget_per_second: int = 3000
 
     def __post_init__(self) -> None:
-        if self.rate_per_second < 1 or self.window_ms < 1 or self.margin_percent < 0 or self.burst_ms < 0:
-            raise ValueError("an admission policy needs a positive rate and window, and no negative margin or burst")
+        if self.rate_per_second < 1 or self.window_ms < 1 or self.burst_ms < 0 or self.poll_budget_per_second < 1:
+            raise ValueError("an admission policy needs a positive rate, window and poll budget, and no negative burst")
+        if not 1 <= self.completion_percent <= 100:
+            raise ValueError("an admission policy's completion share is 1 to 100 percent")
 
 
 # Places come from this many counters (each under a partition key of its own, so that joins spread
@@ -115,6 +121,10 @@ class QueueState:
     # buyers still waiting: those wait for open admissions to lapse (up to the window) or seats to
     # come back, not for the rate, and are promised no wait.
     seat_bound: bool = False
+    # What the last step saw, for the buyers' poll hints: the seats not held, and the last place
+    # handed out (the waiting are about the places between the watermark and it).
+    seats_left: int = 0
+    handed_to: int = 0
 
     def epoch_of(self, place: int) -> int | None:
         """The open epoch that admitted ``place``; None when it is not admitted or its epoch closed."""
@@ -150,6 +160,20 @@ def outstanding(state: QueueState, used_by_epoch: Mapping[int, int]) -> int:
     return total
 
 
+def expected_reservations(state: QueueState, used_by_epoch: Mapping[int, int], completion_percent: int) -> int:
+    """The open admissions expected still to reserve: per open epoch, ``completion_percent`` of its
+    buyers (the share that leaves rounded down) less those who reserved already, never below none.
+    So the room held for an epoch's buyers who leave comes back once the others have reserved, not
+    when its window ends. At 100, every open admission not used (``outstanding``)."""
+    total, previous = 0, state.lapsed_to
+    for epoch in sorted(state.epochs):
+        buyers = state.epochs[epoch] - previous - state.holes.get(epoch, 0)
+        leaving = buyers * (100 - completion_percent) // 100
+        total += max(0, buyers - leaving - max(used_by_epoch.get(epoch, 0), 0))
+        previous = state.epochs[epoch]
+    return total
+
+
 def advance(
     state: QueueState,
     *,
@@ -163,7 +187,8 @@ def advance(
     """The admitter's one step: epochs whose window closed are dropped (their unused admissions
     lapse and give their room back), then the watermark moves on over as many buyers as all of
     these allow: the rate credited since the last admission (at most ``burst_ms`` of idle credit),
-    and the seats left (plus the margin) less the admissions still outstanding. ``handed``: how many
+    and the seats left less the open admissions expected still to reserve (``expected_reservations``;
+    the new ones count whole until the next step). ``handed``: how many
     places each counter has handed out; a place beyond its counter's is a hole (nobody holds it):
     passed over at no cost, and closed by the caller (``counter_floors``). The watermark never
     passes the last place handed out, so a place nobody holds yet is never admitted ahead. The
@@ -176,7 +201,7 @@ def advance(
     open_epochs = {epoch: last for epoch, last in open_epochs.items() if last > lapsed_to}
     open_holes = {epoch: count for epoch, count in state.holes.items() if epoch in open_epochs}
     closing = replace(state, lapsed_to=lapsed_to, epochs=open_epochs, holes=open_holes)
-    room = max(seats_left, 0) * (100 + policy.margin_percent) // 100 - outstanding(closing, used_by_epoch)
+    room = max(seats_left, 0) - expected_reservations(closing, used_by_epoch, policy.completion_percent)
     credit_from = min(max(state.credited_ms, now_ms - policy.burst_ms), now_ms)
     rate_budget = (now_ms - credit_from) * policy.rate_per_second // 1000
     budget = max(0, min(room, rate_budget))
@@ -209,19 +234,19 @@ def advance(
         version=state.version,
         updated_ms=now_ms,
         seat_bound=stopped and room <= rate_budget,
+        seats_left=max(seats_left, 0),
+        handed_to=max(state.handed_to, last),
     )
 
 
 def moved(before: QueueState, after: QueueState) -> bool:
-    """Whether a step changed what buyers see (else nothing is written: the rate's credit is
-    recomputed from the time at the next step, within ``burst_ms``)."""
-    return (before.admitted_to, before.lapsed_to, dict(before.epochs), before.sold_out, before.seat_bound) != (
-        after.admitted_to,
-        after.lapsed_to,
-        dict(after.epochs),
-        after.sold_out,
-        after.seat_bound,
-    )
+    """Whether a step changed what buyers see, their poll hints included (else nothing is written:
+    the rate's credit is recomputed from the time at the next step, within ``burst_ms``)."""
+
+    def seen(state: QueueState) -> tuple[object, ...]:
+        return (state.admitted_to, state.lapsed_to, dict(state.epochs), state.sold_out, state.seat_bound, state.seats_left, state.handed_to)
+
+    return seen(before) != seen(after)
 
 
 @dataclass(frozen=True)
@@ -256,6 +281,36 @@ def place_status(state: QueueState, entry: QueueEntry, now_ms: int, policy: Admi
     if epoch is None or window_end_ms(epoch, policy) <= now_ms:
         return PlaceStatus.EXPIRED
     return PlaceStatus.SOLD_OUT if state.sold_out else PlaceStatus.ADMITTED
+
+
+# the poll hint -----------------------------------------------------------------------------------
+# The admitter steps once a second: a poll sooner brings no news.
+POLL_MIN_MS = 1000
+# The longest a hint asks a page to wait while polls are plentiful (its estimates may be off: seats
+# coming back, a rate changed), and how long an admitted, used or expired place waits (nothing is
+# left to hear for it; the admitted page goes on to the purchase).
+POLL_MAX_MS = 60_000
+
+
+def poll_after_ms(state: QueueState, place: int, status: PlaceStatus, policy: AdmissionPolicy) -> int:
+    """When a buyer's page should ask for their place again (docs/on-sales.md#poll-hints): half the
+    time before anything can change for them (their turn, at the rate; the seats gone, at the rate),
+    from a second to a minute; but a buyer whose turn is further off than ``spread`` polls no more
+    often than once per ``spread``: the time in which every waiting buyer polls once within
+    ``poll_budget_per_second``. So the waiting buyers' polls together stay near the budget however
+    long the queue (the few near the front above it), the front hears its admission within a
+    second or two, and everyone hears "sold out" within a ``spread`` of its step. A sold-out place
+    (seats come back only from checkouts that expire or are cancelled) waits a minute or a spread."""
+    waiting = max(place - state.admitted_to, state.handed_to - state.admitted_to)
+    spread = -(-waiting * 1000 // policy.poll_budget_per_second)
+    if status == PlaceStatus.SOLD_OUT:
+        return max(POLL_MAX_MS, spread)
+    if status != PlaceStatus.WAITING:
+        return POLL_MAX_MS
+    turn_ms = (place - state.admitted_to) * 1000 // policy.rate_per_second
+    gone_ms = state.seats_left * 1000 // policy.rate_per_second
+    hint = min(max(min(turn_ms, gone_ms) // 2, POLL_MIN_MS), POLL_MAX_MS)
+    return max(hint, spread) if turn_ms > spread else hint
 
 
 # the queue pass ----------------------------------------------------------------------------------

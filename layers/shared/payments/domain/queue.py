@@ -25,6 +25,7 @@ from payments.domain.admission import (
     counter_floors,
     moved,
     place_status,
+    poll_after_ms,
     read_pass,
     sign_pass,
     step_time_ms,
@@ -55,6 +56,8 @@ class QueueAnswer:
     admission_expires_ms: int | None
     queue_pass: str
     pass_expires_ms: int
+    # When the page should ask again (``poll_after_ms``): the waiting buyers' polls within a budget.
+    poll_after_ms: int
 
 
 @dataclass
@@ -145,6 +148,7 @@ class QueueService:
             admission_expires_ms=expires,
             queue_pass=token,
             pass_expires_ms=pass_expires,
+            poll_after_ms=poll_after_ms(state, entry.place, status, self._policy),
         )
 
     # the reservation path --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +129,8 @@ def _state_attributes(event_id: int, state: QueueState) -> dict[str, Any]:
         "version": state.version,
         "updated_ms": state.updated_ms,
         "seat_bound": state.seat_bound,
+        "seats_left": state.seats_left,
+        "handed_to": state.handed_to,
     }
 
 
@@ -145,6 +148,9 @@ def _state_of(item: dict[str, Any] | None) -> QueueState:
         version=int(data["version"]),
         updated_ms=int(data["updated_ms"]),
         seat_bound=bool(data.get("seat_bound", False)),  # absent on a state written before it was kept
+        # Absent on a state written before the poll hints: no seat nor place known (the next step writes them).
+        seats_left=int(data.get("seats_left", 0)),
+        handed_to=int(data.get("handed_to", 0)),
     )
 
 
@@ -355,17 +361,7 @@ class QueueRepository:
 
     def save(self, event_id: int, read: QueueState, new: QueueState) -> bool:
         """The new state, conditioned on the version read; then its copies for the buyers' polls."""
-        written = QueueState(
-            admitted_to=new.admitted_to,
-            lapsed_to=new.lapsed_to,
-            credited_ms=new.credited_ms,
-            epochs=new.epochs,
-            holes=new.holes,
-            sold_out=new.sold_out,
-            version=read.version + 1,
-            updated_ms=new.updated_ms,
-            seat_bound=new.seat_bound,
-        )
+        written = replace(new, version=read.version + 1)
         attributes = to_attributes(_state_attributes(event_id, written))
         try:
             self._client.put_item(
