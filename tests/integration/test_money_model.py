@@ -1233,6 +1233,9 @@ def model_world(dynamodb: Any, stripe_fake: StripeFake, paypal_fake: PayPalFake,
     from payments import retries
 
     monkeypatch.setattr(retries, "time", _Backoff())
+    from payments.domain import pacing
+
+    monkeypatch.setattr(pacing, "time", _Backoff())  # a session's wait for its slot, in virtual time too
     monkeypatch.setattr(retries, "random", random.Random(24))
     TicketMoneyModel.fake = stripe_fake
     TicketMoneyModel.paypal = paypal_fake

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, fields, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,7 @@ from payments.domain.records import RefundRecord
 from payments.repositories.records import record_item, record_key
 
 if TYPE_CHECKING:
+    from payments.domain.pacing import SessionSlotStore
     from payments.domain.paypal_refunds import PayPalRefundStore
     from payments.domain.ports import (
         CheckpointStore,
@@ -1003,6 +1004,23 @@ class MemoryQueueStore:
         return sorted(self._queues.states)
 
 
+class MemorySessionSlots:
+    """``repositories.stripe_slots.StripeSlotRepository`` without DynamoDB: the Checkout Session
+    slots claimed (slot -> when its item may go), each claimed once."""
+
+    def __init__(self) -> None:
+        self.claimed: dict[int, int] = {}
+
+    def taken(self, slots: Sequence[int]) -> set[int]:
+        return {slot for slot in slots if slot in self.claimed}
+
+    def claim(self, slot: int, expires_at: int) -> bool:
+        if slot in self.claimed:
+            return False
+        self.claimed[slot] = expires_at
+        return True
+
+
 class MemoryStores:
     """Every store of one world, the payments table shared as in DynamoDB."""
 
@@ -1015,6 +1033,7 @@ class MemoryStores:
         self.paypal_objects = MemoryProviderObjects(self.payments, "paypal")
         self.paypal_refunds = MemoryPayPalRefunds(self.payments)
         self.queues = MemoryQueueStore(self.tickets)
+        self.stripe_slots = MemorySessionSlots()
 
 
 if TYPE_CHECKING:
@@ -1032,4 +1051,5 @@ if TYPE_CHECKING:
         objects: ProviderObjectStore = stores.paypal_objects
         refunds: PayPalRefundStore = stores.paypal_refunds
         queues: QueueStore = stores.queues
-        del queues, ticket_store, event_store, door, customer, unsettled, ledger, transmissions, checkpoints, objects, refunds
+        slots: SessionSlotStore = stores.stripe_slots
+        del slots, queues, ticket_store, event_store, door, customer, unsettled, ledger, transmissions, checkpoints, objects, refunds

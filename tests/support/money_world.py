@@ -224,6 +224,7 @@ PORT_WRITES = {
     "reserve": "transact_write_items",
     "release": "transact_write_items",
     "settle_status": "update_item",
+    "claim": "put_item",
 }
 
 
@@ -263,7 +264,7 @@ class MemoryModelStores:
         self.faults = FaultInjectingClient(self.interleaving.wrap(self.client))
         self.ports = {
             name: _FaultyPort(self.interleaving.wrap(getattr(self.stores, name)), self.faults)
-            for name in ("tickets", "webhooks", "checkpoints", "stripe_objects", "paypal_objects", "paypal_refunds")
+            for name in ("tickets", "webhooks", "checkpoints", "stripe_objects", "paypal_objects", "paypal_refunds", "stripe_slots")
         }
 
     def tickets(self) -> list[dict[str, Any]]:
@@ -292,7 +293,7 @@ def memory_repositories(current: Callable[[], MemoryModelStores]) -> Iterator[No
     """While open, every repository ``payments.wiring`` builds is the current world's in-memory twin
     (the wiring imports each repository class when it builds it, so replacing the class in its
     module is enough; the layer itself is unchanged)."""
-    from payments.repositories import checkpoints, paypal_refunds, provider_objects, tickets, webhook_events
+    from payments.repositories import checkpoints, paypal_refunds, provider_objects, stripe_slots, tickets, webhook_events
 
     replaced: list[tuple[Any, str, Any]] = [
         (tickets, "TicketRepository", lambda *args: current().ports["tickets"]),
@@ -300,6 +301,7 @@ def memory_repositories(current: Callable[[], MemoryModelStores]) -> Iterator[No
         (webhook_events, "WebhookEventRepository", lambda *args: current().ports["webhooks"]),
         (checkpoints, "CheckpointRepository", lambda *args: current().ports["checkpoints"]),
         (paypal_refunds, "PayPalRefundRepository", lambda *args: current().ports["paypal_refunds"]),
+        (stripe_slots, "StripeSlotRepository", lambda *args: current().ports["stripe_slots"]),
     ]
     stock = [(module, name, getattr(module, name)) for module, name, _ in replaced]
     for module, name, factory in replaced:

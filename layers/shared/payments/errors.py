@@ -102,8 +102,13 @@ class ProviderFailure(ApiError):
 
 
 class ProviderUnavailable(ApiError):
+    """The provider throttled or could not be reached past our backoff: the caller may retry, told when."""
+
     status_code = 503
     public_message = "The payment provider is unavailable; please retry shortly"
+
+    def __init__(self, message: str | None = None, retry_after: int = 2) -> None:
+        super().__init__(message, {"Retry-After": str(retry_after)})
 
 
 class ConfigurationError(ApiError):

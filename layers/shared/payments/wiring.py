@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from payments.domain.door import DoorService
     from payments.domain.events import EventService
     from payments.domain.my_tickets import MyTicketsService
+    from payments.domain.pacing import SessionPacer
     from payments.domain.paypal_orders import PayPalOrdersService
     from payments.domain.paypal_refunds import PayPalRefundService
     from payments.domain.paypal_webhooks import PayPalWebhooks
@@ -114,7 +115,17 @@ def ticket_service() -> TicketService:
     from payments.domain.tickets import TicketService
 
     _with_provider("payments.providers.stripe_gateway")
-    return TicketService(ticket_repository(), stripe_gateway, settings.get_settings(), queue=queue_service)
+    return TicketService(ticket_repository(), stripe_gateway, settings.get_settings(), queue=queue_service, pacer=session_pacer())
+
+
+@_component
+def session_pacer() -> SessionPacer:
+    """Checkout Sessions at Stripe's rate, one slot item each in the tickets table (docs/on-sales.md)."""
+    from payments.domain.pacing import SessionPacer
+    from payments.repositories.stripe_slots import StripeSlotRepository
+
+    config = settings.get_settings()
+    return SessionPacer(StripeSlotRepository(dynamodb.get_client(), config.tickets_table), config.stripe_session_rate_per_second)
 
 
 @_component

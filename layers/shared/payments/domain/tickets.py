@@ -41,6 +41,7 @@ from payments.settings import Settings
 if TYPE_CHECKING:
     from payments.domain.admission import Admission
     from payments.domain.lifecycle import Event
+    from payments.domain.pacing import SessionPacer
     from payments.domain.queue import QueueService
     from payments.models.tickets import CancelRequest, PurchaseRequest, RefundTicketRequest, VerifyRequest
 
@@ -112,12 +113,15 @@ class TicketService:
         settings: Settings,
         clock: Callable[[], float] = system_time,
         queue: Callable[[], QueueService] | None = None,
+        pacer: SessionPacer | None = None,
     ) -> None:
         self._repository = repository
         self._gateway = gateway  # resolved on first use: free tickets never need Stripe
         self._settings = settings
         self._clock = clock
         self._queue = queue  # resolved on first use: only an event sold through a queue needs it
+        # Checkout Sessions at Stripe's rate (payments.domain.pacing); None: unpaced (tests of other things).
+        self._pacer = pacer
 
     def _now(self) -> int:
         return int(self._clock())
@@ -134,6 +138,9 @@ class TicketService:
             most = int(money.maximum_charge(event.currency) // event.price)
             raise InvalidField("quantity", f"at most {most} tickets of this event fit in one payment")
         admission = self._admission(caller, event, request) if event.on_sale_queue else None
+        # The session's slot at Stripe's rate, claimed before anything of the purchase is written:
+        # none free within a second is Busy (503, Retry-After: 1) with nothing to undo.
+        slot = self._pacer.claim() if self._pacer is not None and not event.is_free else None
         now = self._now()
         ticket = Ticket(
             ticket_id=self._repository.next_id("ticket"),
@@ -173,6 +180,8 @@ class TicketService:
 
         frontend = self._settings.frontend_url.rstrip("/")
         try:
+            if slot is not None and self._pacer is not None:
+                self._pacer.ready(slot)  # its slot's start, or a new slot if the reservation outlasted it
             session = self._gateway().create_checkout_session(
                 ticket_id=ticket.ticket_id,
                 product_name=event.name,
