@@ -344,6 +344,8 @@ def hinted(place: int, *, admitted: int = 100, handed_to: int = 1100, seats: int
         # within the budget's spread of their turn: the turn decides (4 s away, 12,000 waiting: spread 4 s)
         ("turn at the spread", {"place": 200, "handed_to": 12_100}, 2000),
         ("turn past the spread", {"place": 201, "handed_to": 12_100}, 4000),
+        # near the front the turn decides, the last seats do not call them all at once
+        ("turn at the spread, seats almost gone", {"place": 200, "handed_to": 12_100, "seats": 10}, 2000),
         # a copy older than the buyer's place (the counters moved since): the buyer's own place counts
         ("place beyond the copy", {"place": 30_000, "admitted": 0, "handed_to": 0, "seats": 0}, 10_000),
         ("sold out", {"place": 600, "status": PlaceStatus.SOLD_OUT}, 60_000),

@@ -293,14 +293,16 @@ POLL_MAX_MS = 60_000
 
 
 def poll_after_ms(state: QueueState, place: int, status: PlaceStatus, policy: AdmissionPolicy) -> int:
-    """When a buyer's page should ask for their place again (docs/on-sales.md#poll-hints): half the
-    time before anything can change for them (their turn, at the rate; the seats gone, at the rate),
-    from a second to a minute; but a buyer whose turn is further off than ``spread`` polls no more
-    often than once per ``spread``: the time in which every waiting buyer polls once within
-    ``poll_budget_per_second``. So the waiting buyers' polls together stay near the budget however
-    long the queue (the few near the front above it), the front hears its admission within a
-    second or two, and everyone hears "sold out" within a ``spread`` of its step. A sold-out place
-    (seats come back only from checkouts that expire or are cancelled) waits a minute or a spread."""
+    """When a buyer's page should ask for their place again (docs/on-sales.md#poll-hints), from a
+    second to a minute. ``spread``: the time in which every waiting buyer polls once within
+    ``poll_budget_per_second``. A buyer whose turn (at the rate) is within a spread polls at half
+    the time to it; one further back at half the time before anything can change for them (their
+    turn, or the seats gone at the rate: sooner as the last seats go), but never more often than
+    once per spread. So the waiting buyers' polls together stay near the budget however long the
+    queue (those near the front add about 2 x rate x (1 + ln(spread / 2 s)) a second), the front
+    hears its admission within a second or two, and everyone hears "sold out" within a spread of
+    its step. A sold-out place (seats come back only from checkouts that expire or are cancelled)
+    waits a minute or a spread."""
     waiting = max(place - state.admitted_to, state.handed_to - state.admitted_to)
     spread = -(-waiting * 1000 // policy.poll_budget_per_second)
     if status == PlaceStatus.SOLD_OUT:
@@ -308,9 +310,11 @@ def poll_after_ms(state: QueueState, place: int, status: PlaceStatus, policy: Ad
     if status != PlaceStatus.WAITING:
         return POLL_MAX_MS
     turn_ms = (place - state.admitted_to) * 1000 // policy.rate_per_second
+    if turn_ms <= spread:
+        # Near the front: their turn decides (the seats gone would call all of them at once).
+        return min(max(turn_ms // 2, POLL_MIN_MS), POLL_MAX_MS)
     gone_ms = state.seats_left * 1000 // policy.rate_per_second
-    hint = min(max(min(turn_ms, gone_ms) // 2, POLL_MIN_MS), POLL_MAX_MS)
-    return max(hint, spread) if turn_ms > spread else hint
+    return max(min(max(min(turn_ms, gone_ms) // 2, POLL_MIN_MS), POLL_MAX_MS), spread)
 
 
 # the queue pass ----------------------------------------------------------------------------------
