@@ -14,8 +14,9 @@ What is modelled, besides the flash-sale model's DynamoDB:
   (HTTP 429), which the gateway backs off from (``with_backoff``, 6 s budget, in virtual time) and
   then raises as ``ProviderUnavailable``: our 503 with ``Retry-After``. A refused request is not
   counted in the window (Stripe does not document whether it is). A paid session costs the account
-  3 more requests at payment time (the webhook's read of the session, verify's two), not run
-  through the code: they share the account's 100 a second.
+  2 more requests at payment time, at worst (``FOLLOW_UPS``: verify's read of the session and the
+  settlement's list of its refunds, each on its own endpoint), not run through the code: they
+  share the account's 100 a second.
 - **API Gateway** route throttles (token buckets, rate and burst, template.yaml's defaults): join
   4,000 (4,000), poll 4,000 (4,000), purchase ``StripeSessionRate`` (its burst too). Beyond them,
   429 before any function runs; the buyer tries again a second later (a refused join keeps the
@@ -36,8 +37,9 @@ What is modelled, besides the flash-sale model's DynamoDB:
   Checkout Session), so seats do not come back.
 
 Printed per row (Stripe's endpoint rate, the admitter's rate, the purchase route's rate and burst,
-whether session creation is paced by ``SessionSlots``): seats sold, oversold, 5xx; Stripe's 429s
-on session creation, on session reads (the follow-ups) and from the account's limit; our 503s and
+whether session creation is paced by the real ``payments.domain.pacing.SessionPacer``, its slots
+items of the contended table): seats sold, oversold, 5xx; Stripe's 429s on session creation, on
+the follow-ups and from the account's limit; our 503s and
 those of them without Retry-After; the edge's 429s (purchase route, join route, Lambda); admitted
 buyers who found too few seats (400); the join's answer time p99 (from the first try); admissions
 out of arrival order beyond ``--tie-seconds``; when the last seat was taken, against Stripe's bound
@@ -78,7 +80,12 @@ from tests.support.moto_direct import MotoDirect
 SESSIONS_CREATE = "checkout.sessions.create"
 SESSIONS_RETRIEVE = "checkout.sessions.retrieve"
 ACCOUNT_RATE = 100  # Stripe's live-mode requests a second per account
-FOLLOW_UPS = 3  # Stripe requests a paid session costs later: the webhook's read, verify's two
+REFUNDS_LIST = "refunds.list"
+# The Stripe requests a paid session costs later, as payments.domain.tickets makes them, at worst:
+# verify before the webhook reads the session, and the settlement lists the payment's refunds (a
+# refund made before we heard of the payment); the webhook then finds the ticket paid and asks
+# nothing. The webhook first: its settlement's list alone, and verify answers from the ticket.
+FOLLOW_UPS = (SESSIONS_RETRIEVE, REFUNDS_LIST)
 PASS_KEY = b"paid-sale-model-queue-pass-key-32"
 POLL_SECONDS = 2.0
 CACHE_SECONDS = 1.0
@@ -177,50 +184,6 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
-
-
-class SessionSlots:
-    """Pacing in front of ``create_checkout_session``, as the real code could do it: a second cut
-    into ``limit - 1`` slots, one session each (in DynamoDB, a conditional put of a slot's item,
-    ``attribute_not_exists``, with a TTL). Any one-second window touches at most ``limit`` slots,
-    so at most ``limit`` sessions start in it, however the requests bunch; the rate is ``limit - 1``
-    a second. A purchase takes the first free slot from now and waits for it; a slot further than
-    ``most_wait`` ahead is refused (503 with Retry-After: the buyer comes back)."""
-
-    def __init__(self, limit: int, most_wait: float = 1.0) -> None:
-        self.width = 1.0 / max(1, limit - 1)
-        self.most_wait = most_wait
-        self.taken: set[int] = set()
-        self.waited: list[float] = []
-
-    def wait(self, at: float) -> float | None:
-        """How long to wait for a slot from ``at``; None when none is free within ``most_wait``."""
-        slot = int(at / self.width) + 1  # the slot that starts next: a slot begun may hold a session already sent
-        while slot in self.taken:
-            slot += 1
-        wait = slot * self.width - at
-        if wait > self.most_wait:
-            return None
-        self.taken.add(slot)
-        self.waited.append(wait)
-        return wait
-
-
-class PacedGateway:
-    """The real gateway, its session creation behind ``SessionSlots``."""
-
-    def __init__(self, inner: Any, slots: SessionSlots, clock: VirtualClock, busy: Any) -> None:
-        self._inner, self._slots, self._clock, self._busy = inner, slots, clock, busy
-
-    def create_checkout_session(self, **request: Any) -> Any:
-        wait = self._slots.wait(self._clock.now)
-        if wait is None:
-            raise self._busy("Checkout is busy; please retry", retry_after=1)
-        self._clock.sleep(wait)
-        return self._inner.create_checkout_session(**request)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 @dataclass
@@ -324,15 +287,17 @@ def run_paid_sale(
     from payments.auth import Caller
     from payments.domain.admission import AdmissionPolicy, QueuePass, sign_pass
     from payments.domain.events import EventService
+    from payments.domain.pacing import SessionPacer
     from payments.domain.queue import QueueService
     from payments.domain.tickets import TicketService
     from payments.dynamodb import is_unavailable
-    from payments.errors import ApiError, Busy
+    from payments.errors import ApiError
     from payments.models.common import validate
     from payments.models.tickets import CreateEventRequest, PurchaseRequest
     from payments.providers.stripe_gateway import StripeGateway
     from payments.repositories import tickets as tickets_repository
     from payments.repositories.queue import QueueRepository
+    from payments.repositories.stripe_slots import StripeSlotRepository
     from payments.repositories.tickets import TicketRepository
     from payments.settings import Settings
 
@@ -372,9 +337,11 @@ def run_paid_sale(
             sleep=clock.sleep,
         )
         gateway: Any = StripeGateway(stripe_api)  # type: ignore[arg-type]
-        if pace:
-            gateway = PacedGateway(gateway, SessionSlots(stripe_rate), clock, Busy)
-        service = TicketService(tickets, lambda: gateway, settings, clock=now, queue=lambda: queue)
+        # The real pacer (payments.domain.pacing), its slots items of the contended table: claimed
+        # before the reservation, waited for in virtual time.
+        slots = StripeSlotRepository(client, TABLES["TicketsTable"])  # type: ignore[arg-type]
+        pacer = SessionPacer(slots, stripe_rate, clock=now, sleep=clock.sleep) if pace else None
+        service = TicketService(tickets, lambda: gateway, settings, clock=now, queue=lambda: queue, pacer=pacer)
         staff = Caller(user_id="staff", groups=frozenset({settings.staff_group}))
         event = EventService(tickets).create(
             staff,
@@ -422,9 +389,9 @@ def run_paid_sale(
             if kind == "planted":
                 with contextlib.suppress(stripe.RateLimitError):  # counted by the stand-in
                     stripe_api.request(SESSIONS_CREATE, time)
-            elif kind == "follow-up":
+            elif kind.startswith("follow-up "):
                 with contextlib.suppress(stripe.RateLimitError):  # counted by the stand-in
-                    stripe_api.request(SESSIONS_RETRIEVE, time)
+                    stripe_api.request(kind.removeprefix("follow-up "), time)
             elif kind == "join":
                 if not join_route.take(time):
                     outcome.edge_429["join"] += 1
@@ -497,13 +464,13 @@ def run_paid_sale(
                     outcome.orders += 1
                     if outcome.sold == seats and outcome.sold_out_at is None:
                         outcome.sold_out_at = clock.now
-                    if draw.random() < 0.9:  # paid: the webhook's read and verify's two reach Stripe later
+                    if draw.random() < 0.9:  # paid: its follow-ups reach Stripe later
                         paid = clock.now + draw.uniform(*PAY_SECONDS)
-                        for _ in range(FOLLOW_UPS):
-                            at(paid + draw.uniform(0, 5), "follow-up", buyer)
+                        for endpoint in FOLLOW_UPS:
+                            at(paid + draw.uniform(0, 5), f"follow-up {endpoint}", buyer)
                 elif answer_code == "503":
-                    # ProviderUnavailable (Stripe's 429 after the gateway's backoff) carries no
-                    # Retry-After: counted, and the buyer's page tries again 2 s later.
+                    # Busy (no slot) and ProviderUnavailable (Stripe's 429 after the gateway's
+                    # backoff) carry Retry-After; one without it is counted, tried again 2 s later.
                     outcome.answers["purchase 503 without Retry-After"] += retry_after is None
                     at(clock.now + (2.0 if retry_after is None else retry_after), "purchase", buyer)
                 else:
@@ -559,8 +526,8 @@ def _inversions(arrivals_in_admission_order: list[float], tie: float) -> int:
 
 def stripe_account_load(stripe_rate: int, orders: int, pay: float = 0.9, seed: int = 27) -> Counter[str]:
     """Stripe's side alone, at any size (no stores): ``orders`` sessions opened in ``stripe_rate - 1``
-    slots a second (paced), 90% of them paid 60 to 300 s later, each payment then 3 more requests
-    (the webhook's read, verify's two) within 5 s, all offered to the stand-in in time order: the
+    slots a second (paced), 90% of them paid 60 to 300 s later, each payment then its follow-ups
+    (``FOLLOW_UPS``) within 5 s, all offered to the stand-in in time order: the
     429s the account's 100 a second gives once the follow-ups overlap the sessions still opening."""
     draw = random.Random(seed)  # noqa: S311 - a seeded simulation
     clock = VirtualClock()
@@ -570,7 +537,7 @@ def stripe_account_load(stripe_rate: int, orders: int, pay: float = 0.9, seed: i
     for start, _ in list(requests):
         if draw.random() < pay:
             paid = start + draw.uniform(*PAY_SECONDS)
-            requests += [(paid + draw.uniform(0, 5), SESSIONS_RETRIEVE) for _ in range(FOLLOW_UPS)]
+            requests += [(paid + draw.uniform(0, 5), endpoint) for endpoint in FOLLOW_UPS]
     for time, endpoint in sorted(requests):
         with contextlib.suppress(stripe.RateLimitError):
             api.request(endpoint, time)
@@ -589,7 +556,7 @@ def report(outcomes: list[PaidOutcome]) -> None:
         heard = o.heard_after or [float("nan")]
         print(
             f"{o.stripe_rate:>8} {o.admit_rate:>7} {f'{o.route[0]}/{o.route[1]}':>7} {'yes' if o.pace else 'no':>5} {o.sold:>6} {o.oversold:>4} {o.five_xx:>4} "
-            f"{o.stripe['429 ' + SESSIONS_CREATE]:>7} {o.stripe['429 ' + SESSIONS_RETRIEVE]:>7} {o.stripe['429 account']:>9} {o.answers['join 503'] + o.answers['purchase 503']:>5} {o.answers['purchase 503 without Retry-After']:>6} {o.edge_429['purchase']:>8} "
+            f"{o.stripe['429 ' + SESSIONS_CREATE]:>7} {sum(o.stripe['429 ' + endpoint] for endpoint in FOLLOW_UPS):>7} {o.stripe['429 account']:>9} {o.answers['join 503'] + o.answers['purchase 503']:>5} {o.answers['purchase 503 without Retry-After']:>6} {o.edge_429['purchase']:>8} "
             f"{o.edge_429['join']:>9} {o.edge_429['lambda']:>6} {o.answers['purchase 400']:>7} {_p99(o.join_seconds):>8.3f} {o.inversions:>4} {sold_out:>10} "
             f"{o.bound_seconds:>7.0f} {excess:>8} {_p99(heard):>9.1f} {max(heard):>9.1f} {o.most_sessions_a_second:>9} "
             f"{f'{o.peak_write_units[0]} ({o.peak_write_units[1]})':>16} {f'{o.peak_read_units[0]} ({o.peak_read_units[1]})':>16}"
@@ -651,7 +618,7 @@ def main() -> int:
     for stripe_rate in sorted({int(row.split(":")[0]) for row in args.rows}):
         counts = stripe_account_load(stripe_rate, orders)
         print(
-            f"Stripe's side at full size ({args.full_seats} seats, {orders} sessions paced at {stripe_rate - 1}/s, 90% paid, 3 follow-up"
+            f"Stripe's side at full size ({args.full_seats} seats, {orders} sessions paced at {stripe_rate - 1}/s, 90% paid, {len(FOLLOW_UPS)} follow-up"
             f" requests each): {counts['429 account']} account 429s, {counts['429 endpoint']} endpoint 429s"
         )
     for o in outcomes:
