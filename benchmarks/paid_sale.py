@@ -26,9 +26,11 @@ What is modelled, besides the flash-sale model's DynamoDB:
   refused with 429 (modelled so; API Gateway's answer to a throttled integration is a 5xx in some
   configurations). A new environment adds ``--cold-start-ms`` to its first request. Polls are not
   run: 4,000 a second of two 3 ms reads take about 24 environments, left out of the account's 1,000.
-- **Buyers**: join at a time drawn uniformly within ``--arrival-seconds``; poll every 2 s, and a
-  poll is answered with probability min(1, poll rate limit x 2 s / buyers waiting) (the route's
-  throttle shared by all), its answer up to 1 s old (``Cache-Control: max-age=1``). An admitted
+- **Buyers**: join at a time drawn uniformly within ``--arrival-seconds``; poll as each answer's
+  ``poll_after_ms`` says (``payments.domain.admission.poll_after_ms``, with the queue's state before
+  the change: a change is heard at a time drawn uniformly within the hint), a poll answered with
+  probability min(1, the poll route's rate / the polls a second all the hints ask for, estimated
+  from a sample of 500 waiting buyers each step) (a refused poll tries again a hint later). An admitted
   buyer hears it at a poll, then takes 2 to 20 s (uniform) to reserve; ``--abandon`` of them never
   reserve (10%: an assumption, as in ``benchmarks.queue_sale``; no figure of ours measures it). A
   reservation refused with 503 is retried after its ``Retry-After``, one refused at the edge (429)
@@ -87,8 +89,6 @@ REFUNDS_LIST = "refunds.list"
 # nothing. The webhook first: its settlement's list alone, and verify answers from the ticket.
 FOLLOW_UPS = (SESSIONS_RETRIEVE, REFUNDS_LIST)
 PASS_KEY = b"paid-sale-model-queue-pass-key-32"
-POLL_SECONDS = 2.0
-CACHE_SECONDS = 1.0
 THINK_SECONDS = (2.0, 20.0)
 PAY_SECONDS = (60.0, 300.0)
 EPOCH = 1_800_000_000  # the virtual clock's second 0, as a Unix time
@@ -247,6 +247,7 @@ class PaidOutcome:
     environments: Counter[str] = field(default_factory=Counter)
     most_running: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    most_polls_a_second: float = 0.0  # what the waiting buyers' hints asked for, at the busiest step
 
     @property
     def five_xx(self) -> int:
@@ -271,7 +272,8 @@ def run_paid_sale(
     route: tuple[int, int] | None = None,
     arrival_seconds: float = 60.0,
     abandon: float = 0.1,
-    margin_percent: int = 0,
+    completion_percent: int = 90,
+    window_seconds: int = 180,
     shards: int = 16,
     cold_start: float = 0.3,
     tie: float = 0.1,
@@ -279,13 +281,12 @@ def run_paid_sale(
     planted: list[float] | None = None,
     pace: bool = False,
     warm_joins: int = 0,
-    copies_at_creation: bool = False,
 ) -> PaidOutcome:
     """The sale, inside ``mock_aws``. ``planted``: extra Checkout Session requests sent to the Stripe
     stand-in at these virtual times, outside any buyer (to check that its 429s are counted)."""
     from payments import retries
     from payments.auth import Caller
-    from payments.domain.admission import AdmissionPolicy, QueuePass, sign_pass
+    from payments.domain.admission import AdmissionPolicy, PlaceStatus, QueuePass, poll_after_ms, sign_pass
     from payments.domain.events import EventService
     from payments.domain.pacing import SessionPacer
     from payments.domain.queue import QueueService
@@ -321,7 +322,12 @@ def run_paid_sale(
             TABLES["TicketsTable"],
             TABLES["PaymentsTable"],
         )
-        policy = AdmissionPolicy(rate_per_second=admit_rate, window_ms=600_000, margin_percent=margin_percent)
+        policy = AdmissionPolicy(
+            rate_per_second=admit_rate,
+            window_ms=window_seconds * 1000,
+            completion_percent=completion_percent,
+            poll_budget_per_second=settings.queue_poll_budget_per_second,
+        )
 
         def now() -> float:
             return EPOCH + clock.now
@@ -350,11 +356,6 @@ def run_paid_sale(
                 {"name": "Paid on-sale", "price": 40, "currency": "usd", "capacity": seats, "seat_shards": shards, "on_sale_queue": True},
             ),
         )
-        if copies_at_creation:
-            # What the queue's creation could do (it does not today): write the state's copies at
-            # once, so that no join reads the state's own key before the admitter's first write.
-            created = queue._store.state(event.event_id)  # the model reaches the store the service holds
-            queue._store.save(event.event_id, created, created)
         join_route, purchase_route = TokenBucket(*JOIN_ROUTE), TokenBucket(*route)
         lambdas = Lambdas(cold_start)
         lambdas.free["join"] = [0.0] * warm_joins  # provisioned before the sale (a heap of equal times)
@@ -417,10 +418,14 @@ def run_paid_sale(
                 place_of[buyer], buyer_at[answer.place] = answer.place, buyer
                 waiting.add(buyer)
             elif kind == "step":
-                before = queue._store.state(event.event_id).admitted_to  # the model reads what the admitter wrote
+                seen = queue._store.state(event.event_id)  # the model reads what the admitter wrote: what buyers saw
+                before = seen.admitted_to
                 queue.admit_once()
                 state = queue._store.state(event.event_id)
-                share = min(1.0, POLL_ROUTE_RATE * POLL_SECONDS / max(1, len(waiting)))
+                hint_of = functools.partial(_hint_seconds, seen, policy, poll_after_ms, PlaceStatus.WAITING)
+                load = _poll_load(draw, [place_of[buyer] for buyer in waiting], hint_of)
+                outcome.most_polls_a_second = max(outcome.most_polls_a_second, load)
+                share = min(1.0, POLL_ROUTE_RATE / max(load, 1.0))
                 for place in range(before + 1, state.admitted_to + 1):
                     if place not in buyer_at:
                         continue  # a place nobody holds (closed by the step)
@@ -430,15 +435,15 @@ def run_paid_sale(
                     admitted_at[admitted] = time
                     if draw.random() < abandon:
                         continue
-                    at(time + _heard(draw, share) + draw.uniform(*THINK_SECONDS), "purchase", admitted)
+                    at(time + _heard(draw, hint_of(place), share) + draw.uniform(*THINK_SECONDS), "purchase", admitted)
                 if state.sold_out and outcome.sold_out_at is not None and sold_out_step is None:
                     sold_out_step = time
-                    for _ in waiting:
-                        outcome.heard_after.append(time - outcome.sold_out_at + _heard(draw, share))
+                    for waiter in waiting:
+                        outcome.heard_after.append(time - outcome.sold_out_at + _heard(draw, hint_of(place_of[waiter]), share))
                 if (sold_out_step is None or time < last_join) and time < last_join + 3600:
                     at(time + 1.0, "step", -1)
             elif kind == "purchase":
-                if buyer in done or time > admitted_at[buyer] + 600:
+                if buyer in done or time > admitted_at[buyer] + window_seconds:
                     continue
                 if not purchase_route.take(time):
                     outcome.edge_429["purchase"] += 1
@@ -489,13 +494,28 @@ def run_paid_sale(
         vars(tickets_repository).update(secrets=stock_secrets)
 
 
-def _heard(draw: random.Random, share: float) -> float:
-    """How long after a change a waiting buyer hears it: the next poll (every 2 s) answered (each
-    with probability ``share``, the poll route's throttle shared by all), its answer up to 1 s old."""
-    wait = draw.uniform(0, POLL_SECONDS)
+def _hint_seconds(state: Any, policy: Any, rule: Any, status: Any, place: int) -> float:
+    """The poll hint a waiting buyer at ``place`` was last given (from the state before the change)."""
+    return float(rule(state, place, status, policy)) / 1000
+
+
+def _poll_load(draw: random.Random, places: list[int], hint_of: Any, sample: int = 500) -> float:
+    """The polls a second the waiting buyers' hints ask for together, from a sample of them."""
+    if not places:
+        return 0.0
+    chosen = places if len(places) <= sample else draw.sample(places, sample)
+    return float(sum(1 / hint_of(place) for place in chosen)) * len(places) / len(chosen)
+
+
+def _heard(draw: random.Random, hint: float, share: float) -> float:
+    """How long after a change a waiting buyer hears it: their next poll, at a time drawn within
+    the hint they were given, answered with probability ``share`` (the poll route's throttle shared
+    by all; a refused poll tries again a hint later). The copies trail the state by one write (no
+    more is modelled; a kept answer is never older than a hint of a second or more)."""
+    wait = draw.uniform(0, hint)
     while draw.random() >= share:
-        wait += POLL_SECONDS
-    return wait + draw.uniform(0, CACHE_SECONDS)
+        wait += hint
+    return wait
 
 
 def _answered(call: Any, api_error: type[Exception], is_unavailable: Any, outcome: PaidOutcome) -> tuple[str, float | None, Any]:
@@ -563,6 +583,34 @@ def report(outcomes: list[PaidOutcome]) -> None:
         )
 
 
+def report_polls(outcomes: list[PaidOutcome], buyers: int, seats: int, completion: int) -> None:
+    """The polls the hints asked for in each row, and "sold out" heard at the full size (the hints
+    of everyone still waiting then, the same rule, no stores)."""
+    from payments.domain.admission import AdmissionPolicy, PlaceStatus, QueueState, poll_after_ms
+    from payments.settings import Settings
+
+    budget = Settings.model_validate(ENVIRONMENT).queue_poll_budget_per_second
+    for o in outcomes:
+        print(
+            f"Stripe {o.stripe_rate}/s{' paced' if o.pace else ''}: the waiting buyers' hints asked for {o.most_polls_a_second:.0f} polls a second at most"
+        )
+    for rate in sorted({o.admit_rate for o in outcomes}):
+        policy = AdmissionPolicy(rate_per_second=rate, window_ms=180_000, completion_percent=completion, poll_budget_per_second=budget)
+        admitted = round(seats / 1.2 * 100 / completion)
+        # The step before the last seat: a few seats left, everyone past the watermark waiting.
+        state = QueueState(admitted_to=admitted, handed_to=buyers, seats_left=rate)
+        draw = random.Random(27)  # noqa: S311 - a seeded simulation
+        heard = [
+            draw.uniform(0, poll_after_ms(state, place, PlaceStatus.WAITING, policy) / 1000) for place in range(admitted + 1, buyers + 1)
+        ]
+        load = sum(1000 / poll_after_ms(state, place, PlaceStatus.WAITING, policy) for place in range(admitted + 1, buyers + 1))
+        print(
+            f"At full size ({seats} seats, {buyers} buyers, {rate}/s): {buyers - admitted} waiting when the last seat goes hear"
+            f' "sold out" within p50 {sorted(heard)[len(heard) // 2]:.1f} s, p99 {_p99(heard):.1f} s, max {max(heard):.1f} s;'
+            f" their hints ask for {load:.0f} polls a second (budget {budget})"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seats", type=int, default=2000)
@@ -575,12 +623,12 @@ def main() -> int:
         help="Stripe's endpoint rate:the admitter's rate:the purchase route's rate:its burst[:pace (slots in front of session creation)]",
     )
     parser.add_argument("--abandon", type=float, default=0.1)
-    parser.add_argument("--margin", type=int, default=0, help="QUEUE_ADMISSION_MARGIN_PERCENT")
+    parser.add_argument("--completion", type=int, default=90, help="QUEUE_COMPLETION_PERCENT")
+    parser.add_argument("--window-seconds", type=int, default=180, help="QUEUE_ADMISSION_WINDOW_SECONDS")
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--cold-start-ms", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=27)
     parser.add_argument("--warm-joins", type=int, default=0, help="join environments provisioned before the sale")
-    parser.add_argument("--copies-at-creation", action="store_true", help="write the queue state's copies when the queue is created")
     parser.add_argument("--full-seats", type=int, default=50_000, help="the size of the Stripe-only account check")
     args = parser.parse_args()
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
@@ -599,21 +647,22 @@ def main() -> int:
                     (route_rate, route_burst),
                     arrival_seconds=args.arrival_seconds,
                     abandon=args.abandon,
-                    margin_percent=args.margin,
+                    completion_percent=args.completion,
+                    window_seconds=args.window_seconds,
                     shards=args.shards,
                     cold_start=args.cold_start_ms / 1000,
                     seed=args.seed,
                     pace=parts[4:] == ["pace"],
                     warm_joins=args.warm_joins,
-                    copies_at_creation=args.copies_at_creation,
                 )
             )
     print(
         f"Paid on-sale through the queue, simulated: {args.seats} seats ({args.shards} shards), {args.buyers} buyers joining within "
-        f"{args.arrival_seconds:g} s; {args.abandon:.0%} of the admitted never reserve (assumed); margin {args.margin}%; "
+        f"{args.arrival_seconds:g} s; {args.abandon:.0%} of the admitted never reserve (assumed); completion {args.completion}%, window {args.window_seconds} s; "
         f"Stripe: the endpoint's rate per sliding second, the account's {ACCOUNT_RATE}"
     )
     report(outcomes)
+    report_polls(outcomes, args.full_seats * 4, args.full_seats, args.completion)
     orders = round(args.full_seats / 1.2)
     for stripe_rate in sorted({int(row.split(":")[0]) for row in args.rows}):
         counts = stripe_account_load(stripe_rate, orders)
