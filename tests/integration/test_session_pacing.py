@@ -12,7 +12,7 @@ from typing import Any
 from payments.domain.pacing import slots_per_second
 from payments.repositories.stripe_slots import slot_key
 from tests.support.dynamo import TICKETS, items_with_prefix, scan
-from tests.support.flows import buy, create_event
+from tests.support.flows import buy, create_event, deliver_webhook, pay, reserved_checkout, verify
 
 PER_SECOND = slots_per_second(25)  # the default STRIPE_SESSION_RATE_PER_SECOND
 
@@ -63,3 +63,32 @@ def test_stripe_throttling_past_our_backoff_is_503_with_retry_after(dynamodb: An
     result = buy(event_id, 1)
     assert (result.status, result.body) == (503, {"error": "The payment provider is unavailable; please retry shortly"})
     assert result.headers["Retry-After"] == "2"
+
+
+# What a paid order costs Stripe after its session (the account's 100 requests a second are shared
+# by them and the sessions; the pacer counts only the sessions) ---------------------------------
+def _after(stripe_fake: Any, count: int) -> list[str]:
+    return [path.split("?")[0] for _, path, _ in stripe_fake.requests[count:]]
+
+
+def test_the_webhook_first_costs_one_request_and_verify_then_answers_from_the_ticket(dynamodb: Any, stripe_fake: Any) -> None:
+    _, body = reserved_checkout(stripe_fake)
+    completed = pay(stripe_fake, body["session_id"])
+    sent = len(stripe_fake.requests)
+    assert deliver_webhook(completed).status == 200
+    assert _after(stripe_fake, sent) == ["/v1/refunds"]  # the settlement's list of the payment's refunds
+    sent = len(stripe_fake.requests)
+    assert verify(body["session_id"], body["ticket_id"]).status == 200
+    assert verify(body["session_id"], body["ticket_id"]).status == 200
+    assert _after(stripe_fake, sent) == []
+
+
+def test_verify_first_costs_two_requests_and_the_webhook_then_asks_nothing(dynamodb: Any, stripe_fake: Any) -> None:
+    _, body = reserved_checkout(stripe_fake)
+    completed = pay(stripe_fake, body["session_id"])
+    sent = len(stripe_fake.requests)
+    assert verify(body["session_id"], body["ticket_id"]).status == 200
+    assert _after(stripe_fake, sent) == [f"/v1/checkout/sessions/{body['session_id']}", "/v1/refunds"]
+    sent = len(stripe_fake.requests)
+    assert deliver_webhook(completed).status == 200
+    assert _after(stripe_fake, sent) == []
