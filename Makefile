@@ -37,8 +37,13 @@ demo:  ## the local stack with its demo frontend as the frontend: open http://12
 token:  ## a bearer token for the local API: make token USER_ID=alice [STAFF=1]
 	$(BIN)/python -m local token --user $(or $(USER_ID),demo-user) $(if $(STAFF),--staff)
 
-test:  ## the whole suite: unit, integration, end-to-end (about 11 minutes on 2 cores)
-	$(BIN)/pytest
+# The whole suite runs on every core (pytest-xdist; TEST_WORKERS=1 for one process, as a debugger needs).
+# Tests are independent of order and of each other's processes (make check runs them shuffled), so
+# splitting them changes nothing but the time.
+TEST_WORKERS ?= auto
+
+test:  ## the whole suite: unit, integration, end-to-end, on every core (TEST_WORKERS=n to choose)
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # make quick leaves out the two slowest unit tests (98 of the unit tests' 148 s on 2 loaded cores): the
 # hypothesis comparison of the moto patches with stock moto, and the cold-start imports of every
@@ -49,8 +54,8 @@ QUICK_SKIP = --deselect tests/unit/test_moto_patches.py::test_any_transactions_a
 quick:  ## the unit tests but the two slowest, in random order (about 35 s of CPU; the seed is printed): the check to run while editing
 	$(BIN)/pytest -p randomly $(QUICK_SKIP) tests/unit
 
-test-random:  ## the whole suite in random order (the seed is printed; replay with RANDOM_SEED=n)
-	$(BIN)/pytest -p randomly $(if $(RANDOM_SEED),--randomly-seed=$(RANDOM_SEED))
+test-random:  ## the whole suite in random order, on every core (the seed is printed; replay with RANDOM_SEED=n)
+	$(BIN)/pytest -n $(TEST_WORKERS) -p randomly $(if $(RANDOM_SEED),--randomly-seed=$(RANDOM_SEED))
 
 unit:  ## the unit tests (the domain, the local runner's parts, the template; moto where a store is needed)
 	$(BIN)/pytest tests/unit
