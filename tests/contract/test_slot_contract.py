@@ -39,6 +39,15 @@ def test_a_slot_is_claimed_once_and_a_second_claim_is_refused(slots: SessionSlot
     assert slots.claim(SLOT + 1, 1_800_000_300)
 
 
+def test_a_slot_freed_is_free_again_and_freeing_a_free_slot_is_harmless(slots: SessionSlotStore) -> None:
+    assert slots.claim(SLOT, 1_800_000_300)
+    slots.free(SLOT)
+    assert slots.taken([SLOT]) == set()
+    assert slots.claim(SLOT, 1_800_000_300)
+    slots.free(SLOT + 9)
+    assert slots.taken([SLOT, SLOT + 9]) == {SLOT}
+
+
 def test_taken_names_exactly_the_slots_claimed_among_those_asked(slots: SessionSlotStore) -> None:
     assert slots.taken(range(SLOT, SLOT + 5)) == set()
     slots.claim(SLOT + 1, 1_800_000_300)

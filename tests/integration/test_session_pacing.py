@@ -51,6 +51,19 @@ def test_when_no_slot_is_free_within_a_second_the_purchase_is_503_and_writes_not
     assert stripe_fake.requests == []
 
 
+def test_a_paid_purchase_refused_by_its_reservation_gives_its_slot_back(dynamodb: Any, stripe_fake: Any) -> None:
+    event_id = create_event(price=25, capacity=20)
+    assert buy(event_id, 6).status == 200
+    table_before = scan(dynamodb, TICKETS)
+    sent = len(stripe_fake.requests)
+    # 6 held unpaid and 5 more: past the 10 one account may hold, refused by the reservation's transaction.
+    result = buy(event_id, 5)
+    assert result.status == 400, result.body
+    assert result.body["error"].startswith("quantity: you already hold 6 unpaid seats")
+    assert sorted(scan(dynamodb, TICKETS), key=str) == sorted(table_before, key=str)  # its slot too
+    assert len(stripe_fake.requests) == sent
+
+
 def test_a_free_purchase_takes_no_slot(dynamodb: Any, stripe_fake: Any) -> None:
     event_id = create_event(price=0, capacity=5)
     assert buy(event_id, 1).status == 200

@@ -1020,6 +1020,9 @@ class MemorySessionSlots:
         self.claimed[slot] = expires_at
         return True
 
+    def free(self, slot: int) -> None:
+        self.claimed.pop(slot, None)
+
 
 class MemoryStores:
     """Every store of one world, the payments table shared as in DynamoDB."""

@@ -225,6 +225,7 @@ PORT_WRITES = {
     "release": "transact_write_items",
     "settle_status": "update_item",
     "claim": "put_item",
+    "free": "delete_item",
 }
 
 

@@ -142,3 +142,26 @@ def test_no_sliding_second_holds_more_than_the_rate_however_requests_bunch(rate:
     assert len(calls) + refused == len(purchases)
     assert len({number for _, number in calls}) == len(calls)  # no two calls share a slot
     assert most_in_a_sliding_second([at for at, _ in calls]) <= rate
+
+
+def test_a_slot_given_back_after_a_refused_reservation_is_claimed_by_the_next_purchase() -> None:
+    clock = VirtualTime()
+    store = MemorySessionSlots()
+    pacer = SessionPacer(store, 25, clock=clock, sleep=clock.sleep)
+    slot = pacer.claim()
+    with pytest.raises(ValueError), pacer.given_back_on_failure(slot):
+        raise ValueError("sold out")
+    assert store.claimed == {}
+    assert pacer.claim() == slot
+
+
+def test_a_slot_that_cannot_be_given_back_is_only_lost_to_the_rate() -> None:
+    class Failing(MemorySessionSlots):
+        def free(self, slot: int) -> None:
+            raise RuntimeError("DynamoDB unavailable")
+
+    clock = VirtualTime()
+    pacer = SessionPacer(Failing(), 25, clock=clock, sleep=clock.sleep)
+    slot = pacer.claim()
+    pacer.give_back(slot)  # logged, not raised: the purchase's own error is the one to answer
+    assert pacer.claim().number == slot.number + 1

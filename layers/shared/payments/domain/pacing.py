@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
 from payments.context import system_time
 from payments.errors import Busy
+from payments.observability import logger
 
 # How far ahead a purchase may wait for its slot (seconds); beyond it the buyer is told to come back.
 MOST_WAIT_SECONDS = 1.0
@@ -48,6 +50,10 @@ class SessionSlotStore(Protocol):
     def claim(self, slot: int, expires_at: int) -> bool:
         """Slot ``slot`` taken for this request (False, nothing written, when someone holds it); its
         item may be deleted after ``expires_at`` (epoch seconds)."""
+        ...
+
+    def free(self, slot: int) -> None:
+        """Slot ``slot`` given up unused (its item deleted): another request may claim it."""
         ...
 
 
@@ -111,6 +117,25 @@ class SessionPacer:
                 if self._store.claim(number, math.ceil(start) + SLOT_KEPT_SECONDS):
                     return SessionSlot(number, start, slot_start(number + 1, self._per_second))
         raise Busy("Checkout is busy right now; please retry in a second", retry_after=1)
+
+    def give_back(self, slot: SessionSlot) -> None:
+        """A slot whose purchase was refused before its call (sold out, over a limit): freed, so that
+        the refused request leaves nothing written and another purchase may use the slot. Should the
+        delete fail, the slot is only lost to the rate (its TTL removes the item)."""
+        try:
+            self._store.free(slot.number)
+        except Exception:
+            logger.warning("Could not free a Checkout Session slot", extra={"slot": slot.number})
+
+    @contextmanager
+    def given_back_on_failure(self, slot: SessionSlot | None) -> Iterator[None]:
+        """Gives ``slot`` back when the block fails (the purchase refused before its call to Stripe)."""
+        try:
+            yield
+        except BaseException:
+            if slot is not None:
+                self.give_back(slot)
+            raise
 
     def ready(self, slot: SessionSlot) -> SessionSlot:
         """Waits until ``slot`` starts; a slot already over is replaced by a new one (``Busy`` when

@@ -10,6 +10,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -159,9 +160,11 @@ class TicketService:
             ticket.qr_png = door_pass(ticket)  # valid at the door from the start: its pass is kept with it
         limit, free_limit = self._settings.unpaid_seat_limit, self._settings.free_seat_limit
         try:
-            ticket = self._repository.create(
-                ticket, unpaid_limit=limit, seats_by_shard=event.seats_by_shard, free_limit=free_limit, admission=admission
-            )
+            # A refused reservation gives its slot back: nothing of the refused request stays written.
+            with self._pacer.given_back_on_failure(slot) if self._pacer is not None else nullcontext():
+                ticket = self._repository.create(
+                    ticket, unpaid_limit=limit, seats_by_shard=event.seats_by_shard, free_limit=free_limit, admission=admission
+                )
         except AdmissionRefused:
             assert admission is not None and self._queue is not None  # only a queued purchase carries one
             raise self._queue().refused(admission) from None

@@ -1,7 +1,8 @@
 """The Checkout Session slots (``payments.domain.pacing``) in the tickets table: slot *n* is the item
 ``STRIPE#SLOT#<n>`` / ``SLOT``, a partition key of its own (about ``StripeSessionRate`` writes a
 second in all, one per slot), written once by the purchase that claims it (a conditional put,
-``attribute_not_exists(pk)``) and deleted by the table's TTL (``ttl``) minutes after its slot."""
+``attribute_not_exists(pk)``) and left to the table's TTL (``ttl``) minutes after its slot, or
+deleted at once when its purchase is refused before calling Stripe."""
 
 from __future__ import annotations
 
@@ -50,3 +51,6 @@ class StripeSlotRepository:
                 return False
             raise
         return True
+
+    def free(self, slot: int) -> None:
+        self._client.delete_item(TableName=self._table, Key=slot_key(slot))
