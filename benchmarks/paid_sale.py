@@ -592,7 +592,8 @@ def report_polls(outcomes: list[PaidOutcome], buyers: int, seats: int, completio
     budget = Settings.model_validate(ENVIRONMENT).queue_poll_budget_per_second
     for o in outcomes:
         print(
-            f"Stripe {o.stripe_rate}/s{' paced' if o.pace else ''}: the waiting buyers' hints asked for {o.most_polls_a_second:.0f} polls a second at most"
+            f"Stripe {o.stripe_rate}/s, route {o.route[0]}/{o.route[1]}{', paced' if o.pace else ''}: the waiting buyers' hints asked"
+            f" for {o.most_polls_a_second:.0f} polls a second at most"
         )
     for rate in sorted({o.admit_rate for o in outcomes}):
         policy = AdmissionPolicy(rate_per_second=rate, window_ms=180_000, completion_percent=completion, poll_budget_per_second=budget)
