@@ -1136,6 +1136,19 @@ def test_an_admission_given_back_is_unused_again_and_only_by_its_ticket(world: S
 
 
 @pytest.mark.parametrize("shards", [1, 3])
+def test_a_reservation_planned_before_the_queue_was_enabled_takes_no_seat_after_it(world: StoreWorld, shards: int) -> None:
+    event = new_event(world, capacity=6, shards=shards)  # read by a purchase before staff enable the queue
+    world.tickets.enable_queue(event)
+    seats = world.inspect.seats(event.event_id)
+    for shard_plan in (event.seats_by_shard, None):  # as read before, and read afresh
+        ticket = Ticket(world.tickets.next_id("ticket"), event.event_id, OWNER, 1, S.RESERVED, "code-q", "eur", 2500, NOW, NOW + 1800)
+        with pytest.raises(SoldOut):
+            world.tickets.create(ticket, LIMIT, shard_plan, free_limit=LIMIT)
+        assert world.tickets.get_ticket(ticket.ticket_id) is None
+    assert world.inspect.seats(event.event_id) == seats
+
+
+@pytest.mark.parametrize("shards", [1, 3])
 def test_a_queue_is_enabled_only_while_no_seat_is_taken(world: StoreWorld, shards: int) -> None:
     event = new_event(world, capacity=6, shards=shards)
     world.tickets.enable_queue(event)

@@ -423,7 +423,8 @@ class MemoryTicketStore:
                 raise UnpaidLimit(0)
             if not free_ok:
                 raise FreeSeatLimit(0)
-            if not seats_ok:
+            # The repository's unqueued seat write is conditioned on no shard marked queued.
+            if not seats_ok or (admission is None and self._events[placed.event_id].get("on_sale_queue")):
                 raise SoldOut()
             self._move_seats(placed.event_id, placed.parts, Seats.TAKE)
             attributes = {name: getattr(placed, name) for name in _TICKET_FIELDS}

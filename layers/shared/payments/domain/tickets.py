@@ -21,6 +21,7 @@ from payments.domain.door import door_pass, with_door_pass
 from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketStatus, Trigger
 from payments.domain.ownership import owned_ticket
 from payments.domain.ports import AdmissionRefused, FreeSeatLimit, SoldOut, StateChanged, StripeCheckout, TicketStore, UnpaidLimit
+from payments.domain.queue import NotAdmitted
 from payments.domain.records import MoneyRecord, PaymentRecord, RefundRecord
 from payments.errors import (
     ApiError,
@@ -169,6 +170,8 @@ class TicketService:
             assert admission is not None and self._queue is not None  # only a queued purchase carries one
             raise self._queue().refused(admission) from None
         except SoldOut:
+            if admission is None and self._queued_since_read(event.event_id):
+                raise NotAdmitted("This event now sells through its queue: join it, and send your queue_pass once admitted") from None
             raise BadRequest("Not enough tickets available") from None
         except FreeSeatLimit as over:
             # A free ticket cannot be cancelled unpaid nor refunded: without this, one account could take every seat.
@@ -219,6 +222,12 @@ class TicketService:
             session_id=session.id,
         )
         return CheckoutStarted(ticket=ticket, session=session)
+
+    def _queued_since_read(self, event_id: int) -> bool:
+        """Staff enabled the event's queue after this purchase read it: its seats, marked queued in
+        the same write, refused the purchase's unqueued seat write (reported as SoldOut)."""
+        event = self._repository.get_event(event_id)
+        return event is not None and event.on_sale_queue
 
     def _admission(self, caller: Caller, event: Event, request: PurchaseRequest) -> Admission:
         """A queued event's buyer's admission (their ``queue_pass``), refused before anything is written."""

@@ -331,6 +331,8 @@ class TicketRepository:
         puts = [{**_event_key(event.event_id), **to_attributes({**attributes, "shard_capacity": capacities[0]})}]
         for shard in range(1, event.seat_shards):
             shard_item = {"event_id": event.event_id, "available": capacities[shard], "shard_capacity": capacities[shard]}
+            if event.on_sale_queue:
+                shard_item["on_sale_queue"] = True  # every shard says so: see enable_queue
             puts.append({**_shard_key(event.event_id, shard), **to_attributes(shard_item)})
         if event.on_sale_queue:
             from payments.repositories.queue import new_queue_items
@@ -345,8 +347,11 @@ class TicketRepository:
         self._client.transact_write_items(TransactItems=items)
 
     def enable_queue(self, event: Event) -> None:
-        """The event's item marked queued and its queue's items put, conditioned on every shard
-        holding its capacity still (no seat taken) and on no queue yet: StateChanged otherwise."""
+        """The event's item and every other shard marked queued and its queue's items put,
+        conditioned on every shard holding its capacity still (no seat taken) and on no queue yet:
+        StateChanged otherwise. The mark on each shard is what an unqueued reservation's seat write
+        is conditioned on (``create``): a purchase that read the event before this write cannot
+        take a seat after it."""
         from payments.repositories.queue import new_queue_items
 
         full = "available = shard_capacity"
@@ -362,7 +367,15 @@ class TicketRepository:
             }
         ]
         items += [
-            {"ConditionCheck": {"TableName": self._tickets, "Key": _shard_key(event.event_id, shard), "ConditionExpression": full}}
+            {
+                "Update": {
+                    "TableName": self._tickets,
+                    "Key": _shard_key(event.event_id, shard),
+                    "UpdateExpression": "SET on_sale_queue = :queued",
+                    "ConditionExpression": full,
+                    "ExpressionAttributeValues": _values(queued=True),
+                }
+            }
             for shard in range(1, event.seat_shards)
         ]
         items += [
@@ -566,7 +579,7 @@ class TicketRepository:
             attributes = _ticket_attributes(placed)
             if placed.status in UNSETTLED:
                 attributes["unsettled_status"] = _unsettled_key(placed.status, placed.ticket_id)
-            items: list[Any] = self._seat_updates(placed.event_id, placed.parts, Seats.TAKE)
+            items: list[Any] = self._seat_updates(placed.event_id, placed.parts, Seats.TAKE, unqueued=admission is None)
             seats = range(len(items))
             items.append(
                 {
@@ -831,19 +844,26 @@ class TicketRepository:
                 continue
         return attempt()
 
-    def _seat_updates(self, event_id: int, parts: dict[int, int], seats: Seats) -> list[Any]:
+    def _seat_updates(self, event_id: int, parts: dict[int, int], seats: Seats, *, unqueued: bool = False) -> list[Any]:
         """The event's side of a transition, shard by shard (``parts``): seats taken only while
         enough are left there, or given back to the shards they came from; the admitted people's
-        seats never move."""
+        seats never move. ``unqueued``: a new ticket without a queue admission takes its seats only
+        from shards not marked queued (SoldOut otherwise), so that staff enabling the queue after the
+        purchase read the event lets nobody in outside it."""
         take = seats == Seats.TAKE
+        condition = "attribute_exists(pk) AND available >= :q" if take else "attribute_exists(pk)"
+        values: dict[str, Any] = {}
+        if take and unqueued:
+            condition += " AND (attribute_not_exists(on_sale_queue) OR on_sale_queue = :unqueued)"
+            values["unqueued"] = False
         return [
             {
                 "Update": {
                     "TableName": self._tickets,
                     "Key": _shard_key(event_id, shard),
                     "UpdateExpression": f"SET available = available {'-' if take else '+'} :q",
-                    "ConditionExpression": "attribute_exists(pk) AND available >= :q" if take else "attribute_exists(pk)",
-                    "ExpressionAttributeValues": _values(q=count),
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeValues": _values(q=count, **values),
                 }
             }
             for shard, count in parts.items()
