@@ -186,7 +186,15 @@ def test_get_order_answers_the_seed_fields(dynamodb, paypal_fake):
     assert result.status == 200
     body = result.body
     assert (body["order_id"], body["status"], body["intent"]) == (order_id, "COMPLETED", "CAPTURE")
-    assert body["purchase_units"][0]["amount"] == {"currency_code": "USD", "value": "29.99"}
+    # the unit as created: the caller's custom_id (their own reference for the payment) comes back
+    assert body["purchase_units"] == [
+        {
+            "reference_id": "default",
+            "amount": {"currency_code": "USD", "value": "29.99"},
+            "custom_id": "payment_123",
+            "description": "Course enrollment",
+        }
+    ]
     assert isinstance(body["create_time"], str) and isinstance(body["update_time"], str)
 
 
