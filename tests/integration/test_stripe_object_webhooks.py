@@ -192,3 +192,19 @@ def test_in_the_same_second_a_paid_invoice_outranks_a_failed_one(dynamodb, strip
     assert deliver_webhook(paid).body["outcome"] == "applied"
     assert deliver_webhook(failed_same_second).body["outcome"] == "skipped"
     assert record("subscription", sub_id)["latest_invoice_status"] == "paid"
+
+
+def test_a_settled_invoice_leaves_an_audit_line_named_after_its_event(dynamodb, stripe_fake, caplog):
+    # The operator's record of a subscription's money, and the PaymentsSucceeded / PaymentsFailed
+    # metrics counted from it, go by the audit line's action.
+    caplog.set_level("INFO")
+    paid_id = subscription(stripe_fake)
+    failed_id = subscription(stripe_fake, method="pm_card_chargeDeclined")
+    paid = events_of(stripe_fake, "invoice.paid")[-1]
+    [failed] = events_of(stripe_fake, "invoice.payment_failed")
+    assert deliver_webhook(paid).body["outcome"] == deliver_webhook(failed).body["outcome"] == "applied"
+    lines = [(r.action, r.subscription, r.invoice) for r in caplog.records if getattr(r, "audit", False) and hasattr(r, "invoice")]
+    assert lines == [
+        ("stripe.invoice_paid", paid_id, paid["data"]["object"]["id"]),
+        ("stripe.invoice_payment_failed", failed_id, failed["data"]["object"]["id"]),
+    ]
