@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -18,7 +19,7 @@ from payments.domain.admission import AdmissionPolicy, PlaceStatus, outstanding,
 from payments.domain.lifecycle import HOLDS_SEATS, Event
 from payments.domain.queue import QueueService
 from payments.domain.tickets import CheckoutStarted, TicketService
-from payments.errors import ApiError
+from payments.errors import ApiError, ConfigurationError
 from payments.models.tickets import CancelRequest, PurchaseRequest
 from payments.settings import get_settings
 from tests.support.lifecycle_world import NOW, Stripe
@@ -150,3 +151,19 @@ class OnSale(RuleBasedStateMachine):
 
 OnSale.TestCase.settings = settings(max_examples=200, stateful_step_count=80, deadline=None)
 TestOnSale = OnSale.TestCase
+
+
+def test_a_queued_event_sold_by_a_service_with_no_queue_is_a_server_fault_that_names_it_and_writes_nothing() -> None:
+    """A TicketService assembled without the queue cannot check a queue_pass: a 500 whose message
+    (logged with the failure) says which piece is missing, refused before any seat is taken."""
+    stores = MemoryStores()
+    tickets = stores.tickets
+    service = TicketService(tickets, Stripe, get_settings(), clock=lambda: float(NOW))
+    queued = Event(tickets.next_id("event"), "On-sale", Decimal("25.00"), "eur", 2, 2, "staff-1", NOW, on_sale_queue=True)
+    tickets.put_event(queued)
+    seats = tickets.availability(queued.event_id)
+    with pytest.raises(ConfigurationError) as refused:
+        service.purchase(Caller("user-0", frozenset()), PurchaseRequest(event_id=queued.event_id, quantity=1, queue_pass="pass.sig"))
+    assert (refused.value.status_code, refused.value.message) == (500, "An event sold through a queue, and no queue configured")
+    assert tickets.availability(queued.event_id) == seats
+    assert list(tickets.ticket_lines(queued)) == []
