@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from payments.domain.lifecycle import TRANSITIONS, TicketStatus, Trigger
+from payments.domain.lifecycle import TRANSITIONS, Outcome, TicketStatus, Trigger
 from tests.support.lifecycle_world import SCENARIOS, World, invariants
 from tests.support.store_worlds import MemoryWorld
 
@@ -33,3 +33,16 @@ def test_each_row_runs_through_the_domain_without_aws(row: tuple[TicketStatus | 
         # nothing moved the ticket after the row's write (else the domain went on: a refund owed was made)
         assert world.store.rows[-1] == row or row[0] is None
     invariants(world)
+
+
+def test_a_failed_payment_answers_the_ticket_it_released_as_stored() -> None:
+    """Every settlement answers the ticket as the fact left it (``Settlement.ticket``, as the paid path's
+    verify reads it): a failed delayed payment's is the released ticket, and a second delivery's the same."""
+    world = World(MemoryWorld())
+    ticket = world.processing()
+    session = world.stripe.debit(world.session(ticket))
+    released = world.service.payment_failed(session)
+    assert (released.outcome, released.ticket) == (Outcome.RELEASED, world.ticket(ticket.ticket_id))
+    assert released.ticket.status == TicketStatus.CANCELLED
+    again = world.service.payment_failed(session)
+    assert (again.outcome, again.ticket) == (Outcome.NOTHING, released.ticket)
