@@ -29,6 +29,7 @@ from payments.domain.admission import (
     sign_pass,
     window_end_ms,
 )
+from payments.settings import Settings
 
 KEY = b"queue-pass-key-for-tests"
 START = 1_800_000_000_000  # ms
@@ -304,10 +305,15 @@ def test_a_policy_needs_a_completion_share_of_1_to_100_and_a_poll_budget(complet
         AdmissionPolicy(rate_per_second=1, window_ms=1, completion_percent=completion, poll_budget_per_second=budget)
     assert AdmissionPolicy(rate_per_second=1, window_ms=1, completion_percent=1, poll_budget_per_second=1).completion_percent == 1
     assert AdmissionPolicy(rate_per_second=1, window_ms=1, completion_percent=100).completion_percent == 100
+    # The pure rule's default admits on no guess; its poll budget is the deployed default.
+    default = AdmissionPolicy(rate_per_second=1, window_ms=1)
+    deployed = Settings.model_fields["queue_poll_budget_per_second"].default
+    assert (default.completion_percent, default.poll_budget_per_second) == (100, deployed) == (100, 3000)
 
 
 def test_a_step_that_changes_only_the_seats_left_or_the_places_handed_out_is_written():
-    """The poll hint reads both from the state's copies."""
+    """The poll hint reads both from the state's copies; a new queue knows neither yet."""
+    assert (QueueState().seats_left, QueueState().handed_to) == (0, 0)
     state = step(fresh(), START + 1000, seats=10_000, issued=25)
     assert (state.seats_left, state.handed_to) == (10_000, 25)
     assert not moved(state, replace(state, credited_ms=state.credited_ms + 5, updated_ms=state.updated_ms + 5))
@@ -344,6 +350,10 @@ def hinted(place: int, *, admitted: int = 100, handed_to: int = 1100, seats: int
         # within the budget's spread of their turn: the turn decides (4 s away, 12,000 waiting: spread 4 s)
         ("turn at the spread", {"place": 200, "handed_to": 12_100}, 2000),
         ("turn past the spread", {"place": 201, "handed_to": 12_100}, 4000),
+        # the front of a very long queue (a spread of 134 s): a minute at most all the same
+        ("front of a very long queue", {"place": 3350, "handed_to": 400_100}, 60_000),
+        # a short queue's last seats: a second at the least
+        ("last seats, short queue", {"place": 200, "handed_to": 200, "seats": 10}, 1000),
         # near the front the turn decides, the last seats do not call them all at once
         ("turn at the spread, seats almost gone", {"place": 200, "handed_to": 12_100, "seats": 10}, 2000),
         # a copy older than the buyer's place (the counters moved since): the buyer's own place counts
