@@ -388,7 +388,7 @@ def test_reconciliation_settles_a_refund_whose_answer_and_webhook_were_lost(dyna
     paypal_fake.lose_next_answer("/v2/payments/captures/")
     assert refund(first_capture, amount=15, currency="USD").status == 502  # refunded at PayPal, answer and webhook lost
     paypal_fake.fail_next("/v2/payments/captures/", 503)
-    assert refund(second_capture, amount=5, currency="USD").status == 503  # never reached PayPal
+    assert refund(second_capture, amount=5, currency="USD", key="second").status == 503  # never reached PayPal
     paypal_fake.dashboard_refund(second_capture, "2.50")  # its webhook lost too
     later = time.time() + 3600
     monkeypatch.setattr(time, "time", lambda: later)
@@ -399,6 +399,10 @@ def test_reconciliation_settles_a_refund_whose_answer_and_webhook_were_lost(dyna
     assert (reservation["state"], first["refunded_minor"], first["status"]) == ("refunded", 1500, "PARTIALLY_REFUNDED")
     second, [dashboard], [released] = assert_counters_add_up(dynamodb, paypal_fake, second_capture)
     assert (released["state"], second["refunded_minor"], second["refundable_minor"]) == ("released", 250, 1750)
+    # why, kept with the reservation and told to the staff member who retries that request
+    assert released["refusal"] == "PayPal made no refund for this request"
+    retried = refund(second_capture, amount=5, currency="USD", key="second")
+    assert (retried.status, retried.body) == (400, {"error": "PayPal made no refund for this request"})
     assert "custom_id" not in paypal_fake.refunds[dashboard["object_id"]]
     again = load_module("reconcile_payments").lambda_handler(sample_event("reconcile_payments"), LambdaContext(remaining_millis=300_000))
     assert again["repaired"] == 0
