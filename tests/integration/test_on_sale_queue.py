@@ -138,7 +138,12 @@ def test_a_seat_taken_on_any_shard_means_the_sale_has_begun(queue_env, stripe_fa
 
 
 # joining ------------------------------------------------------------------------------------------------
-def test_joining_twice_answers_the_same_place_and_writes_nothing_the_second_time(queue_env, clock):
+def test_joining_twice_answers_the_same_place_and_writes_nothing_the_second_time(queue_env, clock, monkeypatch):
+    """The first join is audited (who joined which event's queue, at which place); the second is not."""
+    from payments.domain import queue
+
+    audited = []
+    monkeypatch.setattr(queue, "audit", lambda action, **fields: audited.append((action, fields)))
     event_id = queued_event()
     first = join(event_id, "user-alice")
     assert first.status == 200 and first.headers["Cache-Control"] == "no-store"
@@ -148,6 +153,7 @@ def test_joining_twice_answers_the_same_place_and_writes_nothing_the_second_time
     again = join(event_id, "user-alice")
     assert again.body["place"] == first.body["place"]
     assert scan(queue_env, TICKETS) == before
+    assert audited == [("queue.joined", {"user_id": "user-alice", "event_id": event_id, "place": first.body["place"]})]
 
 
 def test_places_follow_arrival_order_within_a_few_rounds_of_the_counters(queue_env, clock):
