@@ -42,6 +42,11 @@ def json_response(status_code: int, body: Mapping[str, Any], headers: Mapping[st
     }
 
 
+def text_response(status_code: int, body: str, content_type: str, headers: Mapping[str, str] | None = None) -> Response:
+    """An answer that is not JSON (the attendee export's CSV): the text as given, with its type."""
+    return {"statusCode": status_code, "headers": {"Content-Type": content_type, **(headers or {})}, "body": body}
+
+
 def error_response(
     status_code: int, message: str, headers: Mapping[str, str] | None = None, fields: Mapping[str, object] | None = None
 ) -> Response:

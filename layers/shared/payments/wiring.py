@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from payments import dynamodb, idempotency, secrets, settings
 
 if TYPE_CHECKING:
+    from payments.domain.attendees import AttendeeService
     from payments.domain.door import DoorService
     from payments.domain.events import EventService
     from payments.domain.my_tickets import MyTicketsService
@@ -178,6 +179,14 @@ def event_service() -> EventService:
     from payments.domain.events import EventService
 
     return EventService(ticket_repository())
+
+
+@_component
+def attendee_service() -> AttendeeService:
+    from payments.domain.attendees import AttendeeService
+    from payments.repositories.attendees import AttendeeRepository
+
+    return AttendeeService(ticket_repository(), AttendeeRepository(dynamodb.get_client(), settings.get_settings().tickets_table))
 
 
 @_component

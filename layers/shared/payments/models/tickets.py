@@ -106,6 +106,17 @@ class TicketPath(RequestModel):
     ticket_id: ObjectId
 
 
+class AttendeesQuery(RequestModel):
+    """``?limit=1000&cursor=<X-Next-Cursor>`` of the attendee export (payments.domain.attendees)."""
+
+    limit: QueryInt = 1000
+    # Its form only; the domain checks that it names a ticket of the event (a 400 naming it otherwise).
+    cursor: Annotated[str, Text(200, pattern=r"[A-Za-z0-9_-]+", says="must be the X-Next-Cursor of the previous page")] | None = None
+
+    def check(self, context: Context) -> None:
+        check_range("limit", self.limit, 1, 5000)
+
+
 class CheckInRequest(RequestModel):
     ticket_code: TicketCode
     # The event whose door this is: a ticket of any other event is refused.
