@@ -1170,3 +1170,63 @@ def test_a_queue_is_enabled_only_while_no_seat_is_taken(world: StoreWorld, shard
     assert world.inspect.seats(begun.event_id) == seats
     assert world.queues.active_queues() == [event.event_id]
     assert world.queues.view(begun.event_id) is None
+
+
+# event edits (issue 28) ------------------------------------------------------------------------
+def test_an_event_edit_changes_its_fields_clears_nulls_and_counts_the_version(world: StoreWorld) -> None:
+    event = new_event(world)
+    world.tickets.update_event(event, {"name": "Renamed", "description": "Doors at 7", "opens_at": NOW + 60, "sales_paused": True}, {})
+    edited = world.tickets.get_event(event.event_id)
+    assert edited is not None
+    assert (edited.name, edited.description, edited.opens_at, edited.sales_paused, edited.version) == (
+        "Renamed",
+        "Doors at 7",
+        NOW + 60,
+        True,
+        1,
+    )
+    world.tickets.update_event(edited, {"description": None, "price": Decimal("30.00"), "closes_at": NOW + 120}, {})
+    again = world.tickets.get_event(event.event_id)
+    assert again is not None
+    assert (again.description, again.price, again.opens_at, again.closes_at, again.version) == (
+        None,
+        Decimal("30.00"),
+        NOW + 60,
+        NOW + 120,
+        2,
+    )
+
+
+def test_an_event_edit_made_from_a_stale_read_writes_nothing(world: StoreWorld) -> None:
+    event = new_event(world, capacity=6, shards=3)
+    world.tickets.update_event(event, {"name": "First"}, {})
+    seats = world.inspect.seats(event.event_id)
+    with pytest.raises(StateChanged):  # read before the first edit
+        world.tickets.update_event(event, {"name": "Second", "capacity": 9}, {0: 1, 1: 1, 2: 1})
+    found = world.tickets.get_event(event.event_id)
+    assert found is not None and (found.name, found.capacity, found.version) == ("First", 6, 1)
+    assert world.inspect.seats(event.event_id) == seats
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_a_capacity_change_moves_each_shards_seats_and_a_cut_needs_them_left(world: StoreWorld, shards: int) -> None:
+    event = new_event(world, capacity=6, shards=shards)
+    raised = {shard: 2 for shard in range(shards)}
+    world.tickets.update_event(event, {"capacity": 6 + 2 * shards}, raised)
+    grown = world.tickets.get_event(event.event_id)
+    assert grown is not None and (grown.capacity, grown.available) == (6 + 2 * shards, 6 + 2 * shards)
+    # A seat taken on shard 0 after the edit's read: a cut of every seat read there fails whole.
+    new_ticket(world, grown)
+    seats = world.inspect.seats(event.event_id)
+    assert grown.seats_by_shard is not None
+    with pytest.raises(StateChanged):
+        world.tickets.update_event(grown, {"capacity": 1}, {shard: -left for shard, left in grown.seats_by_shard.items()})
+    assert world.inspect.seats(event.event_id) == seats
+    # A cut within what is left goes through, and the shards still hold their own capacity: with
+    # every seat back, the queue may be enabled (every shard's seats left = its capacity).
+    world.tickets.update_event(grown, {"capacity": grown.capacity - 1}, {0: -1})
+    after = world.tickets.get_event(event.event_id)
+    assert after is not None and (after.capacity, after.available, after.version) == (grown.capacity - 1, grown.available - 2, 2)
+    fresh = new_event(world, capacity=4, shards=shards)
+    world.tickets.update_event(fresh, {"capacity": 3}, {0: -1})
+    world.tickets.enable_queue(fresh)

@@ -22,6 +22,12 @@ def test_staff_create_an_event_and_anyone_signed_in_reads_it(dynamodb):
         "available": 40,
         "is_free": False,
         "on_sale_queue": False,
+        # Sale windows, pause and edits (issue 28): none set, the event sells as it always did.
+        "description": None,
+        "starts_at": None,
+        "opens_at": None,
+        "closes_at": None,
+        "sales_paused": False,
     }
 
 

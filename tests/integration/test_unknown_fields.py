@@ -31,11 +31,12 @@ class Request:
     user: str = "user-alice"
     groups: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    path: dict[str, str] | None = None  # a body route's path parameters, when it has any
 
     def send(self, extra: dict[str, Any] | None = None) -> ApiResult:
         fields = {**self.fields, **(extra or {})}
         if self.where == "body":
-            event = api_event(self.function, fields, user=self.user, groups=self.groups, headers=self.headers)
+            event = api_event(self.function, fields, user=self.user, groups=self.groups, headers=self.headers, path_params=self.path)
         elif self.where == "path":
             event = api_event(self.function, user=self.user, groups=self.groups, path_params=fields)
         else:
@@ -109,6 +110,9 @@ ROUTES: dict[str, Callable[[Any, Any], Request]] = {
     "list_events": lambda s, p: Request("list_events", "query", {"limit": "20", "after": str(create_event())}),
     "get_event": lambda s, p: Request("get_event", "path", {"event_id": str(create_event())}),
     "get_event_sales": lambda s, p: Request("get_event_sales", "path", {"event_id": str(create_event())}, 200, "user-staff", STAFF),
+    "update_event": lambda s, p: Request(
+        "update_event", "body", {"name": "Renamed", "capacity": 120}, 200, "user-staff", STAFF, path={"event_id": str(create_event())}
+    ),
     "list_my_tickets": lambda s, p: Request("list_my_tickets", "query", {"limit": "20"}),
     "get_ticket": lambda s, p: Request("get_ticket", "path", {"ticket_id": str(reserved_checkout(s)[1]["ticket_id"])}),
     "refund_ticket": lambda s, p: Request(

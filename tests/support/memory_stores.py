@@ -179,6 +179,7 @@ class MemoryTicketStore:
         self._counters: dict[str, int] = {}
         self._events: dict[int, dict[str, Any]] = {}
         self._seats: dict[int, dict[int, int]] = {}  # event -> shard -> seats left (shard 0 is the event item's)
+        self._shard_capacity: dict[int, dict[int, int]] = {}  # event -> shard -> its seats in all (``shard_capacity``)
         self._tickets: dict[int, dict[str, Any]] = {}  # attributes as stored, plus event_shard and unsettled_status
         self._held: dict[tuple[str, int, str], int] = {}  # ("UNPAID" | "FREE", event, owner) -> seats held
         self.queues = MemoryQueues()  # the on-sale queues, in the same table (a reservation uses an admission)
@@ -201,13 +202,13 @@ class MemoryTicketStore:
         attributes = {**asdict(event), "price": str(event.price), "seats_by_shard": None}
         self._events[event.event_id] = _item(attributes)
         self._seats[event.event_id] = dict(enumerate(shard_capacities(event.capacity, event.seat_shards)))
+        self._shard_capacity[event.event_id] = dict(self._seats[event.event_id])
         if event.on_sale_queue:
             self.queues.states[event.event_id] = QueueState()
 
     def enable_queue(self, event: Event) -> None:
         item = self._events[event.event_id]
-        capacities = dict(enumerate(shard_capacities(int(item["capacity"]), int(item.get("seat_shards", 1)))))
-        if item.get("on_sale_queue") or self._seats[event.event_id] != capacities:
+        if item.get("on_sale_queue") or self._seats[event.event_id] != self._shard_capacity[event.event_id]:
             raise StateChanged()
         item["on_sale_queue"] = True
         self.queues.states[event.event_id] = QueueState()
@@ -227,7 +228,32 @@ class MemoryTicketStore:
             seat_shards=int(data.get("seat_shards", 1)),
             seats_by_shard=seats_by_shard,
             on_sale_queue=bool(data.get("on_sale_queue", False)),
+            description=data.get("description"),
+            starts_at=None if data.get("starts_at") is None else int(data["starts_at"]),
+            opens_at=None if data.get("opens_at") is None else int(data["opens_at"]),
+            closes_at=None if data.get("closes_at") is None else int(data["closes_at"]),
+            sales_paused=bool(data.get("sales_paused", False)),
+            version=int(data.get("version", 0)),
         )
+
+    def update_event(self, event: Event, changes: dict[str, Any], seats: dict[int, int]) -> None:
+        """The repository's transaction: the version as read (absent reads as 0), every shard
+        changed there, and each cut on that many seats left now; else StateChanged, nothing written."""
+        item = self._events.get(event.event_id)
+        left = self._seats.get(event.event_id, {})
+        if item is None or int(item.get("version", 0)) != event.version:
+            raise StateChanged()
+        if any(shard not in left or (moved < 0 and left[shard] < -moved) for shard, moved in seats.items()):
+            raise StateChanged()
+        for field, value in changes.items():
+            if value is None:
+                item.pop(field, None)
+            else:
+                item[field] = _stored(str(value) if field == "price" else value)
+        item["version"] = _stored(event.version + 1)
+        for shard, moved in seats.items():
+            left[shard] += moved
+            self._shard_capacity[event.event_id][shard] += moved
 
     def get_event(self, event_id: int) -> Event | None:
         if event_id not in self._events:

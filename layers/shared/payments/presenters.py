@@ -46,6 +46,11 @@ def event_body(event: Event) -> dict[str, Any]:
         "available": event.available,
         "is_free": event.is_free,
         "on_sale_queue": event.on_sale_queue,
+        "description": event.description,
+        "starts_at": event.starts_at,
+        "opens_at": event.opens_at,
+        "closes_at": event.closes_at,
+        "sales_paused": event.sales_paused,
     }
 
 

@@ -261,6 +261,16 @@ class Event:
     seats_by_shard: dict[int, int] | None = None
     # Sold through an admission queue (payments.domain.queue): only admitted buyers reserve.
     on_sale_queue: bool = False
+    # What staff say of it and when it starts (Unix seconds); shown, never a rule of the sale.
+    description: str | None = None
+    starts_at: int | None = None
+    # The sale window (Unix seconds): purchases from ``opens_at`` on, before ``closes_at``; and a
+    # pause staff set and lift (payments.domain.events.sale_refusal).
+    opens_at: int | None = None
+    closes_at: int | None = None
+    sales_paused: bool = False
+    # Edits made so far: each edit is conditioned on the count it read (payments.domain.events).
+    version: int = 0
 
     @property
     def is_free(self) -> bool:

@@ -83,6 +83,13 @@ class EventStore(Protocol):
         when one is, or when it has a queue already."""
         ...
 
+    def update_event(self, event: Event, changes: dict[str, Any], seats: dict[int, int]) -> None:
+        """An edit in one write: the event's ``changes`` (None clears a field) and its ``version``
+        raised by one, conditioned on the version of ``event`` as read, with ``seats`` added to each
+        shard's seats left and capacity (a cut only while that shard has as many left). StateChanged,
+        nothing written, when the event was edited meanwhile or a shard has fewer seats left."""
+        ...
+
     def get_event(self, event_id: int) -> Event | None: ...
 
     def list_events(self, limit: int, after: int | None = None) -> tuple[list[Event], int | None]: ...

@@ -18,6 +18,7 @@ from payments import metrics, money
 from payments.auth import Caller
 from payments.context import system_time
 from payments.domain.door import door_pass, with_door_pass
+from payments.domain.events import check_on_sale
 from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketStatus, Trigger
 from payments.domain.ownership import owned_ticket
 from payments.domain.ports import AdmissionRefused, FreeSeatLimit, SoldOut, StateChanged, StripeCheckout, TicketStore, UnpaidLimit
@@ -134,6 +135,7 @@ class TicketService:
         event = self._repository.get_event(request.event_id)
         if event is None:
             raise NotFound("Event not found")
+        check_on_sale(event, self._now())  # outside its sale window, or paused: 400, nothing written
         if event.available < request.quantity:
             raise BadRequest(f"Not enough tickets available: {event.available} left")
         if event.price * request.quantity > money.maximum_charge(event.currency):

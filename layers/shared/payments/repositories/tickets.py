@@ -142,7 +142,17 @@ def _event_from_item(item: dict[str, Any], seats_by_shard: dict[int, int] | None
         seat_shards=int(data.get("seat_shards", 1)),
         seats_by_shard=seats_by_shard,
         on_sale_queue=bool(data.get("on_sale_queue", False)),
+        description=data.get("description"),
+        starts_at=_int_or_none(data.get("starts_at")),
+        opens_at=_int_or_none(data.get("opens_at")),
+        closes_at=_int_or_none(data.get("closes_at")),
+        sales_paused=bool(data.get("sales_paused", False)),
+        version=int(data.get("version", 0)),
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 _TICKET_INT_FIELDS = (
@@ -382,6 +392,69 @@ class TicketRepository:
             {"Put": {"TableName": self._tickets, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
             for item in new_queue_items(event.event_id)
         ]
+        try:
+            write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
+        except Exception as error:
+            if is_condition_failure(error):
+                raise StateChanged() from None
+            raise
+
+    def update_event(self, event: Event, changes: dict[str, Any], seats: dict[int, int]) -> None:
+        """An edit as one transaction: the event's item (the fields changed, None removed; its
+        ``version`` raised, conditioned on the version of ``event`` as read; shard 0's seats) and
+        each other shard whose seats change. A shard's seats left and its ``shard_capacity`` move
+        together, so that ``available = shard_capacity`` still says "no seat taken"; a cut is
+        conditioned on that many seats left there now (not on the count as read: a purchase between
+        the read and the write that leaves enough does not refuse the edit, and one that leaves too
+        few makes it fail whole). StateChanged, nothing written, when either condition fails."""
+        names: dict[str, str] = {"#version": "version"}
+        values: dict[str, Any] = {"next_version": event.version + 1, "read_version": event.version}
+        assignments, removed = ["#version = :next_version"], []
+        for field, value in changes.items():
+            names[f"#{field}"] = field
+            if value is None:
+                removed.append(f"#{field}")
+            else:
+                values[f"new_{field}"] = str(value) if field == "price" else value
+                assignments.append(f"#{field} = :new_{field}")
+        # An event written before edits existed has no version: it reads as 0.
+        read = "#version = :read_version" if event.version else "(attribute_not_exists(#version) OR #version = :read_version)"
+        condition = f"attribute_exists(pk) AND {read}"
+        change = seats.get(0, 0)
+        if change:
+            assignments.append("available = available + :seats, shard_capacity = shard_capacity + :seats")
+            values["seats"] = change
+            if change < 0:
+                condition += " AND available >= :cut"
+                values["cut"] = -change
+        update = "SET " + ", ".join(assignments) + (" REMOVE " + ", ".join(removed) if removed else "")
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self._tickets,
+                    "Key": _event_key(event.event_id),
+                    "UpdateExpression": update,
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": _values(**values),
+                }
+            }
+        ]
+        for shard, moved in sorted(seats.items()):
+            if shard == 0 or not moved:
+                continue
+            cut = " AND available >= :cut" if moved < 0 else ""
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._tickets,
+                        "Key": _shard_key(event.event_id, shard),
+                        "UpdateExpression": "SET available = available + :seats, shard_capacity = shard_capacity + :seats",
+                        "ConditionExpression": f"attribute_exists(pk){cut}",
+                        "ExpressionAttributeValues": _values(seats=moved, **({"cut": -moved} if moved < 0 else {})),
+                    }
+                }
+            )
         try:
             write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
         except Exception as error:
