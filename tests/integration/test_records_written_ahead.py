@@ -100,3 +100,46 @@ def test_another_writer_between_the_records_ahead_and_the_change_wins_and_the_fi
     assert item["refund_amount"] == 119 and "records_writer" not in item
     assert sorted(status for _, status in _refund_records(dynamodb, ticket_id).values()) == ["failed"] + ["succeeded"] * 119
     assert_money_adds_up(stripe_fake, dynamodb, event_id)
+
+
+def _is_ahead(items: list[Any]) -> bool:
+    """A transaction of records written ahead: its first item claims the ticket for its writer."""
+    return items[0].get("Update", {}).get("UpdateExpression") == "SET #writer = :writer"
+
+
+def test_a_writer_overtaken_while_writing_ahead_writes_no_more_and_retries(
+    dynamodb: Any, stripe_fake: StripeFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writer A writes a payment's records ahead in more than one transaction (250 refunds). After
+    A's first, a refund fails at Stripe and that fact's writer B claims the ticket, writes its
+    records ahead and stops before its change (a timeout). A's next transaction ahead is refused
+    (the claim is B's, only the last to claim writes on): A reads again and writes what Stripe has
+    now. Written on, A's older records would replace B's and A's sum land, counting a refund Stripe
+    says failed."""
+    from payments.repositories.tickets import TicketRepository
+
+    event_id = create_event(price=25, capacity=5)
+    ticket_id, _, intent = paid_ticket(stripe_fake, event_id, 1)
+    last = _many_refunds(stripe_fake, intent, 250)
+    deliveries = Deliveries(stripe_fake)
+    original = TicketRepository._transact
+    overtaken: list[int] = []  # B's deliveries' statuses
+    in_b: list[bool] = []
+
+    def transact(self: Any, items: list[Any], *args: Any, **kwargs: Any) -> None:
+        if in_b and _is_the_change(items):
+            raise TimeoutError("the function timed out")  # B stops after its records ahead
+        original(self, items, *args, **kwargs)
+        if _is_ahead(items) and not in_b and not overtaken:
+            in_b.append(True)
+            stripe_fake.fail_refund(next(iter(stripe_fake.refunds)))
+            overtaken.extend(deliver_webhook(event).status for event in deliveries.new())
+            in_b.clear()
+
+    monkeypatch.setattr(TicketRepository, "_transact", transact)
+    assert deliver_webhook(last).status == 200
+    assert 500 in overtaken  # B claimed the ticket and stopped before its change
+    item = ticket_item(dynamodb, ticket_id)
+    assert item["refund_amount"] == 249 and "records_writer" not in item
+    assert sorted(status for _, status in _refund_records(dynamodb, ticket_id).values()) == ["failed"] + ["succeeded"] * 249
+    assert_money_adds_up(stripe_fake, dynamodb, event_id)
