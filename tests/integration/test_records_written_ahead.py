@@ -104,7 +104,7 @@ def test_another_writer_between_the_records_ahead_and_the_change_wins_and_the_fi
 
 def _is_ahead(items: list[Any]) -> bool:
     """A transaction of records written ahead: its first item claims the ticket for its writer."""
-    return items[0].get("Update", {}).get("UpdateExpression") == "SET #writer = :writer"
+    return bool(items[0].get("Update", {}).get("UpdateExpression") == "SET #writer = :writer")
 
 
 def test_a_writer_overtaken_while_writing_ahead_writes_no_more_and_retries(
