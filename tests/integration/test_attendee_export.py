@@ -114,6 +114,19 @@ def test_staff_export_every_ticket_once_over_several_pages_and_shards(sold):
     assert by_owner["user-e"]["status"] == "cancelled"
 
 
+@pytest.mark.parametrize("limit", [1, 4, 5])
+def test_pages_of_any_size_list_the_tickets_in_index_order_each_once(sold, dynamodb, limit):
+    # Pages that end inside a shard and pages that span two: shard by shard, by ticket id.
+    listed = sorted(
+        (int(str(item["event_shard"]).split("#")[1]), int(item["ticket_id"]))
+        for item in items_with_prefix(dynamodb, TICKETS, "TICKET#")
+        if item["event_id"] == sold["event_id"]
+    )
+    rows, pages = all_pages(sold["event_id"], limit=limit)
+    assert [int(row["ticket_id"]) for row in rows] == [ticket_id for _, ticket_id in listed]
+    assert pages in (-(-6 // limit), -(-6 // limit) + 1)  # a full last page may be followed by an empty one
+
+
 def test_one_page_holds_everything_when_the_limit_allows_and_hands_on_no_cursor(sold):
     response = export(sold["event_id"])
     assert len(table(response)) == 6

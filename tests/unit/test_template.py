@@ -34,6 +34,12 @@ def test_read_only_functions_get_read_only_policies():
     assert [next(iter(policy)) for policy in policies] == ["DynamoDBReadPolicy"]
 
 
+def test_the_attendee_export_only_reads_the_tickets_table_and_the_index_it_lists():
+    [statement] = FUNCTIONS["GetEventAttendeesFunction"]["Properties"]["Policies"][0]["Statement"]
+    assert sorted(statement["Action"]) == ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"]
+    assert len(statement["Resource"]) == 2 and "TicketsByEventShard" in str(statement["Resource"][1])
+
+
 def test_seed_paths_are_routed_with_their_trailing_slash():
     paths = {
         (event["Properties"]["Method"], event["Properties"]["Path"])
