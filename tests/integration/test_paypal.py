@@ -552,6 +552,20 @@ def test_refund_events_in_any_order_leave_the_capture_refunded(dynamodb, paypal_
     assert (record["status"], record["refunded_minor"]) == ("REFUNDED", Decimal(4000))
 
 
+def test_a_refund_event_in_another_currency_than_its_capture_is_rejected_for_a_person(dynamodb, paypal_fake, caplog):
+    """Its amount cannot be counted against the capture's: rejected for good (200, nothing recorded)
+    and logged with why, for a person to look at."""
+    _, capture_id = approved_and_captured(paypal_fake, amount=40)
+    payments.refund_capture(paypal_fake, {"amount": {"currency_code": "USD", "value": "10.00"}}, capture_id)
+    refunded = copy.deepcopy(paypal_fake.events[-1])
+    refunded["resource"]["amount"]["currency_code"] = "EUR"
+    result = deliver_paypal_webhook(paypal_fake, refunded)
+    assert (result.status, result.body["outcome"]) == (200, "rejected")
+    assert capture_record(dynamodb, capture_id)["refunded_minor"] == 0
+    [line] = [r for r in caplog.records if r.getMessage() == "Webhook event rejected for good"]
+    assert (line.__dict__["event_id"], line.__dict__["reason"]) == (refunded["id"], "Refund currency differs from the capture's")
+
+
 def test_forged_events_are_400_and_change_nothing(dynamodb, paypal_fake):
     order_id = create_order().body["order_id"]
     paypal_fake.approve(order_id)
