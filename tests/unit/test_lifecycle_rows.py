@@ -14,7 +14,9 @@ from __future__ import annotations
 import pytest
 
 from payments.domain.lifecycle import TRANSITIONS, Outcome, TicketStatus, Trigger
-from tests.support.lifecycle_world import SCENARIOS, World, invariants
+from payments.errors import BadRequest
+from payments.models.tickets import RefundTicketRequest
+from tests.support.lifecycle_world import SCENARIOS, STAFF, World, invariants
 from tests.support.store_worlds import MemoryWorld
 
 
@@ -46,3 +48,17 @@ def test_a_failed_payment_answers_the_ticket_it_released_as_stored() -> None:
     assert released.ticket.status == TicketStatus.CANCELLED
     again = world.service.payment_failed(session)
     assert (again.outcome, again.ticket) == (Outcome.NOTHING, released.ticket)
+
+
+def test_a_payment_still_processing_is_recorded_with_the_ticket_and_is_not_refundable_yet() -> None:
+    """A bank debit not settled yet: the ticket knows its payment from then on (a refund or dispute
+    of it finds the ticket), and staff asking to refund it are told it is still processing."""
+    world = World(MemoryWorld())
+    ticket = world.processing()
+    intent = world.stripe.intent_of(world.session(ticket))
+    assert (ticket.status, ticket.payment_intent) == (TicketStatus.PROCESSING, intent)
+    assert world.store.ticket_for_payment_intent(intent) == ticket
+    with pytest.raises(BadRequest) as refused:
+        world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id))
+    assert refused.value.message == "Ticket is processing; only a paid ticket can be refunded"
+    assert world.ticket(ticket.ticket_id) == ticket
