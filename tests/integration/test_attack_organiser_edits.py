@@ -401,3 +401,56 @@ def test_legacy_event_capacity_edit_is_not_a_500(capacity: int, stripe_fake: Str
     result = edit(event_id, {"capacity": capacity})
     assert result.status in (200, 400), result.body
     assert_balanced(event_id)
+
+
+# a random walk of everything that moves seats ---------------------------------------------------
+
+
+def table_client() -> Any:
+    return wiring.dynamodb.get_client()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_walk_of_purchases_cancels_refunds_and_edits_never_oversells(seed: int, stripe_fake: StripeFake) -> None:
+    import random
+
+    rng = random.Random(seed)
+    event_id = create_event(capacity=12, seat_shards=3)
+    held: list[tuple[str, dict[str, Any]]] = []
+    paid: list[tuple[str, dict[str, Any]]] = []
+    for step in range(45):
+        action = rng.choice(["buy", "buy", "buy", "pay", "cancel", "refund", "raise", "lower", "lower", "pause"])
+        if action == "buy":
+            user = f"user-{rng.randrange(8)}"
+            result = buy(event_id, rng.randint(1, 3), user=user)
+            assert result.status in (200, 400, 409, 429), result.body
+            if result.status == 200:
+                held.append((user, result.body))
+        elif action == "pay" and held:
+            user, body = held.pop(rng.randrange(len(held)))
+            pay(stripe_fake, body["session_id"])
+            assert verify(body["session_id"], body["ticket_id"], user=user).status == 200
+            paid.append((user, body))
+        elif action == "cancel" and held:
+            user, body = held.pop(rng.randrange(len(held)))
+            assert cancel(body["ticket_id"], user=user).status == 200
+        elif action == "refund" and paid:
+            _, body = paid.pop(rng.randrange(len(paid)))
+            refunded = call("refund_ticket", {"ticket_id": body["ticket_id"]}, user="user-staff", groups=STAFF)
+            assert refunded.status == 200, refunded.body
+        elif action == "raise":
+            assert edit(event_id, {"capacity": seats(event_id)[0] + rng.randint(1, 4)}).status == 200
+        elif action == "lower":
+            capacity, _, taken = seats(event_id)
+            wanted = max(1, capacity - rng.randint(1, 6))
+            result = edit(event_id, {"capacity": wanted})
+            assert result.status == (200 if wanted >= taken else 400), (wanted, taken, result.body)
+        elif action == "pause":
+            assert edit(event_id, {"sales_paused": rng.random() < 0.3}).status == 200
+        assert_balanced(event_id)
+        availability = wiring.ticket_repository().availability(event_id)
+        assert all(left >= 0 for left in availability.values()), (step, availability)
+        shards = [item for item in scan(table_client(), TICKETS) if str(item["pk"]).startswith(f"EVENT#{event_id}")]
+        assert len(shards) == 3
+        assert all(0 <= item["available"] <= item["shard_capacity"] for item in shards), (step, shards)
+        assert sum(item["shard_capacity"] for item in shards) == seats(event_id)[0], (step, shards)
