@@ -363,6 +363,32 @@ def test_a_run_cut_short_resumes_with_the_first_object_it_had_not_handled(dynamo
     survived("reconciliation cut short")
 
 
+def test_a_run_resumed_within_one_kind_of_ticket_still_checks_every_ticket_of_the_next_kinds(dynamodb, stripe_fake):
+    """Our tickets are checked by status (reserved, processing, refunding), each in id order; a run
+    cut among the expired reservations continues after the last one handled, and then takes every
+    refunding ticket, those with a lower id too: a staff refund Stripe failed to make is made in
+    that run (its payment's events are past Stripe's 30 days: only our side's step can find it)."""
+    from tests.support.lambdas import call
+
+    event_id = create_event(price=20, capacity=5)
+    refunding = buy(event_id, 1).body
+    at_stripe(stripe_fake, time.time() - 31 * DAY, lambda: pay(stripe_fake, refunding["session_id"]))
+    assert verify(refunding["session_id"], refunding["ticket_id"]).status == 200
+    stripe_fake.fail_next("/v1/refunds", status=500, type_="api_error", message="injected", code=None, times=5)
+    staff = call("refund_ticket", {"ticket_id": refunding["ticket_id"]}, user="user-staff", groups="[staff]")
+    assert staff.status in (502, 503), staff.body
+    stripe_fake.reset_failures()
+    assert ticket(refunding["ticket_id"]).status == "refunding"
+    abandoned = [buy(event_id, 1).body for _ in range(2)]  # higher ids; never paid, past their expiry below
+    later = time.time() + 7200
+    first = reconciler_at(later).run(after_objects(1))
+    assert (first.complete, first.repaired, first.checked) == (False, 1, 1)
+    second = reconciler_at(later + 60).run()
+    assert second.complete
+    assert [ticket(body["ticket_id"]).status for body in (refunding, *abandoned)] == ["refunded", "expired", "expired"]
+    assert get_event(event_id)["available"] == 5
+
+
 def test_a_listing_that_failed_before_a_cut_is_listed_again(dynamodb, stripe_fake, paypal_fake, monkeypatch):
     """Stripe's listing fails (past the SDK's retries), the same run is then cut short, and the run
     that resumes it finishes: the pass had a gap, so the next pass lists its window again, older
