@@ -203,3 +203,93 @@ def test_poll_hints_are_bounded(stripe_fake: StripeFake) -> None:
         answer = place(event_id, f"user-{n}")
         assert answer.status == 200, answer.body
         assert 0 <= answer.body["poll_after_ms"] <= 60_000, answer.body
+
+
+# the queue and the sale window ------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def services_at(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue and the ticket services on one virtual clock (the handlers use them through wiring)."""
+    from payments import settings
+    from payments.domain.admission import AdmissionPolicy
+    from payments.domain.queue import QueueService
+    from payments.domain.tickets import TicketService
+    from payments.repositories.queue import QueueRepository
+
+    config = settings.get_settings()
+    tickets = wiring.ticket_repository()
+    policy = AdmissionPolicy(
+        rate_per_second=config.stripe_session_rate_per_second,
+        window_ms=config.queue_admission_window_seconds * 1000,
+        completion_percent=config.queue_completion_percent,
+        poll_budget_per_second=config.queue_poll_budget_per_second,
+    )
+    queue = QueueService(
+        tickets.get_event,
+        lambda event_id: sum(tickets.availability(event_id).values()),
+        QueueRepository(wiring.dynamodb.get_client(), config.tickets_table),
+        wiring._queue_pass_key,
+        policy,
+        config.queue_pass_seconds,
+        clock=clock,
+    )
+    service = TicketService(tickets, wiring.stripe_gateway, config, clock=clock, queue=lambda: queue, pacer=None)
+    monkeypatch.setattr(wiring, "queue_service", lambda: queue)
+    monkeypatch.setattr(wiring, "ticket_service", lambda: service)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the admitter ignores opens_at: buyers queued before a sale opens are admitted at once, their purchases refused "
+    "('The sale opens at'), and their admission windows lapse before the sale opens: the first in line can never buy",
+)
+def test_buyers_queued_before_the_sale_opens_keep_their_turn(stripe_fake: StripeFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    start = float(int(time.time()))
+    clock = Clock(start)
+    services_at(clock, monkeypatch)
+    body = {"name": "On-sale", "price": 25, "currency": "usd", "capacity": 10, "on_sale_queue": True, "opens_at": int(start) + 600}
+    created = call("create_event", body, user="user-staff", groups=STAFF)
+    assert created.status == 201, created.body
+    event_id = int(created.body["event_id"])
+    join(event_id, "user-first")
+    wiring.queue_service().admit_once()  # the admitter's schedule runs while the buyers wait for the opening
+    early = buy_with(event_id, "user-first", place(event_id, "user-first").body["queue_pass"])
+    assert early.status == 400 and "opens" in early.body["error"], early.body
+    clock.now = start + 601  # the sale opens
+    wiring.queue_service().admit_once()
+    answer = place(event_id, "user-first").body
+    bought = buy_with(event_id, "user-first", answer["queue_pass"])
+    assert bought.status == 200, (answer, bought.body)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the admitter ignores sales_paused: buyers admitted during a pause cannot buy, and their admissions lapse "
+    "before staff resume the sale",
+)
+def test_buyers_admitted_during_a_pause_keep_their_turn(stripe_fake: StripeFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    start = float(int(time.time()))
+    clock = Clock(start)
+    services_at(clock, monkeypatch)
+    event_id = queued_event(10)
+    assert edit(event_id, {"sales_paused": True}).status == 200
+    join(event_id, "user-first")
+    wiring.queue_service().admit_once()
+    clock.now = start + 600  # staff resume ten minutes later
+    assert edit(event_id, {"sales_paused": False}).status == 200
+    wiring.queue_service().admit_once()
+    answer = place(event_id, "user-first").body
+    bought = buy_with(event_id, "user-first", answer["queue_pass"])
+    assert bought.status == 200, (answer, bought.body)
