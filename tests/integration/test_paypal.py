@@ -738,12 +738,16 @@ def test_a_pending_capture_completed_later_with_its_webhook_lost_is_found_by_the
     assert_counters_add_up(dynamodb, paypal_fake, capture_id)
 
 
-def test_a_pending_capture_refunded_since_reports_its_completion_and_its_refund_as_repaired(dynamodb, paypal_fake):
+def test_a_pending_capture_refunded_since_reports_its_completion_and_its_refund_as_repaired(dynamodb, paypal_fake, monkeypatch):
     """The reconciliation's step for a capture we hold as pending: PayPal completed it and a refund
     was made in its dashboard since, both webhooks lost. The capture is recorded completed, then its
-    refund; what was repaired lists both (the run's ``repaired`` counts them)."""
+    refund; what was repaired lists both (the run's ``repaired`` counts them), and the completion is
+    audited as its webhook would have been: its customer and amount."""
     from payments import wiring
+    from payments.domain import paypal_refunds
 
+    lines = []
+    monkeypatch.setattr(paypal_refunds, "audit", lambda action, **fields: lines.append((action, fields)))
     _, capture_id = captured_pending(paypal_fake)
     paypal_fake.complete_capture(capture_id)
     refund_id = paypal_fake.dashboard_refund(capture_id, "20.00")["id"]
@@ -753,6 +757,8 @@ def test_a_pending_capture_refunded_since_reports_its_completion_and_its_refund_
     assert repaired == [f"capture {capture_id} PENDING -> COMPLETED", f"refund {refund_id} recorded"]
     capture, [recorded], _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
     assert (capture["status"], capture["refunded_minor"], recorded["object_id"]) == ("PARTIALLY_REFUNDED", 2000, refund_id)
+    completed = [fields for action, fields in lines if action == "paypal.capture_completed"]
+    assert completed == [{"user_id": "user-alice", "capture_id": capture_id, "amount": "50.00"}]
 
 
 def test_a_refund_of_a_capture_we_hold_as_pending_asks_paypal_first(dynamodb, paypal_fake):
