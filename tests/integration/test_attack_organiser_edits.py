@@ -14,6 +14,7 @@ import pytest
 from local.stripe_fake import StripeFake
 from payments import wiring
 from payments.domain.lifecycle import UNPAID_HOLDS, TicketStatus
+from payments.dynamodb import get_client as dynamodb_client
 from tests.support.dynamo import TICKETS, scan
 from tests.support.flows import STAFF, buy, cancel, create_event, deliver_webhook, pay, verify
 from tests.support.lambdas import ApiResult, call
@@ -208,7 +209,7 @@ def test_purchase_that_read_before_a_cut_cannot_oversell(stripe_fake: StripeFake
     assert buy(event_id, 2, user="user-bob").status == 200
     repository = wiring.ticket_repository()
     real_get = repository.get_event
-    fired = []
+    fired: list[bool] = []
 
     def get_then_cut(wanted: int) -> Any:
         event = real_get(wanted)
@@ -229,7 +230,7 @@ def test_edit_that_read_before_a_purchase_is_decided_again(stripe_fake: StripeFa
     assert buy(event_id, 2, user="user-bob").status == 200
     repository = wiring.ticket_repository()
     real_update = repository.update_event
-    fired = []
+    fired: list[bool] = []
 
     def purchase_then_update(*args: Any, **kwargs: Any) -> None:
         if not fired:
@@ -248,7 +249,7 @@ def test_two_staff_edits_racing_neither_overwrites_unseen(stripe_fake: StripeFak
     event_id = create_event(capacity=10, seat_shards=2)
     repository = wiring.ticket_repository()
     real_update = repository.update_event
-    fired = []
+    fired: list[bool] = []
 
     def other_edit_first(*args: Any, **kwargs: Any) -> None:
         if not fired:
@@ -407,7 +408,7 @@ def test_legacy_event_capacity_edit_is_not_a_500(capacity: int, stripe_fake: Str
 
 
 def table_client() -> Any:
-    return wiring.dynamodb.get_client()
+    return dynamodb_client()
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

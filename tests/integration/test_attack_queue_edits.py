@@ -12,6 +12,7 @@ import pytest
 from local.stripe_fake import StripeFake
 from payments import wiring
 from payments.domain.lifecycle import UNPAID_HOLDS, TicketStatus
+from payments.dynamodb import get_client as dynamodb_client
 from tests.support.dynamo import TICKETS, scan
 from tests.support.flows import STAFF, buy, create_event
 from tests.support.lambdas import ApiResult, call
@@ -235,7 +236,7 @@ def services_at(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     queue = QueueService(
         tickets.get_event,
         lambda event_id: sum(tickets.availability(event_id).values()),
-        QueueRepository(wiring.dynamodb.get_client(), config.tickets_table),
+        QueueRepository(dynamodb_client(), config.tickets_table),
         wiring._queue_pass_key,
         policy,
         config.queue_pass_seconds,
