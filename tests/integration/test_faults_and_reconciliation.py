@@ -389,6 +389,22 @@ def test_a_run_resumed_within_one_kind_of_ticket_still_checks_every_ticket_of_th
     assert get_event(event_id)["available"] == 5
 
 
+def test_the_pass_after_a_complete_one_lists_only_what_changed_since(dynamodb, stripe_fake):
+    """A complete pass moves the window: the next one lists Stripe's events from its start less the
+    hour of overlap, not Stripe's 30 days again (at 288 runs a day, each would list a month)."""
+    event_id = create_event(price=20, capacity=5)
+    lost = paid_with_webhook_lost(stripe_fake, event_id, paid_at=time.time() - 2 * DAY)
+    now = time.time()
+    first = reconciler_at(now).run()
+    assert (first.complete, first.repaired) == (True, 1)
+    assert ticket(lost["ticket_id"]).status == "paid"
+    stripe_fake.exchanges.clear()
+    second = reconciler_at(now + 3 * 3600).run()
+    assert (second.complete, second.checked, second.repaired) == (True, 0, 0)
+    since = {e.params["created"]["gte"] for e in stripe_fake.exchanges if e.path.startswith("/v1/events")}
+    assert since == {str(int(now) - 3600)}
+
+
 def test_a_listing_that_failed_before_a_cut_is_listed_again(dynamodb, stripe_fake, paypal_fake, monkeypatch):
     """Stripe's listing fails (past the SDK's retries), the same run is then cut short, and the run
     that resumes it finishes: the pass had a gap, so the next pass lists its window again, older
