@@ -884,6 +884,22 @@ def test_each_paypal_event_listing_that_fails_counts_as_one_failure(dynamodb, pa
     assert sorted(logged) == sorted(failing)
 
 
+def test_the_reconciliation_leaves_an_order_paypal_has_not_moved_as_it_was(dynamodb, paypal_fake, stripe_fake, monkeypatch):
+    """An order created and not paid yet: PayPal gives the status we hold. Nothing is repaired and
+    its record is not written (its state's time stays that of the fact that set it, so a later
+    webhook of the buyer's approval is not taken for older than our record)."""
+    from payments import wiring
+    from payments.providers.paypal_client import PayPalClient
+
+    order_id = create_order(20).body["order_id"]
+    before = wiring.paypal_objects().get("order", order_id)
+    assert before is not None and before["status"] == "CREATED"
+    monkeypatch.setattr(PayPalClient, "list_events", lambda self, event_type, start_time, end_time: iter(()))
+    report = wiring.reconciler().run()
+    assert report.complete and not [repair for repair in report.repairs if order_id in repair], report.repairs
+    assert wiring.paypal_objects().get("order", order_id) == before
+
+
 def test_the_reconciliation_records_the_status_paypal_gives_an_order(dynamodb, paypal_fake, stripe_fake, monkeypatch):
     """The capture call's answer is lost: PayPal completed the order, our record still says it was
     created, and its webhooks are lost. The reconciliation looks the order up and records PayPal's
