@@ -455,3 +455,81 @@ def test_random_walk_of_purchases_cancels_refunds_and_edits_never_oversells(seed
         assert len(shards) == 3
         assert all(0 <= item["available"] <= item["shard_capacity"] for item in shards), (step, shards)
         assert sum(item["shard_capacity"] for item in shards) == seats(event_id)[0], (step, shards)
+
+
+# threads: purchases, give-backs and edits at once --------------------------------------------------
+
+
+def test_threads_buying_giving_back_and_editing_at_once_never_oversell(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Free tickets (no pacer, no Stripe) bought and given back by eight threads while a ninth
+    raises and cuts the capacity, every DynamoDB request through one lock (moto has none)."""
+    import random
+    import threading
+
+    from payments import dynamodb as dynamodb_module
+    from tests.support.dynamo import SerialisedClient
+
+    serialised = SerialisedClient(dynamodb_client())
+    monkeypatch.setattr(dynamodb_module, "get_client", lambda: serialised)
+    wiring.ticket_repository.cache_clear()  # type: ignore[attr-defined]
+    wiring.ticket_service.cache_clear()  # type: ignore[attr-defined]
+    wiring.event_service.cache_clear()  # type: ignore[attr-defined]
+    event_id = create_event(price=0, capacity=16, seat_shards=4)
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def buyer(number: int) -> None:
+        rng = random.Random(number)
+        for turn in range(12):
+            user = f"user-{number}-{turn}"
+            result = buy(event_id, rng.randint(1, 3), user=user)
+            if result.status >= 500:
+                errors.append(f"buy {result.status} {result.body}")
+            elif result.status == 200 and rng.random() < 0.4:
+                given = cancel(int(result.body["ticket_id"]), user=user)
+                if given.status != 200:
+                    errors.append(f"give back {given.status} {given.body}")
+
+    def staff() -> None:
+        rng = random.Random(99)
+        while not stop.is_set():
+            result = edit(event_id, {"capacity": rng.randint(4, 30)})
+            if result.status not in (200, 400, 409):
+                errors.append(f"edit {result.status} {result.body}")
+
+    threads = [threading.Thread(target=buyer, args=(number,)) for number in range(8)]
+    editor = threading.Thread(target=staff)
+    editor.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    stop.set()
+    editor.join(30)
+    assert errors == []
+    assert_balanced(event_id)
+    shards = [item for item in scan(dynamodb, TICKETS) if str(item["pk"]).startswith(f"EVENT#{event_id}")]
+    assert all(0 <= item["available"] <= item["shard_capacity"] for item in shards), shards
+    assert sum(item["shard_capacity"] for item in shards) == seats(event_id)[0]
+
+
+def test_free_ticket_given_back_after_the_event_turned_paid(stripe_fake: StripeFake) -> None:
+    event_id = create_event(price=0, capacity=3)
+    free = buy(event_id, 2, user="user-alice")
+    assert free.status == 200, free.body
+    assert edit(event_id, {"price": 25}).status == 200
+    assert cancel(int(free.body["ticket_id"]), user="user-alice").status == 200
+    assert seats(event_id) == (3, 3, 0)
+    paid = buy(event_id, 3, user="user-bob")
+    assert paid.status == 200 and paid.body["session_id"], paid.body
+    assert_balanced(event_id)
+
+
+def test_paid_reservation_cancelled_after_the_event_turned_free(stripe_fake: StripeFake) -> None:
+    event_id = create_event(price=25, capacity=3)
+    held = buy(event_id, 2, user="user-alice")
+    assert edit(event_id, {"price": 0}).status == 200
+    assert cancel(int(held.body["ticket_id"]), user="user-alice").status == 200
+    assert seats(event_id) == (3, 3, 0)
+    assert buy(event_id, 3, user="user-bob").status == 200
+    assert seats(event_id) == (3, 0, 3)
