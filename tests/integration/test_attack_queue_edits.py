@@ -294,3 +294,39 @@ def test_buyers_admitted_during_a_pause_keep_their_turn(stripe_fake: StripeFake,
     answer = place(event_id, "user-first").body
     bought = buy_with(event_id, "user-first", answer["queue_pass"])
     assert bought.status == 200, (answer, bought.body)
+
+
+def test_sold_out_queue_sells_the_seats_a_raise_adds(stripe_fake: StripeFake) -> None:
+    event_id = queued_event(1)
+    buyers = [f"user-{n}" for n in range(4)]
+    for buyer in buyers:
+        join(event_id, buyer)
+    admit()
+    statuses = [buy_with(event_id, buyer, place(event_id, buyer).body["queue_pass"]).status for buyer in buyers]
+    assert statuses.count(200) == 1, statuses
+    admit()
+    assert edit(event_id, {"capacity": 3}).status == 200
+    admit()
+    later = [buy_with(event_id, buyer, place(event_id, buyer).body["queue_pass"]).status for buyer in buyers]
+    assert later.count(200) == 2, later
+    assert taken(event_id) == (3, 0, 3)
+
+
+def test_sales_view_agrees_after_edits_cancels_and_payments(stripe_fake: StripeFake) -> None:
+    from tests.support.flows import cancel, pay, verify
+
+    event_id = create_event(capacity=10, seat_shards=3)
+    first = buy(event_id, 3, user="user-a")
+    second = buy(event_id, 2, user="user-b")
+    pay(stripe_fake, first.body["session_id"])
+    assert verify(first.body["session_id"], first.body["ticket_id"], user="user-a").status == 200
+    assert edit(event_id, {"capacity": 7}).status == 200
+    assert cancel(second.body["ticket_id"], user="user-b").status == 200
+    assert edit(event_id, {"capacity": 12, "price": 30}).status == 200
+    third = buy(event_id, 4, user="user-c")
+    assert third.status == 200
+    sales = call("get_event_sales", user="user-staff", groups=STAFF, path_params={"event_id": str(event_id)})
+    assert sales.status == 200, sales.body
+    body = sales.body
+    assert (body["capacity"], body["sold"], body["held"], body["available"]) == (12, 3, 4, 5), body
+    assert body["gross"] == 75, body  # the paid ticket at the price it was bought at, not the new one
