@@ -330,3 +330,32 @@ def test_sales_view_agrees_after_edits_cancels_and_payments(stripe_fake: StripeF
     body = sales.body
     assert (body["capacity"], body["sold"], body["held"], body["available"]) == (12, 3, 4, 5), body
     assert body["gross"] == 75, body  # the paid ticket at the price it was bought at, not the new one
+
+
+@pytest.mark.parametrize("capacity", [24, 6])
+def test_enable_racing_a_capacity_edit_leaves_every_shard_queued(
+    capacity: int, stripe_fake: StripeFake, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event_id = create_event(capacity=12, seat_shards=4)
+    repository = wiring.ticket_repository()
+    real_update = repository.update_event
+    fired: list[bool] = []
+
+    def enable_first(*args: Any, **kwargs: Any) -> None:
+        if not fired:
+            fired.append(True)
+            enabled = call("enable_event_queue", user="user-staff", groups=STAFF, path_params={"event_id": str(event_id)})
+            assert enabled.status == 200, enabled.body
+        real_update(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "update_event", enable_first)
+    result = edit(event_id, {"capacity": capacity})
+    monkeypatch.setattr(repository, "update_event", real_update)
+    assert result.status == 200, result.body
+    assert result.body["on_sale_queue"] is True, result.body
+    shards = [item for item in scan(dynamodb, TICKETS) if str(item["pk"]).startswith(f"EVENT#{event_id}")]
+    assert len(shards) == 4 and all(item.get("on_sale_queue") is True for item in shards), shards
+    assert sum(item["shard_capacity"] for item in shards) == capacity
+    for _ in range(5):
+        assert buy(event_id, 2).status == 403
+    assert taken(event_id) == (capacity, capacity, 0)
