@@ -31,7 +31,6 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from payments.domain.lifecycle import shard_capacities
 from tests.support.dynamo import SerialisedClient
 from tests.support.faults import FaultInjectingClient
 from tests.support.interleave import Interleaving
@@ -276,8 +275,9 @@ class MemoryModelStores:
 
     def shards(self) -> Shards:
         found: Shards = {}
-        for event_id, event in self.stores.tickets._events.items():
-            capacities = shard_capacities(int(event["capacity"]), int(event.get("seat_shards", 1)))
+        for event_id in self.stores.tickets._events:
+            # Each shard's own capacity, as a capacity edit leaves it (not always the even split).
+            capacities = self.stores.tickets._shard_capacity[event_id]
             for shard, left in self.stores.tickets._seats[event_id].items():
                 found[(event_id, shard)] = (left, capacities[shard])
         return found
