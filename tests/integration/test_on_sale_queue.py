@@ -256,11 +256,11 @@ def test_every_answer_tells_the_page_when_to_poll_again(queue_env, clock, monkey
     from payments.domain.admission import AdmissionPolicy, PlaceStatus, QueueState, poll_after_ms
     from payments.repositories.queue import QueueRepository
 
-    monkeypatch.setenv("STRIPE_SESSION_RATE_PER_SECOND", "1")
+    monkeypatch.setenv("STRIPE_SESSION_RATE_PER_SECOND", "2")  # the least the settings take (pacing)
     monkeypatch.setenv("QUEUE_COMPLETION_PERCENT", "80")
     monkeypatch.setenv("QUEUE_POLL_BUDGET_PER_SECOND", "7")
     wiring.reset()
-    policy = AdmissionPolicy(rate_per_second=1, window_ms=600_000, completion_percent=80, poll_budget_per_second=7)
+    policy = AdmissionPolicy(rate_per_second=2, window_ms=600_000, completion_percent=80, poll_budget_per_second=7)
     assert wiring.queue_service()._policy == policy  # the settings reach the rules
     event_id = queued_event(capacity=100)
     users = [f"user-{number}" for number in range(30)]
@@ -271,15 +271,15 @@ def test_every_answer_tells_the_page_when_to_poll_again(queue_env, clock, monkey
     admit(clock)
     state = QueueRepository(dynamodb.get_client(), TICKETS).state(event_id)
     last = max(answer["place"] for answer in joined.values())
-    assert (state.admitted_to, state.seats_left, state.handed_to) == (1, 100, last)
+    assert (state.admitted_to, state.seats_left, state.handed_to) == (2, 100, last)
     hints = {}
     for user in users:
         answer = poll(event_id, user).body
         assert answer["poll_after_ms"] == poll_after_ms(state, answer["place"], PlaceStatus(answer["status"]), policy), answer
         hints[answer["place"]] = answer["poll_after_ms"]
-    assert hints[1] == 60_000  # admitted: nothing more to hear
-    assert hints[2] == 1000  # next in line
-    assert hints[last] == (last - 1) * 500  # half the time until their turn at 1 a second
+    assert hints[1] == hints[2] == 60_000  # admitted: nothing more to hear
+    assert hints[3] == 1000  # next in line: the least hint
+    assert hints[last] == (last - 2) * 250  # half the time until their turn at 2 a second
 
 
 # the reservation path of a queued event ---------------------------------------------------------------

@@ -77,11 +77,21 @@ def test_an_empty_page_is_the_header_alone():
 
 @pytest.mark.parametrize(
     "owner",
-    ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1", "=cmd|' /C calc'!A0"],
+    ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\r=1+1", "=cmd|' /C calc'!A0"],
 )
 def test_an_owner_a_spreadsheet_would_read_as_a_formula_gets_a_leading_apostrophe(owner):
     [_, row] = rows(attendees_csv([attendee(1, owner)]))
     assert row[1] == "'" + owner
+
+
+@pytest.mark.parametrize(
+    ("owner", "written"),
+    [("\t=1+1", "'\t'=1+1"), ("x;=1+1", "x;'=1+1"), ("y;@SUM(A1)", "y;'@SUM(A1)"), ("a\t-1", "a\t'-1"), ("a;b", "a;b")],
+)
+def test_a_formula_after_a_separator_another_locale_splits_on_gets_an_apostrophe(owner, written):
+    # A comma-decimal locale reads CSV split on ';' (or tabs), where our quoting does not hold.
+    [_, row] = rows(attendees_csv([attendee(1, owner)]))
+    assert row[1] == written
 
 
 @pytest.mark.parametrize("owner", ["user-a", "a=b", "alice@example.com", 'Ann, "the" fan', "line\nbreak", "ünï"])

@@ -43,7 +43,8 @@ def most_in_a_sliding_second(times: list[float]) -> int:
 def test_the_slots_of_a_second_are_one_fewer_than_the_rate() -> None:
     assert slots_per_second(25) == 24
     assert slots_per_second(100) == 99
-    assert slots_per_second(1) == 1
+    with pytest.raises(ValueError):
+        slots_per_second(1)  # no slot left for the margin
     # From an instant inside slot 10 (of 24 a second): slots 11 to 34, the last starting 1 s later at most.
     window = candidate_slots(10.5 / 24, 24)
     assert (window.start, window.stop) == (11, 35)

@@ -111,7 +111,7 @@ class Settings(BaseModel):
     # polls a second the waiting buyers' hints ask for together (below the poll route's
     # throttle), how long a queue pass lasts (each poll answers a fresh one), and the pass's HMAC
     # key (from SSM in AWS).
-    stripe_session_rate_per_second: Annotated[int, Field(ge=1, le=10_000)] = 25
+    stripe_session_rate_per_second: Annotated[int, Field(ge=2, le=10_000)] = 25  # 1: no margin (pacing)
     queue_admission_window_seconds: Annotated[int, Field(ge=60, le=3600)] = 180
     queue_completion_percent: Annotated[int, Field(ge=1, le=100)] = 90
     queue_poll_budget_per_second: Annotated[int, Field(ge=1, le=100_000)] = 3000

@@ -89,8 +89,15 @@ class AttendeeStore(Protocol):
         ...
 
 
+# Separators a spreadsheet may split on other than ours: a comma-decimal locale reads CSV split on
+# ';' (or tabs), where our quoting does not hold, so a formula after one would start a cell.
+_FORMULA_AFTER_FOREIGN_SEPARATOR = re.compile(r"([;\t])(?=[=+\-@\r])")
+
+
 def spreadsheet_safe(text: str) -> str:
-    """The cell as written, with a leading apostrophe where a spreadsheet would run it as a formula."""
+    """The cell as written, with an apostrophe before anything a spreadsheet would run as a formula:
+    at its start, and after a ';' or tab that another locale's reading splits on."""
+    text = _FORMULA_AFTER_FOREIGN_SEPARATOR.sub(r"\1'", text)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 

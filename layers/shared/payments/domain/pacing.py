@@ -57,10 +57,16 @@ class SessionSlotStore(Protocol):
         ...
 
 
+MINIMUM_RATE = 2
+
+
 def slots_per_second(rate: int) -> int:
-    """How many slots a second holds at Stripe's ``rate``: one fewer, the margin for a late call (at
-    a rate of 1, one slot: then two calls may fall in one sliding second)."""
-    return max(1, rate - 1)
+    """How many slots a second holds at Stripe's ``rate``: one fewer, the margin for a late call. A
+    rate of 1 leaves no slot for the margin (a call late in its slot and the next slot's call would
+    fall within one second), so the settings and the template refuse it: ValueError here."""
+    if rate < MINIMUM_RATE:
+        raise ValueError(f"Stripe's session rate must be at least {MINIMUM_RATE} a second to be paced")
+    return rate - 1
 
 
 def slot_start(slot: int, per_second: int) -> float:

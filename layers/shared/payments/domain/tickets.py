@@ -145,28 +145,16 @@ class TicketService:
         # The session's slot at Stripe's rate, claimed before anything of the purchase is written:
         # none free within a second is Busy (503, Retry-After: 1) with nothing to undo.
         slot = self._pacer.claim() if self._pacer is not None and not event.is_free else None
-        now = self._now()
-        ticket = Ticket(
-            ticket_id=self._repository.next_id("ticket"),
-            event_id=event.event_id,
-            owner=caller.user_id,
-            quantity=request.quantity,
-            status=S.PAID if event.is_free else S.RESERVED,
-            ticket_code=str(uuid.uuid4()),
-            currency=event.currency,
-            unit_amount=money.to_minor_units(event.price, event.currency),
-            created_at=now,
-            expires_at=None if event.is_free else now + self._settings.reservation_seconds,
-            paid_at=now if event.is_free else None,
-        )
-        if event.is_free:
-            ticket.qr_png = door_pass(ticket)  # valid at the door from the start: its pass is kept with it
         limit, free_limit = self._settings.unpaid_seat_limit, self._settings.free_seat_limit
         try:
             # A refused reservation gives its slot back: nothing of the refused request stays written.
             with self._pacer.given_back_on_failure(slot) if self._pacer is not None else nullcontext():
                 ticket = self._repository.create(
-                    ticket, unpaid_limit=limit, seats_by_shard=event.seats_by_shard, free_limit=free_limit, admission=admission
+                    self._new_ticket(caller, event, request.quantity),
+                    unpaid_limit=limit,
+                    seats_by_shard=event.seats_by_shard,
+                    free_limit=free_limit,
+                    admission=admission,
                 )
         except AdmissionRefused:
             assert admission is not None and self._queue is not None  # only a queued purchase carries one
@@ -187,6 +175,7 @@ class TicketService:
             return ticket
 
         frontend = self._settings.frontend_url.rstrip("/")
+        now = ticket.created_at
         try:
             if slot is not None and self._pacer is not None:
                 self._pacer.ready(slot)  # its slot's start, or a new slot if the reservation outlasted it
@@ -224,6 +213,26 @@ class TicketService:
             session_id=session.id,
         )
         return CheckoutStarted(ticket=ticket, session=session)
+
+    def _new_ticket(self, caller: Caller, event: Event, quantity: int) -> Ticket:
+        """The ticket a purchase writes (its id drawn: a write, hence inside the slot's give-back)."""
+        now = self._now()
+        ticket = Ticket(
+            ticket_id=self._repository.next_id("ticket"),
+            event_id=event.event_id,
+            owner=caller.user_id,
+            quantity=quantity,
+            status=S.PAID if event.is_free else S.RESERVED,
+            ticket_code=str(uuid.uuid4()),
+            currency=event.currency,
+            unit_amount=money.to_minor_units(event.price, event.currency),
+            created_at=now,
+            expires_at=None if event.is_free else now + self._settings.reservation_seconds,
+            paid_at=now if event.is_free else None,
+        )
+        if event.is_free:
+            ticket.qr_png = door_pass(ticket)  # valid at the door from the start: its pass is kept with it
+        return ticket
 
     def _queued_since_read(self, event_id: int) -> bool:
         """Staff enabled the event's queue after this purchase read it: its seats, marked queued in
