@@ -247,11 +247,6 @@ def services_at(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(wiring, "ticket_service", lambda: service)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the admitter ignores opens_at: buyers queued before a sale opens are admitted at once, their purchases refused "
-    "('The sale opens at'), and their admission windows lapse before the sale opens: the first in line can never buy",
-)
 def test_buyers_queued_before_the_sale_opens_keep_their_turn(stripe_fake: StripeFake, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
@@ -273,11 +268,6 @@ def test_buyers_queued_before_the_sale_opens_keep_their_turn(stripe_fake: Stripe
     assert bought.status == 200, (answer, bought.body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the admitter ignores sales_paused: buyers admitted during a pause cannot buy, and their admissions lapse "
-    "before staff resume the sale",
-)
 def test_buyers_admitted_during_a_pause_keep_their_turn(stripe_fake: StripeFake, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 

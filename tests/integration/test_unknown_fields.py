@@ -31,7 +31,7 @@ class Request:
     user: str = "user-alice"
     groups: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    path: dict[str, str] | None = None  # a body route's path parameters, when it has any
+    path: dict[str, str] | None = None  # a body or query route's path parameters, when it has any
 
     def send(self, extra: dict[str, Any] | None = None) -> ApiResult:
         fields = {**self.fields, **(extra or {})}
@@ -40,7 +40,7 @@ class Request:
         elif self.where == "path":
             event = api_event(self.function, user=self.user, groups=self.groups, path_params=fields)
         else:
-            event = api_event(self.function, user=self.user, groups=self.groups)
+            event = api_event(self.function, user=self.user, groups=self.groups, path_params=self.path)
             event["queryStringParameters"] = fields
         return invoke(self.function, event)
 
@@ -110,6 +110,9 @@ ROUTES: dict[str, Callable[[Any, Any], Request]] = {
     "list_events": lambda s, p: Request("list_events", "query", {"limit": "20", "after": str(create_event())}),
     "get_event": lambda s, p: Request("get_event", "path", {"event_id": str(create_event())}),
     "get_event_sales": lambda s, p: Request("get_event_sales", "path", {"event_id": str(create_event())}, 200, "user-staff", STAFF),
+    "get_event_attendees": lambda s, p: Request(
+        "get_event_attendees", "query", {"limit": "20"}, 200, "user-staff", STAFF, path={"event_id": str(create_event())}
+    ),
     "update_event": lambda s, p: Request(
         "update_event", "body", {"name": "Renamed", "capacity": 120}, 200, "user-staff", STAFF, path={"event_id": str(create_event())}
     ),

@@ -83,8 +83,12 @@ class ApiResult:
 
 def invoke(function: str, event: dict[str, Any]) -> ApiResult:
     response = load_module(function).lambda_handler(event, LambdaContext(function_name=function))
-    body = json.loads(response["body"]) if response.get("body") else None
-    return ApiResult(response["statusCode"], body, response.get("headers", {}))
+    headers = response.get("headers", {})
+    text = response.get("body")
+    # A JSON answer as its value; another (the attendee export's CSV) as its text.
+    json_answer = headers.get("Content-Type", "application/json").startswith("application/json")
+    body = (json.loads(text) if json_answer else text) if text else None
+    return ApiResult(response["statusCode"], body, headers)
 
 
 def call(function: str, body: Any = None, **options: Any) -> ApiResult:

@@ -167,3 +167,33 @@ def test_a_queued_event_sold_by_a_service_with_no_queue_is_a_server_fault_that_n
     assert (refused.value.status_code, refused.value.message) == (500, "An event sold through a queue, and no queue configured")
     assert tickets.availability(queued.event_id) == seats
     assert list(tickets.ticket_lines(queued)) == []
+
+
+@pytest.mark.parametrize(
+    ("window", "admitted"),
+    [
+        ({"opens_at": NOW + 60}, False),  # before the sale opens
+        ({"closes_at": NOW}, False),  # closed
+        ({"sales_paused": True}, False),  # paused by staff
+        ({"opens_at": NOW, "closes_at": NOW + 60}, True),  # on sale
+    ],
+)
+def test_the_admitter_admits_only_while_the_event_is_on_sale(window: dict[str, object], admitted: bool) -> None:
+    # An admission given outside the sale could not be used and would lapse: the places keep their turn.
+    stores = MemoryStores()
+    tickets = stores.tickets
+    queue = QueueService(
+        tickets.get_event,
+        lambda event_id: sum(tickets.availability(event_id).values()),
+        stores.queues,
+        lambda: KEY,
+        POLICY,
+        60,
+        clock=lambda: NOW,
+    )
+    event_id = tickets.next_id("event")
+    tickets.put_event(Event(event_id, "On-sale", Decimal("25.00"), "eur", 5, 5, "staff-1", NOW, on_sale_queue=True, **window))  # type: ignore[arg-type]
+    place = queue.join(Caller("user-1", frozenset()), event_id).place
+    report = queue.admit_once()
+    assert (stores.queues.state(event_id).admitted_to >= place) is admitted
+    assert report.admitted == (1 if admitted else 0)

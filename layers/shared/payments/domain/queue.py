@@ -31,6 +31,7 @@ from payments.domain.admission import (
     step_time_ms,
     window_end_ms,
 )
+from payments.domain.events import sale_refusal
 from payments.domain.lifecycle import Event
 from payments.errors import ApiError, Conflict, Forbidden, NotFound
 from payments.observability import audit, logger
@@ -231,6 +232,11 @@ class QueueService:
         """One queue's step: its state, seats left, places handed and uses read; the watermark moved,
         written conditioned on the state read."""
         now = self._now_ms()
+        event = self._events(event_id)
+        if event is None or sale_refusal(event, now // 1000) is not None:
+            # Not on sale (before it opens, paused, closed): nobody is admitted, so that no admission
+            # lapses where it cannot be used; the places keep their turn for when the sale opens.
+            return
         state = self._store.state(event_id)
         handed = self._store.handed(event_id)
         after = advance(
