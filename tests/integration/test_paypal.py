@@ -364,6 +364,18 @@ def test_a_refund_whose_answer_never_came_is_settled_by_its_webhook(dynamodb, pa
     assert refund(capture_id, amount=15, currency="USD").status == 502
     capture, refunds, [reservation] = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
     assert (refunds, reservation["state"], capture["refundable_minor"]) == ([], "reserved", 3500)
+    # the hold as stored: the payments table's items each say what they are (kind), as records do
+    held = {name: value for name, value in reservation.items() if name != "created_at"}
+    assert held == {
+        "pk": f"PAYPAL#refund_reservation#{reservation['object_id']}",
+        "sk": "OBJECT",
+        "kind": "refund_reservation",
+        "object_id": reservation["object_id"],
+        "capture_id": capture_id,
+        "amount_minor": 1500,
+        "state": "reserved",
+        "requested_by": "user-staff",
+    }
     assert refund(capture_id, amount=40, currency="USD", key="too-much").status == 400  # the held 15 cannot go twice
     refunded = paypal_fake.events[-1]
     assert refunded["resource"]["custom_id"] == reservation["object_id"]
