@@ -62,3 +62,29 @@ def test_a_payment_still_processing_is_recorded_with_the_ticket_and_is_not_refun
         world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id))
     assert refused.value.message == "Ticket is processing; only a paid ticket can be refunded"
     assert world.ticket(ticket.ticket_id) == ticket
+
+
+def test_a_staff_refund_is_audited_and_recorded_with_its_payment_and_who_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The money trail of a staff refund: the audit line names the payment, the refund and the staff
+    member who asked; the refund's record in the payments table names the payment it returned."""
+    from payments.domain import tickets as tickets_module
+
+    lines: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(tickets_module, "audit", lambda action, **fields: lines.append((action, fields)))
+    world = World(MemoryWorld())
+    paid = world.paid()
+    refunded, refund = world.service.refund(STAFF, RefundTicketRequest(ticket_id=paid.ticket_id))
+    assert refunded.status == TicketStatus.REFUNDED
+    [line] = [fields for action, fields in lines if action == "ticket.refunded"]
+    assert line == {
+        "user_id": paid.owner,
+        "ticket_id": paid.ticket_id,
+        "amount": paid.amount_total,
+        "currency": paid.currency,
+        "payment_intent": paid.payment_intent,
+        "refund_id": refund.id,
+        "reason": "requested_by_staff",
+        "refunded_by": STAFF.user_id,
+    }
+    record = world.stores.inspect.record(f"REFUND#stripe#{refund.id}", "REFUND")
+    assert record is not None and (record["payment_intent"], record["ticket_id"]) == (paid.payment_intent, paid.ticket_id)
