@@ -389,11 +389,6 @@ def test_legacy_event_takes_a_name_and_price_edit(stripe_fake: StripeFake, dynam
     assert buy(event_id, 1).status == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a capacity edit of an event written before seat shards (no shard_capacity on its item) is a 500: "
-    "'shard_capacity = shard_capacity + :seats' names an attribute the item lacks (DynamoDB ValidationException)",
-)
 @pytest.mark.parametrize("capacity", [20, 5])
 def test_legacy_event_capacity_edit_is_not_a_500(capacity: int, stripe_fake: StripeFake, dynamodb: Any) -> None:
     event_id = create_event(capacity=10)

@@ -420,10 +420,13 @@ class TicketRepository:
         # An event written before edits existed has no version: it reads as 0.
         read = "#version = :read_version" if event.version else "(attribute_not_exists(#version) OR #version = :read_version)"
         condition = f"attribute_exists(pk) AND {read}"
+        # An item written before seat shards had capacities of their own lacks ``shard_capacity``:
+        # its shard's share of the capacity as read (the version condition holds it) stands in.
+        capacities = shard_capacities(event.capacity, event.seat_shards)
         change = seats.get(0, 0)
         if change:
-            assignments.append("available = available + :seats, shard_capacity = shard_capacity + :seats")
-            values["seats"] = change
+            assignments.append("available = available + :seats, shard_capacity = if_not_exists(shard_capacity, :had) + :seats")
+            values["seats"], values["had"] = change, capacities[0]
             if change < 0:
                 condition += " AND available >= :cut"
                 values["cut"] = -change
@@ -449,9 +452,9 @@ class TicketRepository:
                     "Update": {
                         "TableName": self._tickets,
                         "Key": _shard_key(event.event_id, shard),
-                        "UpdateExpression": "SET available = available + :seats, shard_capacity = shard_capacity + :seats",
+                        "UpdateExpression": "SET available = available + :seats, shard_capacity = if_not_exists(shard_capacity, :had) + :seats",
                         "ConditionExpression": f"attribute_exists(pk){cut}",
-                        "ExpressionAttributeValues": _values(seats=moved, **({"cut": -moved} if moved < 0 else {})),
+                        "ExpressionAttributeValues": _values(seats=moved, had=capacities[shard], **({"cut": -moved} if moved < 0 else {})),
                     }
                 }
             )
