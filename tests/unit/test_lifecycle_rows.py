@@ -15,8 +15,8 @@ import pytest
 
 from payments.domain.lifecycle import TRANSITIONS, Outcome, TicketStatus, Trigger
 from payments.errors import BadRequest
-from payments.models.tickets import RefundTicketRequest
-from tests.support.lifecycle_world import SCENARIOS, STAFF, World, invariants
+from payments.models.tickets import CancelRequest, RefundTicketRequest
+from tests.support.lifecycle_world import ALICE, SCENARIOS, STAFF, World, invariants
 from tests.support.store_worlds import MemoryWorld
 
 
@@ -52,7 +52,8 @@ def test_a_failed_payment_answers_the_ticket_it_released_as_stored() -> None:
 
 def test_a_payment_still_processing_is_recorded_with_the_ticket_and_is_not_refundable_yet() -> None:
     """A bank debit not settled yet: the ticket knows its payment from then on (a refund or dispute
-    of it finds the ticket), and staff asking to refund it are told it is still processing."""
+    of it finds the ticket); staff asking to refund it, and its buyer cancelling it, are told it is
+    still processing."""
     world = World(MemoryWorld())
     ticket = world.processing()
     intent = world.stripe.intent_of(world.session(ticket))
@@ -61,6 +62,10 @@ def test_a_payment_still_processing_is_recorded_with_the_ticket_and_is_not_refun
     with pytest.raises(BadRequest) as refused:
         world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id))
     assert refused.value.message == "Ticket is processing; only a paid ticket can be refunded"
+    # nor can its buyer cancel it: the debit decides
+    with pytest.raises(BadRequest) as kept:
+        world.service.cancel(ALICE, CancelRequest(ticket_id=ticket.ticket_id))
+    assert kept.value.message == "The payment is processing and cannot be cancelled; the ticket is issued or released when it completes"
     assert world.ticket(ticket.ticket_id) == ticket
 
 
