@@ -11,10 +11,13 @@ and free counters equal their seats, one payment record for every payment that r
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from payments.domain.lifecycle import TRANSITIONS, Outcome, TicketStatus, Trigger
-from payments.errors import BadRequest
+from payments.domain.lifecycle import TRANSITIONS, Outcome, Ticket, TicketStatus, Trigger
+from payments.domain.ports import StateChanged
+from payments.errors import BadRequest, Conflict
 from payments.models.tickets import CancelRequest, RefundTicketRequest
 from tests.support.lifecycle_world import ALICE, SCENARIOS, STAFF, World, invariants
 from tests.support.store_worlds import MemoryWorld
@@ -93,3 +96,24 @@ def test_a_staff_refund_is_audited_and_recorded_with_its_payment_and_who_asked(m
     }
     record = world.stores.inspect.record(f"REFUND#stripe#{refund.id}", "REFUND")
     assert record is not None and (record["payment_intent"], record["ticket_id"]) == (paid.payment_intent, paid.ticket_id)
+
+
+def test_a_staff_refund_whose_ticket_keeps_changing_under_it_gives_up_with_a_409_and_refunds_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each attempt to mark the ticket refunding finds it changed (another writer each time): after
+    its retries the refund stops with a 409 that says so, nothing asked of Stripe, the ticket paid."""
+    world = World(MemoryWorld())
+    paid = world.paid()
+    apply = world.store.apply
+
+    def changed_under_the_refund(ticket: Ticket, trigger: Trigger, *args: Any, **kwargs: Any) -> Ticket:
+        if trigger == Trigger.REFUND_DUE:
+            raise StateChanged()
+        return apply(ticket, trigger, *args, **kwargs)
+
+    monkeypatch.setattr(world.store, "apply", changed_under_the_refund)
+    with pytest.raises(Conflict) as gave_up:
+        world.service.refund(STAFF, RefundTicketRequest(ticket_id=paid.ticket_id))
+    assert (gave_up.value.status_code, gave_up.value.message) == (409, "Ticket changed while refunding; retry")
+    assert world.stripe.refunds == {} and world.ticket(paid.ticket_id) == paid
