@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from payments.errors import Busy
 from payments.retries import with_backoff
@@ -102,6 +103,33 @@ def all_items(call: Callable[..., Any], **request: Any) -> Iterator[dict[str, An
         if "LastEvaluatedKey" not in page:
             return
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class _Unprocessed(Exception):
+    """A batch read left keys unprocessed (throttled): asked again within the budget."""
+
+
+def batch_get_all(client: DynamoDBClient, table: str, request: dict[str, Any], *, budget_seconds: float, what: str) -> list[dict[str, Any]]:
+    """Every item of one table's BatchGetItem ``request`` (its ``Keys``, at most 100, and options).
+    Keys DynamoDB leaves unprocessed are asked again with backoff within ``budget_seconds``; then the
+    read fails as throttled (a ClientError, answered 503), never answers with ``what`` missing."""
+    found: list[dict[str, Any]] = []
+    pending: dict[str, Any] = {table: request}
+
+    def read() -> None:
+        nonlocal pending
+        result = client.batch_get_item(RequestItems=pending)
+        found.extend(result.get("Responses", {}).get(table, []))
+        pending = {name: rest for name, rest in (result.get("UnprocessedKeys") or {}).items() if rest.get("Keys")}
+        if pending:
+            raise _Unprocessed()
+
+    try:
+        with_backoff(read, _Unprocessed, budget_seconds)
+    except _Unprocessed:
+        throttled: Any = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": f"{what} unread"}}
+        raise ClientError(throttled, "BatchGetItem") from None
+    return found
 
 
 def is_condition_failure(error: Exception) -> bool:

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from payments.domain.attendees import Attendee, ListPosition
 from payments.domain.lifecycle import Event, TicketStatus
-from payments.dynamodb import from_item
+from payments.dynamodb import batch_get_all, from_item
 from payments.repositories.tickets import EVENT_SHARD_INDEX, _event_shard, _ticket_key
-from payments.retries import with_backoff
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -28,10 +25,6 @@ BATCH_READ_BUDGET_SECONDS = 2.0
 # (a few kilobytes a ticket that a page of thousands would read for nothing).
 _PROJECTION = "ticket_id, event_id, #owner, quantity, #status, checked_in, checked_in_at, created_at, paid_at"
 _NAMES = {"#owner": "owner", "#status": "status"}
-
-
-class _Unprocessed(Exception):
-    """A batch read left keys unprocessed: asked again within the budget."""
 
 
 def _attendee(item: dict[str, Any]) -> Attendee:
@@ -107,20 +100,5 @@ class AttendeeRepository:
         return found
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        pending: dict[str, Any] = {self._tickets: {"Keys": keys, "ProjectionExpression": _PROJECTION, "ExpressionAttributeNames": _NAMES}}
-
-        def read() -> None:
-            nonlocal pending
-            result = self._client.batch_get_item(RequestItems=pending)
-            items.extend(result.get("Responses", {}).get(self._tickets, []))
-            pending = {table: request for table, request in (result.get("UnprocessedKeys") or {}).items() if request.get("Keys")}
-            if pending:
-                raise _Unprocessed()
-
-        try:
-            with_backoff(read, _Unprocessed, BATCH_READ_BUDGET_SECONDS)
-        except _Unprocessed:
-            throttled: Any = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "tickets unread"}}
-            raise ClientError(throttled, "BatchGetItem") from None
-        return items
+        request = {"Keys": keys, "ProjectionExpression": _PROJECTION, "ExpressionAttributeNames": _NAMES}
+        return batch_get_all(self._client, self._tickets, request, budget_seconds=BATCH_READ_BUDGET_SECONDS, what="tickets")

@@ -16,8 +16,6 @@ from dataclasses import asdict, fields, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from payments.domain.lifecycle import (
     UNPAID_HOLDS,
     UNSETTLED,
@@ -34,9 +32,16 @@ from payments.domain.lifecycle import (
 )
 from payments.domain.ports import AdmissionRefused, FreeSeatLimit, SoldOut, StateChanged, UnpaidLimit
 from payments.domain.records import RefundRecord
-from payments.dynamodb import all_items, cancellation_reasons, from_item, is_condition_failure, to_attributes, write_with_retry
+from payments.dynamodb import (
+    all_items,
+    batch_get_all,
+    cancellation_reasons,
+    from_item,
+    is_condition_failure,
+    to_attributes,
+    write_with_retry,
+)
 from payments.repositories.records import PROVIDER, record_item
-from payments.retries import with_backoff
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -74,14 +79,13 @@ BATCH_READ_BUDGET_SECONDS = 2.0
 MAX_TRANSACTION_ACTIONS = 100
 # The ticket attribute naming the writer whose records are being written ahead of its change.
 RECORDS_WRITER = "records_writer"
+# A capacity edit's move of a shard's seats left and capacity together; an item written before
+# shards had capacities of their own lacks ``shard_capacity``: its share as read (``:had``) stands in.
+_MOVE_SEATS_AND_CAPACITY = "available = available + :seats, shard_capacity = if_not_exists(shard_capacity, :had) + :seats"
 
 
 def _event_key(event_id: int) -> dict[str, Any]:
     return _shard_key(event_id, 0)
-
-
-class _Unprocessed(Exception):
-    """A batch read left keys unprocessed (throttled): asked again within the budget."""
 
 
 def _shard_key(event_id: int, shard: int) -> dict[str, Any]:
@@ -425,7 +429,7 @@ class TicketRepository:
         capacities = shard_capacities(event.capacity, event.seat_shards)
         change = seats.get(0, 0)
         if change:
-            assignments.append("available = available + :seats, shard_capacity = if_not_exists(shard_capacity, :had) + :seats")
+            assignments.append(_MOVE_SEATS_AND_CAPACITY)
             values["seats"], values["had"] = change, capacities[0]
             if change < 0:
                 condition += " AND available >= :cut"
@@ -452,7 +456,7 @@ class TicketRepository:
                     "Update": {
                         "TableName": self._tickets,
                         "Key": _shard_key(event.event_id, shard),
-                        "UpdateExpression": "SET available = available + :seats, shard_capacity = if_not_exists(shard_capacity, :had) + :seats",
+                        "UpdateExpression": f"SET {_MOVE_SEATS_AND_CAPACITY}",
                         "ConditionExpression": f"attribute_exists(pk){cut}",
                         "ExpressionAttributeValues": _values(seats=moved, had=capacities[shard], **({"cut": -moved} if moved < 0 else {})),
                     }
@@ -499,25 +503,10 @@ class TicketRepository:
         """The items of ``keys`` (at most 100: an event has at most 64 shards), read consistently;
         keys DynamoDB leaves unprocessed are asked again with backoff, then the read fails as
         throttled (a 503), never answers with seats missing."""
-        found: list[dict[str, Any]] = []
         if not keys:
-            return found
-        pending: dict[str, Any] = {self._tickets: {"Keys": keys, "ConsistentRead": True}}
-
-        def read() -> None:
-            nonlocal pending
-            result = self._client.batch_get_item(RequestItems=pending)
-            found.extend(result.get("Responses", {}).get(self._tickets, []))
-            pending = {table: request for table, request in (result.get("UnprocessedKeys") or {}).items() if request.get("Keys")}
-            if pending:
-                raise _Unprocessed()
-
-        try:
-            with_backoff(read, _Unprocessed, BATCH_READ_BUDGET_SECONDS)
-        except _Unprocessed:
-            throttled: Any = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "seat shards unread"}}
-            raise ClientError(throttled, "BatchGetItem") from None
-        return found
+            return []
+        request = {"Keys": keys, "ConsistentRead": True}
+        return batch_get_all(self._client, self._tickets, request, budget_seconds=BATCH_READ_BUDGET_SECONDS, what="seat shards")
 
     def list_events(self, limit: int, after: int | None = None) -> tuple[list[Event], int | None]:
         """Events by id, newest first, a page at a time; the second value is where the next page starts."""
