@@ -39,9 +39,8 @@ def test_many_buyers_for_the_last_seats_sell_exactly_the_capacity(stack, price):
         # A paid purchase waits for a Stripe session slot (StripeSessionRate a second): a burst beyond it is
         # answered 503 with Retry-After and nothing written, and the buyer's page tries again as told.
         for _ in range(30):
-            response = requests.post(
-                f"{stack.api}/api/payments/create-payment-intent/", json={"event_id": event_id, "quantity": 1}, headers=headers[n], timeout=60
-            )
+            body = {"event_id": event_id, "quantity": 1}
+            response = requests.post(f"{stack.api}/api/payments/create-payment-intent/", json=body, headers=headers[n], timeout=60)
             if response.status_code != 503:
                 return response
             assert price > 0 and response.headers["Retry-After"] == "1", response.text

@@ -211,7 +211,7 @@ def test_a_rate_of_one_is_refused_where_it_is_set(dynamodb: Any, monkeypatch: py
     monkeypatch.setenv("STRIPE_SESSION_RATE_PER_SECOND", "1")
     settings.get_settings.cache_clear()
     try:
-        with pytest.raises(ValidationError, match="(?i)stripe_session_rate_per_second"):
+        with pytest.raises(ValidationError, match=r"(?i)stripe_session_rate_per_second"):
             settings.get_settings()
     finally:
         monkeypatch.undo()
