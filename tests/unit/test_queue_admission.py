@@ -130,6 +130,16 @@ def test_lapsed_admissions_give_their_room_back():
     assert after.epoch_of(5) is None and after.epoch_of(15) == end // EPOCH_MS
 
 
+def test_an_epoch_lapsing_beside_an_open_one_counts_only_the_open_ones_buyers():
+    first = step(fresh(), START + 1000, seats=10)  # places 1-10, in the first epoch
+    second = step(first, START + EPOCH_MS + 1000, seats=15)  # 5 more seats: places 11-15, in the next
+    assert second.admitted_to == 15 and len(second.epochs) == 2
+    # The first epoch's window ends while the second's is open: its 10 unused admissions lapse, and
+    # the room is the 15 seats less the second epoch's 5 buyers (counted from where the first ended).
+    after = step(second, window_end_ms(START // EPOCH_MS, POLICY), seats=15)
+    assert (after.lapsed_to, after.admitted_to) == (10, 25)
+
+
 def test_sold_out_when_no_seat_is_left_and_moving_again_when_seats_come_back():
     state = step(fresh(), START + 1000, seats=0)
     assert state.sold_out and state.admitted_to == 0
