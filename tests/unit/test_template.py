@@ -20,6 +20,19 @@ def test_every_function_has_a_handler_and_a_sample_event():
         assert (ROOT / "events" / f"{code_uri.name}.json").exists(), name
 
 
+def test_no_sample_event_closes_a_sale_or_pauses_it():
+    # The samples are the first requests `sam local invoke` and the cold-start benchmark send: one that
+    # closed the sale (a closes_at already past) stopped every later purchase of the benchmark's event.
+    import json
+    import time
+
+    for path in sorted((ROOT / "events").glob("*.json")):
+        body = json.loads(json.loads(path.read_text()).get("body") or "{}")
+        if isinstance(body, dict):
+            assert body.get("closes_at") is None or body["closes_at"] > time.time() + 365 * 86400, path.name
+            assert body.get("sales_paused") in (None, False), path.name
+
+
 def test_only_webhooks_are_outside_the_jwt_authorizer():
     for name, resource in FUNCTIONS.items():
         for event in resource["Properties"].get("Events", {}).values():
