@@ -15,22 +15,12 @@ from payments.domain.pacing import SessionPacer, candidate_slots, slots_per_seco
 from payments.domain.tickets import TicketService
 from payments.dynamodb import get_client as dynamodb_client
 from payments.repositories.stripe_slots import StripeSlotRepository
+from tests.support.clocks import VirtualClock
 from tests.support.dynamo import TICKETS, scan
 from tests.support.flows import STAFF, get_event
 from tests.support.lambdas import ApiResult, call
 
 pytestmark = pytest.mark.usefixtures("dynamodb")
-
-
-class VirtualClock:
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += max(0.0, seconds)
 
 
 def queued_event(capacity: int) -> int:

@@ -20,21 +20,11 @@ from payments.domain.tickets import TicketService
 from payments.dynamodb import get_client as dynamodb_client
 from payments.errors import Busy
 from payments.repositories.stripe_slots import StripeSlotRepository
+from tests.support.clocks import VirtualClock
 from tests.support.dynamo import TICKETS, scan
 from tests.support.flows import buy, create_event, get_event
 
 pytestmark = pytest.mark.usefixtures("dynamodb")
-
-
-class VirtualClock:
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += max(0.0, seconds)
 
 
 def slot_items(client: Any) -> list[dict[str, Any]]:

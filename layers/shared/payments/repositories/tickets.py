@@ -396,6 +396,10 @@ class TicketRepository:
             {"Put": {"TableName": self._tickets, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
             for item in new_queue_items(event.event_id)
         ]
+        self._transact_or_changed(items)
+
+    def _transact_or_changed(self, items: list[Any]) -> None:
+        """One transaction of an event's own writes; StateChanged, nothing written, when a condition fails."""
         try:
             write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
         except Exception as error:
@@ -462,12 +466,7 @@ class TicketRepository:
                     }
                 }
             )
-        try:
-            write_with_retry(lambda: self._client.transact_write_items(TransactItems=items))
-        except Exception as error:
-            if is_condition_failure(error):
-                raise StateChanged() from None
-            raise
+        self._transact_or_changed(items)
 
     def get_event(self, event_id: int) -> Event | None:
         """The event with its seats left over all its shards: its item, then (when it has more than
