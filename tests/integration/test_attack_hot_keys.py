@@ -233,3 +233,27 @@ def test_unsettled_merges_every_bucket_and_the_bare_status_in_expiry_order(world
     cutoff = 1030
     due = repo.unsettled(TicketStatus.RESERVED, expired_before=cutoff, limit=5)
     assert [t.expires_at for t in due] == sorted(e for e in expiries.values() if e <= cutoff)[:5]
+
+
+def test_a_sharded_purchase_plans_again_until_its_last_attempt() -> None:
+    # Each shard emptied under the plan (SoldOut) is planned again: SEAT_ATTEMPTS tries in all, the last
+    # one's SoldOut the answer; an unsharded event has one try.
+    from payments.domain.ports import SoldOut
+
+    def emptied_until(succeeds_at: int) -> Any:
+        tries = [0]
+
+        def attempt() -> Any:
+            tries[0] += 1
+            if tries[0] < succeeds_at:
+                raise SoldOut()
+            return tries[0]
+
+        return attempt
+
+    made: Any = TicketRepository._taking_seats(emptied_until(repo_module.SEAT_ATTEMPTS), sharded=True)
+    assert made == repo_module.SEAT_ATTEMPTS  # the attempt's own answer: it succeeded on the last try
+    with pytest.raises(SoldOut):
+        TicketRepository._taking_seats(emptied_until(repo_module.SEAT_ATTEMPTS + 1), sharded=True)
+    with pytest.raises(SoldOut):
+        TicketRepository._taking_seats(emptied_until(2), sharded=False)
