@@ -317,6 +317,42 @@ def poll_after_ms(state: QueueState, place: int, status: PlaceStatus, policy: Ad
     return max(min(max(min(turn_ms, gone_ms) // 2, POLL_MIN_MS), POLL_MAX_MS), spread)
 
 
+# the queue's status: one answer for every waiting buyer -------------------------------------------
+# How often a waiting buyer's page asks for the status (docs/on-sales.md#the-queues-status). A CDN
+# keeps the answer a second (max-age=1), so the origin sees about a request a second per edge
+# location however many buyers poll, and a change reaches every page within this plus the
+# answer's age: 2 s + 1 s, after the admitter's step (a second at most).
+STATUS_POLL_MS = 2000
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """What every waiting buyer of an event needs to hear, the same for all of them: how far the
+    queue has admitted, whether it is sold out, whether it waits on the seats (then no wait is
+    promised), and the rate it admits at (a page knows its place from its join: its wait is the
+    places ahead at this rate). ``updated_ms``: the admitter's last step that changed it."""
+
+    event_id: int
+    admitted_to: int
+    sold_out: bool
+    seat_bound: bool
+    admission_rate_per_second: int
+    updated_ms: int
+    poll_after_ms: int = STATUS_POLL_MS
+
+
+def queue_status(event_id: int, state: QueueState, policy: AdmissionPolicy) -> QueueStatus:
+    """The queue's shared state as the status route answers it, from one copy of the state. Pure."""
+    return QueueStatus(
+        event_id=event_id,
+        admitted_to=state.admitted_to,
+        sold_out=state.sold_out,
+        seat_bound=state.seat_bound,
+        admission_rate_per_second=policy.rate_per_second,
+        updated_ms=state.updated_ms,
+    )
+
+
 # the queue pass ----------------------------------------------------------------------------------
 class PassRefused(Exception):
     """A queue pass that is not ours, not this buyer's or this event's, or expired; ``reason`` says which."""
@@ -354,6 +390,30 @@ def sign_pass(key: bytes, queue_pass: QueuePass) -> str:
 def read_pass(key: bytes, token: str, *, event_id: int, owner: str, now_ms: int) -> QueuePass:
     """The pass, when ``token`` is one we signed for this event and account and it has not expired;
     else PassRefused. The signature is compared in constant time before anything in it is read."""
+    found = _signed_pass(key, token)
+    if found.event_id != event_id or found.owner != owner:
+        raise PassRefused("a queue pass of another event or account")
+    if found.expires_ms <= now_ms:
+        raise PassRefused("expired; ask for your place again for a new one")
+    return found
+
+
+def read_event_pass(key: bytes, token: str, *, event_id: int, now_ms: int) -> QueuePass:
+    """Any buyer's pass of this event, unexpired; else PassRefused. What the queue's status asks:
+    it reaches the origin without the buyer's token (a shared cache keys on no account), and its
+    answer is the same for every buyer of the event, so the pass proves only "a buyer of this
+    event's queue, lately"."""
+    found = _signed_pass(key, token)
+    if found.event_id != event_id:
+        raise PassRefused("a queue pass of another event")
+    if found.expires_ms <= now_ms:
+        raise PassRefused("expired; ask for your place again for a new one")
+    return found
+
+
+def _signed_pass(key: bytes, token: str) -> QueuePass:
+    """The pass ``token`` carries, when we signed it; else PassRefused. The signature is compared
+    in constant time before anything in it is read."""
     payload, _, signature = token.partition(".")
     expected = hmac.new(key, payload.encode("ascii", "replace"), hashlib.sha256).digest()
     try:
@@ -368,8 +428,4 @@ def read_pass(key: bytes, token: str, *, event_id: int, owner: str, now_ms: int)
     except (binascii.Error, ValueError, TypeError, KeyError):
         # Signed by us yet unreadable: only a key shared with something else could do that.
         raise PassRefused("not a queue pass of ours") from None
-    if found.event_id != event_id or found.owner != owner:
-        raise PassRefused("a queue pass of another event or account")
-    if found.expires_ms <= now_ms:
-        raise PassRefused("expired; ask for your place again for a new one")
     return found

@@ -21,11 +21,14 @@ from payments.domain.admission import (
     QueueEntry,
     QueuePass,
     QueueState,
+    QueueStatus,
     advance,
     counter_floors,
     moved,
     place_status,
     poll_after_ms,
+    queue_status,
+    read_event_pass,
     read_pass,
     sign_pass,
     step_time_ms,
@@ -124,6 +127,22 @@ class QueueService:
         if entry is None:
             raise NotFound("You have not joined this event's queue")
         return self._answer(entry, state, self._now_ms())
+
+    def status(self, event_id: int, token: str | None) -> QueueStatus:
+        """The queue's shared state, for every waiting buyer alike (a CDN keeps it a second): one
+        read of a copy of the state. It comes without the buyer's token, so it asks for a pass of
+        this event (any buyer's, unexpired), checked before anything is read: a request without one
+        costs no read. 404 when the event has no queue (the event itself is not read)."""
+        if not token:
+            raise Forbidden("queue_pass: required (send the queue_status_url of your join or place answer)")
+        try:
+            read_event_pass(self._pass_key(), token, event_id=event_id, now_ms=self._now_ms())
+        except PassRefused as refused:
+            raise Forbidden(f"queue_pass: {refused.reason}") from None
+        state = self._store.view(event_id)
+        if state is None:
+            raise NotFound("This event has no queue")
+        return queue_status(event_id, state, self._policy)
 
     def _answer(self, entry: QueueEntry, state: QueueState, now_ms: int) -> QueueAnswer:
         status = place_status(state, entry, now_ms, self._policy)
