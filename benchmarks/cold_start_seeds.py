@@ -27,6 +27,11 @@ STAFF = "[staff]"
 CUSTOMER = "user-alice"
 STAFF_USER = "user-staff"
 
+# The HTTP functions whose sample event names nothing that must exist first: their first request is
+# a real answer against empty tables (a creation, or a list). Every other HTTP function of the
+# template has a preparer (tests/integration/test_cold_start_seeds.py keeps it so).
+NEEDS_NOTHING = frozenset({"create_event", "list_events", "paypal_create_order", "stripe_create_customer", "stripe_create_payment_intent"})
+
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
@@ -49,12 +54,17 @@ class Seeds:
         self._round = -1
         self._events: dict[str, int] = {}
         self.preparers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "admit_event_queues": self._admit,
             "cancel_ticket_reservation": self._cancel,
             "check_in_ticket": self._check_in,
             "create_ticket_checkout": self._checkout,
+            "enable_event_queue": self._enable_queue,
             "get_event": self._get_event,
+            "get_event_attendees": self._attendees,
+            "get_event_queue_place": self._queue_place,
             "get_event_sales": self._sales,
             "get_ticket": self._get_ticket,
+            "join_event_queue": self._join_queue,
             "list_my_tickets": self._my_tickets,
             "paypal_capture_order": self._paypal_capture,
             "paypal_get_order": self._paypal_get,
@@ -66,6 +76,7 @@ class Seeds:
             "stripe_create_subscription": self._create_subscription,
             "stripe_retrieve_payment": self._retrieve,
             "stripe_webhook": self._stripe_webhook,
+            "update_event": self._update_event,
             "verify_ticket_payment": self._verify,
         }
 
@@ -102,6 +113,24 @@ class Seeds:
         if result.status >= 300:
             raise RuntimeError(f"seeding a first request failed: {result.status} {result.body}")
         return dict(result.body)
+
+    @staticmethod
+    def _at_event(event: dict[str, Any], event_id: int) -> dict[str, Any]:
+        """The sample event aimed at event ``event_id`` (its path parameter and its path)."""
+        event["pathParameters"] = {"event_id": str(event_id)}
+        for holder in (event, event.get("requestContext", {}).get("http", {})):
+            key = "rawPath" if "rawPath" in holder else "path"
+            if key in holder:
+                holder[key] = holder[key].replace("/events/15/", f"/events/{event_id}/", 1)
+        return event
+
+    def _fresh_event(self, queued: bool = False) -> int:
+        """An event of the run's own, before its sale (no seat taken), sold through the on-sale
+        queue where ``queued``: what an edit, enabling the queue or joining it changes."""
+        from tests.support.lambdas import call
+
+        body = {"name": f"Cold start {self._round} edit", "price": 25, "currency": "usd", "capacity": 100, "on_sale_queue": queued}
+        return int(self._ok(call("create_event", body, user=STAFF_USER, groups=STAFF))["event_id"])
 
     def _reserved(self) -> dict[str, Any]:
         from tests.support.flows import buy
@@ -142,6 +171,25 @@ class Seeds:
         return str(self._ok(paypal_call("paypal_capture_order", {"order_id": order_id}, user=CUSTOMER))["capture_id"])
 
     # one preparer per function whose request names something ------------------------------------
+    def _admit(self, event: dict[str, Any]) -> dict[str, Any]:
+        """One queue with a buyer waiting: the admitter's first step (the benchmark times that step
+        alone) admits them. Earlier runs' queues are taken off the registry of queues, so that every
+        run steps one queue, not one more a round."""
+        from payments import dynamodb
+        from payments.repositories.queue import REGISTRY
+        from payments.settings import get_settings
+        from tests.support.lambdas import call
+
+        client, table = dynamodb.get_client(), get_settings().tickets_table
+        listed = client.query(
+            TableName=table, KeyConditionExpression="pk = :registry", ExpressionAttributeValues={":registry": {"S": REGISTRY}}
+        )
+        for item in listed.get("Items", []):
+            client.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+        event_id = self._fresh_event(queued=True)
+        self._ok(call("join_event_queue", path_params={"event_id": str(event_id)}, user=CUSTOMER))
+        return event
+
     def _cancel(self, event: dict[str, Any]) -> dict[str, Any]:
         return self._with_body(event, ticket_id=self._reserved()["ticket_id"])
 
@@ -154,9 +202,34 @@ class Seeds:
     def _checkout(self, event: dict[str, Any]) -> dict[str, Any]:
         return self._with_body(event, event_id=self._events["paid"], quantity=1)
 
+    def _enable_queue(self, event: dict[str, Any]) -> dict[str, Any]:
+        """An event before its sale, not yet queued: the staff's request queues it (a queued one
+        would be answered as it is, without the write)."""
+        return self._at_event(event, self._fresh_event())
+
     def _get_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        event["pathParameters"] = {"event_id": str(self._events["paid"])}
-        return event
+        return self._at_event(event, self._events["paid"])
+
+    def _attendees(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The round's paid event with a paid ticket more: the export has a buyer to list."""
+        self._paid()
+        return self._at_event(event, self._events["paid"])
+
+    def _join_queue(self, event: dict[str, Any]) -> dict[str, Any]:
+        """A queued event of the run's own: the customer's join takes a place (one per account)."""
+        return self._at_event(event, self._fresh_event(queued=True))
+
+    def _queue_place(self, event: dict[str, Any]) -> dict[str, Any]:
+        """A queued event the customer has joined: the poll reads their place."""
+        from tests.support.lambdas import call
+
+        event_id = self._fresh_event(queued=True)
+        self._ok(call("join_event_queue", path_params={"event_id": str(event_id)}, user=CUSTOMER))
+        return self._at_event(event, event_id)
+
+    def _update_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """An event of the run's own: the sample edit (price, capacity, the sale's close) applies to it."""
+        return self._at_event(event, self._fresh_event())
 
     def _sales(self, event: dict[str, Any]) -> dict[str, Any]:
         self._paid()
