@@ -92,12 +92,35 @@ class Resolver:
         self._values.update(parameters)
         self._values.update(resources)
         self._values.update({"AWS::Region": "local", "AWS::AccountId": "123456789012", "AWS::URLSuffix": "localhost"})
+        self._conditions = template.get("Conditions", {})
+
+    def holds(self, condition: Any) -> bool:
+        """A template condition (by name, or its expression) against the local parameters."""
+        if isinstance(condition, str):
+            return self.holds(self._conditions[condition])
+        ((name, argument),) = condition.items()
+        if name == "Fn::Equals":
+            left, right = (str(self.resolve(side)) for side in argument)
+            return left == right
+        if name == "Fn::Not":
+            return not self.holds(argument[0])
+        if name == "Fn::And":
+            return all(self.holds(part) for part in argument)
+        if name == "Fn::Or":
+            return any(self.holds(part) for part in argument)
+        if name == "Condition":
+            return self.holds(argument)
+        raise ValueError(f"a condition the local runner cannot evaluate: {name}")
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
             ((name, argument),) = value.items()
             if name == "Ref":
                 return self._values.get(argument, argument)
+            if name == "Fn::If":
+                # A resource of a condition that does not hold locally is never referred to.
+                condition, when_true, when_false = argument
+                return self.resolve(when_true if self.holds(condition) else when_false)
             if name == "Fn::Sub":
                 text = argument if isinstance(argument, str) else argument[0]
                 return re.sub(r"\$\{([^}!]+)\}", lambda m: self._values.get(m.group(1), m.group(0)), text)

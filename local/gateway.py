@@ -60,6 +60,8 @@ def build_event(request: Request, route: Route, path_params: dict[str, str], cla
     for name, value in request.headers.items():
         key = name.lower()
         headers[key] = f"{headers[key]},{value}" if key in headers else value
+    # As API Gateway adds it (the scheme the client used): a queue status URL on the API itself names it.
+    headers["x-forwarded-proto"] = request.scheme
     now = datetime.now(UTC)
     request_id = str(uuid.uuid4())
     context: dict[str, Any] = {

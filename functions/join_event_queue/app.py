@@ -7,10 +7,13 @@ from payments.auth import caller_from_event
 from payments.http import Event, Response, api_handler, json_response, parse_path
 from payments.models.tickets import EventPath
 from payments.presenters import queue_place_body
+from payments.status_urls import api_url
 
 
 @api_handler
 def lambda_handler(event: Event, context: Any) -> Response:
     caller = caller_from_event(event)
     path = parse_path(event, EventPath)
-    return json_response(200, queue_place_body(wiring.queue_service().join(caller, path.event_id)), {"Cache-Control": "no-store"})
+    answer = wiring.queue_service().join(caller, path.event_id)
+    status_url = wiring.queue_status_urls().url(answer.event_id, answer.queue_pass, answer.pass_expires_ms, api_url(event))
+    return json_response(200, queue_place_body(answer, status_url), {"Cache-Control": "no-store"})

@@ -106,6 +106,7 @@ ROUTES: dict[str, Callable[[Any, Any], Request]] = {
     # the on-sale queue
     "join_event_queue": lambda s, p: Request("join_event_queue", "path", {"event_id": str(_queued_event())}),
     "get_event_queue_place": lambda s, p: _queue_place(),
+    "get_event_queue_status": lambda s, p: _queue_status(),
     "enable_event_queue": lambda s, p: Request("enable_event_queue", "path", {"event_id": str(create_event())}, 200, "user-staff", STAFF),
     "list_events": lambda s, p: Request("list_events", "query", {"limit": "20", "after": str(create_event())}),
     "get_event": lambda s, p: Request("get_event", "path", {"event_id": str(create_event())}),
@@ -174,6 +175,14 @@ def _queue_place() -> Request:
     joined = call("join_event_queue", path_params={"event_id": str(event_id)})
     assert joined.status == 200, joined.body
     return Request("get_event_queue_place", "path", {"event_id": str(event_id)})
+
+
+def _queue_status() -> Request:
+    """The queue's status: its query (the pass) as a join's queue_status_url carries it."""
+    event_id = _queued_event()
+    joined = call("join_event_queue", path_params={"event_id": str(event_id)})
+    assert joined.status == 200, joined.body
+    return Request("get_event_queue_status", "query", {"queue_pass": joined.body["queue_pass"]}, path={"event_id": str(event_id)})
 
 
 def _check_in(stripe_fake: Any) -> Request:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from payments.domain.admission import QueueStatus
 from payments.domain.lifecycle import Event, Ticket, TicketLine
 from payments.domain.queue import QueueAnswer
 
@@ -54,8 +55,9 @@ def event_body(event: Event) -> dict[str, Any]:
     }
 
 
-def queue_place_body(answer: QueueAnswer) -> dict[str, Any]:
-    """A buyer's place in an event's queue, with the pass to send with the purchase once admitted."""
+def queue_place_body(answer: QueueAnswer, queue_status_url: str) -> dict[str, Any]:
+    """A buyer's place in an event's queue, with the pass to send with the purchase once admitted,
+    and where to ask for the queue's status while waiting (payments.status_urls)."""
     return {
         "event_id": answer.event_id,
         "place": answer.place,
@@ -66,4 +68,18 @@ def queue_place_body(answer: QueueAnswer) -> dict[str, Any]:
         "queue_pass": answer.queue_pass,
         "queue_pass_expires_at": answer.pass_expires_ms // 1000,
         "poll_after_ms": answer.poll_after_ms,
+        "queue_status_url": queue_status_url,
+    }
+
+
+def queue_status_body(status: QueueStatus) -> dict[str, Any]:
+    """The queue's status: the same for every waiting buyer of the event (a CDN keeps it a second)."""
+    return {
+        "event_id": status.event_id,
+        "admitted_to": status.admitted_to,
+        "sold_out": status.sold_out,
+        "seat_bound": status.seat_bound,
+        "admission_rate_per_second": status.admission_rate_per_second,
+        "updated_at": status.updated_ms // 1000,
+        "poll_after_ms": status.poll_after_ms,
     }

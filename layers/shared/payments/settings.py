@@ -118,6 +118,15 @@ class Settings(BaseModel):
     queue_pass_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900
     queue_pass_key: Secret | None = None
     queue_pass_key_parameter: str | None = None
+    # The queue's status behind CloudFront (payments.status_urls): the distribution's address (unset,
+    # and no parameter: the status URL is the API's own; in AWS an SSM parameter the stack writes),
+    # the id of the public key in its trusted key group, and the RSA private key that signs the URLs
+    # (from SSM in AWS).
+    queue_status_cdn_url: Annotated[str, Field(pattern=r"^https://[^/?#\s]+$")] | None = None
+    queue_status_cdn_url_parameter: str | None = None
+    queue_status_key_pair_id: str | None = None
+    queue_status_signing_key: Secret | None = None
+    queue_status_signing_key_parameter: str | None = None
     # How long one scheduled admitter run steps its queues (once a second), within its timeout.
     queue_admitter_seconds: Annotated[float, Field(ge=0, le=840)] = 58
     idempotency_table: str | None = None

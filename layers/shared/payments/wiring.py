@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from payments.providers.stripe_gateway import StripeGateway
     from payments.repositories.provider_objects import ProviderObjectRepository
     from payments.repositories.tickets import TicketRepository
+    from payments.status_urls import StatusUrls
 
 _built: list[Any] = [settings.get_settings, dynamodb.botocore_session, dynamodb.get_client, idempotency.persistence_layer]
 
@@ -152,6 +153,31 @@ def queue_service() -> QueueService:
         policy,
         config.queue_pass_seconds,
     )
+
+
+@_component
+def queue_status_urls() -> StatusUrls:
+    """The queue_status_url of join and place answers: signed for CloudFront when a distribution is
+    configured, else the API's own status route (docs/on-sales.md#the-queues-status)."""
+    from payments.status_urls import StatusUrls
+
+    config = settings.get_settings()
+    return StatusUrls(_queue_status_cdn_url, config.queue_status_key_pair_id, _queue_status_signing_key)
+
+
+def _queue_status_cdn_url() -> str | None:
+    """The distribution's address: the environment's, or the SSM parameter the stack writes; None
+    when neither is configured (no distribution: the status URL is the API's own)."""
+    config = settings.get_settings()
+    if config.queue_status_cdn_url or not config.queue_status_cdn_url_parameter:
+        return config.queue_status_cdn_url
+    return secrets.resolve_secret(None, config.queue_status_cdn_url_parameter, "Queue status CDN URL")
+
+
+def _queue_status_signing_key() -> str:
+    """The RSA private key (PEM) that signs the status URLs: the environment's locally, SSM's in AWS."""
+    config = settings.get_settings()
+    return secrets.resolve_secret(config.queue_status_signing_key, config.queue_status_signing_key_parameter, "Queue status signing key")
 
 
 def _queue_pass_key() -> bytes:

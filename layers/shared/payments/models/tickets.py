@@ -165,6 +165,13 @@ class TicketPath(RequestModel):
     ticket_id: ObjectId
 
 
+class QueueStatusQuery(RequestModel):
+    """``?queue_pass=...`` of the queue's status (its queue_status_url): without one, a 403 from the
+    service (nothing read); CloudFront forwards no other parameter."""
+
+    queue_pass: QueuePassText | None = None
+
+
 class AttendeesQuery(RequestModel):
     """``?limit=1000&cursor=<X-Next-Cursor>`` of the attendee export (payments.domain.attendees)."""
 
