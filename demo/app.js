@@ -189,9 +189,13 @@ async function enableQueue(event) {
   } catch (error) { say(error.message, true); }
 }
 
-// The on-sale queue: join, then ask for the place again as often as the answer says
-// (poll_after_ms) or every 2 s, until admitted; then buy with the pass of the last answer.
+// The on-sale queue: join, then follow the queue's status (queue_status_url: one answer for every
+// waiting buyer, which a CDN keeps a second; no token, the URL carries the pass) as often as it says
+// (poll_after_ms, 2 s). The page knows its place from the join, so the status alone tells it its
+// wait and "sold out"; it asks for its own place only once the status has admitted it (for the
+// admission's window and a fresh pass), when the pass nears its end, or when the status refuses it.
 const QUEUE_POLL_MS = 2000;
+const PASS_MARGIN_S = 60;
 let queue = null; // { event, answer, timer }
 
 function queueText(answer) {
@@ -208,7 +212,7 @@ function queueText(answer) {
   return answer.status;
 }
 
-function showPlace(answer) {
+function render(answer) {
   // The seats left in the list move with the queue: read again when the status changes.
   if (queue.answer && queue.answer.status !== answer.status) loadEvents().catch((error) => say(error.message, true));
   queue.answer = answer;
@@ -217,7 +221,19 @@ function showPlace(answer) {
   $("queue-title").textContent = "Queue for " + queue.event.name + " — place " + answer.place;
   $("queue-status").textContent = queueText(answer);
   $("queue-buy").hidden = answer.status !== "admitted";
-  if (answer.status === "waiting" || answer.status === "sold_out") nextPoll(answer.poll_after_ms);
+}
+
+function showPlace(answer) {
+  // One's own place (a join or place answer): while waiting or sold out, the status is followed.
+  render(answer);
+  if (answer.status === "waiting" || answer.status === "sold_out") nextPoll(QUEUE_POLL_MS);
+}
+
+// What the status says of one's place, or null when it has admitted it (one's own place tells the rest).
+function fromStatus(answer, status) {
+  if (status.admitted_to >= answer.place) return null;
+  const wait = status.sold_out || status.seat_bound ? null : Math.ceil((answer.place - status.admitted_to) / status.admission_rate_per_second);
+  return { ...answer, status: status.sold_out ? "sold_out" : "waiting", admitted_to: status.admitted_to, estimated_wait_seconds: wait };
 }
 
 function nextPoll(hintMs) {
@@ -226,11 +242,24 @@ function nextPoll(hintMs) {
   queue.timer = setTimeout(pollQueue, delay);
 }
 
+async function pollPlace(current) {
+  const answer = await call("GET", "/api/events/" + current.event.event_id + "/queue/");
+  if (queue === current) showPlace(answer);
+}
+
 async function pollQueue() {
   const current = queue;
   try {
-    const answer = await call("GET", "/api/events/" + current.event.event_id + "/queue/");
-    if (queue === current) showPlace(answer);
+    if (current.answer.queue_pass_expires_at - PASS_MARGIN_S <= Date.now() / 1000) return await pollPlace(current);
+    const response = await fetch(current.answer.queue_status_url);
+    // A pass refused (expired meanwhile): one's place answers a fresh one, with a fresh URL.
+    if (!response.ok) return await pollPlace(current);
+    const status = await response.json();
+    if (queue !== current) return;
+    const seen = fromStatus(current.answer, status);
+    if (seen === null) return await pollPlace(current);
+    render(seen);
+    nextPoll(status.poll_after_ms);
   } catch (error) {
     say(error.message, true);
     if (queue === current) nextPoll();

@@ -1,13 +1,15 @@
 """The demo's on-sale queue in a real browser (Debian's Chromium driven by Playwright), against the
 local stack and its own admitter: staff create a queued event of one seat, buyer A joins, is
 admitted and reaches the local Checkout page with the queue pass, and buyer B, behind, is told there
-is no estimate while A's admission holds the seat, then "sold out" once A has it. Screenshots are
+is no estimate while A's admission holds the seat, then "sold out" once A has it, all of it from the
+queue's status (never asking for B's own place while B waits). Screenshots are
 kept in test-artifacts/screenshots, as the demo's other browser tests keep theirs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -73,6 +75,8 @@ def test_a_queued_event_admits_one_buyer_to_checkout_and_tells_the_next_sold_out
     # Buyer B joins behind A: while A's admission holds the one seat, no wait is promised
     buyer_b = new_tab()
     sign_in(buyer_b, demo_stack, user="queue-buyer-b")
+    asked: list[str] = []
+    buyer_b.on("request", lambda request: asked.append(f"{request.method} {urlsplit(request.url).path}"))
     buyer_b.locator(f"li[data-event-id='{event_id}'] button.join").click()
     buyer_b.wait_for_selector("text=Queue for Queued browser gig — place 2")
     buyer_b.wait_for_selector("text=no estimate: the seats left are held for buyers admitted ahead of you")
@@ -90,6 +94,11 @@ def test_a_queued_event_admits_one_buyer_to_checkout_and_tells_the_next_sold_out
     assert buyer_b.get_attribute("#queue", "class") == "sold-out"
     assert buyer_b.is_hidden("#queue-buy-button")
     buyer_b.locator(f"li[data-event-id='{event_id}']", has_text="0 left").wait_for()  # the list read again
+    # B's page heard all of it from the queue's status (its URL, no token), never asking for its own
+    # place while waiting: one answer for every waiting buyer, which a CDN keeps (docs/on-sales.md).
+    queue_url = f"/api/events/{event_id}/queue/"
+    assert asked.count(f"GET {queue_url}status/") >= 2, asked
+    assert asked.count(f"GET {queue_url}") == 0, asked
     shot(buyer_b, "14-queue-sold-out")
 
     # and A's payment goes through as any paid ticket's

@@ -118,3 +118,47 @@ def test_staff_put_an_event_through_its_queue_before_its_sale_and_a_buyer_then_j
     admitted, _ = poll_until(stack, http, "queue-c", created["event_id"], lambda answer: answer["status"] == "admitted", ADMITTED_WITHIN_S)
     bought = purchase(stack, http, "queue-c", {"event_id": created["event_id"], "quantity": 2, "queue_pass": admitted["queue_pass"]})
     assert bought.status_code == 200, bought.text
+
+
+def test_a_waiting_buyer_follows_the_queues_status_at_its_url_without_a_token(stack, http):
+    """The status is the one answer for every waiting buyer (docs/on-sales.md, "The queue's status"):
+    at the queue_status_url of a join, no bearer token, public for a second; refused without a pass."""
+    created = http.post(
+        f"{stack.api}/api/events/",
+        json={"name": "E2E queue status", "price": 20, "currency": "usd", "capacity": 1, "on_sale_queue": True},
+        headers=stack.headers("e2e-staff", staff=True),
+    )
+    assert created.status_code == 201, created.text
+    event_id = created.json()["event_id"]
+    first = place(stack, http, "status-a", event_id, method="POST")
+    behind = place(stack, http, "status-b", event_id, method="POST")
+    url = behind["queue_status_url"]
+    assert url.startswith(f"{stack.api}/api/events/{event_id}/queue/status/?queue_pass=")  # no CDN locally: the API itself
+
+    started = time.monotonic()
+    while True:
+        answer = http.get(url)  # no Authorization header
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["Cache-Control"] == "public, max-age=1, s-maxage=1"
+        status = answer.json()
+        if status["admitted_to"] >= first["place"]:
+            break
+        assert time.monotonic() - started < ADMITTED_WITHIN_S, status
+        time.sleep(0.25)
+    assert status["admitted_to"] < behind["place"] and status["poll_after_ms"] == 2000
+
+    # Without a pass, with a token only, or with another event's path: 403, whoever asks
+    bare = f"{stack.api}/api/events/{event_id}/queue/status/"
+    assert http.get(bare).status_code == 403
+    assert http.get(bare, headers=stack.headers("status-b")).status_code == 403
+    other = http.get(f"{stack.api}/api/events/{event_id + 1000}/queue/status/", params={"queue_pass": behind["queue_pass"]})
+    assert (other.status_code, other.json()) == (403, {"error": "queue_pass: a queue pass of another event"})
+
+    # The first buyer takes the seat: the one behind hears "sold out" from the status
+    admitted, _ = poll_until(stack, http, "status-a", event_id, lambda answer: answer["status"] == "admitted", ADMITTED_WITHIN_S)
+    bought = purchase(stack, http, "status-a", {"event_id": event_id, "quantity": 1, "queue_pass": admitted["queue_pass"]})
+    assert bought.status_code == 200, bought.text
+    started = time.monotonic()
+    while not http.get(url).json()["sold_out"]:
+        assert time.monotonic() - started < ADMITTED_WITHIN_S
+        time.sleep(0.25)
