@@ -62,6 +62,7 @@ class Seeds:
             "get_event": self._get_event,
             "get_event_attendees": self._attendees,
             "get_event_queue_place": self._queue_place,
+            "get_event_queue_status": self._queue_status,
             "get_event_sales": self._sales,
             "get_ticket": self._get_ticket,
             "join_event_queue": self._join_queue,
@@ -225,6 +226,19 @@ class Seeds:
 
         event_id = self._fresh_event(queued=True)
         self._ok(call("join_event_queue", path_params={"event_id": str(event_id)}, user=CUSTOMER))
+        return self._at_event(event, event_id)
+
+    def _queue_status(self, event: dict[str, Any]) -> dict[str, Any]:
+        """A queued event the customer has joined, asked for with their pass (as the join answer's
+        queue_status_url carries it): the queue's shared status is read."""
+        from urllib.parse import urlencode
+
+        from tests.support.lambdas import call
+
+        event_id = self._fresh_event(queued=True)
+        joined = self._ok(call("join_event_queue", path_params={"event_id": str(event_id)}, user=CUSTOMER))
+        event["queryStringParameters"] = {"queue_pass": str(joined["queue_pass"])}
+        event["rawQueryString"] = urlencode(event["queryStringParameters"])
         return self._at_event(event, event_id)
 
     def _update_event(self, event: dict[str, Any]) -> dict[str, Any]:
