@@ -33,3 +33,24 @@ def test_a_function_loads_only_the_provider_sdk_it_talks_to_and_nothing_lazy(loa
     assert ("stripe" in modules) == (provider == "stripe"), modules
     assert "requests" not in modules or provider != "none", modules
     assert not modules & set(LAZY), modules
+
+
+# The handlers that answer from an event or a ticket alone: the on-sale queue's modules (its
+# admission policy, its passes) are not theirs to load at cold start (issue 31: about a tenth of
+# such a function's own share was the queue's import, through the presenters' type names).
+QUEUE_MODULES = ("payments.domain.queue", "payments.domain.admission")
+WITHOUT_THE_QUEUE = (
+    "CreateEventFunction",
+    "GetEventFunction",
+    "GetTicketFunction",
+    "ListEventsFunction",
+    "ListMyTicketsFunction",
+    "UpdateEventFunction",
+)
+
+
+@pytest.mark.parametrize("name", WITHOUT_THE_QUEUE)
+def test_the_event_and_ticket_readers_do_not_load_the_queue(name):
+    code = ROOT / FUNCTIONS[name]["Properties"]["CodeUri"]
+    _, output = run_python(f"WATCHED = {QUEUE_MODULES!r}\n{PROBE}", [code, ROOT / "layers" / "shared"], code)
+    assert json.loads(output)["modules"] == []

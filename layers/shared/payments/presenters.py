@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from payments.domain.admission import QueueStatus
 from payments.domain.lifecycle import Event, Ticket, TicketLine
-from payments.domain.queue import QueueAnswer
+
+if TYPE_CHECKING:
+    # Named for their types only: the event and ticket handlers that share this module do not load
+    # the on-sale queue (its admission policy and passes) at cold start.
+    from payments.domain.admission import QueueStatus
+    from payments.domain.queue import QueueAnswer
 
 
 def ticket_with_qr(detail: str, ticket: Ticket) -> dict[str, Any]:
