@@ -35,12 +35,13 @@ def test_a_function_loads_only_the_provider_sdk_it_talks_to_and_nothing_lazy(loa
     assert not modules & set(LAZY), modules
 
 
-# The handlers that answer from an event or a ticket alone: the on-sale queue's modules (its
-# admission policy, its passes) are not theirs to load at cold start (issue 31: about a tenth of
+# The handlers that read or write an event or a ticket, never a buyer's place or a queue's state: the
+# on-sale queue's modules (its admission policy, its passes) are not theirs to load at cold start (issue 31: about a tenth of
 # such a function's own share was the queue's import, through the presenters' type names).
 QUEUE_MODULES = ("payments.domain.queue", "payments.domain.admission")
 WITHOUT_THE_QUEUE = (
     "CreateEventFunction",
+    "EnableEventQueueFunction",
     "GetEventFunction",
     "GetTicketFunction",
     "ListEventsFunction",
