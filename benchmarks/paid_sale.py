@@ -26,12 +26,15 @@ What is modelled, besides the flash-sale model's DynamoDB:
   refused with 429 (modelled so; API Gateway's answer to a throttled integration is a 5xx in some
   configurations). A new environment adds ``--cold-start-ms`` to its first request. Polls are not
   run: 4,000 a second of two 3 ms reads take about 24 environments, left out of the account's 1,000.
-- **Buyers**: join at a time drawn uniformly within ``--arrival-seconds``; poll as each answer's
-  ``poll_after_ms`` says (``payments.domain.admission.poll_after_ms``, with the queue's state before
-  the change: a change is heard at a time drawn uniformly within the hint), a poll answered with
-  probability min(1, the poll route's rate / the polls a second all the hints ask for, estimated
-  from a sample of 500 waiting buyers each step) (a refused poll tries again a hint later). An admitted
-  buyer hears it at a poll, then takes 2 to 20 s (uniform) to reserve; ``--abandon`` of them never
+- **Buyers**: join at a time drawn uniformly within ``--arrival-seconds``; while waiting, follow the
+  queue's status (``QueueService.status``'s answer, its ``poll_after_ms``: 2 s) at CloudFront, which
+  keeps one copy per edge location for ``CACHE_SECONDS`` (max-age=1) and refreshes it from the
+  origin as it expires (a busy edge: at once), at a phase drawn per buyer's edge; a change (an
+  admission, "sold out") is heard at the first poll whose copy was fetched after the admitter's step
+  (``_status_heard``). The origin sees one request a second per edge location (``EDGE_LOCATIONS``,
+  assumed), whatever the buyers. An admitted buyer, having heard it, asks for their own place once
+  (the poll route, far under its throttle: one per admission, and one per pass refresh), then takes
+  2 to 20 s (uniform) to reserve; ``--abandon`` of them never
   reserve (10%: an assumption, as in ``benchmarks.queue_sale``; no figure of ours measures it). A
   reservation refused with 503 is retried after its ``Retry-After``, one refused at the edge (429)
   a second later, within the admission's window. One seat, or two one time in five. Reservations
@@ -47,8 +50,11 @@ buyers who found too few seats (400); the join's answer time p99 (from the first
 out of arrival order beyond ``--tie-seconds``; when the last seat was taken, against Stripe's bound
 (the sessions the sale took, at Stripe's rate) and the excess; how long after the last seat the
 waiting buyers heard "sold out" (p99, max); the most sessions opened in one calendar second; the
-most write and read units one partition key took in one second. Then Stripe's side alone at full
-size (``stripe_account_load``).
+most write and read units one partition key took in one second. Then, per row, the requests the
+waiting buyers made (the status at CloudFront and at the origin, their own places), "sold out" heard
+at full size through the status (against issue 27's 5 s) and, for comparison, through each buyer's
+own place at its hint (as before the status existed), and Stripe's side alone at full size
+(``stripe_account_load``).
 
     python -m benchmarks.paid_sale [--seats 2000] [--buyers 8000] [--rows 25:25:25:25 ...]
 
@@ -94,7 +100,17 @@ PAY_SECONDS = (60.0, 300.0)
 EPOCH = 1_800_000_000  # the virtual clock's second 0, as a Unix time
 # template.yaml's route throttles (rate, burst), for the queue's two routes.
 JOIN_ROUTE = (4000, 4000)
-POLL_ROUTE_RATE = 4000
+# The queue's status (docs/on-sales.md#the-queues-status): CloudFront keeps each edge's copy this
+# long (Cache-Control max-age=1, the cache policy's MaxTTL), and the origin sees about one request
+# per copy's life per edge location with buyers. CloudFront has more than 600 points of presence
+# (AWS's figure; requests may also pass a regional edge cache, which would lower the origin's share):
+# assumed 600, each with buyers, the most the origin would see.
+CACHE_SECONDS = 1.0
+EDGE_LOCATIONS = 600
+# Issue 27's goal: everyone still waiting hears "sold out" within 5 s of the last seat (p99 here).
+SOLD_OUT_GOAL_SECONDS = 5.0
+# A page asks for its own place when its pass has this long left (demo/app.js), for a fresh one.
+PASS_MARGIN_SECONDS = 60
 NEW_ENVIRONMENTS_PER_10_S = 1000
 ACCOUNT_CONCURRENCY = 1000
 
@@ -247,7 +263,10 @@ class PaidOutcome:
     environments: Counter[str] = field(default_factory=Counter)
     most_running: int = 0
     failures: Counter[str] = field(default_factory=Counter)
-    most_polls_a_second: float = 0.0  # what the waiting buyers' hints asked for, at the busiest step
+    admission_heard: list[float] = field(default_factory=list)  # from the step that admitted to the page showing it
+    most_waiting: int = 0  # waiting buyers at the busiest step: each polls the status every poll_after_ms
+    most_place_polls: float = 0.0  # own-place polls a second at the busiest step: admissions heard, passes renewed
+    status_poll_seconds: float = 0.0  # the status answer's poll_after_ms (or the override)
 
     @property
     def five_xx(self) -> int:
@@ -281,12 +300,16 @@ def run_paid_sale(
     planted: list[float] | None = None,
     pace: bool = False,
     warm_joins: int = 0,
+    status_poll_ms: int | None = None,
+    cache_seconds: float = CACHE_SECONDS,
 ) -> PaidOutcome:
     """The sale, inside ``mock_aws``. ``planted``: extra Checkout Session requests sent to the Stripe
-    stand-in at these virtual times, outside any buyer (to check that its 429s are counted)."""
+    stand-in at these virtual times, outside any buyer (to check that its 429s are counted).
+    ``status_poll_ms``: the waiting pages' status polls, instead of the status answer's own
+    ``poll_after_ms`` (to see a slower page miss the goal); ``cache_seconds``: CloudFront's copy's life."""
     from payments import retries
     from payments.auth import Caller
-    from payments.domain.admission import AdmissionPolicy, PlaceStatus, QueuePass, poll_after_ms, sign_pass
+    from payments.domain.admission import AdmissionPolicy, QueuePass, queue_status, sign_pass
     from payments.domain.events import EventService
     from payments.domain.pacing import SessionPacer
     from payments.domain.queue import QueueService
@@ -418,14 +441,15 @@ def run_paid_sale(
                 place_of[buyer], buyer_at[answer.place] = answer.place, buyer
                 waiting.add(buyer)
             elif kind == "step":
-                seen = queue._store.state(event.event_id)  # the model reads what the admitter wrote: what buyers saw
-                before = seen.admitted_to
+                before = queue._store.state(event.event_id).admitted_to  # the model reads what the admitter wrote
                 queue.admit_once()
                 state = queue._store.state(event.event_id)
-                hint_of = functools.partial(_hint_seconds, seen, policy, poll_after_ms, PlaceStatus.WAITING)
-                load = _poll_load(draw, [place_of[buyer] for buyer in waiting], hint_of)
-                outcome.most_polls_a_second = max(outcome.most_polls_a_second, load)
-                share = min(1.0, POLL_ROUTE_RATE / max(load, 1.0))
+                # What every waiting page polls: the status's answer (the real shaping) and its hint.
+                poll = (status_poll_ms or queue_status(event.event_id, state, policy).poll_after_ms) / 1000
+                outcome.status_poll_seconds = poll
+                outcome.most_waiting = max(outcome.most_waiting, len(waiting))
+                renewals = len(waiting) / (settings.queue_pass_seconds - PASS_MARGIN_SECONDS)
+                outcome.most_place_polls = max(outcome.most_place_polls, state.admitted_to - before + renewals)
                 for place in range(before + 1, state.admitted_to + 1):
                     if place not in buyer_at:
                         continue  # a place nobody holds (closed by the step)
@@ -433,13 +457,15 @@ def run_paid_sale(
                     waiting.discard(admitted)
                     admitted_places.append(place)
                     admitted_at[admitted] = time
+                    heard = _status_heard(draw, poll, cache_seconds)  # then one own-place poll: the admission
+                    outcome.admission_heard.append(heard)
                     if draw.random() < abandon:
                         continue
-                    at(time + _heard(draw, hint_of(place), share) + draw.uniform(*THINK_SECONDS), "purchase", admitted)
+                    at(time + heard + draw.uniform(*THINK_SECONDS), "purchase", admitted)
                 if state.sold_out and outcome.sold_out_at is not None and sold_out_step is None:
                     sold_out_step = time
-                    for waiter in waiting:
-                        outcome.heard_after.append(time - outcome.sold_out_at + _heard(draw, hint_of(place_of[waiter]), share))
+                    for _ in waiting:
+                        outcome.heard_after.append(time - outcome.sold_out_at + _status_heard(draw, poll, cache_seconds))
                 if (sold_out_step is None or time < last_join) and time < last_join + 3600:
                     at(time + 1.0, "step", -1)
             elif kind == "purchase":
@@ -494,28 +520,19 @@ def run_paid_sale(
         vars(tickets_repository).update(secrets=stock_secrets)
 
 
-def _hint_seconds(state: Any, policy: Any, rule: Any, status: Any, place: int) -> float:
-    """The poll hint a waiting buyer at ``place`` was last given (from the state before the change)."""
-    return float(rule(state, place, status, policy)) / 1000
-
-
-def _poll_load(draw: random.Random, places: list[int], hint_of: Any, sample: int = 500) -> float:
-    """The polls a second the waiting buyers' hints ask for together, from a sample of them."""
-    if not places:
-        return 0.0
-    chosen = places if len(places) <= sample else draw.sample(places, sample)
-    return float(sum(1 / hint_of(place) for place in chosen)) * len(places) / len(chosen)
-
-
-def _heard(draw: random.Random, hint: float, share: float) -> float:
-    """How long after a change a waiting buyer hears it: their next poll, at a time drawn within
-    the hint they were given, answered with probability ``share`` (the poll route's throttle shared
-    by all; a refused poll tries again a hint later). The copies trail the state by one write (no
-    more is modelled; a kept answer is never older than a hint of a second or more)."""
-    wait = draw.uniform(0, hint)
-    while draw.random() >= share:
-        wait += hint
-    return wait
+def _status_heard(draw: random.Random, poll_seconds: float, cache_seconds: float) -> float:
+    """How long after the admitter's step that changed the queue a waiting page shows it. The page
+    polls the status every ``poll_seconds``, the first poll at a time drawn within one; each poll is
+    answered from its edge's copy, which the edge fetched from the origin at its copy's last refresh
+    (every ``cache_seconds``, at a phase drawn for the buyer's edge: a busy edge refreshes as soon as
+    its copy expires). A copy fetched before the step shows the old state, and the page hears it a
+    poll later. The copies of the state the origin reads trail the admitter's write by a few
+    milliseconds (eventually consistent reads): not modelled."""
+    phase = draw.uniform(0, cache_seconds)
+    at = draw.uniform(0, poll_seconds)
+    while at - (at - phase) % cache_seconds < 0:  # the copy served then was fetched before the step
+        at += poll_seconds
+    return at
 
 
 def _answered(call: Any, api_error: type[Exception], is_unavailable: Any, outcome: PaidOutcome) -> tuple[str, float | None, Any]:
@@ -583,31 +600,50 @@ def report(outcomes: list[PaidOutcome]) -> None:
         )
 
 
-def report_polls(outcomes: list[PaidOutcome], buyers: int, seats: int, completion: int) -> None:
-    """The polls the hints asked for in each row, and "sold out" heard at the full size (the hints
-    of everyone still waiting then, the same rule, no stores)."""
-    from payments.domain.admission import AdmissionPolicy, PlaceStatus, QueueState, poll_after_ms
+def report_polls(
+    outcomes: list[PaidOutcome], buyers: int, seats: int, completion: int, status_poll_ms: int | None, cache_seconds: float
+) -> None:
+    """The requests the waiting buyers made in each row, and "sold out" heard at the full size:
+    through the queue's status (the last seat taken within the admitter's step, then ``_status_heard``
+    for everyone still waiting), checked against issue 27's goal, and, for comparison, through each
+    buyer's own place at its hint (``poll_after_ms``, the same rule, no stores; as before the status)."""
+    from payments.domain.admission import STATUS_POLL_MS, AdmissionPolicy, PlaceStatus, QueueState, poll_after_ms
     from payments.settings import Settings
 
     budget = Settings.model_validate(ENVIRONMENT).queue_poll_budget_per_second
     for o in outcomes:
+        edge = o.most_waiting / o.status_poll_seconds if o.status_poll_seconds else 0.0
         print(
-            f"Stripe {o.stripe_rate}/s, route {o.route[0]}/{o.route[1]}{', paced' if o.pace else ''}: the waiting buyers' hints asked"
-            f" for {o.most_polls_a_second:.0f} polls a second at most"
+            f"Stripe {o.stripe_rate}/s, route {o.route[0]}/{o.route[1]}{', paced' if o.pace else ''}: admissions heard within"
+            f" p99 {_p99(o.admission_heard):.1f} s (then one own-place poll each); {o.most_waiting} waiting at most polled the status every"
+            f" {o.status_poll_seconds:g} s: {edge:.0f} requests a second at CloudFront, at most {min(edge, EDGE_LOCATIONS / cache_seconds):.0f}"
+            f" at the origin; own-place polls {o.most_place_polls:.0f} a second at most"
         )
+    poll = (status_poll_ms or STATUS_POLL_MS) / 1000
     for rate in sorted({o.admit_rate for o in outcomes}):
         policy = AdmissionPolicy(rate_per_second=rate, window_ms=180_000, completion_percent=completion, poll_budget_per_second=budget)
         admitted = round(seats / 1.2 * 100 / completion)
-        # The step before the last seat: a few seats left, everyone past the watermark waiting.
+        waiting = range(admitted + 1, buyers + 1)
+        draw = random.Random(27)  # noqa: S311 - a seeded simulation
+        # The last seat is taken within a step (the admitter steps once a second); then the status.
+        heard = sorted(draw.uniform(0, 1.0) + _status_heard(draw, poll, cache_seconds) for _ in waiting)
+        met = "met" if _p99(heard) <= SOLD_OUT_GOAL_SECONDS else "MISSED"
+        print(
+            f"At full size ({seats} seats, {buyers} buyers, {rate}/s), through the queue's status: {len(waiting)} waiting when the last seat goes"
+            f' hear "sold out" within p50 {heard[len(heard) // 2]:.1f} s, p99 {_p99(heard):.1f} s, max {heard[-1]:.1f} s of it'
+            f" (the admitter's step, a status poll every {poll:g} s, a copy at most {cache_seconds:g} s old): goal {SOLD_OUT_GOAL_SECONDS:g} s {met};"
+            f" {len(waiting) / poll:.0f} status requests a second at CloudFront, at most {EDGE_LOCATIONS / cache_seconds:.0f} at the origin"
+            f" ({EDGE_LOCATIONS} edge locations assumed)"
+        )
+        # Before the status: each waiting buyer polled their own place at its hint, from the step on.
         state = QueueState(admitted_to=admitted, handed_to=buyers, seats_left=rate)
         draw = random.Random(27)  # noqa: S311 - a seeded simulation
-        heard = [
-            draw.uniform(0, poll_after_ms(state, place, PlaceStatus.WAITING, policy) / 1000) for place in range(admitted + 1, buyers + 1)
-        ]
-        load = sum(1000 / poll_after_ms(state, place, PlaceStatus.WAITING, policy) for place in range(admitted + 1, buyers + 1))
+        own = sorted(draw.uniform(0, poll_after_ms(state, place, PlaceStatus.WAITING, policy) / 1000) for place in waiting)
+        load = sum(1000 / poll_after_ms(state, place, PlaceStatus.WAITING, policy) for place in waiting)
+        met = "met" if _p99(own) <= SOLD_OUT_GOAL_SECONDS else "MISSED"
         print(
-            f"At full size ({seats} seats, {buyers} buyers, {rate}/s): {buyers - admitted} waiting when the last seat goes hear"
-            f' "sold out" within p50 {sorted(heard)[len(heard) // 2]:.1f} s, p99 {_p99(heard):.1f} s, max {max(heard):.1f} s;'
+            f"At full size ({seats} seats, {buyers} buyers, {rate}/s), through their own places at their hints (without the status):"
+            f' "sold out" within p50 {own[len(own) // 2]:.1f} s, p99 {_p99(own):.1f} s, max {own[-1]:.1f} s of the step: goal {SOLD_OUT_GOAL_SECONDS:g} s {met};'
             f" their hints ask for {load:.0f} polls a second (budget {budget})"
         )
 
@@ -631,6 +667,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=27)
     parser.add_argument("--warm-joins", type=int, default=0, help="join environments provisioned before the sale")
     parser.add_argument("--full-seats", type=int, default=50_000, help="the size of the Stripe-only account check")
+    parser.add_argument(
+        "--status-poll-ms", type=int, default=None, help="the waiting pages' status polls (default: the status answer's poll_after_ms)"
+    )
+    parser.add_argument("--cache-seconds", type=float, default=CACHE_SECONDS, help="CloudFront's copy's life (the cache policy's MaxTTL)")
     args = parser.parse_args()
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     moto_patches.install()
@@ -655,6 +695,8 @@ def main() -> int:
                     seed=args.seed,
                     pace=parts[4:] == ["pace"],
                     warm_joins=args.warm_joins,
+                    status_poll_ms=args.status_poll_ms,
+                    cache_seconds=args.cache_seconds,
                 )
             )
     print(
@@ -663,7 +705,7 @@ def main() -> int:
         f"Stripe: the endpoint's rate per sliding second, the account's {ACCOUNT_RATE}"
     )
     report(outcomes)
-    report_polls(outcomes, args.full_seats * 4, args.full_seats, args.completion)
+    report_polls(outcomes, args.full_seats * 4, args.full_seats, args.completion, args.status_poll_ms, args.cache_seconds)
     orders = round(args.full_seats / 1.2)
     for stripe_rate in sorted({int(row.split(":")[0]) for row in args.rows}):
         counts = stripe_account_load(stripe_rate, orders)
