@@ -11,7 +11,10 @@ services its handler asks the wiring for, with their clients, again without a re
 loads beyond the floor is its own cost at cold start, before any round trip: our layer's modules
 (each one's own line, ``payments.*``) and the libraries only we load (Powertools, ...), grouped by
 package. Each module is counted for its own body (``self``), so that a module is charged once,
-however deep it is imported.
+however deep it is imported. ``-X importtime`` times wall clock, which a loaded machine inflates;
+each function's line also gives CPU time (process time, what other processes do not add): the
+floor's imports with botocore's client, and the function's imports and services beyond them, with
+our share of the two.
 
     python -m benchmarks.cold_start_imports [--runs 7] [FunctionName ...]
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import re
 import statistics
@@ -47,11 +51,32 @@ SDK = {
     "none": "",
 }
 IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)")
+# CPU time (process time: what a loaded machine's other processes do not add) of the floor's imports
+# with botocore's client, then of the function's imports and services beyond them, in one interpreter.
+CPU = r"""
+import json, re, time
+started = time.process_time()
+import os
+import botocore.session
+import pydantic
+class Model(pydantic.BaseModel):
+    quantity: int
+Model.model_validate({"quantity": 1})
+SDK
+floor_imports = time.process_time()
+import app
+from payments import dynamodb, wiring
+imported = time.process_time()
+dynamodb.get_client()
+client = time.process_time()
+for name in sorted(set(re.findall(r"wiring\.(\w+)\(", open(app.__file__).read()))):
+    getattr(wiring, name)()
+built = time.process_time()
+print(json.dumps({"floor": floor_imports - started + client - imported, "ours": imported - floor_imports + built - client}))
+"""
 
 
-def self_times(code: str, pythonpath: list[Path], cwd: Path, runs: int) -> dict[str, float]:
-    """Each module's own import time (ms), the median of ``runs`` fresh runtime-like interpreters."""
-    seen: dict[str, list[int]] = collections.defaultdict(list)
+def run(arguments: list[str], code: str, pythonpath: list[Path], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ.get("PATH", ""),
         **ENVIRONMENT,
@@ -61,17 +86,27 @@ def self_times(code: str, pythonpath: list[Path], cwd: Path, runs: int) -> dict[
         "PAYPAL_API_BASE": "http://127.0.0.1:9",
         "PYTHONPATH": os.pathsep.join(str(path) for path in pythonpath),
     }
+    done = subprocess.run([base_python(), "-S", *arguments, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the probe failed in {cwd}:\n{done.stderr[-2000:]}")
+    return done
+
+
+def self_times(code: str, pythonpath: list[Path], cwd: Path, runs: int) -> dict[str, float]:
+    """Each module's own import time (ms), the median of ``runs`` fresh runtime-like interpreters."""
+    seen: dict[str, list[int]] = collections.defaultdict(list)
     for _ in range(runs):
-        done = subprocess.run(
-            [base_python(), "-S", "-X", "importtime", "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"the probe failed in {cwd}:\n{done.stderr[-2000:]}")
-        for line in done.stderr.splitlines():
+        for line in run(["-X", "importtime"], code, pythonpath, cwd).stderr.splitlines():
             match = IMPORT_LINE.match(line)
             if match:
                 seen[match[2]].append(int(match[1]))
     return {module: statistics.median(times) / 1000 for module, times in seen.items()}
+
+
+def cpu_times(provider: str, pythonpath: list[Path], cwd: Path, runs: int) -> tuple[float, float]:
+    """The floor's CPU (its imports and botocore's client) and ours beyond it (ms), medians of ``runs``."""
+    answers = [json.loads(run([], CPU.replace("SDK\n", SDK[provider]), pythonpath, cwd).stdout) for _ in range(runs)]
+    return statistics.median(a["floor"] for a in answers) * 1000, statistics.median(a["ours"] for a in answers) * 1000
 
 
 def group(module: str) -> str:
@@ -106,7 +141,11 @@ def main() -> int:
             if module not in floor:
                 beyond[group(module)] += milliseconds
         ours = sum(value for key, value in beyond.items() if key == "app" or key.startswith("payments"))
-        print(f"{name:<40} {sum(beyond.values()):6.1f} ms beyond the floor, {ours:5.1f} ms of it our layer's")
+        floor_cpu, ours_cpu = cpu_times(provider_of(resources[name]), [code_dir, layer, runtime], code_dir, args.runs)
+        print(
+            f"{name:<40} {sum(beyond.values()):6.1f} ms beyond the floor, {ours:5.1f} ms of it our layer's; "
+            f"CPU: {ours_cpu:5.1f} ms beyond the floor's {floor_cpu:5.1f} ms ({ours_cpu / (floor_cpu + ours_cpu):.0%})"
+        )
         largest = sorted(beyond.items(), key=lambda item: -item[1])[: args.top]
         print("    " + ", ".join(f"{key} {value:.1f}" for key, value in largest))
     return 0
