@@ -576,3 +576,46 @@ def test_any_text_as_a_pass_is_refused_cleanly(token: str) -> None:
     assert query.queue_pass is not None
     with pytest.raises(PassRefused):
         read_event_pass(PASS_KEY, query.queue_pass, event_id=15, now_ms=int(time.time() * 1000))
+
+
+def test_the_pass_a_status_url_exposes_buys_nothing_for_another_account(dynamodb: Any, stripe_fake: Any) -> None:
+    """The status URL carries the buyer's pass in its query (browser history, shared links): that pass
+    opens the public status for anyone, but the purchase takes it only from its own account."""
+    event_id = queued_event()
+    leaked = parse_qs(urlsplit(join(event_id, "user-alice")["queue_status_url"]).query)["queue_pass"][0]
+    join(event_id, "user-bob")
+    bought = call("create_ticket_checkout", {"event_id": event_id, "quantity": 1, "queue_pass": leaked}, user="user-bob")
+    assert bought.status == 403, bought.body
+    assert bought.body["error"].startswith("queue_pass"), bought.body
+
+
+def test_a_join_behind_a_distribution_answers_a_url_signed_until_its_pass_ends(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch, signing_key: rsa.RSAPrivateKey
+) -> None:
+    pem = signing_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    monkeypatch.setenv("QUEUE_STATUS_CDN_URL", CDN)
+    monkeypatch.setenv("QUEUE_STATUS_KEY_PAIR_ID", "K2JCJMDEHXQW5F")
+    monkeypatch.setenv("QUEUE_STATUS_SIGNING_KEY", pem)
+    from payments import settings, wiring
+
+    settings.get_settings.cache_clear()
+    wiring.reset()
+    try:
+        event_id = queued_event()
+        joined = join(event_id)
+        url = joined["queue_status_url"]
+        query = {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+        assert url.startswith(f"{CDN}/api/events/{event_id}/queue/status/?")
+        assert query["queue_pass"] == joined["queue_pass"]
+        policy = json.loads(_cf_b64decode(query["Policy"]))
+        (statement,) = policy["Statement"]
+        assert statement["Condition"]["DateLessThan"]["AWS:EpochTime"] <= joined["queue_pass_expires_at"]
+        assert set(statement["Condition"]) == {"DateLessThan"}
+        signing_key.public_key().verify(
+            _cf_b64decode(query["Signature"]), _cf_b64decode(query["Policy"]), padding.PKCS1v15(), hashes.SHA256()
+        )
+        # The answer names no secret: not the private key, only the public key's id.
+        assert "PRIVATE KEY" not in json.dumps(joined) and pem.splitlines()[1] not in json.dumps(joined)
+    finally:
+        settings.get_settings.cache_clear()
+        wiring.reset()
