@@ -203,8 +203,9 @@ def test_a_settled_invoice_leaves_an_audit_line_named_after_its_event(dynamodb, 
     paid = events_of(stripe_fake, "invoice.paid")[-1]
     [failed] = events_of(stripe_fake, "invoice.payment_failed")
     assert deliver_webhook(paid).body["outcome"] == deliver_webhook(failed).body["outcome"] == "applied"
-    lines = [(r.action, r.subscription, r.invoice) for r in caplog.records if getattr(r, "audit", False) and hasattr(r, "invoice")]
+    lines = [(r.action, r.subscription, r.invoice, r.amount) for r in caplog.records if getattr(r, "audit", False) and hasattr(r, "invoice")]
     assert lines == [
-        ("stripe.invoice_paid", paid_id, paid["data"]["object"]["id"]),
-        ("stripe.invoice_payment_failed", failed_id, failed["data"]["object"]["id"]),
+        ("stripe.invoice_paid", paid_id, paid["data"]["object"]["id"], paid["data"]["object"]["amount_due"]),
+        ("stripe.invoice_payment_failed", failed_id, failed["data"]["object"]["id"], failed["data"]["object"]["amount_due"]),
     ]
+    assert all(isinstance(line[3], int) and line[3] > 0 for line in lines)  # the amount the invoice asked for, in minor units

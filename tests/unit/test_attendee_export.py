@@ -122,6 +122,7 @@ def test_a_cursor_that_is_not_one_of_ours_is_refused_naming_the_field(cursor):
     with pytest.raises(InvalidField) as refused:
         decode_cursor(7, cursor)
     assert refused.value.field == "cursor"
+    assert str(refused.value) == "cursor: must be the X-Next-Cursor of the previous page of this event's export"
 
 
 # the service over a store -------------------------------------------------------------------------
@@ -188,3 +189,4 @@ def test_a_well_formed_cursor_naming_no_listed_ticket_of_the_event_is_refused(po
     with pytest.raises(InvalidField) as refused:
         AttendeeService(STORE, STORE).export(STAFF, 7, 10, encode_cursor(7, position))
     assert refused.value.field == "cursor"
+    assert str(refused.value) == "cursor: must be the X-Next-Cursor of the previous page of this event's export"
