@@ -326,12 +326,33 @@ def test_neither_the_pass_nor_the_owner_reaches_a_log_line(dynamodb: Any, capsys
 
 
 # the local runner serves the route as the template declares it -------------------------------------
+LOCAL_AUTHORITY = LocalAuthority(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
 @pytest.fixture
 def local_api(dynamodb: Any) -> Client:
     template = load_template()
     app = load_app(template, {"FrontendUrl": "http://localhost:5173"}, dict(TABLES))
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return Client(LocalGateway(app, LocalAuthority(key), log=lambda _: None))
+    return Client(LocalGateway(app, LOCAL_AUTHORITY, log=lambda _: None))
+
+
+def test_the_local_runners_join_answers_a_status_url_that_the_local_runner_serves(local_api: Client) -> None:
+    event_id = queued_event()
+    token = LOCAL_AUTHORITY.issue("user-carol")
+    joined = local_api.post(f"/api/events/{event_id}/queue/", headers={"Authorization": f"Bearer {token}"})
+    assert joined.status_code == 200, joined.get_data(as_text=True)
+    url = urlsplit(joined.get_json()["queue_status_url"])
+    assert (url.scheme, url.netloc) == ("http", "localhost")
+    followed = local_api.get(f"{url.path}?{url.query}")
+    assert followed.status_code == 200, followed.get_data(as_text=True)
+    assert followed.get_json()["event_id"] == event_id
+    # CORS for the configured frontend, as the HTTP API's configuration gives it.
+    cors = local_api.get(f"{url.path}?{url.query}", headers={"Origin": "http://localhost:5173"})
+    assert cors.headers.get("Access-Control-Allow-Origin") == "http://localhost:5173"
+    assert (
+        local_api.get(f"{url.path}?{url.query}", headers={"Origin": "https://evil.example"}).headers.get("Access-Control-Allow-Origin")
+        is None
+    )
 
 
 def test_the_local_runner_needs_no_bearer_token_for_the_status_and_still_checks_the_pass(local_api: Client) -> None:
