@@ -3,14 +3,15 @@ and on the CloudFront signed URLs that open it (docs/on-sales.md, "The queue's s
 
 Written from the contract and the code alone: the route is outside the JWT authorizer, so the
 queue pass is its only credential at the origin, and a signed URL its credential at the edge; the
-answer is one public copy per event. Each case asserts what the contract requires; the cases marked
-``xfail(strict=True)`` are breaks the current code has (the reason says which)."""
+answer is one public copy per event. Each case asserts what the contract requires. The attack found
+two breaks, both fixed since: a signed URL's custom policy (``.../status/?*``) also opened every path
+below the status (now a canned policy, the URL itself), and CloudFront's own 502 and 504 were kept
+10 s as every buyer's copy (now kept 0 s, as every other error)."""
 
 from __future__ import annotations
 
 import base64
 import json
-import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -382,10 +383,10 @@ def test_the_local_runner_refuses_a_huge_query_before_the_function(local_api: Cl
 
 # the signed URLs (payments.status_urls) ------------------------------------------------------------
 def cloudfront_matches(resource: str, url: str) -> bool:
-    """A custom policy's Resource as CloudFront compares it with the requested URL (its signing
-    parameters removed): ``*`` any run of characters (``/`` included), ``?`` exactly one character."""
-    pattern = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in resource)
-    return re.fullmatch(pattern, url, flags=re.DOTALL) is not None
+    """A canned policy's Resource (the URLs we sign) as CloudFront compares it with the requested
+    URL, its signing parameters removed: the URL itself, nothing else (no wildcards; a custom
+    policy's ``*`` and ``?`` would match any characters, ``/x/../../16/...`` included)."""
+    return resource == url
 
 
 def _cf_b64decode(text: str) -> bytes:
@@ -402,8 +403,19 @@ def signed(key: rsa.RSAPrivateKey, event_id: int, queue_pass: str, expires_ms: i
     urls = StatusUrls(lambda: CDN, "K2JCJMDEHXQW5F", lambda: pem)
     url = urls.url(event_id, queue_pass, expires_ms, "https://api.example.com")
     query = {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
-    policy = json.loads(_cf_b64decode(query["Policy"]))
+    policy = json.loads(canned_policy(url, query))
     return url, policy, query
+
+
+def canned_policy(url: str, query: dict[str, str]) -> bytes:
+    """The policy CloudFront rebuilds for a canned-policy URL (no ``Policy`` parameter): the URL
+    without its signing parameters as the resource, ``Expires`` as the time, in its documented form."""
+    assert "Policy" not in query, "a canned policy: the URL names no other resource than itself"
+    signing = ("Expires", "Signature", "Key-Pair-Id", "Hash-Algorithm")
+    kept = [part for part in urlsplit(url).query.split("&") if part.partition("=")[0] not in signing]
+    resource = url.split("?", 1)[0] + ("?" + "&".join(kept) if kept else "")
+    expires = int(query["Expires"])
+    return f'{{"Statement":[{{"Resource":"{resource}","Condition":{{"DateLessThan":{{"AWS:EpochTime":{expires}}}}}}}]}}'.encode()
 
 
 def test_a_signed_url_is_signed_with_sha256_as_it_says_and_names_the_key(signing_key: rsa.RSAPrivateKey) -> None:
@@ -413,9 +425,9 @@ def test_a_signed_url_is_signed_with_sha256_as_it_says_and_names_the_key(signing
     assert query["Hash-Algorithm"] == "SHA256" and query["Key-Pair-Id"] == "K2JCJMDEHXQW5F"
     # Each parameter once: a second Hash-Algorithm (a botocore that adds its own) would make it ambiguous.
     names = [part.partition("=")[0] for part in urlsplit(url).query.split("&")]
-    assert sorted(names) == sorted({"queue_pass", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm"})
-    # CloudFront verifies the RSA PKCS#1 v1.5 signature over the policy text as sent.
-    policy_text = _cf_b64decode(query["Policy"])
+    assert sorted(names) == sorted({"queue_pass", "Expires", "Signature", "Key-Pair-Id", "Hash-Algorithm"})
+    # CloudFront verifies the RSA PKCS#1 v1.5 signature over the canned policy it rebuilds from the URL.
+    policy_text = canned_policy(url, query)
     signing_key.public_key().verify(_cf_b64decode(query["Signature"]), policy_text, padding.PKCS1v15(), hashes.SHA256())
 
 
@@ -438,15 +450,6 @@ def test_a_signed_url_opens_this_events_status_and_not_another_events(signing_ke
     assert not cloudfront_matches(resource, "https://evil.example/api/events/1/queue/status/?queue_pass=abc.def")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "break: the custom policy's Resource ends in '/status/?*', and in a CloudFront policy '?' is a "
-        "one-character wildcard, so a URL signed for event 15's status also opens every path that merely "
-        "starts with it (/api/events/15/queue/status/x, .../status//api/v1/..., .../status/x/../../../16/...), "
-        "which the default behavior forwards to the API: docs/on-sales.md says 'no URL we sign names another path'"
-    ),
-)
 def test_a_signed_url_opens_no_other_path_than_this_events_status(signing_key: rsa.RSAPrivateKey) -> None:
     _, policy, _ = signed(signing_key, 15, "abc.def", int(time.time() * 1000) + 900_000)
     resource = policy["Statement"][0]["Resource"]
@@ -556,14 +559,6 @@ def test_the_origins_errors_are_never_kept_at_the_edge() -> None:
         assert kept.get(code) == 0, code
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "break (minor): CloudFront also caches 502 and 504 (its own answers when the API cannot be reached "
-        "or times out) for 10 s by default, keyed on the path alone: one such answer becomes every buyer's "
-        "copy of that event's status at that edge for 10 s; the template's comment says 'An error is never kept'"
-    ),
-)
 def test_gateway_errors_cloudfront_makes_itself_are_not_kept_either() -> None:
     distribution = RESOURCES["QueueStatusDistribution"]["Properties"]["DistributionConfig"]
     kept = {entry["ErrorCode"]: entry.get("ErrorCachingMinTTL", 10) for entry in distribution.get("CustomErrorResponses", [])}
@@ -628,13 +623,12 @@ def test_a_join_behind_a_distribution_answers_a_url_signed_until_its_pass_ends(
         query = {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
         assert url.startswith(f"{CDN}/api/events/{event_id}/queue/status/?")
         assert query["queue_pass"] == joined["queue_pass"]
-        policy = json.loads(_cf_b64decode(query["Policy"]))
-        (statement,) = policy["Statement"]
+        policy_text = canned_policy(url, query)
+        (statement,) = json.loads(policy_text)["Statement"]
+        assert statement["Resource"] == f"{CDN}/api/events/{event_id}/queue/status/?queue_pass={joined['queue_pass']}"
         assert statement["Condition"]["DateLessThan"]["AWS:EpochTime"] <= joined["queue_pass_expires_at"]
         assert set(statement["Condition"]) == {"DateLessThan"}
-        signing_key.public_key().verify(
-            _cf_b64decode(query["Signature"]), _cf_b64decode(query["Policy"]), padding.PKCS1v15(), hashes.SHA256()
-        )
+        signing_key.public_key().verify(_cf_b64decode(query["Signature"]), policy_text, padding.PKCS1v15(), hashes.SHA256())
         # The answer names no secret: not the private key, only the public key's id.
         assert "PRIVATE KEY" not in json.dumps(joined) and pem.splitlines()[1] not in json.dumps(joined)
     finally:

@@ -83,9 +83,10 @@ def test_the_distribution_serves_the_status_path_from_the_http_api_and_only_sign
     for behavior in (status, config["DefaultCacheBehavior"]):
         assert behavior["TrustedKeyGroups"] == [{"Ref": "QueueStatusKeyGroup"}]
         assert behavior["ViewerProtocolPolicy"] == "https-only"
-    # No error kept in the one cached answer (a pass altered in a signed URL must not refuse everyone).
+    # No error kept in the one cached answer (one buyer's 403, one origin timeout, must not be everyone's):
+    # every code CloudFront caches by default, its own 502 and 504 included.
     assert {error["ErrorCode"]: error["ErrorCachingMinTTL"] for error in config["CustomErrorResponses"]} == {
-        code: 0 for code in (400, 403, 404, 500, 503)
+        code: 0 for code in (400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504)
     }
     cors = RESOURCES["QueueStatusResponseHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]["CorsConfig"]
     assert cors["AccessControlAllowOrigins"]["Items"] == [{"Ref": "FrontendUrl"}] and not cors["AccessControlAllowCredentials"]

@@ -2,9 +2,10 @@
 (docs/on-sales.md#the-queues-status).
 
 Behind CloudFront it is a signed URL (``botocore.signers.CloudFrontSigner``, RSA with SHA-256 over
-a custom policy, ``Hash-Algorithm=SHA256``; CloudFront verifies them at the edge itself): the policy's resource is this event's
-status path followed by any query string (``?*``: in a policy ``?`` is itself a one-character
-wildcard), and it expires with the queue pass the URL carries. The distribution's cache keys on the
+a canned policy, ``Hash-Algorithm=SHA256``; CloudFront verifies them at the edge itself): a canned
+policy's resource is the exact URL, this event's status path with the buyer's ``queue_pass``, so the
+URL opens no other path (a custom policy's wildcards would: ``?`` and ``*`` match any characters,
+``/x/../../16/...`` included) and the pass is under the signature; it expires with the pass. The distribution's cache keys on the
 path alone, so every buyer of an event shares one cached answer; the origin still checks the
 ``queue_pass`` the URL carries (CloudFront forwards that one parameter), so the route is never open,
 whether reached through CloudFront or directly. Without a distribution (locally, under sam local,
@@ -33,9 +34,9 @@ def status_path(event_id: int) -> str:
     return STATUS_PATH.format(event_id=event_id)
 
 
-def status_resource(cdn_url: str, event_id: int) -> str:
-    """What a signed URL of ``event_id``'s status may open: its path, with any query string."""
-    return f"{cdn_url}{status_path(event_id)}?*"
+def status_resource(cdn_url: str, event_id: int, queue_pass: str) -> str:
+    """What a signed URL of ``event_id``'s status opens: exactly its path with this ``queue_pass``."""
+    return f"{cdn_url}{status_path(event_id)}?{urlencode({'queue_pass': queue_pass})}"
 
 
 class StatusUrls:
@@ -60,14 +61,12 @@ class StatusUrls:
     def url(self, event_id: int, queue_pass: str, expires_ms: int, api_url: str) -> str:
         """The status URL for a buyer holding ``queue_pass`` (which expires at ``expires_ms``):
         signed for the distribution, else on ``api_url`` (the API the buyer called)."""
-        query = urlencode({"queue_pass": queue_pass})
         cdn_url = self._cdn_url
         if cdn_url is None:
-            return f"{api_url.rstrip('/')}{status_path(event_id)}?{query}"
-        signer = self._signer()
+            return f"{api_url.rstrip('/')}{status_path(event_id)}?{urlencode({'queue_pass': queue_pass})}"
         expires = datetime.fromtimestamp(expires_ms // 1000, UTC)
-        policy = signer.build_policy(status_resource(cdn_url, event_id), expires)
-        signed = signer.generate_presigned_url(f"{cdn_url}{status_path(event_id)}?{query}", policy=policy)
+        # Canned (no ``policy``): its resource is the URL itself, so the signature covers the path and the pass.
+        signed = self._signer().generate_presigned_url(status_resource(cdn_url, event_id, queue_pass), date_less_than=expires)
         return f"{signed}&{HASH_ALGORITHM}"
 
     @functools.cached_property
