@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.dynamo import TICKETS, scan
+from tests.support.dynamo import TICKETS, Unprocessing, scan
 from tests.support.flows import buy, cancel, create_event, get_event
 
 
@@ -98,22 +98,6 @@ def test_ticket_ids_stay_above_those_a_single_counter_gave_before(dynamodb):
     dynamodb.put_item(TableName=TICKETS, Item={"pk": {"S": "COUNTER#ticket"}, "sk": {"S": "COUNTER"}, "value": {"N": "5000"}})
     containers = [TicketRepository(dynamodb, TICKETS, "payments") for _ in range(20)]
     assert min(container.next_id("ticket") for container in containers) > 5000
-
-
-class Unprocessing:
-    """DynamoDB under throttling: a batch read's keys are left unprocessed ``times`` times over."""
-
-    def __init__(self, client: Any, times: int) -> None:
-        self._client, self.times = client, times
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def batch_get_item(self, RequestItems: dict[str, Any]) -> Any:
-        if self.times > 0:
-            self.times -= 1
-            return {"Responses": {}, "UnprocessedKeys": RequestItems}
-        return self._client.batch_get_item(RequestItems=RequestItems)
 
 
 def test_shards_left_unprocessed_by_a_batch_read_are_read_again_and_never_missing(dynamodb, stripe_fake, monkeypatch):

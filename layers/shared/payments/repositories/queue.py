@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from payments.domain.admission import PLACE_COUNTERS, QUIET_MS, Admission, QueueEntry, QueueState, lowest_next, place_of
-from payments.dynamodb import from_item, is_condition_failure, is_contention, to_attributes, write_with_retry
+from payments.dynamodb import batch_get_all, from_item, is_condition_failure, is_contention, to_attributes, write_with_retry
 from payments.errors import Busy
 
 if TYPE_CHECKING:
@@ -169,6 +169,10 @@ def _entry_of(item: dict[str, Any]) -> QueueEntry:
         used_ms=number("used_ms"),
         ticket_id=number("ticket_id"),
     )
+
+
+# The admitter steps once a second: its read of the uses retries unprocessed keys for at most a step.
+USED_READ_BUDGET_SECONDS = 1.0
 
 
 class QueueRepository:
@@ -351,11 +355,13 @@ class QueueRepository:
                     raise
 
     def used(self, event_id: int, epochs: list[int]) -> dict[int, int]:
+        """The uses of each open epoch's admissions. Every key is read (unprocessed ones again, within
+        a budget under the admitter's one-second step; then the step fails): an epoch unread would
+        count as none used, and at its lapse its used admissions' room would be given back as unused."""
         counts: dict[int, int] = {}
         for start in range(0, len(epochs), 100):
-            keys = [used_key(event_id, epoch) for epoch in epochs[start : start + 100]]
-            found = self._client.batch_get_item(RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}})
-            for item in found.get("Responses", {}).get(self._table, []):
+            request = {"Keys": [used_key(event_id, epoch) for epoch in epochs[start : start + 100]], "ConsistentRead": True}
+            for item in batch_get_all(self._client, self._table, request, budget_seconds=USED_READ_BUDGET_SECONDS, what="admissions' uses"):
                 counts[int(str(item["pk"]["S"]).rsplit("#", 1)[1])] = int(Decimal(item["used"]["N"]))
         return counts
 
