@@ -21,6 +21,7 @@ from payments.domain.admission import (
     counter_floors,
     counter_of,
     expected_reservations,
+    lowest_next,
     moved,
     outstanding,
     place_status,
@@ -377,6 +378,21 @@ def hinted(place: int, *, admitted: int = 100, handed_to: int = 1100, seats: int
 )
 def test_the_poll_hint_is_sooner_near_the_front_or_the_last_seats_and_later_far_back(case, kwargs, expected):
     assert hinted(**kwargs) == expected, case
+
+
+def test_a_poll_hint_is_whole_milliseconds_at_any_rate():
+    """The hint is an integer in the answer (``poll_after_ms``): at 3 admissions a second, 10 places
+    ahead is a turn in 3,333 ms, and half of it is 1,666, not 1,666.5."""
+    slow = AdmissionPolicy(rate_per_second=3, window_ms=180_000, poll_budget_per_second=3000)
+    hint = poll_after_ms(QueueState(admitted_to=0, handed_to=10, seats_left=10_000), 10, PlaceStatus.WAITING, slow)
+    assert hint == 1666 and isinstance(hint, int)
+
+
+def test_the_counter_with_the_lowest_next_place_counts_a_counter_never_drawn_as_zero():
+    # Counter c's next place is c + 1 + 8 x (its value): a counter with no item yet (not in the read) is at 0.
+    assert lowest_next({}) == 0
+    assert lowest_next({0: 1}) == 1  # counter 0's next is place 9; counter 1's, never drawn, place 2
+    assert lowest_next(dict.fromkeys(range(8), 2) | {5: 1}) == 5
 
 
 def test_the_poll_hints_of_a_whole_queue_keep_within_the_budget():

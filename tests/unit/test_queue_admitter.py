@@ -65,12 +65,15 @@ def test_the_report_counts_the_buyers_admitted_not_the_place_nobody_holds() -> N
     assert (report.admitted, report.writes, report.conflicts, report.failures, report.events) == (2, 1, 0, 0, {event_id})
 
 
-def test_every_write_another_admitter_won_is_counted() -> None:
+def test_every_write_another_admitter_won_is_counted(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO")
     service, _, events = world(events=2, lose_writes=True)
     for event_id in events:
         two_buyers_and_a_hole(service, event_id)
     report = service.admit_once()
     assert (report.conflicts, report.writes, report.admitted) == (2, 0, 0)
+    lost = [(r.getMessage(), getattr(r, "event_id", None)) for r in caplog.records if "admitter" in r.getMessage()]
+    assert lost == [("Another admitter moved the queue meanwhile", event_id) for event_id in events]
     assert service.admit_once(report).conflicts == 4  # the scheduled run's minute adds up its steps
 
 
