@@ -3,10 +3,7 @@ and the reservation path of a queued event (issue 27)."""
 
 from __future__ import annotations
 
-import random
 import secrets
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,28 +13,17 @@ from payments import dynamodb, wiring
 from tests.support.dynamo import TICKETS, SerialisedClient, Unprocessing, items_with_prefix, scan
 from tests.support.flows import STAFF, buy, cancel, create_event, get_event
 from tests.support.lambdas import ApiResult, LambdaContext, call, load_module, sample_event
-
-KEY = "queue-pass-key-of-the-tests"
+from tests.support.queues import frozen_time, queue_settings
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
-    """The time every clock of the layer reads (``time.time``), moved by the test."""
-    now = [time.time()]
-    monkeypatch.setattr(time, "time", lambda: now[0])
-    yield now
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    return frozen_time(monkeypatch)
 
 
 @pytest.fixture
 def queue_env(monkeypatch: pytest.MonkeyPatch, dynamodb: Any, stripe_fake: Any) -> Any:
-    monkeypatch.setenv("QUEUE_PASS_KEY", KEY)
-    monkeypatch.setenv("QUEUE_PASS_SECONDS", "60")
-    monkeypatch.setenv("QUEUE_ADMISSION_WINDOW_SECONDS", "600")
-    monkeypatch.setenv("STRIPE_SESSION_RATE_PER_SECOND", "25")
-    # Two counters drawn per join, from a seeded draw: a run is the same every time.
-    draw = random.Random(27)
-    monkeypatch.setattr(secrets, "randbelow", draw.randrange)
-    wiring.reset()
+    queue_settings(monkeypatch, QUEUE_ADMISSION_WINDOW_SECONDS="600")
     return dynamodb
 
 

@@ -5,10 +5,7 @@ and place answers carry."""
 
 from __future__ import annotations
 
-import random
-import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -20,25 +17,19 @@ from payments import dynamodb, wiring
 from payments.domain.admission import QueuePass, sign_pass
 from tests.support.flows import STAFF, create_event
 from tests.support.lambdas import ApiResult, api_event, call, invoke
+from tests.support.queues import KEY, frozen_time, queue_settings
 
-KEY = "queue-pass-key-of-the-tests"
 API = "https://abc123.execute-api.eu-west-1.amazonaws.com"
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
-    now = [time.time()]
-    monkeypatch.setattr(time, "time", lambda: now[0])
-    yield now
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    return frozen_time(monkeypatch)
 
 
 @pytest.fixture
 def queue_env(monkeypatch: pytest.MonkeyPatch, dynamodb: Any) -> Any:
-    monkeypatch.setenv("QUEUE_PASS_KEY", KEY)
-    monkeypatch.setenv("QUEUE_PASS_SECONDS", "60")
-    monkeypatch.setenv("STRIPE_SESSION_RATE_PER_SECOND", "25")
-    monkeypatch.setattr(secrets, "randbelow", random.Random(27).randrange)
-    wiring.reset()
+    queue_settings(monkeypatch)
     return dynamodb
 
 
