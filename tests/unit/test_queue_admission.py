@@ -305,9 +305,12 @@ def test_a_forged_altered_foreign_or_expired_pass_is_refused(token, reason):
     assert refused.value.reason == reason
 
 
-def test_a_policy_needs_a_rate_and_a_window():
-    with pytest.raises(ValueError):
-        AdmissionPolicy(rate_per_second=0, window_ms=1)
+@pytest.mark.parametrize("fields", [{"rate_per_second": 0}, {"window_ms": 0}, {"burst_ms": -1}, {"poll_budget_per_second": 0}])
+def test_a_policy_needs_a_rate_and_a_window(fields):
+    # Said once, at the container's start, to whoever set the template's parameters: the text is what they read.
+    says = "^an admission policy needs a positive rate, window and poll budget, and no negative burst$"
+    with pytest.raises(ValueError, match=says):
+        AdmissionPolicy(**{"rate_per_second": 1, "window_ms": 1, **fields})
 
 
 @pytest.mark.parametrize(("completion", "budget"), [(0, 1), (101, 1), (90, 0)])
