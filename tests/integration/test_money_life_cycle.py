@@ -195,7 +195,8 @@ def test_a_disputed_refund_whose_seats_were_sold_meanwhile_is_left_for_a_person(
     stripe_fake.reset_failures()
     stripe_fake.open_dispute(intent)
     again = staff_refund(body["ticket_id"])
-    assert (again.status, again.body) == (400, {"error": "The payment is disputed and the event is sold out: a person must settle this ticket"})
+    says = "The payment is disputed and the event is sold out: a person must settle this ticket"
+    assert (again.status, again.body) == (400, {"error": says})
     assert ticket(body["ticket_id"]).status == "refunding"
     assert get_event(event_id)["available"] == 0
     report = wiring.reconciler().run()
@@ -229,6 +230,26 @@ def test_a_processing_payment_is_held_by_the_sweep_and_seated_when_it_clears(dyn
     deliver_webhook(stripe_fake.settle_async_payment(body["session_id"], succeeded=True))
     assert ticket(body["ticket_id"]).status == "paid"
     assert verify(body["session_id"], body["ticket_id"]).status == 200
+
+
+@pytest.mark.parametrize("failed_as", ["requires_payment_method", "canceled"])
+def test_a_processing_payment_that_failed_with_its_webhook_lost_is_released_when_settled(dynamodb, stripe_fake, failed_as):
+    """The delayed payment fails at Stripe (its intent back to ``requires_payment_method``, or
+    cancelled) and every webhook of the session is lost: the sweep's and the reconciliation's step
+    releases the seats."""
+    from payments import wiring
+    from payments.domain.tickets import Outcome
+
+    event_id, body = reserved_checkout(stripe_fake, quantity=2, capacity=2)
+    stripe_fake.complete_session(body["session_id"], paid=False)
+    stripe_fake.settle_async_payment(body["session_id"], succeeded=False)  # its webhook is lost
+    intent = stripe_fake.sessions[body["session_id"]]["payment_intent"]
+    stripe_fake.payment_intents[intent]["status"] = failed_as
+    held = wiring.ticket_repository().get_ticket(body["ticket_id"])  # still reserved: no webhook came
+    assert held is not None
+    assert wiring.ticket_service().settle_open_ticket(held) == Outcome.RELEASED
+    assert ticket(body["ticket_id"]).status == "cancelled"  # the life cycle's PAYMENT_FAILED: released
+    assert get_event(event_id)["available"] == 2
 
 
 # signed events that do not fit the ticket --------------------------------------------------------

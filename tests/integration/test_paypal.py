@@ -207,6 +207,14 @@ def test_an_order_paypal_never_updated_answers_its_creation_time_as_its_update_t
 
 
 # refunds ------------------------------------------------------------------------------------------
+def test_a_refund_over_what_remains_says_it_in_paypals_decimals_of_the_currency(dynamodb, paypal_fake):
+    # PayPal takes no decimals for HUF (Stripe takes two): what remains is said in whole forints.
+    _, capture_id = approved_and_captured(paypal_fake, amount=5000, currency="HUF")
+    assert refund(capture_id, amount=3000, currency="HUF").status == 200
+    over = refund(capture_id, amount=2001, currency="HUF", key="second")
+    assert (over.status, over.body["error"]) == (400, "amount: at most 2000 HUF remains refundable")
+
+
 def test_a_full_refund_answers_the_seed_fields(dynamodb, paypal_fake):
     _, capture_id = approved_and_captured(paypal_fake)
     result = refund(capture_id, amount=29.99, currency="USD", note_to_payer="Refund for course cancellation")
@@ -549,6 +557,17 @@ def test_a_capture_webhook_audits_the_capture_for_the_orders_owner(dynamodb, pay
             {"user_id": "user-carol", "order_id": order_id, "capture_id": completed["resource"]["id"], "amount": "12.50"},
         )
     ]
+
+
+def test_a_capture_webhook_of_an_order_not_ours_is_skipped_and_nothing_recorded(dynamodb, paypal_fake):
+    order_id = create_order(amount=12.5).body["order_id"]
+    paypal_fake.approve(order_id)
+    orders.capture(paypal_fake, {}, order_id)  # captured at PayPal; only the webhook tells us
+    foreign = copy.deepcopy(paypal_fake.events[-1])
+    foreign["id"] = "WH-FOREIGN-ORDER"
+    foreign["resource"]["supplementary_data"]["related_ids"]["order_id"] = "5O190127TN364715T"
+    assert deliver_paypal_webhook(paypal_fake, foreign).body["outcome"] == "skipped"
+    assert items_with_prefix(dynamodb, PAYMENTS, "PAYPAL#capture#") == []
 
 
 def test_refund_events_in_any_order_leave_the_capture_refunded(dynamodb, paypal_fake):

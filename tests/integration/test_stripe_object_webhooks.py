@@ -203,7 +203,8 @@ def test_a_settled_invoice_leaves_an_audit_line_named_after_its_event(dynamodb, 
     paid = events_of(stripe_fake, "invoice.paid")[-1]
     [failed] = events_of(stripe_fake, "invoice.payment_failed")
     assert deliver_webhook(paid).body["outcome"] == deliver_webhook(failed).body["outcome"] == "applied"
-    lines = [(r.action, r.subscription, r.invoice, r.amount) for r in caplog.records if getattr(r, "audit", False) and hasattr(r, "invoice")]
+    audited = [r for r in caplog.records if getattr(r, "audit", False) and hasattr(r, "invoice")]
+    lines = [(r.action, r.subscription, r.invoice, r.amount) for r in audited]
     assert lines == [
         ("stripe.invoice_paid", paid_id, paid["data"]["object"]["id"], paid["data"]["object"]["amount_due"]),
         ("stripe.invoice_payment_failed", failed_id, failed["data"]["object"]["id"], failed["data"]["object"]["amount_due"]),

@@ -288,6 +288,18 @@ def test_subscription_answers_the_seed_fields_with_unix_seconds(dynamodb, stripe
     assert isinstance(cancelled.body["canceled_at"], int)
 
 
+def test_a_created_subscription_leaves_an_audit_line_naming_its_customer(dynamodb, stripe_fake, monkeypatch):
+    from payments.domain import stripe_payments
+
+    lines: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(stripe_payments, "audit", lambda action, **fields: lines.append((action, fields)))
+    customer_id = create_customer(user="user-carol").body["customer_id"]
+    result = stripe_call("stripe_create_subscription", {"customer_id": customer_id, "price_id": "price_local_monthly"}, user="user-carol")
+    assert result.status == 200, result.body
+    created = [fields for action, fields in lines if action == "stripe.subscription_created"]
+    assert created == [{"user_id": "user-carol", "subscription": result.body["subscription_id"], "price": "price_local_monthly"}]
+
+
 def test_the_fake_refuses_a_subscription_without_a_payment_method_unless_incomplete(dynamodb, stripe_fake):
     from local.stripe_fake.objects import StripeError
 

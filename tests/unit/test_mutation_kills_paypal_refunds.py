@@ -15,3 +15,15 @@ def test_a_refusal_without_a_reason_says_not_enough_remains():
 def test_a_refusal_with_a_reason_says_that_reason():
     refused = NotRefundable(0, "capture cap_1 is not recorded")
     assert (str(refused), refused.reason) == ("capture cap_1 is not recorded", "capture cap_1 is not recorded")
+
+
+def test_a_refund_of_nothing_says_so():
+    import pytest
+
+    from payments.domain.paypal_refunds import PayPalRefund
+    from payments.errors import NotApplicable
+
+    for value in ("0.00", "-1.00"):
+        with pytest.raises(NotApplicable) as refused:
+            PayPalRefund.from_paypal({"id": "R1", "status": "COMPLETED", "amount": {"currency_code": "USD", "value": value}}, "CAP1", "USD")
+        assert str(refused.value) == "Refund amount is not greater than zero"
