@@ -12,18 +12,26 @@ the hash key (about 5 ms per thousand items stored); a base-table query here rea
 itself. Index queries are left as moto does them.
 
 ``tests/unit/test_moto_patches.py`` runs the same transactions and queries through stock moto and
-through the patches and compares every answer and every item."""
+through the patches and compares every answer and every item.
+
+And one refusal DynamoDB makes that moto's transactions leave out (``install_fidelity``, for the
+tests and the local stack): a transaction's Update whose ``ExpressionAttributeValues`` hold a value no
+expression uses is cancelled with a ``ValidationError`` reason (moto refuses it in UpdateItem, not in
+TransactWriteItems; a ConditionCheck's values DynamoDB does not check). Without it, code that sends a
+spare value passes every test and fails every such write in AWS."""
 
 from __future__ import annotations
 
 import copy
 import functools
+import re
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from moto.dynamodb import models
+from moto.dynamodb.exceptions import TransactionCanceledException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 
@@ -102,13 +110,53 @@ def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         del self.all_items
 
 
+_PLACEHOLDER = re.compile(r":[A-Za-z0-9_]+")
+
+
+def _unused_values(kind: str, op: dict[str, Any]) -> list[str]:
+    if kind != "Update":
+        return []
+    used = set(_PLACEHOLDER.findall(f"{op.get('UpdateExpression', '')} {op.get('ConditionExpression', '')}"))
+    return sorted(set(op.get("ExpressionAttributeValues") or {}) - used)
+
+
+def _refusing_unused_values(transact: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(transact)
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        reasons: list[tuple[str | None, str | None, None]] = []
+        for entry in transact_items:
+            kind, op = next(iter(entry.items()))
+            unused = _unused_values(kind, op)
+            message = f"Value provided in ExpressionAttributeValues unused in expressions: keys: {{{', '.join(unused)}}}"
+            reasons.append(("ValidationError", message, None) if unused else (None, None, None))
+        if any(code for code, _, _ in reasons):
+            raise TransactionCanceledException(reasons)
+        transact(self, transact_items)
+
+    transact_write_items.refuses_unused_values = True  # type: ignore[attr-defined]
+    return transact_write_items
+
+
+def install_fidelity() -> None:
+    """moto's transactions refuse what DynamoDB's refuse (above); over whatever is installed, once."""
+    current = DynamoDBBackend.transact_write_items
+    if not getattr(current, "refuses_unused_values", False):
+        DynamoDBBackend.transact_write_items = _refusing_unused_values(current)  # type: ignore[method-assign]
+
+
+_BEFORE: list[Callable[..., None]] = []  # what install() replaced, for uninstall()
+
+
 def install() -> None:
     """Patches moto in this process. Not thread-safe on its own: the embedded DynamoDB serves one
     request at a time."""
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _BEFORE.append(DynamoDBBackend.transact_write_items)
+    DynamoDBBackend.transact_write_items = _refusing_unused_values(transact_write_items)  # type: ignore[method-assign]
     Table.query = query  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
-    DynamoDBBackend.transact_write_items = _STOCK  # type: ignore[method-assign]
+    """Back to what ``install`` found (stock moto, with ``install_fidelity``'s refusal if it was there)."""
+    if _BEFORE:
+        DynamoDBBackend.transact_write_items = _BEFORE.pop()  # type: ignore[method-assign]
     Table.query = _STOCK_QUERY  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from moto import mock_aws
 
+from local import moto_patches
 from local.paypal_fake import PayPalFake
 from local.stripe_fake import StripeFake
 from local.template import create_tables
@@ -120,6 +121,10 @@ def stripe_fake(stripe_fake_server: tuple[StripeFake, str], monkeypatch: pytest.
     yield fake
     fake.wait_idle()
     fail_on_new_problems(STRIPE_TALLY, seen, "Stripe")
+
+
+# moto's transactions refuse what DynamoDB's do (local/moto_patches.py), in every test.
+moto_patches.install_fidelity()
 
 
 @pytest.fixture

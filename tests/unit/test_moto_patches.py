@@ -150,3 +150,50 @@ operations = st.lists(
 @given(transactions=st.lists(operations, min_size=1, max_size=6))
 def test_any_transactions_answer_and_leave_the_same_items_as_stock_moto(transactions: list[list[dict[str, Any]]]) -> None:
     assert run(transactions, patched=True) == run(transactions, patched=False)
+
+
+# DynamoDB's own refusal that moto's transactions leave out ------------------------------------------
+def _one_table() -> Any:
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    client.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.put_item(TableName="t", Item={"pk": {"S": "a"}, "v": {"N": "1"}})
+    return client
+
+
+def test_a_transacted_update_with_a_value_its_expressions_never_use_is_cancelled_as_dynamodb_does() -> None:
+    """DynamoDB refuses a value no expression uses (UpdateItem: ValidationException, which moto
+    does too; in a transaction's Update: the transaction cancelled with a ValidationError reason,
+    which moto does not). Installed for the tests (tests/conftest.py) and the local stack."""
+    update = {"TableName": "t", "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET v = :x", "ConditionExpression": "v = :was"}
+    values = {":x": {"N": "2"}, ":was": {"N": "1"}}
+    with mock_aws():
+        client = _one_table()
+        with pytest.raises(ClientError) as refused:
+            client.transact_write_items(TransactItems=[{"Update": {**update, "ExpressionAttributeValues": {**values, ":cut": {"N": "3"}}}}])
+        assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+        [reason] = refused.value.response["CancellationReasons"]
+        assert reason == {
+            "Code": "ValidationError",
+            "Message": "Value provided in ExpressionAttributeValues unused in expressions: keys: {:cut}",
+        }
+        assert client.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]["v"] == {"N": "1"}  # nothing written
+        # Every value used: written. A ConditionCheck's values are not checked (DynamoDB does not either).
+        client.transact_write_items(
+            TransactItems=[
+                {"Update": {**update, "ExpressionAttributeValues": values}},
+                {
+                    "ConditionCheck": {
+                        "TableName": "t",
+                        "Key": {"pk": {"S": "b"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ExpressionAttributeValues": {":spare": {"N": "0"}},
+                    }
+                },
+            ]
+        )
+        assert client.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]["v"] == {"N": "2"}
