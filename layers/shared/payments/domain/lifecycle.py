@@ -205,11 +205,20 @@ class Outcome(StrEnum):
     ALREADY_REFUNDED = "already_refunded"
     REFUND_REFUSED = "refund_refused"  # Stripe refuses a disputed charge's refund: paid again
     REFUND_FAILED = "refund_failed"  # a refund failed later: paid again, or its refund owed again
+    SEATS_REFUNDED = "seats_refunded"  # a staff refund of some seats made and recorded: the ticket keeps the rest
     NOTHING = "nothing"
 
     @property
     def changed(self) -> bool:
-        return self in (Outcome.PAID, Outcome.PROCESSING, Outcome.RELEASED, Outcome.REFUNDED, Outcome.REFUND_REFUSED, Outcome.REFUND_FAILED)
+        return self in (
+            Outcome.PAID,
+            Outcome.PROCESSING,
+            Outcome.RELEASED,
+            Outcome.REFUNDED,
+            Outcome.REFUND_REFUSED,
+            Outcome.REFUND_FAILED,
+            Outcome.SEATS_REFUNDED,
+        )
 
 
 # DynamoDB takes about 1,000 writes a second on one item, a transaction costing two, and overlapping
@@ -310,10 +319,31 @@ class Ticket:
     refunds_seen: str | None = None
     # The door pass: the QR code of ``ticket_code`` as base64 PNG, drawn once, when the ticket became valid.
     qr_png: str | None = None
+    # Seats of ``quantity`` refunded by staff while the ticket stays paid (partial refunds): their
+    # money went back, and those of people not admitted went back on sale (``seat_parts`` then says
+    # what the ticket still takes). ``quantity`` stays what was bought and paid (``amount_total``).
+    refunded_quantity: int = 0
+    # A staff refund of some seats decided and not yet finished: how many seats, how much (minor
+    # units) and the idempotency key Stripe sees (the same on every retry until it is finished).
+    seat_refund_key: str | None = None
+    seat_refund_quantity: int | None = None
+    seat_refund_amount: int | None = None
+    seat_refund_reason: str | None = None
 
     @property
     def parts(self) -> dict[int, int]:
         return self.seat_parts or {0: self.quantity}
+
+    @property
+    def quantity_held(self) -> int:
+        """The seats the ticket still holds: bought, less those refunded by staff partial refunds."""
+        return self.quantity - self.refunded_quantity
+
+    @property
+    def seats_taken(self) -> int:
+        """The seats a ticket holding seats takes from its event: those it still holds, or its admitted
+        people if more (admitted before some seats were refunded: they keep their seats)."""
+        return max(self.quantity_held, self.checked_in)
 
     @property
     def unadmitted_parts(self) -> dict[int, int]:
@@ -353,6 +383,8 @@ class TicketLine:
     unit_amount: int
     checked_in: int = 0
     refund_amount: int | None = None
+    # Seats refunded by staff while the ticket stays paid (``Ticket.refunded_quantity``).
+    refunded_quantity: int = 0
 
 
 @dataclass(frozen=True)
@@ -393,6 +425,8 @@ class StripeRefund:
     currency: str
     status: str = "succeeded"
     reason: str | None = None
+    # The staff partial refund it made (its idempotency key, kept in its metadata), when it is one.
+    seat_refund: str | None = None
 
     @property
     def returned(self) -> bool:
