@@ -63,6 +63,12 @@ refunded   REFUND_FAILED           a refund failed later; seats free      paid  
 ``*``: the seats of people not yet admitted only; a write that moves seats is also conditioned on
 the ticket's ``checked_in`` as read, so an admission racing a refund is never given back for sale.
 
+Staff may refund some of a paid ticket's seats (docs/lifecycle.md, partial refunds): the ticket
+stays ``paid`` throughout, so these are not rows of the table but two writes of their own, each
+conditioned on the ticket as read: the refund decided (``seat_refund_*``, on ``refunded_quantity``
+as read), then, once made at Stripe, recorded with its seats (``refunded_quantity`` up, the seats of
+people not admitted back: ``seat_parts`` says what the ticket still takes, ``seats_taken``).
+
 ``refunding`` is entered before any refund call, so no other path (a verify, a webhook retry, the
 reconciliation) can seat a ticket whose money is going back. Our refund returns what has not gone
 back yet (Stripe refunds the rest of the charge), under the idempotency key

@@ -587,7 +587,10 @@ class TicketService:
         try:
             dropped = self._repository.drop_seat_refund(ticket)
         except StateChanged:
-            raise Conflict("Ticket changed during refund; retry") from None
+            dropped = self._reread(ticket)
+            if dropped.seat_refund_key == ticket.seat_refund_key:
+                raise Conflict("Ticket changed during refund; retry") from None
+            return Settlement(dropped, outcome)  # given up or superseded meanwhile
         audit("ticket.seat_refund_refused", ticket_id=ticket.ticket_id, payment_intent=ticket.payment_intent, outcome=str(outcome))
         return Settlement(dropped, outcome)
 
@@ -866,8 +869,12 @@ class TicketService:
         if ticket.status == S.REFUNDING:
             return self._finish_refund(ticket).outcome
         if ticket.status == S.PAID:
-            # Listed with the refunds owed: a staff refund of some of its seats not finished.
-            return self._finish_seat_refund(ticket).outcome if ticket.seat_refund_key else Outcome.NOTHING
+            # Listed with the refunds owed: a staff refund of some of its seats not finished. Read
+            # again first (the index trails the table): only a refund still owed is made.
+            current = self._reread(ticket)
+            if current.status == S.PAID and current.seat_refund_key:
+                return self._finish_seat_refund(current).outcome
+            return Outcome.NOTHING
         if not ticket.session_id:
             if ticket.status == S.RESERVED and expired_before is not None:
                 self._repository.apply(ticket, Trigger.EXPIRE, {"released_at": self._now()}, expired_before=expired_before)
@@ -966,6 +973,6 @@ def _too_much(quantity: int, amount: int, left: int | None, currency: str) -> st
     price = f"{money.to_major_units(amount, currency):f} {currency.upper()}"
     still = "less than that" if left is None else f"only {money.to_major_units(max(left, 0), currency):f} {currency.upper()}"
     return (
-        f"{quantity} seats are {price}, and {still} of this payment can still be refunded (refunds in Stripe's Dashboard "
-        "or a dispute returned the rest): refund fewer seats, or the whole ticket"
+        f"refunding {quantity} of its seats returns {price}, and {still} of this payment can still be refunded (refunds in "
+        "Stripe's Dashboard or a dispute returned the rest): refund fewer seats, or the whole ticket"
     )
