@@ -184,3 +184,22 @@ def test_a_partial_refund_cut_off_at_stripe_is_finished_once_by_the_reconciliati
     # A second run finds nothing to do, and a staff retry refunds nothing again unless asked anew.
     assert reconcile()["repaired"] == 0
     assert len(refunds_at_stripe(stripe_fake, body)) == 1
+
+
+def test_a_partial_refund_retried_with_its_idempotency_key_refunds_once(dynamodb, stripe_fake):
+    """A partial refund is not idempotent by itself (each refunds more seats): with an
+    Idempotency-Key, a retry (its answer lost) gets the first answer and refunds nothing more; the
+    same key with another body is a 422; another key is another refund."""
+    event_id, body = paid_ticket(stripe_fake, quantity=3)
+    keyed = {"headers": {"Idempotency-Key": "refund-two-seats-1"}}
+    first = call("refund_ticket", {"ticket_id": body["ticket_id"], "quantity": 1}, user="user-staff", groups=STAFF, **keyed)
+    assert first.status == 200, first.body
+    again = call("refund_ticket", {"ticket_id": body["ticket_id"], "quantity": 1}, user="user-staff", groups=STAFF, **keyed)
+    assert (again.status, again.body) == (200, first.body)
+    assert len(refunds_at_stripe(stripe_fake, body)) == 1
+    assert (ticket(body["ticket_id"]).refunded_quantity, get_event(event_id)["available"]) == (1, 3)
+    other = call("refund_ticket", {"ticket_id": body["ticket_id"], "quantity": 2}, user="user-staff", groups=STAFF, **keyed)
+    assert (other.status, other.body) == (422, {"error": "Idempotency-Key was already used with a different request body"})
+    fresh = {"headers": {"Idempotency-Key": "refund-two-seats-2"}}
+    assert call("refund_ticket", {"ticket_id": body["ticket_id"], "quantity": 1}, user="user-staff", groups=STAFF, **fresh).status == 200
+    assert ticket(body["ticket_id"]).refunded_quantity == 2
