@@ -649,7 +649,7 @@ def test_a_seat_refund_owed_then_made_gives_back_its_seats_and_records_its_money
     paid = ticket_in(world, event, S.PAID, quantity=3)
     seats = world.inspect.seats(event.event_id)
     owed = world.tickets.owe_seat_refund(paid, "key-1", 2, 5000, "staff")
-    assert (owed.seat_refund_key, owed.seat_refund_quantity, owed.seat_refund_amount, owed.seat_refund_reason) == (
+    assert (owed.seat_refund_key, owed.seat_refund_quantity, owed.seat_refund_amount_minor, owed.seat_refund_reason) == (
         "key-1",
         2,
         5000,

@@ -90,11 +90,11 @@ _TICKET_INT_FIELDS = frozenset(
         "refund_amount",
         "refunded_quantity",
         "seat_refund_quantity",
-        "seat_refund_amount",
+        "seat_refund_amount_minor",
     }
 )
 # A staff refund of some seats owed (repositories.tickets: owe_seat_refund, refund_seats).
-_SEAT_REFUND_OWED = ("seat_refund_key", "seat_refund_quantity", "seat_refund_amount", "seat_refund_reason")
+_SEAT_REFUND_OWED = ("seat_refund_key", "seat_refund_quantity", "seat_refund_amount_minor", "seat_refund_reason")
 _TICKET_FIELDS = tuple(field.name for field in fields(Ticket))
 
 Key = tuple[str, str]
@@ -641,7 +641,7 @@ class MemoryTicketStore:
         owed: dict[str, Any] = {
             "seat_refund_key": key,
             "seat_refund_quantity": quantity,
-            "seat_refund_amount": amount,
+            "seat_refund_amount_minor": amount,
             "seat_refund_reason": reason,
         }
         item |= _item(owed)

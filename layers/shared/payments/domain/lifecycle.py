@@ -333,7 +333,7 @@ class Ticket:
     # units) and the idempotency key Stripe sees (the same on every retry until it is finished).
     seat_refund_key: str | None = None
     seat_refund_quantity: int | None = None
-    seat_refund_amount: int | None = None
+    seat_refund_amount_minor: int | None = None
     seat_refund_reason: str | None = None
 
     @property

@@ -57,7 +57,7 @@ REASON_STAFF = "requested_by_staff"
 REASON_DASHBOARD = "refunded_at_stripe"
 REASON_DISPUTE_LOST = "dispute_lost"
 # A staff refund of some seats, owed until it is made and recorded (``TicketService._refund_seats``).
-SEAT_REFUND_FIELDS = ("seat_refund_key", "seat_refund_quantity", "seat_refund_amount", "seat_refund_reason")
+SEAT_REFUND_FIELDS = ("seat_refund_key", "seat_refund_quantity", "seat_refund_amount_minor", "seat_refund_reason")
 
 S = TicketStatus
 
@@ -527,7 +527,7 @@ class TicketService:
         refund's metadata, so it is found for ever, past the key's 24 hours) and recorded with its
         seats. Stripe refusing it (a disputed charge, less left than its amount) gives it up,
         nothing moved; all of the payment back by then refunds the ticket instead."""
-        intent, key, amount = ticket.payment_intent, ticket.seat_refund_key, ticket.seat_refund_amount
+        intent, key, amount = ticket.payment_intent, ticket.seat_refund_key, ticket.seat_refund_amount_minor
         assert intent is not None and key is not None and amount is not None
         for _ in range(MAX_STATE_RETRIES):
             facts = self._money_back(intent)

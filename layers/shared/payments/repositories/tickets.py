@@ -78,7 +78,7 @@ BATCH_READ_BUDGET_SECONDS = 2.0
 # beyond what fits with the ticket's change are written ahead of it (``_records_ahead``).
 MAX_TRANSACTION_ACTIONS = 100
 # A staff refund of some seats owed (``owe_seat_refund``), cleared when made or given up.
-SEAT_REFUND_OWED = ("seat_refund_key", "seat_refund_quantity", "seat_refund_amount", "seat_refund_reason")
+SEAT_REFUND_OWED = ("seat_refund_key", "seat_refund_quantity", "seat_refund_amount_minor", "seat_refund_reason")
 # The ticket attribute naming the writer whose records are being written ahead of its change.
 RECORDS_WRITER = "records_writer"
 # A capacity edit's move of a shard's seats left and capacity together; an item written before
@@ -176,7 +176,7 @@ _TICKET_INT_FIELDS = (
     "refund_amount",
     "refunded_quantity",
     "seat_refund_quantity",
-    "seat_refund_amount",
+    "seat_refund_amount_minor",
 )
 
 
@@ -879,7 +879,7 @@ class TicketRepository:
         owed: dict[str, Any] = {
             "seat_refund_key": key,
             "seat_refund_quantity": quantity,
-            "seat_refund_amount": amount,
+            "seat_refund_amount_minor": amount,
             "seat_refund_reason": reason,
         }
         names = {"#status": "status"} | {f"#{name}": name for name in owed}
