@@ -203,3 +203,31 @@ def test_a_partial_refund_retried_with_its_idempotency_key_refunds_once(dynamodb
     fresh = {"headers": {"Idempotency-Key": "refund-two-seats-2"}}
     assert call("refund_ticket", {"ticket_id": body["ticket_id"], "quantity": 1}, user="user-staff", groups=STAFF, **fresh).status == 200
     assert ticket(body["ticket_id"]).refunded_quantity == 2
+
+
+def test_partial_refunds_of_one_ticket_at_once_never_refund_a_seat_twice(dynamodb, stripe_fake, monkeypatch):
+    """Six staff refunds of one seat each, at once, of a ticket of five (each DynamoDB request atomic,
+    as in AWS): whichever win, every seat refunded was refunded once at Stripe at its price, no more
+    seats than the ticket had, and the seats back on sale are exactly those refunded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from payments import dynamodb as layer_dynamodb
+    from payments import wiring
+    from tests.support.dynamo import SerialisedClient
+
+    serialised = SerialisedClient(dynamodb)
+    wiring.reset()
+    monkeypatch.setattr(layer_dynamodb, "get_client", lambda: serialised)
+    event_id, body = paid_ticket(stripe_fake, quantity=5, capacity=6)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda _: staff_refund(body["ticket_id"], quantity=1), range(6)))
+    assert all(result.status in (200, 400, 409) for result in results), [(r.status, r.body) for r in results]
+    done = ticket(body["ticket_id"])
+    seats = 5 if done.status == "refunded" else done.refunded_quantity
+    made = refunds_at_stripe(stripe_fake, body)
+    assert sum(r["amount"] for r in made) == 2500 * seats
+    keys = [r["metadata"].get("seat_refund") for r in made if r["metadata"].get("seat_refund")]
+    assert len(keys) == len(set(keys))
+    assert done.seat_refund_key is None
+    assert get_event(event_id)["available"] == 1 + seats
+    assert sum(result.status == 200 for result in results) >= 1

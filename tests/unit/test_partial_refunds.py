@@ -216,3 +216,31 @@ def test_a_partial_refund_after_admission_keeps_the_admitted_peoples_seats() -> 
     stored = world.ticket(ticket.ticket_id)
     assert sum(stored.parts.values()) == 2
     invariants(world)
+
+
+def test_a_partial_refund_decided_meanwhile_is_finished_first_never_overwritten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between this request's read and its decision, another request decided a refund of one seat
+    and Stripe made it (its last write not done yet): this request's decision is refused (one owed
+    at a time), the other one is finished first (found at Stripe by its key, not made again), then
+    this one is decided from the ticket as that left it. Every seat refunded has its price back."""
+    world = World(MemoryWorld(), capacity=5)
+    ticket = _paid(world, 4)
+    assert ticket.payment_intent is not None
+    intent = ticket.payment_intent
+    owe = world.store.owe_seat_refund
+    other = "ticket-seat-refund-other"
+
+    def another_decided_and_made_first(read: Ticket, *args: Any, **kwargs: Any) -> Ticket:
+        if not world.stripe.refunds.get(intent):
+            owe(read, other, 1, 2500, "requested_by_staff")
+            metadata = {"ticket_id": str(read.ticket_id), "reason": "requested_by_staff", "seat_refund": other}
+            world.stripe.refund_part(intent, 2500, metadata=metadata, idempotency_key=other)
+        return owe(read, *args, **kwargs)
+
+    monkeypatch.setattr(world.store, "owe_seat_refund", another_decided_and_made_first)
+    kept, refund = _refund(world, ticket, 2)
+    assert refund.amount == 5000
+    assert sorted(r.amount for r in _refunds(world, ticket)) == [2500, 5000]
+    assert (kept.status, kept.refunded_quantity, kept.quantity_held, kept.refund_amount) == (S.PAID, 3, 1, 7500)
+    assert _left(world) == 4
+    invariants(world)
