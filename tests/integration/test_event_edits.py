@@ -262,3 +262,13 @@ def test_an_edit_is_audited_with_who_and_what(dynamodb: Any, monkeypatch: pytest
     assert edit(event_id, {"sales_paused": True, "price": 40}).status == 200
     assert edit(event_id, {"price": "x"}).status == 400
     assert lines == [("event.edited", {"user_id": "user-staff", "event_id": event_id, "changed": ["price", "sales_paused"]})]
+
+
+@pytest.mark.parametrize("moved", ["opens_at", "closes_at"])
+def test_an_edit_that_would_close_the_sale_before_it_opens_names_the_field_it_moved(dynamodb, moved):
+    now = int(time.time())
+    event_id = windowed_event(opens_at=now + 3600, closes_at=now + 7200)
+    at = now + 7200 if moved == "opens_at" else now + 3600  # the one moved onto the other
+    refused = edit(event_id, {moved: at})
+    says = f"must make the sale close after it opens (opens_at {at}, closes_at {at})"
+    assert (refused.status, refused.body) == (400, {"error": f"{moved}: {says}"})
