@@ -429,7 +429,14 @@ def test_metrics_that_cannot_be_written_do_not_fail_the_request(dynamodb, stripe
     def broken(self, *args, **kwargs):
         raise RuntimeError("EMF serialisation failed")
 
+    def failed_flushes() -> int:
+        return [record.getMessage() for record in caplog.records].count("Metrics could not be written")
+
     monkeypatch.setattr(AmazonCloudWatchEMFProvider, "serialize_metric_set", broken)
-    event_id, body = free_ticket()
+    event_id = create_event(price=0, capacity=10)
+    caplog.clear()  # the staff request's own flush (whether it has metrics to write depends on the container)
+    event_id, body = free_ticket(event_id=event_id)  # answered 200 all the same
+    assert failed_flushes() >= 1
+    caplog.clear()
     assert check_in(body["ticket_code"], event_id).status == 200
-    assert [record.getMessage() for record in caplog.records].count("Metrics could not be written") == 2
+    assert failed_flushes() == 1

@@ -595,7 +595,15 @@ def test_many_accounts_joining_at_once_get_distinct_places_and_one_each(dynamodb
 
     def joiner(index: int, user: str) -> None:
         barrier.wait()
-        answers[index] = join(event_id, user)
+        answer = join(event_id, user)
+        for _ in range(100):
+            # The other tab's place not in within a second (a loaded machine: 32 joins through one
+            # serialised client): 503 Busy, as the contract says; the page asks again after Retry-After.
+            if answer.status != 503:
+                break
+            time.sleep(0.05)
+            answer = join(event_id, user)
+        answers[index] = answer
 
     threads = [threading.Thread(target=joiner, args=(index, user)) for index, user in enumerate(users)]
     for thread in threads:

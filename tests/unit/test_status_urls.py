@@ -1,11 +1,11 @@
 """The queue status URL (payments.status_urls): signed for CloudFront as CloudFront verifies it (a
-custom policy, RSA with SHA-256 under the key group's public key), covering exactly this event's
-status path and expiring with the pass; on the API itself when no distribution is configured."""
+canned policy, RSA with SHA-256 under the key group's public key), covering exactly this URL (this
+event's status path and the buyer's pass) and expiring with the pass; on the API itself when no
+distribution is configured."""
 
 from __future__ import annotations
 
 import base64
-import fnmatch
 import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,41 +41,53 @@ def signed_url(key: rsa.RSAPrivateKey, event_id: int = 15) -> str:
     return StatusUrls(lambda: CDN, KEY_PAIR_ID, lambda: pem(key)).url(event_id, PASS, EXPIRES_MS, "https://api.example")
 
 
-def test_the_url_verifies_with_the_public_key_and_its_policy_covers_this_events_status_until_the_pass_expires(private_key):
-    url = urlsplit(signed_url(private_key))
+SIGNING_PARAMETERS = ("Expires", "Signature", "Key-Pair-Id", "Hash-Algorithm")
+
+
+def canned_policy(url: str) -> bytes:
+    """The policy CloudFront rebuilds for a canned-policy URL (no ``Policy`` parameter), in its
+    documented form: the URL without its signing parameters as the resource, ``Expires`` as the time."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    assert "Policy" not in query
+    kept = "&".join(p for p in parts.query.split("&") if p.partition("=")[0] not in SIGNING_PARAMETERS)
+    resource = f"{parts.scheme}://{parts.netloc}{parts.path}" + (f"?{kept}" if kept else "")
+    condition = f'{{"DateLessThan":{{"AWS:EpochTime":{query["Expires"][0]}}}}}'
+    return f'{{"Statement":[{{"Resource":"{resource}","Condition":{condition}}}]}}'.encode()
+
+
+def test_the_url_verifies_with_the_public_key_and_its_policy_covers_this_url_until_the_pass_expires(private_key):
+    signed = signed_url(private_key)
+    url = urlsplit(signed)
     query = parse_qs(url.query)
     assert f"{url.scheme}://{url.netloc}{url.path}" == f"{CDN}/api/events/15/queue/status/"
     assert (query["queue_pass"], query["Key-Pair-Id"], query["Hash-Algorithm"]) == ([PASS], [KEY_PAIR_ID], ["SHA256"])
-    policy = cloudfront_b64decode(query["Policy"][0])
-    # CloudFront checks the signature over the policy exactly as sent, with the key group's public key.
+    policy = canned_policy(signed)
+    # CloudFront checks the signature over the policy it rebuilds from the URL, with the key group's public key.
     private_key.public_key().verify(cloudfront_b64decode(query["Signature"][0]), policy, padding.PKCS1v15(), hashes.SHA256())
     with pytest.raises(InvalidSignature):
         private_key.public_key().verify(cloudfront_b64decode(query["Signature"][0]), policy + b" ", padding.PKCS1v15(), hashes.SHA256())
     [statement] = json.loads(policy)["Statement"]
     assert statement == {
-        "Resource": f"{CDN}/api/events/15/queue/status/?*",
+        "Resource": f"{CDN}/api/events/15/queue/status/?queue_pass={PASS}",
         "Condition": {"DateLessThan": {"AWS:EpochTime": EXPIRES_MS // 1000}},
     }
 
 
-def covers(resource: str, url: str) -> bool:
-    """CloudFront's wildcards in a policy's resource: '*' any characters, '?' exactly one."""
-    return fnmatch.fnmatchcase(url, resource)
-
-
-def test_the_policy_covers_this_events_status_with_any_query_and_nothing_else(private_key):
-    query = parse_qs(urlsplit(signed_url(private_key)).query)
-    resource = json.loads(cloudfront_b64decode(query["Policy"][0]))["Statement"][0]["Resource"]
-    assert covers(resource, f"{CDN}/api/events/15/queue/status/?queue_pass={PASS}")
+def test_the_signature_covers_this_events_status_with_this_pass_and_nothing_else(private_key):
+    """A canned policy's resource is the URL itself: another path, event or pass is not covered (a
+    custom policy's ``.../status/?*`` would cover any path below the status, ``?`` and ``*`` matching
+    any characters)."""
+    resource = json.loads(canned_policy(signed_url(private_key)))["Statement"][0]["Resource"]
+    assert resource == f"{CDN}/api/events/15/queue/status/?queue_pass={PASS}"
     for elsewhere in (
         f"{CDN}/api/events/16/queue/status/?queue_pass={PASS}",  # another event's status
-        f"{CDN}/api/events/150/queue/status/?queue_pass={PASS}",
+        f"{CDN}/api/events/15/queue/status/x/../../16/queue/status/?queue_pass={PASS}",
         f"{CDN}/api/events/15/queue/?queue_pass={PASS}",  # the buyer's own place
-        f"{CDN}/api/events/15/?queue_pass={PASS}",
-        f"{CDN}/api/payments/create-payment-intent/?x=1",
+        f"{CDN}/api/events/15/queue/status/?queue_pass=another.pass",
         f"https://d222222abcdef8.cloudfront.net/api/events/15/queue/status/?queue_pass={PASS}",
     ):
-        assert not covers(resource, elsewhere), elsewhere
+        assert resource != elsewhere, elsewhere
 
 
 def test_a_key_that_is_not_rsa_is_refused():
