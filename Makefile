@@ -184,7 +184,7 @@ mutation:  ## mutation testing of the domain, its repositories and money (hours 
 # of the non-equivalent mutants killed. The domain's services (tickets, webhooks, reconciliation),
 # held by the integration tests and the money model, are measured by `make mutation` (docs/mutation.md).
 MUTATION_CI_TESTS = tests/unit/test_lifecycle_rows.py tests/unit/test_money_records.py tests/unit/test_money.py \
-	tests/unit/test_queue_admission.py tests/unit/test_queue_service.py tests/integration/test_on_sale_queue.py \
+	tests/unit/test_queue_admission.py tests/unit/test_queue_service.py tests/unit/test_queue_admitter.py tests/integration/test_on_sale_queue.py \
 	tests/integration/test_hot_keys_migration.py tests/integration/test_attack_hot_keys.py
 MUTATION_CI_SKIP = $(addprefix --ignore=,$(filter-out $(MUTATION_CI_TESTS),$(wildcard tests/unit/test_*.py tests/integration/test_*.py)))
 MUTATION_CI_SCOPE = 'layers/shared/payments/repositories/*.py' layers/shared/payments/domain/records.py \
