@@ -352,6 +352,48 @@ def test_a_payment_not_taken_cannot_be_refunded(world: CheckoutWorld) -> None:
     assert world.checkout.refunds_of(processing) == []
 
 
+# partial refunds of some seats (refund_part) ----------------------------------------------------
+def refund_part(world: CheckoutWorld, intent: str, amount: int, key: str = "ticket-seat-refund-7-1-1-a") -> Any:
+    return world.checkout.refund_part(
+        intent, amount, metadata={"ticket_id": "7", "reason": "staff", "seat_refund": key}, idempotency_key=key
+    )
+
+
+def test_refund_part_refunds_that_amount_with_its_key_in_the_metadata_and_once_per_key(world: CheckoutWorld) -> None:
+    intent = paid(world)
+    refund = refund_part(world, intent, 2500)
+    assert (refund.amount, refund.status, refund.reason, refund.seat_refund, refund.returned) == (
+        2500,
+        "succeeded",
+        "staff",
+        "ticket-seat-refund-7-1-1-a",
+        True,
+    )
+    assert refund_part(world, intent, 2500) == refund
+    assert world.checkout.refunds_of(intent) == [refund]
+    second = refund_part(world, intent, 1000, key="ticket-seat-refund-7-2-2-b")
+    assert [r.id for r in world.checkout.refunds_of(intent)] == [second.id, refund.id]
+    # What a refund the key names is found by: its key in the metadata, listed for ever.
+    assert [r.seat_refund for r in world.checkout.refunds_of(intent)] == ["ticket-seat-refund-7-2-2-b", "ticket-seat-refund-7-1-1-a"]
+
+
+def test_refund_part_beyond_what_is_left_is_refused_and_refunds_nothing(world: CheckoutWorld) -> None:
+    intent = paid(world)
+    world.refund_elsewhere(intent, 3000)
+    with pytest.raises(ProviderRejected):
+        refund_part(world, intent, 2500)
+    assert [r.amount for r in world.checkout.refunds_of(intent)] == [3000]
+    assert refund_part(world, intent, 2000, key="ticket-seat-refund-7-1-1-c").amount == 2000
+
+
+def test_refund_part_of_a_disputed_payment_is_refused(world: CheckoutWorld) -> None:
+    intent = paid(world)
+    world.dispute(intent)
+    with pytest.raises(ChargeDisputed):
+        refund_part(world, intent, 2500)
+    assert world.checkout.refunds_of(intent) == []
+
+
 # disputes ----------------------------------------------------------------------------------------
 def test_a_disputed_payment_lists_its_dispute_and_is_not_refunded(world: CheckoutWorld) -> None:
     intent = paid(world)

@@ -642,6 +642,90 @@ def test_check_in_refuses_a_ticket_that_is_not_paid(world: StoreWorld, status: T
         world.tickets.check_in(replace(ticket, ticket_id=999_999), 1, NOW, event_id=event.event_id)
 
 
+# staff refunds of some seats --------------------------------------------------------------------
+@pytest.mark.parametrize("shards", [1, 3], ids=["one-shard", "three-shards"])
+def test_a_seat_refund_owed_then_made_gives_back_its_seats_and_records_its_money(world: StoreWorld, shards: int) -> None:
+    event = new_event(world, capacity=9, shards=shards)
+    paid = ticket_in(world, event, S.PAID, quantity=3)
+    seats = world.inspect.seats(event.event_id)
+    owed = world.tickets.owe_seat_refund(paid, "key-1", 2, 5000, "staff")
+    assert (owed.seat_refund_key, owed.seat_refund_quantity, owed.seat_refund_amount_minor, owed.seat_refund_reason) == (
+        "key-1",
+        2,
+        5000,
+        "staff",
+    )
+    assert world.tickets.get_ticket(paid.ticket_id) == owed
+    # Listed with the refunds owed, no seat moved yet; a second one is refused while it is owed.
+    assert [t.ticket_id for t in world.tickets.unsettled(S.REFUNDING)] == [paid.ticket_id]
+    assert world.inspect.seats(event.event_id) == seats
+    with pytest.raises(StateChanged):
+        world.tickets.owe_seat_refund(paid, "key-2", 1, 2500, "staff")
+    shard = min(owed.parts)
+    back = {shard: 2}
+    record = refund_record(owed, f"re_{paid.ticket_id}", 5000)
+    done = world.tickets.refund_seats(owed, back, 5000, "seen", [record])
+    assert (done.refunded_quantity, done.quantity_held, done.refund_amount, done.refunds_seen) == (2, 1, 5000, "seen")
+    assert (done.seat_refund_key, done.parts) == (None, {shard: 1})
+    assert world.tickets.get_ticket(paid.ticket_id) == done
+    assert world.tickets.unsettled(S.REFUNDING) == []
+    assert world.inspect.seats(event.event_id)[shard] == seats[shard] + 2
+    assert (world.inspect.record(f"REFUND#stripe#re_{paid.ticket_id}", "REFUND") or {}).get("amount") == 5000
+    [line] = world.tickets.ticket_lines(event)
+    assert (line.quantity, line.refunded_quantity, line.refund_amount) == (3, 2, 5000)
+    # Made once: the same refund owed, read before it was made, is refused and writes nothing.
+    with pytest.raises(StateChanged):
+        world.tickets.refund_seats(owed, back, 5000, "seen", [record])
+    assert world.tickets.get_ticket(paid.ticket_id) == done
+    # The next one is conditioned on the seats refunded as read.
+    with pytest.raises(StateChanged):
+        world.tickets.owe_seat_refund(paid, "key-2", 1, 2500, "staff")
+    assert world.tickets.owe_seat_refund(done, "key-2", 1, 2500, "staff").seat_refund_key == "key-2"
+
+
+def test_a_seat_refund_whose_ticket_moved_on_writes_nothing(world: StoreWorld) -> None:
+    event = new_event(world, capacity=9)
+    owed = world.tickets.owe_seat_refund(ticket_in(world, event, S.PAID, quantity=3), "key-1", 1, 2500, "staff")
+    # A door admitted someone, or what went back changed, since the read: refused, nothing written.
+    admitted = world.tickets.check_in(owed, 1, NOW, event_id=event.event_id)
+    with pytest.raises(StateChanged):
+        world.tickets.refund_seats(owed, {0: 1}, 2500, "seen", [])
+    moved = world.tickets.record_money_back(admitted, 100, [], {"refunds_seen": "other"})
+    with pytest.raises(StateChanged):
+        world.tickets.refund_seats(admitted, {0: 1}, 2500, "seen", [])
+    assert world.tickets.get_ticket(owed.ticket_id) == moved
+    # Given up (Stripe refused): cleared, not listed any more; only the same one owed is given up.
+    with pytest.raises(StateChanged):
+        world.tickets.drop_seat_refund(replace(moved, seat_refund_key="key-other"))
+    dropped = world.tickets.drop_seat_refund(moved)
+    assert dropped.seat_refund_key is None and world.tickets.get_ticket(owed.ticket_id) == dropped
+    assert world.tickets.unsettled(S.REFUNDING) == []
+    with pytest.raises(StateChanged):
+        world.tickets.drop_seat_refund(moved)
+
+
+@pytest.mark.parametrize("status", [s for s in S if s != S.PAID])
+def test_a_seat_refund_is_owed_only_on_a_paid_ticket(world: StoreWorld, status: TicketStatus) -> None:
+    event = new_event(world)
+    ticket = ticket_in(world, event, status)
+    with pytest.raises(StateChanged):
+        world.tickets.owe_seat_refund(replace(ticket, status=S.PAID), "key-1", 1, 2500, "staff")
+    assert world.tickets.get_ticket(ticket.ticket_id) == ticket
+
+
+def test_check_in_counts_the_seats_a_ticket_still_holds_as_read(world: StoreWorld) -> None:
+    event = new_event(world)
+    paid = ticket_in(world, event, S.PAID, quantity=3)
+    owed = world.tickets.owe_seat_refund(paid, "key-1", 2, 5000, "staff")
+    done = world.tickets.refund_seats(owed, {0: 2}, 5000, "seen", [])
+    # Read before the seats were refunded: its room is stale, refused.
+    with pytest.raises(StateChanged):
+        world.tickets.check_in(paid, 1, NOW, event_id=event.event_id)
+    with pytest.raises(StateChanged):
+        world.tickets.check_in(done, 2, NOW, event_id=event.event_id)
+    assert world.tickets.check_in(done, 1, NOW, event_id=event.event_id).checked_in == 1
+
+
 # reads: unsettled, pages, the sales view --------------------------------------------------------
 def burn_ids_up_to(world: StoreWorld, last: int) -> None:
     """Ticket ids to cross from one digit to two next: DynamoDB's index orders ties by the table

@@ -141,6 +141,32 @@ class Replay:
         event_id = self.events[(ticket.event_id) % len(self.events)].event_id if other_event else ticket.event_id
         return outcome(lambda: self.seen(self.world.tickets.check_in(ticket, count, NOW + count, event_id=event_id)))
 
+    def owe_seats(self, pick: int, age: int, quantity: int) -> Any:
+        ticket = self.read(pick, age)
+        if ticket is None:
+            return None
+        key = f"seats-{ticket.ticket_id}-{ticket.refunded_quantity}-{quantity}"
+        return outcome(lambda: self.seen(self.world.tickets.owe_seat_refund(ticket, key, quantity, 2500 * quantity, "staff")))
+
+    def refund_seats(self, pick: int, age: int, back: int, amount: int) -> Any:
+        """The seat refund owed on a ticket as read (a stale read, or none owed, refused alike), giving
+        back up to ``back`` of the seats of people not admitted, from its highest shard."""
+        ticket = self.read(pick, age)
+        if ticket is None or ticket.seat_refund_key is None:
+            return None
+        returned: dict[int, int] = {}
+        for shard, count in sorted(ticket.unadmitted_parts.items(), reverse=True):
+            if sum(returned.values()) < back:
+                returned[shard] = min(count, back - sum(returned.values()))
+        record = self.refund(ticket, amount % 2, amount, "succeeded")
+        return outcome(lambda: self.seen(self.world.tickets.refund_seats(ticket, returned, amount, f"seen-{amount}", [record])))
+
+    def drop_seats(self, pick: int, age: int) -> Any:
+        ticket = self.read(pick, age)
+        if ticket is None:
+            return None
+        return outcome(lambda: self.seen(self.world.tickets.drop_seat_refund(ticket)))
+
     def attach(self, pick: int, session: int) -> Any:
         ticket = self.read(pick, 0)
         if ticket is None:
@@ -205,6 +231,9 @@ TICKET_STEPS = st.one_of(
     st.tuples(st.just("money_back"), small, small, st.integers(0, 6000), small),
     st.tuples(st.just("check_in"), small, small, st.integers(1, 3), st.booleans()),
     st.tuples(st.just("attach"), small, st.integers(0, 1)),
+    st.tuples(st.just("owe_seats"), small, small, st.integers(1, 2)),
+    st.tuples(st.just("refund_seats"), small, small, st.integers(0, 2), st.integers(0, 6000)),
+    st.tuples(st.just("drop_seats"), small, small),
 )
 
 

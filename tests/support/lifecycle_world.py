@@ -193,14 +193,18 @@ class Stripe:
     def _left(self, payment_intent: str) -> int:
         return self.amount_of(payment_intent) - sum(r.amount for r in self.refunds.get(payment_intent, []) if r.returned)
 
-    def refund(self, payment_intent: str, amount: int | None = None, reason: str | None = None) -> StripeRefund:
+    def refund(
+        self, payment_intent: str, amount: int | None = None, reason: str | None = None, seat_refund: str | None = None
+    ) -> StripeRefund:
         """A refund made (ours, or in the Dashboard): Stripe lists refunds newest first."""
         made = self.refunds.setdefault(payment_intent, [])
         left = self._left(payment_intent)
         amount = left if amount is None else amount
         if not 0 < amount <= left:
             raise ValueError(f"Stripe refunds {left} at most of {payment_intent}, not {amount}")
-        refund = StripeRefund(f"re_{payment_intent}_{len(made)}", amount, self._currency_of(payment_intent), reason=reason)
+        refund = StripeRefund(
+            f"re_{payment_intent}_{len(made)}", amount, self._currency_of(payment_intent), reason=reason, seat_refund=seat_refund
+        )
         made.insert(0, refund)
         return refund
 
@@ -241,6 +245,27 @@ class Stripe:
             self._keys[idempotency_key] = (request, refused)
             raise
         self._keys[idempotency_key] = (request, ALREADY_REFUNDED if made is None else made)
+        return made
+
+    def refund_part(self, payment_intent: str, amount: int, *, metadata: dict[str, str], idempotency_key: str) -> StripeRefund:
+        request = ("refunds.create", payment_intent, amount, metadata)
+        seen, answer = self._replayed(idempotency_key, request)
+        if seen:
+            if isinstance(answer, Exception):
+                raise type(answer)(*answer.args)
+            return typing.cast(StripeRefund, answer)
+        try:
+            if payment_intent in self.disputed:
+                raise ChargeDisputed("The charge is disputed")
+            if self.retrieve_payment_intent(payment_intent)["status"] != "succeeded":
+                raise ProviderRejected(f"This PaymentIntent ({payment_intent}) does not have a successful charge to refund.")
+            if not 0 < amount <= self._left(payment_intent):
+                raise ProviderRejected(f"Refund amount ({amount}) is greater than unrefunded amount on charge")
+        except (ChargeDisputed, ProviderRejected) as refused:
+            self._keys[idempotency_key] = (request, refused)
+            raise
+        made = self.refund(payment_intent, amount, reason=metadata.get("reason"), seat_refund=metadata.get("seat_refund"))
+        self._keys[idempotency_key] = (request, made)
         return made
 
     def _refund_what_is_left(self, payment_intent: str, metadata: dict[str, str]) -> StripeRefund | None:
@@ -307,6 +332,19 @@ class Recording:
         written = self._store.record_money_back(ticket, refund_amount, records, changes)
         self.plans.append((None, list(records)))
         return written
+
+    def owe_seat_refund(self, ticket: Ticket, key: str, quantity: int, amount: int, reason: str) -> Ticket:
+        return self._store.owe_seat_refund(ticket, key, quantity, amount, reason)
+
+    def refund_seats(
+        self, ticket: Ticket, returned: dict[int, int], refund_amount: int, refunds_seen: str | None, records: list[MoneyRecord]
+    ) -> Ticket:
+        written = self._store.refund_seats(ticket, returned, refund_amount, refunds_seen, records)
+        self.plans.append((None, list(records)))
+        return written
+
+    def drop_seat_refund(self, ticket: Ticket) -> Ticket:
+        return self._store.drop_seat_refund(ticket)
 
     def next_id(self, kind: str) -> int:
         return self._store.next_id(kind)
@@ -498,7 +536,13 @@ def invariants(world: World) -> None:
     inspect = world.stores.inspect
     for event in (world.paid_event, world.free_event):
         mine = [ticket for ticket in tickets if ticket.event_id == event.event_id]
-        held = sum(t.quantity if t.status in HOLDS_SEATS else t.checked_in for t in mine)
+        # A ticket holding seats takes those it still holds (its admitted people's, if more: admitted
+        # before some seats were refunded), shard by shard as its parts say; one whose money went
+        # back only its admitted people's.
+        held = sum(t.seats_taken if t.status in HOLDS_SEATS else t.checked_in for t in mine)
+        for t in mine:
+            if t.status in HOLDS_SEATS:
+                assert sum(t.parts.values()) == t.seats_taken, t
         assert held + sum(inspect.seats(event.event_id).values()) == event.capacity
         for owner in {t.owner for t in mine}:
             unpaid = sum(t.quantity for t in mine if t.owner == owner and t.status in UNPAID_HOLDS)

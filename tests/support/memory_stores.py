@@ -88,8 +88,13 @@ _TICKET_INT_FIELDS = frozenset(
         "checked_in",
         "checked_in_at",
         "refund_amount",
+        "refunded_quantity",
+        "seat_refund_quantity",
+        "seat_refund_amount_minor",
     }
 )
+# A staff refund of some seats owed (repositories.tickets: owe_seat_refund, refund_seats).
+_SEAT_REFUND_OWED = ("seat_refund_key", "seat_refund_quantity", "seat_refund_amount_minor", "seat_refund_reason")
 _TICKET_FIELDS = tuple(field.name for field in fields(Ticket))
 
 Key = tuple[str, str]
@@ -297,6 +302,7 @@ class MemoryTicketStore:
             unit_amount=int(item["unit_amount"]),
             checked_in=int(item.get("checked_in", 0)),
             refund_amount=None if refund_amount is None else int(refund_amount),
+            refunded_quantity=int(item.get("refunded_quantity", 0)),
         )
 
     def get_ticket(self, ticket_id: int) -> Ticket | None:
@@ -370,7 +376,7 @@ class MemoryTicketStore:
         if not sharded:
             return ticket
         kept = _admitted_parts(ticket)
-        wanted = ticket.quantity - sum(kept.values())
+        wanted = ticket.seats_taken - sum(kept.values())
         if not wanted:
             return ticket
         available = known if known is not None else self.availability(ticket.event_id)
@@ -623,6 +629,75 @@ class MemoryTicketStore:
             self.payments.put(record_item(record))
         return replace(ticket, **written)
 
+    def owe_seat_refund(self, ticket: Ticket, key: str, quantity: int, amount: int, reason: str) -> Ticket:
+        item = self._tickets.get(ticket.ticket_id)
+        if (
+            item is None
+            or item["status"] != str(TicketStatus.PAID)
+            or "seat_refund_key" in item
+            or item.get("refunded_quantity", 0) != ticket.refunded_quantity
+        ):
+            raise StateChanged()
+        owed: dict[str, Any] = {
+            "seat_refund_key": key,
+            "seat_refund_quantity": quantity,
+            "seat_refund_amount_minor": amount,
+            "seat_refund_reason": reason,
+        }
+        item |= _item(owed)
+        # Listed with the refunds owed (the repository's unsettled index, its refunding entries).
+        item["unsettled_status"] = str(TicketStatus.REFUNDING)
+        return replace(ticket, **owed)
+
+    def refund_seats(
+        self, ticket: Ticket, returned: dict[int, int], refund_amount: int, refunds_seen: str | None, records: list[MoneyRecord]
+    ) -> Ticket:
+        if ticket.seat_refund_key is None or ticket.seat_refund_quantity is None:
+            raise StateChanged()  # read with none owed: none to make
+        records, writer = self._records_ahead(ticket, 1 + len(returned), records)
+        _well_formed(1 + len(returned) + len(records), records)
+        item = self._tickets.get(ticket.ticket_id)
+        stored_parts = None if item is None or "seat_parts" not in item else {int(k): int(v) for k, v in item["seat_parts"].items()}
+        if (
+            item is None
+            or item["status"] != str(TicketStatus.PAID)
+            or item.get("seat_refund_key") != ticket.seat_refund_key
+            or ("checked_in" in item and item["checked_in"] != ticket.checked_in)
+            or stored_parts != ticket.seat_parts
+            or not self._money_holds(item, ticket)
+            or (writer is not None and item.get(RECORDS_WRITER) != writer)
+        ):
+            raise StateChanged()
+        if not self._seats_hold(ticket.event_id, returned, Seats.RETURN):
+            raise SoldOut()
+        parts = {shard: count - returned.get(shard, 0) for shard, count in ticket.parts.items() if count > returned.get(shard, 0)}
+        done: dict[str, Any] = {
+            "refunded_quantity": ticket.refunded_quantity + ticket.seat_refund_quantity,
+            "refund_amount": refund_amount,
+        } | ({"refunds_seen": refunds_seen} if refunds_seen is not None else {})
+        item |= _item(done) | {"seat_parts": _stored({str(shard): count for shard, count in parts.items()})}
+        for name in (*_SEAT_REFUND_OWED, "unsettled_status", RECORDS_WRITER):
+            item.pop(name, None)
+        self._move_seats(ticket.event_id, returned, Seats.RETURN)
+        for record in records:
+            self.payments.put(record_item(record))
+        cleared: dict[str, Any] = dict.fromkeys(_SEAT_REFUND_OWED)
+        return replace(ticket, **done, **cleared, seat_parts=parts)
+
+    def drop_seat_refund(self, ticket: Ticket) -> Ticket:
+        item = self._tickets.get(ticket.ticket_id)
+        if (
+            ticket.seat_refund_key is None
+            or item is None
+            or item["status"] != str(TicketStatus.PAID)
+            or item.get("seat_refund_key") != ticket.seat_refund_key
+        ):
+            raise StateChanged()
+        for name in (*_SEAT_REFUND_OWED, "unsettled_status"):
+            item.pop(name, None)
+        cleared: dict[str, Any] = dict.fromkeys(_SEAT_REFUND_OWED)
+        return replace(ticket, **cleared)
+
     def _records_ahead(self, read: Ticket, actions: int, records: list[MoneyRecord]) -> tuple[list[MoneyRecord], str | None]:
         """The repository's ``_with_records``: the records that fit with the change's ``actions``
         stay with it (the payment's first); the rest are written ahead, 99 a transaction, each
@@ -656,7 +731,8 @@ class MemoryTicketStore:
             or item is None
             or item["status"] != str(TicketStatus.PAID)
             or item["event_id"] != event_id
-            or ("checked_in" in item and item["checked_in"] > ticket.quantity - count)
+            or ("checked_in" in item and item["checked_in"] > ticket.quantity_held - count)
+            or item.get("refunded_quantity", 0) != ticket.refunded_quantity
         ):
             raise StateChanged()
         item["checked_in"] = item.get("checked_in", Decimal(0)) + count

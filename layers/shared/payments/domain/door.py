@@ -3,8 +3,9 @@ its people, each once.
 
 Admission is one conditional write on the ticket (see ``TicketRepository.check_in``): two doors
 scanning the same pass at the same instant admit it once, and a ticket admits no more people than
-its quantity, only while it is valid at the door (paid, or free), and only at its own event's door
-(the door names its event; the write checks it too)."""
+the seats it holds (its quantity, less any refunded by staff), only while it is valid at the door
+(paid, or free), and only at its own event's door (the door names its event; the write checks it
+too)."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ class DoorService:
                 raise BadRequest(f"Ticket is for event {ticket.event_id}, not event {request.event_id}: it does not admit anyone here")
             if not ticket.admits:
                 raise BadRequest(f"Ticket is {ticket.status}: it does not admit anyone")
-            left = ticket.quantity - ticket.checked_in
+            # The seats it still holds: staff may have refunded some (``refunded_quantity``).
+            left = max(ticket.quantity_held - ticket.checked_in, 0)
             count = left if request.count is None else request.count
             if count == 0 or count > left:
                 raise _admitted_already(ticket, count)
@@ -78,10 +80,11 @@ class DoorService:
 
 
 def _admitted_already(ticket: Ticket, count: int) -> Conflict:
-    if ticket.checked_in >= ticket.quantity:
-        message = f"Already checked in: all {ticket.quantity} admitted"
+    held = ticket.quantity_held
+    if ticket.checked_in >= held:
+        message = f"Already checked in: all {ticket.checked_in} admitted"
     else:
-        message = f"Only {ticket.quantity - ticket.checked_in} of {ticket.quantity} left to admit, not {count}"
+        message = f"Only {held - ticket.checked_in} of {held} left to admit, not {count}"
     return Conflict(
         message,
         ticket_id=ticket.ticket_id,

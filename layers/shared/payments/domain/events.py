@@ -83,7 +83,8 @@ class Sales:
     (what went back: refunds made and disputes lost, never more than ``gross``), in exact minor units
     summed before conversion, in the event's currency.
     ``available`` is the seat shards' own count: at rest, sold + held + available == capacity, less
-    the seats of refunded tickets whose people were admitted before the refund (they keep them)."""
+    the seats of refunded tickets (or seats) whose people were admitted before the refund (they keep
+    them). ``refunded`` counts the seats staff refunded of tickets still paid too."""
 
     event: Event
     sold: int
@@ -189,7 +190,9 @@ class EventService:
         for line in self._repository.ticket_lines(event):
             checked_in += line.checked_in
             if line.status == TicketStatus.PAID:
-                sold += line.quantity
+                # Seats refunded by staff while the ticket stays paid count as refunded, not sold.
+                sold += line.quantity - line.refunded_quantity
+                refunded += line.refunded_quantity
             elif line.status in UNPAID_HOLDS:
                 held += line.quantity
             elif line.status in MONEY_BACK:

@@ -63,6 +63,12 @@ refunded   REFUND_FAILED           a refund failed later; seats free      paid  
 ``*``: the seats of people not yet admitted only; a write that moves seats is also conditioned on
 the ticket's ``checked_in`` as read, so an admission racing a refund is never given back for sale.
 
+Staff may refund some of a paid ticket's seats (docs/lifecycle.md, partial refunds): the ticket
+stays ``paid`` throughout, so these are not rows of the table but two writes of their own, each
+conditioned on the ticket as read: the refund decided (``seat_refund_*``, on ``refunded_quantity``
+as read), then, once made at Stripe, recorded with its seats (``refunded_quantity`` up, the seats of
+people not admitted back: ``seat_parts`` says what the ticket still takes, ``seats_taken``).
+
 ``refunding`` is entered before any refund call, so no other path (a verify, a webhook retry, the
 reconciliation) can seat a ticket whose money is going back. Our refund returns what has not gone
 back yet (Stripe refunds the rest of the charge), under the idempotency key
@@ -205,11 +211,20 @@ class Outcome(StrEnum):
     ALREADY_REFUNDED = "already_refunded"
     REFUND_REFUSED = "refund_refused"  # Stripe refuses a disputed charge's refund: paid again
     REFUND_FAILED = "refund_failed"  # a refund failed later: paid again, or its refund owed again
+    SEATS_REFUNDED = "seats_refunded"  # a staff refund of some seats made and recorded: the ticket keeps the rest
     NOTHING = "nothing"
 
     @property
     def changed(self) -> bool:
-        return self in (Outcome.PAID, Outcome.PROCESSING, Outcome.RELEASED, Outcome.REFUNDED, Outcome.REFUND_REFUSED, Outcome.REFUND_FAILED)
+        return self in (
+            Outcome.PAID,
+            Outcome.PROCESSING,
+            Outcome.RELEASED,
+            Outcome.REFUNDED,
+            Outcome.REFUND_REFUSED,
+            Outcome.REFUND_FAILED,
+            Outcome.SEATS_REFUNDED,
+        )
 
 
 # DynamoDB takes about 1,000 writes a second on one item, a transaction costing two, and overlapping
@@ -310,10 +325,31 @@ class Ticket:
     refunds_seen: str | None = None
     # The door pass: the QR code of ``ticket_code`` as base64 PNG, drawn once, when the ticket became valid.
     qr_png: str | None = None
+    # Seats of ``quantity`` refunded by staff while the ticket stays paid (partial refunds): their
+    # money went back, and those of people not admitted went back on sale (``seat_parts`` then says
+    # what the ticket still takes). ``quantity`` stays what was bought and paid (``amount_total``).
+    refunded_quantity: int = 0
+    # A staff refund of some seats decided and not yet finished: how many seats, how much (minor
+    # units) and the idempotency key Stripe sees (the same on every retry until it is finished).
+    seat_refund_key: str | None = None
+    seat_refund_quantity: int | None = None
+    seat_refund_amount_minor: int | None = None
+    seat_refund_reason: str | None = None
 
     @property
     def parts(self) -> dict[int, int]:
         return self.seat_parts or {0: self.quantity}
+
+    @property
+    def quantity_held(self) -> int:
+        """The seats the ticket still holds: bought, less those refunded by staff partial refunds."""
+        return self.quantity - self.refunded_quantity
+
+    @property
+    def seats_taken(self) -> int:
+        """The seats a ticket holding seats takes from its event: those it still holds, or its admitted
+        people if more (admitted before some seats were refunded: they keep their seats)."""
+        return max(self.quantity_held, self.checked_in)
 
     @property
     def unadmitted_parts(self) -> dict[int, int]:
@@ -353,6 +389,8 @@ class TicketLine:
     unit_amount: int
     checked_in: int = 0
     refund_amount: int | None = None
+    # Seats refunded by staff while the ticket stays paid (``Ticket.refunded_quantity``).
+    refunded_quantity: int = 0
 
 
 @dataclass(frozen=True)
@@ -393,6 +431,8 @@ class StripeRefund:
     currency: str
     status: str = "succeeded"
     reason: str | None = None
+    # The staff partial refund it made (its idempotency key, kept in its metadata), when it is one.
+    seat_refund: str | None = None
 
     @property
     def returned(self) -> bool:

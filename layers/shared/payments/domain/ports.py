@@ -151,6 +151,29 @@ class TicketStore(TicketReader, UnsettledTickets, Protocol):
         self, ticket: Ticket, refund_amount: int, records: list[MoneyRecord], changes: dict[str, Any] | None = None
     ) -> Ticket: ...
 
+    def owe_seat_refund(self, ticket: Ticket, key: str, quantity: int, amount: int, reason: str) -> Ticket:
+        """A staff refund of ``quantity`` of a paid ticket's seats decided (``amount`` minor units,
+        under ``key``, for ``reason``), before Stripe is asked: kept on the ticket and listed with the tickets whose
+        refund is owed (the reconciliation finishes it), no seat moved yet. One conditional write on
+        the ticket paid, without a seat refund owed, its ``refunded_quantity`` as read; StateChanged,
+        nothing written, otherwise."""
+        ...
+
+    def refund_seats(
+        self, ticket: Ticket, returned: dict[int, int], refund_amount: int, refunds_seen: str | None, records: list[MoneyRecord]
+    ) -> Ticket:
+        """The seat refund owed on ``ticket`` made at Stripe: its seats refunded (``refunded_quantity``
+        up by them), ``returned`` (those of people not admitted, by shard) given back to their shards
+        and out of ``seat_parts``, what went back of the payment and its ``records`` written, the
+        refund owed cleared; one transaction conditioned on the ticket paid, the same refund owed,
+        its admissions, seats and money as read. StateChanged, nothing written, otherwise."""
+        ...
+
+    def drop_seat_refund(self, ticket: Ticket) -> Ticket:
+        """The seat refund owed on ``ticket`` given up (Stripe refused it; nothing moved): cleared,
+        conditioned on the same one still owed. StateChanged otherwise."""
+        ...
+
 
 class QueueStore(Protocol):
     """The on-sale queues (``payments.domain.queue``): the buyers' places, each queue's admitter
@@ -294,6 +317,11 @@ class StripeCheckout(Protocol):
     def refunds_of(self, payment_intent: str) -> list[StripeRefund]: ...
 
     def refund_rest(self, payment_intent: str, *, metadata: dict[str, str], idempotency_key: str) -> StripeRefund | None: ...
+
+    def refund_part(self, payment_intent: str, amount: int, *, metadata: dict[str, str], idempotency_key: str) -> StripeRefund:
+        """Refunds ``amount`` (minor units) of the payment. ChargeDisputed when the charge is disputed;
+        ProviderRejected when Stripe refuses it otherwise (more than is left to refund)."""
+        ...
 
     def disputes_of(self, payment_intent: str) -> list[dict[str, Any]]: ...
 

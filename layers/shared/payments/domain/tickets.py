@@ -56,6 +56,8 @@ REASON_SOLD_OUT = metrics.LATE_PAYMENT_REASON
 REASON_STAFF = "requested_by_staff"
 REASON_DASHBOARD = "refunded_at_stripe"
 REASON_DISPUTE_LOST = "dispute_lost"
+# A staff refund of some seats, owed until it is made and recorded (``TicketService._refund_seats``).
+SEAT_REFUND_FIELDS = ("seat_refund_key", "seat_refund_quantity", "seat_refund_amount_minor", "seat_refund_reason")
 
 S = TicketStatus
 
@@ -434,19 +436,33 @@ class TicketService:
             raise NotFound("Ticket not found")
         if ticket.is_free or not ticket.payment_intent:
             raise BadRequest("This ticket has no payment to refund")
+        if request.quantity is not None:
+            return self._refund_seats(caller, ticket, request.quantity, request.reason or REASON_STAFF)
+        return self._refund_whole(caller, ticket, request.reason or REASON_STAFF)
+
+    def _refund_whole(self, caller: Caller, ticket: Ticket, reason: str) -> tuple[Ticket, StripeRefund]:
+        intent = ticket.payment_intent
+        assert intent is not None
         for _ in range(MAX_STATE_RETRIES):
+            if ticket.status == S.PAID and ticket.seat_refund_key:
+                # A refund of some of its seats, cut off before it was finished: finished first, so
+                # that it is made once and counted in what went back before the rest goes back.
+                self._finish_seat_refund(ticket, refunded_by=caller.user_id)
+                ticket = self._reread(ticket)
+                continue
             if ticket.status == S.REFUNDED:
                 # A retry of a refund that finished (its answer lost, a double click, the webhook
                 # first): the refund made, read again from Stripe; nothing that moves money. Unless
                 # it failed meanwhile: the ticket is then paid or refunding again, and refunded anew.
-                settlement = self._apply_money_back(ticket, ticket.payment_intent, refunded_by=caller.user_id)
+                settlement = self._apply_money_back(ticket, intent, refunded_by=caller.user_id)
                 if settlement.ticket.status == S.REFUNDED and settlement.refund is not None:
                     return settlement.ticket, settlement.refund
                 ticket = settlement.ticket
                 continue
             if ticket.status == S.PAID:
                 try:
-                    ticket = self._repository.apply(ticket, Trigger.REFUND_DUE, {"refund_reason": request.reason or REASON_STAFF})
+                    # A seat refund owed since the read is superseded: the whole refund returns the rest.
+                    ticket = self._repository.apply(ticket, Trigger.REFUND_DUE, {"refund_reason": reason}, removed=SEAT_REFUND_FIELDS)
                 except StateChanged:
                     ticket = self._reread(ticket)
                     continue
@@ -460,6 +476,123 @@ class TicketService:
                 raise Conflict("The refund is not finished yet; retry")
             return refunded, settlement.refund
         raise Conflict("Ticket changed while refunding; retry")
+
+    def _refund_seats(self, caller: Caller, ticket: Ticket, quantity: int, reason: str) -> tuple[Ticket, StripeRefund]:
+        """Staff refund ``quantity`` of a paid ticket's seats: the price per seat paid x ``quantity``
+        goes back (exact in minor units), the seats of people not admitted go back on sale, and the
+        ticket keeps the rest. The last seats it holds are a whole refund. Decided in one write on
+        the ticket as read (its seats refunded so far), before Stripe is asked, then made under that
+        refund's own key and recorded with its seats in a second write: two at once never refund
+        one seat twice, and one cut off half-way is finished, once, by a retry or the reconciliation."""
+        intent = ticket.payment_intent
+        assert intent is not None
+        for _ in range(MAX_STATE_RETRIES):
+            if ticket.status == S.PAID and ticket.seat_refund_key:
+                # One decided before and not finished (cut off): finished first. When it is this very
+                # request's (a retry: the same seats), its refund is the answer.
+                same = ticket.seat_refund_quantity == quantity
+                settlement = self._finish_seat_refund(ticket, refunded_by=caller.user_id)
+                if same and settlement.refund is not None:
+                    return settlement.ticket, settlement.refund
+                ticket = self._reread(ticket)
+                continue
+            if ticket.status != S.PAID:
+                raise BadRequest(f"Ticket is {ticket.status}; only a paid ticket can be refunded")
+            held = ticket.quantity_held
+            if not 1 <= quantity <= held:
+                raise InvalidField("quantity", f"must be between 1 and {held}, the seats this ticket holds")
+            if quantity == held:
+                return self._refund_whole(caller, ticket, reason)
+            amount = ticket.unit_amount * quantity
+            left = ticket.amount_total - sum(fact.amount for fact in self._money_back(intent) if fact.returned)
+            if amount > left:
+                raise InvalidField("quantity", _too_much(quantity, amount, left, ticket.currency))
+            first = ticket.refunded_quantity + 1
+            key = f"ticket-seat-refund-{ticket.ticket_id}-{first}-{first + quantity - 1}-{uuid.uuid4().hex[:16]}"
+            try:
+                owed = self._repository.owe_seat_refund(ticket, key, quantity, amount, reason)
+            except StateChanged:
+                ticket = self._reread(ticket)
+                continue
+            settlement = self._finish_seat_refund(owed, refunded_by=caller.user_id)
+            if settlement.outcome == Outcome.REFUND_REFUSED:
+                raise BadRequest("The payment is disputed: Stripe returns its money only through the dispute; the ticket stays paid")
+            if settlement.refund is None:
+                raise InvalidField("quantity", _too_much(quantity, amount, None, ticket.currency))
+            return settlement.ticket, settlement.refund
+        raise Conflict("Ticket changed while refunding; retry")
+
+    def _finish_seat_refund(self, ticket: Ticket, refunded_by: str | None = None) -> Settlement:
+        """The seat refund owed on a paid ticket made at Stripe (or found made: its key is in the
+        refund's metadata, so it is found for ever, past the key's 24 hours) and recorded with its
+        seats. Stripe refusing it (a disputed charge, less left than its amount) gives it up,
+        nothing moved; all of the payment back by then refunds the ticket instead."""
+        intent, key, amount = ticket.payment_intent, ticket.seat_refund_key, ticket.seat_refund_amount_minor
+        assert intent is not None and key is not None and amount is not None
+        for _ in range(MAX_STATE_RETRIES):
+            facts = self._money_back(intent)
+            made = next((fact for fact in facts if fact.seat_refund == key), None)
+            if made is None:
+                metadata = {"ticket_id": str(ticket.ticket_id), "reason": ticket.seat_refund_reason or REASON_STAFF, "seat_refund": key}
+                try:
+                    made = self._gateway().refund_part(intent, amount, metadata=metadata, idempotency_key=key)
+                except ChargeDisputed:
+                    return self._seat_refund_refused(ticket, Outcome.REFUND_REFUSED)
+                except Unprocessable:
+                    logger.error("Stripe holds another request under a seat refund's key", extra={"ticket_id": ticket.ticket_id})
+                    raise Conflict("Stripe refused this refund as a repeat of another request; retry later") from None
+                except ProviderRejected:
+                    # Less left than its amount: refunds in the Dashboard or a lost dispute raced it.
+                    facts = self._money_back(intent)
+                    if sum(fact.amount for fact in facts if fact.returned) >= ticket.amount_total:
+                        return self._apply_money_back(ticket, intent, refunded_by, facts)
+                    return self._seat_refund_refused(ticket, Outcome.NOTHING)
+                facts = self._money_back(intent)
+                if all(fact.id != made.id for fact in facts):
+                    facts = [made, *facts]
+            if sum(fact.amount for fact in facts if fact.returned) >= ticket.amount_total:
+                # All of the payment back with it (the last of it): the ticket is refunded.
+                settlement = self._apply_money_back(ticket, intent, refunded_by, facts)
+                return Settlement(settlement.ticket, settlement.outcome, made)
+            returned = sum(fact.amount for fact in facts if fact.returned)
+            now = self._now()
+            try:
+                done = self._repository.refund_seats(
+                    ticket, _seats_back(ticket), returned, _seen(facts), self._refund_records(ticket, intent, facts, now)
+                )
+            except StateChanged:
+                ticket = self._reread(ticket)
+                if ticket.status == S.PAID and ticket.seat_refund_key == key:
+                    continue  # another fact of the payment was written meanwhile: again, from it
+                # Finished by another request, or the ticket refunded whole meanwhile (its refund
+                # counts this one): what went back is recorded; this refund is the answer.
+                return Settlement(ticket, Outcome.NOTHING, made)
+            audit(
+                "ticket.seats_refunded",
+                user_id=ticket.owner,
+                ticket_id=ticket.ticket_id,
+                quantity=ticket.seat_refund_quantity,
+                amount=made.amount,
+                currency=ticket.currency,
+                payment_intent=intent,
+                refund_id=made.id,
+                reason=ticket.seat_refund_reason or REASON_STAFF,
+                refunded_by=refunded_by,
+            )
+            return Settlement(done, Outcome.SEATS_REFUNDED, made)
+        raise Conflict("Ticket changed while refunding; retry")
+
+    def _seat_refund_refused(self, ticket: Ticket, outcome: Outcome) -> Settlement:
+        """Stripe will not make the seat refund owed: given up, nothing moved (no seat, no money)."""
+        try:
+            dropped = self._repository.drop_seat_refund(ticket)
+        except StateChanged:
+            dropped = self._reread(ticket)
+            if dropped.seat_refund_key == ticket.seat_refund_key:
+                raise Conflict("Ticket changed during refund; retry") from None
+            return Settlement(dropped, outcome)  # given up or superseded meanwhile
+        audit("ticket.seat_refund_refused", ticket_id=ticket.ticket_id, payment_intent=ticket.payment_intent, outcome=str(outcome))
+        return Settlement(dropped, outcome)
 
     def refunded_at_provider(self, payment_intent: str) -> Settlement | None:
         """A refund or a dispute of a payment changed at Stripe (made in the Dashboard, by us, lost,
@@ -583,6 +716,8 @@ class TicketService:
                     "refunds_seen": seen,
                 },
                 records,
+                # A seat refund owed is moot: all of the payment is back, and every seat not admitted.
+                removed=SEAT_REFUND_FIELDS,
                 money_as_read=True,
             )
             audit(
@@ -733,6 +868,13 @@ class TicketService:
         the sweep's and the reconciliation's one step."""
         if ticket.status == S.REFUNDING:
             return self._finish_refund(ticket).outcome
+        if ticket.status == S.PAID:
+            # Listed with the refunds owed: a staff refund of some of its seats not finished. Read
+            # again first (the index trails the table): only a refund still owed is made.
+            current = self._reread(ticket)
+            if current.status == S.PAID and current.seat_refund_key:
+                return self._finish_seat_refund(current).outcome
+            return Outcome.NOTHING
         if not ticket.session_id:
             if ticket.status == S.RESERVED and expired_before is not None:
                 self._repository.apply(ticket, Trigger.EXPIRE, {"released_at": self._now()}, expired_before=expired_before)
@@ -811,3 +953,26 @@ def _over_limit(kind: str, held: int, limit: int, quantity: int, remedy: str) ->
     if not held:
         return InvalidField("quantity", f"you may hold at most {limit} {kind} seats for this event, not {quantity}")
     return InvalidField("quantity", f"you already hold {held} {kind} seats for this event and may hold at most {limit}; {remedy}")
+
+
+def _seats_back(ticket: Ticket) -> dict[int, int]:
+    """The seats a seat refund owed gives back, by shard: as many of those of people not admitted as
+    it refunds, from the highest shard down (the admitted are counted from the lowest up, so the
+    ones left stay theirs)."""
+    wanted = min(ticket.seat_refund_quantity or 0, sum(ticket.unadmitted_parts.values()))
+    back: dict[int, int] = {}
+    for shard, count in sorted(ticket.unadmitted_parts.items(), reverse=True):
+        taken = min(count, wanted - sum(back.values()))
+        if taken > 0:
+            back[shard] = taken
+    return back
+
+
+def _too_much(quantity: int, amount: int, left: int | None, currency: str) -> str:
+    """Why a refund of ``quantity`` seats (``amount`` minor units) cannot be made: less than that is left."""
+    price = f"{money.to_major_units(amount, currency):f} {currency.upper()}"
+    still = "less than that" if left is None else f"only {money.to_major_units(max(left, 0), currency):f} {currency.upper()}"
+    return (
+        f"refunding {quantity} of its seats returns {price}, and {still} of this payment can still be refunded (refunds in "
+        "Stripe's Dashboard or a dispute returned the rest): refund fewer seats, or the whole ticket"
+    )

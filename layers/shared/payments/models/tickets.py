@@ -73,6 +73,13 @@ class CancelRequest(RequestModel):
 class RefundTicketRequest(RequestModel):
     ticket_id: ObjectId
     reason: RefundReason | None = None
+    # Seats to refund (docs/lifecycle.md, partial refunds): 1 to the seats the ticket still holds,
+    # checked against the ticket by the domain; absent, the whole ticket.
+    quantity: WholeNumber | None = None
+
+    def check(self, context: Context) -> None:
+        if self.quantity is not None:
+            check_range("quantity", self.quantity, 1, context.get("max_quantity", 10))
 
 
 class CreateEventRequest(RequestModel):

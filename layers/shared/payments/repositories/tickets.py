@@ -77,6 +77,8 @@ BATCH_READ_BUDGET_SECONDS = 2.0
 # DynamoDB's TransactWriteItems takes at most this many actions: a money write's refund records
 # beyond what fits with the ticket's change are written ahead of it (``_records_ahead``).
 MAX_TRANSACTION_ACTIONS = 100
+# A staff refund of some seats owed (``owe_seat_refund``), cleared when made or given up.
+SEAT_REFUND_OWED = ("seat_refund_key", "seat_refund_quantity", "seat_refund_amount_minor", "seat_refund_reason")
 # The ticket attribute naming the writer whose records are being written ahead of its change.
 RECORDS_WRITER = "records_writer"
 # A capacity edit's move of a shard's seats left and capacity together; an item written before
@@ -172,6 +174,9 @@ _TICKET_INT_FIELDS = (
     "checked_in",
     "checked_in_at",
     "refund_amount",
+    "refunded_quantity",
+    "seat_refund_quantity",
+    "seat_refund_amount_minor",
 )
 
 
@@ -199,6 +204,7 @@ def _ticket_line(item: dict[str, Any]) -> TicketLine:
         unit_amount=int(data["unit_amount"]),
         checked_in=int(data.get("checked_in", 0)),
         refund_amount=None if refund_amount is None else int(refund_amount),
+        refunded_quantity=int(data.get("refunded_quantity", 0)),
     )
 
 
@@ -574,16 +580,25 @@ class TicketRepository:
         return [_ticket_line(item) for item in result.get("Items", [])], (_ticket_id_of(last) if last else None)
 
     def ticket_lines(self, event: Event) -> Iterator[TicketLine]:
-        """Every ticket of the event, seat shard by seat shard (the event's index partitions)."""
+        """Every ticket of the event, seat shard by seat shard (the event's index partitions). The
+        index does not project ``refunded_quantity`` (a projection cannot change in place): a ticket
+        some of whose money went back (the only ones that can have seats refunded: the write that
+        refunds seats sets ``refund_amount``) is read from the table itself, in batches."""
         for shard in range(event.seat_shards):
-            for item in all_items(
+            items = all_items(
                 self._client.query,
                 TableName=self._tickets,
                 IndexName=EVENT_SHARD_INDEX,
                 KeyConditionExpression="event_shard = :shard",
                 ExpressionAttributeValues=_values(shard=_event_shard(event.event_id, shard)),
-            ):
-                yield _ticket_line(item)
+            )
+            for page in itertools.batched(items, 100, strict=False):
+                whole = {
+                    _ticket_id_of(item): item
+                    for item in self._batch_get([_ticket_key(_ticket_id_of(item)) for item in page if "refund_amount" in item])
+                }
+                for item in page:
+                    yield _ticket_line(whole.get(_ticket_id_of(item), item))
 
     def check_in(self, ticket: Ticket, count: int, now: int, *, event_id: int) -> Ticket:
         """Admits ``count`` more people on a ticket of ``event_id`` (the door's event) that is valid
@@ -599,12 +614,21 @@ class TicketRepository:
                     TableName=self._tickets,
                     Key=_ticket_key(ticket.ticket_id),
                     UpdateExpression="SET checked_in = if_not_exists(checked_in, :zero) + :count, checked_in_at = :now",
+                    # The room counts the seats it holds as read: a refund of some seats meanwhile
+                    # changes ``refunded_quantity`` and makes the admission decide again.
                     ConditionExpression=(
                         "#status = :paid AND event_id = :event AND (attribute_not_exists(checked_in) OR checked_in <= :room)"
+                        " AND (attribute_not_exists(refunded_quantity) OR refunded_quantity = :refunded)"
                     ),
                     ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues=_values(
-                        zero=0, count=count, now=now, paid=str(TicketStatus.PAID), event=event_id, room=ticket.quantity - count
+                        zero=0,
+                        count=count,
+                        now=now,
+                        paid=str(TicketStatus.PAID),
+                        event=event_id,
+                        room=ticket.quantity_held - count,
+                        refunded=ticket.refunded_quantity,
                     ),
                     ReturnValues="ALL_NEW",
                 )
@@ -848,6 +872,111 @@ class TicketRepository:
         self._transact(items, range(0), ticket_index=0)
         return replace(ticket, **fields)
 
+    def owe_seat_refund(self, ticket: Ticket, key: str, quantity: int, amount: int, reason: str) -> Ticket:
+        """The seat refund owed, on the paid ticket without one and with its seats refunded as read,
+        listed with the refunds owed (the unsettled index's ``refunding`` entries): the reconciliation
+        finishes it when no request does."""
+        owed: dict[str, Any] = {
+            "seat_refund_key": key,
+            "seat_refund_quantity": quantity,
+            "seat_refund_amount_minor": amount,
+            "seat_refund_reason": reason,
+        }
+        names = {"#status": "status"} | {f"#{name}": name for name in owed}
+        try:
+            write_with_retry(
+                lambda: self._client.update_item(
+                    TableName=self._tickets,
+                    Key=_ticket_key(ticket.ticket_id),
+                    UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in owed) + ", unsettled_status = :unsettled",
+                    ConditionExpression="#status = :paid AND attribute_not_exists(#seat_refund_key) AND " + _refunded_as_read(ticket),
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=_values(
+                        **owed,
+                        paid=str(TicketStatus.PAID),
+                        refunded=ticket.refunded_quantity,
+                        unsettled=_unsettled_key(TicketStatus.REFUNDING, ticket.ticket_id),
+                    ),
+                )
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                raise StateChanged() from None
+            raise
+        return replace(ticket, **owed)
+
+    def refund_seats(
+        self, ticket: Ticket, returned: dict[int, int], refund_amount: int, refunds_seen: str | None, records: list[MoneyRecord]
+    ) -> Ticket:
+        """One transaction: the ticket (conditioned on paid, the same seat refund owed, its admissions,
+        seats and money as read), the seats ``returned`` to their shards, and the records."""
+        if ticket.seat_refund_key is None or ticket.seat_refund_quantity is None:
+            raise StateChanged()  # read with none owed: none to make
+        parts = {shard: count - returned.get(shard, 0) for shard, count in ticket.parts.items() if count > returned.get(shard, 0)}
+        done: dict[str, Any] = {
+            "refunded_quantity": ticket.refunded_quantity + ticket.seat_refund_quantity,
+            "seat_parts": _parts_map(parts),
+            "refund_amount": refund_amount,
+        } | ({"refunds_seen": refunds_seen} if refunds_seen is not None else {})
+        owed = SEAT_REFUND_OWED
+        money, values = _money_as_read(ticket)
+        condition = (
+            "#status = :paid AND #seat_refund_key = :key AND (attribute_not_exists(checked_in) OR checked_in = :admitted) AND "
+            + ("seat_parts = :parts_read" if ticket.seat_parts is not None else "attribute_not_exists(seat_parts)")
+            + " AND "
+            + money
+        )
+        values |= _values(
+            paid=str(TicketStatus.PAID),
+            key=ticket.seat_refund_key,
+            admitted=ticket.checked_in,
+            **({"parts_read": _parts_map(ticket.seat_parts)} if ticket.seat_parts is not None else {}),
+            **{f"new_{name}": value for name, value in done.items()},
+        )
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self._tickets,
+                    "Key": _ticket_key(ticket.ticket_id),
+                    "UpdateExpression": "SET "
+                    + ", ".join(f"#{name} = :new_{name}" for name in done)
+                    + " REMOVE unsettled_status, "
+                    + ", ".join(f"#{name}" for name in owed),
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": {"#status": "status"} | {f"#{name}": name for name in (*done, *owed)},
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        seats = range(len(items), len(items) + len(returned))
+        items += self._seat_updates(ticket.event_id, returned, Seats.RETURN)
+        self._with_records(ticket, items, records)
+        self._transact(items, seats, ticket_index=0)
+        written: dict[str, Any] = {name: value for name, value in done.items() if name != "seat_parts"} | dict.fromkeys(owed)
+        return replace(ticket, **written, seat_parts=parts)
+
+    def drop_seat_refund(self, ticket: Ticket) -> Ticket:
+        owed = SEAT_REFUND_OWED
+        if ticket.seat_refund_key is None:
+            raise StateChanged()  # read with none owed: none to give up
+        try:
+            write_with_retry(
+                lambda: self._client.update_item(
+                    TableName=self._tickets,
+                    Key=_ticket_key(ticket.ticket_id),
+                    UpdateExpression="REMOVE unsettled_status, " + ", ".join(f"#{name}" for name in owed),
+                    ConditionExpression="#status = :paid AND #seat_refund_key = :key",
+                    ExpressionAttributeNames={"#status": "status"} | {f"#{name}": name for name in owed},
+                    ExpressionAttributeValues=_values(paid=str(TicketStatus.PAID), key=ticket.seat_refund_key),
+                )
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                raise StateChanged() from None
+            raise
+        cleared: dict[str, Any] = dict.fromkeys(owed)
+        return replace(ticket, **cleared)
+
     def unsettled(self, status: TicketStatus, expired_before: int | None = None, limit: int = 100) -> list[Ticket]:
         """Tickets in ``status`` (reserved, processing or refunding), oldest expiry first; with a
         cutoff, only those whose reservation expired before it. Every bucket of the index is read
@@ -883,7 +1012,7 @@ class TicketRepository:
         if not sharded:
             return ticket
         kept = _admitted_parts(ticket)
-        wanted = ticket.quantity - sum(kept.values())
+        wanted = ticket.seats_taken - sum(kept.values())
         if not wanted:
             return ticket
         available = known if known is not None else self.availability(ticket.event_id)
@@ -1044,6 +1173,13 @@ class TicketRepository:
             if failed & set(seats):
                 raise SoldOut() from None
             raise StateChanged() from None
+
+
+def _refunded_as_read(ticket: Ticket) -> str:
+    """The condition that the ticket's seats refunded are as read (``:refunded``; none: 0)."""
+    if ticket.refunded_quantity:
+        return "refunded_quantity = :refunded"
+    return "(attribute_not_exists(refunded_quantity) OR refunded_quantity = :refunded)"
 
 
 def _money_as_read(ticket: Ticket) -> tuple[str, dict[str, Any]]:

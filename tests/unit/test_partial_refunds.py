@@ -1,0 +1,246 @@
+"""Staff refunds of some of a ticket's seats (issue 28), through the domain over the in-memory stores
+and the Stripe stub of ``tests.support.lifecycle_world``: the amount (the price per seat paid x the
+seats, exact in minor units), the seats back on sale (not those of people already admitted), the
+ticket keeping the rest, the refund's key (one per partial refund, the same on a retry), a refund
+cut off half-way and finished by the reconciliation, Stripe refusing, two at once, and the door."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from payments.domain.lifecycle import Outcome, Ticket, TicketStatus
+from payments.errors import ApiError, BadRequest, InvalidField
+from payments.models.tickets import CheckInRequest, RefundTicketRequest
+from tests.support.lifecycle_world import STAFF, World, invariants
+from tests.support.store_worlds import MemoryWorld
+
+S = TicketStatus
+
+
+def _paid(world: World, quantity: int) -> Ticket:
+    ticket = world.reserve(quantity=quantity)
+    world.service.settle(world.stripe.pay(world.session(ticket)))
+    return world.ticket(ticket.ticket_id)
+
+
+def _refund(world: World, ticket: Ticket, quantity: int | None = None) -> tuple[Ticket, Any]:
+    return world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id, quantity=quantity))
+
+
+def _left(world: World) -> int:
+    return sum(world.stores.inspect.seats(world.paid_event.event_id).values())
+
+
+def _refunds(world: World, ticket: Ticket) -> list[Any]:
+    assert ticket.payment_intent is not None
+    return world.stripe.refunds.get(ticket.payment_intent, [])
+
+
+def test_a_partial_refund_returns_the_seats_price_and_the_seats_and_the_ticket_keeps_the_rest() -> None:
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 3)
+    assert _left(world) == 1
+    kept, refund = _refund(world, ticket, 1)
+    # The price per seat paid (25.00 EUR: 2500 cents) x 1, exactly; one seat back on sale.
+    assert (refund.amount, refund.currency) == (2500, "eur")
+    assert [r.amount for r in _refunds(world, ticket)] == [2500]
+    assert (kept.status, kept.quantity, kept.refunded_quantity, kept.quantity_held) == (S.PAID, 3, 1, 2)
+    assert kept.refund_amount == 2500 and kept.seat_refund_key is None
+    assert _left(world) == 2
+    stored = world.ticket(ticket.ticket_id)
+    assert (stored.status, stored.refunded_quantity, stored.refund_amount, sum(stored.parts.values())) == (S.PAID, 1, 2500, 2)
+    record = world.stores.inspect.record(f"REFUND#stripe#{refund.id}", "REFUND")
+    assert record is not None and (record["amount"], record["reason"]) == (2500, "requested_by_staff")
+    invariants(world)
+
+
+def test_partial_refunds_each_have_their_own_key_and_the_last_seats_refund_the_ticket() -> None:
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 3)
+    _refund(world, ticket, 1)
+    _refund(world, world.ticket(ticket.ticket_id), 1)
+    keys = [key for key in world.stripe._keys if key.startswith("ticket-seat-refund-")]
+    assert len(keys) == 2 and len(set(keys)) == 2
+    assert world.ticket(ticket.ticket_id).refunded_quantity == 2
+    # The last seat: the ticket is refunded as a whole refund leaves it, all its money back.
+    last, refund = _refund(world, world.ticket(ticket.ticket_id), 1)
+    assert last.status == S.REFUNDED and refund.amount == 2500
+    assert sum(r.amount for r in _refunds(world, ticket)) == 7500
+    assert _left(world) == 4
+    invariants(world)
+
+
+def test_a_quantity_beyond_the_seats_the_ticket_holds_is_a_400_naming_quantity_and_writes_nothing() -> None:
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 2)
+    for quantity in (3, 0):
+        with pytest.raises(InvalidField) as refused:
+            _refund(world, ticket, quantity)
+        assert refused.value.field == "quantity" and "between 1 and 2" in refused.value.message
+    _refund(world, ticket, 1)
+    before = world.ticket(ticket.ticket_id)
+    with pytest.raises(InvalidField, match="between 1 and 1"):
+        _refund(world, before, 2)
+    assert world.ticket(ticket.ticket_id) == before and len(_refunds(world, ticket)) == 1
+
+
+def test_a_partial_refund_larger_than_what_stripe_can_still_refund_is_refused_and_nothing_moves() -> None:
+    """Policy: the seats' price must still be refundable at Stripe (Dashboard refunds and lost
+    disputes took the rest): else a 400 naming quantity that says how much is left; nothing written."""
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 3)
+    assert ticket.payment_intent is not None
+    world.stripe.refund(ticket.payment_intent, 6000)  # the Dashboard returned 60.00 of 75.00
+    world.service.refunded_at_provider(ticket.payment_intent)
+    before = world.ticket(ticket.ticket_id)
+    with pytest.raises(InvalidField) as refused:
+        _refund(world, before, 1)
+    assert refused.value.field == "quantity"
+    assert "15.00 EUR" in refused.value.message
+    assert world.ticket(ticket.ticket_id) == before and _left(world) == 1
+    # The whole ticket still can be refunded: the rest of the payment goes back.
+    refunded, refund = _refund(world, before)
+    assert refunded.status == S.REFUNDED and refund.amount == 1500
+
+
+def test_a_partial_refund_of_a_disputed_payment_is_refused_and_leaves_the_ticket_as_it_was() -> None:
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 2)
+    assert ticket.payment_intent is not None
+    world.stripe.disputed.add(ticket.payment_intent)
+    with pytest.raises(BadRequest, match="disputed"):
+        _refund(world, ticket, 1)
+    assert world.ticket(ticket.ticket_id) == ticket and _left(world) == 2
+    invariants(world)
+
+
+def test_a_partial_refund_cut_off_at_stripe_is_finished_once_by_the_reconciliation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stripe does not answer: the ticket holds the refund owed (its seats not back yet), listed with
+    the tickets whose refund is owed; the reconciliation's step makes the refund once, under the
+    same key, and returns the seat."""
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 2)
+    refund_part = world.stripe.refund_part
+
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise ApiError("Stripe is unavailable")
+
+    monkeypatch.setattr(world.stripe, "refund_part", unavailable)
+    with pytest.raises(ApiError):
+        _refund(world, ticket, 1)
+    owed = world.ticket(ticket.ticket_id)
+    assert (owed.status, owed.seat_refund_quantity, owed.refunded_quantity, _left(world)) == (S.PAID, 1, 0, 2)
+    assert [t.ticket_id for t in world.store.unsettled(S.REFUNDING)] == [ticket.ticket_id]
+    monkeypatch.setattr(world.stripe, "refund_part", refund_part)
+    assert world.service.settle_open_ticket(owed) == Outcome.SEATS_REFUNDED
+    done = world.ticket(ticket.ticket_id)
+    assert (done.status, done.refunded_quantity, done.seat_refund_key, done.refund_amount) == (S.PAID, 1, None, 2500)
+    assert [r.amount for r in _refunds(world, ticket)] == [2500] and _left(world) == 3
+    assert world.store.unsettled(S.REFUNDING) == []
+    invariants(world)
+
+
+def test_a_partial_refund_made_at_stripe_whose_write_was_lost_is_not_made_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refund was made, then the write that finishes it failed: a staff retry (any refund request)
+    finds the refund at Stripe by its key and records it; no second refund."""
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 2)
+    finish = world.store.refund_seats
+
+    def lost(*args: Any, **kwargs: Any) -> Any:
+        raise ApiError("DynamoDB is unavailable")
+
+    monkeypatch.setattr(world.store, "refund_seats", lost)
+    with pytest.raises(ApiError):
+        _refund(world, ticket, 1)
+    assert len(_refunds(world, ticket)) == 1
+    monkeypatch.setattr(world.store, "refund_seats", finish)
+    kept, refund = _refund(world, world.ticket(ticket.ticket_id), 1)
+    assert [r.id for r in _refunds(world, ticket)] == [refund.id]
+    assert (kept.refunded_quantity, kept.seat_refund_key, _left(world)) == (1, None, 3)
+    invariants(world)
+
+
+def test_two_partial_refunds_at_once_never_refund_the_same_seats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second request reads the ticket, then the first one runs whole before its write: its write,
+    conditioned on the ticket as read, fails; it decides again from the ticket as it is then."""
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 3)
+    owe = world.store.owe_seat_refund
+    raced: list[bool] = []
+
+    def first_runs_first(read: Ticket, *args: Any, **kwargs: Any) -> Ticket:
+        if not raced:
+            raced.append(True)
+            _refund(world, read, 2)
+        return owe(read, *args, **kwargs)
+
+    monkeypatch.setattr(world.store, "owe_seat_refund", first_runs_first)
+    kept, _ = _refund(world, ticket, 1)
+    assert kept.status == S.REFUNDED  # 2 + 1: the last seat refunds the ticket
+    assert sorted(r.amount for r in _refunds(world, ticket)) == [2500, 5000]
+    assert _left(world) == 4
+    invariants(world)
+
+
+def test_the_door_admits_only_the_seats_a_partly_refunded_ticket_still_holds() -> None:
+    from payments.domain.door import DoorService
+    from payments.errors import Conflict
+
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 3)
+    door = DoorService(world.stores.tickets, clock=lambda: world.clock)
+    _refund(world, ticket, 2)
+    with pytest.raises(Conflict):
+        door.check_in(STAFF, CheckInRequest(ticket_code=ticket.ticket_code, event_id=world.paid_event.event_id, count=2))
+    admitted = door.check_in(STAFF, CheckInRequest(ticket_code=ticket.ticket_code, event_id=world.paid_event.event_id))
+    assert admitted.checked_in == 1
+    invariants(world)
+
+
+def test_a_partial_refund_after_admission_keeps_the_admitted_peoples_seats() -> None:
+    """Two of three admitted, then two seats refunded: their money goes back, but only the seat of
+    the one not admitted goes back on sale (the door policy: those in the venue keep theirs)."""
+    from payments.domain.door import DoorService
+
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 3)
+    door = DoorService(world.stores.tickets, clock=lambda: world.clock)
+    door.check_in(STAFF, CheckInRequest(ticket_code=ticket.ticket_code, event_id=world.paid_event.event_id, count=2))
+    kept, refund = _refund(world, world.ticket(ticket.ticket_id), 2)
+    assert refund.amount == 5000
+    assert (kept.refunded_quantity, kept.quantity_held, kept.checked_in) == (2, 1, 2)
+    assert _left(world) == 2  # 1 left before, + the one seat not admitted
+    stored = world.ticket(ticket.ticket_id)
+    assert sum(stored.parts.values()) == 2
+    invariants(world)
+
+
+def test_a_partial_refund_decided_meanwhile_is_finished_first_never_overwritten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between this request's read and its decision, another request decided a refund of one seat
+    and Stripe made it (its last write not done yet): this request's decision is refused (one owed
+    at a time), the other one is finished first (found at Stripe by its key, not made again), then
+    this one is decided from the ticket as that left it. Every seat refunded has its price back."""
+    world = World(MemoryWorld(), capacity=5)
+    ticket = _paid(world, 4)
+    assert ticket.payment_intent is not None
+    intent = ticket.payment_intent
+    owe = world.store.owe_seat_refund
+    other = "ticket-seat-refund-other"
+
+    def another_decided_and_made_first(read: Ticket, *args: Any, **kwargs: Any) -> Ticket:
+        if not world.stripe.refunds.get(intent):
+            owe(read, other, 1, 2500, "requested_by_staff")
+            metadata = {"ticket_id": str(read.ticket_id), "reason": "requested_by_staff", "seat_refund": other}
+            world.stripe.refund_part(intent, 2500, metadata=metadata, idempotency_key=other)
+        return owe(read, *args, **kwargs)
+
+    monkeypatch.setattr(world.store, "owe_seat_refund", another_decided_and_made_first)
+    kept, refund = _refund(world, ticket, 2)
+    assert refund.amount == 5000
+    assert sorted(r.amount for r in _refunds(world, ticket)) == [2500, 5000]
+    assert (kept.status, kept.refunded_quantity, kept.quantity_held, kept.refund_amount) == (S.PAID, 3, 1, 7500)
+    assert _left(world) == 4
+    invariants(world)
