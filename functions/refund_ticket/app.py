@@ -21,12 +21,14 @@ def lambda_handler(event: Event, context: Any) -> Response:
     request = parse_body(event, RefundTicketRequest, {"max_quantity": settings.max_tickets_per_order})
     client_key = header(event, "idempotency-key")
     if request.quantity is None or client_key is None:
-        done = _refund(caller, request)
+        done = _refund(caller, request, None)
     else:
         # Each partial refund refunds more seats: a retry whose answer was lost must not. With the
-        # client's key the first answer is replayed (the whole refund is idempotent by itself).
+        # client's key the first answer is replayed (the whole refund is idempotent by itself), and
+        # the key names the request to the domain: a retry cut off before its answer was kept
+        # finishes or finds its own refund rather than making another.
         body = request.model_dump(mode="json")
-        done = run_once(caller, f"ticket-seat-refund-{request.ticket_id}", client_key, body, lambda _key: _refund(caller, request))
+        done = run_once(caller, f"ticket-seat-refund-{request.ticket_id}", client_key, body, lambda key: _refund(caller, request, key))
     answer: dict[str, Any] = {
         "detail": "Ticket refunded",
         "ticket_id": done["ticket_id"],
@@ -41,9 +43,9 @@ def lambda_handler(event: Event, context: Any) -> Response:
     return json_response(200, answer)
 
 
-def _refund(caller: Caller, request: RefundTicketRequest) -> dict[str, Any]:
+def _refund(caller: Caller, request: RefundTicketRequest, request_key: str | None) -> dict[str, Any]:
     """The refund made, as plain values (kept as the answer of an Idempotency-Key)."""
-    ticket, refund = wiring.ticket_service().refund(caller, request)
+    ticket, refund = wiring.ticket_service().refund(caller, request, request_key)
     return {
         "ticket_id": ticket.ticket_id,
         "refund_id": refund.id,

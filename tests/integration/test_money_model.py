@@ -122,6 +122,7 @@ RULES = (
     "staff partial refund after a dashboard refund",
     "staff partial refund refused: too little left",
     "staff partial refund raced a check-in",
+    "two partial refunds raced",
     "check-in",
     "check-in after a partial refund",
     "check-in refused: money back",
@@ -567,8 +568,21 @@ class TicketMoneyModel(RuleBasedStateMachine):
         )
         fired["staff partial refund raced a check-in"] += 1
 
-    def _paid_with_seats_to_leave(self, data: st.DataObject) -> dict[str, Any] | None:
-        """A paid ticket, one holding more than one seat when there is one; else a buyer of three
+    @rule(data=st.data(), schedule=st.lists(st.integers(0, 1), min_size=2, max_size=40))
+    def two_partial_refunds_race_on_one_ticket(self, data: st.DataObject, schedule: list[int]) -> None:
+        """Two staff members each refund one seat of a ticket of three at once, their store calls
+        interleaved: two requests (no Idempotency-Key), so two refunds, each of its own seat (one
+        answered for both would leave a seat paid for and refunded to nobody)."""
+        ticket = self._paid_with_seats_to_leave(data, seats=3)
+        if ticket is None or self._held(ticket) < 3:
+            return
+        ticket_id = int(ticket["ticket_id"])
+        one_seat = functools.partial(call, "refund_ticket", {"ticket_id": ticket_id, "quantity": 1}, user="user-staff", groups=STAFF)
+        self._race({"A staff partial refund": one_seat, "B staff partial refund": one_seat}, schedule)
+        fired["two partial refunds raced"] += 1
+
+    def _paid_with_seats_to_leave(self, data: st.DataObject, seats: int = 2) -> dict[str, Any] | None:
+        """A paid ticket, one holding ``seats`` or more when there is one; else a buyer of three
         pays first (a chain: apart, a paid ticket of several seats is rare when a rule needs one),
         when there are seats left. A ticket Stripe took the payment of, whose webhook has not come
         yet, is paid by its buyer's verify (on the success page) first, as it would be."""
@@ -578,8 +592,8 @@ class TicketMoneyModel(RuleBasedStateMachine):
             for t in self._tickets()
             if int(t["unit_amount"]) > 0 and (t["status"] == "paid" or (t["status"] == "reserved" and int(t["ticket_id"]) in taken))
         ]
-        ticket = self._pick(data, [t for t in paid if self._held(t) > 1] or paid)
-        if ticket is None or self._held(ticket) < 2:
+        ticket = self._pick(data, [t for t in paid if self._held(t) >= seats] or paid)
+        if ticket is None or self._held(ticket) < seats:
             bought = self._answer(buy(self.paid_event, 3, user=data.draw(st.sampled_from(USERS), label="buyer")))
             if bought.status == 200 and "session_id" in bought.body:
                 fired["paid purchase"] += 1
@@ -893,6 +907,18 @@ class TicketMoneyModel(RuleBasedStateMachine):
         for name, result in outcome.results.items():
             if isinstance(result, ApiResult):
                 assert result.status != 500, f"{name}: {result.body} (store calls: {outcome.trace})"
+        # Two requests (no Idempotency-Key: neither is the other's retry) that each refunded some of
+        # a ticket's seats, the ticket still paid after each: two refunds, never one answered twice.
+        seat_refunds = [
+            result.body["refund_id"]
+            for result in outcome.results.values()
+            if isinstance(result, ApiResult)
+            and result.status == 200
+            and result.body.get("status") == "paid"
+            and "quantity_refunded" in result.body
+        ]
+        assert len(seat_refunds) == len(set(seat_refunds)), f"two partial refunds answered with one refund (store calls: {outcome.trace})"
+        figures["partial refunds answered in one interleaving"] += len(seat_refunds) > 1
         return outcome
 
     def _can_provoke(self, kind: str, ticket: dict[str, Any]) -> bool:

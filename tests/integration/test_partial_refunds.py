@@ -231,3 +231,39 @@ def test_partial_refunds_of_one_ticket_at_once_never_refund_a_seat_twice(dynamod
     assert done.seat_refund_key is None
     assert get_event(event_id)["available"] == 1 + seats
     assert sum(result.status == 200 for result in results) >= 1
+
+
+def test_a_partial_refund_cut_off_and_retried_with_its_key_refunds_its_seats_once(dynamodb, stripe_fake, monkeypatch):
+    """The first attempt is cut off after Stripe made its refund, before the write that records it
+    (an error answer: Powertools keeps no answer for the key). A retry with the same key and another
+    quantity is a 422 and moves nothing; the retry as first asked records the refund made, makes no
+    second; asked again, the same answer. Another staff member's request (another key) is its own refund."""
+    from payments.errors import ProviderFailure
+    from payments.repositories.tickets import TicketRepository
+
+    event_id, body = paid_ticket(stripe_fake, quantity=4, capacity=5)
+    record = TicketRepository.refund_seats
+
+    def cut_off(*args, **kwargs):
+        raise ProviderFailure()
+
+    def refund(quantity, key):
+        headers = {"headers": {"Idempotency-Key": key}}
+        return call("refund_ticket", {"ticket_id": body["ticket_id"], "quantity": quantity}, user="user-staff", groups=STAFF, **headers)
+
+    monkeypatch.setattr(TicketRepository, "refund_seats", cut_off)
+    assert refund(1, "staff-a-1").status == 502
+    monkeypatch.setattr(TicketRepository, "refund_seats", record)
+    assert len(refunds_at_stripe(stripe_fake, body)) == 1
+    other = refund(2, "staff-a-1")
+    assert (other.status, other.body) == (422, {"error": "Idempotency-Key was already used with a different request body"})
+    assert (len(refunds_at_stripe(stripe_fake, body)), get_event(event_id)["available"]) == (1, 1)
+    retried = refund(1, "staff-a-1")
+    assert retried.status == 200, retried.body
+    assert (retried.body["quantity_refunded"], retried.body["quantity_remaining"], retried.body["amount"]) == (1, 3, Decimal("25.00"))
+    assert len(refunds_at_stripe(stripe_fake, body)) == 1
+    assert (ticket(body["ticket_id"]).refunded_quantity, get_event(event_id)["available"]) == (1, 2)
+    assert refund(1, "staff-a-1").body == retried.body
+    assert refund(1, "staff-b-1").status == 200
+    assert [r["amount"] for r in refunds_at_stripe(stripe_fake, body)] == [2500, 2500]
+    assert (ticket(body["ticket_id"]).refunded_quantity, get_event(event_id)["available"]) == (2, 3)

@@ -564,6 +564,11 @@ class MemoryTicketStore:
             if read.seat_parts is not None and (row.seats == Seats.RETURN or (row.seats == Seats.TAKE and _admitted_parts(read))):
                 stored = {int(shard): int(count) for shard, count in (item.get("seat_parts") or {}).items()}
                 ticket_ok = ticket_ok and stored == read.seat_parts
+            # And on the seats it holds as read: none refunded meanwhile, none placed on shards since.
+            if row.seats in (Seats.TAKE, Seats.RETURN) and (
+                item.get("refunded_quantity", 0) != read.refunded_quantity or (read.seat_parts is None and "seat_parts" in item)
+            ):
+                ticket_ok = False
             if money_as_read and not self._money_holds(item, ticket):
                 ticket_ok = False
             if writer is not None and item.get(RECORDS_WRITER) != writer:

@@ -6,6 +6,8 @@ cut off half-way and finished by the reconciliation, Stripe refusing, two at onc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -19,14 +21,19 @@ from tests.support.store_worlds import MemoryWorld
 S = TicketStatus
 
 
+@contextmanager
+def _memory() -> Iterator[MemoryWorld]:
+    yield MemoryWorld()
+
+
 def _paid(world: World, quantity: int) -> Ticket:
     ticket = world.reserve(quantity=quantity)
     world.service.settle(world.stripe.pay(world.session(ticket)))
     return world.ticket(ticket.ticket_id)
 
 
-def _refund(world: World, ticket: Ticket, quantity: int | None = None) -> tuple[Ticket, Any]:
-    return world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id, quantity=quantity))
+def _refund(world: World, ticket: Ticket, quantity: int | None = None, key: str | None = None) -> tuple[Ticket, Any]:
+    return world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id, quantity=quantity), key)
 
 
 def _left(world: World) -> int:
@@ -142,25 +149,98 @@ def test_a_partial_refund_cut_off_at_stripe_is_finished_once_by_the_reconciliati
     invariants(world)
 
 
-def test_a_partial_refund_made_at_stripe_whose_write_was_lost_is_not_made_twice(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The refund was made, then the write that finishes it failed: a staff retry (any refund request)
-    finds the refund at Stripe by its key and records it; no second refund."""
-    world = World(MemoryWorld(), capacity=4)
-    ticket = _paid(world, 2)
+def _lose_writes(monkeypatch: pytest.MonkeyPatch, world: World) -> Any:
+    """The write that records a seat refund fails (DynamoDB unavailable); returns the real one."""
     finish = world.store.refund_seats
 
     def lost(*args: Any, **kwargs: Any) -> Any:
         raise ApiError("DynamoDB is unavailable")
 
     monkeypatch.setattr(world.store, "refund_seats", lost)
+    return finish
+
+
+def test_a_partial_refund_made_at_stripe_whose_write_was_lost_is_not_made_twice_by_its_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refund was made, then the write that finishes it failed: the retry (the same request key)
+    finds the refund at Stripe by its key and records it; no second refund."""
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 2)
+    finish = _lose_writes(monkeypatch, world)
     with pytest.raises(ApiError):
-        _refund(world, ticket, 1)
+        _refund(world, ticket, 1, key="retry-1")
     assert len(_refunds(world, ticket)) == 1
     monkeypatch.setattr(world.store, "refund_seats", finish)
-    kept, refund = _refund(world, world.ticket(ticket.ticket_id), 1)
+    kept, refund = _refund(world, world.ticket(ticket.ticket_id), 1, key="retry-1")
     assert [r.id for r in _refunds(world, ticket)] == [refund.id]
     assert (kept.refunded_quantity, kept.seat_refund_key, _left(world)) == (1, None, 3)
+    # Asked once more (its first answer lost too): the same refund, nothing more.
+    again, same = _refund(world, world.ticket(ticket.ticket_id), 1, key="retry-1")
+    assert same.id == refund.id and again.refunded_quantity == 1 and len(_refunds(world, ticket)) == 1
     invariants(world)
+
+
+def test_another_request_finds_a_cut_off_partial_refund_finishes_it_and_then_makes_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two staff each refund one seat; the first is cut off after Stripe made its refund. The second
+    (another request: no key, or another key) is not taken for its retry: the first's refund is
+    recorded, then the second's made. Two requests, two seats, two refunds."""
+    world = World(MemoryWorld(), capacity=5)
+    ticket = _paid(world, 4)
+    finish = _lose_writes(monkeypatch, world)
+    with pytest.raises(ApiError):
+        _refund(world, ticket, 1, key="staff-a")
+    monkeypatch.setattr(world.store, "refund_seats", finish)
+    kept, refund = _refund(world, world.ticket(ticket.ticket_id), 1)
+    assert [r.amount for r in _refunds(world, ticket)] == [2500, 2500]
+    assert refund.id == _refunds(world, ticket)[0].id  # its own, the newer (Stripe lists newest first)
+    assert (kept.refunded_quantity, kept.quantity_held, kept.refund_amount, _left(world)) == (2, 2, 5000, 3)
+    invariants(world)
+
+
+def test_a_retry_asking_other_seats_than_its_first_attempt_is_a_422_and_moves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same request key with another quantity after its first attempt was cut off (owed, or made
+    and recorded): the key names a request that asked something else."""
+    from payments.errors import Unprocessable
+
+    world = World(MemoryWorld(), capacity=5)
+    ticket = _paid(world, 4)
+    finish = _lose_writes(monkeypatch, world)
+    with pytest.raises(ApiError):
+        _refund(world, ticket, 1, key="k")
+    with pytest.raises(Unprocessable):
+        _refund(world, world.ticket(ticket.ticket_id), 2, key="k")  # owed, made at Stripe, not recorded
+    assert len(_refunds(world, ticket)) == 1 and world.ticket(ticket.ticket_id).refunded_quantity == 0
+    monkeypatch.setattr(world.store, "refund_seats", finish)
+    kept, _ = _refund(world, world.ticket(ticket.ticket_id), 1, key="k")
+    assert kept.refunded_quantity == 1
+    with pytest.raises(Unprocessable):
+        _refund(world, world.ticket(ticket.ticket_id), 2, key="k")  # recorded: found at Stripe
+    assert len(_refunds(world, ticket)) == 1 and world.ticket(ticket.ticket_id).refunded_quantity == 1
+    assert _left(world) == 2
+    invariants(world)
+
+
+def test_a_retry_whose_refund_stripe_then_refuses_is_a_400_and_the_ticket_keeps_its_seats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut off after its decision, before Stripe; meanwhile most of the payment went back in the
+    Dashboard: the retry finishes its own refund, Stripe refuses it (less left), and it is told so
+    as the first attempt would have been (a 400 naming quantity), no seat moved."""
+    world = World(MemoryWorld(), capacity=5)
+    ticket = _paid(world, 4)
+    assert ticket.payment_intent is not None
+    make = world.stripe.refund_part
+
+    def cut_off(*args: Any, **kwargs: Any) -> Any:
+        raise ApiError("the Lambda timed out")
+
+    monkeypatch.setattr(world.stripe, "refund_part", cut_off)
+    with pytest.raises(ApiError):
+        _refund(world, ticket, 2, key="k")
+    monkeypatch.setattr(world.stripe, "refund_part", make)
+    world.stripe.refund(ticket.payment_intent, amount=9000)  # in the Dashboard: 10.00 EUR left
+    with pytest.raises(InvalidField) as refused:
+        _refund(world, world.ticket(ticket.ticket_id), 2, key="k")
+    assert refused.value.field == "quantity"
+    stored = world.ticket(ticket.ticket_id)
+    assert (stored.status, stored.refunded_quantity, stored.seat_refund_key, _left(world)) == (S.PAID, 0, None, 1)
 
 
 def test_two_partial_refunds_at_once_never_refund_the_same_seats(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -244,3 +324,34 @@ def test_a_partial_refund_decided_meanwhile_is_finished_first_never_overwritten(
     assert (kept.status, kept.refunded_quantity, kept.quantity_held, kept.refund_amount) == (S.PAID, 3, 1, 7500)
     assert _left(world) == 4
     invariants(world)
+
+
+@pytest.mark.parametrize("stores", ["memory", "moto"])
+def test_a_whole_refund_read_before_a_partial_refund_finished_gives_back_only_the_seats_left(
+    stores: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole refund reads the paid ticket (3 seats, none refunded), then a one-seat partial refund
+    runs whole before its decision: the whole refund must give back the 2 seats the ticket still
+    holds, not the 3 it read (the seats written back are conditioned on the seats refunded as read,
+    on an unsharded ticket too). Capacity stays 4: never 5 seats for sale."""
+    from tests.support.store_worlds import moto_world
+
+    with moto_world() if stores == "moto" else _memory() as stores_world:
+        world = World(stores_world, capacity=4)
+        ticket = _paid(world, 3)
+        assert ticket.seat_parts is None  # the one-shard event's ticket: its seats on the event's item
+        apply = world.store.apply
+        raced: list[bool] = []
+
+        def partial_first(read: Ticket, trigger: Any, *args: Any, **kwargs: Any) -> Ticket:
+            if not raced:
+                raced.append(True)
+                _refund(world, read, 1)
+            return apply(read, trigger, *args, **kwargs)
+
+        monkeypatch.setattr(world.store, "apply", partial_first)
+        refunded, _ = _refund(world, ticket)
+        assert raced and refunded.status == S.REFUNDED
+        assert sorted(r.amount for r in _refunds(world, ticket)) == [2500, 5000]
+        assert _left(world) == 4
+        invariants(world)

@@ -426,18 +426,20 @@ class TicketService:
         return Settlement(processing, Outcome.PROCESSING)
 
     # refunds ---------------------------------------------------------------------------------
-    def refund(self, caller: Caller, request: RefundTicketRequest) -> tuple[Ticket, StripeRefund]:
+    def refund(self, caller: Caller, request: RefundTicketRequest, request_key: str | None = None) -> tuple[Ticket, StripeRefund]:
         """Staff refund a paid ticket in full (what has not gone back yet): the seats of its people
         not yet admitted go back on sale and its QR code stops admitting anyone. Idempotent: a
         retry finishes the refund it started and never makes a second. Returns the ticket and the
-        refund (or lost dispute) that completed it."""
+        refund (or lost dispute) that completed it. A refund of some seats is not idempotent by
+        itself (each refunds more): ``request_key`` (derived from the client's Idempotency-Key)
+        names the request, so that its retry, cut off at any point, refunds its seats once."""
         ticket = self._repository.get_ticket(request.ticket_id)
         if ticket is None:
             raise NotFound("Ticket not found")
         if ticket.is_free or not ticket.payment_intent:
             raise BadRequest("This ticket has no payment to refund")
         if request.quantity is not None:
-            return self._refund_seats(caller, ticket, request.quantity, request.reason or REASON_STAFF)
+            return self._refund_seats(caller, ticket, request.quantity, request.reason or REASON_STAFF, request_key)
         return self._refund_whole(caller, ticket, request.reason or REASON_STAFF)
 
     def _refund_whole(self, caller: Caller, ticket: Ticket, reason: str) -> tuple[Ticket, StripeRefund]:
@@ -477,23 +479,37 @@ class TicketService:
             return refunded, settlement.refund
         raise Conflict("Ticket changed while refunding; retry")
 
-    def _refund_seats(self, caller: Caller, ticket: Ticket, quantity: int, reason: str) -> tuple[Ticket, StripeRefund]:
+    def _refund_seats(
+        self, caller: Caller, ticket: Ticket, quantity: int, reason: str, request_key: str | None
+    ) -> tuple[Ticket, StripeRefund]:
         """Staff refund ``quantity`` of a paid ticket's seats: the price per seat paid x ``quantity``
         goes back (exact in minor units), the seats of people not admitted go back on sale, and the
         ticket keeps the rest. The last seats it holds are a whole refund. Decided in one write on
         the ticket as read (its seats refunded so far), before Stripe is asked, then made under that
         refund's own key and recorded with its seats in a second write: two at once never refund
-        one seat twice, and one cut off half-way is finished, once, by a retry or the reconciliation."""
+        one seat twice, and one cut off half-way is finished, once, by a retry or the reconciliation.
+        Another request's refund found owed is finished first, then this one is decided: two
+        requests are two refunds. Only ``request_key`` says a request is a retry of an earlier one
+        (its tag ends the refund's key, owed on the ticket or in the refund's metadata at Stripe)."""
         intent = ticket.payment_intent
         assert intent is not None
+        tag = _request_tag(request_key)
         for _ in range(MAX_STATE_RETRIES):
+            if request_key is not None:
+                made = next((fact for fact in self._money_back(intent) if _of_request(fact.seat_refund, tag)), None)
+                if made is not None and made.seat_refund != ticket.seat_refund_key:
+                    # This request's refund, made and recorded before its answer was lost: the answer.
+                    _same_request(_seats_in(made.seat_refund), quantity)
+                    return ticket, made
             if ticket.status == S.PAID and ticket.seat_refund_key:
                 # One decided before and not finished (cut off): finished first. When it is this very
-                # request's (a retry: the same seats), its refund is the answer.
-                same = ticket.seat_refund_quantity == quantity
+                # request's (a retry), its refund is the answer; another request's, then this one.
+                own = request_key is not None and _of_request(ticket.seat_refund_key, tag)
+                if own:
+                    _same_request(ticket.seat_refund_quantity, quantity, ticket.seat_refund_reason, reason)
                 settlement = self._finish_seat_refund(ticket, refunded_by=caller.user_id)
-                if same and settlement.refund is not None:
-                    return settlement.ticket, settlement.refund
+                if own:
+                    return _seats_refunded(settlement, quantity, ticket)
                 ticket = self._reread(ticket)
                 continue
             if ticket.status != S.PAID:
@@ -508,18 +524,13 @@ class TicketService:
             if amount > left:
                 raise InvalidField("quantity", _too_much(quantity, amount, left, ticket.currency))
             first = ticket.refunded_quantity + 1
-            key = f"ticket-seat-refund-{ticket.ticket_id}-{first}-{first + quantity - 1}-{uuid.uuid4().hex[:16]}"
+            key = f"ticket-seat-refund-{ticket.ticket_id}-{first}-{first + quantity - 1}-{tag}"
             try:
                 owed = self._repository.owe_seat_refund(ticket, key, quantity, amount, reason)
             except StateChanged:
                 ticket = self._reread(ticket)
                 continue
-            settlement = self._finish_seat_refund(owed, refunded_by=caller.user_id)
-            if settlement.outcome == Outcome.REFUND_REFUSED:
-                raise BadRequest("The payment is disputed: Stripe returns its money only through the dispute; the ticket stays paid")
-            if settlement.refund is None:
-                raise InvalidField("quantity", _too_much(quantity, amount, None, ticket.currency))
-            return settlement.ticket, settlement.refund
+            return _seats_refunded(self._finish_seat_refund(owed, refunded_by=caller.user_id), quantity, ticket)
         raise Conflict("Ticket changed while refunding; retry")
 
     def _finish_seat_refund(self, ticket: Ticket, refunded_by: str | None = None) -> Settlement:
@@ -966,6 +977,40 @@ def _seats_back(ticket: Ticket) -> dict[int, int]:
         if taken > 0:
             back[shard] = taken
     return back
+
+
+def _request_tag(request_key: str | None) -> str:
+    """What ends the key of a seat refund: a digest of the request's key, or with none, a random
+    tag (a request without a key is never a retry of another)."""
+    if request_key is None:
+        return uuid.uuid4().hex[:16]
+    return hashlib.sha256(request_key.encode()).hexdigest()[:16]
+
+
+def _of_request(seat_refund_key: str | None, tag: str) -> bool:
+    return seat_refund_key is not None and seat_refund_key.endswith(f"-{tag}")
+
+
+def _seats_in(seat_refund_key: str | None) -> int:
+    """The seats a seat refund's key names (``...-{first}-{last}-{tag}``)."""
+    assert seat_refund_key is not None
+    _, first, last, _ = seat_refund_key.rsplit("-", 3)
+    return int(last) - int(first) + 1
+
+
+def _same_request(quantity: int | None, wanted: int, reason: str | None = None, wanted_reason: str | None = None) -> None:
+    """A retry must ask what its first attempt asked (as an Idempotency-Key replay checks the body)."""
+    if quantity != wanted or reason != wanted_reason:
+        raise Unprocessable("Idempotency-Key was already used with a different request body")
+
+
+def _seats_refunded(settlement: Settlement, quantity: int, ticket: Ticket) -> tuple[Ticket, StripeRefund]:
+    """The answer to a seat refund once its finishing is done: the ticket and the refund, or why not."""
+    if settlement.outcome == Outcome.REFUND_REFUSED:
+        raise BadRequest("The payment is disputed: Stripe returns its money only through the dispute; the ticket stays paid")
+    if settlement.refund is None:
+        raise InvalidField("quantity", _too_much(quantity, ticket.unit_amount * quantity, None, ticket.currency))
+    return settlement.ticket, settlement.refund
 
 
 def _too_much(quantity: int, amount: int, left: int | None, currency: str) -> str:

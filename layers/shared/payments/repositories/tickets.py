@@ -231,11 +231,16 @@ def _seats_as_read(ticket: Ticket, seats: Seats) -> tuple[str, dict[str, Any]]:
     caller decide again), and seats go back to the shards they are on as read (a ticket that gave
     its seats back and took others since, refunding, refused and paid again, is in the status read
     on other shards). Seats taken again by a ticket whose admitted people kept theirs are placed
-    around those as read (``_admitted_parts``): on the shards as read too."""
+    around those as read (``_admitted_parts``): on the shards as read too. And the seats it holds
+    are those as read: a staff partial refund finished meanwhile gave some back already (an
+    unsharded ticket read before it has no ``seat_parts`` to compare; it has them after)."""
     if seats not in (Seats.TAKE, Seats.RETURN):
         return "", {}
-    condition, values = "(attribute_not_exists(checked_in) OR checked_in = :admitted)", _values(admitted=ticket.checked_in)
-    if ticket.seat_parts is not None and (seats == Seats.RETURN or _admitted_parts(ticket)):
+    condition = f"(attribute_not_exists(checked_in) OR checked_in = :admitted) AND {_refunded_as_read(ticket)}"
+    values = _values(admitted=ticket.checked_in, refunded=ticket.refunded_quantity)
+    if ticket.seat_parts is None:
+        condition += " AND attribute_not_exists(seat_parts)"
+    elif seats == Seats.RETURN or _admitted_parts(ticket):
         condition, values = f"{condition} AND seat_parts = :parts_read", values | _values(parts_read=_parts_map(ticket.seat_parts))
     return condition, values
 
