@@ -141,6 +141,8 @@ class LocalApp:
     cors_origins: list[str]
     cors_headers: list[str]
     cors_methods: list[str]
+    # Response headers a browser's script may read across origins (the attendee export's next page).
+    cors_expose_headers: list[str] = field(default_factory=list)
 
     def find_route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -205,4 +207,5 @@ def load_app(template: dict[str, Any], parameters: dict[str, str], resources: di
         cors_origins=list(cors.get("AllowOrigins", [])),
         cors_headers=list(cors.get("AllowHeaders", [])),
         cors_methods=list(cors.get("AllowMethods", [])),
+        cors_expose_headers=list(cors.get("ExposeHeaders", [])),
     )

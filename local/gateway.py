@@ -244,3 +244,6 @@ class LocalGateway:
             response.headers["Access-Control-Allow-Methods"] = ",".join(self.app.cors_methods)
             response.headers["Access-Control-Allow-Headers"] = ",".join(self.app.cors_headers)
             response.headers["Access-Control-Max-Age"] = "600"
+        elif self.app.cors_expose_headers:
+            # As the HTTP API does on an actual request from an allowed origin.
+            response.headers["Access-Control-Expose-Headers"] = ",".join(self.app.cors_expose_headers)

@@ -58,3 +58,9 @@ def test_staff_download_every_ticket_once_following_the_next_links(stack, http):
     assert refused.status_code == 403
     forged = http.get(f"{stack.api}/api/events/{event_id}/attendees/?cursor=Zm9yZ2Vk", headers=stack.headers("e2e-staff", staff=True))
     assert forged.status_code == 400 and forged.json()["error"].startswith("cursor")
+    # And a browser on the frontend's origin may read the next page's headers (the HTTP API's
+    # CorsConfiguration exposes them; without it a script sees neither X-Next-Cursor nor Link)
+    page = http.get(f"{base}?limit=3", headers={**stack.headers("e2e-staff", staff=True), "Origin": "http://localhost:5173"})
+    assert page.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    exposed = {name.strip().lower() for name in page.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"x-next-cursor", "link"} <= exposed
