@@ -285,7 +285,10 @@ class TicketMoneyModel(RuleBasedStateMachine):
         self.free_event = create_event(price=0, capacity=3, name="Free talk")
         # Seats over three shards (3, 3, 2): tickets are placed, split, released and re-seated per shard.
         self.paid_event = create_event(price=25, capacity=8, name="Concert", seat_shards=3)
-        self.events = {self.free_event: 3, self.paid_event: 8}
+        # And one paid event of a single shard: its tickets keep their seats on the event's item
+        # (no ``seat_parts``) until a partial refund writes them; conditions on seats as read differ.
+        self.one_shard_event = create_event(price=25, capacity=4, name="Recital")
+        self.events = {self.free_event: 3, self.paid_event: 8, self.one_shard_event: 4}
         bought = self._answer(buy(self.paid_event, 1, user="user-a"))
         if bought.status == 200:
             self.fake.complete_session(bought.body["session_id"])
@@ -297,10 +300,11 @@ class TicketMoneyModel(RuleBasedStateMachine):
         if self._answer(buy(self.paid_event if paid else self.free_event, quantity, user=user)).status == 200:
             fired["paid purchase" if paid else "free purchase"] += 1
 
-    @rule(quantity=st.integers(1, 3), user=st.sampled_from(USERS), delayed=st.booleans())
-    def purchase_and_pay(self, quantity: int, user: str, delayed: bool) -> None:
-        """The common path: a paid ticket bought and paid on the Checkout page at once."""
-        result = self._answer(buy(self.paid_event, quantity, user=user))
+    @rule(quantity=st.integers(1, 3), user=st.sampled_from(USERS), delayed=st.booleans(), one_shard=st.booleans())
+    def purchase_and_pay(self, quantity: int, user: str, delayed: bool, one_shard: bool) -> None:
+        """The common path: a paid ticket bought and paid on the Checkout page at once (of the
+        sharded concert, or of the one-shard recital)."""
+        result = self._answer(buy(self.one_shard_event if one_shard else self.paid_event, quantity, user=user))
         if result.status == 200 and "session_id" in result.body:
             self.fake.complete_session(result.body["session_id"], paid=not delayed)
             fired["paid by bank debit" if delayed else "paid at once"] += 1

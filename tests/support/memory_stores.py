@@ -569,6 +569,8 @@ class MemoryTicketStore:
                 item.get("refunded_quantity", 0) != read.refunded_quantity or (read.seat_parts is None and "seat_parts" in item)
             ):
                 ticket_ok = False
+            if "seat_refund_key" in removed and item.get("seat_refund_key") != read.seat_refund_key:
+                ticket_ok = False
             if money_as_read and not self._money_holds(item, ticket):
                 ticket_ok = False
             if writer is not None and item.get(RECORDS_WRITER) != writer:

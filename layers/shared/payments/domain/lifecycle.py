@@ -311,6 +311,9 @@ class Ticket:
     released_at: int | None = None
     refund_id: str | None = None
     refund_reason: str | None = None
+    # A whole refund asked as a refund of the last seats: those seats and the request's tag
+    # (``{first}-{last}-{tag}``), so that its retry, cut off before its answer, finds it its own.
+    refund_request: str | None = None
     refunded_at: int | None = None
     late_payment: bool | None = None
     # Seats by shard, for an event with more than one; None: all from the event's one shard.
@@ -330,7 +333,8 @@ class Ticket:
     # what the ticket still takes). ``quantity`` stays what was bought and paid (``amount_total``).
     refunded_quantity: int = 0
     # A staff refund of some seats decided and not yet finished: how many seats, how much (minor
-    # units) and the idempotency key Stripe sees (the same on every retry until it is finished).
+    # units) and its key (``ticket-seat-refund-{ticket}-{first}-{last}-{request tag}``; Stripe's
+    # idempotency key adds a digest of the reason), the same on every retry until it is finished.
     seat_refund_key: str | None = None
     seat_refund_quantity: int | None = None
     seat_refund_amount_minor: int | None = None

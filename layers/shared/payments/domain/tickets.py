@@ -442,7 +442,9 @@ class TicketService:
             return self._refund_seats(caller, ticket, request.quantity, request.reason or REASON_STAFF, request_key)
         return self._refund_whole(caller, ticket, request.reason or REASON_STAFF)
 
-    def _refund_whole(self, caller: Caller, ticket: Ticket, reason: str) -> tuple[Ticket, StripeRefund]:
+    def _refund_whole(self, caller: Caller, ticket: Ticket, reason: str, request: str | None = None) -> tuple[Ticket, StripeRefund]:
+        """``request``: the seats a refund of some seats asked, all those left, with its request's
+        tag (``first-last-tag``), kept on the ticket so that its retry finds this refund its own."""
         intent = ticket.payment_intent
         assert intent is not None
         for _ in range(MAX_STATE_RETRIES):
@@ -463,8 +465,11 @@ class TicketService:
                 continue
             if ticket.status == S.PAID:
                 try:
-                    # A seat refund owed since the read is superseded: the whole refund returns the rest.
-                    ticket = self._repository.apply(ticket, Trigger.REFUND_DUE, {"refund_reason": reason}, removed=SEAT_REFUND_FIELDS)
+                    # Conditioned on no seat refund owed, as read: one decided since is finished first
+                    # (its refund would otherwise be made and its seats still held, should ours fail).
+                    ticket = self._repository.apply(
+                        ticket, Trigger.REFUND_DUE, {"refund_reason": reason, "refund_request": request}, removed=SEAT_REFUND_FIELDS
+                    )
                 except StateChanged:
                     ticket = self._reread(ticket)
                     continue
@@ -495,16 +500,17 @@ class TicketService:
         assert intent is not None
         tag = _request_tag(request_key)
         for _ in range(MAX_STATE_RETRIES):
-            if request_key is not None:
-                made = next((fact for fact in self._money_back(intent) if _of_request(fact.seat_refund, tag)), None)
-                if made is not None and made.seat_refund != ticket.seat_refund_key:
-                    # This request's refund, made and recorded before its answer was lost: the answer.
-                    _same_request(_seats_in(made.seat_refund), quantity)
-                    return ticket, made
+            facts = self._money_back(intent)
+            made = next((fact for fact in facts if _of_request(fact.seat_refund, tag)), None)
+            if made is not None and made.seat_refund != ticket.seat_refund_key:
+                # This request's refund, made and recorded before its answer was lost: the answer.
+                _same_request(_seats_in(made.seat_refund), quantity, made.reason, reason)
+                return ticket, made
             if ticket.status == S.PAID and ticket.seat_refund_key:
                 # One decided before and not finished (cut off): finished first. When it is this very
-                # request's (a retry), its refund is the answer; another request's, then this one.
-                own = request_key is not None and _of_request(ticket.seat_refund_key, tag)
+                # request's (its retry, or its own write whose answer was lost and whose retry then
+                # found it done), its refund is the answer; another request's, then this one.
+                own = _of_request(ticket.seat_refund_key, tag)
                 if own:
                     _same_request(ticket.seat_refund_quantity, quantity, ticket.seat_refund_reason, reason)
                 settlement = self._finish_seat_refund(ticket, refunded_by=caller.user_id)
@@ -512,21 +518,25 @@ class TicketService:
                     return _seats_refunded(settlement, quantity, ticket)
                 ticket = self._reread(ticket)
                 continue
+            if ticket.status in (S.REFUNDING, S.REFUNDED) and _of_request(ticket.refund_request, tag):
+                # Its last seats, so a whole refund (decided by this request, then cut off): finished.
+                _same_request(_seats_in(ticket.refund_request), quantity, ticket.refund_reason, reason)
+                return self._refund_whole(caller, ticket, reason)
             if ticket.status != S.PAID:
                 raise BadRequest(f"Ticket is {ticket.status}; only a paid ticket can be refunded")
             held = ticket.quantity_held
             if not 1 <= quantity <= held:
                 raise InvalidField("quantity", f"must be between 1 and {held}, the seats this ticket holds")
+            first = ticket.refunded_quantity + 1
+            seats = f"{first}-{first + quantity - 1}-{tag}"
             if quantity == held:
-                return self._refund_whole(caller, ticket, reason)
+                return self._refund_whole(caller, ticket, reason, request=seats)
             amount = ticket.unit_amount * quantity
-            left = ticket.amount_total - sum(fact.amount for fact in self._money_back(intent) if fact.returned)
+            left = ticket.amount_total - sum(fact.amount for fact in facts if fact.returned)
             if amount > left:
                 raise InvalidField("quantity", _too_much(quantity, amount, left, ticket.currency))
-            first = ticket.refunded_quantity + 1
-            key = f"ticket-seat-refund-{ticket.ticket_id}-{first}-{first + quantity - 1}-{tag}"
             try:
-                owed = self._repository.owe_seat_refund(ticket, key, quantity, amount, reason)
+                owed = self._repository.owe_seat_refund(ticket, f"ticket-seat-refund-{ticket.ticket_id}-{seats}", quantity, amount, reason)
             except StateChanged:
                 ticket = self._reread(ticket)
                 continue
@@ -544,9 +554,13 @@ class TicketService:
             facts = self._money_back(intent)
             made = next((fact for fact in facts if fact.seat_refund == key), None)
             if made is None:
-                metadata = {"ticket_id": str(ticket.ticket_id), "reason": ticket.seat_refund_reason or REASON_STAFF, "seat_refund": key}
+                reason = ticket.seat_refund_reason or REASON_STAFF
+                metadata = {"ticket_id": str(ticket.ticket_id), "reason": reason, "seat_refund": key}
+                # Stripe's key names the parameters too: a decision given up (Stripe refused it) and
+                # decided again with another reason is another request to Stripe, not a reused key.
+                stripe_key = f"{key}-{hashlib.sha256(reason.encode()).hexdigest()[:8]}"
                 try:
-                    made = self._gateway().refund_part(intent, amount, metadata=metadata, idempotency_key=key)
+                    made = self._gateway().refund_part(intent, amount, metadata=metadata, idempotency_key=stripe_key)
                 except ChargeDisputed:
                     return self._seat_refund_refused(ticket, Outcome.REFUND_REFUSED)
                 except Unprocessable:
@@ -991,10 +1005,11 @@ def _of_request(seat_refund_key: str | None, tag: str) -> bool:
     return seat_refund_key is not None and seat_refund_key.endswith(f"-{tag}")
 
 
-def _seats_in(seat_refund_key: str | None) -> int:
-    """The seats a seat refund's key names (``...-{first}-{last}-{tag}``)."""
-    assert seat_refund_key is not None
-    _, first, last, _ = seat_refund_key.rsplit("-", 3)
+def _seats_in(seats_asked: str | None) -> int:
+    """How many seats a seat refund's key (``...-{first}-{last}-{tag}``) or a whole refund's
+    ``refund_request`` (``{first}-{last}-{tag}``) names."""
+    assert seats_asked is not None
+    first, last, _ = seats_asked.rsplit("-", 3)[-3:]
     return int(last) - int(first) + 1
 
 

@@ -245,6 +245,15 @@ def _seats_as_read(ticket: Ticket, seats: Seats) -> tuple[str, dict[str, Any]]:
     return condition, values
 
 
+def _seat_refund_as_read(ticket: Ticket) -> tuple[str, dict[str, Any]]:
+    """The condition of a write that clears a staff seat refund owed: it is the one read, or none.
+    One decided since is finished first (were it cleared unseen, its refund would be made at Stripe
+    and its seats still held)."""
+    if ticket.seat_refund_key is None:
+        return "attribute_not_exists(seat_refund_key)", {}
+    return "seat_refund_key = :seat_refund_read", _values(seat_refund_read=ticket.seat_refund_key)
+
+
 def _admitted_parts(ticket: Ticket) -> dict[int, int]:
     """The seats of the ticket's admitted people, by shard: what ``Ticket.unadmitted_parts`` leaves
     out (counted from the lowest shard up). They never move: no RETURN gives them back."""
@@ -797,7 +806,11 @@ class TicketRepository:
             # Only a free ticket is given back, and only while nobody it admits has come in.
             condition += " AND unit_amount = :nothing AND (attribute_not_exists(checked_in) OR checked_in = :nothing)"
             values |= _values(nothing=0)
-        for extra, extra_values in (_seats_as_read(read, row.seats), _money_as_read(ticket) if money_as_read else ("", {})):
+        for extra, extra_values in (
+            _seats_as_read(read, row.seats),
+            _money_as_read(ticket) if money_as_read else ("", {}),
+            _seat_refund_as_read(read) if "seat_refund_key" in removed else ("", {}),
+        ):
             if extra:
                 condition, values = f"{condition} AND {extra}", values | extra_values
         assignments = []
