@@ -20,15 +20,15 @@ def lambda_handler(event: Event, context: Any) -> Response:
     require_group(caller, settings.staff_group)
     request = parse_body(event, RefundTicketRequest, {"max_quantity": settings.max_tickets_per_order})
     client_key = header(event, "idempotency-key")
-    if request.quantity is None or client_key is None:
+    if client_key is None:
         done = _refund(caller, request, None)
     else:
         # Each partial refund refunds more seats: a retry whose answer was lost must not. With the
-        # client's key the first answer is replayed (the whole refund is idempotent by itself), and
-        # the key names the request to the domain: a retry cut off before its answer was kept
-        # finishes or finds its own refund rather than making another.
+        # client's key the first answer is replayed, and the same key with another body (another
+        # quantity, or none: the whole ticket) is a 422; the key also names the request to the
+        # domain, so a retry cut off before its answer was kept finishes or finds its own refund.
         body = request.model_dump(mode="json")
-        done = run_once(caller, f"ticket-seat-refund-{request.ticket_id}", client_key, body, lambda key: _refund(caller, request, key))
+        done = run_once(caller, f"ticket-refund-{request.ticket_id}", client_key, body, lambda key: _refund(caller, request, key))
     answer: dict[str, Any] = {
         "detail": "Ticket refunded",
         "ticket_id": done["ticket_id"],

@@ -78,6 +78,7 @@ def test_my_tickets_are_mine_newest_first_a_page_at_a_time(dynamodb, stripe_fake
         "quantity": 1,
         "status": "paid",
         "checked_in": 0,
+        "quantity_remaining": 1,
     }
     pages, after = [first.body["tickets"]], first.body["next_after"]
     while after is not None:

@@ -420,6 +420,13 @@ def test_money_adds_up_whatever_happens_and_in_whatever_order_stripe_tells(dynam
             check_in(body, event_id, count=1)
         deliver_some(rng.random())
     deliver_some(1.0)
+    if ticket(body["ticket_id"]).status == "refunding":
+        # An earlier refund failed after a staff refund completed the ticket: what it no longer
+        # returns is owed again (the seats stay given back), and the reconciliation makes it.
+        from payments import wiring
+
+        assert wiring.ticket_service().settle_open_ticket(ticket(body["ticket_id"])) == "refunded"
+        deliver_some(1.0)
 
     taken = 5000
     back = stripe_fake.refunded_amount(intent) + sum(d["amount"] for d in stripe_fake.disputes.values() if d["status"] == "lost")

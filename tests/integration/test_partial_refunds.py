@@ -267,3 +267,21 @@ def test_a_partial_refund_cut_off_and_retried_with_its_key_refunds_its_seats_onc
     assert refund(1, "staff-b-1").status == 200
     assert [r["amount"] for r in refunds_at_stripe(stripe_fake, body)] == [2500, 2500]
     assert (ticket(body["ticket_id"]).refunded_quantity, get_event(event_id)["available"]) == (2, 3)
+
+
+def test_the_holder_sees_the_seats_the_ticket_still_holds_on_it_and_in_the_list(dynamodb, stripe_fake):
+    """A partly refunded ticket stays paid with its QR code; its holder reads how many seats it
+    still holds (the door admits those), in the ticket and in their list; refunded whole, none."""
+    _, body = paid_ticket(stripe_fake, quantity=3)
+    assert staff_refund(body["ticket_id"], quantity=2).status == 200
+    path = {"ticket_id": str(body["ticket_id"])}
+    seen = call("get_ticket", path_params=path, user="user-alice")
+    assert seen.status == 200, seen.body
+    assert (seen.body["status"], seen.body["quantity"], seen.body["quantity_remaining"]) == ("paid", 3, 1)
+    assert seen.body["qr_code_data"]
+    listed = call("list_my_tickets", user="user-alice")
+    [line] = [t for t in listed.body["tickets"] if t["ticket_id"] == body["ticket_id"]]
+    assert (line["quantity"], line["quantity_remaining"]) == (3, 1)
+    assert staff_refund(body["ticket_id"]).status == 200
+    after = call("get_ticket", path_params=path, user="user-alice").body
+    assert (after["status"], after["quantity_remaining"], after["qr_code_data"]) == ("refunded", 0, None)

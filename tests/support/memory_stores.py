@@ -698,6 +698,7 @@ class MemoryTicketStore:
             or item is None
             or item["status"] != str(TicketStatus.PAID)
             or item.get("seat_refund_key") != ticket.seat_refund_key
+            or item.get("seat_refund_reason") != ticket.seat_refund_reason
         ):
             raise StateChanged()
         for name in (*_SEAT_REFUND_OWED, "unsettled_status"):

@@ -49,7 +49,8 @@ reserved   EXPIRE                  ``expires_at`` passed (or Stripe said) expire
 cancelled  REFUND_DUE              paid late and sold out                 refunding  none    payment rec.; refund owed
 expired    REFUND_DUE              paid late and sold out                 refunding  none    payment rec.; refund owed
 paid       REFUND_DUE              staff refund                           refunding  return* refund owed (the rest)
-refunded   REFUND_DUE              a refund failed later; seats sold      refunding  none    refund owed again
+refunded   REFUND_DUE              a refund failed later; seats sold (or  refunding  none    refund owed again
+                                   not the one that completed it)
 refunding  REFUNDED                all the money back (our refund, found) refunded   none    refunds recorded
 refunding  REFUND_REFUSED          Stripe refuses: charge disputed        paid       take*   none (the dispute decides)
 paid       REFUNDED                all back: Dashboard refunds / disputes refunded   return* refunds recorded
@@ -93,7 +94,11 @@ status ``failed`` or ``canceled``) is not money returned: its record says so and
 ``refunded`` ticket whose money is no longer all back is ``paid`` again (REFUND_FAILED) when its
 seats are still free: the customer keeps what they paid for and staff may refund it again (a new
 refund, a new key); when its seats were sold meanwhile it is ``refunding`` again (REFUND_DUE) and
-the reconciliation makes the refund again. Either way staff are told: the audit line
+the reconciliation makes the refund again. So it is, seats free or not, when the refund that failed
+is not the one that completed it (an earlier staff partial refund, or a partial one in the
+Dashboard): the refund that gave its seats back stands, so there is nothing to be paid again for,
+and what the failed one no longer returns is owed (unless a dispute was lost: nothing more of a
+disputed charge can be refunded). Either way staff are told: the audit line
 ``ticket.refund_failed`` and its metric ``RefundsFailed``, alarmed like late refunds and disputes.
 Stripe does not retry a failed refund itself, and the same card usually fails again, so it is not
 made again while the customer can be seated. ``processing`` tickets are left alone by the sweep and

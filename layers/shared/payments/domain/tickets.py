@@ -520,7 +520,10 @@ class TicketService:
                 continue
             if ticket.status in (S.REFUNDING, S.REFUNDED) and _of_request(ticket.refund_request, tag):
                 # Its last seats, so a whole refund (decided by this request, then cut off): finished.
-                _same_request(_seats_in(ticket.refund_request), quantity, ticket.refund_reason, reason)
+                # (What it asked is compared with what it keeps: the ticket's refund_reason becomes
+                # that of whichever refund completed it, a Dashboard refund or a lost dispute too.)
+                asked = ticket.refund_request or ""
+                _same_request(_seats_in(asked), quantity, asked[asked.index("-", asked.index("-") + 1) :], _whole_request("", reason, tag))
                 return self._refund_whole(caller, ticket, reason)
             if ticket.status != S.PAID:
                 raise BadRequest(f"Ticket is {ticket.status}; only a paid ticket can be refunded")
@@ -528,15 +531,17 @@ class TicketService:
             if not 1 <= quantity <= held:
                 raise InvalidField("quantity", f"must be between 1 and {held}, the seats this ticket holds")
             first = ticket.refunded_quantity + 1
-            seats = f"{first}-{first + quantity - 1}-{tag}"
+            seats = f"{first}-{first + quantity - 1}"
             if quantity == held:
-                return self._refund_whole(caller, ticket, reason, request=seats)
+                return self._refund_whole(caller, ticket, reason, request=_whole_request(seats, reason, tag))
             amount = ticket.unit_amount * quantity
             left = ticket.amount_total - sum(fact.amount for fact in facts if fact.returned)
             if amount > left:
                 raise InvalidField("quantity", _too_much(quantity, amount, left, ticket.currency))
             try:
-                owed = self._repository.owe_seat_refund(ticket, f"ticket-seat-refund-{ticket.ticket_id}-{seats}", quantity, amount, reason)
+                owed = self._repository.owe_seat_refund(
+                    ticket, f"ticket-seat-refund-{ticket.ticket_id}-{seats}-{tag}", quantity, amount, reason
+                )
             except StateChanged:
                 ticket = self._reread(ticket)
                 continue
@@ -758,7 +763,13 @@ class TicketService:
             )
             return Settlement(refunded, Outcome.REFUNDED, last)
         if ticket.status == S.REFUNDED:
-            return self._refund_failed(ticket, payment_intent, returned, records, seen)
+            # Paid again only when the refund that completed it (and gave its seats back) is the one
+            # that failed; an earlier one failing (a seat refund, a partial one in the Dashboard)
+            # leaves the seats given back where they are, and what it no longer returns is owed.
+            # Unless a dispute was lost: Stripe refunds nothing more of a disputed charge, so it
+            # could never be made (paid again while its seats are free, as before).
+            standing = any(fact.id == ticket.refund_id for fact in made) and all(fact.status != "lost" for fact in facts)
+            return self._refund_failed(ticket, payment_intent, returned, records, seen, owed_again=standing)
         if seen != ticket.refunds_seen or (ticket.refund_amount or 0) != returned or (records and ticket.refund_amount is None):
             dropped = returned < (ticket.refund_amount or 0)
             if records:
@@ -777,11 +788,14 @@ class TicketService:
         return Settlement(ticket, Outcome.NOTHING)
 
     def _refund_failed(
-        self, ticket: Ticket, payment_intent: str, returned: int, records: list[MoneyRecord], seen: str | None
+        self, ticket: Ticket, payment_intent: str, returned: int, records: list[MoneyRecord], seen: str | None, owed_again: bool
     ) -> Settlement:
         """A refunded ticket whose money is no longer all back (a refund failed later): paid again
-        while its seats are free, else its refund is owed again (the reconciliation makes it)."""
+        while its seats are free, else its refund is owed again (the reconciliation makes it). Owed
+        again at once (``owed_again``) when the refund that completed it still stands."""
         try:
+            if owed_again:
+                raise SoldOut()  # nothing to take back: its seats went back with a refund that stands
             ticket_now = self._repository.apply(
                 ticket,
                 Trigger.REFUND_FAILED,
@@ -1001,15 +1015,22 @@ def _request_tag(request_key: str | None) -> str:
     return hashlib.sha256(request_key.encode()).hexdigest()[:16]
 
 
+def _whole_request(seats: str, reason: str, tag: str) -> str:
+    """What a refund of the last seats keeps on the ticket (``refund_request``): the seats asked
+    (``first-last``), a digest of its reason, and its request's tag."""
+    return f"{seats}-{hashlib.sha256(reason.encode()).hexdigest()[:8]}-{tag}"
+
+
 def _of_request(seat_refund_key: str | None, tag: str) -> bool:
     return seat_refund_key is not None and seat_refund_key.endswith(f"-{tag}")
 
 
 def _seats_in(seats_asked: str | None) -> int:
     """How many seats a seat refund's key (``...-{first}-{last}-{tag}``) or a whole refund's
-    ``refund_request`` (``{first}-{last}-{tag}``) names."""
+    ``refund_request`` (``{first}-{last}-{reason digest}-{tag}``) names."""
     assert seats_asked is not None
-    first, last, _ = seats_asked.rsplit("-", 3)[-3:]
+    parts = seats_asked.split("-")
+    first, last = (parts[0], parts[1]) if seats_asked[0].isdigit() else (parts[-3], parts[-2])
     return int(last) - int(first) + 1
 
 

@@ -518,14 +518,15 @@ class TicketRepository:
             raise RuntimeError(f"Event {event_id} has {len(seats)} of its {shards} seat shards")
         return dict(sorted(seats.items()))
 
-    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The items of ``keys`` (at most 100: an event has at most 64 shards), read consistently;
+    def _batch_get(self, keys: list[dict[str, Any]], what: str = "seat shards") -> list[dict[str, Any]]:
+        """The items of ``keys`` (at most 100: an event has at most 64 shards, a page of lines at
+        most 100 tickets), read consistently;
         keys DynamoDB leaves unprocessed are asked again with backoff, then the read fails as
         throttled (a 503), never answers with seats missing."""
         if not keys:
             return []
         request = {"Keys": keys, "ConsistentRead": True}
-        return batch_get_all(self._client, self._tickets, request, budget_seconds=BATCH_READ_BUDGET_SECONDS, what="seat shards")
+        return batch_get_all(self._client, self._tickets, request, budget_seconds=BATCH_READ_BUDGET_SECONDS, what=what)
 
     def list_events(self, limit: int, after: int | None = None) -> tuple[list[Event], int | None]:
         """Events by id, newest first, a page at a time; the second value is where the next page starts."""
@@ -591,13 +592,22 @@ class TicketRepository:
             }
         result = self._client.query(**request)
         last = result.get("LastEvaluatedKey")
-        return [_ticket_line(item) for item in result.get("Items", [])], (_ticket_id_of(last) if last else None)
+        return self._lines(result.get("Items", [])), (_ticket_id_of(last) if last else None)
+
+    def _lines(self, items: list[dict[str, Any]]) -> list[TicketLine]:
+        """Index items (at most 100) as ticket lines. The indexes do not project ``refunded_quantity``
+        (a projection cannot change in place): a ticket some of whose money went back (the only ones
+        that can have seats refunded: the write that refunds seats sets ``refund_amount``) is read
+        from the table itself, in one batch."""
+        whole = {
+            _ticket_id_of(item): item
+            for item in self._batch_get([_ticket_key(_ticket_id_of(item)) for item in items if "refund_amount" in item], "tickets")
+        }
+        return [_ticket_line(whole.get(_ticket_id_of(item), item)) for item in items]
 
     def ticket_lines(self, event: Event) -> Iterator[TicketLine]:
-        """Every ticket of the event, seat shard by seat shard (the event's index partitions). The
-        index does not project ``refunded_quantity`` (a projection cannot change in place): a ticket
-        some of whose money went back (the only ones that can have seats refunded: the write that
-        refunds seats sets ``refund_amount``) is read from the table itself, in batches."""
+        """Every ticket of the event, seat shard by seat shard (the event's index partitions), with
+        its seats refunded (``_lines``)."""
         for shard in range(event.seat_shards):
             items = all_items(
                 self._client.query,
@@ -607,12 +617,7 @@ class TicketRepository:
                 ExpressionAttributeValues=_values(shard=_event_shard(event.event_id, shard)),
             )
             for page in itertools.batched(items, 100, strict=False):
-                whole = {
-                    _ticket_id_of(item): item
-                    for item in self._batch_get([_ticket_key(_ticket_id_of(item)) for item in page if "refund_amount" in item])
-                }
-                for item in page:
-                    yield _ticket_line(whole.get(_ticket_id_of(item), item))
+                yield from self._lines(list(page))
 
     def check_in(self, ticket: Ticket, count: int, now: int, *, event_id: int) -> Ticket:
         """Admits ``count`` more people on a ticket of ``event_id`` (the door's event) that is valid
@@ -983,9 +988,13 @@ class TicketRepository:
                     TableName=self._tickets,
                     Key=_ticket_key(ticket.ticket_id),
                     UpdateExpression="REMOVE unsettled_status, " + ", ".join(f"#{name}" for name in owed),
-                    ConditionExpression="#status = :paid AND #seat_refund_key = :key",
+                    # The decision as read, its reason included: Stripe's key names the reason too, so a
+                    # decision of the same seats by the same request with another reason is another.
+                    ConditionExpression="#status = :paid AND #seat_refund_key = :key AND #seat_refund_reason = :reason",
                     ExpressionAttributeNames={"#status": "status"} | {f"#{name}": name for name in owed},
-                    ExpressionAttributeValues=_values(paid=str(TicketStatus.PAID), key=ticket.seat_refund_key),
+                    ExpressionAttributeValues=_values(
+                        paid=str(TicketStatus.PAID), key=ticket.seat_refund_key, reason=ticket.seat_refund_reason
+                    ),
                 )
             )
         except Exception as error:
