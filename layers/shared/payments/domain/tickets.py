@@ -440,7 +440,20 @@ class TicketService:
             raise BadRequest("This ticket has no payment to refund")
         if request.quantity is not None:
             return self._refund_seats(caller, ticket, request.quantity, request.reason or REASON_STAFF, request_key)
+        if request_key is not None and self._asked_seats(ticket, _request_tag(request_key)):
+            # The key's first attempt asked for some seats (cut off, so no answer was kept): this
+            # body (the whole ticket) is another request under the same key.
+            raise Unprocessable("Idempotency-Key was already used with a different request body")
         return self._refund_whole(caller, ticket, request.reason or REASON_STAFF)
+
+    def _asked_seats(self, ticket: Ticket, tag: str) -> bool:
+        """Whether the request of ``tag`` decided a refund of some of the ticket's seats: owed on it,
+        made at Stripe (its key in the refund's metadata), or its last seats refunded whole."""
+        if _of_request(ticket.seat_refund_key, tag) or _of_request(ticket.refund_request, tag):
+            return True
+        intent = ticket.payment_intent
+        assert intent is not None
+        return any(_of_request(fact.seat_refund, tag) for fact in self._money_back(intent))
 
     def _refund_whole(self, caller: Caller, ticket: Ticket, reason: str, request: str | None = None) -> tuple[Ticket, StripeRefund]:
         """``request``: the seats a refund of some seats asked, all those left, with its request's
