@@ -22,6 +22,7 @@ import pytest
 
 from payments.domain.admission import PLACE_COUNTERS, QUIET_MS, Admission, QueueEntry, QueueState
 from payments.domain.lifecycle import (
+    SEAT_REFUND_FIELDS,
     TRANSITIONS,
     UNPAID_HOLDS,
     UNSETTLED,
@@ -702,6 +703,50 @@ def test_a_seat_refund_whose_ticket_moved_on_writes_nothing(world: StoreWorld) -
     assert world.tickets.unsettled(S.REFUNDING) == []
     with pytest.raises(StateChanged):
         world.tickets.drop_seat_refund(moved)
+
+
+@pytest.mark.parametrize("shards", [1, 3], ids=["one-shard", "three-shards"])
+def test_seats_given_back_are_those_held_as_read_not_before_a_seat_refund(world: StoreWorld, shards: int) -> None:
+    """A whole refund read the ticket before a seat refund was recorded: its seats' return is
+    conditioned on the seats refunded as read (and, a one-shard ticket read without seat_parts, on
+    none written since), so it is refused and gives nothing back twice."""
+    event = new_event(world, capacity=9, shards=shards)
+    paid = ticket_in(world, event, S.PAID, quantity=3)
+    owed = world.tickets.owe_seat_refund(paid, "key-1", 1, 2500, "staff")
+    done = world.tickets.refund_seats(owed, {min(owed.parts): 1}, 2500, "seen", [])
+    seats = world.inspect.seats(event.event_id)
+    with pytest.raises(StateChanged):
+        world.tickets.apply(paid, Trigger.REFUND_DUE, {"refund_reason": "staff"}, removed=SEAT_REFUND_FIELDS)
+    assert world.tickets.get_ticket(paid.ticket_id) == done and world.inspect.seats(event.event_id) == seats
+    # Read as it is: the two seats it still holds go back.
+    due = world.tickets.apply(done, Trigger.REFUND_DUE, {"refund_reason": "staff"}, removed=SEAT_REFUND_FIELDS)
+    assert due.status == S.REFUNDING
+    assert sum(world.inspect.seats(event.event_id).values()) == sum(seats.values()) + 2
+
+
+def test_a_seat_refund_owed_is_cleared_only_as_read(world: StoreWorld) -> None:
+    """A write that clears the seat refund fields (a whole refund's decision) read the ticket with
+    none owed: one decided since makes it refuse (it is finished first); read with it, it passes."""
+    event = new_event(world, capacity=9)
+    paid = ticket_in(world, event, S.PAID, quantity=3)
+    owed = world.tickets.owe_seat_refund(paid, "key-1", 1, 2500, "staff")
+    with pytest.raises(StateChanged):
+        world.tickets.apply(paid, Trigger.REFUND_DUE, {"refund_reason": "staff"}, removed=SEAT_REFUND_FIELDS)
+    with pytest.raises(StateChanged):
+        world.tickets.apply(replace(owed, seat_refund_key="key-other"), Trigger.REFUND_DUE, {}, removed=SEAT_REFUND_FIELDS)
+    assert world.tickets.get_ticket(paid.ticket_id) == owed
+    due = world.tickets.apply(owed, Trigger.REFUND_DUE, {"refund_reason": "staff"}, removed=SEAT_REFUND_FIELDS)
+    assert (due.status, due.seat_refund_key) == (S.REFUNDING, None)
+    assert world.tickets.get_ticket(paid.ticket_id) == due
+
+
+def test_a_seat_refund_is_given_up_only_as_decided_its_reason_included(world: StoreWorld) -> None:
+    event = new_event(world, capacity=9)
+    owed = world.tickets.owe_seat_refund(ticket_in(world, event, S.PAID, quantity=3), "key-1", 1, 2500, "staff")
+    with pytest.raises(StateChanged):
+        world.tickets.drop_seat_refund(replace(owed, seat_refund_reason="another reason"))
+    assert world.tickets.get_ticket(owed.ticket_id) == owed
+    assert world.tickets.drop_seat_refund(owed).seat_refund_key is None
 
 
 @pytest.mark.parametrize("status", [s for s in S if s != S.PAID])

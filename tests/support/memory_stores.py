@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from payments.domain.admission import PLACE_COUNTERS, QUIET_MS, Admission, QueueEntry, QueueState, lowest_next, place_of
 from payments.domain.lifecycle import (
+    SEAT_REFUND_FIELDS,
     UNPAID_HOLDS,
     UNSETTLED,
     Event,
@@ -94,7 +95,6 @@ _TICKET_INT_FIELDS = frozenset(
     }
 )
 # A staff refund of some seats owed (repositories.tickets: owe_seat_refund, refund_seats).
-_SEAT_REFUND_OWED = ("seat_refund_key", "seat_refund_quantity", "seat_refund_amount_minor", "seat_refund_reason")
 _TICKET_FIELDS = tuple(field.name for field in fields(Ticket))
 
 Key = tuple[str, str]
@@ -683,12 +683,12 @@ class MemoryTicketStore:
             "refund_amount": refund_amount,
         } | ({"refunds_seen": refunds_seen} if refunds_seen is not None else {})
         item |= _item(done) | {"seat_parts": _stored({str(shard): count for shard, count in parts.items()})}
-        for name in (*_SEAT_REFUND_OWED, "unsettled_status", RECORDS_WRITER):
+        for name in (*SEAT_REFUND_FIELDS, "unsettled_status", RECORDS_WRITER):
             item.pop(name, None)
         self._move_seats(ticket.event_id, returned, Seats.RETURN)
         for record in records:
             self.payments.put(record_item(record))
-        cleared: dict[str, Any] = dict.fromkeys(_SEAT_REFUND_OWED)
+        cleared: dict[str, Any] = dict.fromkeys(SEAT_REFUND_FIELDS)
         return replace(ticket, **done, **cleared, seat_parts=parts)
 
     def drop_seat_refund(self, ticket: Ticket) -> Ticket:
@@ -701,9 +701,9 @@ class MemoryTicketStore:
             or item.get("seat_refund_reason") != ticket.seat_refund_reason
         ):
             raise StateChanged()
-        for name in (*_SEAT_REFUND_OWED, "unsettled_status"):
+        for name in (*SEAT_REFUND_FIELDS, "unsettled_status"):
             item.pop(name, None)
-        cleared: dict[str, Any] = dict.fromkeys(_SEAT_REFUND_OWED)
+        cleared: dict[str, Any] = dict.fromkeys(SEAT_REFUND_FIELDS)
         return replace(ticket, **cleared)
 
     def _records_ahead(self, read: Ticket, actions: int, records: list[MoneyRecord]) -> tuple[list[MoneyRecord], str | None]:

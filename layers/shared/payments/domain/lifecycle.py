@@ -232,6 +232,10 @@ class Outcome(StrEnum):
         )
 
 
+# A staff refund of some seats decided and not yet finished (``Ticket.seat_refund_*``): cleared
+# together once it is made and recorded, given up, or moot (the whole payment back).
+SEAT_REFUND_FIELDS = ("seat_refund_key", "seat_refund_quantity", "seat_refund_amount_minor", "seat_refund_reason")
+
 # DynamoDB takes about 1,000 writes a second on one item, a transaction costing two, and overlapping
 # transactions on one item conflict well before that: an event gets a seat shard per thousand seats.
 SEATS_PER_SHARD = 1000

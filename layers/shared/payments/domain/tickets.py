@@ -19,7 +19,16 @@ from payments.auth import Caller
 from payments.context import system_time
 from payments.domain.door import door_pass, with_door_pass
 from payments.domain.events import check_on_sale
-from payments.domain.lifecycle import RELEASED, CheckoutSession, Outcome, StripeRefund, Ticket, TicketStatus, Trigger
+from payments.domain.lifecycle import (
+    RELEASED,
+    SEAT_REFUND_FIELDS,
+    CheckoutSession,
+    Outcome,
+    StripeRefund,
+    Ticket,
+    TicketStatus,
+    Trigger,
+)
 from payments.domain.ownership import owned_ticket
 from payments.domain.ports import AdmissionRefused, FreeSeatLimit, SoldOut, StateChanged, StripeCheckout, TicketStore, UnpaidLimit
 from payments.domain.queue import NotAdmitted
@@ -56,8 +65,6 @@ REASON_SOLD_OUT = metrics.LATE_PAYMENT_REASON
 REASON_STAFF = "requested_by_staff"
 REASON_DASHBOARD = "refunded_at_stripe"
 REASON_DISPUTE_LOST = "dispute_lost"
-# A staff refund of some seats, owed until it is made and recorded (``TicketService._refund_seats``).
-SEAT_REFUND_FIELDS = ("seat_refund_key", "seat_refund_quantity", "seat_refund_amount_minor", "seat_refund_reason")
 
 S = TicketStatus
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from payments.domain.lifecycle import (
+    SEAT_REFUND_FIELDS,
     UNPAID_HOLDS,
     UNSETTLED,
     Event,
@@ -78,7 +79,6 @@ BATCH_READ_BUDGET_SECONDS = 2.0
 # beyond what fits with the ticket's change are written ahead of it (``_records_ahead``).
 MAX_TRANSACTION_ACTIONS = 100
 # A staff refund of some seats owed (``owe_seat_refund``), cleared when made or given up.
-SEAT_REFUND_OWED = ("seat_refund_key", "seat_refund_quantity", "seat_refund_amount_minor", "seat_refund_reason")
 # The ticket attribute naming the writer whose records are being written ahead of its change.
 RECORDS_WRITER = "records_writer"
 # A capacity edit's move of a shard's seats left and capacity together; an item written before
@@ -941,7 +941,7 @@ class TicketRepository:
             "seat_parts": _parts_map(parts),
             "refund_amount": refund_amount,
         } | ({"refunds_seen": refunds_seen} if refunds_seen is not None else {})
-        owed = SEAT_REFUND_OWED
+        owed = SEAT_REFUND_FIELDS
         money, values = _money_as_read(ticket)
         condition = (
             "#status = :paid AND #seat_refund_key = :key AND (attribute_not_exists(checked_in) OR checked_in = :admitted) AND "
@@ -979,7 +979,7 @@ class TicketRepository:
         return replace(ticket, **written, seat_parts=parts)
 
     def drop_seat_refund(self, ticket: Ticket) -> Ticket:
-        owed = SEAT_REFUND_OWED
+        owed = SEAT_REFUND_FIELDS
         if ticket.seat_refund_key is None:
             raise StateChanged()  # read with none owed: none to give up
         try:
