@@ -597,6 +597,43 @@ def test_a_refund_event_in_another_currency_than_its_capture_is_rejected_for_a_p
     assert (line.__dict__["event_id"], line.__dict__["reason"]) == (refunded["id"], "Refund currency differs from the capture's")
 
 
+def test_a_dashboard_refund_from_its_webhook_is_recorded_and_audited_as_the_customers(dynamodb, paypal_fake, monkeypatch):
+    """A refund made in PayPal's dashboard has no requester of ours: its record belongs to the
+    capture's customer (who sees it, whose money trail it is), and so does its audit line."""
+    from payments.domain import paypal_refunds
+
+    lines = []
+    monkeypatch.setattr(paypal_refunds, "audit", lambda action, **fields: lines.append((action, fields)))
+    order_id = create_order(amount=40, user="user-carol").body["order_id"]
+    paypal_fake.approve(order_id)
+    capture_id = paypal_call("paypal_capture_order", {"order_id": order_id}, user="user-carol").body["capture_id"]
+    refunded = paypal_fake.dashboard_refund(capture_id, "15.00")
+    assert deliver_paypal_webhook(paypal_fake, paypal_fake.events[-1]).body["outcome"] == "applied"
+    _, [recorded], _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (recorded["object_id"], recorded["owner"]) == (refunded["id"], "user-carol")
+    assert lines == [
+        (
+            "paypal.capture_refunded",
+            {"user_id": "user-carol", "capture_id": capture_id, "refund_id": refunded["id"], "amount": "15.00", "currency": "USD"},
+        )
+    ]
+
+
+def test_a_reversal_in_another_currency_than_its_capture_is_rejected_for_a_person(dynamodb, paypal_fake, caplog):
+    """As a refund in another currency: a reversal's amount cannot be counted against the capture's
+    (rejected for good, nothing recorded, logged with why)."""
+    _, capture_id = approved_and_captured(paypal_fake, amount=40)
+    paypal_fake.reverse_capture(capture_id)
+    reversed_ = copy.deepcopy(paypal_fake.events[-1])
+    reversed_["resource"]["amount"]["currency_code"] = "EUR"
+    result = deliver_paypal_webhook(paypal_fake, reversed_)
+    assert (result.status, result.body["outcome"]) == (200, "rejected")
+    capture, refunds, _ = refund_records(dynamodb, capture_id)
+    assert (capture["refunded_minor"], capture["refundable_minor"], refunds) == (0, 4000, [])
+    [line] = [r for r in caplog.records if r.getMessage() == "Webhook event rejected for good"]
+    assert (line.__dict__["event_id"], line.__dict__["reason"]) == (reversed_["id"], "Refund currency differs from the capture's")
+
+
 def test_forged_events_are_400_and_change_nothing(dynamodb, paypal_fake):
     order_id = create_order().body["order_id"]
     paypal_fake.approve(order_id)
