@@ -175,6 +175,20 @@ def test_a_subscription_canceled_at_stripe_is_recorded_with_when_from_its_webhoo
     assert (state["status"], int(state["canceled_at"])) == ("canceled", canceled["canceled_at"])
 
 
+def test_a_subscription_event_of_the_api_before_2025_03_31_is_recorded_with_its_period(dynamodb, stripe_fake):
+    """Before API 2025-03-31 Stripe sent the billing period on the subscription, its items without
+    one: an endpoint still on an older version is read so, and the period is not lost."""
+    sub_id = subscription(stripe_fake, pay=False)
+    created = events_of(stripe_fake, "customer.subscription.created")[-1]
+    older = copy.deepcopy(created)
+    items = older["data"]["object"]["items"]["data"]
+    start, end = items[0].pop("current_period_start"), items[0].pop("current_period_end")
+    older["data"]["object"].update(current_period_start=start, current_period_end=end)
+    assert deliver_webhook(older).body["outcome"] == "applied"
+    state = record("subscription", sub_id)
+    assert (int(state["current_period_start"]), int(state["current_period_end"])) == (start, end)
+
+
 def test_a_new_subscription_is_recorded_as_renewing(dynamodb, stripe_fake):
     # Stripe creates a subscription with cancel_at_period_end false unless asked otherwise (its
     # example object, which the fake starts from, is one set to end)
