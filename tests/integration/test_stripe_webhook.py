@@ -164,3 +164,15 @@ def test_a_bank_debit_under_way_is_audited_naming_the_ticket_its_holder_and_sess
     assert deliver_webhook(stripe_fake.complete_session(body["session_id"], paid=False)).body["outcome"] == "processing"
     processing = [fields for action, fields in lines if action == "ticket.payment_processing"]
     assert processing == [{"user_id": "user-alice", "ticket_id": body["ticket_id"], "session_id": body["session_id"]}]
+
+
+def test_a_failed_bank_debit_is_audited_naming_its_holder_the_ticket_and_its_seats(dynamodb, stripe_fake, monkeypatch):
+    from payments.domain import tickets
+
+    lines = []
+    monkeypatch.setattr(tickets, "audit", lambda action, **fields: lines.append((action, fields)))
+    _, body = reserved_checkout(stripe_fake, quantity=2, capacity=5)
+    deliver_webhook(stripe_fake.complete_session(body["session_id"], paid=False))
+    assert deliver_webhook(stripe_fake.settle_async_payment(body["session_id"], succeeded=False)).body["outcome"] == "released"
+    failed = [fields for action, fields in lines if action == "ticket.payment_failed"]
+    assert failed == [{"user_id": "user-alice", "ticket_id": body["ticket_id"], "quantity": 2}]
