@@ -403,6 +403,29 @@ def test_lapsed_admissions_let_others_in(queue_env, stripe_fake, clock):
     assert purchase(event_id, waiting, poll(event_id, waiting).body["queue_pass"]).status == 200
 
 
+def test_an_admission_lapsing_while_its_reservation_is_written_is_refused_as_expired(queue_env, stripe_fake, clock, monkeypatch):
+    """The admission was open when the purchase read it; the admitter lapsed its epoch before the
+    reservation's transaction: refused there, with nothing written, and the buyer told why (their
+    admission expired, their place) as when the lapse is read first."""
+    from payments.repositories.tickets import TicketRepository
+
+    event_id = queued_event(capacity=10)
+    join(event_id, "user-alice")
+    admit(clock)
+    admitted = poll(event_id, "user-alice").body
+    original = TicketRepository.create
+
+    def lapsed_meanwhile(self, *args, **kwargs):
+        admit(clock, 700)  # past the window: the admitter lapses the epoch
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TicketRepository, "create", lapsed_meanwhile)
+    refused = purchase(event_id, "user-alice", admitted["queue_pass"])
+    assert (refused.status, refused.body) == (403, {"error": "Your admission expired before you reserved", "place": admitted["place"]})
+    assert items_with_prefix(queue_env, TICKETS, "TICKET#") == []
+    assert get_event(event_id)["available"] == 10
+
+
 def test_waiting_buyers_hear_sold_out_and_the_queue_moves_when_seats_come_back(queue_env, stripe_fake, clock):
     event_id = queued_event(capacity=1)
     join(event_id, "user-a")
