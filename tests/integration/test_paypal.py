@@ -634,6 +634,19 @@ def test_a_reversal_in_another_currency_than_its_capture_is_rejected_for_a_perso
     assert (line.__dict__["event_id"], line.__dict__["reason"]) == (reversed_["id"], "Refund currency differs from the capture's")
 
 
+def test_a_refund_event_names_its_capture_only_by_its_up_link(dynamodb, paypal_fake):
+    """A refund's capture is its "up" link. An event carrying the capture itself (whose links name
+    the capture as "self", its refund action, and its order as "up") names no refund's capture: it
+    refunds nothing and waits (deferred), never counted as a refund of the whole capture."""
+    _, capture_id = approved_and_captured(paypal_fake, amount=40)
+    completed = next(event for event in paypal_fake.events if event["event_type"] == "PAYMENT.CAPTURE.COMPLETED")
+    assert [link["rel"] for link in completed["resource"]["links"]] == ["self", "refund", "up"]
+    not_a_refund = copy.deepcopy(completed) | {"id": "WH-CAPTURE-AS-REFUND", "event_type": "PAYMENT.CAPTURE.REFUNDED"}
+    assert deliver_paypal_webhook(paypal_fake, not_a_refund).body["outcome"] == "deferred"
+    capture, refunds, _ = refund_records(dynamodb, capture_id)
+    assert (capture["status"], capture["refunded_minor"], capture["refundable_minor"], refunds) == ("COMPLETED", 0, 4000, [])
+
+
 def test_forged_events_are_400_and_change_nothing(dynamodb, paypal_fake):
     order_id = create_order().body["order_id"]
     paypal_fake.approve(order_id)
