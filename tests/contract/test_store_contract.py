@@ -1129,6 +1129,17 @@ def test_one_place_per_account_from_the_counter_behind(world: StoreWorld) -> Non
     assert world.queues.entry(event.event_id, "user-nobody") is None
 
 
+def test_joining_again_long_after_answers_the_same_place_and_draws_none(world: StoreWorld) -> None:
+    """A buyer who comes back to the queue's page an hour later (a reload, another device) keeps
+    their place: nothing is drawn from the counters, and it is not a new join."""
+    event = queued_event(world)
+    alice, _ = world.queues.join(event.event_id, "user-alice", 1000)
+    handed = world.queues.handed(event.event_id)
+    again, new = world.queues.join(event.event_id, "user-alice", 1000 + 3_600_000)
+    assert (again, new) == (alice, False)
+    assert world.queues.handed(event.event_id) == handed
+
+
 def test_the_state_is_saved_only_over_the_state_read(world: StoreWorld) -> None:
     event = queued_event(world)
     read = world.queues.state(event.event_id)
