@@ -142,6 +142,32 @@ def test_joining_twice_answers_the_same_place_and_writes_nothing_the_second_time
     assert audited == [("queue.joined", {"user_id": "user-alice", "event_id": event_id, "place": first.body["place"]})]
 
 
+def test_a_join_whose_other_tab_joined_between_its_read_and_its_claim_answers_that_place_and_is_no_new_join(queue_env, clock, monkeypatch):
+    """Two tabs of one account join at once: the one whose claim loses to the other's answers the
+    place the other drew, and only the join that drew it is audited (one account, one join)."""
+    from payments.domain import queue
+    from payments.repositories import queue as queue_repository
+
+    audited = []
+    monkeypatch.setattr(queue, "audit", lambda action, **fields: audited.append((action, fields)))
+    event_id = queued_event()
+    original = queue_repository.QueueRepository._get
+    other_tab = []
+
+    def read_then_the_other_tab_joins(self, key, consistent=True):
+        item = original(self, key, consistent)
+        if key == queue_repository.buyer_key(event_id, "user-alice") and not other_tab:
+            other_tab.append(None)
+            other_tab[0] = join(event_id, "user-alice")  # the other tab's whole join, between this read and this claim
+        return item
+
+    monkeypatch.setattr(queue_repository.QueueRepository, "_get", read_then_the_other_tab_joins)
+    first = join(event_id, "user-alice")
+    assert (first.status, other_tab[0].status) == (200, 200)
+    assert first.body["place"] == other_tab[0].body["place"]
+    assert audited == [("queue.joined", {"user_id": "user-alice", "event_id": event_id, "place": first.body["place"]})]
+
+
 def test_places_follow_arrival_order_within_a_few_rounds_of_the_counters(queue_env, clock):
     """Places come from 8 counters, each join taking from the one behind of two drawn: the counters
     stay within two or three places of each other, so buyers are in arrival order but for the joins
