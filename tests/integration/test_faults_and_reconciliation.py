@@ -622,3 +622,14 @@ def test_a_processing_ticket_whose_session_stripe_does_not_know_is_a_failure_say
     [line] = [record for record in caplog.records if record.getMessage() == "Reconciliation could not settle an object"]
     assert (line.kind, line.object_id, str(line.exc_info[1])) == ("ticket", str(body["ticket_id"]), "Checkout Session not found at Stripe")
     assert ticket(body["ticket_id"]).status == "processing"
+
+
+def test_a_stripe_listing_that_fails_is_one_failure_logged_with_its_phase(dynamodb, stripe_fake, caplog):
+    """Stripe cannot list the events (past the SDK's retries): the pass counts one failure, and one
+    error line with the phase says which listing has a gap (the next pass lists its window again)."""
+    stripe_fake.fail_next("/v1/events", status=500, type_="api_error", message="injected", code=None, times=10)
+    caplog.clear()
+    report = reconciler_at(time.time()).run()
+    assert (report.failed, report.checked) == (1, 0)
+    logged = [(r.levelname, r.phase) for r in caplog.records if r.getMessage() == "Reconciliation could not list Stripe events"]
+    assert logged == [("ERROR", "stripe.events.0")]
