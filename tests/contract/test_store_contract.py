@@ -985,6 +985,17 @@ def test_a_paypal_refund_reserves_from_the_remainder_and_settles_once(world: Sto
     assert sorted(item["object_id"] for item in world.paypal_objects.unsettled("refund", ("PENDING",), 0)) == ["r_1", "r_2"]
 
 
+def test_the_smallest_paypal_refund_one_minor_unit_is_reserved(world: StoreWorld) -> None:
+    """A refund of one cent (PayPal's smallest amount) is money: reserved like any other, and the
+    last cent of a capture can go back."""
+    store = world.paypal_refunds
+    captured(world, value="0.02")
+    assert store.reserve("res-1", "cap_1", 1, "staff-1", NOW).amount_minor == 1
+    assert counters(world) == ("COMPLETED", 2, 0, 1, 1)
+    assert store.reserve("res-2", "cap_1", None, "staff-1", NOW).amount_minor == 1
+    assert counters(world) == ("COMPLETED", 2, 0, 2, 0)
+
+
 def test_a_refused_paypal_refund_gives_its_reservation_back_once(world: StoreWorld) -> None:
     store = world.paypal_refunds
     captured(world)
