@@ -428,6 +428,32 @@ def test_reconciliation_settles_a_refund_whose_answer_and_webhook_were_lost(dyna
     assert again["repaired"] == 0
 
 
+def test_a_refund_reservation_the_reconciliation_releases_is_audited_naming_its_capture(dynamodb, paypal_fake, stripe_fake, monkeypatch):
+    """The repair's audit line names the capture whose held amount went back: what an auditor
+    follows from the reconciliation to the money."""
+    import time
+
+    from payments import wiring
+    from payments.domain import reconciliation
+
+    _, capture_id = approved_and_captured(paypal_fake, amount=20)
+    monkeypatch.setenv("PAYPAL_RETRY_BUDGET_SECONDS", "0")
+    wiring.reset()
+    paypal_fake.fail_next("/v2/payments/captures/", 503)
+    assert refund(capture_id, amount=5, currency="USD", key="never-reached").status == 503
+    _, _, [held] = refund_records(dynamodb, capture_id)
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    wiring.reset()
+    lines = []
+    monkeypatch.setattr(reconciliation, "audit", lambda action, **fields: lines.append((action, fields)))
+    reconcile_paypal()
+    released = f"refund reservation {held['object_id']} released"
+    assert [fields for action, fields in lines if action == "reconcile.repair" and fields["repair"] == released] == [
+        {"repair": released, "capture_id": capture_id}
+    ]
+
+
 def test_refund_webhooks_in_any_order_leave_the_status_the_counters_say(dynamodb, paypal_fake):
     _, capture_id = approved_and_captured(paypal_fake, amount=40)
     paypal_fake.dashboard_refund(capture_id, "10.00")
