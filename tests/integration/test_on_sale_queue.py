@@ -624,3 +624,32 @@ def test_a_claim_left_without_a_place_is_waited_for_then_taken_over(queue_env, c
     item = buyer_item(queue_env, event_id, "user-alice")
     assert int(item["place"]) == 1 and "claim" not in item
     assert join(event_id, "user-alice").body["place"] == 1  # held now: the same place
+
+
+def test_a_join_that_stalled_past_its_claim_answers_the_place_of_the_request_that_took_it_over(queue_env, clock, monkeypatch):
+    """A request stalls a minute between its claim and its place; another request of the account
+    takes the claim over and is placed. The stalled one's place is refused: it answers the place
+    the account holds (one account, one place), and only the join that holds it is audited."""
+    from payments.domain import queue
+    from payments.repositories import queue as queue_repository
+
+    audited = []
+    monkeypatch.setattr(queue, "audit", lambda action, **fields: audited.append((action, fields)))
+    monkeypatch.setattr(queue_repository, "CLAIM_WAITS", (0.0, 0.0))
+    event_id = queued_event()
+    original = queue_repository.QueueRepository._draw
+    other = []
+
+    def stalled_then_taken_over(self, *args, **kwargs):
+        if not other:
+            other.append(None)
+            clock[0] += queue_repository.STALE_CLAIM_MS / 1000
+            other[0] = join(event_id, "user-alice")  # the account's next request, a minute on
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(queue_repository.QueueRepository, "_draw", stalled_then_taken_over)
+    stalled = join(event_id, "user-alice")
+    assert (stalled.status, other[0].status) == (200, 200), stalled.body
+    held = int(buyer_item(queue_env, event_id, "user-alice")["place"])
+    assert stalled.body["place"] == other[0].body["place"] == held
+    assert audited == [("queue.joined", {"user_id": "user-alice", "event_id": event_id, "place": held})]
