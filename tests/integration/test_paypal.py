@@ -172,6 +172,53 @@ def test_capture_after_approval_answers_the_seed_fields_and_the_capture_id(dynam
     assert len(paypal_fake.captures) == 1
 
 
+def test_a_capture_is_audited_naming_the_buyer_the_order_the_capture_and_the_money(dynamodb, paypal_fake, monkeypatch):
+    from payments.domain import paypal_orders
+
+    lines = []
+    monkeypatch.setattr(paypal_orders, "audit", lambda action, **fields: lines.append((action, fields)))
+    order_id = create_order(amount=12.5, currency="EUR", user="user-carol").body["order_id"]
+    paypal_fake.approve(order_id)
+    captured = paypal_call("paypal_capture_order", {"order_id": order_id}, user="user-carol")
+    assert captured.status == 200, captured.body
+    assert [fields for action, fields in lines if action == "paypal.order_captured"] == [
+        {
+            "user_id": "user-carol",
+            "order_id": order_id,
+            "capture_id": captured.body["capture_id"],
+            "amount": "12.50",
+            "currency": "EUR",
+            "status": "COMPLETED",
+        }
+    ]
+
+
+def test_a_capture_answered_without_the_orders_status_records_it_unknown_until_the_reconciliation(
+    dynamodb, paypal_fake, stripe_fake, monkeypatch
+):
+    """PayPal's order schema does not require ``status``: an answer without one leaves the order
+    recorded as UNKNOWN (not the APPROVED it was: the capture went through, and nothing says how),
+    until the reconciliation records what PayPal says of it."""
+    from payments import wiring
+    from payments.providers.paypal_client import PayPalClient
+
+    order_id = create_order().body["order_id"]
+    paypal_fake.approve(order_id)
+    assert deliver_paypal_webhook(paypal_fake, paypal_fake.events[-1]).body["outcome"] == "applied"  # recorded APPROVED
+    original = PayPalClient.capture_order
+
+    def without_status(self, *args, **kwargs):
+        return {name: value for name, value in original(self, *args, **kwargs).items() if name != "status"}
+
+    monkeypatch.setattr(PayPalClient, "capture_order", without_status)
+    captured = paypal_call("paypal_capture_order", {"order_id": order_id})
+    assert captured.status == 200, captured.body  # the money moved: answered and recorded, never a 500
+    assert capture_record(dynamodb, captured.body["capture_id"])["owner"] == "user-alice"
+    assert wiring.paypal_objects().get("order", order_id)["status"] == "UNKNOWN"
+    assert reconcile_paypal()["failed"] == 0  # the capture's event, listed, says the order completed
+    assert wiring.paypal_objects().get("order", order_id)["status"] == "COMPLETED"
+
+
 def test_a_denied_capture_is_not_captured(dynamodb, paypal_fake):
     order_id = create_order().body["order_id"]
     paypal_fake.approve(order_id)
