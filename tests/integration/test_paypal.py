@@ -1014,6 +1014,35 @@ def test_a_reversal_whose_webhook_was_lost_is_found_by_the_reconciliation(dynamo
     assert deliver_paypal_webhook(paypal_fake, paypal_fake.events[-1]).body["outcome"] == "duplicate"  # the late delivery
 
 
+def test_a_lost_paypal_event_the_reconciliation_applies_is_audited_with_its_id_and_type(dynamodb, paypal_fake, stripe_fake, monkeypatch):
+    """The repair's audit line names the event (id and type): what a person needs to find it in
+    PayPal's dashboard."""
+    from payments.domain import reconciliation
+
+    _, capture_id = approved_and_captured(paypal_fake, amount=40)
+    paypal_fake.reverse_capture(capture_id)  # its PAYMENT.CAPTURE.REVERSED is lost
+    reversed_ = paypal_fake.events[-1]
+    lines = []
+    monkeypatch.setattr(reconciliation, "audit", lambda action, **fields: lines.append((action, fields)))
+    reconcile_paypal()
+    repair = f"PAYMENT.CAPTURE.REVERSED {reversed_['id']} applied"
+    assert [fields for action, fields in lines if action == "reconcile.repair" and fields["repair"] == repair] == [
+        {"repair": repair, "event_id": reversed_["id"], "event_type": "PAYMENT.CAPTURE.REVERSED"}
+    ]
+
+
+def test_the_reconciliation_counts_each_capture_it_examines_once(dynamodb, paypal_fake, stripe_fake, monkeypatch):
+    """The run's report says how many objects it looked at: two captures not fully refunded (their
+    orders completed, PayPal listing no event) are two."""
+    from payments.providers.paypal_client import PayPalClient
+
+    approved_and_captured(paypal_fake, amount=40)
+    approved_and_captured(paypal_fake, amount=15)
+    monkeypatch.setattr(PayPalClient, "list_events", lambda self, event_type, start_time, end_time: iter(()))
+    report = reconcile_paypal()
+    assert (report["checked"], report["repaired"], report["failed"]) == (2, 0, 0)
+
+
 def test_each_paypal_event_listing_that_fails_counts_as_one_failure(dynamodb, paypal_fake, stripe_fake, monkeypatch, caplog):
     """The reconciliation lists PayPal's events one type at a time; each listing PayPal cannot answer
     (past our retries) is one failure of the run, and logged: two failed, two counted."""
