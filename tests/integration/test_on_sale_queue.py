@@ -252,6 +252,23 @@ def test_a_queue_created_before_its_copies_were_written_with_it_is_read_from_its
     assert poll(event_id, "user-alice").body["status"] == "admitted"
 
 
+def test_copies_in_the_tables_layout_written_before_a_deploy_are_what_joins_and_polls_read(queue_env, stripe_fake, clock):
+    """The table outlives the code: copies of a queue's state as the layout says them
+    (``QUEUE#<event>#VIEW#<n>`` / ``VIEW``, repositories/queue.py), written by the version deployed
+    before, are read by this one; its joins and polls do not fall back to the state's own key."""
+    event_id = queued_event()
+    for copy in items_with_prefix(queue_env, TICKETS, f"QUEUE#{event_id}#VIEW#"):
+        queue_env.delete_item(TableName=TICKETS, Key={"pk": {"S": copy["pk"]}, "sk": {"S": copy["sk"]}})
+        kept = {name: value for name, value in copy.items() if name not in ("pk", "sk")}
+        queue_env.put_item(TableName=TICKETS, Item={"pk": {"S": copy["pk"]}, "sk": {"S": "VIEW"}, **dynamodb.to_attributes(kept)})
+    operations = record_requests(dynamodb.get_client())
+    assert join(event_id, "user-alice").body["status"] == "waiting"
+    assert poll(event_id, "user-alice").body["status"] == "waiting"
+    read = keys_read(operations)
+    assert f"QUEUE#{event_id}" not in read, read
+    assert sum(1 for key in read if key.startswith(f"QUEUE#{event_id}#VIEW#")) == 2
+
+
 def test_a_state_written_before_the_poll_hints_reads_as_no_seat_nor_place_known(queue_env, clock):
     from payments.repositories.queue import QueueRepository, state_key
 
