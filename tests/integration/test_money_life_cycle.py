@@ -68,6 +68,12 @@ def test_staff_refund_is_staff_only_and_checks_the_ticket(dynamodb, stripe_fake)
     assert stripe_fake.refunds == {}
 
 
+def test_a_staff_refund_of_a_ticket_that_does_not_exist_says_which_is_missing(dynamodb, stripe_fake):
+    result = staff_refund(999)
+    assert (result.status, result.body) == (404, {"error": "Ticket not found"})
+    assert stripe_fake.refunds == {}
+
+
 def test_only_a_paid_ticket_with_a_payment_can_be_refunded(dynamodb, stripe_fake):
     from tests.support.flows import buy, create_event
 
