@@ -302,6 +302,26 @@ def test_a_completed_session_that_does_not_fit_its_ticket_pays_nothing(dynamodb,
     assert get_event(event_id)["available"] == 2
 
 
+def test_a_refund_of_a_payment_naming_a_ticket_it_did_not_pay_leaves_the_ticket_and_names_it_for_a_person(dynamodb, stripe_fake, caplog):
+    """Another payment at Stripe whose metadata names our paid ticket is refunded: the ticket's own
+    session did not take that payment, so the ticket stays paid, and an error line names the ticket
+    for a person to look at."""
+    from local.stripe_fake import payment_intents
+
+    _, body = paid_ticket(stripe_fake, quantity=1, capacity=5)
+    other = payment_intents.create(stripe_fake, {"amount": "2500", "currency": "usd", "metadata": {"ticket_id": str(body["ticket_id"])}})
+    payment_intents.confirm(stripe_fake, {"payment_method": "pm_card_visa", "return_url": "http://localhost:5173/done"}, other["id"])
+    stripe_fake.dashboard_refund(other["id"])
+    caplog.clear()
+    result = deliver_webhook(last_event(stripe_fake, "charge.refunded"))
+    assert result.status == 200, result.body
+    assert ticket(body["ticket_id"]).status == "paid"
+    named = [
+        getattr(r, "ticket_id", None) for r in caplog.records if r.getMessage() == "A payment names a ticket whose session it did not pay"
+    ]
+    assert named == [body["ticket_id"]]
+
+
 # contention --------------------------------------------------------------------------------------
 @pytest.fixture
 def faults(dynamodb, monkeypatch):
