@@ -302,6 +302,19 @@ def test_a_completed_session_that_does_not_fit_its_ticket_pays_nothing(dynamodb,
     assert get_event(event_id)["available"] == 2
 
 
+def test_a_completed_session_in_another_currency_is_rejected_saying_so(dynamodb, stripe_fake, caplog):
+    """The rejection's line says why, for the person who looks at it: the currency, not the amount."""
+    _, body = reserved_checkout(stripe_fake, quantity=1, capacity=3)
+    event = copy.deepcopy(pay(stripe_fake, body["session_id"]))
+    event["id"] = "evt_other_currency"
+    event["data"]["object"]["currency"] = "eur"
+    caplog.clear()
+    assert deliver_webhook(event).body["outcome"] == "rejected"
+    [line] = [r for r in caplog.records if r.getMessage() == "Webhook event rejected for good"]
+    assert (line.event_id, line.reason) == ("evt_other_currency", "Payment currency does not match the ticket")
+    assert ticket(body["ticket_id"]).status == "reserved"
+
+
 def test_a_refund_of_a_payment_naming_a_ticket_it_did_not_pay_leaves_the_ticket_and_names_it_for_a_person(dynamodb, stripe_fake, caplog):
     """Another payment at Stripe whose metadata names our paid ticket is refunded: the ticket's own
     session did not take that payment, so the ticket stays paid, and an error line names the ticket
