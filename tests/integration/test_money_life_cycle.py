@@ -161,27 +161,24 @@ def test_a_lost_dispute_refunds_the_ticket_and_a_won_one_changes_nothing(dynamod
     assert ticket(won["ticket_id"]).status == "paid"
 
 
-def test_an_opened_dispute_is_audited_with_its_figures_and_counts_the_disputes_alarms_metric(dynamodb, stripe_fake, capsys):
+def test_an_opened_dispute_is_audited_with_its_figures_and_counts_the_disputes_alarms_metric(dynamodb, stripe_fake, capsys, caplog):
     """The bank opened a dispute: its audit line says which, of which payment, how much and why, and
     counts the Disputes metric the template's alarm watches."""
-    import json
-
     from tests.integration.test_after_purchase import emitted
 
     _, body = paid_ticket(stripe_fake, quantity=1, capacity=5)
     intent = stripe_fake.sessions[body["session_id"]]["payment_intent"]
     dispute = stripe_fake.open_dispute(intent)
     capsys.readouterr()
+    caplog.clear()
     assert deliver_webhook(last_event(stripe_fake, "charge.dispute.created")).body["outcome"] == "noted"
-    output = capsys.readouterr().out
-    audited = [json.loads(line) for line in output.splitlines() if '"audit":true' in line]
     opened = [
-        {name: line[name] for name in ("dispute", "payment_intent", "amount", "reason")}
-        for line in audited
-        if line["action"] == "stripe.dispute_opened"
+        {name: getattr(line, name, None) for name in ("dispute", "payment_intent", "amount", "reason")}
+        for line in caplog.records
+        if line.getMessage() == "stripe.dispute_opened"
     ]
     assert opened == [{"dispute": dispute["id"], "payment_intent": intent, "amount": dispute["amount"], "reason": dispute["reason"]}]
-    assert emitted(output)["Disputes"] == 1
+    assert emitted(capsys.readouterr().out)["Disputes"] == 1
 
 
 @pytest.mark.parametrize("won", [None, True])
