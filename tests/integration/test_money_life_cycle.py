@@ -312,6 +312,24 @@ def test_a_completed_session_in_another_currency_is_rejected_saying_so(dynamodb,
     assert ticket(body["ticket_id"]).status == "reserved"
 
 
+def test_a_completed_session_paying_another_amount_is_logged_with_what_was_paid_and_what_is_due(dynamodb, stripe_fake, caplog):
+    """The error line a person reads says both sums, and of which session and ticket."""
+    _, body = reserved_checkout(stripe_fake, quantity=1, capacity=3, price=25)
+    event = copy.deepcopy(pay(stripe_fake, body["session_id"]))
+    event["id"] = "evt_other_amount"
+    event["data"]["object"]["amount_total"] = 1
+    caplog.clear()
+    assert deliver_webhook(event).body["outcome"] == "rejected"
+    [line] = [r for r in caplog.records if r.getMessage() == "Payment amount does not match the ticket"]
+    assert (line.levelname, line.session_id, line.ticket_id, line.paid, line.due) == (
+        "ERROR",
+        body["session_id"],
+        body["ticket_id"],
+        1,
+        2500,
+    )
+
+
 def test_a_refund_of_a_payment_naming_a_ticket_it_did_not_pay_leaves_the_ticket_and_names_it_for_a_person(dynamodb, stripe_fake, caplog):
     """Another payment at Stripe whose metadata names our paid ticket is refunded: the ticket's own
     session did not take that payment, so the ticket stays paid, and an error line names the ticket
