@@ -1030,6 +1030,17 @@ def test_a_paypal_refund_reserves_from_the_remainder_and_settles_once(world: Sto
     assert sorted(item["object_id"] for item in world.paypal_objects.unsettled("refund", ("PENDING",), 0)) == ["r_1", "r_2"]
 
 
+def test_the_smallest_paypal_refund_one_minor_unit_is_reserved(world: StoreWorld) -> None:
+    """A refund of one cent (PayPal's smallest amount) is money: reserved like any other, and the
+    last cent of a capture can go back."""
+    store = world.paypal_refunds
+    captured(world, value="0.02")
+    assert store.reserve("res-1", "cap_1", 1, "staff-1", NOW).amount_minor == 1
+    assert counters(world) == ("COMPLETED", 2, 0, 1, 1)
+    assert store.reserve("res-2", "cap_1", None, "staff-1", NOW).amount_minor == 1
+    assert counters(world) == ("COMPLETED", 2, 0, 2, 0)
+
+
 def test_a_refused_paypal_refund_gives_its_reservation_back_once(world: StoreWorld) -> None:
     store = world.paypal_refunds
     captured(world)
@@ -1172,6 +1183,17 @@ def test_one_place_per_account_from_the_counter_behind(world: StoreWorld) -> Non
     assert world.queues.handed(event.event_id) == {0: 2, 1: 2} | dict.fromkeys(range(2, PLACE_COUNTERS), 0)
     assert world.queues.entry(event.event_id, "user-alice") == alice
     assert world.queues.entry(event.event_id, "user-nobody") is None
+
+
+def test_joining_again_long_after_answers_the_same_place_and_draws_none(world: StoreWorld) -> None:
+    """A buyer who comes back to the queue's page an hour later (a reload, another device) keeps
+    their place: nothing is drawn from the counters, and it is not a new join."""
+    event = queued_event(world)
+    alice, _ = world.queues.join(event.event_id, "user-alice", 1000)
+    handed = world.queues.handed(event.event_id)
+    again, new = world.queues.join(event.event_id, "user-alice", 1000 + 3_600_000)
+    assert (again, new) == (alice, False)
+    assert world.queues.handed(event.event_id) == handed
 
 
 def test_the_state_is_saved_only_over_the_state_read(world: StoreWorld) -> None:

@@ -105,6 +105,32 @@ def test_a_malformed_listed_paypal_event_does_not_stop_the_reconciliation(dynamo
         reconcile.lambda_handler(sample_event("reconcile_payments"), LambdaContext(remaining_millis=300_000))
 
 
+def test_a_malformed_listed_paypal_event_is_counted_and_logged_as_an_error_saying_why(
+    dynamodb: Any, paypal_fake: PayPalFake, stripe_fake: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As a malformed listed Stripe event: the run counts it as malformed, and one error line (what
+    the log alarm and a person look for) says which field is wrong, never its value."""
+    paypal_fake.record_event(
+        {
+            "id": "WH-LISTED-MALFORMED",
+            "create_time": now_text(),
+            "resource_type": "checkout-order",
+            "event_type": "CHECKOUT.ORDER.APPROVED",
+            "resource": {},
+            "links": [],
+        }
+    )
+    caplog.clear()
+    report = load_module("reconcile_payments").lambda_handler(sample_event("reconcile_payments"), LambdaContext(remaining_millis=300_000))
+    assert (report["malformed"], report["failed"], report["complete"]) == (1, 0, True)
+    lines = [
+        (record.levelname, getattr(record, "reason", None))
+        for record in caplog.records
+        if record.getMessage() == "Listed PayPal event malformed"
+    ]
+    assert lines == [("ERROR", "Webhook body is not a well-formed PayPal event (resource.id: missing)")]
+
+
 @pytest.fixture
 def gateway_client(tmp_path: Path) -> Client:
     """The local runner's gateway in process (no tables: these requests never reach a function)."""

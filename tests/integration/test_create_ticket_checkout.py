@@ -117,6 +117,17 @@ def test_stripe_refusing_is_400_and_gives_the_seats_back(dynamodb, stripe_fake):
     assert ticket["status"] == "cancelled"
 
 
+def test_a_reservation_released_after_stripe_refused_its_checkout_says_when(dynamodb, stripe_fake):
+    """The cancelled ticket keeps when its seats went back, as every release does (the sweep's, a
+    cancel's): what an operator reads to tell when a reservation ended."""
+    event_id = create_event(price=25, capacity=5)
+    stripe_fake.fail_next("/v1/checkout/sessions", status=400, type_="invalid_request_error", message="Invalid currency.", code=None)
+    assert buy(event_id, 2).status == 400
+    [ticket] = items_with_prefix(dynamodb, TICKETS, "TICKET#")
+    assert ticket["status"] == "cancelled"
+    assert ticket["released_at"] >= ticket["created_at"]
+
+
 def test_a_rate_limited_call_is_retried_with_the_same_idempotency_key(dynamodb, stripe_fake):
     event_id = create_event(price=25, capacity=5)
     stripe_fake.rate_limit_next("/v1/checkout/sessions")

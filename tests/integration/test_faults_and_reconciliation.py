@@ -601,3 +601,35 @@ def test_a_listed_event_that_cannot_be_applied_is_logged_with_its_type_and_id(dy
     ]
     assert failed == [("checkout.session.completed", completed["id"])]
     assert ticket(lost["ticket_id"]).status == "reserved"
+
+
+def test_a_processing_ticket_whose_session_stripe_does_not_know_is_a_failure_saying_so(dynamodb, stripe_fake, caplog):
+    """Stripe answers 404 for the checkout session of a ticket whose bank debit is under way (a
+    session of another account or mode): nothing is guessed, the ticket stays as it is, and the
+    failure's line names the ticket and says why, for a person to look into."""
+    _, body = reserved_checkout(stripe_fake)
+    assert deliver_webhook(stripe_fake.complete_session(body["session_id"], paid=False)).body["outcome"] == "processing"
+    stripe_fake.fail_next(
+        f"/v1/checkout/sessions/{body['session_id']}",
+        status=404,
+        type_="invalid_request_error",
+        message=f"No such checkout.session: '{body['session_id']}'",
+        code="resource_missing",
+    )
+    caplog.clear()
+    report = reconciler_at(time.time()).run()
+    assert (report.failed, report.repaired) == (1, 0)
+    [line] = [record for record in caplog.records if record.getMessage() == "Reconciliation could not settle an object"]
+    assert (line.kind, line.object_id, str(line.exc_info[1])) == ("ticket", str(body["ticket_id"]), "Checkout Session not found at Stripe")
+    assert ticket(body["ticket_id"]).status == "processing"
+
+
+def test_a_stripe_listing_that_fails_is_one_failure_logged_with_its_phase(dynamodb, stripe_fake, caplog):
+    """Stripe cannot list the events (past the SDK's retries): the pass counts one failure, and one
+    error line with the phase says which listing has a gap (the next pass lists its window again)."""
+    stripe_fake.fail_next("/v1/events", status=500, type_="api_error", message="injected", code=None, times=10)
+    caplog.clear()
+    report = reconciler_at(time.time()).run()
+    assert (report.failed, report.checked) == (1, 0)
+    logged = [(r.levelname, r.phase) for r in caplog.records if r.getMessage() == "Reconciliation could not list Stripe events"]
+    assert logged == [("ERROR", "stripe.events.0")]

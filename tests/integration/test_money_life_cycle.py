@@ -68,6 +68,12 @@ def test_staff_refund_is_staff_only_and_checks_the_ticket(dynamodb, stripe_fake)
     assert stripe_fake.refunds == {}
 
 
+def test_a_staff_refund_of_a_ticket_that_does_not_exist_says_which_is_missing(dynamodb, stripe_fake):
+    result = staff_refund(999)
+    assert (result.status, result.body) == (404, {"error": "Ticket not found"})
+    assert stripe_fake.refunds == {}
+
+
 def test_only_a_paid_ticket_with_a_payment_can_be_refunded(dynamodb, stripe_fake):
     from tests.support.flows import buy, create_event
 
@@ -153,6 +159,26 @@ def test_a_lost_dispute_refunds_the_ticket_and_a_won_one_changes_nothing(dynamod
     # ticket stays paid (it used to be left refunding for ever)
     assert staff_refund(won["ticket_id"]).status == 400
     assert ticket(won["ticket_id"]).status == "paid"
+
+
+def test_an_opened_dispute_is_audited_with_its_figures_and_counts_the_disputes_alarms_metric(dynamodb, stripe_fake, capsys, caplog):
+    """The bank opened a dispute: its audit line says which, of which payment, how much and why, and
+    counts the Disputes metric the template's alarm watches."""
+    from tests.integration.test_after_purchase import emitted
+
+    _, body = paid_ticket(stripe_fake, quantity=1, capacity=5)
+    intent = stripe_fake.sessions[body["session_id"]]["payment_intent"]
+    dispute = stripe_fake.open_dispute(intent)
+    capsys.readouterr()
+    caplog.clear()
+    assert deliver_webhook(last_event(stripe_fake, "charge.dispute.created")).body["outcome"] == "noted"
+    opened = [
+        {name: getattr(line, name, None) for name in ("dispute", "payment_intent", "amount", "reason")}
+        for line in caplog.records
+        if line.getMessage() == "stripe.dispute_opened"
+    ]
+    assert opened == [{"dispute": dispute["id"], "payment_intent": intent, "amount": dispute["amount"], "reason": dispute["reason"]}]
+    assert emitted(capsys.readouterr().out)["Disputes"] == 1
 
 
 @pytest.mark.parametrize("won", [None, True])
@@ -271,6 +297,57 @@ def test_a_completed_session_that_does_not_fit_its_ticket_pays_nothing(dynamodb,
     assert (result.status, result.body["outcome"]) == (200, "rejected")
     assert ticket(body["ticket_id"]).status == "reserved"
     assert get_event(event_id)["available"] == 2
+
+
+def test_a_completed_session_in_another_currency_is_rejected_saying_so(dynamodb, stripe_fake, caplog):
+    """The rejection's line says why, for the person who looks at it: the currency, not the amount."""
+    _, body = reserved_checkout(stripe_fake, quantity=1, capacity=3)
+    event = copy.deepcopy(pay(stripe_fake, body["session_id"]))
+    event["id"] = "evt_other_currency"
+    event["data"]["object"]["currency"] = "eur"
+    caplog.clear()
+    assert deliver_webhook(event).body["outcome"] == "rejected"
+    [line] = [r for r in caplog.records if r.getMessage() == "Webhook event rejected for good"]
+    assert (line.event_id, line.reason) == ("evt_other_currency", "Payment currency does not match the ticket")
+    assert ticket(body["ticket_id"]).status == "reserved"
+
+
+def test_a_completed_session_paying_another_amount_is_logged_with_what_was_paid_and_what_is_due(dynamodb, stripe_fake, caplog):
+    """The error line a person reads says both sums, and of which session and ticket."""
+    _, body = reserved_checkout(stripe_fake, quantity=1, capacity=3, price=25)
+    event = copy.deepcopy(pay(stripe_fake, body["session_id"]))
+    event["id"] = "evt_other_amount"
+    event["data"]["object"]["amount_total"] = 1
+    caplog.clear()
+    assert deliver_webhook(event).body["outcome"] == "rejected"
+    [line] = [r for r in caplog.records if r.getMessage() == "Payment amount does not match the ticket"]
+    assert (line.levelname, line.session_id, line.ticket_id, line.paid, line.due) == (
+        "ERROR",
+        body["session_id"],
+        body["ticket_id"],
+        1,
+        2500,
+    )
+
+
+def test_a_refund_of_a_payment_naming_a_ticket_it_did_not_pay_leaves_the_ticket_and_names_it_for_a_person(dynamodb, stripe_fake, caplog):
+    """Another payment at Stripe whose metadata names our paid ticket is refunded: the ticket's own
+    session did not take that payment, so the ticket stays paid, and an error line names the ticket
+    for a person to look at."""
+    from local.stripe_fake import payment_intents
+
+    _, body = paid_ticket(stripe_fake, quantity=1, capacity=5)
+    other = payment_intents.create(stripe_fake, {"amount": "2500", "currency": "usd", "metadata": {"ticket_id": str(body["ticket_id"])}})
+    payment_intents.confirm(stripe_fake, {"payment_method": "pm_card_visa", "return_url": "http://localhost:5173/done"}, other["id"])
+    stripe_fake.dashboard_refund(other["id"])
+    caplog.clear()
+    result = deliver_webhook(last_event(stripe_fake, "charge.refunded"))
+    assert result.status == 200, result.body
+    assert ticket(body["ticket_id"]).status == "paid"
+    named = [
+        getattr(r, "ticket_id", None) for r in caplog.records if r.getMessage() == "A payment names a ticket whose session it did not pay"
+    ]
+    assert named == [body["ticket_id"]]
 
 
 # contention --------------------------------------------------------------------------------------

@@ -142,6 +142,32 @@ def test_joining_twice_answers_the_same_place_and_writes_nothing_the_second_time
     assert audited == [("queue.joined", {"user_id": "user-alice", "event_id": event_id, "place": first.body["place"]})]
 
 
+def test_a_join_whose_other_tab_joined_between_its_read_and_its_claim_answers_that_place_and_is_no_new_join(queue_env, clock, monkeypatch):
+    """Two tabs of one account join at once: the one whose claim loses to the other's answers the
+    place the other drew, and only the join that drew it is audited (one account, one join)."""
+    from payments.domain import queue
+    from payments.repositories import queue as queue_repository
+
+    audited = []
+    monkeypatch.setattr(queue, "audit", lambda action, **fields: audited.append((action, fields)))
+    event_id = queued_event()
+    original = queue_repository.QueueRepository._get
+    other_tab = []
+
+    def read_then_the_other_tab_joins(self, key, consistent=True):
+        item = original(self, key, consistent)
+        if key == queue_repository.buyer_key(event_id, "user-alice") and not other_tab:
+            other_tab.append(None)
+            other_tab[0] = join(event_id, "user-alice")  # the other tab's whole join, between this read and this claim
+        return item
+
+    monkeypatch.setattr(queue_repository.QueueRepository, "_get", read_then_the_other_tab_joins)
+    first = join(event_id, "user-alice")
+    assert (first.status, other_tab[0].status) == (200, 200)
+    assert first.body["place"] == other_tab[0].body["place"]
+    assert audited == [("queue.joined", {"user_id": "user-alice", "event_id": event_id, "place": first.body["place"]})]
+
+
 def test_places_follow_arrival_order_within_a_few_rounds_of_the_counters(queue_env, clock):
     """Places come from 8 counters, each join taking from the one behind of two drawn: the counters
     stay within two or three places of each other, so buyers are in arrival order but for the joins
@@ -224,6 +250,23 @@ def test_a_queue_created_before_its_copies_were_written_with_it_is_read_from_its
     admit(clock)  # the admitter's first write puts the copies back
     assert len(items_with_prefix(queue_env, TICKETS, f"QUEUE#{event_id}#VIEW#")) == 16
     assert poll(event_id, "user-alice").body["status"] == "admitted"
+
+
+def test_copies_in_the_tables_layout_written_before_a_deploy_are_what_joins_and_polls_read(queue_env, stripe_fake, clock):
+    """The table outlives the code: copies of a queue's state as the layout says them
+    (``QUEUE#<event>#VIEW#<n>`` / ``VIEW``, repositories/queue.py), written by the version deployed
+    before, are read by this one; its joins and polls do not fall back to the state's own key."""
+    event_id = queued_event()
+    for copy in items_with_prefix(queue_env, TICKETS, f"QUEUE#{event_id}#VIEW#"):
+        queue_env.delete_item(TableName=TICKETS, Key={"pk": {"S": copy["pk"]}, "sk": {"S": copy["sk"]}})
+        kept = {name: value for name, value in copy.items() if name not in ("pk", "sk")}
+        queue_env.put_item(TableName=TICKETS, Item={"pk": {"S": copy["pk"]}, "sk": {"S": "VIEW"}, **dynamodb.to_attributes(kept)})
+    operations = record_requests(dynamodb.get_client())
+    assert join(event_id, "user-alice").body["status"] == "waiting"
+    assert poll(event_id, "user-alice").body["status"] == "waiting"
+    read = keys_read(operations)
+    assert f"QUEUE#{event_id}" not in read, read
+    assert sum(1 for key in read if key.startswith(f"QUEUE#{event_id}#VIEW#")) == 2
 
 
 def test_a_state_written_before_the_poll_hints_reads_as_no_seat_nor_place_known(queue_env, clock):
@@ -403,6 +446,29 @@ def test_lapsed_admissions_let_others_in(queue_env, stripe_fake, clock):
     assert purchase(event_id, waiting, poll(event_id, waiting).body["queue_pass"]).status == 200
 
 
+def test_an_admission_lapsing_while_its_reservation_is_written_is_refused_as_expired(queue_env, stripe_fake, clock, monkeypatch):
+    """The admission was open when the purchase read it; the admitter lapsed its epoch before the
+    reservation's transaction: refused there, with nothing written, and the buyer told why (their
+    admission expired, their place) as when the lapse is read first."""
+    from payments.repositories.tickets import TicketRepository
+
+    event_id = queued_event(capacity=10)
+    join(event_id, "user-alice")
+    admit(clock)
+    admitted = poll(event_id, "user-alice").body
+    original = TicketRepository.create
+
+    def lapsed_meanwhile(self, *args, **kwargs):
+        admit(clock, 700)  # past the window: the admitter lapses the epoch
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TicketRepository, "create", lapsed_meanwhile)
+    refused = purchase(event_id, "user-alice", admitted["queue_pass"])
+    assert (refused.status, refused.body) == (403, {"error": "Your admission expired before you reserved", "place": admitted["place"]})
+    assert items_with_prefix(queue_env, TICKETS, "TICKET#") == []
+    assert get_event(event_id)["available"] == 10
+
+
 def test_waiting_buyers_hear_sold_out_and_the_queue_moves_when_seats_come_back(queue_env, stripe_fake, clock):
     event_id = queued_event(capacity=1)
     join(event_id, "user-a")
@@ -575,3 +641,32 @@ def test_a_claim_left_without_a_place_is_waited_for_then_taken_over(queue_env, c
     item = buyer_item(queue_env, event_id, "user-alice")
     assert int(item["place"]) == 1 and "claim" not in item
     assert join(event_id, "user-alice").body["place"] == 1  # held now: the same place
+
+
+def test_a_join_that_stalled_past_its_claim_answers_the_place_of_the_request_that_took_it_over(queue_env, clock, monkeypatch):
+    """A request stalls a minute between its claim and its place; another request of the account
+    takes the claim over and is placed. The stalled one's place is refused: it answers the place
+    the account holds (one account, one place), and only the join that holds it is audited."""
+    from payments.domain import queue
+    from payments.repositories import queue as queue_repository
+
+    audited = []
+    monkeypatch.setattr(queue, "audit", lambda action, **fields: audited.append((action, fields)))
+    monkeypatch.setattr(queue_repository, "CLAIM_WAITS", (0.0, 0.0))
+    event_id = queued_event()
+    original = queue_repository.QueueRepository._draw
+    other = []
+
+    def stalled_then_taken_over(self, *args, **kwargs):
+        if not other:
+            other.append(None)
+            clock[0] += queue_repository.STALE_CLAIM_MS / 1000
+            other[0] = join(event_id, "user-alice")  # the account's next request, a minute on
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(queue_repository.QueueRepository, "_draw", stalled_then_taken_over)
+    stalled = join(event_id, "user-alice")
+    assert (stalled.status, other[0].status) == (200, 200), stalled.body
+    held = int(buyer_item(queue_env, event_id, "user-alice")["place"])
+    assert stalled.body["place"] == other[0].body["place"] == held
+    assert audited == [("queue.joined", {"user_id": "user-alice", "event_id": event_id, "place": held})]

@@ -172,6 +172,53 @@ def test_capture_after_approval_answers_the_seed_fields_and_the_capture_id(dynam
     assert len(paypal_fake.captures) == 1
 
 
+def test_a_capture_is_audited_naming_the_buyer_the_order_the_capture_and_the_money(dynamodb, paypal_fake, monkeypatch):
+    from payments.domain import paypal_orders
+
+    lines = []
+    monkeypatch.setattr(paypal_orders, "audit", lambda action, **fields: lines.append((action, fields)))
+    order_id = create_order(amount=12.5, currency="EUR", user="user-carol").body["order_id"]
+    paypal_fake.approve(order_id)
+    captured = paypal_call("paypal_capture_order", {"order_id": order_id}, user="user-carol")
+    assert captured.status == 200, captured.body
+    assert [fields for action, fields in lines if action == "paypal.order_captured"] == [
+        {
+            "user_id": "user-carol",
+            "order_id": order_id,
+            "capture_id": captured.body["capture_id"],
+            "amount": "12.50",
+            "currency": "EUR",
+            "status": "COMPLETED",
+        }
+    ]
+
+
+def test_a_capture_answered_without_the_orders_status_records_it_unknown_until_the_reconciliation(
+    dynamodb, paypal_fake, stripe_fake, monkeypatch
+):
+    """PayPal's order schema does not require ``status``: an answer without one leaves the order
+    recorded as UNKNOWN (not the APPROVED it was: the capture went through, and nothing says how),
+    until the reconciliation records what PayPal says of it."""
+    from payments import wiring
+    from payments.providers.paypal_client import PayPalClient
+
+    order_id = create_order().body["order_id"]
+    paypal_fake.approve(order_id)
+    assert deliver_paypal_webhook(paypal_fake, paypal_fake.events[-1]).body["outcome"] == "applied"  # recorded APPROVED
+    original = PayPalClient.capture_order
+
+    def without_status(self, *args, **kwargs):
+        return {name: value for name, value in original(self, *args, **kwargs).items() if name != "status"}
+
+    monkeypatch.setattr(PayPalClient, "capture_order", without_status)
+    captured = paypal_call("paypal_capture_order", {"order_id": order_id})
+    assert captured.status == 200, captured.body  # the money moved: answered and recorded, never a 500
+    assert capture_record(dynamodb, captured.body["capture_id"])["owner"] == "user-alice"
+    assert wiring.paypal_objects().get("order", order_id)["status"] == "UNKNOWN"
+    assert reconcile_paypal()["failed"] == 0  # the capture's event, listed, says the order completed
+    assert wiring.paypal_objects().get("order", order_id)["status"] == "COMPLETED"
+
+
 def test_a_denied_capture_is_not_captured(dynamodb, paypal_fake):
     order_id = create_order().body["order_id"]
     paypal_fake.approve(order_id)
@@ -428,6 +475,32 @@ def test_reconciliation_settles_a_refund_whose_answer_and_webhook_were_lost(dyna
     assert again["repaired"] == 0
 
 
+def test_a_refund_reservation_the_reconciliation_releases_is_audited_naming_its_capture(dynamodb, paypal_fake, stripe_fake, monkeypatch):
+    """The repair's audit line names the capture whose held amount went back: what an auditor
+    follows from the reconciliation to the money."""
+    import time
+
+    from payments import wiring
+    from payments.domain import reconciliation
+
+    _, capture_id = approved_and_captured(paypal_fake, amount=20)
+    monkeypatch.setenv("PAYPAL_RETRY_BUDGET_SECONDS", "0")
+    wiring.reset()
+    paypal_fake.fail_next("/v2/payments/captures/", 503)
+    assert refund(capture_id, amount=5, currency="USD", key="never-reached").status == 503
+    _, _, [held] = refund_records(dynamodb, capture_id)
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    wiring.reset()
+    lines = []
+    monkeypatch.setattr(reconciliation, "audit", lambda action, **fields: lines.append((action, fields)))
+    reconcile_paypal()
+    released = f"refund reservation {held['object_id']} released"
+    assert [fields for action, fields in lines if action == "reconcile.repair" and fields["repair"] == released] == [
+        {"repair": released, "capture_id": capture_id}
+    ]
+
+
 def test_refund_webhooks_in_any_order_leave_the_status_the_counters_say(dynamodb, paypal_fake):
     _, capture_id = approved_and_captured(paypal_fake, amount=40)
     paypal_fake.dashboard_refund(capture_id, "10.00")
@@ -595,6 +668,56 @@ def test_a_refund_event_in_another_currency_than_its_capture_is_rejected_for_a_p
     assert capture_record(dynamodb, capture_id)["refunded_minor"] == 0
     [line] = [r for r in caplog.records if r.getMessage() == "Webhook event rejected for good"]
     assert (line.__dict__["event_id"], line.__dict__["reason"]) == (refunded["id"], "Refund currency differs from the capture's")
+
+
+def test_a_dashboard_refund_from_its_webhook_is_recorded_and_audited_as_the_customers(dynamodb, paypal_fake, monkeypatch):
+    """A refund made in PayPal's dashboard has no requester of ours: its record belongs to the
+    capture's customer (who sees it, whose money trail it is), and so does its audit line."""
+    from payments.domain import paypal_refunds
+
+    lines = []
+    monkeypatch.setattr(paypal_refunds, "audit", lambda action, **fields: lines.append((action, fields)))
+    order_id = create_order(amount=40, user="user-carol").body["order_id"]
+    paypal_fake.approve(order_id)
+    capture_id = paypal_call("paypal_capture_order", {"order_id": order_id}, user="user-carol").body["capture_id"]
+    refunded = paypal_fake.dashboard_refund(capture_id, "15.00")
+    assert deliver_paypal_webhook(paypal_fake, paypal_fake.events[-1]).body["outcome"] == "applied"
+    _, [recorded], _ = assert_counters_add_up(dynamodb, paypal_fake, capture_id)
+    assert (recorded["object_id"], recorded["owner"]) == (refunded["id"], "user-carol")
+    assert lines == [
+        (
+            "paypal.capture_refunded",
+            {"user_id": "user-carol", "capture_id": capture_id, "refund_id": refunded["id"], "amount": "15.00", "currency": "USD"},
+        )
+    ]
+
+
+def test_a_reversal_in_another_currency_than_its_capture_is_rejected_for_a_person(dynamodb, paypal_fake, caplog):
+    """As a refund in another currency: a reversal's amount cannot be counted against the capture's
+    (rejected for good, nothing recorded, logged with why)."""
+    _, capture_id = approved_and_captured(paypal_fake, amount=40)
+    paypal_fake.reverse_capture(capture_id)
+    reversed_ = copy.deepcopy(paypal_fake.events[-1])
+    reversed_["resource"]["amount"]["currency_code"] = "EUR"
+    result = deliver_paypal_webhook(paypal_fake, reversed_)
+    assert (result.status, result.body["outcome"]) == (200, "rejected")
+    capture, refunds, _ = refund_records(dynamodb, capture_id)
+    assert (capture["refunded_minor"], capture["refundable_minor"], refunds) == (0, 4000, [])
+    [line] = [r for r in caplog.records if r.getMessage() == "Webhook event rejected for good"]
+    assert (line.__dict__["event_id"], line.__dict__["reason"]) == (reversed_["id"], "Refund currency differs from the capture's")
+
+
+def test_a_refund_event_names_its_capture_only_by_its_up_link(dynamodb, paypal_fake):
+    """A refund's capture is its "up" link. An event carrying the capture itself (whose links name
+    the capture as "self", its refund action, and its order as "up") names no refund's capture: it
+    refunds nothing and waits (deferred), never counted as a refund of the whole capture."""
+    _, capture_id = approved_and_captured(paypal_fake, amount=40)
+    completed = next(event for event in paypal_fake.events if event["event_type"] == "PAYMENT.CAPTURE.COMPLETED")
+    assert [link["rel"] for link in completed["resource"]["links"]] == ["self", "refund", "up"]
+    not_a_refund = copy.deepcopy(completed) | {"id": "WH-CAPTURE-AS-REFUND", "event_type": "PAYMENT.CAPTURE.REFUNDED"}
+    assert deliver_paypal_webhook(paypal_fake, not_a_refund).body["outcome"] == "deferred"
+    capture, refunds, _ = refund_records(dynamodb, capture_id)
+    assert (capture["status"], capture["refunded_minor"], capture["refundable_minor"], refunds) == ("COMPLETED", 0, 4000, [])
 
 
 def test_forged_events_are_400_and_change_nothing(dynamodb, paypal_fake):
@@ -889,6 +1012,35 @@ def test_a_reversal_whose_webhook_was_lost_is_found_by_the_reconciliation(dynamo
     assert (capture["status"], capture["refunded_minor"], [r["object_id"] for r in recorded]) == ("REFUNDED", 4000, [reversal["id"]])
     assert reconcile_paypal()["repaired"] == 0
     assert deliver_paypal_webhook(paypal_fake, paypal_fake.events[-1]).body["outcome"] == "duplicate"  # the late delivery
+
+
+def test_a_lost_paypal_event_the_reconciliation_applies_is_audited_with_its_id_and_type(dynamodb, paypal_fake, stripe_fake, monkeypatch):
+    """The repair's audit line names the event (id and type): what a person needs to find it in
+    PayPal's dashboard."""
+    from payments.domain import reconciliation
+
+    _, capture_id = approved_and_captured(paypal_fake, amount=40)
+    paypal_fake.reverse_capture(capture_id)  # its PAYMENT.CAPTURE.REVERSED is lost
+    reversed_ = paypal_fake.events[-1]
+    lines = []
+    monkeypatch.setattr(reconciliation, "audit", lambda action, **fields: lines.append((action, fields)))
+    reconcile_paypal()
+    repair = f"PAYMENT.CAPTURE.REVERSED {reversed_['id']} applied"
+    assert [fields for action, fields in lines if action == "reconcile.repair" and fields["repair"] == repair] == [
+        {"repair": repair, "event_id": reversed_["id"], "event_type": "PAYMENT.CAPTURE.REVERSED"}
+    ]
+
+
+def test_the_reconciliation_counts_each_capture_it_examines_once(dynamodb, paypal_fake, stripe_fake, monkeypatch):
+    """The run's report says how many objects it looked at: two captures not fully refunded (their
+    orders completed, PayPal listing no event) are two."""
+    from payments.providers.paypal_client import PayPalClient
+
+    approved_and_captured(paypal_fake, amount=40)
+    approved_and_captured(paypal_fake, amount=15)
+    monkeypatch.setattr(PayPalClient, "list_events", lambda self, event_type, start_time, end_time: iter(()))
+    report = reconcile_paypal()
+    assert (report["checked"], report["repaired"], report["failed"]) == (2, 0, 0)
 
 
 def test_each_paypal_event_listing_that_fails_counts_as_one_failure(dynamodb, paypal_fake, stripe_fake, monkeypatch, caplog):

@@ -66,6 +66,18 @@ def test_out_of_order_the_newest_state_wins(dynamodb, stripe_fake):
     assert record("payment_intent", intent_id)["status"] == "succeeded"
 
 
+def test_a_declined_payment_is_recorded_with_stripes_error_code(dynamodb, stripe_fake):
+    """The failure event leaves on the record why the payment failed (Stripe's code), for whoever
+    answers the customer."""
+    intent_id = stripe_call("stripe_create_payment_intent", {"amount": 20, "currency": "usd"}).body["payment_intent_id"]
+    declined = stripe_call("stripe_confirm_payment", {"payment_intent_id": intent_id, "payment_method": "pm_card_chargeDeclined"})
+    assert declined.status == 400
+    [failed] = events_of(stripe_fake, "payment_intent.payment_failed")
+    assert deliver_webhook(failed).body["outcome"] == "applied"
+    state = record("payment_intent", intent_id)
+    assert (state["status"], state["amount_received"], state["last_error_code"]) == ("requires_payment_method", 0, "card_declined")
+
+
 def test_in_the_same_second_the_later_life_cycle_state_wins(dynamodb, stripe_fake):
     intent_id, succeeded = paid_intent(stripe_fake)
     same_second_failure = with_changes(succeeded, "evt_same_second", status="requires_payment_method")
@@ -161,6 +173,20 @@ def test_a_subscription_canceled_at_stripe_is_recorded_with_when_from_its_webhoo
     assert deliver_webhook(deleted).body["outcome"] == "applied"
     state = record("subscription", sub_id)
     assert (state["status"], int(state["canceled_at"])) == ("canceled", canceled["canceled_at"])
+
+
+def test_a_subscription_event_of_the_api_before_2025_03_31_is_recorded_with_its_period(dynamodb, stripe_fake):
+    """Before API 2025-03-31 Stripe sent the billing period on the subscription, its items without
+    one: an endpoint still on an older version is read so, and the period is not lost."""
+    sub_id = subscription(stripe_fake, pay=False)
+    created = events_of(stripe_fake, "customer.subscription.created")[-1]
+    older = copy.deepcopy(created)
+    items = older["data"]["object"]["items"]["data"]
+    start, end = items[0].pop("current_period_start"), items[0].pop("current_period_end")
+    older["data"]["object"].update(current_period_start=start, current_period_end=end)
+    assert deliver_webhook(older).body["outcome"] == "applied"
+    state = record("subscription", sub_id)
+    assert (int(state["current_period_start"]), int(state["current_period_end"])) == (start, end)
 
 
 def test_a_new_subscription_is_recorded_as_renewing(dynamodb, stripe_fake):

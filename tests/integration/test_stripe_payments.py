@@ -406,6 +406,14 @@ def test_a_subscription_cancelled_through_the_api_is_recorded_cancelled_without_
     assert wiring.stripe_objects().get("subscription", subscription_id)["status"] == "canceled"
 
 
+def test_a_created_customer_is_recorded_for_its_creator_with_the_email_stripe_answered(dynamodb, stripe_fake):
+    from payments import wiring
+
+    customer_id = create_customer(user="user-carol").body["customer_id"]
+    record = wiring.stripe_objects().get("customer", customer_id)
+    assert (record["owner"], record["email"]) == ("user-carol", "user@example.com")
+
+
 def test_a_confirmed_payment_is_recorded_as_stripe_answered_without_its_webhook(dynamodb, stripe_fake):
     from payments import wiring
 

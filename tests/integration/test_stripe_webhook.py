@@ -1,5 +1,6 @@
 """POST /api/v1/payments/webhooks/stripe/: signature, once-only processing, checkout events."""
 
+import copy
 import json
 import time
 
@@ -23,6 +24,18 @@ def test_completed_checkout_pays_the_ticket_without_verify(dynamodb, stripe_fake
     assert result.body["outcome"] == "paid"
     assert ticket_status(body["ticket_id"]) == "paid"
     assert len(items_with_prefix(dynamodb, PAYMENTS, "PAYMENT#")) == 1
+
+
+def test_a_session_naming_its_ticket_only_in_its_metadata_pays_it(dynamodb, stripe_fake):
+    """The ticket is named twice on the session (its metadata and client_reference_id); the metadata
+    alone names it (a session without the other reference: opened before it was sent)."""
+    _, body = reserved_checkout(stripe_fake)
+    event = copy.deepcopy(pay(stripe_fake, body["session_id"]))
+    event["data"]["object"]["client_reference_id"] = None
+    assert event["data"]["object"]["metadata"]["ticket_id"] == str(body["ticket_id"])
+    result = deliver_webhook(event)
+    assert (result.status, result.body["outcome"]) == (200, "paid")
+    assert ticket_status(body["ticket_id"]) == "paid"
 
 
 def test_a_replayed_event_changes_nothing(dynamodb, stripe_fake):
@@ -164,3 +177,15 @@ def test_a_bank_debit_under_way_is_audited_naming_the_ticket_its_holder_and_sess
     assert deliver_webhook(stripe_fake.complete_session(body["session_id"], paid=False)).body["outcome"] == "processing"
     processing = [fields for action, fields in lines if action == "ticket.payment_processing"]
     assert processing == [{"user_id": "user-alice", "ticket_id": body["ticket_id"], "session_id": body["session_id"]}]
+
+
+def test_a_failed_bank_debit_is_audited_naming_its_holder_the_ticket_and_its_seats(dynamodb, stripe_fake, monkeypatch):
+    from payments.domain import tickets
+
+    lines = []
+    monkeypatch.setattr(tickets, "audit", lambda action, **fields: lines.append((action, fields)))
+    _, body = reserved_checkout(stripe_fake, quantity=2, capacity=5)
+    deliver_webhook(stripe_fake.complete_session(body["session_id"], paid=False))
+    assert deliver_webhook(stripe_fake.settle_async_payment(body["session_id"], succeeded=False)).body["outcome"] == "released"
+    failed = [fields for action, fields in lines if action == "ticket.payment_failed"]
+    assert failed == [{"user_id": "user-alice", "ticket_id": body["ticket_id"], "quantity": 2}]

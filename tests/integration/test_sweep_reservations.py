@@ -5,7 +5,7 @@ import time
 import pytest
 
 from tests.support.flows import get_event, pay, reserved_checkout
-from tests.support.lambdas import LambdaContext, load_module, sample_event
+from tests.support.lambdas import LambdaContext, call, load_module, sample_event
 
 
 @pytest.fixture
@@ -135,3 +135,33 @@ def test_a_run_that_could_not_settle_one_of_two_counts_both_examined_and_one_fai
     [stuck] = [body["ticket_id"] for body in (first, second) if ticket(body["ticket_id"]).status == "reserved"]
     [line] = [record for record in caplog.records if record.getMessage() == "Sweep could not settle a reservation"]
     assert line.__dict__["ticket_id"] == stuck
+
+
+def test_the_index_is_read_a_page_the_size_of_the_sweep_not_the_whole_backlog(dynamodb, stripe_fake):
+    """An on-sale leaves thousands of reservations waiting in each bucket of the unsettled index; a
+    sweep run settles ``limit`` of them and reads no more than that from each bucket (a page as the
+    merge needs it), not every bucket's whole backlog every run."""
+    from payments import dynamodb as layer_dynamodb
+    from payments import wiring
+    from payments.domain.lifecycle import TicketStatus
+    from payments.repositories.tickets import UNSETTLED_BUCKETS
+
+    event_id, first = reserved_checkout(stripe_fake, quantity=1, capacity=10)
+    repository = wiring.ticket_repository()
+    while repository.next_id("ticket") < first["ticket_id"] + UNSETTLED_BUCKETS - 1:
+        pass  # the next reservation lands in the first one's bucket
+    second = call("create_ticket_checkout", {"event_id": event_id, "quantity": 1}).body
+    assert second["ticket_id"] == first["ticket_id"] + UNSETTLED_BUCKETS
+    returned = []
+
+    def read(parsed, **_):
+        returned.extend(parsed.get("Items", []))
+
+    events = layer_dynamodb.get_client().meta.events
+    events.register("after-call.dynamodb.Query", read)
+    try:
+        [oldest] = repository.unsettled(TicketStatus.RESERVED, limit=1)
+    finally:
+        events.unregister("after-call.dynamodb.Query", read)
+    assert oldest.ticket_id == first["ticket_id"]
+    assert len(returned) == 1

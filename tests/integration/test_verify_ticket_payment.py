@@ -104,6 +104,23 @@ def test_a_session_unknown_to_stripe_is_404(dynamodb, stripe_fake):
     assert (result.status, result.body) == (404, {"error": "Payment not found"})
 
 
+def test_another_tickets_paid_session_is_refused_for_a_reservation_whose_session_was_never_attached(dynamodb, stripe_fake):
+    """Without a session of its own to compare, the session Stripe returns names its ticket: another
+    ticket's paid session is refused, with why, and pays nothing."""
+    event_id = create_event(price=25, capacity=10)
+    mine = buy(event_id, 1).body
+    other = buy(event_id, 1, user="user-bob").body
+    pay(stripe_fake, other["session_id"])
+    dynamodb.update_item(
+        TableName="test-tickets",
+        Key={"pk": {"S": f"TICKET#{mine['ticket_id']}"}, "sk": {"S": "TICKET"}},
+        UpdateExpression="REMOVE session_id",
+    )
+    result = verify(other["session_id"], mine["ticket_id"])
+    assert (result.status, result.body) == (400, {"error": "session_id does not belong to this ticket"})
+    assert items_with_prefix(dynamodb, PAYMENTS, "PAYMENT#") == []
+
+
 def test_verifying_a_free_ticket_is_400(dynamodb, stripe_fake):
     event_id = create_event(price=0, capacity=10)
     ticket_id = buy(event_id, 1).body["ticket_id"]
