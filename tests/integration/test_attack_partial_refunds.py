@@ -219,7 +219,8 @@ def test_seat_refund_superseded_by_a_whole_refund_that_fails_later_keeps_its_sea
             pending["a_answer"] = world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id, quantity=1))
             if "w_refused" in pending:
                 raise pending["w_refused"]  # W decides again: A's refund finished, then the rest
-            return pending["w_written"]
+            written: Ticket = pending["w_written"]
+            return written
         return apply(read, trigger, *args, **kwargs)
 
     monkeypatch.setattr(world.store, "owe_seat_refund", owe_then_w_writes)

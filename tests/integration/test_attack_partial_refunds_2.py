@@ -5,6 +5,7 @@ say what broke) and holds since the fixes that followed."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -65,7 +66,7 @@ def test_seat_refund_failing_after_the_whole_refund_gives_the_refunded_seats_bac
     invariants(world)
 
 
-def _refund_call(body: dict, key: str | None = None):
+def _refund_call(body: dict[str, Any], key: str | None = None) -> Any:
     from tests.support.flows import STAFF as STAFF_GROUP
     from tests.support.lambdas import api_event, invoke
 
@@ -75,7 +76,7 @@ def _refund_call(body: dict, key: str | None = None):
     return invoke("refund_ticket", event)
 
 
-def _bought_and_paid(stripe_fake, quantity: int = 3, capacity: int = 10) -> tuple[int, dict]:
+def _bought_and_paid(stripe_fake: Any, quantity: int = 3, capacity: int = 10) -> tuple[int, dict[str, Any]]:
     from tests.support.flows import buy, create_event, pay, verify
 
     event_id = create_event(price=25, capacity=capacity)

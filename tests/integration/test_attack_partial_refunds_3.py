@@ -26,7 +26,7 @@ def _paid(world: World, quantity: int):
     return world.ticket(ticket.ticket_id)
 
 
-def _worlds():
+def _worlds() -> pytest.MarkDecorator:
     return pytest.mark.parametrize("store", ["memory", "moto"])
 
 
