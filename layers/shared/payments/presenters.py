@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from payments.domain.lifecycle import Event, Ticket, TicketLine, TicketStatus
+from payments.domain.lifecycle import HOLDS_SEATS, Event, Ticket, TicketLine
 
 if TYPE_CHECKING:
     # Named for their types only: the event and ticket handlers that share this module do not load
@@ -25,10 +25,6 @@ def ticket_with_qr(detail: str, ticket: Ticket) -> dict[str, Any]:
     }
 
 
-# Ticket states that hold their seats (the rest gave them back: released, refunding, refunded).
-HOLDING_SEATS = frozenset({TicketStatus.RESERVED, TicketStatus.PROCESSING, TicketStatus.PAID})
-
-
 def ticket_body(ticket: Ticket | TicketLine) -> dict[str, Any]:
     """A ticket as its owner sees it; the door pass only where the whole ticket was read."""
     body: dict[str, Any] = {
@@ -40,7 +36,7 @@ def ticket_body(ticket: Ticket | TicketLine) -> dict[str, Any]:
         "checked_in": ticket.checked_in,
         # The seats it still holds (as the staff refund's answer says it): those staff did not
         # refund of a paid ticket, which its pass admits; none once it gave its seats back.
-        "quantity_remaining": ticket.quantity - ticket.refunded_quantity if ticket.status in HOLDING_SEATS else 0,
+        "quantity_remaining": ticket.quantity - ticket.refunded_quantity if ticket.status in HOLDS_SEATS else 0,
     }
     if isinstance(ticket, Ticket):
         body["checked_in_at"] = ticket.checked_in_at

@@ -10,7 +10,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -543,7 +543,7 @@ class TicketService:
                 # (What it asked is compared with what it keeps: the ticket's refund_reason becomes
                 # that of whichever refund completed it, a Dashboard refund or a lost dispute too.)
                 asked = ticket.refund_request or ""
-                _same_request(_seats_in(asked), quantity, asked[asked.index("-", asked.index("-") + 1) :], _whole_request("", reason, tag))
+                _same_request(_seats_in(asked), quantity, asked.rsplit("-", 2)[1], _digest(reason, 8))
                 return self._refund_whole(caller, ticket, reason)
             if ticket.status != S.PAID:
                 raise BadRequest(f"Ticket is {ticket.status}; only a paid ticket can be refunded")
@@ -583,7 +583,7 @@ class TicketService:
                 metadata = {"ticket_id": str(ticket.ticket_id), "reason": reason, "seat_refund": key}
                 # Stripe's key names the parameters too: a decision given up (Stripe refused it) and
                 # decided again with another reason is another request to Stripe, not a reused key.
-                stripe_key = f"{key}-{hashlib.sha256(reason.encode()).hexdigest()[:8]}"
+                stripe_key = f"{key}-{_digest(reason, 8)}"
                 try:
                     made = self._gateway().refund_part(intent, amount, metadata=metadata, idempotency_key=stripe_key)
                 except ChargeDisputed:
@@ -813,23 +813,23 @@ class TicketService:
         """A refunded ticket whose money is no longer all back (a refund failed later): paid again
         while its seats are free, else its refund is owed again (the reconciliation makes it). Owed
         again at once (``owed_again``) when the refund that completed it still stands."""
-        try:
-            if owed_again:
-                raise SoldOut()  # nothing to take back: its seats went back with a refund that stands
-            ticket_now = self._repository.apply(
-                ticket,
-                Trigger.REFUND_FAILED,
-                {
-                    "refund_amount": returned,
-                    "refunds_seen": seen,
-                    "paid_at": ticket.paid_at or self._now(),
-                    "qr_png": ticket.qr_png or door_pass(ticket),
-                },
-                records,
-                removed=("refund_id", "refund_reason", "refunded_at"),
-                money_as_read=True,
-            )
-        except SoldOut:
+        ticket_now = None
+        if not owed_again:  # else nothing to take back: its seats went back with a refund that stands
+            with suppress(SoldOut):  # its seats were sold meanwhile: owed again
+                ticket_now = self._repository.apply(
+                    ticket,
+                    Trigger.REFUND_FAILED,
+                    {
+                        "refund_amount": returned,
+                        "refunds_seen": seen,
+                        "paid_at": ticket.paid_at or self._now(),
+                        "qr_png": ticket.qr_png or door_pass(ticket),
+                    },
+                    records,
+                    removed=("refund_id", "refund_reason", "refunded_at"),
+                    money_as_read=True,
+                )
+        if ticket_now is None:
             ticket_now = self._repository.apply(
                 ticket, Trigger.REFUND_DUE, {"refund_amount": returned, "refunds_seen": seen}, records, money_as_read=True
             )
@@ -1030,15 +1030,17 @@ def _seats_back(ticket: Ticket) -> dict[int, int]:
 def _request_tag(request_key: str | None) -> str:
     """What ends the key of a seat refund: a digest of the request's key, or with none, a random
     tag (a request without a key is never a retry of another)."""
-    if request_key is None:
-        return uuid.uuid4().hex[:16]
-    return hashlib.sha256(request_key.encode()).hexdigest()[:16]
+    return uuid.uuid4().hex[:16] if request_key is None else _digest(request_key, 16)
+
+
+def _digest(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
 def _whole_request(seats: str, reason: str, tag: str) -> str:
     """What a refund of the last seats keeps on the ticket (``refund_request``): the seats asked
     (``first-last``), a digest of its reason, and its request's tag."""
-    return f"{seats}-{hashlib.sha256(reason.encode()).hexdigest()[:8]}-{tag}"
+    return f"{seats}-{_digest(reason, 8)}-{tag}"
 
 
 def _of_request(seat_refund_key: str | None, tag: str) -> bool:
