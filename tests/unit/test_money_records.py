@@ -153,6 +153,25 @@ def test_a_refund_failing_later_plans_its_record_again_with_its_new_status() -> 
     assert statuses == [[(made.id, "succeeded")], [(made.id, "failed")]]
 
 
+def test_a_staff_refund_retried_after_its_refund_failed_unseen_refunds_anew_and_records_both() -> None:
+    """The staff refund finished, then failed at Stripe with its webhook lost (the ticket still reads
+    refunded): a retry reads the money again, finds it no longer back, and refunds anew from the
+    ticket as that left it; the failed refund's record says failed, the new one succeeded."""
+    from payments.models.tickets import RefundTicketRequest
+    from tests.support.lifecycle_world import STAFF
+
+    world = World(MemoryWorld())
+    ticket = world.paid()
+    assert ticket.payment_intent is not None
+    done, first = world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id))
+    assert done.status == TicketStatus.REFUNDED
+    world.stripe.fail_refund(first.id)  # its webhook lost
+    again, second = world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id))
+    assert (again.status, again.refund_id) == (TicketStatus.REFUNDED, second.id) and second.id != first.id
+    stored = [world.stores.inspect.record(f"REFUND#stripe#{made.id}", "REFUND") or {} for made in (first, second)]
+    assert [record.get("status") for record in stored] == ["failed", "succeeded"]
+
+
 @pytest.mark.parametrize("row", list(TRANSITIONS), ids=lambda row: f"{row[0]}-{row[1]}")
 def test_every_record_written_is_the_item_of_a_fact_the_domain_planned(row: tuple[TicketStatus | None, Trigger]) -> None:
     scenario, _ = SCENARIOS[row]
