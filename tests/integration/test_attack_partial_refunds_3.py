@@ -1,8 +1,9 @@
 """Third independent attack on partial refunds at 24cbc56: a refunded ticket whose money is no
 longer all back (a refund failed later), and the staff refund route's Idempotency-Key applied to
 whole refunds. Each test failed on 24cbc56 for a real break; its docstring says the scenario and
-the rule it breaks. The cut-off one-seat key reused for the whole ticket holds since (a 422); the
-other three are open findings, kept as strict xfails with why."""
+the rule it breaks. The cut-off one-seat key reused for the whole ticket holds since (a 422), and a
+whole refund's retry after it failed later since its request tag went into the refund's metadata
+(a 409); the other two are open findings, kept as strict xfails with why."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from payments import wiring
 from payments.errors import ApiError, ProviderUnavailable
 from payments.models.tickets import RefundTicketRequest
 from tests.support.flows import STAFF as STAFF_GROUPS
@@ -218,11 +220,6 @@ def test_key_of_a_cut_off_one_seat_refund_reused_without_quantity_refunds_the_wh
     assert refunded <= 2500, refunded
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open finding: a whole refund carries no request tag at Stripe, so its retry under the same key after the refund "
-    "failed later (and the ticket was paid again) makes a new refund; no money is doubled (the first failed), not yet decided",
-)
 @pytest.mark.parametrize("quantity", [None, 2], ids=["whole", "last-seats"])
 def test_whole_refund_retried_with_its_key_after_it_failed_later_refunds_again(dynamodb, stripe_fake, monkeypatch, quantity) -> None:
     """Scenario (HTTP, moto + local Stripe): staff refund a whole ticket of 2 seats (50 USD) with
@@ -232,8 +229,10 @@ def test_whole_refund_retried_with_its_key_after_it_failed_later_refunds_again(d
     (refund.failed): the ticket is paid again (its seats free). The client retries the same
     request with the same key K.
 
-    Observed: 200 with a second refund (a new refund id; 50 back again at Stripe): one request,
-    one key, two refunds made at Stripe.
+    Observed (before the fix): 200 with a second refund (a new refund id; 50 back again at Stripe):
+    one request, one key, two refunds made at Stripe. Now: the whole refund carries the request's
+    tag in its metadata at Stripe (as a seat refund carries its key), and the retry is a 409
+    naming the failed refund and asking for a new key.
     Expected: a retry of the request K named finds its own refund (as a seat refund's retry does by
     its request tag, failed or not) and makes no other; a new refund of the paid-again ticket is a
     new request with a new key (docs/lifecycle.md: "staff may refund it again (a new refund, a new
@@ -256,3 +255,8 @@ def test_whole_refund_retried_with_its_key_after_it_failed_later_refunds_again(d
     again = _staff_refund(ticket_id, "K-attack3-b", quantity=quantity)
     made = [r for r in stripe_fake.refunds.values() if r["payment_intent"] == intent]
     assert len(made) == 1, (again.status, again.body, [(r["id"], r["amount"], r["status"]) for r in made])
+    # Told why, and how to refund it again: a 409 naming the failed refund, nothing written.
+    assert again.status == 409, (again.status, again.body)
+    assert made[0]["id"] in again.body["error"] and "new Idempotency-Key" in again.body["error"], again.body
+    stored = wiring.ticket_repository().get_ticket(ticket_id)
+    assert stored is not None and stored.status == "paid" and stored.refund_id is None

@@ -194,7 +194,12 @@ class Stripe:
         return self.amount_of(payment_intent) - sum(r.amount for r in self.refunds.get(payment_intent, []) if r.returned)
 
     def refund(
-        self, payment_intent: str, amount: int | None = None, reason: str | None = None, seat_refund: str | None = None
+        self,
+        payment_intent: str,
+        amount: int | None = None,
+        reason: str | None = None,
+        seat_refund: str | None = None,
+        request: str | None = None,
     ) -> StripeRefund:
         """A refund made (ours, or in the Dashboard): Stripe lists refunds newest first."""
         made = self.refunds.setdefault(payment_intent, [])
@@ -203,7 +208,12 @@ class Stripe:
         if not 0 < amount <= left:
             raise ValueError(f"Stripe refunds {left} at most of {payment_intent}, not {amount}")
         refund = StripeRefund(
-            f"re_{payment_intent}_{len(made)}", amount, self._currency_of(payment_intent), reason=reason, seat_refund=seat_refund
+            f"re_{payment_intent}_{len(made)}",
+            amount,
+            self._currency_of(payment_intent),
+            reason=reason,
+            seat_refund=seat_refund,
+            request=request,
         )
         made.insert(0, refund)
         return refund
@@ -275,7 +285,7 @@ class Stripe:
             raise ProviderRejected(f"This PaymentIntent ({payment_intent}) does not have a successful charge to refund.")
         if self._left(payment_intent) <= 0:
             return None  # Stripe's charge_already_refunded, which the gateway answers as None
-        return self.refund(payment_intent, reason=metadata.get("reason"))
+        return self.refund(payment_intent, reason=metadata.get("reason"), request=metadata.get("refund_request"))
 
     def _answered_again(self, payment_intent: str, answer: Any) -> StripeRefund | None:
         """The answer saved under a key, as the gateway reads it: a refusal again, and Stripe's

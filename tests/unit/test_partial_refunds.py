@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from payments.domain.lifecycle import Outcome, Ticket, TicketStatus
-from payments.errors import ApiError, BadRequest, InvalidField
+from payments.errors import ApiError, BadRequest, Conflict, InvalidField, Unprocessable
 from payments.models.tickets import CheckInRequest, RefundTicketRequest
 from tests.support.lifecycle_world import STAFF, World, invariants
 from tests.support.store_worlds import MemoryWorld
@@ -355,3 +355,50 @@ def test_a_whole_refund_read_before_a_partial_refund_finished_gives_back_only_th
         assert sorted(r.amount for r in _refunds(world, ticket)) == [2500, 5000]
         assert _left(world) == 4
         invariants(world)
+
+
+# a retry whose refund failed later ------------------------------------------------------------------
+@pytest.mark.parametrize("quantity", [1, None, 3], ids=["one seat", "whole", "last seats"])
+def test_a_retry_whose_refund_failed_later_is_a_409_and_refunds_nothing_and_a_new_key_refunds(quantity: int | None) -> None:
+    """One key, one refund: a request whose refund was made (its answer lost) and then failed at
+    the customer's bank is told so on its retry (409 naming the refund), not refunded again; a
+    new request with a new key refunds the ticket again."""
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 3)
+    intent = ticket.payment_intent
+    assert intent is not None
+    _, made = _refund(world, ticket, quantity, key="K")
+    world.stripe.fail_refund(made.id)
+    world.service.refunded_at_provider(intent)
+    assert world.ticket(ticket.ticket_id).status == S.PAID
+    with pytest.raises(Conflict, match=f"{made.id}.*new Idempotency-Key"):
+        _refund(world, ticket, quantity, key="K")
+    assert [(r.id, r.status) for r in _refunds(world, ticket)] == [(made.id, "failed")]
+    invariants(world)
+
+    again, refund = _refund(world, ticket, quantity, key="K2")
+    assert refund.id != made.id and refund.status == "succeeded"
+    assert again.status == (S.PAID if quantity == 1 else S.REFUNDED)
+    invariants(world)
+
+
+def test_a_whole_refund_retried_under_its_key_with_another_reason_is_a_422() -> None:
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 2)
+    world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id, reason="Cancelled"), "K")
+    with pytest.raises(Unprocessable):
+        world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id, reason="Another"), "K")
+    # The same request again is answered with its refund.
+    _, refund = world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id, reason="Cancelled"), "K")
+    assert [r.id for r in _refunds(world, ticket)] == [refund.id]
+
+
+def test_a_whole_refund_refused_for_a_dispute_is_refused_again_on_its_retry_not_a_409() -> None:
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 2)
+    assert ticket.payment_intent is not None
+    world.stripe.dispute(ticket.payment_intent)
+    for _ in range(2):
+        with pytest.raises(BadRequest, match="disputed"):
+            _refund(world, ticket, key="K")
+    assert _refunds(world, ticket) == [] and world.ticket(ticket.ticket_id).status == S.PAID

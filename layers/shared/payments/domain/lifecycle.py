@@ -320,8 +320,9 @@ class Ticket:
     released_at: int | None = None
     refund_id: str | None = None
     refund_reason: str | None = None
-    # A whole refund asked as a refund of the last seats: those seats and the request's tag
-    # (``{first}-{last}-{tag}``), so that its retry, cut off before its answer, finds it its own.
+    # A whole refund asked by a staff request with an Idempotency-Key: the seats asked (``first-last``
+    # when it asked for the last seats, ``all`` for the whole ticket), a digest of its reason and the
+    # request's tag, so that its retry, cut off before its answer, finds the refund its own.
     refund_request: str | None = None
     refunded_at: int | None = None
     late_payment: bool | None = None
@@ -446,6 +447,9 @@ class StripeRefund:
     reason: str | None = None
     # The staff partial refund it made (its idempotency key, kept in its metadata), when it is one.
     seat_refund: str | None = None
+    # The staff request (its tag, from the client's Idempotency-Key) whose whole refund it is, from
+    # its metadata (``Ticket.refund_request``), when it is one.
+    request: str | None = None
 
     @property
     def returned(self) -> bool:

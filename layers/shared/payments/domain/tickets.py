@@ -445,26 +445,37 @@ class TicketService:
             raise NotFound("Ticket not found")
         if ticket.is_free or not ticket.payment_intent:
             raise BadRequest("This ticket has no payment to refund")
+        intent = ticket.payment_intent
+        reason = request.reason or REASON_STAFF
         if request.quantity is not None:
-            return self._refund_seats(caller, ticket, request.quantity, request.reason or REASON_STAFF, request_key)
-        if request_key is not None and self._asked_seats(ticket, _request_tag(request_key)):
+            return self._refund_seats(caller, ticket, request.quantity, reason, request_key)
+        if request_key is None:
+            return self._refund_whole(caller, ticket, reason)
+        tag = _request_tag(request_key)
+        if self._asked_seats(ticket, tag):
             # The key's first attempt asked for some seats (cut off, so no answer was kept): this
             # body (the whole ticket) is another request under the same key.
             raise Unprocessable("Idempotency-Key was already used with a different request body")
-        return self._refund_whole(caller, ticket, request.reason or REASON_STAFF)
+        asked = _asked(ticket.refund_request)
+        if asked is not None and asked.tag == tag:
+            _same_request(asked.seats, None, asked.reason, _digest(reason, 8))
+        _own_refund_failed(ticket, [fact for fact in self._money_back(intent) if fact.request == tag])
+        return self._refund_whole(caller, ticket, reason, request=_whole_request(None, reason, tag))
 
     def _asked_seats(self, ticket: Ticket, tag: str) -> bool:
         """Whether the request of ``tag`` decided a refund of some of the ticket's seats: owed on it,
         made at Stripe (its key in the refund's metadata), or its last seats refunded whole."""
-        if _of_request(ticket.seat_refund_key, tag) or _of_request(ticket.refund_request, tag):
+        asked = _asked(ticket.refund_request)
+        if _of_request(ticket.seat_refund_key, tag) or (asked is not None and asked.tag == tag and asked.seats is not None):
             return True
         intent = ticket.payment_intent
         assert intent is not None
         return any(_of_request(fact.seat_refund, tag) for fact in self._money_back(intent))
 
     def _refund_whole(self, caller: Caller, ticket: Ticket, reason: str, request: str | None = None) -> tuple[Ticket, StripeRefund]:
-        """``request``: the seats a refund of some seats asked, all those left, with its request's
-        tag (``first-last-tag``), kept on the ticket so that its retry finds this refund its own."""
+        """``request``: what the staff request asked (``_whole_request``: the whole ticket, or a
+        refund of some seats that asked all those left), kept on the ticket and its tag put in the
+        refund's metadata at Stripe, so that its retry finds this refund its own, failed or not."""
         intent = ticket.payment_intent
         assert intent is not None
         for _ in range(MAX_STATE_RETRIES):
@@ -523,9 +534,12 @@ class TicketService:
             facts = self._money_back(intent)
             made = next((fact for fact in facts if _of_request(fact.seat_refund, tag)), None)
             if made is not None and made.seat_refund != ticket.seat_refund_key:
-                # This request's refund, made and recorded before its answer was lost: the answer.
+                # This request's refund, made and recorded before its answer was lost: the answer,
+                # unless it failed later (then a retry is not a new refund: that takes a new key).
                 _same_request(_seats_in(made.seat_refund), quantity, made.reason, reason)
+                _own_refund_failed(ticket, [made])
                 return ticket, made
+            _own_refund_failed(ticket, [fact for fact in facts if fact.request == tag])
             if ticket.status == S.PAID and ticket.seat_refund_key:
                 # One decided before and not finished (cut off): finished first. When it is this very
                 # request's (its retry, or its own write whose answer was lost and whose retry then
@@ -538,12 +552,12 @@ class TicketService:
                     return _seats_refunded(settlement, quantity, ticket)
                 ticket = self._reread(ticket)
                 continue
-            if ticket.status in (S.REFUNDING, S.REFUNDED) and _of_request(ticket.refund_request, tag):
+            asked = _asked(ticket.refund_request)
+            if ticket.status in (S.REFUNDING, S.REFUNDED) and asked is not None and asked.tag == tag:
                 # Its last seats, so a whole refund (decided by this request, then cut off): finished.
                 # (What it asked is compared with what it keeps: the ticket's refund_reason becomes
                 # that of whichever refund completed it, a Dashboard refund or a lost dispute too.)
-                asked = ticket.refund_request or ""
-                _same_request(_seats_in(asked), quantity, asked.rsplit("-", 2)[1], _digest(reason, 8))
+                _same_request(asked.seats, quantity, asked.reason, _digest(reason, 8))
                 return self._refund_whole(caller, ticket, reason)
             if ticket.status != S.PAID:
                 raise BadRequest(f"Ticket is {ticket.status}; only a paid ticket can be refunded")
@@ -854,6 +868,10 @@ class TicketService:
         if sum(fact.amount for fact in facts if fact.returned) < ticket.amount_total:
             failed = sum(1 for fact in facts if fact.status in ("failed", "canceled"))
             metadata = {"ticket_id": str(ticket.ticket_id), "reason": ticket.refund_reason or REASON_STAFF}
+            asked = _asked(ticket.refund_request)
+            if asked is not None:
+                # The staff request it is made for, so that its retry finds it for ever, failed or not.
+                metadata["refund_request"] = asked.tag
             key = _refund_key(ticket.ticket_id, intent, metadata, failed)
             try:
                 made = self._gateway().refund_rest(intent, metadata=metadata, idempotency_key=key)
@@ -1037,26 +1055,53 @@ def _digest(text: str, length: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def _whole_request(seats: str, reason: str, tag: str) -> str:
-    """What a refund of the last seats keeps on the ticket (``refund_request``): the seats asked
-    (``first-last``), a digest of its reason, and its request's tag."""
-    return f"{seats}-{_digest(reason, 8)}-{tag}"
+def _whole_request(seats: str | None, reason: str, tag: str) -> str:
+    """What a whole refund asked by a staff request with a key keeps on the ticket
+    (``refund_request``): the seats asked (``first-last`` for a refund of the last seats, ``all``
+    for the whole ticket), a digest of its reason, and its request's tag."""
+    return f"{seats or 'all'}-{_digest(reason, 8)}-{tag}"
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """A ticket's ``refund_request`` read back: the seats asked (None: the whole ticket), the
+    reason's digest and the request's tag."""
+
+    seats: int | None
+    reason: str
+    tag: str
+
+
+def _asked(refund_request: str | None) -> _Asked | None:
+    if refund_request is None:
+        return None
+    *seats, reason, tag = refund_request.split("-")
+    return _Asked(None if seats == ["all"] else int(seats[1]) - int(seats[0]) + 1, reason, tag)
+
+
+def _own_refund_failed(ticket: Ticket, own: list[StripeRefund]) -> None:
+    """A retry of a staff request whose refunds (``own``, found at Stripe by its tag) were made and
+    failed later (the card's bank returned them), the ticket paid again: not refunded again under
+    the same key (one request, one refund). A new refund of the ticket is a new request, a new key."""
+    if ticket.status == S.PAID and own and not any(fact.returned for fact in own):
+        raise Conflict(
+            f"This request's refund ({own[0].id}) failed at the customer's bank after it was made; the ticket is "
+            "paid again. To refund it again, send a new request with a new Idempotency-Key"
+        )
 
 
 def _of_request(seat_refund_key: str | None, tag: str) -> bool:
     return seat_refund_key is not None and seat_refund_key.endswith(f"-{tag}")
 
 
-def _seats_in(seats_asked: str | None) -> int:
-    """How many seats a seat refund's key (``...-{first}-{last}-{tag}``) or a whole refund's
-    ``refund_request`` (``{first}-{last}-{reason digest}-{tag}``) names."""
-    assert seats_asked is not None
-    parts = seats_asked.split("-")
-    first, last = (parts[0], parts[1]) if seats_asked[0].isdigit() else (parts[-3], parts[-2])
+def _seats_in(seat_refund_key: str | None) -> int:
+    """How many seats a seat refund's key (``...-{first}-{last}-{tag}``) names."""
+    assert seat_refund_key is not None
+    first, last = seat_refund_key.split("-")[-3:-1]
     return int(last) - int(first) + 1
 
 
-def _same_request(quantity: int | None, wanted: int, reason: str | None = None, wanted_reason: str | None = None) -> None:
+def _same_request(quantity: int | None, wanted: int | None, reason: str | None = None, wanted_reason: str | None = None) -> None:
     """A retry must ask what its first attempt asked (as an Idempotency-Key replay checks the body)."""
     if quantity != wanted or reason != wanted_reason:
         raise Unprocessable("Idempotency-Key was already used with a different request body")

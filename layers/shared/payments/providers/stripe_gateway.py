@@ -224,7 +224,7 @@ class StripeGateway:
             if received and made >= received:
                 return None
             raise
-        return StripeRefund(str(refund.id), int(refund.amount), str(refund.currency), str(refund.status), metadata.get("reason"))
+        return _refund_of(refund.to_dict())
 
     def refund_part(self, payment_intent: str, amount: int, *, metadata: dict[str, str], idempotency_key: str) -> StripeRefund:
         """Refunds ``amount`` (minor units) of the payment: a staff refund of some seats, its key and
@@ -311,7 +311,7 @@ def verify_webhook(payload: bytes, signature_header: str | None, settings: Setti
 
 def _refund_of(refund: dict[str, Any]) -> StripeRefund:
     """A refund as the ticket service reads it: ours carry our reason and, for a staff refund of some
-    seats, its key in their metadata."""
+    seats, its key, for a staff request's whole refund, the request's tag, in their metadata."""
     metadata = refund.get("metadata") or {}
     return StripeRefund(
         str(refund["id"]),
@@ -320,4 +320,5 @@ def _refund_of(refund: dict[str, Any]) -> StripeRefund:
         str(refund["status"]),
         metadata.get("reason"),
         metadata.get("seat_refund"),
+        metadata.get("refund_request"),
     )
