@@ -724,6 +724,34 @@ def test_seats_given_back_are_those_held_as_read_not_before_a_seat_refund(world:
     assert sum(world.inspect.seats(event.event_id).values()) == sum(seats.values()) + 2
 
 
+@pytest.mark.parametrize("shards", [1, 3], ids=["one-shard", "three-shards"])
+def test_a_refund_that_counts_a_seat_refund_writes_the_seats_it_planned_and_gives_back_those_read(world: StoreWorld, shards: int) -> None:
+    """A whole refund that counts a seat refund made and not yet recorded (the domain's
+    ``refunded_quantity`` and ``seat_parts`` in its changes): both written as planned, the seats
+    given back those the ticket held as read (all of them), and a later taking of seats takes only
+    those the planned parts say."""
+    event = new_event(world, capacity=9, shards=shards)
+    paid = ticket_in(world, event, S.PAID, quantity=3)
+    owed = world.tickets.owe_seat_refund(paid, "key-1", 1, 2500, "staff")
+    seats = sum(world.inspect.seats(event.event_id).values())
+    shard = max(owed.parts)
+    planned = {s: c - (1 if s == shard else 0) for s, c in owed.parts.items() if c - (1 if s == shard else 0)}
+    refunded = world.tickets.apply(
+        owed,
+        Trigger.REFUNDED,
+        {"refund_id": "re_all", "refund_amount": 7500, "refunded_quantity": 1, "seat_parts": planned},
+        removed=SEAT_REFUND_FIELDS,
+        money_as_read=True,
+    )
+    assert (refunded.status, refunded.refunded_quantity, refunded.parts, refunded.seat_refund_key) == (S.REFUNDED, 1, planned, None)
+    assert world.tickets.get_ticket(paid.ticket_id) == refunded
+    assert sum(world.inspect.seats(event.event_id).values()) == seats + 3
+    again = world.tickets.apply(refunded, Trigger.REFUND_FAILED, {"refund_amount": 2500}, removed=("refund_id",), money_as_read=True)
+    assert (again.status, again.quantity_held, sum(again.parts.values())) == (S.PAID, 2, 2)
+    assert world.tickets.get_ticket(paid.ticket_id) == again
+    assert sum(world.inspect.seats(event.event_id).values()) == seats + 1
+
+
 def test_a_seat_refund_owed_is_cleared_only_as_read(world: StoreWorld) -> None:
     """A write that clears the seat refund fields (a whole refund's decision) read the ticket with
     none owed: one decided since makes it refuse (it is finished first); read with it, it passes."""

@@ -539,8 +539,11 @@ class MemoryTicketStore:
         # with the changes, not the item as stored.
         changes = {name: value for name, value in (changes or {}).items() if value is not None}
         changes["status"] = str(row.target)
+        planned = changes.pop("seat_parts", None)
         if row.seats == Seats.TAKE and ticket.seat_parts is not None:
-            changes["seat_parts"] = {str(shard): count for shard, count in ticket.seat_parts.items()}
+            planned = ticket.seat_parts
+        if planned is not None:
+            changes["seat_parts"] = {str(shard): count for shard, count in planned.items()}
         moves = row.seats in (Seats.TAKE, Seats.RETURN)
         moved = _taken(read, ticket) if row.seats == Seats.TAKE else ticket.unadmitted_parts if moves else {}
         releases_unpaid = ticket.status in UNPAID_HOLDS and row.target not in UNPAID_HOLDS
@@ -614,7 +617,7 @@ class MemoryTicketStore:
             self.payments.put(record_item(record))
         written = {name: value for name, value in changes.items() if name not in ("seat_parts", "status")}
         written |= {name: None for name in removed if name not in changes}
-        return replace(ticket, **written, status=row.target)
+        return replace(ticket, **written, status=row.target, seat_parts=planned if planned is not None else ticket.seat_parts)
 
     def record_money_back(
         self, ticket: Ticket, refund_amount: int, records: list[MoneyRecord], changes: dict[str, Any] | None = None

@@ -98,7 +98,13 @@ the reconciliation makes the refund again. So it is, seats free or not, when the
 is not the one that completed it (an earlier staff partial refund, or a partial one in the
 Dashboard): the refund that gave its seats back stands, so there is nothing to be paid again for,
 and what the failed one no longer returns is owed (unless a dispute was lost: nothing more of a
-disputed charge can be refunded). Either way staff are told: the audit line
+disputed charge can be refunded, so it is paid again while its seats are free, as a ticket whose
+money went back only in part: a partial refund or a lost dispute returns part of the price, not
+the admission, and the final state is the same in whichever order Stripe's facts arrive). A staff
+seat refund made at Stripe and not
+yet recorded when the rest of the payment goes back is counted in the write that refunds the
+ticket (``refunded_quantity``, ``seat_parts``), so a later failure of the refund that completed it
+takes again only the seats whose price is kept. Either way staff are told: the audit line
 ``ticket.refund_failed`` and its metric ``RefundsFailed``, alarmed like late refunds and disputes.
 Stripe does not retry a failed refund itself, and the same card usually fails again, so it is not
 made again while the customer can be seated. ``processing`` tickets are left alone by the sweep and

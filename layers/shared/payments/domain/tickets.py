@@ -778,7 +778,8 @@ class TicketService:
                     "refunded_at": now,
                     "refund_amount": returned,
                     "refunds_seen": seen,
-                },
+                }
+                | _seat_refund_counted(ticket, made),
                 records,
                 # A seat refund owed is moot: all of the payment is back, and every seat not admitted.
                 removed=SEAT_REFUND_FIELDS,
@@ -1043,6 +1044,20 @@ def _seats_back(ticket: Ticket) -> dict[int, int]:
         if taken > 0:
             back[shard] = taken
     return back
+
+
+def _seat_refund_counted(ticket: Ticket, made: list[StripeRefund]) -> dict[str, Any]:
+    """A staff seat refund owed and made at Stripe, not yet recorded, when the rest of the payment
+    goes back too (a Dashboard refund or a lost dispute completing it first): its seats counted in
+    the same write as refunded (``refunded_quantity``, and ``seat_parts`` without them, as
+    ``refund_seats`` would have written), so that should the completing refund fail later the ticket
+    is paid again holding only the seats whose price it keeps."""
+    key, quantity = ticket.seat_refund_key, ticket.seat_refund_quantity
+    if key is None or quantity is None or not any(fact.seat_refund == key for fact in made):
+        return {}
+    back = _seats_back(ticket)
+    parts = {shard: count - back.get(shard, 0) for shard, count in ticket.parts.items() if count > back.get(shard, 0)}
+    return {"refunded_quantity": ticket.refunded_quantity + quantity, "seat_parts": parts}
 
 
 def _request_tag(request_key: str | None) -> str:

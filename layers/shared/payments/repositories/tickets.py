@@ -797,8 +797,9 @@ class TicketRepository:
         read = read or ticket
         changes = {name: value for name, value in (changes or {}).items() if value is not None}
         changes["status"] = str(row.target)
-        if row.seats == Seats.TAKE and ticket.seat_parts is not None:
-            changes["seat_parts"] = _parts_map(ticket.seat_parts)
+        # The seats it holds after the write: placed when it takes seats, else as the domain planned.
+        planned = ticket.seat_parts if row.seats == Seats.TAKE and ticket.seat_parts is not None else changes.pop("seat_parts", None)
+        changes |= {"seat_parts": _parts_map(planned)} if planned is not None else {}
         names = {"#status": "status"}
         values = _values(source=str(ticket.status))
         condition = "#status = :source"
@@ -865,7 +866,7 @@ class TicketRepository:
         self._transact(items, seats, ticket_index=0)
         written = {name: value for name, value in changes.items() if name not in ("seat_parts", "status")}
         written |= {name: None for name in removed if name not in changes}
-        return replace(ticket, **written, status=row.target)
+        return replace(ticket, **written, status=row.target, seat_parts=planned if planned is not None else ticket.seat_parts)
 
     def record_money_back(
         self, ticket: Ticket, refund_amount: int, records: list[MoneyRecord], changes: dict[str, Any] | None = None
