@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from payments.domain.lifecycle import Outcome, Ticket, TicketStatus
+from payments.domain.lifecycle import Outcome, Ticket, TicketStatus, Trigger
 from payments.errors import ApiError, BadRequest, Conflict, InvalidField, Unprocessable
 from payments.models.tickets import CheckInRequest, RefundTicketRequest
 from tests.support.lifecycle_world import STAFF, World, invariants
@@ -402,3 +402,43 @@ def test_a_whole_refund_refused_for_a_dispute_is_refused_again_on_its_retry_not_
         with pytest.raises(BadRequest, match="disputed"):
             _refund(world, ticket, key="K")
     assert _refunds(world, ticket) == [] and world.ticket(ticket.ticket_id).status == S.PAID
+
+
+def test_a_refused_whole_refund_keeps_no_tag_so_its_key_may_carry_another_body() -> None:
+    """A first attempt Stripe refused (a disputed charge: 400) keeps nothing: the same key with
+    another reason is a request of its own (refused again here), not a 422."""
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 2)
+    assert ticket.payment_intent is not None
+    world.stripe.dispute(ticket.payment_intent)
+    with pytest.raises(BadRequest, match="disputed"):
+        world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id, reason="First"), "K")
+    assert world.ticket(ticket.ticket_id).refund_request is None
+    with pytest.raises(BadRequest, match="disputed"):
+        world.service.refund(STAFF, RefundTicketRequest(ticket_id=ticket.ticket_id, reason="Second"), "K")
+
+
+def test_a_refund_without_a_key_is_no_earlier_requests_and_a_stored_tag_of_no_known_form_is_ignored() -> None:
+    """A keyless whole refund clears an earlier request's tag from the ticket (its refund is not
+    that request's: that request's retry is not told of a refund it never made); a tag in a form
+    this code does not write (an older one) is ignored, not a 500."""
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 2)
+    assert ticket.payment_intent is not None
+    world.stores.tickets.apply(
+        world.ticket(ticket.ticket_id), Trigger.REFUND_DUE, {"refund_reason": "staff", "refund_request": "1-2-abcdef"}
+    )
+    refunded, refund = _refund(world, ticket)
+    assert refunded.status == S.REFUNDED and refund.request is None
+    assert world.ticket(ticket.ticket_id).refund_request == "1-2-abcdef"  # finished, not decided anew: kept
+    _, again = _refund(world, ticket, key="K")
+    assert again.id == refund.id
+
+    other = _paid(world, 1)
+    world.stores.tickets.apply(
+        world.ticket(other.ticket_id), Trigger.REFUND_DUE, {"refund_reason": "staff", "refund_request": "all-00000000-tagofk1"}
+    )
+    world.stores.tickets.apply(world.ticket(other.ticket_id), Trigger.REFUND_REFUSED, removed=("refund_reason",))
+    assert world.ticket(other.ticket_id).status == S.PAID
+    _, made = _refund(world, other)
+    assert made.request is None and world.ticket(other.ticket_id).refund_request is None

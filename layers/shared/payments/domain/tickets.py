@@ -459,8 +459,28 @@ class TicketService:
         asked = _asked(ticket.refund_request)
         if asked is not None and asked.tag == tag:
             _same_request(asked.seats, None, asked.reason, _digest(reason, 8))
-        _own_refund_failed(ticket, [fact for fact in self._money_back(intent) if fact.request == tag])
+        ticket = self._own_refund_failed(ticket, [fact for fact in self._money_back(intent) if fact.request == tag])
         return self._refund_whole(caller, ticket, reason, request=_whole_request(None, reason, tag))
+
+    def _own_refund_failed(self, ticket: Ticket, own: list[StripeRefund]) -> Ticket:
+        """A retry of a staff request whose refunds (``own``, found at Stripe by its tag) were made
+        and failed later (the card's bank returned them): the ticket is brought to Stripe's facts
+        first (the failure's webhook may not have come yet: the end must not depend on it), and
+        when that makes it paid again, the retry is a 409, not a second refund under the same key
+        (one request, one refund; a new refund of the ticket is a new request with a new key).
+        Refunding again (its seats sold meanwhile), the refund owed is finished as any other."""
+        if not own or any(fact.returned for fact in own):
+            return ticket
+        if ticket.status == S.REFUNDED:
+            intent = ticket.payment_intent
+            assert intent is not None
+            ticket = self._apply_money_back(ticket, intent).ticket
+        if ticket.status == S.PAID:
+            raise Conflict(
+                f"This request's refund ({own[0].id}) failed at the customer's bank after it was made; the ticket is "
+                "paid again. To refund it again, send a new request with a new Idempotency-Key"
+            )
+        return ticket
 
     def _asked_seats(self, ticket: Ticket, tag: str) -> bool:
         """Whether the request of ``tag`` decided a refund of some of the ticket's seats: owed on it,
@@ -498,8 +518,13 @@ class TicketService:
                 try:
                     # Conditioned on no seat refund owed, as read: one decided since is finished first
                     # (its refund would otherwise be made and its seats still held, should ours fail).
+                    # An earlier request's tag is cleared (a change of None writes nothing): this
+                    # refund is this request's, or no request's, never that one's.
                     ticket = self._repository.apply(
-                        ticket, Trigger.REFUND_DUE, {"refund_reason": reason, "refund_request": request}, removed=SEAT_REFUND_FIELDS
+                        ticket,
+                        Trigger.REFUND_DUE,
+                        {"refund_reason": reason, "refund_request": request},
+                        removed=(*SEAT_REFUND_FIELDS, "refund_request"),
                     )
                 except StateChanged:
                     ticket = self._reread(ticket)
@@ -537,9 +562,8 @@ class TicketService:
                 # This request's refund, made and recorded before its answer was lost: the answer,
                 # unless it failed later (then a retry is not a new refund: that takes a new key).
                 _same_request(_seats_in(made.seat_refund), quantity, made.reason, reason)
-                _own_refund_failed(ticket, [made])
-                return ticket, made
-            _own_refund_failed(ticket, [fact for fact in facts if fact.request == tag])
+                return self._own_refund_failed(ticket, [made]), made
+            ticket = self._own_refund_failed(ticket, [fact for fact in facts if fact.request == tag])
             if ticket.status == S.PAID and ticket.seat_refund_key:
                 # One decided before and not finished (cut off): finished first. When it is this very
                 # request's (its retry, or its own write whose answer was lost and whose retry then
@@ -902,7 +926,8 @@ class TicketService:
         ticket is paid again while its seats are free (its refund reason cleared: nothing is being
         refunded), and otherwise it stays refunding for a person (NotApplicable: reported, alarmed)."""
         try:
-            restored = self._repository.apply(ticket, Trigger.REFUND_REFUSED, removed=("refund_reason",))
+            # Nothing is being refunded, for no request: a refused first attempt keeps nothing.
+            restored = self._repository.apply(ticket, Trigger.REFUND_REFUSED, removed=("refund_reason", "refund_request"))
         except SoldOut:
             logger.error("A disputed payment's ticket cannot be refunded nor seated again", extra={"ticket_id": ticket.ticket_id})
             raise NotApplicable("The payment is disputed and the event is sold out: a person must settle this ticket") from None
@@ -1088,21 +1113,16 @@ class _Asked:
 
 
 def _asked(refund_request: str | None) -> _Asked | None:
-    if refund_request is None:
+    """None when there is none, or in no form this code writes (nothing to compare a retry with)."""
+    parts = (refund_request or "").split("-")
+    if len(parts) < 3:
         return None
-    *seats, reason, tag = refund_request.split("-")
-    return _Asked(None if seats == ["all"] else int(seats[1]) - int(seats[0]) + 1, reason, tag)
-
-
-def _own_refund_failed(ticket: Ticket, own: list[StripeRefund]) -> None:
-    """A retry of a staff request whose refunds (``own``, found at Stripe by its tag) were made and
-    failed later (the card's bank returned them), the ticket paid again: not refunded again under
-    the same key (one request, one refund). A new refund of the ticket is a new request, a new key."""
-    if ticket.status == S.PAID and own and not any(fact.returned for fact in own):
-        raise Conflict(
-            f"This request's refund ({own[0].id}) failed at the customer's bank after it was made; the ticket is "
-            "paid again. To refund it again, send a new request with a new Idempotency-Key"
-        )
+    *seats, reason, tag = parts
+    if seats == ["all"]:
+        return _Asked(None, reason, tag)
+    if len(seats) != 2 or not all(seat.isdigit() for seat in seats):
+        return None
+    return _Asked(int(seats[1]) - int(seats[0]) + 1, reason, tag)
 
 
 def _of_request(seat_refund_key: str | None, tag: str) -> bool:
