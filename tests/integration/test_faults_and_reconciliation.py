@@ -430,6 +430,62 @@ def test_a_listing_that_failed_before_a_cut_is_listed_again(dynamodb, stripe_fak
     survived("reconciliation listing failed before a cut")
 
 
+def paypal_capture_unreadable_then_cut(paypal_fake, monkeypatch, now):
+    """A PayPal capture still PENDING whose lookup PayPal cannot answer (past the client's retries),
+    and a run cut short at the next object (another capture, completed): one failure, then the cut.
+    Returns the pending capture's id and the cut run's report."""
+    from local.paypal_fake.objects import server_error
+    from tests.conftest import clear_container_caches
+
+    monkeypatch.setenv("PAYPAL_RETRY_BUDGET_SECONDS", "0")
+    clear_container_caches()
+    captured = []
+    for pending in (True, False):
+        if pending:
+            paypal_fake.pend_next("ECHECK")
+        order_id = paypal_call("paypal_create_order", {"amount": 15, "currency": "USD"}).body["order_id"]
+        paypal_fake.approve(order_id)
+        captured.append(paypal_call("paypal_capture_order", {"order_id": order_id}).body["capture_id"])
+    paypal_fake.arm_failure(f"/v2/payments/captures/{captured[0]}", server_error(500), times=10)
+    report = reconciler_at(now).run(lambda: any(exchange.status >= 500 for exchange in paypal_fake.exchanges))
+    paypal_fake.reset_failures()
+    return captured[0], report
+
+
+def test_a_paypal_capture_the_reconciliation_could_not_look_up_is_logged_by_its_id(dynamodb, stripe_fake, paypal_fake, monkeypatch, caplog):
+    capture_id, report = paypal_capture_unreadable_then_cut(paypal_fake, monkeypatch, time.time())
+    assert (report.complete, report.failed) == (False, 1)
+    failures = [
+        (getattr(r, "kind", None), getattr(r, "object_id", None))
+        for r in caplog.records
+        if r.getMessage() == "Reconciliation could not settle an object"
+    ]
+    assert failures == [("paypal capture", capture_id)]  # the operator's lead: which capture to look at
+    survived("reconciliation: a PayPal capture unreadable")
+
+
+def test_a_pass_cut_short_after_one_failure_is_not_counted_complete(dynamodb, stripe_fake, paypal_fake, monkeypatch):
+    """One object failed, then the run's time ran out: the pass carries the failure to the run that
+    resumes it, and that run, finishing the pass without a failure of its own, does not move the
+    window: the next pass looks at the same window again (as after a listing that failed)."""
+    from payments import dynamodb as payments_dynamodb
+    from payments import settings
+    from payments.repositories.checkpoints import CheckpointRepository
+
+    checkpoints = CheckpointRepository(payments_dynamodb.get_client(), settings.get_settings().payments_table)
+    now = time.time()
+    assert reconciler_at(now - 3 * 3600).run().complete  # an earlier pass, complete
+    before = checkpoints.get("reconciliation")["last_complete_start"]
+    assert before == int(now - 3 * 3600)
+    _, report = paypal_capture_unreadable_then_cut(paypal_fake, monkeypatch, now)
+    assert (report.complete, report.failed) == (False, 1)
+    assert checkpoints.get("reconciliation")["failed"] is True
+    resumed = reconciler_at(now + 60).run()
+    assert (resumed.complete, resumed.failed) == (True, 0)
+    assert checkpoints.get("reconciliation") == {"last_complete_start": before}
+    survived("reconciliation cut short after a failure")
+
+
 def test_a_pass_cut_short_keeps_its_window_when_it_resumes(dynamodb, stripe_fake):
     """The first pass begins at the edge of Stripe's 30 days and is cut; the run that resumes it,
     after that edge has moved past the pass's older events, still lists the window it began with."""

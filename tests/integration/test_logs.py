@@ -102,3 +102,17 @@ def test_a_ticket_paid_audit_line_names_the_payment_currency(dynamodb, stripe_fa
     lines = [json.loads(line) for line in log_lines.getvalue().splitlines() if line.startswith("{")]
     (line,) = [line for line in lines if line.get("action") == "ticket.paid"]
     assert (line["ticket_id"], line["amount"], line["currency"]) == (ticket["ticket_id"], 1000, "usd")
+
+
+def test_a_checkout_session_for_an_unknown_ticket_logs_an_error_naming_the_session(dynamodb, stripe_fake, log_lines):
+    # A signed session naming a ticket we never made: an operator finds it by this line's message
+    # (what went wrong, at ERROR) and its session id.
+    paid = create_event(price=10, capacity=5)
+    ticket = buy(paid, 1).body
+    event = pay(stripe_fake, ticket["session_id"])
+    event["data"]["object"]["metadata"]["ticket_id"] = "999999"
+    event["data"]["object"]["client_reference_id"] = "999999"
+    assert deliver_webhook(event).status == 200
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines() if line.startswith("{")]
+    (line,) = [line for line in lines if line.get("session_id") == ticket["session_id"] and line["level"] == "ERROR"]
+    assert line["message"] == "Checkout session for an unknown ticket"

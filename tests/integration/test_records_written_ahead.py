@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from local.stripe_fake import StripeFake
-from tests.integration.test_attack_records_and_seats import Deliveries, assert_money_adds_up, paid_ticket, scan, ticket_item
-from tests.support.flows import create_event, deliver_webhook
+from tests.integration.test_attack_records_and_seats import Deliveries, assert_money_adds_up, paid_ticket, scan, stripe_facts, ticket_item
+from tests.support.flows import create_event, deliver_webhook, get_event
 
 PAYMENTS = "test-payments"
 
@@ -143,3 +143,27 @@ def test_a_writer_overtaken_while_writing_ahead_writes_no_more_and_retries(
     assert item["refund_amount"] == 249 and "records_writer" not in item
     assert sorted(status for _, status in _refund_records(dynamodb, ticket_id).values()) == ["failed"] + ["succeeded"] * 249
     assert_money_adds_up(stripe_fake, dynamodb, event_id)
+
+
+def test_a_seat_refund_of_a_payment_with_more_refunds_than_a_transaction_takes_is_recorded_whole(
+    dynamodb: Any, stripe_fake: StripeFake
+) -> None:
+    """Staff refund one seat of a ticket whose payment already had 150 refunds in the Dashboard: the
+    seat refund's write carries a record per refund, more than one transaction takes, so most are
+    written ahead (conditioned on the ticket as read): the refund is made and recorded, the seat
+    given back, and every record is Stripe's."""
+    from tests.support.flows import STAFF
+    from tests.support.lambdas import call
+
+    event_id = create_event(price=25, capacity=5)
+    ticket_id, _, intent = paid_ticket(stripe_fake, event_id, 2)
+    _many_refunds(stripe_fake, intent, 150)  # their webhooks not delivered: the seat refund reads Stripe's facts
+    refunded = call("refund_ticket", {"ticket_id": ticket_id, "quantity": 1}, user="user-staff", groups=STAFF)
+    assert refunded.status == 200, refunded.body
+    item = ticket_item(dynamodb, ticket_id)
+    assert (item["status"], item["refunded_quantity"], item["refund_amount"]) == ("paid", 1, 2650)
+    assert "records_writer" not in item and "seat_refund_key" not in item
+    records = _refund_records(dynamodb, ticket_id)
+    assert len(records) == 151 and records[refunded.body["refund_id"]] == (2500, "succeeded")
+    assert records == stripe_facts(stripe_fake, intent)
+    assert get_event(event_id)["available"] == 4  # the seat is on sale again

@@ -121,6 +121,21 @@ def test_async_payment_failure_releases_the_seats(dynamodb, stripe_fake):
     assert get_event(event_id)["available"] == 5
 
 
+def test_a_checkout_session_naming_no_ticket_is_acknowledged_as_ignored(dynamodb, stripe_fake):
+    """A Checkout Session of the account that is not a ticket's (no ticket in its metadata or its
+    client_reference_id: made in the Dashboard, by another integration): its completion and its
+    delayed payment's failure are acknowledged, answered "ignored" (the outcome the log line and
+    the metric carry), and the ticket of the session as we made it is left as it was."""
+    _, body = reserved_checkout(stripe_fake)
+    completed = copy.deepcopy(stripe_fake.complete_session(body["session_id"], paid=False))
+    failed = copy.deepcopy(stripe_fake.settle_async_payment(body["session_id"], succeeded=False))
+    for event in (completed, failed):
+        event["data"]["object"]["metadata"] = {}
+        event["data"]["object"]["client_reference_id"] = None
+    assert [(r.status, r.body["outcome"]) for r in map(deliver_webhook, (completed, failed))] == [(200, "ignored"), (200, "ignored")]
+    assert ticket_status(body["ticket_id"]) == "reserved"
+
+
 def test_other_event_types_are_acknowledged_and_ignored(dynamodb, stripe_fake):
     event = {"id": "evt_other", "object": "event", "type": "customer.created", "data": {"object": {"id": "cus_1"}}}
     result = deliver_webhook(event)

@@ -37,6 +37,23 @@ def test_before_opens_at_the_sale_says_when_it_opens() -> None:
     assert "opens" in refusal and "2027-01-15T09:00:00Z" in refusal
 
 
+def test_the_sale_window_moments_are_utc_whatever_the_process_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Lambda runs in UTC, but a local run (sam local, a developer's machine) may not: the refusal
+    # names the moment in UTC (its "Z") either way, as the Unix seconds beside it say.
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        opens = sale_refusal(event(opens_at=NOW + 3600), NOW)
+        closed = sale_refusal(event(opens_at=NOW - 60, closes_at=NOW), NOW)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert opens == f"The sale opens at 2027-01-15T09:00:00Z ({NOW + 3600})"
+    assert closed == f"The sale closed at 2027-01-15T08:00:00Z ({NOW})"
+
+
 def test_at_opens_at_and_until_closes_at_the_sale_is_open() -> None:
     window = event(opens_at=NOW, closes_at=NOW + 60)
     assert sale_refusal(window, NOW) is None

@@ -119,6 +119,23 @@ def test_a_payment_refunded_in_part_before_its_webhook_plans_the_payment_and_the
     assert planned(world, (S.RESERVED, T.PAID)) == [[payment, refund]]
 
 
+def test_a_payment_refunded_whole_before_its_webhook_plans_the_payment_with_its_intent_and_the_refund() -> None:
+    # The refund's webhook comes first and refunds the ticket: the payment's record, written with it,
+    # names the payment intent the money was taken by (its own webhook later writes the same record).
+    world = World(MemoryWorld())
+    ticket = world.reserve()
+    session = world.stripe.pay(world.session(ticket))
+    assert session.payment_intent is not None
+    made = world.stripe.refund(session.payment_intent, reason=None)
+    world.service.refunded_at_provider(session.payment_intent)
+    payment = PaymentRecord.of(ticket, session.id, session.payment_intent, NOW)
+    refund = RefundRecord(
+        made.id, ticket.ticket_id, ALICE.user_id, session.id, session.payment_intent, 5000, "eur", REASON_DASHBOARD, "succeeded", NOW
+    )
+    assert planned(world, (S.RESERVED, T.REFUNDED)) == [[refund, payment]]
+    assert world.ticket(ticket.ticket_id).payment_intent == session.payment_intent
+
+
 def test_a_lost_dispute_and_a_late_payment_of_a_sold_out_event_plan_their_records() -> None:
     world = World(MemoryWorld())
     paid = world.paid()

@@ -105,7 +105,11 @@ def test_a_partial_refund_larger_than_what_stripe_can_still_refund_is_refused_an
     with pytest.raises(InvalidField) as refused:
         _refund(world, before, 1)
     assert refused.value.field == "quantity"
-    assert "15.00 EUR" in refused.value.message
+    # What it returns, what is left, why, and what staff can do instead.
+    assert refused.value.message == (
+        "quantity: refunding 1 of its seats returns 25.00 EUR, and only 15.00 EUR of this payment can still be refunded "
+        "(refunds in Stripe's Dashboard or a dispute returned the rest): refund fewer seats, or the whole ticket"
+    )
     assert world.ticket(ticket.ticket_id) == before and _left(world) == 1
     # The whole ticket still can be refunded: the rest of the payment goes back.
     refunded, refund = _refund(world, before)
@@ -442,3 +446,49 @@ def test_a_refund_without_a_key_is_no_earlier_requests_and_a_stored_tag_of_no_kn
     assert world.ticket(other.ticket_id).status == S.PAID
     _, made = _refund(world, other)
     assert made.request is None and world.ticket(other.ticket_id).refund_request is None
+
+
+def test_each_seat_refund_names_its_seats_in_its_key_and_stripes_metadata() -> None:
+    """A seat refund's key names the seats it refunds, counted from 1 on from those refunded before
+    (``ticket-seat-refund-{ticket}-{first}-{last}-{tag}``): Stripe's refund carries it in its
+    metadata (``seat_refund``), which is what staff see in the Dashboard and what finds it again;
+    the last seats, a whole refund, keep theirs in the ticket's ``refund_request``."""
+    from payments.domain.tickets import _digest
+
+    world = World(MemoryWorld(), capacity=5)
+    ticket = _paid(world, 4)
+    _refund(world, ticket, 1, key="first")
+    _refund(world, world.ticket(ticket.ticket_id), 2, key="second")
+    tid = ticket.ticket_id
+    assert [r.seat_refund for r in reversed(_refunds(world, ticket))] == [
+        f"ticket-seat-refund-{tid}-1-1-{_digest('first', 16)}",
+        f"ticket-seat-refund-{tid}-2-3-{_digest('second', 16)}",
+    ]
+    last, _ = _refund(world, world.ticket(ticket.ticket_id), 1, key="third")
+    assert last.status == S.REFUNDED
+    assert last.refund_request is not None and last.refund_request.startswith("4-4-")
+    invariants(world)
+
+
+def test_a_seat_refund_that_completes_the_payment_answers_with_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rest of the payment went back between Stripe making the seat refund and its write (a
+    Dashboard refund): the ticket is refunded, its seat refund counted, and the staff's answer is the
+    seat refund they asked for, not a 400 saying too little is left."""
+    world = World(MemoryWorld(), capacity=4)
+    ticket = _paid(world, 3)
+    assert ticket.payment_intent is not None
+    intent = ticket.payment_intent
+    refund_part = world.stripe.refund_part
+
+    def and_the_dashboard_refunds_the_rest(*args: Any, **kwargs: Any) -> Any:
+        made = refund_part(*args, **kwargs)
+        world.stripe.refund(intent)  # the rest (50.00 EUR), in the Dashboard, before our write
+        return made
+
+    monkeypatch.setattr(world.stripe, "refund_part", and_the_dashboard_refunds_the_rest)
+    refunded, refund = _refund(world, ticket, 1)
+    seat_refund = next(r for r in _refunds(world, ticket) if r.seat_refund is not None)
+    assert (refund.id, refund.amount, refund.seat_refund) == (seat_refund.id, 2500, seat_refund.seat_refund)
+    assert (refunded.status, refunded.refund_amount, refunded.refunded_quantity) == (S.REFUNDED, 7500, 1)
+    assert _left(world) == 4
+    invariants(world)
