@@ -116,3 +116,19 @@ def test_a_checkout_session_for_an_unknown_ticket_logs_an_error_naming_the_sessi
     lines = [json.loads(line) for line in log_lines.getvalue().splitlines() if line.startswith("{")]
     (line,) = [line for line in lines if line.get("session_id") == ticket["session_id"] and line["level"] == "ERROR"]
     assert line["message"] == "Checkout session for an unknown ticket"
+
+
+def test_a_dispute_opened_audit_line_names_the_banks_reason(dynamodb, stripe_fake, log_lines):
+    # Staff answer a dispute with evidence for its reason (fraudulent, product not received, ...):
+    # the audit line is where they first read it (run 7's open survivor `_dispute_opened`).
+    paid = create_event(price=10, capacity=5)
+    ticket = buy(paid, 1).body
+    assert deliver_webhook(pay(stripe_fake, ticket["session_id"])).status == 200
+    intent = stripe_fake.sessions[ticket["session_id"]]["payment_intent"]
+    dispute = stripe_fake.open_dispute(intent)
+    assert dispute["reason"]
+    (created,) = [event for event in stripe_fake.events if event["type"] == "charge.dispute.created"]
+    assert deliver_webhook(created).status == 200
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines() if line.startswith("{")]
+    (line,) = [line for line in lines if line.get("action") == "stripe.dispute_opened"]
+    assert (line["dispute"], line["payment_intent"], line["amount"], line["reason"]) == (dispute["id"], intent, 1000, dispute["reason"])

@@ -670,3 +670,23 @@ def test_a_join_that_stalled_past_its_claim_answers_the_place_of_the_request_tha
     held = int(buyer_item(queue_env, event_id, "user-alice")["place"])
     assert stalled.body["place"] == other[0].body["place"] == held
     assert audited == [("queue.joined", {"user_id": "user-alice", "event_id": event_id, "place": held})]
+
+
+def test_the_uses_of_more_open_epochs_than_one_batch_reads_are_all_counted() -> None:
+    """More than 100 open epochs (a window over 1,000 s): BatchGetItem reads at most 100 keys a
+    call, so the admitter's count of uses is read in batches of 100; every epoch is counted, none
+    skipped at a batch's edge and none asked twice (run 7's open survivor `used`: batches of 101)."""
+    from payments.repositories.queue import QueueRepository, used_key
+    from tests.support.moto_direct import MotoDirect
+    from tests.support.store_worlds import moto_world
+
+    with moto_world() as world:
+        repository = world.queues
+        assert isinstance(repository, QueueRepository)
+        client, table = repository._client, repository._table
+        assert isinstance(client, MotoDirect)
+        epochs = list(range(1000, 1250))
+        for epoch in epochs:
+            client.put_item(TableName=table, Item={**used_key(42, epoch), "used": {"N": str(epoch % 7)}})
+        assert repository.used(42, epochs) == {epoch: epoch % 7 for epoch in epochs}
+        assert repository.used(42, [*epochs, 5000]) == {epoch: epoch % 7 for epoch in epochs}

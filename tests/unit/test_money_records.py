@@ -238,3 +238,32 @@ def test_a_payment_refunded_in_full_before_its_webhook_names_its_payment_intent(
     [[*records]] = planned(world, (S.RESERVED, T.REFUNDED))
     refunds = [record for record in records if isinstance(record, RefundRecord)]
     assert [(r.refund_id, r.payment_intent, r.amount) for r in refunds] == [(made.id, session.payment_intent, 5000)]
+
+
+def test_a_refund_failure_read_before_a_newer_refund_does_not_seat_a_ticket_whose_money_is_all_back() -> None:
+    """Two deliveries at once: one read the ticket refunded and Stripe's facts with its refund r1
+    failed; before it wrote, another applied newer facts (r1 failed, then a Dashboard refund r2 of
+    everything: all back again, the ticket still refunded, now named by r2). The first one's write
+    (paid again: REFUND_FAILED) is conditioned on what went back as read, so it is refused and
+    decided again from the facts as they are: the ticket stays refunded (run 7's open survivor
+    `_refund_failed`: the write without that condition seated a ticket whose money is all back)."""
+    world = World(MemoryWorld(), capacity=4)
+    ticket = world.reserve(quantity=2)
+    world.service.settle(world.stripe.pay(world.session(ticket)))
+    intent = world.ticket(ticket.ticket_id).payment_intent
+    assert intent is not None
+    world.stripe.refund(intent, reason="staff")
+    world.service.refunded_at_provider(intent)
+    first = world.stripe.refunds[intent][0]
+    world.stripe.fail_refund(first.id)
+    stale_ticket, stale_facts = world.ticket(ticket.ticket_id), world.service.money_back(intent)
+    assert stale_ticket.status == TicketStatus.REFUNDED and not any(fact.returned for fact in stale_facts)
+
+    second = world.stripe.refund(intent, reason=None)  # in the Dashboard: everything again
+    world.service.refunded_at_provider(intent)
+    assert world.ticket(ticket.ticket_id).refund_id == second.id
+
+    settled = world.service._apply_money_back(stale_ticket, intent, None, stale_facts)
+    assert settled.ticket.status == TicketStatus.REFUNDED
+    after = world.ticket(ticket.ticket_id)
+    assert (after.status, after.refund_id, after.refund_amount) == (TicketStatus.REFUNDED, second.id, 5000)
