@@ -3,8 +3,9 @@ Idempotency-Key whose refund failed later is a 409, not a second refund) and on 
 counted with a whole refund (c144407).
 
 Written by an independent helper without reading the tests; each test failed at 927f190 and
-c144407. Findings 1 and 3 hold since (the retry brings the ticket to Stripe's facts before it
-decides: a 409 in either order); finding 2 is open, a strict xfail with why. Each test is a break
+c144407. All three hold since: findings 1 and 3 since the retry brings the ticket to Stripe's facts
+before it decides (a 409 in either order); finding 2 since a request finishing a refund another
+decided makes it under its own tag (its retry then finds it). Each test is a break
 of the rules: one Idempotency-Key makes one refund (a retry whose refund was
 made and then failed at the customer's bank is a 409 naming it), and the final state depends only on
 Stripe's facts, not on the order its webhooks arrive. The domain scenarios run through
@@ -96,12 +97,6 @@ def test_retry_whose_refund_failed_before_its_webhook_came_makes_a_second_refund
 
 
 # 2. the refund the request made is tagged with another request ---------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="open finding: a request that finishes a refund another request decided (and died before Stripe) makes it under "
-    "that request's tag, so its own retry after the refund failed later finds nothing of its own and refunds anew (nothing "
-    "doubled: the first failed); the way out, the finishing request taking the decision over in a conditional write, not built",
-)
 def test_retry_whose_refund_another_request_decided_makes_a_second_refund(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Scenario: staff refund a paid ticket with key K1; the request writes its decision (ticket
     ``refunding``, ``refund_request`` = all-...-tag(K1)) and dies before calling Stripe (a Lambda

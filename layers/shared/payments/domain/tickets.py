@@ -531,7 +531,10 @@ class TicketService:
                     continue
             if ticket.status != S.REFUNDING:
                 raise BadRequest(f"Ticket is {ticket.status}; only a paid ticket can be refunded")
-            settlement = self._finish_refund(ticket, refunded_by=caller.user_id)
+            # Made under this request's tag when it has one (a request finishing a refund another
+            # decided and left, cut off before Stripe, makes it its own: its retry then finds it).
+            asked = _asked(request)
+            settlement = self._finish_refund(ticket, refunded_by=caller.user_id, tag=asked.tag if asked else None)
             if settlement.outcome == Outcome.REFUND_REFUSED:
                 raise BadRequest("The payment is disputed: Stripe returns its money only through the dispute; the ticket stays paid")
             refunded = settlement.ticket
@@ -882,9 +885,12 @@ class TicketService:
         )
         return Settlement(ticket_now, Outcome.REFUND_FAILED)
 
-    def _finish_refund(self, ticket: Ticket, refunded_by: str | None = None) -> Settlement:
+    def _finish_refund(self, ticket: Ticket, refunded_by: str | None = None, tag: str | None = None) -> Settlement:
         """A ticket in ``refunding``: what has not gone back of its payment is refunded at Stripe
-        (or found gone back already, by refunds or a lost dispute) and the ticket becomes ``refunded``."""
+        (or found gone back already, by refunds or a lost dispute) and the ticket becomes ``refunded``.
+        The refund carries ``tag``, the staff request making it, else that of the request that
+        decided it (``refund_request``). Two requests at once with two tags are two Stripe keys, yet
+        one refund: each refunds what is left, and the second finds nothing left."""
         intent = ticket.payment_intent
         if not intent:
             logger.error("A refunding ticket without a payment intent", extra={"ticket_id": ticket.ticket_id})
@@ -893,10 +899,11 @@ class TicketService:
         if sum(fact.amount for fact in facts if fact.returned) < ticket.amount_total:
             failed = sum(1 for fact in facts if fact.status in ("failed", "canceled"))
             metadata = {"ticket_id": str(ticket.ticket_id), "reason": ticket.refund_reason or REASON_STAFF}
-            asked = _asked(ticket.refund_request)
-            if asked is not None:
+            decided = _asked(ticket.refund_request)
+            tag = tag or (decided.tag if decided else None)
+            if tag:
                 # The staff request it is made for, so that its retry finds it for ever, failed or not.
-                metadata["refund_request"] = asked.tag
+                metadata["refund_request"] = tag
             key = _refund_key(ticket.ticket_id, intent, metadata, failed)
             try:
                 made = self._gateway().refund_rest(intent, metadata=metadata, idempotency_key=key)
