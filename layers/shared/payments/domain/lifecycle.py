@@ -453,8 +453,8 @@ class StripeRefund:
     reason: str | None = None
     # The staff partial refund it made (its idempotency key, kept in its metadata), when it is one.
     seat_refund: str | None = None
-    # The staff request (its tag, from the client's Idempotency-Key) whose whole refund it is, from
-    # its metadata (``Ticket.refund_request``), when it is one.
+    # The staff requests (their tags, from the clients' Idempotency-Keys, space-separated: the one
+    # that made it and the one that decided it) whose whole refund it is, from its metadata.
     request: str | None = None
 
     @property

@@ -459,7 +459,7 @@ class TicketService:
         asked = _asked(ticket.refund_request)
         if asked is not None and asked.tag == tag:
             _same_request(asked.seats, None, asked.reason, _digest(reason, 8))
-        ticket = self._own_refund_failed(ticket, [fact for fact in self._money_back(intent) if fact.request == tag])
+        ticket = self._own_refund_failed(ticket, [fact for fact in self._money_back(intent) if _made_for(fact, tag)])
         return self._refund_whole(caller, ticket, reason, request=_whole_request(None, reason, tag))
 
     def _own_refund_failed(self, ticket: Ticket, own: list[StripeRefund]) -> Ticket:
@@ -566,7 +566,7 @@ class TicketService:
                 # unless it failed later (then a retry is not a new refund: that takes a new key).
                 _same_request(_seats_in(made.seat_refund), quantity, made.reason, reason)
                 return self._own_refund_failed(ticket, [made]), made
-            ticket = self._own_refund_failed(ticket, [fact for fact in facts if fact.request == tag])
+            ticket = self._own_refund_failed(ticket, [fact for fact in facts if _made_for(fact, tag)])
             if ticket.status == S.PAID and ticket.seat_refund_key:
                 # One decided before and not finished (cut off): finished first. When it is this very
                 # request's (its retry, or its own write whose answer was lost and whose retry then
@@ -888,9 +888,9 @@ class TicketService:
     def _finish_refund(self, ticket: Ticket, refunded_by: str | None = None, tag: str | None = None) -> Settlement:
         """A ticket in ``refunding``: what has not gone back of its payment is refunded at Stripe
         (or found gone back already, by refunds or a lost dispute) and the ticket becomes ``refunded``.
-        The refund carries ``tag``, the staff request making it, else that of the request that
-        decided it (``refund_request``). Two requests at once with two tags are two Stripe keys, yet
-        one refund: each refunds what is left, and the second finds nothing left."""
+        The refund carries ``tag``, the staff request making it, and that of the request that
+        decided it (``refund_request``), both its own. Two requests at once with two tags are two
+        Stripe keys, yet one refund: each refunds what is left, and the second finds nothing left."""
         intent = ticket.payment_intent
         if not intent:
             logger.error("A refunding ticket without a payment intent", extra={"ticket_id": ticket.ticket_id})
@@ -900,10 +900,11 @@ class TicketService:
             failed = sum(1 for fact in facts if fact.status in ("failed", "canceled"))
             metadata = {"ticket_id": str(ticket.ticket_id), "reason": ticket.refund_reason or REASON_STAFF}
             decided = _asked(ticket.refund_request)
-            tag = tag or (decided.tag if decided else None)
-            if tag:
-                # The staff request it is made for, so that its retry finds it for ever, failed or not.
-                metadata["refund_request"] = tag
+            tags = dict.fromkeys(known for known in (tag, decided.tag if decided else None) if known)
+            if tags:
+                # The staff requests it is made for (the one making it, the one that decided it), so
+                # that the retry of either finds it for ever, failed or not.
+                metadata["refund_request"] = " ".join(tags)
             key = _refund_key(ticket.ticket_id, intent, metadata, failed)
             try:
                 made = self._gateway().refund_rest(intent, metadata=metadata, idempotency_key=key)
@@ -1134,6 +1135,12 @@ def _asked(refund_request: str | None) -> _Asked | None:
 
 def _of_request(seat_refund_key: str | None, tag: str) -> bool:
     return seat_refund_key is not None and seat_refund_key.endswith(f"-{tag}")
+
+
+def _made_for(fact: StripeRefund, tag: str) -> bool:
+    """Whether a whole refund was made for the staff request of ``tag`` (its metadata names the
+    request that made it and the one that decided it)."""
+    return tag in (fact.request or "").split()
 
 
 def _seats_in(seat_refund_key: str | None) -> int:
