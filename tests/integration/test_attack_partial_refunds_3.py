@@ -86,6 +86,15 @@ def _cut_once(monkeypatch, method: str, made_first: bool) -> None:
     monkeypatch.setattr(StripeGateway, method, cut)
 
 
+def _refunded_then_failed(world: World, ticket_id: int, intent: str, failing: str) -> None:
+    """The last of the payment went back at Stripe (applied: the ticket refunded), then the refund
+    ``failing`` fails later (applied too)."""
+    world.service.refunded_at_provider(intent)
+    assert world.ticket(ticket_id).status == "refunded"
+    world.stripe.fail_refund(failing)
+    world.service.refunded_at_provider(intent)
+
+
 def _paid_over_http(fake, quantity: int) -> tuple[int, str]:
     _, body = reserved_checkout(fake, quantity=quantity, capacity=10)
     pay(fake, body["session_id"])
@@ -124,10 +133,7 @@ def test_lost_dispute_and_a_failed_seat_refund_end_the_same_in_either_order(stor
             world.service.refunded_at_provider(intent)
         else:
             dispute["status"] = "lost"
-            world.service.refunded_at_provider(intent)
-            assert world.ticket(ticket.ticket_id).status == "refunded"
-            world.stripe.fail_refund(seat_refund.id)
-            world.service.refunded_at_provider(intent)
+            _refunded_then_failed(world, ticket.ticket_id, intent, seat_refund.id)
         invariants(world)
 
         after = world.ticket(ticket.ticket_id)
@@ -171,10 +177,7 @@ def test_seat_refund_whose_answer_was_lost_then_dashboard_refund_fails_seat_held
         assert world.ticket(ticket.ticket_id).seat_refund_key is not None
 
         dashboard = world.stripe.refund(intent, 2500, reason=None)
-        world.service.refunded_at_provider(intent)
-        assert world.ticket(ticket.ticket_id).status == "refunded"
-        world.stripe.fail_refund(dashboard.id)
-        world.service.refunded_at_provider(intent)
+        _refunded_then_failed(world, ticket.ticket_id, intent, dashboard.id)
         invariants(world)
 
         after = world.ticket(ticket.ticket_id)

@@ -452,14 +452,15 @@ class TicketService:
         if request_key is None:
             return self._refund_whole(caller, ticket, reason)
         tag = _request_tag(request_key)
-        if self._asked_seats(ticket, tag):
+        facts = self._money_back(intent)  # read once: what this key's first attempt asked or made
+        if _asked_seats(ticket, tag, facts):
             # The key's first attempt asked for some seats (cut off, so no answer was kept): this
             # body (the whole ticket) is another request under the same key.
             raise Unprocessable("Idempotency-Key was already used with a different request body")
         asked = _asked(ticket.refund_request)
         if asked is not None and asked.tag == tag:
             _same_request(asked.seats, None, asked.reason, _digest(reason, 8))
-        ticket = self._own_refund_failed(ticket, [fact for fact in self._money_back(intent) if _made_for(fact, tag)])
+        ticket = self._own_refund_failed(ticket, [fact for fact in facts if _made_for(fact, tag)])
         return self._refund_whole(caller, ticket, reason, request=_whole_request(None, reason, tag))
 
     def _own_refund_failed(self, ticket: Ticket, own: list[StripeRefund]) -> Ticket:
@@ -481,16 +482,6 @@ class TicketService:
                 "paid again. To refund it again, send a new request with a new Idempotency-Key"
             )
         return ticket
-
-    def _asked_seats(self, ticket: Ticket, tag: str) -> bool:
-        """Whether the request of ``tag`` decided a refund of some of the ticket's seats: owed on it,
-        made at Stripe (its key in the refund's metadata), or its last seats refunded whole."""
-        asked = _asked(ticket.refund_request)
-        if _of_request(ticket.seat_refund_key, tag) or (asked is not None and asked.tag == tag and asked.seats is not None):
-            return True
-        intent = ticket.payment_intent
-        assert intent is not None
-        return any(_of_request(fact.seat_refund, tag) for fact in self._money_back(intent))
 
     def _refund_whole(self, caller: Caller, ticket: Ticket, reason: str, request: str | None = None) -> tuple[Ticket, StripeRefund]:
         """``request``: what the staff request asked (``_whole_request``: the whole ticket, or a
@@ -1135,6 +1126,15 @@ def _asked(refund_request: str | None) -> _Asked | None:
 
 def _of_request(seat_refund_key: str | None, tag: str) -> bool:
     return seat_refund_key is not None and seat_refund_key.endswith(f"-{tag}")
+
+
+def _asked_seats(ticket: Ticket, tag: str, facts: list[StripeRefund]) -> bool:
+    """Whether the request of ``tag`` decided a refund of some of the ticket's seats: owed on it,
+    made at Stripe (its key in the refund's metadata, ``facts``), or its last seats refunded whole."""
+    asked = _asked(ticket.refund_request)
+    if _of_request(ticket.seat_refund_key, tag) or (asked is not None and asked.tag == tag and asked.seats is not None):
+        return True
+    return any(_of_request(fact.seat_refund, tag) for fact in facts)
 
 
 def _made_for(fact: StripeRefund, tag: str) -> bool:

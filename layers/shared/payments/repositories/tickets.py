@@ -78,7 +78,6 @@ BATCH_READ_BUDGET_SECONDS = 2.0
 # DynamoDB's TransactWriteItems takes at most this many actions: a money write's refund records
 # beyond what fits with the ticket's change are written ahead of it (``_records_ahead``).
 MAX_TRANSACTION_ACTIONS = 100
-# A staff refund of some seats owed (``owe_seat_refund``), cleared when made or given up.
 # The ticket attribute naming the writer whose records are being written ahead of its change.
 RECORDS_WRITER = "records_writer"
 # A capacity edit's move of a shard's seats left and capacity together; an item written before
